@@ -1,0 +1,6 @@
+/** `clatd lab`: not written yet (see the open issues). */
+import { ClatdError } from '../core/errors.js';
+
+export async function main(_argv: string[]): Promise<number> {
+  throw new ClatdError('clatd lab is not implemented yet');
+}

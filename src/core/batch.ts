@@ -1,0 +1,54 @@
+/**
+ * A batch of packets in one contiguous store: the seam between the system layer (which reads and
+ * writes many packets per system call) and the translator (which reads one packet and appends its
+ * results). Shaped after wireguard-go's `tun.Device` (`bufs`, `sizes`, `offset`), but strided over
+ * one buffer because the native shim fills one Buffer per call.
+ *
+ *   data: | slot 0 (stride bytes)        | slot 1               | ...
+ *         | headroom | packet 0 | unused | headroom | packet 1 | ...
+ *                    ^ offs[0]  ^ offs[0] + lens[0]
+ *
+ * Allocated once per loop; nothing here allocates per packet.
+ */
+
+/** Where a translator output goes. */
+export const enum Disposition {
+  /** Out of the other side: the translated packet. */
+  Forward = 0,
+  /** Back out of the side it came from: an ICMP error the translator generated. */
+  Back = 1,
+}
+
+export interface PacketBatch {
+  /** `capacity * stride` bytes. */
+  readonly data: Uint8Array;
+  readonly stride: number;
+  readonly capacity: number;
+  /** Absolute offset in `data` where packet i starts (inside slot i). */
+  readonly offs: Uint32Array;
+  /** Length of packet i; 0 means "nothing here, skip". */
+  readonly lens: Uint32Array;
+  /** {@link Disposition} of packet i, for translator outputs. */
+  readonly disp: Uint8Array;
+  /** Packets currently in the batch. */
+  count: number;
+}
+
+/** Default slot size: a 64 KiB IP packet plus room for the header growth of 4→6 and link framing. */
+export const DEFAULT_STRIDE = 65536 + 256;
+
+export function createBatch(capacity: number, stride = DEFAULT_STRIDE, data?: Uint8Array): PacketBatch {
+  const store = data ?? new Uint8Array(capacity * stride);
+  if (store.length < capacity * stride) throw new RangeError('batch store smaller than capacity * stride');
+  const offs = new Uint32Array(capacity);
+  for (let i = 0; i < capacity; i++) offs[i] = i * stride;
+  return {
+    data: store,
+    stride,
+    capacity,
+    offs,
+    lens: new Uint32Array(capacity),
+    disp: new Uint8Array(capacity),
+    count: 0,
+  };
+}
