@@ -1,0 +1,27 @@
+/**
+ * The batch-first seam between the system layer and the datapath (after wireguard-go's
+ * `tun.Device` and `conn.Bind`): a TUN queue, the packet socket, the raw socket and the test fakes
+ * all implement it. The caller owns every buffer; nothing here allocates per packet.
+ */
+import type { PacketBatch } from '../core/batch.js';
+
+export interface PacketIo {
+  /** Most packets one `read` or `write` call moves; fixed for the object's lifetime. */
+  readonly batchSize: number;
+  /** The file descriptor to poll for readability (for the datapath's uv_poll), or -1 for fakes. */
+  readonly fd: number;
+  /**
+   * Reads up to `batchSize` ready packets into `into`, starting at slot `into.count`; packet i is
+   * placed `headroom` bytes into its slot (so 4→6 can grow the header in place). Sets `offs`/`lens`,
+   * advances `count`, and returns how many packets it read: 0 means nothing is ready now.
+   * Transient errors are counted by the implementation and give 0; a closed device throws `ClosedError`.
+   */
+  read(into: PacketBatch, headroom: number): number;
+  /**
+   * Writes the packets of `from` whose `disp` equals `disp` (all packets when `disp` is undefined)
+   * and returns how many the kernel accepted.
+   */
+  write(from: PacketBatch, disp?: number): number;
+  /** Idempotent. */
+  close(): void;
+}
