@@ -24,6 +24,8 @@ export interface PacketBatch {
   readonly data: Uint8Array;
   readonly stride: number;
   readonly capacity: number;
+  /** Byte offset of slot 0 in `data` (non-zero when several batches share one arena). */
+  readonly base: number;
   /** Absolute offset in `data` where packet i starts (inside slot i). */
   readonly offs: Uint32Array;
   /** Length of packet i; 0 means "nothing here, skip". */
@@ -37,18 +39,39 @@ export interface PacketBatch {
 /** Default slot size: a 64 KiB IP packet plus room for the header growth of 4→6 and link framing. */
 export const DEFAULT_STRIDE = 65536 + 256;
 
-export function createBatch(capacity: number, stride = DEFAULT_STRIDE, data?: Uint8Array): PacketBatch {
+/**
+ * Creates a batch of `capacity` slots. With `data` and `base`, the slots are carved out of a
+ * caller's arena starting at byte `base`: an input batch and an output batch over the *same*
+ * Uint8Array let the translator move payloads with `copyWithin`, which allocates nothing.
+ */
+export function createBatch(capacity: number, stride = DEFAULT_STRIDE, data?: Uint8Array, base = 0): PacketBatch {
   const store = data ?? new Uint8Array(capacity * stride);
-  if (store.length < capacity * stride) throw new RangeError('batch store smaller than capacity * stride');
+  if (store.length < base + capacity * stride)
+    throw new RangeError('batch store smaller than base + capacity * stride');
   const offs = new Uint32Array(capacity);
-  for (let i = 0; i < capacity; i++) offs[i] = i * stride;
+  for (let i = 0; i < capacity; i++) offs[i] = base + i * stride;
   return {
     data: store,
     stride,
     capacity,
+    base,
     offs,
     lens: new Uint32Array(capacity),
     disp: new Uint8Array(capacity),
     count: 0,
   };
+}
+
+/** Byte offset where slot `i` of `b` begins. */
+export function slotStart(b: PacketBatch, i: number): number {
+  return b.base + i * b.stride;
+}
+
+/**
+ * Copies `len` bytes from `src[srcOff]` to `dst[dstOff]`. When both are the same array (the
+ * datapath's single arena) this is `copyWithin` and allocates nothing; otherwise it makes one view.
+ */
+export function copyBytes(src: Uint8Array, srcOff: number, len: number, dst: Uint8Array, dstOff: number): void {
+  if (src === dst) dst.copyWithin(dstOff, srcOff, srcOff + len);
+  else dst.set(src.subarray(srcOff, srcOff + len), dstOff);
 }
