@@ -1,0 +1,978 @@
+/*
+ * clatd_native: the system calls clatd needs that Node.js does not offer, and nothing else.
+ *
+ * Rules of this file (see src/sys/addon.ts for the typed side):
+ *   - Every function wraps one system call, or a loop of the same call for batched I/O. Parsing,
+ *     policy and packet logic live in TypeScript.
+ *   - System call failures return -errno as a number; TypeScript turns them into named errors.
+ *     Wrong argument types are programming errors and throw TypeError.
+ *   - Every fd is opened non-blocking and close-on-exec: the loops never block in a call.
+ *   - Context-aware (NAPI_MODULE_INIT, no global state), so workers can load it too.
+ *   - Struct layouts and constants come from the kernel headers here, never from hand-written
+ *     numbers in TypeScript (the `constants` export hands them over).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/virtio_net.h>
+#include <netinet/in.h>
+
+#include <node_api.h>
+#include <uv.h>
+
+/* Most messages one recvmmsg/sendmmsg call moves; the arrays live on the stack. */
+#define MMSG_CHUNK 64
+
+/* ---- argument helpers ------------------------------------------------------------------------ */
+
+#define CHECK(call)                                                                                 \
+  do {                                                                                              \
+    if ((call) != napi_ok) return NULL;                                                             \
+  } while (0)
+
+#define ARGS(n)                                                                                     \
+  size_t argc = (n);                                                                                \
+  napi_value argv[(n) > 0 ? (n) : 1];                                                               \
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL))
+
+static napi_value throw_type(napi_env env, const char *msg) {
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+  return NULL;
+}
+
+static int is_nullish(napi_env env, napi_value v) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return 1;
+  return t == napi_undefined || t == napi_null;
+}
+
+static int get_i32(napi_env env, napi_value v, int32_t *out, const char *what) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) {
+    throw_type(env, what);
+    return 0;
+  }
+  return napi_get_value_int32(env, v, out) == napi_ok;
+}
+
+static int get_u32(napi_env env, napi_value v, uint32_t *out, const char *what) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) {
+    throw_type(env, what);
+    return 0;
+  }
+  return napi_get_value_uint32(env, v, out) == napi_ok;
+}
+
+/* Any Buffer or typed array, as bytes (the pointer already includes the view's byte offset). */
+static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len, const char *what) {
+  bool is;
+  if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
+    napi_typedarray_type type;
+    size_t n;
+    void *p;
+    if (napi_get_typedarray_info(env, v, &type, &n, &p, NULL, NULL) != napi_ok) return 0;
+    size_t elem = 1;
+    switch (type) {
+      case napi_int16_array:
+      case napi_uint16_array:
+        elem = 2;
+        break;
+      case napi_int32_array:
+      case napi_uint32_array:
+      case napi_float32_array:
+        elem = 4;
+        break;
+      case napi_float64_array:
+      case napi_bigint64_array:
+      case napi_biguint64_array:
+        elem = 8;
+        break;
+      default:
+        break;
+    }
+    *data = p;
+    *len = n * elem;
+    return 1;
+  }
+  throw_type(env, what);
+  return 0;
+}
+
+static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *count,
+                     const char *what) {
+  bool is;
+  napi_typedarray_type type;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, v, &type, count, data, NULL, NULL) != napi_ok || type != want) {
+    throw_type(env, what);
+    return 0;
+  }
+  return 1;
+}
+
+/* A string argument copied into `buf` (NUL-terminated); fails if it does not fit. */
+static int get_str(napi_env env, napi_value v, char *buf, size_t size, const char *what) {
+  size_t n;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_string) {
+    throw_type(env, what);
+    return 0;
+  }
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &n) != napi_ok) return 0;
+  if (n >= size) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", what);
+    return 0;
+  }
+  return napi_get_value_string_utf8(env, v, buf, size, &n) == napi_ok;
+}
+
+static napi_value num(napi_env env, double v) {
+  napi_value r;
+  CHECK(napi_create_double(env, v, &r));
+  return r;
+}
+
+/* The result of a call that returns >= 0 on success and -1 with errno on failure. */
+static napi_value result(napi_env env, long rc) { return num(env, rc < 0 ? -errno : rc); }
+
+/* ---- TUN ------------------------------------------------------------------------------------- */
+
+/* tunOpen(name, flags) -> { fd, name } | -errno. `flags` are IFF_* from `constants`. */
+static napi_value TunOpen(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char name[IFNAMSIZ];
+  int32_t flags;
+  if (!get_str(env, argv[0], name, sizeof name, "tunOpen: name must be a string shorter than IFNAMSIZ")) return NULL;
+  if (!get_i32(env, argv[1], &flags, "tunOpen: flags must be a number")) return NULL;
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return num(env, -errno);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, name, strlen(name));
+  ifr.ifr_flags = (short)flags;
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int e = errno;
+    close(fd);
+    return num(env, -e);
+  }
+  napi_value out, vfd, vname;
+  CHECK(napi_create_object(env, &out));
+  CHECK(napi_create_int32(env, fd, &vfd));
+  CHECK(napi_create_string_utf8(env, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ), &vname));
+  CHECK(napi_set_named_property(env, out, "fd", vfd));
+  CHECK(napi_set_named_property(env, out, "name", vname));
+  return out;
+}
+
+/* tunSetPersist(fd, on) -> 0 | -errno */
+static napi_value TunSetPersist(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t fd, on;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number") || !get_i32(env, argv[1], &on, "on must be a number"))
+    return NULL;
+  return result(env, ioctl(fd, TUNSETPERSIST, (unsigned long)on));
+}
+
+/* tunSetQueue(fd, attach) -> 0 | -errno: attaches or detaches one queue of a multi-queue TUN. */
+static napi_value TunSetQueue(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t fd, attach;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number") || !get_i32(env, argv[1], &attach, "attach must be a number"))
+    return NULL;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = attach ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
+  return result(env, ioctl(fd, TUNSETQUEUE, &ifr));
+}
+
+/* ---- sockets --------------------------------------------------------------------------------- */
+
+/* socket(domain, type, protocol) -> fd | -errno; always non-blocking and close-on-exec. */
+static napi_value Socket(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t d, t, p;
+  if (!get_i32(env, argv[0], &d, "domain must be a number") || !get_i32(env, argv[1], &t, "type must be a number") ||
+      !get_i32(env, argv[2], &p, "protocol must be a number"))
+    return NULL;
+  return result(env, socket(d, t | SOCK_NONBLOCK | SOCK_CLOEXEC, p));
+}
+
+/* setsockoptInt(fd, level, name, value) -> 0 | -errno */
+static napi_value SetsockoptInt(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int32_t fd, level, name, value;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number") || !get_i32(env, argv[1], &level, "level must be a number") ||
+      !get_i32(env, argv[2], &name, "name must be a number") || !get_i32(env, argv[3], &value, "value must be a number"))
+    return NULL;
+  int v = value;
+  return result(env, setsockopt(fd, level, name, &v, sizeof v));
+}
+
+/* setsockoptBuf(fd, level, name, bytes) -> 0 | -errno */
+static napi_value SetsockoptBuf(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int32_t fd, level, name;
+  uint8_t *p;
+  size_t n;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number") || !get_i32(env, argv[1], &level, "level must be a number") ||
+      !get_i32(env, argv[2], &name, "name must be a number") ||
+      !get_bytes(env, argv[3], &p, &n, "value must be a Buffer or typed array"))
+    return NULL;
+  return result(env, setsockopt(fd, level, name, p, (socklen_t)n));
+}
+
+/* getsockoptInt(fd, level, name) -> value | -errno */
+static napi_value GetsockoptInt(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t fd, level, name;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number") || !get_i32(env, argv[1], &level, "level must be a number") ||
+      !get_i32(env, argv[2], &name, "name must be a number"))
+    return NULL;
+  int v = 0;
+  socklen_t len = sizeof v;
+  if (getsockopt(fd, level, name, &v, &len) < 0) return num(env, -errno);
+  return num(env, v);
+}
+
+/* setsockoptMreq6(fd, name, addr16, ifindex) -> 0 | -errno: IPV6_JOIN_ANYCAST and friends. */
+static napi_value SetsockoptMreq6(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int32_t fd, name, ifindex;
+  uint8_t *addr;
+  size_t n;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number") || !get_i32(env, argv[1], &name, "name must be a number") ||
+      !get_bytes(env, argv[2], &addr, &n, "addr must be 16 bytes") ||
+      !get_i32(env, argv[3], &ifindex, "ifindex must be a number"))
+    return NULL;
+  if (n != 16) return throw_type(env, "addr must be 16 bytes");
+  struct ipv6_mreq mreq;
+  memset(&mreq, 0, sizeof mreq);
+  memcpy(&mreq.ipv6mr_multiaddr, addr, 16);
+  mreq.ipv6mr_interface = (unsigned)ifindex;
+  return result(env, setsockopt(fd, IPPROTO_IPV6, name, &mreq, sizeof mreq));
+}
+
+/* attachFilter(fd, program) -> 0 | -errno; `program` is classic BPF, 8 bytes per instruction. */
+static napi_value AttachFilter(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t fd;
+  uint8_t *p;
+  size_t n;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number") ||
+      !get_bytes(env, argv[1], &p, &n, "program must be a Buffer or typed array"))
+    return NULL;
+  if (n == 0 || n % sizeof(struct sock_filter) != 0 || n / sizeof(struct sock_filter) > BPF_MAXINSNS)
+    return throw_type(env, "program must be 1..4096 instructions of 8 bytes");
+  /* The kernel copies the program during the call, so the Buffer need not outlive it. */
+  struct sock_fprog prog = {.len = (unsigned short)(n / sizeof(struct sock_filter)), .filter = (void *)p};
+  return result(env, setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog));
+}
+
+/* bindPacket(fd, protocol, ifindex) -> 0 | -errno; protocol in host order (ETH_P_IPV6). */
+static napi_value BindPacket(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t fd, proto, ifindex;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number") || !get_i32(env, argv[1], &proto, "protocol must be a number") ||
+      !get_i32(env, argv[2], &ifindex, "ifindex must be a number"))
+    return NULL;
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons((uint16_t)proto);
+  sll.sll_ifindex = ifindex;
+  return result(env, bind(fd, (struct sockaddr *)&sll, sizeof sll));
+}
+
+/* bindNetlink(fd, groups) -> 0 | -errno; the kernel assigns the port id. */
+static napi_value BindNetlink(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t fd;
+  uint32_t groups;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number") || !get_u32(env, argv[1], &groups, "groups must be a number"))
+    return NULL;
+  struct sockaddr_nl snl;
+  memset(&snl, 0, sizeof snl);
+  snl.nl_family = AF_NETLINK;
+  snl.nl_groups = groups;
+  return result(env, bind(fd, (struct sockaddr *)&snl, sizeof snl));
+}
+
+/* netlinkPortId(fd) -> port id | -errno (getsockname). */
+static napi_value NetlinkPortId(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int32_t fd;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number")) return NULL;
+  struct sockaddr_nl snl;
+  socklen_t len = sizeof snl;
+  memset(&snl, 0, sizeof snl);
+  if (getsockname(fd, (struct sockaddr *)&snl, &len) < 0) return num(env, -errno);
+  return num(env, snl.nl_pid);
+}
+
+/* send(fd, bytes, flags) -> bytes sent | -errno */
+static napi_value Send(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t fd, flags = 0;
+  uint8_t *p;
+  size_t n;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number") ||
+      !get_bytes(env, argv[1], &p, &n, "data must be a Buffer or typed array"))
+    return NULL;
+  if (argc > 2 && !is_nullish(env, argv[2]) && !get_i32(env, argv[2], &flags, "flags must be a number")) return NULL;
+  long rc;
+  do rc = send(fd, p, n, flags);
+  while (rc < 0 && errno == EINTR);
+  return result(env, rc);
+}
+
+/* sendto(fd, bytes, name) -> bytes sent | -errno; `name` is a packed sockaddr (see sockaddrIn6 layout). */
+static napi_value SendTo(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t fd;
+  uint8_t *p, *name;
+  size_t n, namelen;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number") ||
+      !get_bytes(env, argv[1], &p, &n, "data must be a Buffer or typed array") ||
+      !get_bytes(env, argv[2], &name, &namelen, "name must be a Buffer or typed array"))
+    return NULL;
+  long rc;
+  do rc = sendto(fd, p, n, 0, (struct sockaddr *)name, (socklen_t)namelen);
+  while (rc < 0 && errno == EINTR);
+  return result(env, rc);
+}
+
+/* recv(fd, bytes, flags) -> bytes received (the full length with MSG_TRUNC) | -errno */
+static napi_value Recv(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t fd, flags = 0;
+  uint8_t *p;
+  size_t n;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number") ||
+      !get_bytes(env, argv[1], &p, &n, "data must be a Buffer or typed array"))
+    return NULL;
+  if (argc > 2 && !is_nullish(env, argv[2]) && !get_i32(env, argv[2], &flags, "flags must be a number")) return NULL;
+  long rc;
+  do rc = recv(fd, p, n, flags);
+  while (rc < 0 && errno == EINTR);
+  return result(env, rc);
+}
+
+/* read(fd, bytes) / write(fd, bytes) -> bytes | -errno */
+static napi_value Read(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t fd;
+  uint8_t *p;
+  size_t n;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number") ||
+      !get_bytes(env, argv[1], &p, &n, "data must be a Buffer or typed array"))
+    return NULL;
+  long rc;
+  do rc = read(fd, p, n);
+  while (rc < 0 && errno == EINTR);
+  return result(env, rc);
+}
+
+static napi_value Write(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t fd;
+  uint8_t *p;
+  size_t n;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number") ||
+      !get_bytes(env, argv[1], &p, &n, "data must be a Buffer or typed array"))
+    return NULL;
+  long rc;
+  do rc = write(fd, p, n);
+  while (rc < 0 && errno == EINTR);
+  return result(env, rc);
+}
+
+/* close(fd) -> 0 | -errno */
+static napi_value Close(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int32_t fd;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number")) return NULL;
+  return result(env, close(fd));
+}
+
+/* ---- eventfd --------------------------------------------------------------------------------- */
+
+/* eventfd(initval, semaphore) -> fd | -errno; non-blocking, close-on-exec. */
+static napi_value EventFd(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  uint32_t init;
+  int32_t sem = 0;
+  if (!get_u32(env, argv[0], &init, "initval must be a number")) return NULL;
+  if (argc > 1 && !is_nullish(env, argv[1]) && !get_i32(env, argv[1], &sem, "semaphore must be a number")) return NULL;
+  return result(env, eventfd(init, EFD_NONBLOCK | EFD_CLOEXEC | (sem ? EFD_SEMAPHORE : 0)));
+}
+
+/* eventfdWrite(fd, value) -> 0 | -errno */
+static napi_value EventFdWrite(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t fd;
+  double v;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number")) return NULL;
+  if (napi_get_value_double(env, argv[1], &v) != napi_ok || v < 1 || v > 9007199254740991.0)
+    return throw_type(env, "value must be a positive safe integer");
+  uint64_t u = (uint64_t)v;
+  long rc;
+  do rc = write(fd, &u, sizeof u);
+  while (rc < 0 && errno == EINTR);
+  return num(env, rc < 0 ? -errno : 0);
+}
+
+/* eventfdRead(fd) -> counter (> 0) | -errno (-EAGAIN when zero) */
+static napi_value EventFdRead(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int32_t fd;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number")) return NULL;
+  uint64_t u = 0;
+  long rc;
+  do rc = read(fd, &u, sizeof u);
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0) return num(env, -errno);
+  return num(env, (double)u);
+}
+
+/* ---- interfaces ------------------------------------------------------------------------------ */
+
+/* ifNameToIndex(name) -> index | -errno */
+static napi_value IfNameToIndex(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  char name[IFNAMSIZ];
+  if (!get_str(env, argv[0], name, sizeof name, "name must be a string shorter than IFNAMSIZ")) return NULL;
+  unsigned idx = if_nametoindex(name);
+  return num(env, idx == 0 ? -errno : (double)idx);
+}
+
+/* ifIndexToName(index) -> name | -errno */
+static napi_value IfIndexToName(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  uint32_t idx;
+  if (!get_u32(env, argv[0], &idx, "index must be a number")) return NULL;
+  char name[IF_NAMESIZE];
+  if (if_indextoname(idx, name) == NULL) return num(env, -errno);
+  napi_value r;
+  CHECK(napi_create_string_utf8(env, name, strnlen(name, IF_NAMESIZE), &r));
+  return r;
+}
+
+/* ---- batched I/O ----------------------------------------------------------------------------- */
+/*
+ * All batch calls share the layout of src/core/batch.ts: slot i is data[i*stride, (i+1)*stride);
+ * offs[i] / lens[i] locate packet i; disp[i] says where a translator output goes.
+ */
+
+struct batch {
+  uint8_t *data;
+  size_t data_len;
+  uint32_t *offs, *lens;
+  size_t offs_n, lens_n;
+  uint8_t *disp;
+  size_t disp_n;
+  int32_t *stats; /* optional [failed packets, last errno] */
+};
+
+static int get_batch(napi_env env, napi_value *argv, struct batch *b, int with_disp) {
+  if (!get_bytes(env, argv[1], &b->data, &b->data_len, "data must be a Uint8Array")) return 0;
+  if (!get_typed(env, argv[2], napi_uint32_array, (void **)&b->offs, &b->offs_n, "offs must be a Uint32Array")) return 0;
+  if (!get_typed(env, argv[3], napi_uint32_array, (void **)&b->lens, &b->lens_n, "lens must be a Uint32Array")) return 0;
+  b->disp = NULL;
+  b->disp_n = 0;
+  if (with_disp &&
+      !get_typed(env, argv[4], napi_uint8_array, (void **)&b->disp, &b->disp_n, "disp must be a Uint8Array"))
+    return 0;
+  return 1;
+}
+
+static int get_stats(napi_env env, napi_value v, struct batch *b) {
+  b->stats = NULL;
+  if (is_nullish(env, v)) return 1;
+  size_t n;
+  if (!get_typed(env, v, napi_int32_array, (void **)&b->stats, &n, "stats must be an Int32Array(2)")) return 0;
+  if (n < 2) {
+    throw_type(env, "stats must be an Int32Array(2)");
+    return 0;
+  }
+  return 1;
+}
+
+static void fail(struct batch *b, int n, int err) {
+  if (b->stats && n > 0) {
+    b->stats[0] += n;
+    b->stats[1] = err;
+  }
+}
+
+/* Read-side arguments: (fd, data, offs, lens, start, max, stride, headroom). */
+static int get_read_args(napi_env env, napi_value *argv, int32_t *fd, struct batch *b, uint32_t *start, uint32_t *max,
+                         uint32_t *stride, uint32_t *headroom) {
+  if (!get_i32(env, argv[0], fd, "fd must be a number") || !get_batch(env, argv, b, 0) ||
+      !get_u32(env, argv[4], start, "start must be a number") || !get_u32(env, argv[5], max, "max must be a number") ||
+      !get_u32(env, argv[6], stride, "stride must be a number") ||
+      !get_u32(env, argv[7], headroom, "headroom must be a number"))
+    return 0;
+  uint64_t end = (uint64_t)*start + *max;
+  if (end > b->offs_n || end > b->lens_n || end * *stride > b->data_len || *headroom >= *stride) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "batch slots out of range (start + max, stride, headroom)");
+    return 0;
+  }
+  return 1;
+}
+
+/*
+ * readBatch(fd, data, offs, lens, start, max, stride, headroom) -> packets read | -errno
+ * read() into slots start.. until EAGAIN or `max` packets: a TUN has no recvmmsg. An error after
+ * the first packet ends the batch and shows up again on the next call.
+ */
+static napi_value ReadBatch(napi_env env, napi_callback_info info) {
+  ARGS(8);
+  int32_t fd;
+  struct batch b;
+  uint32_t start, max, stride, headroom;
+  if (!get_read_args(env, argv, &fd, &b, &start, &max, &stride, &headroom)) return NULL;
+  uint32_t i = start, end = start + max;
+  for (; i < end; i++) {
+    size_t off = (size_t)i * stride + headroom;
+    ssize_t n;
+    do n = read(fd, b.data + off, stride - headroom);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == EAGAIN) break;
+      if (i == start) return num(env, -errno);
+      break;
+    }
+    if (n == 0) break;
+    b.offs[i] = (uint32_t)off;
+    b.lens[i] = (uint32_t)n;
+  }
+  return num(env, i - start);
+}
+
+/*
+ * recvBatch(fd, data, offs, lens, start, max, stride, headroom) -> packets | -errno
+ * recvmmsg with MSG_TRUNC, so lens[i] is the full length even when it did not fit the slot: the
+ * caller must drop packets with lens[i] > stride - headroom.
+ */
+static napi_value RecvBatch(napi_env env, napi_callback_info info) {
+  ARGS(8);
+  int32_t fd;
+  struct batch b;
+  uint32_t start, max, stride, headroom;
+  if (!get_read_args(env, argv, &fd, &b, &start, &max, &stride, &headroom)) return NULL;
+  struct mmsghdr msgs[MMSG_CHUNK];
+  struct iovec iov[MMSG_CHUNK];
+  uint32_t got = 0;
+  while (got < max) {
+    uint32_t want = max - got < MMSG_CHUNK ? max - got : MMSG_CHUNK;
+    memset(msgs, 0, sizeof(msgs[0]) * want);
+    for (uint32_t k = 0; k < want; k++) {
+      size_t off = (size_t)(start + got + k) * stride + headroom;
+      iov[k].iov_base = b.data + off;
+      iov[k].iov_len = stride - headroom;
+      msgs[k].msg_hdr.msg_iov = &iov[k];
+      msgs[k].msg_hdr.msg_iovlen = 1;
+    }
+    int r = recvmmsg(fd, msgs, want, MSG_DONTWAIT | MSG_TRUNC, NULL);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || got > 0) break;
+      return num(env, -errno);
+    }
+    for (int k = 0; k < r; k++) {
+      uint32_t i = start + got + k;
+      b.offs[i] = (uint32_t)((size_t)i * stride + headroom);
+      b.lens[i] = msgs[k].msg_len;
+    }
+    got += (uint32_t)r;
+    if ((uint32_t)r < want) break;
+  }
+  return num(env, got);
+}
+
+/* Write-side arguments: (fd, data, offs, lens, disp, start, count, wantDisp, ...). */
+static int get_write_args(napi_env env, napi_value *argv, int32_t *fd, struct batch *b, uint32_t *start,
+                          uint32_t *count, int32_t *want) {
+  if (!get_i32(env, argv[0], fd, "fd must be a number") || !get_batch(env, argv, b, 1) ||
+      !get_u32(env, argv[5], start, "start must be a number") || !get_u32(env, argv[6], count, "count must be a number") ||
+      !get_i32(env, argv[7], want, "wantDisp must be a number (-1 for all)"))
+    return 0;
+  uint64_t end = (uint64_t)*start + *count;
+  if (end > b->offs_n || end > b->lens_n || end > b->disp_n) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "batch slots out of range (start + count)");
+    return 0;
+  }
+  return 1;
+}
+
+static int slot_ok(struct batch *b, uint32_t i) {
+  return b->lens[i] != 0 && (uint64_t)b->offs[i] + b->lens[i] <= b->data_len;
+}
+
+/*
+ * writeBatch(fd, data, offs, lens, disp, start, count, wantDisp, stats) -> packets written | -errno
+ * write() each packet whose disp equals wantDisp (-1: all) and whose length is not 0. A failed
+ * packet is counted in stats and skipped; EAGAIN ends the batch. Returns -errno only when nothing
+ * was written and a write failed.
+ */
+static napi_value WriteBatch(napi_env env, napi_callback_info info) {
+  ARGS(9);
+  int32_t fd, want;
+  struct batch b;
+  uint32_t start, count;
+  if (!get_write_args(env, argv, &fd, &b, &start, &count, &want) || !get_stats(env, argv[8], &b)) return NULL;
+  uint32_t done = 0;
+  int last = 0;
+  for (uint32_t i = start; i < start + count; i++) {
+    if (!slot_ok(&b, i) || (want >= 0 && b.disp[i] != (uint8_t)want)) continue;
+    ssize_t n;
+    do n = write(fd, b.data + b.offs[i], b.lens[i]);
+    while (n < 0 && errno == EINTR);
+    if (n >= 0) {
+      done++;
+      continue;
+    }
+    last = errno;
+    if (last == EAGAIN) {
+      uint32_t rest = 0;
+      for (uint32_t j = i; j < start + count; j++)
+        if (slot_ok(&b, j) && (want < 0 || b.disp[j] == (uint8_t)want)) rest++;
+      fail(&b, (int)rest, last);
+      break;
+    }
+    fail(&b, 1, last);
+    if (last == EBADF || last == EBADFD || last == EIO) break;
+  }
+  return num(env, done == 0 && last != 0 ? (double)-last : (double)done);
+}
+
+/*
+ * sendBatch(fd, data, offs, lens, disp, start, count, wantDisp, names, nameLen, stats)
+ *   -> packets sent | -errno
+ * sendmmsg of the selected packets; packet i is sent to the sockaddr at names[i*nameLen, +nameLen)
+ * (filled in by the caller). A packet the kernel refuses is counted and skipped; EAGAIN/ENOBUFS end
+ * the batch.
+ */
+static napi_value SendBatch(napi_env env, napi_callback_info info) {
+  ARGS(11);
+  int32_t fd, want;
+  struct batch b;
+  uint32_t start, count, namelen;
+  uint8_t *names;
+  size_t names_len;
+  if (!get_write_args(env, argv, &fd, &b, &start, &count, &want) ||
+      !get_bytes(env, argv[8], &names, &names_len, "names must be a Uint8Array") ||
+      !get_u32(env, argv[9], &namelen, "nameLen must be a number") || !get_stats(env, argv[10], &b))
+    return NULL;
+  if ((uint64_t)(start + count) * namelen > names_len || namelen > sizeof(struct sockaddr_storage)) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "names too small for start + count");
+    return NULL;
+  }
+  struct mmsghdr msgs[MMSG_CHUNK];
+  struct iovec iov[MMSG_CHUNK];
+  uint32_t done = 0, i = start, end = start + count;
+  int last = 0, stop = 0;
+  while (i < end && !stop) {
+    int n = 0;
+    for (; i < end && n < MMSG_CHUNK; i++) {
+      if (!slot_ok(&b, i) || (want >= 0 && b.disp[i] != (uint8_t)want)) continue;
+      iov[n].iov_base = b.data + b.offs[i];
+      iov[n].iov_len = b.lens[i];
+      memset(&msgs[n], 0, sizeof msgs[n]);
+      msgs[n].msg_hdr.msg_iov = &iov[n];
+      msgs[n].msg_hdr.msg_iovlen = 1;
+      msgs[n].msg_hdr.msg_name = names + (size_t)i * namelen;
+      msgs[n].msg_hdr.msg_namelen = namelen;
+      n++;
+    }
+    int k = 0;
+    while (k < n) {
+      int r = sendmmsg(fd, msgs + k, (unsigned)(n - k), MSG_DONTWAIT);
+      if (r > 0) {
+        k += r;
+        done += (uint32_t)r;
+        continue;
+      }
+      if (r < 0 && errno == EINTR) continue;
+      last = r < 0 ? errno : EIO;
+      if (last == EAGAIN || last == ENOBUFS || last == EBADF) {
+        uint32_t rest = (uint32_t)(n - k);
+        for (uint32_t j = i; j < end; j++)
+          if (slot_ok(&b, j) && (want < 0 || b.disp[j] == (uint8_t)want)) rest++;
+        fail(&b, (int)rest, last);
+        stop = 1;
+        break;
+      }
+      fail(&b, 1, last);
+      k++;
+    }
+  }
+  return num(env, done == 0 && last != 0 ? (double)-last : (double)done);
+}
+
+/* ---- uv_poll --------------------------------------------------------------------------------- */
+/*
+ * pollStart(fd, events, callback) -> handle | -errno; pollStop(handle).
+ * The callback runs as callback.call(handle, status, events) on the loop that started it (the main
+ * thread's or a worker's). It is level-triggered: it runs again while the fd stays readable. On a
+ * poll error (status < 0), or when the callback throws, the poll stops itself first, so an
+ * unhandled condition can never spin. A stopped poll holds no reference on the loop.
+ */
+
+enum { POLL_ACTIVE, POLL_CLOSING, POLL_CLOSED };
+
+typedef struct {
+  uv_poll_t handle;
+  napi_env env;
+  napi_ref callback;
+  napi_ref self;
+  napi_async_context actx;
+  napi_async_cleanup_hook_handle hook;
+  int state;
+  int teardown; /* the environment is going away: no more Node-API calls but the hook removal */
+  int js_alive;
+} clat_poll;
+
+/*
+ * The uv close callback: the last step of every stop. References and the async context are
+ * released here, never inside the JS callback that may have asked for the stop.
+ */
+static void poll_closed(uv_handle_t *h) {
+  clat_poll *p = h->data;
+  p->state = POLL_CLOSED;
+  if (!p->teardown) {
+    if (p->callback != NULL) napi_delete_reference(p->env, p->callback);
+    if (p->actx != NULL) napi_async_destroy(p->env, p->actx);
+    if (p->self != NULL) napi_delete_reference(p->env, p->self);
+  }
+  if (p->hook != NULL) napi_remove_async_cleanup_hook(p->hook);
+  p->hook = NULL;
+  if (!p->js_alive) free(p);
+}
+
+static void poll_shutdown(clat_poll *p) {
+  if (p->state != POLL_ACTIVE) return;
+  p->state = POLL_CLOSING;
+  uv_poll_stop(&p->handle);
+  uv_close((uv_handle_t *)&p->handle, poll_closed);
+}
+
+/* The environment (main thread or worker) is being torn down with the poll still open. */
+static void poll_teardown(napi_async_cleanup_hook_handle hook, void *arg) {
+  clat_poll *p = arg;
+  p->teardown = 1;
+  poll_shutdown(p); /* a poll already closing removes the hook in poll_closed */
+}
+
+static void poll_finalize(napi_env env, void *data, void *hint) {
+  clat_poll *p = data;
+  p->js_alive = 0;
+  if (p->state == POLL_CLOSED) free(p);
+}
+
+static void poll_event(uv_poll_t *h, int status, int events) {
+  clat_poll *p = h->data;
+  if (p->state != POLL_ACTIVE) return;
+  napi_env env = p->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, self, args[2], ret;
+  if (status < 0) uv_poll_stop(&p->handle); /* never spin on a poll error */
+  if (napi_get_reference_value(env, p->callback, &cb) == napi_ok &&
+      napi_get_reference_value(env, p->self, &self) == napi_ok && napi_create_int32(env, status, &args[0]) == napi_ok &&
+      napi_create_int32(env, events, &args[1]) == napi_ok) {
+    napi_status s = napi_make_callback(env, p->actx, self, cb, 2, args, &ret);
+    if (s != napi_ok) {
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      /* Stop first: a level-triggered poll whose handler throws would otherwise spin. */
+      poll_shutdown(p);
+      napi_value err;
+      if (pending && napi_get_and_clear_last_exception(env, &err) == napi_ok) napi_fatal_exception(env, err);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static napi_value PollStart(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t fd, events;
+  napi_valuetype t;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number") || !get_i32(env, argv[1], &events, "events must be a number"))
+    return NULL;
+  if (napi_typeof(env, argv[2], &t) != napi_ok || t != napi_function)
+    return throw_type(env, "callback must be a function");
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  clat_poll *p = calloc(1, sizeof *p);
+  if (p == NULL) return num(env, -ENOMEM);
+  int rc = uv_poll_init(loop, &p->handle, fd);
+  if (rc < 0) {
+    free(p); /* uv_poll_init failed before registering the handle with the loop */
+    return num(env, rc);
+  }
+  p->handle.data = p;
+  p->env = env;
+  p->js_alive = 1;
+  p->state = POLL_ACTIVE;
+  napi_value self, name;
+  if (napi_create_object(env, &self) != napi_ok || napi_create_reference(env, argv[2], 1, &p->callback) != napi_ok ||
+      napi_create_reference(env, self, 1, &p->self) != napi_ok ||
+      napi_create_string_utf8(env, "clatd:poll", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, self, name, &p->actx) != napi_ok ||
+      napi_add_async_cleanup_hook(env, poll_teardown, p, &p->hook) != napi_ok ||
+      napi_wrap(env, self, p, poll_finalize, NULL, NULL) != napi_ok) {
+    /* Only on out-of-memory: close the never-started handle; nothing in JS points at `p`. */
+    p->js_alive = 0;
+    poll_shutdown(p);
+    return NULL;
+  }
+  rc = uv_poll_start(&p->handle, events, poll_event);
+  if (rc < 0) {
+    poll_shutdown(p);
+    return num(env, rc);
+  }
+  return self;
+}
+
+static napi_value PollStop(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  clat_poll *p;
+  if (napi_unwrap(env, argv[0], (void **)&p) != napi_ok) return throw_type(env, "not a poll handle");
+  poll_shutdown(p);
+  return NULL;
+}
+
+/* ---- module ---------------------------------------------------------------------------------- */
+
+static void set_int(napi_env env, napi_value obj, const char *name, double v) {
+  napi_value n;
+  if (napi_create_double(env, v, &n) == napi_ok) napi_set_named_property(env, obj, name, n);
+}
+
+static napi_value make_constants(napi_env env) {
+  napi_value c;
+  CHECK(napi_create_object(env, &c));
+#define K(x) set_int(env, c, #x, x)
+  K(IFF_TUN);
+  K(IFF_NO_PI);
+  K(IFF_MULTI_QUEUE);
+  K(IFF_TUN_EXCL);
+  K(IFF_VNET_HDR);
+  K(IFNAMSIZ);
+  K(AF_INET6);
+  K(AF_PACKET);
+  K(AF_NETLINK);
+  K(SOCK_RAW);
+  K(SOCK_DGRAM);
+  K(IPPROTO_RAW);
+  K(IPPROTO_IPV6);
+  K(ETH_P_IPV6);
+  K(ETH_P_ALL);
+  K(ETH_HLEN);
+  K(SOL_SOCKET);
+  K(SO_BINDTODEVICE);
+  K(SO_RCVBUF);
+  K(SO_SNDBUF);
+  K(SO_RCVBUFFORCE);
+  K(SO_SNDBUFFORCE);
+  K(SO_MARK);
+  K(SO_ATTACH_FILTER);
+  K(SOL_PACKET);
+  K(PACKET_AUXDATA);
+  K(PACKET_VNET_HDR);
+  K(PACKET_IGNORE_OUTGOING);
+  K(PACKET_FANOUT);
+  K(PACKET_FANOUT_HASH);
+  K(PACKET_FANOUT_CPU);
+  K(PACKET_FANOUT_FLAG_DEFRAG);
+  K(IPV6_JOIN_ANYCAST);
+  K(IPV6_LEAVE_ANYCAST);
+  K(IPV6_MULTICAST_LOOP);
+  K(IPV6_MULTICAST_HOPS);
+  K(IPV6_UNICAST_HOPS);
+  K(IPV6_MULTICAST_IF);
+  K(NETLINK_ROUTE);
+  K(SOL_NETLINK);
+  K(NETLINK_ADD_MEMBERSHIP);
+  K(NETLINK_EXT_ACK);
+  K(NETLINK_GET_STRICT_CHK);
+  K(NETLINK_NO_ENOBUFS);
+  K(MSG_TRUNC);
+  K(MSG_PEEK);
+  K(MSG_DONTWAIT);
+  K(UV_READABLE);
+  K(UV_WRITABLE);
+  K(VIRTIO_NET_HDR_F_NEEDS_CSUM);
+  K(VIRTIO_NET_HDR_F_DATA_VALID);
+  K(VIRTIO_NET_HDR_GSO_NONE);
+  K(BPF_MAXINSNS);
+  K(SKF_NET_OFF);
+  K(SKF_AD_OFF);
+#undef K
+  set_int(env, c, "VIRTIO_NET_HDR_LEN", sizeof(struct virtio_net_hdr));
+  set_int(env, c, "SOCKADDR_IN6_LEN", sizeof(struct sockaddr_in6));
+  set_int(env, c, "SOCKADDR_IN6_ADDR_OFF", offsetof(struct sockaddr_in6, sin6_addr));
+  set_int(env, c, "SOCKADDR_IN6_SCOPE_OFF", offsetof(struct sockaddr_in6, sin6_scope_id));
+  return c;
+}
+
+NAPI_MODULE_INIT() {
+  static const struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = {
+      {"tunOpen", TunOpen},
+      {"tunSetPersist", TunSetPersist},
+      {"tunSetQueue", TunSetQueue},
+      {"socket", Socket},
+      {"setsockoptInt", SetsockoptInt},
+      {"setsockoptBuf", SetsockoptBuf},
+      {"getsockoptInt", GetsockoptInt},
+      {"setsockoptMreq6", SetsockoptMreq6},
+      {"attachFilter", AttachFilter},
+      {"bindPacket", BindPacket},
+      {"bindNetlink", BindNetlink},
+      {"netlinkPortId", NetlinkPortId},
+      {"send", Send},
+      {"sendto", SendTo},
+      {"recv", Recv},
+      {"read", Read},
+      {"write", Write},
+      {"close", Close},
+      {"eventfd", EventFd},
+      {"eventfdWrite", EventFdWrite},
+      {"eventfdRead", EventFdRead},
+      {"ifNameToIndex", IfNameToIndex},
+      {"ifIndexToName", IfIndexToName},
+      {"readBatch", ReadBatch},
+      {"recvBatch", RecvBatch},
+      {"writeBatch", WriteBatch},
+      {"sendBatch", SendBatch},
+      {"pollStart", PollStart},
+      {"pollStop", PollStop},
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value f;
+    CHECK(napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f));
+    CHECK(napi_set_named_property(env, exports, fns[i].name, f));
+  }
+  napi_value c = make_constants(env);
+  if (c == NULL) return NULL;
+  CHECK(napi_set_named_property(env, exports, "constants", c));
+  return exports;
+}
