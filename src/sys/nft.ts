@@ -1,0 +1,149 @@
+/**
+ * clatd's own nftables table, through the `nft` tool (set-up time only). Like Android's clatd, the
+ * CLAT address is joined as anycast and its packets are read from a packet socket; the kernel still
+ * gets its own copy of each, finds no local address and would answer with ICMPv6 errors. A
+ * prerouting rule at priority raw drops that copy, except Neighbor Solicitations and Advertisements,
+ * which the kernel must still see to answer NS for the anycast address (RFC 4861 §7.2.4).
+ *
+ * Table: `inet clatd-<uplink>` (sanitised), tagged with a comment; every change is one `nft -f -`
+ * transaction, so the filter never exists half-written.
+ */
+import { spawnSync } from 'node:child_process';
+import { formatIPv6, parseIPv6 } from '../core/addr/ipv6.js';
+import { ClatdError } from '../core/errors.js';
+
+export class NftError extends ClatdError {
+  constructor(message: string) {
+    super(message, 'ERR_CLATD_NFT');
+    this.name = 'NftError';
+  }
+}
+
+/** Every clatd table name starts with this; crash recovery lists tables by it. */
+export const TABLE_PREFIX = 'clatd-';
+export const TABLE_COMMENT = 'clatd: drops the kernel copy of packets to the CLAT address';
+const CHAIN = 'prerouting';
+
+export interface NftOptions {
+  /** The nft binary (default `nft` from PATH). */
+  readonly nft?: string;
+}
+
+/**
+ * The table name for an uplink: `clatd-` plus the name with every character nft would not accept
+ * in an identifier replaced by `_`.
+ */
+export function clatTableName(uplink: string): string {
+  checkUplink(uplink);
+  return TABLE_PREFIX + uplink.replace(/[^A-Za-z0-9_.-]/g, '_');
+}
+
+function checkUplink(uplink: string): void {
+  // Linux allows almost any byte in a name; nft strings cannot hold '"' or '\', so refuse those.
+  if (uplink.length === 0 || Buffer.byteLength(uplink) > 15 || /["\\\s/:]|[^\x21-\x7e]/.test(uplink))
+    throw new NftError(`nft: not a usable interface name: "${uplink}"`);
+}
+
+/** The rules of the chain, as nft statements (without the `add rule` prefix). */
+function rules(uplink: string, addr: string): string[] {
+  const match = `iifname "${uplink}" ip6 daddr ${addr}`;
+  return [`${match} icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept`, `${match} drop`];
+}
+
+function canonical(clatAddr: string): string {
+  try {
+    return formatIPv6(parseIPv6(clatAddr));
+  } catch {
+    throw new NftError(`nft: not an IPv6 address: "${clatAddr}"`);
+  }
+}
+
+/** The whole ruleset text for an uplink and CLAT address (exported for tests and logs). */
+export function clatRuleset(uplink: string, clatAddr: string): string {
+  const table = clatTableName(uplink);
+  const addr = canonical(clatAddr);
+  return [
+    // "add" then "delete" then define: replaces a leftover table of the same name atomically.
+    `add table inet ${table}`,
+    `delete table inet ${table}`,
+    `table inet ${table} {`,
+    `  comment "${TABLE_COMMENT} on ${uplink}"`,
+    `  chain ${CHAIN} {`,
+    '    type filter hook prerouting priority raw; policy accept;',
+    ...rules(uplink, addr).map((r) => `    ${r}`),
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** Runs `nft` with `args`, feeding `input` on stdin; returns stdout. Throws {@link NftError}. */
+function run(args: string[], input: string | undefined, what: string, opts: NftOptions): string {
+  const bin = opts.nft ?? 'nft';
+  const r = spawnSync(bin, args, { input, encoding: 'utf8', timeout: 10_000 });
+  if (r.error) {
+    const code = (r.error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new NftError(`${what}: ${bin} not found: install the nftables package`);
+    throw new NftError(`${what}: running ${bin} failed: ${code ?? r.error.message}`);
+  }
+  if (r.status !== 0) {
+    const why = (r.stderr || r.stdout || '').trim() || `exit status ${r.status ?? r.signal}`;
+    throw new NftError(`${what}: nft ${args.join(' ')} failed: ${why}`);
+  }
+  return r.stdout;
+}
+
+/**
+ * Creates (or atomically replaces) the table for `uplink` with a filter for `clatAddr`.
+ * Returns the table name.
+ */
+export function installClatFilter(uplink: string, clatAddr: string, opts: NftOptions = {}): string {
+  const table = clatTableName(uplink);
+  run(['-f', '-'], clatRuleset(uplink, clatAddr), `nft install ${table} for ${clatAddr}`, opts);
+  return table;
+}
+
+/**
+ * Points the existing filter at a new CLAT address: the chain is flushed and refilled in one
+ * transaction, so no packet sees an empty chain. Fails if the table does not exist.
+ */
+export function updateClatFilter(uplink: string, clatAddr: string, opts: NftOptions = {}): void {
+  const table = clatTableName(uplink);
+  const addr = canonical(clatAddr);
+  const script = [
+    `flush chain inet ${table} ${CHAIN}`,
+    ...rules(uplink, addr).map((r) => `add rule inet ${table} ${CHAIN} ${r}`),
+    '',
+  ].join('\n');
+  run(['-f', '-'], script, `nft update ${table} to ${clatAddr}`, opts);
+}
+
+/** Deletes the table of `uplink`; a missing table is not an error (clean-up must be idempotent). */
+export function removeClatFilter(uplink: string, opts: NftOptions = {}): void {
+  deleteClatTable(clatTableName(uplink), opts);
+}
+
+/** Deletes a clatd table by name (from {@link listClatTables}); missing is fine. */
+export function deleteClatTable(table: string, opts: NftOptions = {}): void {
+  if (!table.startsWith(TABLE_PREFIX) || !/^[A-Za-z0-9_.-]+$/.test(table))
+    throw new NftError(`nft: "${table}" is not a clatd table name`);
+  // "add" first makes the delete succeed whether or not the table exists, in one transaction.
+  run(['-f', '-'], `add table inet ${table}\ndelete table inet ${table}\n`, `nft delete table inet ${table}`, opts);
+}
+
+/** Names of the `inet` tables whose names start with `clatd-`: leftovers after a crash, or live ones. */
+export function listClatTables(opts: NftOptions = {}): string[] {
+  const out = run(['-j', 'list', 'tables', 'inet'], undefined, 'nft list tables', opts);
+  let parsed: { nftables?: Array<{ table?: { family?: string; name?: string } }> };
+  try {
+    parsed = JSON.parse(out);
+  } catch {
+    throw new NftError(`nft list tables: unreadable JSON output: ${out.slice(0, 200)}`);
+  }
+  const names: string[] = [];
+  for (const item of parsed.nftables ?? []) {
+    const t = item.table;
+    if (t?.family === 'inet' && t.name?.startsWith(TABLE_PREFIX)) names.push(t.name);
+  }
+  return names;
+}

@@ -1,0 +1,153 @@
+/**
+ * The event side of rtnetlink: a socket joined to the link, address, route and ND user option
+ * multicast groups, read whenever the event loop reports it readable, delivering typed events.
+ * The kernel sends the RA's PREF64 option (RFC 8781, type 38) here as RTM_NEWNDUSEROPT.
+ */
+import { constants } from 'node:os';
+import {
+  RTM_DELADDR,
+  RTM_DELLINK,
+  RTM_DELROUTE,
+  RTM_NEWADDR,
+  RTM_NEWLINK,
+  RTM_NEWNDUSEROPT,
+  RTM_NEWROUTE,
+  RTNLGRP_IPV4_IFADDR,
+  RTNLGRP_IPV4_ROUTE,
+  RTNLGRP_IPV6_IFADDR,
+  RTNLGRP_IPV6_ROUTE,
+  RTNLGRP_LINK,
+  RTNLGRP_ND_USEROPT,
+} from './consts.js';
+import { NetlinkError } from './errors.js';
+import {
+  type Address,
+  decodeAddress,
+  decodeLink,
+  decodeNdUserOption,
+  decodeRoute,
+  type Link,
+  type NdUserOption,
+  type Route,
+} from './messages.js';
+import type { NetlinkTransport } from './socket.js';
+import { type NlMessage, splitMessages } from './wire.js';
+
+const { EAGAIN, EINTR, ENOBUFS } = constants.errno;
+
+/** The groups a CLAT needs: every change that can move its uplink, address, routes or prefix. */
+export const MONITOR_GROUPS: readonly number[] = [
+  RTNLGRP_LINK,
+  RTNLGRP_IPV4_IFADDR,
+  RTNLGRP_IPV6_IFADDR,
+  RTNLGRP_IPV4_ROUTE,
+  RTNLGRP_IPV6_ROUTE,
+  RTNLGRP_ND_USEROPT,
+];
+
+export type RtnlEvent =
+  | { readonly kind: 'link'; readonly removed: boolean; readonly link: Link }
+  | { readonly kind: 'address'; readonly removed: boolean; readonly address: Address }
+  | { readonly kind: 'route'; readonly removed: boolean; readonly route: Route }
+  | { readonly kind: 'nduseropt'; readonly option: NdUserOption }
+  /** The kernel dropped events (socket buffer full): re-read the state you depend on. */
+  | { readonly kind: 'overrun' };
+
+/** Decodes one multicast message; undefined for types clatd does not follow or short messages. */
+export function decodeEvent(msg: NlMessage): RtnlEvent | undefined {
+  switch (msg.type) {
+    case RTM_NEWLINK:
+    case RTM_DELLINK: {
+      const link = decodeLink(msg.body);
+      return link && { kind: 'link', removed: msg.type === RTM_DELLINK, link };
+    }
+    case RTM_NEWADDR:
+    case RTM_DELADDR: {
+      const address = decodeAddress(msg.body);
+      return address && { kind: 'address', removed: msg.type === RTM_DELADDR, address };
+    }
+    case RTM_NEWROUTE:
+    case RTM_DELROUTE: {
+      const route = decodeRoute(msg.body);
+      return route && { kind: 'route', removed: msg.type === RTM_DELROUTE, route };
+    }
+    case RTM_NEWNDUSEROPT: {
+      const option = decodeNdUserOption(msg.body);
+      return option && { kind: 'nduseropt', option };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Starts watching `fd` for readability on the current event loop and calls `onReadable` each time;
+ * returns a function that stops watching. The native addon's uv_poll provides the real one.
+ */
+export type WatchReadable = (fd: number, onReadable: () => void) => () => void;
+
+export class RtnlMonitor {
+  private readonly rx = new Uint8Array(64 * 1024);
+  private stopWatch: (() => void) | undefined;
+  private closed = false;
+
+  /**
+   * `transport` must be non-blocking (recv gives -EAGAIN when drained) and bound to the groups.
+   * With `watch` the monitor drains itself whenever the socket is readable; without it, the owner
+   * calls {@link RtnlMonitor.drain}.
+   */
+  constructor(
+    private readonly transport: NetlinkTransport,
+    private readonly onEvent: (e: RtnlEvent) => void,
+    watch?: WatchReadable,
+    private readonly onError?: (e: Error) => void,
+  ) {
+    if (watch) this.stopWatch = watch(transport.fd, () => this.drainSafely());
+  }
+
+  private drainSafely(): void {
+    try {
+      this.drain();
+    } catch (e) {
+      // A level-triggered poll would call us again at once: stop, and let the owner decide.
+      this.stopWatch?.();
+      this.stopWatch = undefined;
+      if (this.onError) this.onError(e as Error);
+      else throw e;
+    }
+  }
+
+  /** Reads every pending datagram and delivers its events. Returns how many events it delivered. */
+  drain(): number {
+    let count = 0;
+    while (!this.closed) {
+      const n = this.transport.recv(this.rx);
+      if (n === -EAGAIN) break;
+      if (n === -EINTR) continue;
+      if (n === -ENOBUFS) {
+        this.onEvent({ kind: 'overrun' });
+        count++;
+        continue;
+      }
+      if (n < 0) throw new NetlinkError('rtnetlink monitor: recv', -n);
+      for (const msg of splitMessages(this.rx, n)) {
+        const e = decodeEvent(msg);
+        if (e) {
+          count++;
+          this.onEvent(e);
+          if (this.closed) break; // the handler may close us
+        }
+      }
+    }
+    return count;
+  }
+
+  /** Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopWatch?.();
+    this.stopWatch = undefined;
+    this.transport.close();
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The per-interface IPv6 settings clatd reads and writes, through /proc/sys (which follows the
+ * calling process's network namespace). Reads give numbers; errors name the file and the errno.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { ClatdError } from '../core/errors.js';
+
+export class SysctlError extends ClatdError {
+  /** `ENOENT`, `EACCES`, `EINVAL`... */
+  readonly errnoName: string;
+  constructor(message: string, errnoName: string) {
+    super(message, 'ERR_CLATD_SYSCTL');
+    this.name = 'SysctlError';
+    this.errnoName = errnoName;
+  }
+}
+
+/** Linux interface names: 1..15 bytes, no '/', no whitespace, not '.' or '..' (dev_valid_name). */
+export function checkIfName(name: string): void {
+  if (name.length === 0 || Buffer.byteLength(name) > 15 || /[/\s:]/.test(name) || name === '.' || name === '..')
+    throw new SysctlError(`not a valid interface name: "${name}"`, 'EINVAL');
+}
+
+function keyPath(key: string): string {
+  if (!/^[A-Za-z0-9_./-]+$/.test(key) || key.split('/').includes('..'))
+    throw new SysctlError(`not a valid sysctl key: "${key}"`, 'EINVAL');
+  return `/proc/sys/${key}`;
+}
+
+function fail(op: string, key: string, e: unknown, hint = ''): never {
+  const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+  throw new SysctlError(`sysctl ${op} ${key}: ${code}${hint}`, code);
+}
+
+/** Reads `key` (e.g. `net/ipv6/conf/eth0/mtu`) as trimmed text. */
+export function readSysctl(key: string): string {
+  try {
+    return readFileSync(keyPath(key), 'utf8').trim();
+  } catch (e) {
+    if (e instanceof SysctlError) throw e;
+    fail('read', key, e);
+  }
+}
+
+export function writeSysctl(key: string, value: string | number): void {
+  try {
+    writeFileSync(keyPath(key), `${value}\n`);
+  } catch (e) {
+    if (e instanceof SysctlError) throw e;
+    fail('write', key, e);
+  }
+}
+
+/** The per-interface IPv6 keys clatd uses (`net/ipv6/conf/<if>/<key>`). */
+export type Ipv6ConfKey = 'dad_transmits' | 'retrans_time_ms' | 'mtu' | 'accept_dad' | 'disable_ipv6' | 'accept_ra';
+
+export function readIpv6Conf(ifname: string, key: Ipv6ConfKey): number {
+  checkIfName(ifname);
+  const k = `net/ipv6/conf/${ifname}/${key}`;
+  let text: string;
+  try {
+    text = readSysctl(k);
+  } catch (e) {
+    // A missing directory means the interface does not exist (or has no IPv6): say so.
+    if (e instanceof SysctlError && e.errnoName === 'ENOENT')
+      throw new SysctlError(`sysctl read ${k}: ENOENT (no interface "${ifname}" with IPv6)`, 'ENOENT');
+    throw e;
+  }
+  const n = Number(text);
+  if (!Number.isInteger(n)) throw new SysctlError(`sysctl read ${k}: not a number: "${text}"`, 'EINVAL');
+  return n;
+}
+
+export function writeIpv6Conf(ifname: string, key: Ipv6ConfKey, value: number): void {
+  checkIfName(ifname);
+  const k = `net/ipv6/conf/${ifname}/${key}`;
+  try {
+    writeSysctl(k, value);
+  } catch (e) {
+    if (e instanceof SysctlError && e.errnoName === 'ENOENT')
+      throw new SysctlError(`sysctl write ${k}: ENOENT (no interface "${ifname}" with IPv6)`, 'ENOENT');
+    throw e;
+  }
+}
+
+/** The DAD and MTU settings of an interface, as the daemon needs them for its own DAD. */
+export interface Ipv6Conf {
+  /** Number of DAD probes (RFC 4862 §5.1 DupAddrDetectTransmits). */
+  readonly dadTransmits: number;
+  /** Interval between probes in ms (RFC 4861 §10 RetransTimer, as learnt from RAs). */
+  readonly retransTimeMs: number;
+  /** The link's IPv6 MTU, which an RA's MTU option may have lowered. */
+  readonly mtu: number;
+  /** 0: no DAD; 1: DAD; 2: DAD, and disable IPv6 on a MAC-based duplicate. */
+  readonly acceptDad: number;
+  readonly disableIpv6: boolean;
+}
+
+export function ipv6Conf(ifname: string): Ipv6Conf {
+  return {
+    dadTransmits: readIpv6Conf(ifname, 'dad_transmits'),
+    retransTimeMs: readIpv6Conf(ifname, 'retrans_time_ms'),
+    mtu: readIpv6Conf(ifname, 'mtu'),
+    acceptDad: readIpv6Conf(ifname, 'accept_dad'),
+    disableIpv6: readIpv6Conf(ifname, 'disable_ipv6') !== 0,
+  };
+}
+
+/** Turns IPv6 off (or on) on a link, e.g. the IPv4-only TUN so it sends no RS or MLD. */
+export function setIpv6Disabled(ifname: string, disabled = true): void {
+  writeIpv6Conf(ifname, 'disable_ipv6', disabled ? 1 : 0);
+}
