@@ -1,0 +1,121 @@
+/**
+ * Configuration files of the router's daemons (radvd, unbound, TAYGA, nftables), generated per run
+ * into the lab's temporary directory.
+ */
+import { ADDR, IFACE } from './topology.js';
+
+export interface RaConfig {
+  iface: string;
+  prefix: string;
+  prefixLen: number;
+  rdnss: string;
+  /** The PREF64 to advertise, or null for none. */
+  pref64: string | null;
+  intervalS: number;
+  routerLifetimeS: number;
+  /** PREF64 lifetime in seconds (RFC 8781 §4: scaled, at most 65528). */
+  pref64LifetimeS: number;
+}
+
+/**
+ * radvd.conf. radvd learnt `nat64prefix` (RFC 8781) only in 2.20; Debian 12 ships 2.19, so the lab
+ * asks radvd for a PREF64 only when {@link radvdSupportsPref64} said it can.
+ */
+export function radvdConf(c: RaConfig): string {
+  const lines = [
+    `interface ${c.iface} {`,
+    '  AdvSendAdvert on;',
+    `  MinRtrAdvInterval ${Math.max(1, Math.floor(c.intervalS / 2))};`,
+    `  MaxRtrAdvInterval ${Math.max(4, c.intervalS)};`,
+    `  AdvDefaultLifetime ${c.routerLifetimeS};`,
+    `  prefix ${c.prefix}/${c.prefixLen} { AdvOnLink on; AdvAutonomous on; };`,
+    `  RDNSS ${c.rdnss} { };`,
+  ];
+  if (c.pref64 !== null) lines.push(`  nat64prefix ${c.pref64} { AdvValidLifetime ${c.pref64LifetimeS}; };`);
+  lines.push('};', '');
+  return lines.join('\n');
+}
+
+/**
+ * unbound as a DNS64 resolver (RFC 6147). The zones are served as `auth-zone`s "for upstream", so
+ * the iterator sees an answer without AAAA and the dns64 module synthesises one from the A records,
+ * exactly as for a real IPv4-only name on the internet.
+ */
+export function unboundConf(dir: string, pref64: string): string {
+  return [
+    'server:',
+    `  interface: ${ADDR.routerLan}`,
+    '  port: 53',
+    '  access-control: ::/0 allow',
+    '  username: ""',
+    '  chroot: ""',
+    `  directory: "${dir}"`,
+    `  pidfile: "${dir}/unbound.pid"`,
+    '  use-syslog: no',
+    '  logfile: ""',
+    '  verbosity: 1',
+    '  num-threads: 1',
+    '  so-reuseport: no',
+    '  ip-freebind: yes',
+    '  do-not-query-localhost: no',
+    '  module-config: "dns64 iterator"',
+    `  dns64-prefix: ${pref64}`,
+    'auth-zone:',
+    '  name: "ipv4only.arpa."',
+    `  zonefile: "${dir}/ipv4only.arpa.zone"`,
+    '  for-upstream: yes',
+    '  for-downstream: no',
+    '  fallback-enabled: no',
+    'auth-zone:',
+    '  name: "lab."',
+    `  zonefile: "${dir}/lab.zone"`,
+    '  for-upstream: yes',
+    '  for-downstream: no',
+    '  fallback-enabled: no',
+    '',
+  ].join('\n');
+}
+
+const SOA = '@ 3600 IN SOA ns.lab. hostmaster.lab. 1 3600 600 86400 60';
+
+/** RFC 7050 §2.2: ipv4only.arpa has exactly the A records 192.0.0.170 and 192.0.0.171. */
+export const IPV4ONLY_ZONE = [
+  '$ORIGIN ipv4only.arpa.',
+  SOA,
+  '@ 3600 IN NS ns.lab.',
+  '@ 3600 IN A 192.0.0.170',
+  '@ 3600 IN A 192.0.0.171',
+  '',
+].join('\n');
+
+export const LAB_ZONE = [
+  '$ORIGIN lab.',
+  SOA,
+  '@ 3600 IN NS ns.lab.',
+  `ns 3600 IN A ${ADDR.routerWan}`,
+  `server 3600 IN A ${ADDR.server}`,
+  '',
+].join('\n');
+
+/** TAYGA: the PLAT, stateful through its dynamic pool plus the nftables masquerade below. */
+export function taygaConf(dataDir: string, pref64: string): string {
+  return [
+    `tun-device ${IFACE.routerNat64}`,
+    `ipv4-addr ${ADDR.taygaV4}`,
+    `prefix ${pref64}`,
+    `dynamic-pool ${ADDR.taygaPool}`,
+    `data-dir ${dataDir}`,
+    '',
+  ].join('\n');
+}
+
+/** Masquerade TAYGA's pool toward the IPv4 internet, as a carrier-grade NAT64 would. */
+export const NFT_RULES = [
+  'table ip clatd_lab {',
+  '  chain post {',
+  '    type nat hook postrouting priority srcnat; policy accept;',
+  `    oifname "${IFACE.routerWan}" ip saddr ${ADDR.taygaPool} masquerade`,
+  '  }',
+  '}',
+  '',
+].join('\n');

@@ -1,0 +1,124 @@
+/**
+ * Reading what the lab's tcpdump captured: classic pcap files (microsecond or nanosecond, either
+ * byte order) of Ethernet frames, and a decoder for the Neighbor Discovery messages the DAD tests
+ * look at (RFC 4861 §4.3, §4.4; the nonce option of RFC 3971 §5.3.2 as RFC 7527 reuses it).
+ */
+import { formatIPv6, parseIPv6, solicitedNode } from '../core/addr/ipv6.js';
+
+export interface Frame {
+  /** Capture time in seconds. */
+  time: number;
+  data: Buffer;
+}
+
+/** Parses a pcap file; a truncated last record is ignored (tcpdump may still be writing). */
+export function parsePcap(buf: Buffer): { linkType: number; frames: Frame[] } {
+  if (buf.length < 24) return { linkType: -1, frames: [] };
+  const magic = buf.readUInt32LE(0);
+  let le: boolean;
+  let nano = false;
+  if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d) {
+    le = true;
+    nano = magic === 0xa1b23c4d;
+  } else if (magic === 0xd4c3b2a1 || magic === 0x4d3cb2a1) {
+    le = false;
+    nano = magic === 0x4d3cb2a1;
+  } else {
+    throw new Error(`pcap: not a pcap file (magic 0x${magic.toString(16)})`);
+  }
+  const u32 = (o: number) => (le ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
+  const linkType = u32(20);
+  const frames: Frame[] = [];
+  let off = 24;
+  while (off + 16 <= buf.length) {
+    const sec = u32(off);
+    const frac = u32(off + 4);
+    const incl = u32(off + 8);
+    if (off + 16 + incl > buf.length) break;
+    frames.push({ time: sec + frac / (nano ? 1e9 : 1e6), data: buf.subarray(off + 16, off + 16 + incl) });
+    off += 16 + incl;
+  }
+  return { linkType, frames };
+}
+
+export interface Ipv6Packet {
+  /** The whole IPv6 packet (header included). */
+  packet: Buffer;
+  src: string;
+  dst: string;
+  nextHeader: number;
+  hopLimit: number;
+  payloadLength: number;
+  payload: Buffer;
+  ethSrc: string;
+  ethDst: string;
+}
+
+function mac(b: Buffer): string {
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/** The IPv6 packet in an Ethernet frame (no VLAN), or null. */
+export function ipv6OfFrame(frame: Buffer): Ipv6Packet | null {
+  if (frame.length < 14 + 40 || frame.readUInt16BE(12) !== 0x86dd) return null;
+  const p = frame.subarray(14);
+  if (p[0] >> 4 !== 6) return null;
+  const payloadLength = p.readUInt16BE(4);
+  return {
+    packet: p,
+    src: formatIPv6(p.subarray(8, 24)),
+    dst: formatIPv6(p.subarray(24, 40)),
+    nextHeader: p[6],
+    hopLimit: p[7],
+    payloadLength,
+    payload: p.subarray(40, 40 + payloadLength),
+    ethSrc: mac(frame.subarray(6, 12)),
+    ethDst: mac(frame.subarray(0, 6)),
+  };
+}
+
+export interface NdOption {
+  type: number;
+  /** Length in units of 8 octets, as on the wire. */
+  len: number;
+  body: Buffer;
+}
+
+export interface NdMessage {
+  ip: Ipv6Packet;
+  /** 135 = NS, 136 = NA. */
+  type: number;
+  target: string;
+  /** NA flags: Router, Solicited, Override. */
+  flags: { router: boolean; solicited: boolean; override: boolean };
+  options: NdOption[];
+}
+
+/** Decodes an NS or NA carried directly after the IPv6 header, or returns null. */
+export function ndOfFrame(frame: Buffer): NdMessage | null {
+  const ip = ipv6OfFrame(frame);
+  if (ip === null || ip.nextHeader !== 58 || ip.payload.length < 24) return null;
+  const type = ip.payload[0];
+  if (type !== 135 && type !== 136) return null;
+  const options: NdOption[] = [];
+  let off = 24;
+  while (off + 2 <= ip.payload.length) {
+    const len = ip.payload[off + 1];
+    if (len === 0 || off + len * 8 > ip.payload.length) break;
+    options.push({ type: ip.payload[off], len, body: ip.payload.subarray(off + 2, off + len * 8) });
+    off += len * 8;
+  }
+  const f = ip.payload[4];
+  return {
+    ip,
+    type,
+    target: formatIPv6(ip.payload.subarray(8, 24)),
+    flags: { router: (f & 0x80) !== 0, solicited: (f & 0x40) !== 0, override: (f & 0x20) !== 0 },
+    options,
+  };
+}
+
+/** The solicited-node multicast address of textual `addr` (RFC 4291 §2.7.1), as text. */
+export function solicitedNodeOf(addr: string): string {
+  return formatIPv6(solicitedNode(parseIPv6(addr)));
+}
