@@ -1,0 +1,346 @@
+/**
+ * `npm run bench`: clatd against TAYGA and the native IPv6 path, measured in the same run, in a
+ * two-namespace lab of its own (the layout of ../shared/bench/lab.sh, written anew):
+ *
+ *   ns <p>-c (client + translator)                ns <p>-s (server)
+ *   iperf3 -c / ping -> 192.0.2.1                 iperf3 -s -B <server IPv6>
+ *   tayga: TUN clat0 192.0.0.4/29, fwd on         lo  2001:db8:64::c000:201/128
+ *          2001:db8:2::/64 -> clat0                   (192.0.2.1 under the NAT64 prefix)
+ *   clatd: v4-up0, anycast CLAT address           dn0 2001:db8:1::1/64
+ *   up0 2001:db8:1::2/64  ===== veth =====  dn0   route 2001:db8:2::/64 via 2001:db8:1::2
+ *
+ * For each mode and repetition (modes interleaved so machine noise hits all alike): TCP upload,
+ * TCP download (iperf3 -R), 64-byte UDP packets per second received, ping RTT, the translator's
+ * CPU (utime+stime from /proc) and its RSS at the end. Prints a table with clatd/TAYGA ratios and
+ * writes JSON to $BENCH_OUT (default: a new folder in the system's temp dir).
+ *
+ * Settings (environment): MODES="native tayga clatd", REPS=3, TCP_SECS=10, UDP_SECS=10, PING_COUNT=200,
+ * SOAK_SECS=0 (clatd alone under UDP load for this long before reading its RSS; the issue's target is 60).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const P = `cb${process.pid}`;
+const NS_C = `${P}-c`;
+const NS_S = `${P}-s`;
+const PREFIX = '2001:db8:64::';
+const SERVER6 = `${PREFIX}c000:201`;
+const TARGET4 = '192.0.2.1';
+
+const env = (k: string, d: string) => process.env[k] ?? d;
+const MODES = env('MODES', 'native tayga clatd').split(/\s+/).filter(Boolean);
+const REPS = Number(env('REPS', '3'));
+const TCP_SECS = Number(env('TCP_SECS', '10'));
+const UDP_SECS = Number(env('UDP_SECS', '10'));
+const PING_COUNT = Number(env('PING_COUNT', '200'));
+const SOAK_SECS = Number(env('SOAK_SECS', '0'));
+const OUT = process.env.BENCH_OUT ?? mkdtempSync(join(tmpdir(), 'clatd-bench-'));
+
+const started: ChildProcess[] = [];
+
+function sh(cmd: string, args: string[], opts: { ns?: string; ignore?: boolean; input?: string } = {}): string {
+  const full = opts.ns ? ['ip', ['netns', 'exec', opts.ns, cmd, ...args]] : [cmd, args];
+  try {
+    return execFileSync(full[0] as string, full[1] as string[], {
+      encoding: 'utf8',
+      input: opts.input,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+  } catch (e) {
+    if (opts.ignore) return '';
+    const err = e as { stderr?: string };
+    throw new Error(
+      `${[cmd, ...args].join(' ')}${opts.ns ? ` (in ${opts.ns})` : ''}: ${err.stderr?.trim() ?? String(e)}`,
+    );
+  }
+}
+
+function bg(ns: string, cmd: string, args: string[], log: string): ChildProcess {
+  const p = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const chunks: string[] = [];
+  p.stdout?.on('data', (d) => chunks.push(String(d)));
+  p.stderr?.on('data', (d) => chunks.push(String(d)));
+  p.on('exit', () => writeFileSync(join(OUT, log), chunks.join('')));
+  started.push(p);
+  return p;
+}
+
+async function stop(p: ChildProcess | undefined): Promise<void> {
+  if (!p || p.exitCode !== null || p.signalCode !== null) return;
+  const done = new Promise((r) => p.once('exit', r));
+  p.kill('SIGTERM');
+  const t = setTimeout(() => p.kill('SIGKILL'), 3000);
+  await done;
+  clearTimeout(t);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function topoDown(): void {
+  for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  for (const ns of [NS_C, NS_S]) sh('ip', ['netns', 'del', ns], { ignore: true });
+}
+
+function topoUp(): void {
+  topoDown();
+  sh('ip', ['netns', 'add', NS_C]);
+  sh('ip', ['netns', 'add', NS_S]);
+  sh('ip', ['link', 'add', 'up0', 'netns', NS_C, 'type', 'veth', 'peer', 'name', 'dn0', 'netns', NS_S]);
+  for (const ns of [NS_C, NS_S]) {
+    sh(
+      'sysctl',
+      [
+        '-qw',
+        'net.ipv6.conf.all.accept_dad=0',
+        'net.ipv6.conf.default.accept_dad=0',
+        'net.ipv6.conf.all.accept_ra=0',
+        'net.ipv6.conf.default.accept_ra=0',
+      ],
+      { ns },
+    );
+    sh('ip', ['link', 'set', 'lo', 'up'], { ns });
+  }
+  sh('ip', ['-n', NS_C, 'addr', 'add', '2001:db8:1::2/64', 'dev', 'up0', 'nodad']);
+  sh('ip', ['-n', NS_S, 'addr', 'add', '2001:db8:1::1/64', 'dev', 'dn0', 'nodad']);
+  sh('ip', ['-n', NS_C, 'link', 'set', 'up0', 'up']);
+  sh('ip', ['-n', NS_S, 'link', 'set', 'dn0', 'up']);
+  sh('ip', ['-n', NS_C, '-6', 'route', 'add', 'default', 'via', '2001:db8:1::1', 'dev', 'up0']);
+  sh('ip', ['-n', NS_S, 'addr', 'add', `${SERVER6}/128`, 'dev', 'lo']);
+  sh('ip', ['-n', NS_S, '-6', 'route', 'add', '2001:db8:2::/64', 'via', '2001:db8:1::2', 'dev', 'dn0']);
+  for (let i = 0; i < 50; i++) {
+    if (sh('ping', ['-6', '-c1', '-W1', '2001:db8:1::1'], { ns: NS_C, ignore: true })) break;
+  }
+}
+
+interface Translator {
+  target: string;
+  proc?: ChildProcess;
+}
+
+async function waitPing(target: string, proc?: ChildProcess): Promise<boolean> {
+  for (let i = 0; i < 40; i++) {
+    if (proc && proc.exitCode !== null) return false;
+    if (sh('ping', ['-c1', '-W1', target], { ns: NS_C, ignore: true })) {
+      sh('ping', ['-q', '-c5', '-i0.05', target], { ns: NS_C, ignore: true });
+      return true;
+    }
+    await sleep(250);
+  }
+  return false;
+}
+
+async function startMode(mode: string, rep: number): Promise<Translator | null> {
+  if (mode === 'native') return { target: SERVER6 };
+  if (mode === 'tayga') {
+    const conf = join(OUT, `tayga-${rep}.conf`);
+    writeFileSync(
+      conf,
+      `tun-device clat0\nipv4-addr 192.0.0.1\nipv6-addr 2001:db8:2::1\nprefix ${PREFIX}/96\nmap 192.0.0.4 2001:db8:2::4\n`,
+    );
+    sh('sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1'], { ns: NS_C });
+    sh('tayga', ['-c', conf, '--mktun'], { ns: NS_C });
+    sh('ip', ['-n', NS_C, 'link', 'set', 'clat0', 'up']);
+    sh('ip', ['-n', NS_C, 'addr', 'add', '192.0.0.4/29', 'dev', 'clat0']);
+    sh('ip', ['-n', NS_C, '-4', 'route', 'add', 'default', 'dev', 'clat0', 'mtu', '1480']);
+    sh('ip', ['-n', NS_C, '-6', 'route', 'add', '2001:db8:2::/64', 'dev', 'clat0']);
+    const proc = bg(NS_C, 'tayga', ['-c', conf, '--nodetach'], `tayga-${rep}.log`);
+    return (await waitPing(TARGET4, proc)) ? { target: TARGET4, proc } : null;
+  }
+  if (mode === 'clatd') {
+    const proc = bg(
+      NS_C,
+      process.execPath,
+      [
+        CLI,
+        'run',
+        '--interface',
+        'up0',
+        '--pref64',
+        `${PREFIX}/96`,
+        '--mode',
+        'always',
+        '--control',
+        join(OUT, `clatd-${rep}.sock`),
+      ],
+      `clatd-${rep}.log`,
+    );
+    return (await waitPing(TARGET4, proc)) ? { target: TARGET4, proc } : null;
+  }
+  throw new Error(`unknown mode ${mode}`);
+}
+
+async function stopMode(mode: string, t: Translator | null): Promise<void> {
+  await stop(t?.proc);
+  if (mode === 'tayga') {
+    sh('ip', ['-n', NS_C, 'link', 'del', 'clat0'], { ignore: true });
+    sh('sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=0'], { ns: NS_C, ignore: true });
+  }
+}
+
+function cpuTicks(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return Number(rest[11]) + Number(rest[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** The PID of the translator itself: `ip netns exec` execs its command, so the child's PID is it. */
+function rssKb(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function iperf(
+  t: Translator,
+  args: string[],
+  secs: number,
+): Promise<{ json: Record<string, unknown>; cpu: number }> {
+  const server = bg(NS_S, 'iperf3', ['-s', '-1', '-B', SERVER6], 'iperf3-server.log');
+  await sleep(300);
+  const pid = t.proc?.pid;
+  const c0 = cpuTicks(pid);
+  const t0 = Date.now();
+  const out = sh('iperf3', ['-c', t.target, '-t', String(secs), '-J', ...args], { ns: NS_C, ignore: true });
+  const cpu = ((cpuTicks(pid) - c0) / 100 / ((Date.now() - t0) / 1000)) * 100;
+  await stop(server);
+  try {
+    return { json: JSON.parse(out), cpu };
+  } catch {
+    return { json: {}, cpu };
+  }
+}
+
+interface Row {
+  mode: string;
+  rep: number;
+  tcpGbit: number;
+  tcpRGbit: number;
+  udpPps: number;
+  pingMs: number;
+  cpuTcp: number;
+  cpuUdp: number;
+  rssMb: number;
+}
+
+function gbit(j: Record<string, unknown>): number {
+  const end = j.end as { sum_received?: { bits_per_second: number } } | undefined;
+  return end?.sum_received ? end.sum_received.bits_per_second / 1e9 : Number.NaN;
+}
+
+function udpRxPps(j: Record<string, unknown>, secs: number): number {
+  const end = j.end as { sum?: { packets: number; lost_packets: number } } | undefined;
+  return end?.sum ? (end.sum.packets - end.sum.lost_packets) / secs : Number.NaN;
+}
+
+async function measure(mode: string, rep: number): Promise<Row> {
+  const row: Row = {
+    mode,
+    rep,
+    tcpGbit: Number.NaN,
+    tcpRGbit: Number.NaN,
+    udpPps: Number.NaN,
+    pingMs: Number.NaN,
+    cpuTcp: Number.NaN,
+    cpuUdp: Number.NaN,
+    rssMb: Number.NaN,
+  };
+  const t = await startMode(mode, rep);
+  try {
+    if (!t) {
+      process.stderr.write(`[bench] ${mode}: not ready (see ${OUT})\n`);
+      return row;
+    }
+    const ping = sh('ping', ['-q', '-c', String(PING_COUNT), '-i', '0.01', t.target], { ns: NS_C, ignore: true });
+    const m = /= [\d.]+\/([\d.]+)\//.exec(ping);
+    if (m) row.pingMs = Number(m[1]);
+    const tcp = await iperf(t, [], TCP_SECS);
+    row.tcpGbit = gbit(tcp.json);
+    row.cpuTcp = tcp.cpu;
+    const tcpr = await iperf(t, ['-R'], TCP_SECS);
+    row.tcpRGbit = gbit(tcpr.json);
+    const udp = await iperf(t, ['-u', '-l', '64', '-b', '0'], UDP_SECS);
+    row.udpPps = udpRxPps(udp.json, UDP_SECS);
+    row.cpuUdp = udp.cpu;
+    if (mode === 'clatd' && SOAK_SECS > 0) await iperf(t, ['-u', '-l', '64', '-b', '0'], SOAK_SECS);
+    row.rssMb = rssKb(t.proc?.pid) / 1024;
+  } finally {
+    await stopMode(mode, t);
+  }
+  process.stderr.write(`[bench] ${JSON.stringify(row)}\n`);
+  return row;
+}
+
+function median(xs: number[]): number {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return v.length ? v[Math.floor(v.length / 2)] : Number.NaN;
+}
+
+function report(rows: Row[]): string {
+  const cols: [keyof Row, string, number][] = [
+    ['tcpGbit', 'TCP Gbit/s', 2],
+    ['tcpRGbit', 'TCP-R Gbit/s', 2],
+    ['udpPps', 'UDP rx pps', 0],
+    ['pingMs', 'ping ms', 3],
+    ['cpuTcp', 'CPU % tcp', 0],
+    ['cpuUdp', 'CPU % udp', 0],
+    ['rssMb', 'RSS MB', 1],
+  ];
+  const med = (mode: string, k: keyof Row) => median(rows.filter((r) => r.mode === mode).map((r) => r[k] as number));
+  const lines = [`| mode | ${cols.map((c) => c[1]).join(' | ')} |`, `|${' --- |'.repeat(cols.length + 1)}`];
+  for (const mode of MODES) lines.push(`| ${mode} | ${cols.map(([k, , d]) => med(mode, k).toFixed(d)).join(' | ')} |`);
+  if (MODES.includes('clatd') && MODES.includes('tayga')) {
+    const ratio = (k: keyof Row) => (med('clatd', k) / med('tayga', k)).toFixed(2);
+    lines.push(
+      '',
+      `clatd / TAYGA: TCP ${ratio('tcpGbit')}×, TCP-R ${ratio('tcpRGbit')}×, UDP ${ratio('udpPps')}×, ping ${ratio('pingMs')}×`,
+    );
+    lines.push(
+      `added ping RTT over native: clatd ${(med('clatd', 'pingMs') - med('native', 'pingMs')).toFixed(3)} ms, TAYGA ${(med('tayga', 'pingMs') - med('native', 'pingMs')).toFixed(3)} ms`,
+    );
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('the benchmark builds network namespaces: run it as root');
+  for (const c of ['ip', 'iperf3', 'ping', ...(MODES.includes('tayga') ? ['tayga'] : [])]) {
+    sh('sh', ['-c', `command -v ${c}`], { ignore: false });
+  }
+  const rows: Row[] = [];
+  process.on('SIGINT', () => {
+    topoDown();
+    process.exit(130);
+  });
+  try {
+    for (let rep = 1; rep <= REPS; rep++) {
+      for (const mode of MODES) {
+        topoUp();
+        rows.push(await measure(mode, rep));
+      }
+    }
+  } finally {
+    topoDown();
+  }
+  writeFileSync(join(OUT, 'results.json'), JSON.stringify(rows, null, 2));
+  process.stdout.write(`${report(rows)}\n\nraw results: ${join(OUT, 'results.json')}\n`);
+}
+
+main().catch((e) => {
+  topoDown();
+  process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+});
