@@ -1,0 +1,341 @@
+/**
+ * The settings of `clatd run`: one table of options that serves the command line, the TOML file
+ * (every flag is also a key of the same name) and `--help`. Values merge as flags > file > defaults
+ * and are validated in one place, so a bad value gets the same one-line error naming the flag (or
+ * the file and key) wherever it came from.
+ */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { parse as parseToml } from 'smol-toml';
+import { type CommandSpec, type OptionSpec, UsageError } from '../cli/args.js';
+import { parseIPv4 } from '../core/addr/ipv4.js';
+import { parseIPv6 } from '../core/addr/ipv6.js';
+import { type Prefix6, parsePrefix6 } from '../core/addr/prefix.js';
+import { validateRfc6052Prefix } from '../core/addr/rfc6052.js';
+
+export type Mode = 'auto' | 'always';
+export type DadMode = 'strict' | 'optimistic' | 'off';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogFormat = 'text' | 'json';
+
+/** The translator settings a user may want to change; the rest follows from discovery. */
+export interface TranslatorSettings {
+  trafficClass: 'copy' | 'zero';
+  udpZeroChecksum: 'compute' | 'drop';
+  /** Source of ICMPv4 errors for IPv6 senders without an IPv4 mapping (RFC 7600). */
+  icmpSrcV4: string;
+  lowestIpv6Mtu: number;
+  /** RFC 6052 §3.1: the well-known prefix carries only global IPv4 addresses. */
+  wkpGlobalOnly: boolean;
+}
+
+export interface RunConfig {
+  interface?: string;
+  pref64?: Prefix6;
+  /** Seconds to wait for a NAT64 prefix before giving up; undefined waits forever. */
+  pref64Timeout?: number;
+  dns64Servers: string[];
+  mode: Mode;
+  v4?: string;
+  v6?: string;
+  dad: DadMode;
+  routeMetric: number;
+  /** IPv4 MTU of the TUN, overriding the one derived from the uplink's path MTU. */
+  mtu?: number;
+  workers?: number;
+  translator: TranslatorSettings;
+  configFile?: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  /** Control socket path; undefined means /run/clatd/<uplink>.sock once the uplink is known. */
+  control?: string;
+  metrics?: { host: string; port: number };
+  metricsAllowRemote: boolean;
+}
+
+export const DEFAULTS = {
+  mode: 'auto',
+  dad: 'strict',
+  routeMetric: 2048,
+  logLevel: 'info',
+  logFormat: 'text',
+  trafficClass: 'copy',
+  udpZeroChecksum: 'compute',
+  icmpSrcV4: '192.0.0.8',
+  lowestIpv6Mtu: 1280,
+  wkpGlobalOnly: true,
+} as const;
+
+export const CONTROL_DIR = '/run/clatd';
+
+export function defaultControlPath(uplink: string): string {
+  return `${CONTROL_DIR}/${uplink}.sock`;
+}
+
+/** Every option of `clatd run`. Defaults are shown in the help text but applied by {@link resolveConfig}. */
+export const RUN_OPTIONS: Record<string, OptionSpec> = {
+  interface: {
+    type: 'string',
+    short: 'i',
+    value: 'IF',
+    help: 'uplink interface (default: that of the IPv6 default route)',
+  },
+  pref64: {
+    type: 'string',
+    value: 'PREFIX',
+    help: 'NAT64 prefix, e.g. 64:ff9b::/96 (default: from RAs, then RFC 7050)',
+  },
+  'pref64-timeout': {
+    type: 'string',
+    value: 'SECONDS',
+    help: 'give up when no NAT64 prefix is found in time (default: wait)',
+  },
+  'dns64-server': {
+    type: 'string',
+    multiple: true,
+    value: 'ADDR',
+    help: 'DNS server for RFC 7050 discovery (default: the system resolvers)',
+  },
+  mode: { type: 'string', value: 'auto|always', help: 'auto: stay idle while native IPv4 exists (default: auto)' },
+  v4: { type: 'string', value: 'ADDR', help: 'CLAT IPv4 address (default: first free of 192.0.0.4/29, RFC 7335)' },
+  v6: { type: 'string', value: 'ADDR', help: 'CLAT IPv6 address (default: checksum-neutral in the uplink /64)' },
+  dad: { type: 'string', value: 'strict|optimistic|off', help: 'duplicate address detection mode (default: strict)' },
+  'route-metric': { type: 'string', value: 'N', help: 'metric of the IPv4 default route (default: 2048)' },
+  mtu: {
+    type: 'string',
+    value: 'N',
+    help: 'IPv4 MTU of the TUN (default: uplink path MTU clamped to 1280..1528, minus 28)',
+  },
+  workers: { type: 'string', value: 'N', help: 'datapath worker threads (default: one per core)' },
+  'traffic-class': {
+    type: 'string',
+    value: 'copy|zero',
+    help: 'copy TOS <-> traffic class, or zero it (default: copy)',
+  },
+  'udp-zero-checksum': {
+    type: 'string',
+    value: 'compute|drop',
+    help: 'IPv4 UDP packets without checksum (default: compute)',
+  },
+  'icmp-src-v4': {
+    type: 'string',
+    value: 'ADDR',
+    help: 'source of ICMPv4 errors from unmappable IPv6 senders (default: 192.0.0.8)',
+  },
+  'lowest-ipv6-mtu': { type: 'string', value: 'N', help: 'smallest IPv6 MTU assumed on the path (default: 1280)' },
+  'wkp-global-only': {
+    type: 'string',
+    value: 'on|off',
+    help: 'only global IPv4 under 64:ff9b::/96, RFC 6052 §3.1 (default: on)',
+  },
+  config: { type: 'string', short: 'c', value: 'FILE', help: 'TOML file; every flag is a key of the same name' },
+  'log-level': { type: 'string', value: 'LEVEL', help: 'debug, info, warn or error (default: info)' },
+  'log-format': { type: 'string', value: 'text|json', help: 'log line format (default: text)' },
+  control: { type: 'string', value: 'PATH', help: 'control socket (default: /run/clatd/<uplink>.sock)' },
+  metrics: { type: 'string', value: 'HOST:PORT', help: 'serve Prometheus metrics here (default: off)' },
+  'metrics-allow-remote': { type: 'boolean', help: 'allow --metrics on a non-loopback address' },
+};
+
+export const RUN_SPEC: CommandSpec = {
+  name: 'run',
+  summary:
+    'Run the CLAT on this host: find the uplink and the NAT64 prefix, pick and announce the CLAT addresses,\n' +
+    'create the TUN v4-<uplink> with an IPv4 default route, and translate until SIGTERM. SIGHUP re-reads --config.',
+  usage: 'clatd [run] [OPTIONS]',
+  options: RUN_OPTIONS,
+};
+
+/** Raw values by option name, as strings (or string lists, or booleans), from flags or the file. */
+export type RawValues = Record<string, string | boolean | string[] | undefined>;
+
+/** Where a value came from, for error messages: `--flag` or `FILE: key "flag"`. */
+type Origin = (name: string) => string;
+
+/** Reads and checks a TOML config file into raw values; keys are option names (kebab-case). */
+export function readConfigFile(path: string, read: (p: string) => string = (p) => readFileSync(p, 'utf8')): RawValues {
+  let text: string;
+  try {
+    text = read(path);
+  } catch (e) {
+    throw new UsageError(`clatd run: --config: cannot read ${path}: ${(e as Error).message}`);
+  }
+  return tomlToRaw(text, path);
+}
+
+export function tomlToRaw(text: string, path: string): RawValues {
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new UsageError(`clatd run: ${path}: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const out: RawValues = {};
+  for (const [key, v] of Object.entries(doc)) {
+    const spec = RUN_OPTIONS[key];
+    if (!spec || key === 'config') throw new UsageError(`clatd run: ${path}: unknown key "${key}"`);
+    const where = `clatd run: ${path}: key "${key}"`;
+    if (spec.type === 'boolean') {
+      if (typeof v !== 'boolean') throw new UsageError(`${where} must be true or false`);
+      out[key] = v;
+    } else if (spec.multiple) {
+      const list = Array.isArray(v) ? v : [v];
+      if (!list.every((x) => typeof x === 'string'))
+        throw new UsageError(`${where} must be a string or a list of strings`);
+      out[key] = list as string[];
+    } else if (typeof v === 'string') {
+      out[key] = v;
+    } else if (typeof v === 'number' && Number.isInteger(v)) {
+      out[key] = String(v);
+    } else if (typeof v === 'boolean' && RUN_OPTIONS[key].value === 'on|off') {
+      out[key] = v ? 'on' : 'off';
+    } else {
+      throw new UsageError(
+        `${where} must be a ${spec.value === 'N' || spec.value === 'SECONDS' ? 'number' : 'string'}`,
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * Merges flags over file values over defaults and validates the result. Errors are UsageErrors
+ * naming the flag, or the file and key when the value came from the file.
+ */
+export function resolveConfig(flags: RawValues, file: RawValues = {}, filePath?: string): RunConfig {
+  const origin: Origin = (name) =>
+    flags[name] !== undefined || filePath === undefined
+      ? `clatd run: --${name}`
+      : `clatd run: ${filePath}: key "${name}"`;
+  const pick = <T extends string | boolean | string[]>(name: string): T | undefined =>
+    (flags[name] ?? file[name]) as T | undefined;
+  const str = (name: string) => pick<string>(name);
+  const fail = (name: string, what: string): never => {
+    throw new UsageError(`${origin(name)} ${what}`);
+  };
+  const int = (name: string, min: number, max: number): number | undefined => {
+    const v = str(name);
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v)) fail(name, `must be an integer, got "${v}"`);
+    const n = Number(v);
+    if (n < min || n > max) fail(name, `must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+  const oneOf = <T extends string>(name: string, choices: readonly T[], def: T): T => {
+    const v = str(name);
+    if (v === undefined) return def;
+    if (!(choices as readonly string[]).includes(v)) fail(name, `must be one of ${choices.join(', ')}, got "${v}"`);
+    return v as T;
+  };
+
+  const iface = str('interface');
+  if (iface !== undefined && (iface.length === 0 || iface.length > 15 || /[\s/:]/.test(iface))) {
+    fail('interface', `is not a valid interface name: "${iface}"`);
+  }
+
+  let pref64: Prefix6 | undefined;
+  const p = str('pref64');
+  if (p !== undefined) {
+    try {
+      pref64 = parsePrefix6(p.includes('/') ? p : `${p}/96`);
+      validateRfc6052Prefix(pref64);
+    } catch (e) {
+      fail('pref64', `is not a NAT64 prefix: ${(e as Error).message}`);
+    }
+  }
+
+  const servers = pick<string[] | string>('dns64-server');
+  const dns64Servers = servers === undefined ? [] : Array.isArray(servers) ? servers : [servers];
+  for (const s of dns64Servers) {
+    const host = s.startsWith('[') ? s.slice(1, s.indexOf(']')) : s;
+    if (isIP(host) === 0 && isIP(s) === 0) fail('dns64-server', `must be an IP address, got "${s}"`);
+  }
+
+  const v4 = str('v4');
+  if (v4 !== undefined) {
+    try {
+      parseIPv4(v4);
+    } catch {
+      fail('v4', `must be an IPv4 address, got "${v4}"`);
+    }
+  }
+  const v6 = str('v6');
+  if (v6 !== undefined) {
+    let b: Uint8Array | undefined;
+    try {
+      b = parseIPv6(v6);
+    } catch {
+      fail('v6', `must be an IPv6 address, got "${v6}"`);
+    }
+    if (b && (b[0] === 0xff || (b[0] === 0xfe && (b[1] & 0xc0) === 0x80))) {
+      fail('v6', `must be a unicast address outside fe80::/10, got "${v6}"`);
+    }
+  }
+  const icmpSrcV4 = str('icmp-src-v4') ?? DEFAULTS.icmpSrcV4;
+  try {
+    parseIPv4(icmpSrcV4);
+  } catch {
+    fail('icmp-src-v4', `must be an IPv4 address, got "${icmpSrcV4}"`);
+  }
+
+  const wkp = oneOf('wkp-global-only', ['on', 'off'] as const, DEFAULTS.wkpGlobalOnly ? 'on' : 'off');
+  const metricsText = str('metrics');
+  let metrics: RunConfig['metrics'];
+  const allowRemote = pick<boolean>('metrics-allow-remote') === true;
+  if (metricsText !== undefined) {
+    metrics = parseHostPort(metricsText, (what) => fail('metrics', what));
+    if (!allowRemote && !isLoopback(metrics.host)) {
+      fail('metrics', `address ${metrics.host} is not loopback; add --metrics-allow-remote to serve it there`);
+    }
+  }
+  const control = str('control');
+  if (control !== undefined && !control.startsWith('/')) fail('control', `must be an absolute path, got "${control}"`);
+
+  return {
+    interface: iface,
+    pref64,
+    pref64Timeout: int('pref64-timeout', 1, 86400),
+    dns64Servers,
+    mode: oneOf('mode', ['auto', 'always'] as const, DEFAULTS.mode),
+    v4,
+    v6,
+    dad: oneOf('dad', ['strict', 'optimistic', 'off'] as const, DEFAULTS.dad),
+    routeMetric: int('route-metric', 0, 0xffffffff) ?? DEFAULTS.routeMetric,
+    mtu: int('mtu', 576, 65507),
+    workers: int('workers', 1, 256),
+    translator: {
+      trafficClass: oneOf('traffic-class', ['copy', 'zero'] as const, DEFAULTS.trafficClass),
+      udpZeroChecksum: oneOf('udp-zero-checksum', ['compute', 'drop'] as const, DEFAULTS.udpZeroChecksum),
+      icmpSrcV4,
+      lowestIpv6Mtu: int('lowest-ipv6-mtu', 1280, 65535) ?? DEFAULTS.lowestIpv6Mtu,
+      wkpGlobalOnly: wkp === 'on',
+    },
+    configFile: str('config'),
+    logLevel: oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const, DEFAULTS.logLevel),
+    logFormat: oneOf('log-format', ['text', 'json'] as const, DEFAULTS.logFormat),
+    control,
+    metrics,
+    metricsAllowRemote: allowRemote,
+  };
+}
+
+/** Parses `HOST:PORT` or `[V6]:PORT`; `fail` gets the reason. */
+export function parseHostPort(text: string, fail: (what: string) => never): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
+  if (!m) return fail(`must be HOST:PORT or [IPV6]:PORT, got "${text}"`);
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) return fail(`port must be between 1 and 65535, got ${m[2]}`);
+  const host = m[1] === 'localhost' ? '127.0.0.1' : m[1];
+  if (isIP(host) === 0) return fail(`host must be an IP address or localhost, got "${m[1]}"`);
+  return { host, port };
+}
+
+export function isLoopback(host: string): boolean {
+  return host === '::1' || /^127\./.test(host);
+}
+
+/** Loads a whole configuration: flags, then the file they name (if any), merged and checked. */
+export function loadConfig(flags: RawValues, read?: (p: string) => string): RunConfig {
+  const path = flags.config as string | undefined;
+  const file = path === undefined ? {} : readConfigFile(path, read);
+  return resolveConfig(flags, file, path);
+}

@@ -1,0 +1,61 @@
+/**
+ * One line per event, as text (`2026-11-26T09:00:00.000Z info  uplink: eth0 from the IPv6 default
+ * route ifindex=2`) or JSON (`{"ts":…,"level":"info","event":"uplink","msg":…,"ifindex":2}`). The
+ * event name is a stable word that scripts can match; the message is for people.
+ */
+import type { LogFormat, LogLevel } from './config.js';
+
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export type Fields = Record<string, string | number | boolean | undefined | null>;
+
+export class Logger {
+  level: LogLevel;
+  format: LogFormat;
+  readonly #write: (line: string) => void;
+  readonly #now: () => Date;
+
+  constructor(opts: { level?: LogLevel; format?: LogFormat; write?: (line: string) => void; now?: () => Date } = {}) {
+    this.level = opts.level ?? 'info';
+    this.format = opts.format ?? 'text';
+    this.#write = opts.write ?? ((line) => process.stderr.write(line));
+    this.#now = opts.now ?? (() => new Date());
+  }
+
+  enabled(level: LogLevel): boolean {
+    return RANK[level] >= RANK[this.level];
+  }
+
+  debug(event: string, msg: string, fields?: Fields): void {
+    this.log('debug', event, msg, fields);
+  }
+  info(event: string, msg: string, fields?: Fields): void {
+    this.log('info', event, msg, fields);
+  }
+  warn(event: string, msg: string, fields?: Fields): void {
+    this.log('warn', event, msg, fields);
+  }
+  error(event: string, msg: string, fields?: Fields): void {
+    this.log('error', event, msg, fields);
+  }
+
+  log(level: LogLevel, event: string, msg: string, fields: Fields = {}): void {
+    if (!this.enabled(level)) return;
+    const ts = this.#now().toISOString();
+    // Newlines would split one event over several lines; a message never needs them.
+    const clean = msg.replace(/[\r\n]+/g, ' ');
+    if (this.format === 'json') {
+      const obj: Record<string, unknown> = { ts, level, event, msg: clean };
+      for (const [k, v] of Object.entries(fields)) if (v !== undefined) obj[k] = v;
+      this.#write(`${JSON.stringify(obj)}\n`);
+      return;
+    }
+    let line = `${ts} ${level.padEnd(5)} ${event}: ${clean}`;
+    for (const [k, v] of Object.entries(fields)) {
+      if (v === undefined) continue;
+      const s = String(v);
+      line += ` ${k}=${/[\s"=]/.test(s) || s === '' ? JSON.stringify(s) : s}`;
+    }
+    this.#write(`${line}\n`);
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * The small interfaces through which the daemon touches the world. `system.ts` implements them over
+ * the system layer (rtnetlink, sockets, TUN, nftables, datapath workers); `test/fakes/` implements
+ * them in memory, so the whole start-up / live-change / teardown logic runs unprivileged in tests.
+ * Values cross these seams as strings (addresses) and small records: nothing here is on the packet path.
+ */
+import type { Prefix6 } from '../core/addr/prefix.js';
+import type { DadMode, TranslatorSettings } from './config.js';
+
+export interface LinkInfo {
+  index: number;
+  name: string;
+  /** Administratively up and with carrier (IFF_UP and IFF_RUNNING / operstate up or unknown). */
+  up: boolean;
+  mtu: number;
+}
+
+export interface AddrInfo {
+  ifindex: number;
+  family: 4 | 6;
+  address: string;
+  prefixLen: number;
+  scope: 'global' | 'site' | 'link' | 'host';
+  /** Still doing DAD (IFA_F_TENTATIVE) or failed it (IFA_F_DADFAILED): not usable as a source. */
+  tentative?: boolean;
+}
+
+export interface RouteInfo {
+  ifindex: number;
+  /** The preferred source address (RTA_PREFSRC), when the kernel gives one. */
+  src?: string;
+  /** Path MTU (RTAX_MTU), when known. */
+  mtu?: number;
+}
+
+export type NetEvent =
+  | { type: 'link'; ifindex: number; removed: boolean }
+  | { type: 'addr'; ifindex: number; family: 4 | 6; removed: boolean }
+  | { type: 'route'; family: 4 | 6; removed: boolean }
+  /** A PREF64 option (RFC 8781) from a Router Advertisement; lifetime 0 withdraws it. */
+  | { type: 'pref64'; ifindex: number; prefix: Prefix6; lifetime: number };
+
+export interface NetPort {
+  links(): Promise<LinkInfo[]>;
+  addresses(): Promise<AddrInfo[]>;
+  /** The interface of the best IPv6 default route, if any. */
+  defaultRoute6(): Promise<RouteInfo | undefined>;
+  /** Interfaces with an IPv4 default route, other than `except` (clatd's own TUN). */
+  defaultRoutes4(): Promise<RouteInfo[]>;
+  /** What `ip -6 route get DST oif IFINDEX` would say: the source the kernel would use, and the MTU. */
+  routeGet6(dst: string, oif: number): Promise<RouteInfo | undefined>;
+  /** Subscribes to link, address, route and ND user option (PREF64) events. */
+  watch(onEvent: (e: NetEvent) => void, onError: (e: Error) => void): Closer;
+}
+
+export interface Closer {
+  close(): void;
+}
+
+/** RFC 7050 discovery: the NAT64 prefixes found through the AAAA records of ipv4only.arpa. */
+export interface Dns64Port {
+  discover(servers: string[]): Promise<Prefix6[]>;
+}
+
+/** Pure identity functions, from the neighbor-discovery core. */
+export interface IdentityPort {
+  /** The first free address of 192.0.0.0/29 from .4 (RFC 7335), or undefined when all are taken. */
+  selectIPv4(inUse: string[]): string | undefined;
+  /** A random checksum-neutral CLAT IPv6 address in `prefix64` (the /64, as an address). */
+  generateIPv6(o: { prefix64: string; pref64: Prefix6; ipv4: string }): string;
+}
+
+export interface DadParams {
+  mode: DadMode;
+  /** DupAddrDetectTransmits of the uplink. */
+  transmits: number;
+  /** RetransTimer of the uplink, in ms. */
+  retransMs: number;
+}
+
+export type DadOutcome =
+  | { ok: true; address: string; attempts: number; duplicates: DadDuplicate[] }
+  | { ok: false; address: string; attempts: number; duplicates: DadDuplicate[]; reason: string };
+
+export interface DadDuplicate {
+  address: string;
+  /** What answered, e.g. "Neighbor Advertisement from fe80::1" or "solicitation with another nonce". */
+  by: string;
+}
+
+export interface DadPort {
+  /**
+   * Runs DAD on the wire for `first`, drawing a new address with `redraw` on a duplicate (at most 3
+   * times). `onAddress` is awaited before each new address is probed (so the receive side can follow
+   * it). In `off` mode it sends the probes and resolves at once.
+   */
+  run(o: {
+    uplink: LinkInfo;
+    first: string;
+    redraw: () => string;
+    params: DadParams;
+    onAddress: (address: string) => Promise<void>;
+    signal: AbortSignal;
+  }): Promise<DadOutcome>;
+}
+
+/** The settings the datapath's translator needs. */
+export interface XlatParams {
+  pref64: Prefix6;
+  clat4: string;
+  clat6: string;
+  /** IPv4 MTU of the TUN. */
+  mtu: number;
+  translator: TranslatorSettings;
+}
+
+/** The receive and transmit side on the uplink: packet socket, raw socket with anycast, nft drop rule. */
+export interface UplinkSide {
+  /** Points the BPF filter, the anycast membership and the nft rule at a new address / prefix. */
+  retarget(clat6: string, pref64: Prefix6): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The IPv4 side: TUN v4-<uplink>, its /32, MTU and default route. */
+export interface Ipv4Side {
+  readonly name: string;
+  readonly ifindex: number;
+  /** Sets the TUN MTU and the route's advmss (MTU - 40). */
+  setMtu(mtu: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DirectionCounters {
+  packets: number;
+  bytes: number;
+  /** Drops by reason name. */
+  drops: Record<string, number>;
+}
+
+export interface Counters {
+  '46': DirectionCounters;
+  '64': DirectionCounters;
+}
+
+export interface DatapathHandle {
+  reconfigure(p: XlatParams): Promise<void>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  stop(): Promise<void>;
+  counters(): Counters;
+}
+
+export interface PlumbingPort {
+  openUplink(uplink: LinkInfo, clat6: string, pref64: Prefix6): Promise<UplinkSide>;
+  createIpv4Side(o: { uplink: LinkInfo; name: string; v4: string; mtu: number; metric: number }): Promise<Ipv4Side>;
+  startDatapath(o: { uplink: UplinkSide; ipv4: Ipv4Side; params: XlatParams }): Promise<DatapathHandle>;
+  /** DupAddrDetectTransmits and RetransTimer (ms) of an interface. */
+  dadParams(ifname: string): Promise<{ transmits: number; retransMs: number }>;
+  /** Finds and removes what an earlier instance left behind; returns one description per object. */
+  cleanupLeftovers(uplinkName?: string): Promise<string[]>;
+}
+
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref?.();
+    return t;
+  },
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+export interface DaemonDeps {
+  net: NetPort;
+  dns64: Dns64Port;
+  identity: IdentityPort;
+  dad: DadPort;
+  plumbing: PlumbingPort;
+  clock: Clock;
+}
+
+/** TUN name for an uplink: `v4-<uplink>`, cut to IFNAMSIZ - 1 = 15 bytes. */
+export function tunName(uplink: string): string {
+  return `v4-${uplink}`.slice(0, 15);
+}
+
+/** Android's rule (§3.6 of the research notes): clamp the path MTU to 1280..1528, then leave room for 28 bytes. */
+export function ipv4Mtu(pathMtu: number | undefined): number {
+  const m = Math.min(Math.max(pathMtu ?? 1280, 1280), 1528);
+  return m - 28;
+}

@@ -1,0 +1,348 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parsePrefix6 } from '../../src/core/addr/prefix.js';
+import { ipv4Mtu, tunName } from '../../src/daemon/ports.js';
+import { FakeNet, flush, LAB, WKP, world } from './fakes.js';
+
+describe('daemon start-up', () => {
+  test('happy path with --pref64: addresses, receive side, DAD, TUN, datapath, in that order', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.deepEqual(
+      w.plumbing.ops.map((o) => o.split(' ')[0]),
+      ['openUplink', 'createIpv4', 'startDatapath'],
+    );
+    assert.equal(w.dad.probed.length, 1);
+    assert.match(w.plumbing.ops[1], /^createIpv4 v4-eth0 192\.0\.0\.4 mtu=1472 metric=2048$/);
+    const s = w.daemon.status();
+    assert.equal(s.pref64, '64:ff9b::/96');
+    assert.equal(s.pref64Source, 'flag');
+    assert.equal(s.clat4, '192.0.0.4');
+    assert.match(s.clat6 ?? '', /^2001:db8:1::/);
+    assert.equal(s.prefix64, '2001:db8:1::/64');
+    assert.equal(s.tun, 'v4-eth0');
+    assert.equal(s.mtu, 1472);
+    assert.equal(s.dad.result, 'unique');
+    // Each start-up step is one log line with a stable event name.
+    const events = w.lines.map((l) => /^\S+ \S+\s+(\S+)/.exec(l)?.[1]);
+    for (const e of ['uplink:', 'pref64:', 'native-ipv4:', 'addresses:', 'receive:', 'dad:', 'ipv4:', 'translate:']) {
+      assert.ok(events.includes(e), `missing ${e} in\n${w.lines.join('')}`);
+    }
+    await w.daemon.stop();
+  });
+
+  test('no IPv6 default route: waits, then starts when one appears', async () => {
+    const net = FakeNet.typical();
+    net.default6 = undefined;
+    const w = world({ pref64: '64:ff9b::/96' }, net);
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'waiting-uplink');
+    assert.match(w.daemon.status().reason ?? '', /no IPv6 default route/);
+    net.default6 = 2;
+    net.emit({ type: 'route', family: 6, removed: false });
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    await w.daemon.stop();
+  });
+
+  test('--interface that does not exist, is down, or has no global address: waits and says why', async () => {
+    const net = FakeNet.typical();
+    const w = world({ pref64: '64:ff9b::/96', interface: 'wlan0' }, net);
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.match(w.daemon.status().reason ?? '', /interface wlan0 does not exist/);
+    net.links_.push({ index: 3, name: 'wlan0', up: false, mtu: 1500 });
+    net.emit({ type: 'link', ifindex: 3, removed: false });
+    await flush(w.daemon);
+    assert.match(w.daemon.status().reason ?? '', /wlan0 is down/);
+    net.links_[2].up = true;
+    net.emit({ type: 'link', ifindex: 3, removed: false });
+    await flush(w.daemon);
+    assert.match(w.daemon.status().reason ?? '', /wlan0 has no global IPv6 address/);
+    net.addrs.push({ ifindex: 3, family: 6, address: '2001:db8:2::5', prefixLen: 64, scope: 'global' });
+    net.emit({ type: 'addr', ifindex: 3, family: 6, removed: false });
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.equal(w.daemon.status().prefix64, '2001:db8:2::/64');
+    await w.daemon.stop();
+  });
+
+  test('PREF64 from a Router Advertisement, expiry pauses, a new one resumes with a new address', async () => {
+    const w = world();
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'waiting-prefix');
+    w.net.emit({ type: 'pref64', ifindex: 2, prefix: LAB, lifetime: 600 });
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.equal(w.daemon.status().pref64Source, 'ra');
+    const first = w.daemon.status().clat6;
+    w.clock.advance(600_000);
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'paused');
+    assert.equal(w.plumbing.dp?.paused, true);
+    assert.equal(w.daemon.changes['pref64-lost'], 1);
+    w.net.emit({ type: 'pref64', ifindex: 2, prefix: WKP, lifetime: 600 });
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.equal(w.daemon.status().pref64, '64:ff9b::/96');
+    assert.notEqual(w.daemon.status().clat6, first);
+    assert.equal(w.plumbing.dp?.paused, false);
+    assert.equal(w.plumbing.ops.filter((o) => o.startsWith('createIpv4')).length, 1, 'the TUN stays');
+    await w.daemon.stop();
+  });
+
+  test('PREF64 change while running: re-addresses without restarting', async () => {
+    const w = world();
+    await w.daemon.start();
+    w.net.emit({ type: 'pref64', ifindex: 2, prefix: LAB, lifetime: 600 });
+    await flush(w.daemon);
+    w.net.emit({ type: 'pref64', ifindex: 2, prefix: parsePrefix6('2001:db8:65::/96'), lifetime: 600 });
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.equal(w.daemon.status().pref64, '2001:db8:65::/96');
+    assert.equal(w.daemon.changes['pref64-changed'], 1);
+    assert.equal(w.plumbing.dp?.params.pref64.addr[5], 0x65);
+    await w.daemon.stop();
+  });
+
+  test('RFC 7050 when there is neither a flag nor an RA', async () => {
+    const w = world({ 'dns64-server': ['2001:db8::53'] });
+    w.dns64.answer = [LAB];
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.equal(w.daemon.status().pref64Source, 'dns64');
+    assert.ok(w.lines.some((l) => /pref64: NAT64 prefix 2001:db8:64::\/96 from DNS64/.test(l)));
+    await w.daemon.stop();
+  });
+
+  test('--pref64-timeout: gives up with exit code 1', async () => {
+    const w = world({ 'pref64-timeout': '5' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'waiting-prefix');
+    w.clock.advance(5000);
+    assert.equal(await w.daemon.done, 1);
+    assert.equal(w.daemon.state, 'stopped');
+  });
+});
+
+describe('daemon live changes', () => {
+  test('native IPv4 (auto mode): idle, up when it goes, torn down when it returns', async () => {
+    const net = FakeNet.typical();
+    net.defaults4 = [2];
+    const w = world({ pref64: '64:ff9b::/96' }, net);
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'idle-native-ipv4');
+    net.defaults4 = [];
+    net.emit({ type: 'route', family: 4, removed: true });
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    // Our own default route through the TUN is not native IPv4.
+    net.defaults4 = [50];
+    net.emit({ type: 'route', family: 4, removed: false });
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    net.defaults4 = [50, 2];
+    net.emit({ type: 'route', family: 4, removed: false });
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'idle-native-ipv4');
+    assert.deepEqual([...w.plumbing.live], []);
+    assert.equal(w.daemon.changes['native-ipv4-appeared'], 1);
+    assert.equal(w.daemon.changes['native-ipv4-gone'], 1);
+    await w.daemon.stop();
+  });
+
+  test('--mode always ignores native IPv4', async () => {
+    const net = FakeNet.typical();
+    net.defaults4 = [2];
+    const w = world({ pref64: '64:ff9b::/96', mode: 'always' }, net);
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    await w.daemon.stop();
+  });
+
+  test('the /64 changes: new address and DAD, the TUN stays', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    const before = w.daemon.status().clat6;
+    w.net.addrs = w.net.addrs.filter((a) => a.address !== '2001:db8:1::10');
+    w.net.addrs.push({ ifindex: 2, family: 6, address: '2001:db8:7::10', prefixLen: 64, scope: 'global' });
+    w.net.emit({ type: 'addr', ifindex: 2, family: 6, removed: true });
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.match(w.daemon.status().clat6 ?? '', /^2001:db8:7::/);
+    assert.notEqual(w.daemon.status().clat6, before);
+    assert.equal(w.daemon.changes['prefix64-changed'], 1);
+    assert.equal(w.plumbing.ops.filter((o) => o.startsWith('createIpv4')).length, 1);
+    assert.equal(w.plumbing.ops.filter((o) => o.startsWith('startDatapath')).length, 1);
+    assert.ok(w.plumbing.ops.includes(`reconfigure ${w.daemon.status().clat6}`));
+    assert.equal(w.dad.probed.length, 2);
+    await w.daemon.stop();
+  });
+
+  test('uplink down pauses, up resumes with the same address after DAD', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    const addr = w.daemon.status().clat6;
+    w.net.links_[1].up = false;
+    w.net.emit({ type: 'link', ifindex: 2, removed: false });
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'paused');
+    assert.equal(w.daemon.changes['uplink-down'], 1);
+    w.net.links_[1].up = true;
+    w.net.emit({ type: 'link', ifindex: 2, removed: false });
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.equal(w.daemon.status().clat6, addr);
+    assert.equal(w.daemon.changes['uplink-up'], 1);
+    assert.deepEqual(w.dad.probed, [addr, addr]);
+    await w.daemon.stop();
+  });
+
+  test('uplink disappears: everything torn down, waits, comes back', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    const eth0 = w.net.links_.splice(1, 1)[0];
+    w.net.default6 = undefined;
+    w.net.emit({ type: 'link', ifindex: 2, removed: true });
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'waiting-uplink');
+    assert.deepEqual([...w.plumbing.live], []);
+    assert.equal(w.daemon.changes['uplink-gone'], 1);
+    w.net.links_.push(eth0);
+    w.net.default6 = 2;
+    w.net.emit({ type: 'link', ifindex: 2, removed: false });
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    await w.daemon.stop();
+  });
+
+  test('MTU change: TUN MTU updated live', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    w.net.pathMtu.set(2, 1400);
+    w.net.emit({ type: 'link', ifindex: 2, removed: false });
+    await flush(w.daemon);
+    assert.ok(w.plumbing.ops.includes('setMtu 1372'));
+    assert.equal(w.daemon.status().mtu, 1372);
+    assert.equal(w.daemon.changes['mtu-changed'], 1);
+    await w.daemon.stop();
+  });
+});
+
+describe('daemon DAD', () => {
+  test('a duplicate draws a new address, the receive side follows it', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    w.dad.duplicates.add('2001:db8:1::c001');
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.equal(w.daemon.status().clat6, '2001:db8:1::c002');
+    assert.ok(w.plumbing.ops.includes('retarget 2001:db8:1::c002'));
+    assert.equal(w.daemon.status().dad.duplicates.length, 1);
+    assert.equal(w.daemon.changes['address-duplicate'], 1);
+    await w.daemon.stop();
+  });
+
+  test('only duplicates: fails with exit code 1 and leaves nothing', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    for (let i = 1; i <= 4; i++) w.dad.duplicates.add(`2001:db8:1::c00${i}`);
+    await w.daemon.start();
+    assert.equal(await w.daemon.done, 1);
+    assert.deepEqual([...w.plumbing.live], []);
+    assert.ok(w.lines.some((l) => /fail: DAD failed: 2001:db8:1::c004 is in use/.test(l)));
+  });
+
+  test('--v6 is used as given', async () => {
+    const w = world({ pref64: '64:ff9b::/96', v6: '2001:db8:1::1234', v4: '192.0.0.5' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.equal(w.daemon.status().clat6, '2001:db8:1::1234');
+    assert.equal(w.daemon.status().clat4, '192.0.0.5');
+    await w.daemon.stop();
+  });
+
+  test('the IPv4 address skips those in use', async () => {
+    const net = FakeNet.typical();
+    net.addrs.push({ ifindex: 2, family: 4, address: '192.0.0.4', prefixLen: 32, scope: 'global' });
+    const w = world({ pref64: '64:ff9b::/96' }, net);
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.equal(w.daemon.status().clat4, '192.0.0.5');
+    await w.daemon.stop();
+  });
+});
+
+describe('daemon stop', () => {
+  test('stop is idempotent and removes everything, datapath first', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    const a = w.daemon.stop('SIGTERM');
+    const b = w.daemon.stop('SIGINT');
+    assert.equal(a, b);
+    await a;
+    assert.equal(w.daemon.state, 'stopped');
+    assert.equal(await w.daemon.done, 0);
+    assert.deepEqual([...w.plumbing.live], []);
+    const tail = w.plumbing.ops.slice(-3);
+    assert.deepEqual(tail, ['stopDatapath', 'closeUplink', 'closeIpv4']);
+    assert.equal(w.net.watching, false);
+    await w.daemon.stop();
+  });
+
+  test('stop during DAD aborts it and removes the receive side', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    w.dad.hold = true;
+    await w.daemon.start();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(w.daemon.state, 'dad');
+    await w.daemon.stop();
+    assert.equal(w.daemon.state, 'stopped');
+    assert.deepEqual([...w.plumbing.live], []);
+  });
+
+  test('leftovers of an earlier instance are removed and logged at start', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    w.plumbing.leftovers = ['link v4-eth0', 'nft table inet clatd-eth0'];
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.equal(w.lines.filter((l) => / recovery: removed leftover/.test(l)).length, 2);
+    await w.daemon.stop();
+  });
+
+  test('each transition is one log line and counted', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    await w.daemon.stop();
+    const states = w.lines.filter((l) => / state: /.test(l)).map((l) => l.replace(/^.* state: ([^:]*):.*\n$/, '$1'));
+    assert.deepEqual(states, ['starting -> dad', 'dad -> running', 'running -> stopping', 'stopping -> stopped']);
+    assert.equal(w.daemon.status().transitions.running, 1);
+  });
+});
+
+describe('helpers', () => {
+  test('TUN name is cut to 15 bytes', () => {
+    assert.equal(tunName('eth0'), 'v4-eth0');
+    assert.equal(tunName('enp0s31f6abcdefgh'), 'v4-enp0s31f6abc');
+    assert.equal(tunName('enp0s31f6abcdefgh').length, 15);
+  });
+  test('IPv4 MTU: clamp 1280..1528, minus 28', () => {
+    assert.equal(ipv4Mtu(1500), 1472);
+    assert.equal(ipv4Mtu(9000), 1500);
+    assert.equal(ipv4Mtu(1000), 1252);
+    assert.equal(ipv4Mtu(undefined), 1252);
+  });
+});

@@ -1,0 +1,306 @@
+/**
+ * In-memory implementations of the daemon's ports (src/daemon/ports.ts): a host with links,
+ * addresses and routes that a test edits and announces with events, a manual clock, a DAD that
+ * answers "duplicate" for chosen addresses, and plumbing that records every call and what exists.
+ */
+
+import { formatIPv6, parseIPv6 } from '../../src/core/addr/ipv6.js';
+import { type Prefix6, parsePrefix6 } from '../../src/core/addr/prefix.js';
+import type { RunConfig } from '../../src/daemon/config.js';
+import { resolveConfig } from '../../src/daemon/config.js';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { Logger } from '../../src/daemon/log.js';
+import type {
+  AddrInfo,
+  Clock,
+  Counters,
+  DadOutcome,
+  DadPort,
+  DaemonDeps,
+  DatapathHandle,
+  Dns64Port,
+  IdentityPort,
+  Ipv4Side,
+  LinkInfo,
+  NetEvent,
+  NetPort,
+  PlumbingPort,
+  RouteInfo,
+  UplinkSide,
+  XlatParams,
+} from '../../src/daemon/ports.js';
+
+export class FakeClock implements Clock {
+  t = 1_000_000;
+  #timers: { at: number; fn: () => void; id: number }[] = [];
+  #id = 0;
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.#id;
+    this.#timers.push({ at: this.t + ms, fn, id });
+    return id;
+  }
+  clearTimeout(h: unknown): void {
+    this.#timers = this.#timers.filter((x) => x.id !== h);
+  }
+  /** Advances time, firing due timers in order. */
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      this.#timers.sort((a, b) => a.at - b.at);
+      const next = this.#timers[0];
+      if (!next || next.at > end) break;
+      this.#timers.shift();
+      this.t = next.at;
+      next.fn();
+    }
+    this.t = end;
+  }
+}
+
+export class FakeNet implements NetPort {
+  links_: LinkInfo[] = [];
+  addrs: AddrInfo[] = [];
+  default6?: number;
+  defaults4: number[] = [];
+  /** Path MTU reported by routeGet6, by ifindex (default: the link MTU). */
+  pathMtu = new Map<number, number>();
+  listener?: (e: NetEvent) => void;
+  watching = false;
+
+  async links(): Promise<LinkInfo[]> {
+    return this.links_.map((l) => ({ ...l }));
+  }
+  async addresses(): Promise<AddrInfo[]> {
+    return this.addrs.map((a) => ({ ...a }));
+  }
+  async defaultRoute6(): Promise<RouteInfo | undefined> {
+    return this.default6 === undefined ? undefined : { ifindex: this.default6 };
+  }
+  async defaultRoutes4(): Promise<RouteInfo[]> {
+    return this.defaults4.map((ifindex) => ({ ifindex }));
+  }
+  async routeGet6(_dst: string, oif: number): Promise<RouteInfo | undefined> {
+    const link = this.links_.find((l) => l.index === oif);
+    if (!link) return undefined;
+    const src = this.addrs.find((a) => a.ifindex === oif && a.family === 6 && a.scope === 'global')?.address;
+    return { ifindex: oif, src, mtu: this.pathMtu.get(oif) ?? link.mtu };
+  }
+  watch(onEvent: (e: NetEvent) => void): { close(): void } {
+    this.listener = onEvent;
+    this.watching = true;
+    return {
+      close: () => {
+        this.watching = false;
+      },
+    };
+  }
+  emit(e: NetEvent): void {
+    this.listener?.(e);
+  }
+  /** A typical uplink: eth0 (ifindex 2), up, MTU 1500, 2001:db8:1::10/64, IPv6 default route. */
+  static typical(): FakeNet {
+    const n = new FakeNet();
+    n.links_.push({ index: 1, name: 'lo', up: true, mtu: 65536 }, { index: 2, name: 'eth0', up: true, mtu: 1500 });
+    n.addrs.push(
+      { ifindex: 1, family: 4, address: '127.0.0.1', prefixLen: 8, scope: 'host' },
+      { ifindex: 2, family: 6, address: 'fe80::1', prefixLen: 64, scope: 'link' },
+      { ifindex: 2, family: 6, address: '2001:db8:1::10', prefixLen: 64, scope: 'global' },
+    );
+    n.default6 = 2;
+    return n;
+  }
+}
+
+export class FakeDns64 implements Dns64Port {
+  answer: Prefix6[] = [];
+  calls = 0;
+  async discover(): Promise<Prefix6[]> {
+    this.calls++;
+    return this.answer;
+  }
+}
+
+/** Not checksum-neutral, but distinct and inside the /64: enough for orchestration tests. */
+export class FakeIdentity implements IdentityPort {
+  n = 0;
+  selectIPv4(inUse: string[]): string | undefined {
+    for (const last of [4, 5, 6, 7, 0, 1, 2, 3]) {
+      const a = `192.0.0.${last}`;
+      if (!inUse.includes(a)) return a;
+    }
+    return undefined;
+  }
+  generateIPv6(o: { prefix64: string }): string {
+    const b = parseIPv6(o.prefix64);
+    this.n++;
+    b[14] = 0xc0 + (this.n >> 8);
+    b[15] = this.n & 0xff;
+    return formatIPv6(b);
+  }
+}
+
+export class FakeDad implements DadPort {
+  duplicates = new Set<string>();
+  probed: string[] = [];
+  /** When set, run() waits until the test calls release(). */
+  hold = false;
+  #release?: () => void;
+  async run(o: Parameters<DadPort['run']>[0]): Promise<DadOutcome> {
+    let address = o.first;
+    const dups: { address: string; by: string }[] = [];
+    for (let attempt = 1; attempt <= 4; attempt++) {
+      await o.onAddress(address);
+      this.probed.push(address);
+      if (this.hold) {
+        await new Promise<void>((r) => {
+          this.#release = r;
+          o.signal.addEventListener('abort', () => r());
+        });
+      }
+      if (o.signal.aborted) return { ok: false, address, attempts: attempt, duplicates: dups, reason: 'aborted' };
+      if (!this.duplicates.has(address)) return { ok: true, address, attempts: attempt, duplicates: dups };
+      dups.push({ address, by: 'Neighbor Advertisement from fe80::99' });
+      if (attempt === 4) break;
+      address = o.redraw();
+    }
+    return {
+      ok: false,
+      address,
+      attempts: 4,
+      duplicates: dups,
+      reason: `${address} is in use (Neighbor Advertisement from fe80::99)`,
+    };
+  }
+  release(): void {
+    this.#release?.();
+  }
+}
+
+export class FakePlumbing implements PlumbingPort {
+  ops: string[] = [];
+  /** Objects that exist now, by description. */
+  live = new Set<string>();
+  leftovers: string[] = [];
+  dp?: FakeDatapath;
+  dadSysctl = { transmits: 1, retransMs: 1000 };
+
+  async openUplink(uplink: LinkInfo, clat6: string): Promise<UplinkSide> {
+    this.ops.push(`openUplink ${uplink.name} ${clat6}`);
+    this.live.add('uplink');
+    return {
+      retarget: async (a: string) => {
+        this.ops.push(`retarget ${a}`);
+      },
+      close: async () => {
+        this.ops.push('closeUplink');
+        this.live.delete('uplink');
+      },
+    };
+  }
+  async createIpv4Side(o: { name: string; v4: string; mtu: number; metric: number }): Promise<Ipv4Side> {
+    this.ops.push(`createIpv4 ${o.name} ${o.v4} mtu=${o.mtu} metric=${o.metric}`);
+    this.live.add('ipv4');
+    return {
+      name: o.name,
+      ifindex: 50,
+      setMtu: async (mtu: number) => {
+        this.ops.push(`setMtu ${mtu}`);
+      },
+      close: async () => {
+        this.ops.push('closeIpv4');
+        this.live.delete('ipv4');
+      },
+    };
+  }
+  async startDatapath(o: { params: XlatParams }): Promise<DatapathHandle> {
+    this.ops.push(`startDatapath ${o.params.clat4} ${o.params.clat6}`);
+    this.live.add('datapath');
+    this.dp = new FakeDatapath(this, o.params);
+    return this.dp;
+  }
+  async dadParams(): Promise<{ transmits: number; retransMs: number }> {
+    return this.dadSysctl;
+  }
+  async cleanupLeftovers(): Promise<string[]> {
+    const l = this.leftovers;
+    this.leftovers = [];
+    return l;
+  }
+}
+
+export class FakeDatapath implements DatapathHandle {
+  paused = false;
+  params: XlatParams;
+  packets = 0;
+  constructor(
+    private readonly p: FakePlumbing,
+    params: XlatParams,
+  ) {
+    this.params = params;
+  }
+  async reconfigure(x: XlatParams): Promise<void> {
+    this.p.ops.push(`reconfigure ${x.clat6}`);
+    this.params = x;
+  }
+  async pause(): Promise<void> {
+    this.p.ops.push('pause');
+    this.paused = true;
+  }
+  async resume(): Promise<void> {
+    this.p.ops.push('resume');
+    this.paused = false;
+  }
+  async stop(): Promise<void> {
+    this.p.ops.push('stopDatapath');
+    this.p.live.delete('datapath');
+  }
+  counters(): Counters {
+    return {
+      '46': { packets: this.packets, bytes: this.packets * 84, drops: { D46_TTL_EXPIRED: 1 } },
+      '64': { packets: this.packets, bytes: this.packets * 104, drops: {} },
+    };
+  }
+}
+
+export interface World {
+  net: FakeNet;
+  dns64: FakeDns64;
+  identity: FakeIdentity;
+  dad: FakeDad;
+  plumbing: FakePlumbing;
+  clock: FakeClock;
+  lines: string[];
+  daemon: Daemon;
+}
+
+/** A daemon over fakes; `flags` are `clatd run` flags as parsed values. */
+export function world(flags: Record<string, string | boolean | string[]> = {}, net = FakeNet.typical()): World {
+  const cfg: RunConfig = resolveConfig(flags);
+  const clock = new FakeClock();
+  const lines: string[] = [];
+  const log = new Logger({ level: 'debug', write: (l) => lines.push(l), now: () => new Date(clock.now()) });
+  const deps: DaemonDeps = {
+    net,
+    dns64: new FakeDns64(),
+    identity: new FakeIdentity(),
+    dad: new FakeDad(),
+    plumbing: new FakePlumbing(),
+    clock,
+  };
+  const daemon = new Daemon(cfg, deps, log);
+  return { ...(deps as Omit<World, 'lines' | 'daemon'>), lines, daemon } as World;
+}
+
+export const WKP = parsePrefix6('64:ff9b::/96');
+export const LAB = parsePrefix6('2001:db8:64::/96');
+
+/** Lets promise callbacks run (the fakes resolve at once). */
+export async function flush(d: Daemon): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    await new Promise((r) => setImmediate(r));
+    await d.settled();
+  }
+}
