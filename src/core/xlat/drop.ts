@@ -45,6 +45,10 @@ export const enum Drop {
   D46_L4_TRUNCATED,
   /** Fragmentation would produce more fragments than the output batch holds. */
   D46_TOO_MANY_FRAGMENTS,
+  /** A fragmented ICMPv4 message: the ICMPv6 checksum covers a pseudo-header with the whole message length, unknown per fragment. */
+  D46_FRAGMENTED_ICMP,
+  /** An ICMPv4 error whose checksum does not verify (its ICMPv6 checksum is recomputed, which would hide the damage). */
+  D46_ICMP_BAD_CHECKSUM,
 
   // ---- IPv6 input (6→4) ----
   /** IPv6 header shorter than 40 bytes or extension headers run past the data. */
@@ -147,6 +151,16 @@ export const DROP_INFO = {
   },
   [Drop.D46_L4_TRUNCATED]: { name: 'v4_l4_truncated', doc: 'Transport header truncated.' },
   [Drop.D46_TOO_MANY_FRAGMENTS]: { name: 'v4_too_many_fragments', doc: 'Fragmenting would exceed the output batch.' },
+  [Drop.D46_FRAGMENTED_ICMP]: {
+    name: 'v4_fragmented_icmp',
+    doc: 'Fragmented ICMPv4 cannot be translated statelessly (the ICMPv6 pseudo-header needs the whole length).',
+    rfc: 'RFC 7915 §4.2',
+  },
+  [Drop.D46_ICMP_BAD_CHECKSUM]: {
+    name: 'v4_icmp_bad_checksum',
+    doc: 'ICMPv4 error with a wrong checksum; not translated so the damage is not hidden.',
+    rfc: 'RFC 7915 §4.3',
+  },
   [Drop.D64_TRUNCATED]: {
     name: 'v6_truncated',
     doc: 'IPv6 header or extension header chain truncated.',
