@@ -156,8 +156,9 @@ export const RTPROT_RA = 9;
  * name for it can add `199 clatd` to /etc/iproute2/rt_protos.d/clatd.conf.
  */
 export const RTPROT_CLATD = 199;
-/** struct rta_cacheinfo / ifa_cacheinfo are not decoded beyond what clatd needs. */
+/** rtm_flags: a cached (cloned) route; on RTM_GETROUTE, report the table that matched. */
 export const RTM_F_CLONED = 0x200;
+export const RTM_F_LOOKUP_TABLE = 0x1000;
 
 // linux/neighbour.h: struct nduseroptmsg is 16 bytes, followed by the option bytes, then attributes
 export const NDUSEROPTMSG_LEN = 16;

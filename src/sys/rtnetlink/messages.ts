@@ -49,6 +49,7 @@ import {
   RTA_TABLE,
   RTAX_ADVMSS,
   RTAX_MTU,
+  RTM_F_LOOKUP_TABLE,
   RTMSG_LEN,
   RTN_UNICAST,
   RTPROT_CLATD,
@@ -314,6 +315,8 @@ export function encodeRouteGet(type: number, flags: number, family: Family, dst:
   const h = m.header(RTMSG_LEN);
   h.setUint8(0, afOf(family));
   h.setUint8(1, family === 4 ? 32 : 128);
+  // Without RTM_F_LOOKUP_TABLE the kernel reports table main whatever table matched.
+  h.setUint32(8, RTM_F_LOOKUP_TABLE, LE);
   m.attr(RTA_DST, addrBytes(family, dst));
   if (oif !== undefined) m.u32(RTA_OIF, oif);
   return m;

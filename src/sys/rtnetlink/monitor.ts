@@ -81,10 +81,11 @@ export function decodeEvent(msg: NlMessage): RtnlEvent | undefined {
 }
 
 /**
- * Starts watching `fd` for readability on the current event loop and calls `onReadable` each time;
- * returns a function that stops watching. The native addon's uv_poll provides the real one.
+ * Starts watching `fd` for readability on the current event loop, calling `onReadable` each time it
+ * is readable and `onError` if the watch itself fails; returns a function that stops watching. The
+ * native addon's uv_poll provides the real one (open.ts).
  */
-export type WatchReadable = (fd: number, onReadable: () => void) => () => void;
+export type WatchReadable = (fd: number, onReadable: () => void, onError: (e: Error) => void) => () => void;
 
 export class RtnlMonitor {
   private readonly rx = new Uint8Array(64 * 1024);
@@ -93,28 +94,38 @@ export class RtnlMonitor {
 
   /**
    * `transport` must be non-blocking (recv gives -EAGAIN when drained) and bound to the groups.
-   * With `watch` the monitor drains itself whenever the socket is readable; without it, the owner
-   * calls {@link RtnlMonitor.drain}.
+   * With `watch` the monitor drains itself whenever the socket is readable and reports a failure
+   * to `onError` (after stopping: a level-triggered poll would otherwise spin); without it, the
+   * owner calls {@link RtnlMonitor.drain}.
    */
   constructor(
     private readonly transport: NetlinkTransport,
     private readonly onEvent: (e: RtnlEvent) => void,
+    private readonly onError: (e: Error) => void = (e) => {
+      throw e;
+    },
     watch?: WatchReadable,
-    private readonly onError?: (e: Error) => void,
   ) {
-    if (watch) this.stopWatch = watch(transport.fd, () => this.drainSafely());
+    if (watch)
+      this.stopWatch = watch(
+        transport.fd,
+        () => this.drainSafely(),
+        (e) => this.fail(e),
+      );
   }
 
   private drainSafely(): void {
     try {
       this.drain();
     } catch (e) {
-      // A level-triggered poll would call us again at once: stop, and let the owner decide.
-      this.stopWatch?.();
-      this.stopWatch = undefined;
-      if (this.onError) this.onError(e as Error);
-      else throw e;
+      this.fail(e as Error);
     }
+  }
+
+  private fail(e: Error): void {
+    this.stopWatch?.();
+    this.stopWatch = undefined;
+    this.onError(e);
   }
 
   /** Reads every pending datagram and delivers its events. Returns how many events it delivered. */
