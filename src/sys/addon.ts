@@ -1,0 +1,251 @@
+/**
+ * The only importer of the native shim (`native/clatd.c`, built by node-gyp during `npm install`
+ * into `build/Release/clatd_native.node`). Everything here is the typed face of one system call;
+ * the modules beside this one (tun, packet-socket, raw6, eventfd, poll) add the meaning.
+ *
+ * Convention of the shim: calls return `-errno` on failure (see `check` in errors.ts), throw
+ * TypeError/RangeError only for wrong arguments, and open every fd non-blocking and close-on-exec.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ClatdError } from '../core/errors.js';
+import { Errno, sysError } from './errors.js';
+
+/** Kernel constants and struct offsets, taken from the headers the shim was compiled against. */
+export interface NativeConstants {
+  readonly IFF_TUN: number;
+  readonly IFF_NO_PI: number;
+  readonly IFF_MULTI_QUEUE: number;
+  readonly IFF_TUN_EXCL: number;
+  readonly IFF_VNET_HDR: number;
+  readonly IFNAMSIZ: number;
+  readonly AF_INET6: number;
+  readonly AF_PACKET: number;
+  readonly AF_NETLINK: number;
+  readonly SOCK_RAW: number;
+  readonly SOCK_DGRAM: number;
+  readonly IPPROTO_RAW: number;
+  readonly IPPROTO_IPV6: number;
+  readonly ETH_P_IPV6: number;
+  readonly ETH_P_ALL: number;
+  readonly ETH_HLEN: number;
+  readonly SOL_SOCKET: number;
+  readonly SO_BINDTODEVICE: number;
+  readonly SO_RCVBUF: number;
+  readonly SO_SNDBUF: number;
+  readonly SO_RCVBUFFORCE: number;
+  readonly SO_SNDBUFFORCE: number;
+  readonly SO_MARK: number;
+  readonly SO_ATTACH_FILTER: number;
+  readonly SOL_PACKET: number;
+  readonly PACKET_AUXDATA: number;
+  readonly PACKET_VNET_HDR: number;
+  readonly PACKET_IGNORE_OUTGOING: number;
+  readonly PACKET_FANOUT: number;
+  readonly PACKET_FANOUT_HASH: number;
+  readonly PACKET_FANOUT_CPU: number;
+  readonly PACKET_FANOUT_FLAG_DEFRAG: number;
+  readonly IPV6_JOIN_ANYCAST: number;
+  readonly IPV6_LEAVE_ANYCAST: number;
+  readonly IPV6_MULTICAST_LOOP: number;
+  readonly IPV6_MULTICAST_HOPS: number;
+  readonly IPV6_UNICAST_HOPS: number;
+  readonly IPV6_MULTICAST_IF: number;
+  readonly NETLINK_ROUTE: number;
+  readonly SOL_NETLINK: number;
+  readonly NETLINK_ADD_MEMBERSHIP: number;
+  readonly NETLINK_EXT_ACK: number;
+  readonly NETLINK_GET_STRICT_CHK: number;
+  readonly NETLINK_NO_ENOBUFS: number;
+  readonly MSG_TRUNC: number;
+  readonly MSG_PEEK: number;
+  readonly MSG_DONTWAIT: number;
+  readonly UV_READABLE: number;
+  readonly UV_WRITABLE: number;
+  readonly VIRTIO_NET_HDR_F_NEEDS_CSUM: number;
+  readonly VIRTIO_NET_HDR_F_DATA_VALID: number;
+  readonly VIRTIO_NET_HDR_GSO_NONE: number;
+  readonly VIRTIO_NET_HDR_LEN: number;
+  readonly BPF_MAXINSNS: number;
+  readonly SKF_NET_OFF: number;
+  readonly SKF_AD_OFF: number;
+  readonly SOCKADDR_IN6_LEN: number;
+  readonly SOCKADDR_IN6_ADDR_OFF: number;
+  readonly SOCKADDR_IN6_SCOPE_OFF: number;
+}
+
+/** An opaque uv_poll handle; pass it back to `pollStop`. */
+export interface NativePollHandle {
+  readonly __clatdPoll?: never;
+}
+
+/** Every call returns `-errno` on failure unless noted. Byte arguments take any Uint8Array or Buffer. */
+export interface NativeAddon {
+  readonly constants: NativeConstants;
+  /** open("/dev/net/tun") + TUNSETIFF with IFF_* `flags`; `name` may be a pattern like `tun%d`. */
+  tunOpen(name: string, flags: number): { fd: number; name: string } | number;
+  tunSetPersist(fd: number, on: number): number;
+  /** TUNSETQUEUE: attach (1) or detach (0) this queue of a multi-queue TUN. */
+  tunSetQueue(fd: number, attach: number): number;
+  /** socket(2), always with SOCK_NONBLOCK | SOCK_CLOEXEC added. */
+  socket(domain: number, type: number, protocol: number): number;
+  setsockoptInt(fd: number, level: number, name: number, value: number): number;
+  setsockoptBuf(fd: number, level: number, name: number, value: Uint8Array): number;
+  /** The option's int value (assumed not negative), or -errno. */
+  getsockoptInt(fd: number, level: number, name: number): number;
+  /** setsockopt(IPPROTO_IPV6, name, struct ipv6_mreq { addr, ifindex }). */
+  setsockoptMreq6(fd: number, name: number, addr: Uint8Array, ifindex: number): number;
+  /** SO_ATTACH_FILTER with a classic BPF program of 8-byte instructions (see bpf.ts). */
+  attachFilter(fd: number, program: Uint8Array): number;
+  /** bind(2) of an AF_PACKET socket; `protocol` in host byte order. */
+  bindPacket(fd: number, protocol: number, ifindex: number): number;
+  /** bind(2) of a netlink socket to multicast `groups` (bit mask); the kernel picks the port id. */
+  bindNetlink(fd: number, groups: number): number;
+  /** The netlink port id the kernel assigned (getsockname). */
+  netlinkPortId(fd: number): number;
+  send(fd: number, data: Uint8Array, flags?: number): number;
+  /** sendto(2) with a packed sockaddr in `name`. */
+  sendto(fd: number, data: Uint8Array, name: Uint8Array): number;
+  /** recv(2); with MSG_TRUNC the result is the full datagram length. */
+  recv(fd: number, data: Uint8Array, flags?: number): number;
+  read(fd: number, data: Uint8Array): number;
+  write(fd: number, data: Uint8Array): number;
+  close(fd: number): number;
+  /** eventfd(2), non-blocking; `semaphore` non-zero for EFD_SEMAPHORE. */
+  eventfd(initval: number, semaphore?: number): number;
+  eventfdWrite(fd: number, value: number): number;
+  /** The counter (> 0), or -EAGAIN when it is 0. */
+  eventfdRead(fd: number): number;
+  /** if_nametoindex(3): the index, or -ENODEV. */
+  ifNameToIndex(name: string): number;
+  ifIndexToName(index: number): string | number;
+  /**
+   * read(2) into slots `start`..`start+max-1` (slot i = data[i*stride, (i+1)*stride)), packet at
+   * i*stride + headroom, until EAGAIN: sets offs/lens, returns the count (0: nothing ready) or
+   * -errno when the first read fails.
+   */
+  readBatch(
+    fd: number,
+    data: Uint8Array,
+    offs: Uint32Array,
+    lens: Uint32Array,
+    start: number,
+    max: number,
+    stride: number,
+    headroom: number,
+  ): number;
+  /** recvmmsg(2) into the same slot layout as readBatch, with MSG_TRUNC (lens may exceed the slot). */
+  recvBatch(
+    fd: number,
+    data: Uint8Array,
+    offs: Uint32Array,
+    lens: Uint32Array,
+    start: number,
+    max: number,
+    stride: number,
+    headroom: number,
+  ): number;
+  /**
+   * write(2) of each packet in `start`..`start+count-1` with lens[i] > 0 and disp[i] == wantDisp
+   * (-1: all). Failed packets are skipped and counted into stats ([failed, last errno]); returns
+   * packets written, or -errno when none was and one failed.
+   */
+  writeBatch(
+    fd: number,
+    data: Uint8Array,
+    offs: Uint32Array,
+    lens: Uint32Array,
+    disp: Uint8Array,
+    start: number,
+    count: number,
+    wantDisp: number,
+    stats: Int32Array | null,
+  ): number;
+  /** sendmmsg(2) of the same selection as writeBatch; packet i goes to names[i*nameLen, +nameLen). */
+  sendBatch(
+    fd: number,
+    data: Uint8Array,
+    offs: Uint32Array,
+    lens: Uint32Array,
+    disp: Uint8Array,
+    start: number,
+    count: number,
+    wantDisp: number,
+    names: Uint8Array,
+    nameLen: number,
+    stats: Int32Array | null,
+  ): number;
+  /**
+   * uv_poll_start on the calling thread's loop; `callback.call(handle, status, events)` runs while
+   * the fd is ready (level-triggered). On status < 0 or a throwing callback the poll is already
+   * stopped. Returns -errno (a libuv code) when the fd cannot be polled.
+   */
+  pollStart(
+    fd: number,
+    events: number,
+    callback: (this: NativePollHandle, status: number, events: number) => void,
+  ): NativePollHandle | number;
+  /** Stops and closes the poll; idempotent. A stopped poll keeps no loop alive. */
+  pollStop(handle: NativePollHandle): void;
+}
+
+/** The shim is not built or does not load. */
+export class AddonError extends ClatdError {
+  constructor(message: string) {
+    super(message, 'ERR_CLATD_ADDON');
+    this.name = 'AddonError';
+  }
+}
+
+const FILE = join('build', 'Release', 'clatd_native.node');
+
+function locate(): string {
+  // dist/src/sys/addon.js -> the project root holds build/; walk up rather than count levels.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, FILE);
+    if (existsSync(candidate)) return candidate;
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  throw new AddonError(
+    `the native addon ${FILE} is not built: run \`npm install\` in the clatd directory (it needs g++, make and python3)`,
+  );
+}
+
+function load(): NativeAddon {
+  const path = locate();
+  try {
+    return createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (e) {
+    throw new AddonError(
+      `cannot load the native addon ${path}: ${(e as Error).message}; rebuild it with \`npm rebuild\``,
+    );
+  }
+}
+
+/** The shim, loaded once per thread (the module is context-aware, so workers load their own). */
+export const native: NativeAddon = load();
+/** Kernel constants from the shim. */
+export const K: NativeConstants = native.constants;
+
+/** if_nametoindex(3), throwing a SysError that names the interface when it does not exist. */
+export function interfaceIndex(name: string): number {
+  if (name.length === 0 || Buffer.byteLength(name) >= K.IFNAMSIZ) {
+    throw sysError(Errno.EINVAL, 'if_nametoindex', name, `interface names are 1 to ${K.IFNAMSIZ - 1} bytes`);
+  }
+  const r = native.ifNameToIndex(name);
+  if (r < 0)
+    throw sysError(-r, 'if_nametoindex', name, r === -Errno.ENODEV ? `interface ${name} does not exist` : undefined);
+  return r;
+}
+
+/** if_indextoname(3). */
+export function interfaceName(index: number): string {
+  const r = native.ifIndexToName(index);
+  if (typeof r === 'number') throw sysError(-r, 'if_indextoname', String(index));
+  return r;
+}

@@ -1,0 +1,183 @@
+/**
+ * The receive side of the uplink (as Android's clatd does it): an AF_PACKET SOCK_RAW socket bound
+ * to ETH_P_IPV6 on the uplink, with the classic BPF filter of bpf.ts so that only packets for the
+ * CLAT address (and the ND messages DAD needs) are ever queued. The kernel's own stack still gets
+ * its copy of each packet; an nftables rule (src/sys/nft.ts) drops that copy.
+ *
+ * Set-up order matters: the socket is created with protocol 0 (receives nothing), gets its options
+ * and filter, and only then is bound to ETH_P_IPV6 + ifindex, so no unfiltered packet is queued.
+ *
+ * PACKET_VNET_HDR puts a virtio_net_hdr in front of each frame. It tells us when the sender left
+ * the L4 checksum to "hardware" (CHECKSUM_PARTIAL, VIRTIO_NET_HDR_F_NEEDS_CSUM): routine on veth
+ * and with offloads for packets generated on this host or by a VM. Such a packet carries only the
+ * pseudo-header sum in its checksum field; `read` completes it (csum_start/csum_offset) before the
+ * datapath sees the packet, so nothing is ever forwarded with a wrong checksum.
+ *
+ * GSO (a super-packet of several segments, gso_type != NONE) is passed on as one large packet,
+ * like Android does; its checksum is completed over the whole packet.
+ */
+import type { PacketBatch } from '../core/batch.js';
+import { finish, sum16 } from '../core/checksum.js';
+import { K, native } from './addon.js';
+import { ClosedError, check, isClosedErrno } from './errors.js';
+import type { PacketIo } from './io.js';
+
+/** sizeof(struct virtio_net_hdr): flags u8, gso_type u8, hdr_len, gso_size, csum_start, csum_offset (u16, host order). */
+export const VNET_HDR_LEN = 10;
+const VNET_F_NEEDS_CSUM = 1;
+const ETH_HLEN = 14;
+const IPV6_HLEN = 40;
+
+export interface PacketSocketOptions {
+  /** Uplink interface index. */
+  ifindex: number;
+  /** Uplink name, for messages. */
+  ifname: string;
+  /** The classic BPF program (see `clatReceiveFilter` in bpf.ts). Required: an unfiltered socket sees every IPv6 packet. */
+  filter: Uint8Array;
+  /** Link-layer header length in front of the IPv6 header: 14 on Ethernet (default), 0 on raw-IP links. */
+  linkHeaderLen?: number;
+  /** Join PACKET_FANOUT group `group` (hash mode) so several workers share the uplink by flow. */
+  fanoutGroup?: number;
+  /** Most packets per read. Default 64. */
+  batchSize?: number;
+  /** SO_RCVBUFFORCE in bytes (falls back to SO_RCVBUF without privilege). */
+  rcvbuf?: number;
+}
+
+/** Counters of the receive path (monotonic; for status and metrics). */
+export interface PacketSocketCounters {
+  /** Packets whose L4 checksum this socket completed (CHECKSUM_PARTIAL). */
+  csumCompleted: number;
+  /** Packets dropped here: truncated, too short, or an impossible csum_start/csum_offset. */
+  malformed: number;
+  /** Failed reads other than EAGAIN (ENETDOWN while the link is down, ...). */
+  readErrors: number;
+  lastErrno: number;
+}
+
+export class PacketSocket implements PacketIo {
+  readonly batchSize: number;
+  readonly ifname: string;
+  readonly ifindex: number;
+  readonly linkHeaderLen: number;
+  readonly counters: PacketSocketCounters = { csumCompleted: 0, malformed: 0, readErrors: 0, lastErrno: 0 };
+  #fd: number;
+
+  private constructor(fd: number, o: PacketSocketOptions) {
+    this.#fd = fd;
+    this.ifindex = o.ifindex;
+    this.ifname = o.ifname;
+    this.linkHeaderLen = o.linkHeaderLen ?? ETH_HLEN;
+    this.batchSize = o.batchSize ?? 64;
+  }
+
+  static open(o: PacketSocketOptions): PacketSocket {
+    const what = `AF_PACKET ${o.ifname}`;
+    const fd = check(native.socket(K.AF_PACKET, K.SOCK_RAW, 0), 'socket', what);
+    try {
+      const opt = (level: number, name: number, value: number, label: string) =>
+        check(native.setsockoptInt(fd, level, name, value), `setsockopt(${label})`, what);
+      opt(K.SOL_PACKET, K.PACKET_VNET_HDR, 1, 'PACKET_VNET_HDR');
+      opt(K.SOL_PACKET, K.PACKET_IGNORE_OUTGOING, 1, 'PACKET_IGNORE_OUTGOING');
+      if (o.rcvbuf !== undefined) {
+        if (native.setsockoptInt(fd, K.SOL_SOCKET, K.SO_RCVBUFFORCE, o.rcvbuf) < 0) {
+          opt(K.SOL_SOCKET, K.SO_RCVBUF, o.rcvbuf, 'SO_RCVBUF');
+        }
+      }
+      check(native.attachFilter(fd, o.filter), 'setsockopt(SO_ATTACH_FILTER)', what);
+      check(native.bindPacket(fd, K.ETH_P_IPV6, o.ifindex), 'bind', `${what} (ifindex ${o.ifindex})`);
+      if (o.fanoutGroup !== undefined) {
+        // Fanout needs a bound socket; hash mode keeps each flow on one worker (in-order delivery).
+        const arg = (o.fanoutGroup & 0xffff) | ((K.PACKET_FANOUT_HASH | K.PACKET_FANOUT_FLAG_DEFRAG) << 16);
+        opt(K.SOL_PACKET, K.PACKET_FANOUT, arg, 'PACKET_FANOUT');
+      }
+    } catch (e) {
+      native.close(fd);
+      throw e;
+    }
+    return new PacketSocket(fd, o);
+  }
+
+  get fd(): number {
+    return this.#fd;
+  }
+
+  /** Replaces the filter atomically (a new CLAT address). */
+  setFilter(filter: Uint8Array): void {
+    check(native.attachFilter(this.#live(), filter), 'setsockopt(SO_ATTACH_FILTER)', `AF_PACKET ${this.ifname}`);
+  }
+
+  /**
+   * Reads up to `batchSize` packets. Each is left as a bare IPv6 packet at `offs[i]` (the vnet and
+   * link headers stripped; it starts at least `headroom` bytes into its slot), with its checksum
+   * complete. Packets that cannot be used get `lens[i] = 0` (skip) and are counted as malformed.
+   */
+  read(into: PacketBatch, headroom: number): number {
+    const fd = this.#live();
+    const max = Math.min(this.batchSize, into.capacity - into.count);
+    if (max <= 0) return 0;
+    const strip = VNET_HDR_LEN + this.linkHeaderLen;
+    const at = headroom > strip ? headroom - strip : 0;
+    const start = into.count;
+    const n = native.recvBatch(fd, into.data, into.offs, into.lens, start, max, into.stride, at);
+    if (n < 0) {
+      if (isClosedErrno(-n)) throw new ClosedError(`packet socket on ${this.ifname}`);
+      this.counters.readErrors++;
+      this.counters.lastErrno = -n;
+      return 0;
+    }
+    const room = into.stride - at;
+    const d = into.data;
+    for (let i = start; i < start + n; i++) {
+      const p = into.offs[i];
+      const len = into.lens[i];
+      if (len > room || len < strip + IPV6_HLEN) {
+        into.lens[i] = 0;
+        this.counters.malformed++;
+        continue;
+      }
+      if (d[p] & VNET_F_NEEDS_CSUM) {
+        // csum_start is relative to the frame (the byte after the vnet header), host order.
+        const csumStart = d[p + 6] | (d[p + 7] << 8);
+        const csumOffset = d[p + 8] | (d[p + 9] << 8);
+        const frame = p + VNET_HDR_LEN;
+        const end = p + len;
+        const s = frame + csumStart;
+        const field = s + csumOffset;
+        if (s < frame + this.linkHeaderLen + IPV6_HLEN || field + 2 > end) {
+          into.lens[i] = 0;
+          this.counters.malformed++;
+          continue;
+        }
+        // The field holds the pseudo-header sum: summing from csum_start over it gives the full sum.
+        // 0 is sent as 0xffff: the same value in one's complement, and required for UDP (RFC 8200 §8.1).
+        const c = finish(sum16(d, s, end - s)) || 0xffff;
+        d[field] = c >>> 8;
+        d[field + 1] = c & 0xff;
+        this.counters.csumCompleted++;
+      }
+      into.offs[i] = p + strip;
+      into.lens[i] = len - strip;
+    }
+    into.count += n;
+    return n;
+  }
+
+  /** The packet socket only receives; translated packets leave through the raw socket (raw6.ts). */
+  write(_from: PacketBatch, _disp?: number): number {
+    throw new TypeError('PacketSocket is receive-only; send through Raw6Socket');
+  }
+
+  /** Idempotent. */
+  close(): void {
+    if (this.#fd < 0) return;
+    native.close(this.#fd);
+    this.#fd = -1;
+  }
+
+  #live(): number {
+    if (this.#fd < 0) throw new ClosedError(`packet socket on ${this.ifname}`);
+    return this.#fd;
+  }
+}

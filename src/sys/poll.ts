@@ -1,0 +1,65 @@
+/**
+ * Readiness callbacks on the calling thread's own event loop (uv_poll), for the main thread or a
+ * worker. Level-triggered: the callback runs again on the next loop turn while the fd stays
+ * readable, so a handler that reads a bounded batch and returns lets other fds and timers in.
+ *
+ * Never spins: a poll error (status < 0) stops the poll and reports through `onError`; a callback
+ * that throws stops it too (the exception goes to 'uncaughtException'). A stopped poll keeps no
+ * event loop alive, so a worker whose polls are stopped can exit.
+ */
+import { K, type NativePollHandle, native } from './addon.js';
+import { type SysError, sysError } from './errors.js';
+
+export interface PollHandle {
+  readonly fd: number;
+  readonly active: boolean;
+  /** Idempotent; safe inside the callback. */
+  stop(): void;
+}
+
+class Poll implements PollHandle {
+  readonly fd: number;
+  #handle: NativePollHandle | undefined;
+
+  constructor(fd: number, handle: NativePollHandle) {
+    this.fd = fd;
+    this.#handle = handle;
+  }
+
+  get active(): boolean {
+    return this.#handle !== undefined;
+  }
+
+  stop(): void {
+    if (this.#handle === undefined) return;
+    native.pollStop(this.#handle);
+    this.#handle = undefined;
+  }
+}
+
+/**
+ * Calls `onReadable()` whenever `fd` is readable. `what` names the fd in errors ("TUN v4-eth0").
+ * `onError` receives poll failures (the poll is already stopped); without it they are thrown from
+ * the loop.
+ */
+export function pollReadable(
+  fd: number,
+  what: string,
+  onReadable: () => void,
+  onError?: (err: SysError) => void,
+): PollHandle {
+  let poll: Poll | undefined;
+  const r = native.pollStart(fd, K.UV_READABLE, (status: number) => {
+    if (status < 0) {
+      poll?.stop();
+      const err = sysError(-status, 'uv_poll', what);
+      if (onError) onError(err);
+      else throw err;
+      return;
+    }
+    onReadable();
+  });
+  if (typeof r === 'number') throw sysError(-r, 'uv_poll_start', what);
+  poll = new Poll(fd, r);
+  return poll;
+}
