@@ -1,6 +1,246 @@
-/** `clatd lab`: not written yet (see the open issues). */
+/**
+ * `clatd lab`: builds the IPv6-only network of src/lab/topology.ts, runs `clatd run` in its host
+ * namespace exactly as a user would, and shows what happens: clatd's start-up lines, its DAD probe
+ * as the router sees it, then IPv4 traffic to the IPv4-only server (ping, HTTP, UDP) with clatd's
+ * counters, every few seconds until Ctrl-C. Then it removes everything it made.
+ */
 import { ClatdError } from '../core/errors.js';
+import { destroyKeptLab, keptLabs, Lab } from '../lab/lab.js';
+import { ndOfFrame } from '../lab/pcap.js';
+import { summarize } from '../lab/status.js';
+import { ADDR, IFACE } from '../lab/topology.js';
+import { type CommandSpec, intFlag, parseCommand, UsageError } from './args.js';
 
-export async function main(_argv: string[]): Promise<number> {
-  throw new ClatdError('clatd lab is not implemented yet');
+const SPEC: CommandSpec = {
+  name: 'lab',
+  summary:
+    'Build an IPv6-only network in network namespaces (router with radvd, DNS64 and NAT64; an IPv4-only server), run clatd in it and show IPv4 traffic flowing until Ctrl-C.',
+  usage: 'clatd lab [OPTIONS]',
+  options: {
+    shell: { type: 'boolean', help: 'leave the network (and clatd) running and print how to enter it' },
+    'no-clatd': { type: 'boolean', help: 'build the network only; traffic goes over native IPv6 to the NAT64' },
+    duration: { type: 'string', value: 'SECONDS', help: 'stop by itself after this many seconds' },
+    interval: { type: 'string', value: 'SECONDS', help: 'seconds between traffic rounds', default: '3' },
+    'no-ra-pref64': { type: 'boolean', help: 'leave PREF64 out of the RA, so only DNS64 tells the prefix' },
+    destroy: { type: 'string', value: 'TAG', help: 'remove a lab left by --shell (see --list)' },
+    list: { type: 'boolean', help: 'list labs left running by --shell' },
+  },
+};
+
+const say = (s: string) => process.stdout.write(`${s}\n`);
+const stamp = () => new Date().toISOString().slice(11, 19);
+
+export async function main(argv: string[]): Promise<number> {
+  const parsed = parseCommand(SPEC, argv);
+  if (parsed === null) return 0;
+  const v = parsed.values;
+  if (v.list) {
+    const tags = keptLabs();
+    say(tags.length ? tags.join('\n') : 'no labs kept');
+    return 0;
+  }
+  if (typeof v.destroy === 'string') {
+    if (!/^[0-9a-z]+$/.test(v.destroy))
+      throw new UsageError(`clatd lab: --destroy needs a lab tag, got "${v.destroy}"`);
+    if (!destroyKeptLab(v.destroy)) throw new ClatdError(`clatd lab: no kept lab with tag ${v.destroy}`);
+    say(`removed lab ${v.destroy}`);
+    return 0;
+  }
+  const duration = intFlag('lab', 'duration', v.duration as string | undefined, 1, 86_400);
+  const interval = intFlag('lab', 'interval', v.interval as string | undefined, 1, 3600) ?? 3;
+  const withClatd = !v['no-clatd'];
+
+  say('clatd lab: building an IPv6-only network (namespaces host, router, internet)');
+  const lab = await Lab.create({
+    raPref64: !v['no-ra-pref64'],
+    handleSignals: false,
+    log: (s) => say(`  ${s}`),
+  });
+  let stopRequested = false;
+  let wake: () => void = () => {};
+  const onSignal = () => {
+    stopRequested = true;
+    wake();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await session(
+      lab,
+      { withClatd, shell: v.shell === true, duration, interval },
+      () => stopRequested,
+      (w) => {
+        wake = w;
+      },
+    );
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (v.shell !== true) {
+      say('clatd lab: removing the network');
+      await lab.destroy();
+    }
+  }
+}
+
+interface SessionOptions {
+  withClatd: boolean;
+  shell: boolean;
+  duration: number | undefined;
+  interval: number;
+}
+
+async function session(
+  lab: Lab,
+  o: SessionOptions,
+  stopped: () => boolean,
+  setWake: (w: () => void) => void,
+): Promise<number> {
+  const n = lab.names;
+  // The router's view of the host's link: every Neighbor Solicitation from the unspecified address
+  // is a DAD probe (RFC 4862 §5.4.2).
+  const dad = await lab.capture(n.router, IFACE.routerBridge, 'icmp6 and ip6[40] == 135 and src host ::');
+  let seenDad = 0;
+  const showDad = () => {
+    const frames = dad.frames();
+    for (; seenDad < frames.length; seenDad++) {
+      const nd = ndOfFrame(frames[seenDad].data);
+      if (nd) say(`${stamp()} router saw DAD probe: ${describeProbe(nd)}`);
+    }
+  };
+
+  let clatd = null as ReturnType<Lab['startClatd']> | null;
+  let unfollow = () => {};
+  if (o.withClatd) {
+    say(`clatd lab: starting \`clatd run\` in ${n.host} (no flags: it finds the uplink, PREF64 and addresses itself)`);
+    clatd = lab.startClatd([]);
+    unfollow = clatd.follow((l) => say(`  clatd | ${l}`));
+    const up = await waitTun(lab, clatd);
+    showDad();
+    if (!up) {
+      unfollow();
+      const ex = await Promise.race([clatd.exited, new Promise<null>((r) => setTimeout(() => r(null), 100))]);
+      say(
+        ex
+          ? `clatd lab: clatd exited (${ex.signal ?? `code ${ex.code}`}) before IPv4 came up; the network stays correct, see above`
+          : 'clatd lab: clatd is running but v4-eth0 with an IPv4 default route did not appear within 20 s',
+      );
+      if (!o.shell) return 1;
+    }
+  }
+
+  if (o.shell) {
+    await dad.stop();
+    lab.keep();
+    printShell(lab, clatd?.logFile ?? null);
+    return 0;
+  }
+
+  const target = o.withClatd ? ADDR.server : nat64Literal(lab);
+  say(
+    o.withClatd
+      ? `clatd lab: IPv4 traffic from ${n.host} to the IPv4-only server ${ADDR.server} every ${o.interval} s (Ctrl-C stops)`
+      : `clatd lab: no clatd; native IPv6 to the server through the NAT64 as [${target}] every ${o.interval} s (Ctrl-C stops)`,
+  );
+  const end = o.duration === undefined ? Infinity : Date.now() + o.duration * 1000;
+  let failures = 0;
+  let rounds = 0;
+  while (!stopped() && Date.now() < end) {
+    rounds++;
+    const ok = await trafficRound(lab, target, clatd);
+    if (!ok) failures++;
+    showDad();
+    if (clatd && !clatd.running) {
+      say('clatd lab: clatd exited');
+      break;
+    }
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, Math.max(0, Math.min(o.interval * 1000, end - Date.now())));
+      setWake(() => {
+        clearTimeout(t);
+        r();
+      });
+    });
+  }
+  unfollow();
+  await dad.stop();
+  if (clatd?.running) {
+    say('clatd lab: stopping clatd (SIGTERM)');
+    await clatd.stop('SIGTERM', 3000);
+    const left = (await lab.hostLeftovers()).join('; ');
+    say(left ? `clatd lab: clatd left behind: ${left}` : 'clatd lab: clatd removed everything it made');
+  }
+  say(`clatd lab: ${rounds} rounds, ${rounds - failures} fully working`);
+  return failures === 0 && rounds > 0 ? 0 : 1;
+}
+
+function nat64Literal(lab: Lab): string {
+  const [p] = lab.pref64.split('/');
+  return `${p}${ADDR.server}`;
+}
+
+/** Waits until clatd's TUN is up with an IPv4 default route, or clatd exits, or 20 s pass. */
+async function waitTun(lab: Lab, clatd: NonNullable<ReturnType<Lab['startClatd']>>): Promise<boolean> {
+  const end = Date.now() + 20_000;
+  while (Date.now() < end && clatd.running) {
+    const r = await lab.exec(lab.names.host, ['ip', '-4', 'route', 'show', 'default'], { allowFail: true });
+    if (r.stdout.includes(`v4-${IFACE.host}`)) return true;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  return false;
+}
+
+async function trafficRound(lab: Lab, target: string, clatd: ReturnType<Lab['startClatd']> | null): Promise<boolean> {
+  const h = lab.names.host;
+  const host = target.includes(':') ? `[${target}]` : target;
+  const [ping, http, udp] = await Promise.all([
+    lab.exec(h, ['ping', '-c', '1', '-W', '2', target], { allowFail: true }),
+    lab.probe(h, ['http', `http://${host}/index.html`]),
+    lab.probe(h, ['udp', target, String(ADDR.udpEchoPort), '200', '2000']),
+  ]);
+  const rtt = /time=([\d.]+) ms/.exec(ping.stdout)?.[1];
+  const parts = [
+    `ping ${rtt ? `${rtt} ms` : 'FAILED'}`,
+    `HTTP ${http.ok ? `${http.status} ${http.bytes} B` : `FAILED (${String(http.error ?? http.status)})`}`,
+    `UDP echo ${udp.ok ? `${udp.bytes} B in ${udp.ms} ms` : `FAILED (${String(udp.error)})`}`,
+  ];
+  if (clatd) {
+    const st = await lab.clatdCli(clatd, ['status', '--json'], { timeoutMs: 5000 });
+    if (st.code === 0) {
+      try {
+        const c = summarize(JSON.parse(st.stdout));
+        parts.push(`counters 4→6 ${c.packets46} pkts, 6→4 ${c.packets64} pkts, drops ${c.drops}`);
+      } catch {
+        parts.push('status: not JSON');
+      }
+    } else {
+      parts.push(`status: ${(st.stderr || st.stdout).trim().split('\n')[0]}`);
+    }
+  }
+  say(`${stamp()} ${parts.join(' | ')}`);
+  return rtt !== undefined && http.ok === true && udp.ok === true;
+}
+
+function describeProbe(nd: NonNullable<ReturnType<typeof ndOfFrame>>): string {
+  const opts = nd.options
+    .map((o) => (o.type === 14 ? `nonce ${o.body.toString('hex')} (${o.body.length} bytes)` : `option ${o.type}`))
+    .join(', ');
+  return `NS ${nd.ip.src} → ${nd.ip.dst} hop limit ${nd.ip.hopLimit}, target ${nd.target}${opts ? `, ${opts}` : ', no options'}`;
+}
+
+function printShell(lab: Lab, clatdLog: string | null): void {
+  const n = lab.names;
+  say('');
+  say(`clatd lab: the network stays up (tag ${n.tag}). Enter a namespace with:`);
+  say(
+    `  host:     ip netns exec ${n.host} bash     (IPv6 only, SLAAC on ${IFACE.host}${clatdLog ? ', clatd running' : ''})`,
+  );
+  say(`  router:   ip netns exec ${n.router} bash     (radvd/RA, unbound DNS64, TAYGA)`);
+  say(`  internet: ip netns exec ${n.internet} bash     (IPv4 only, ${ADDR.server}: HTTP :80, UDP echo :7)`);
+  say('Try, in the host:');
+  say(`  ping ${ADDR.server}; curl http://${ADDR.server}/index.html; getent ahostsv6 ${ADDR.serverName.slice(0, -1)}`);
+  if (clatdLog) say(`clatd's log: ${clatdLog}`);
+  say(`Logs and configs: ${lab.dir}`);
+  say(`Remove it all with: clatd lab --destroy ${n.tag}`);
+  say(`  (or: ip netns del ${n.host}; ip netns del ${n.router}; ip netns del ${n.internet})`);
 }

@@ -500,6 +500,37 @@ export class Lab {
     });
   }
 
+  /**
+   * What is in the host namespace beyond what the lab made (lo and the uplink with its IPv6):
+   * links, IPv4 addresses, IPv4 routes in any table, IPv6 routes not made by the kernel or the RA,
+   * and nftables tables. Empty after a clean clatd exit.
+   */
+  async hostLeftovers(): Promise<string[]> {
+    const h = this.names.host;
+    const out: string[] = [];
+    const lines = async (argv: string[]) =>
+      (await this.exec(h, argv, { allowFail: true })).stdout.split('\n').filter((l) => l.trim() !== '');
+    for (const l of await lines(['ip', '-o', 'link', 'show'])) {
+      const name = /^\d+: ([^:@]+)/.exec(l)?.[1];
+      if (name && name !== 'lo' && name !== IFACE.host) out.push(`link ${name}`);
+    }
+    for (const l of await lines(['ip', '-4', '-o', 'addr', 'show'])) {
+      if (!/ lo /.test(l)) out.push(`address ${l.trim()}`);
+    }
+    for (const l of await lines(['ip', '-4', 'route', 'show', 'table', 'all'])) {
+      if (!/\bdev lo\b/.test(l)) out.push(`route ${l.trim()}`);
+    }
+    for (const l of await lines(['ip', '-6', 'route', 'show', 'table', 'all'])) {
+      if (/\bdev lo\b|proto kernel|proto ra|^multicast|^local |^anycast fe80|^fe80/.test(l)) continue;
+      out.push(`route6 ${l.trim()}`);
+    }
+    for (const l of await lines(['ip', '-6', '-o', 'addr', 'show', 'dev', IFACE.host])) {
+      if (!/ fe80:| 2001:db8:1:.*(dynamic|mngtmpaddr)/.test(l)) out.push(`address6 ${l.trim()}`);
+    }
+    for (const l of await lines(['nft', 'list', 'tables'])) out.push(`nft ${l.trim()}`);
+    return out;
+  }
+
   // ---- keeping and removing ------------------------------------------------------------------
 
   /** Lets this process exit while the lab stays up (for `clatd lab --shell`). */
