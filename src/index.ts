@@ -10,3 +10,29 @@ export { embed as rfc6052Embed, extract as rfc6052Extract, RFC6052_LENGTHS } fro
 export type { PacketBatch } from './core/batch.js';
 export { createBatch, Disposition } from './core/batch.js';
 export { AddressError, ClatdError, ConfigError } from './core/errors.js';
+export { CLAT_IPV4_FIRST, selectClatIPv4 } from './core/nd/clat-ipv4.js';
+export type { DadAction, DadEvent, DadMode, DadOptions, DadState, DadStatus } from './core/nd/dad.js';
+export { DadMachine, DEFAULT_DAD_TRANSMITS, DEFAULT_RETRANS_TIMER_MS, IDGEN_RETRIES } from './core/nd/dad.js';
+export { buildDadSolicitation, DAD_FRAME_LEN, DAD_PACKET_LEN, frameDadSolicitation } from './core/nd/dad-probe.js';
+export { ClatAddressError, DadError, Pref64DiscoveryError } from './core/nd/errors.js';
+export type {
+  NdMessage,
+  NdParseResult,
+  NdRejection,
+  NeighborAdvertisement,
+  NeighborSolicitation,
+} from './core/nd/nd-parse.js';
+export { parseNeighborMessage } from './core/nd/nd-parse.js';
+export {
+  embeddedSum,
+  generateClatAddress,
+  generateClatAddressBytes,
+  isChecksumNeutral,
+  isFullyNeutralMapping,
+  isReservedIid,
+  neutralityHolds,
+  prefixSum,
+  remoteMappingDelta,
+} from './core/nd/neutral.js';
+export type { Dns64Prefixes, Pref64Result } from './core/nd/pref64.js';
+export { findPref64Options, parsePref64Option, pref64FromDns64Answers } from './core/nd/pref64.js';
