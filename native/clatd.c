@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <net/if.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -446,6 +447,14 @@ static napi_value EventFdRead(napi_env env, napi_callback_info info) {
   while (rc < 0 && errno == EINTR);
   if (rc < 0) return num(env, -errno);
   return num(env, (double)u);
+}
+
+/* setns(fd, CLONE_NEWNET) -> 0 | -errno: moves the calling thread into a network namespace. */
+static napi_value SetNetns(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int32_t fd;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number")) return NULL;
+  return result(env, setns(fd, CLONE_NEWNET));
 }
 
 /* ---- interfaces ------------------------------------------------------------------------------ */
@@ -957,6 +966,7 @@ NAPI_MODULE_INIT() {
       {"eventfd", EventFd},
       {"eventfdWrite", EventFdWrite},
       {"eventfdRead", EventFdRead},
+      {"setNetns", SetNetns},
       {"ifNameToIndex", IfNameToIndex},
       {"ifIndexToName", IfIndexToName},
       {"readBatch", ReadBatch},

@@ -118,6 +118,11 @@ export interface NativeAddon {
   eventfdWrite(fd: number, value: number): number;
   /** The counter (> 0), or -EAGAIN when it is 0. */
   eventfdRead(fd: number): number;
+  /**
+   * setns(fd, CLONE_NEWNET): moves the calling thread (only) into the network namespace open as
+   * `fd`. Sockets and devices created afterwards belong to it. For tests and tools.
+   */
+  setNetns(fd: number): number;
   /** if_nametoindex(3): the index, or -ENODEV. */
   ifNameToIndex(name: string): number;
   ifIndexToName(index: number): string | number;

@@ -1,0 +1,154 @@
+/** The native shim loads (main thread and worker), and its errors are named and clear. */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import { interfaceIndex, interfaceName, K, native } from '../../src/sys/addon.js';
+import { ClosedError, check, Errno, errnoName, SysError, sysError } from '../../src/sys/errors.js';
+import { EventFd } from '../../src/sys/eventfd.js';
+import { pollReadable } from '../../src/sys/poll.js';
+
+describe('addon', () => {
+  test('loads and exposes the kernel constants', () => {
+    assert.equal(typeof native.tunOpen, 'function');
+    assert.equal(K.ETH_P_IPV6, 0x86dd);
+    assert.equal(K.AF_INET6, 10);
+    assert.equal(K.VIRTIO_NET_HDR_LEN, 10);
+    assert.equal(K.SOCKADDR_IN6_LEN, 28);
+    assert.equal(K.SKF_NET_OFF, -0x100000);
+  });
+
+  test('loads inside a worker thread (context-aware) and polls an eventfd there', async () => {
+    const url = new URL('../../src/sys/poll.js', import.meta.url).href;
+    const ev = new URL('../../src/sys/eventfd.js', import.meta.url).href;
+    const code = `
+      const { parentPort } = require('node:worker_threads');
+      (async () => {
+        const { pollReadable } = await import(${JSON.stringify(url)});
+        const { EventFd } = await import(${JSON.stringify(ev)});
+        const e = EventFd.create();
+        const p = pollReadable(e.fd, 'eventfd', () => {
+          const v = e.drain();
+          p.stop();
+          e.close();
+          parentPort.postMessage(v);
+        });
+        e.signal(3);
+      })();`;
+    const w = new Worker(code, { eval: true });
+    const [value] = await Promise.all([
+      new Promise((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+      }),
+      // The worker exits by itself once its poll is stopped: nothing keeps its loop alive.
+      new Promise<number>((resolve) => w.once('exit', resolve)),
+    ]);
+    assert.equal(value, 3);
+  });
+
+  test('a worker terminated with an active poll exits cleanly', async () => {
+    const url = new URL('../../src/sys/poll.js', import.meta.url).href;
+    const ev = new URL('../../src/sys/eventfd.js', import.meta.url).href;
+    const code = `
+      const { parentPort } = require('node:worker_threads');
+      (async () => {
+        const { pollReadable } = await import(${JSON.stringify(url)});
+        const { EventFd } = await import(${JSON.stringify(ev)});
+        const e = EventFd.create();
+        pollReadable(e.fd, 'eventfd', () => e.drain());
+        parentPort.postMessage('ready');
+      })();`;
+    const w = new Worker(code, { eval: true });
+    await new Promise((resolve) => w.once('message', resolve));
+    assert.equal(await w.terminate(), 1);
+  });
+
+  test('poll on the main thread: level-triggered, stop inside the callback, no spin', async () => {
+    const e = EventFd.create();
+    let calls = 0;
+    await new Promise<void>((resolve) => {
+      const p = pollReadable(e.fd, 'eventfd', () => {
+        calls++;
+        // Not drained on the first call: the level-triggered poll must call again.
+        if (calls === 2) {
+          assert.equal(e.drain(), 1);
+          p.stop();
+          p.stop();
+          assert.equal(p.active, false);
+          resolve();
+        }
+      });
+      e.signal();
+    });
+    // Signalled again after the stop: the callback must not run any more.
+    e.signal();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(calls, 2);
+    e.close();
+    e.close();
+  });
+
+  test('poll of a bad fd is a named error', () => {
+    assert.throws(
+      () => pollReadable(1_000_000, 'fd 1000000', () => {}),
+      (err: unknown) =>
+        err instanceof SysError && err.errnoName === 'EBADF' && /uv_poll_start fd 1000000/.test(err.message),
+    );
+  });
+
+  test('eventfd counts, drains to 0, and refuses use after close', () => {
+    const e = EventFd.create(2);
+    e.signal(5);
+    assert.equal(e.drain(), 7);
+    assert.equal(e.drain(), 0);
+    e.close();
+    assert.throws(() => e.signal(), ClosedError);
+  });
+
+  test('bad fds give -EBADF, never a crash', () => {
+    assert.equal(native.close(1_000_000), -Errno.EBADF);
+    assert.equal(native.read(1_000_000, new Uint8Array(4)), -Errno.EBADF);
+    assert.equal(native.setsockoptInt(1_000_000, K.SOL_SOCKET, K.SO_RCVBUF, 1), -Errno.EBADF);
+    const b = new Uint8Array(1024);
+    const offs = new Uint32Array(4);
+    const lens = new Uint32Array(4);
+    assert.equal(native.readBatch(1_000_000, b, offs, lens, 0, 4, 256, 0), -Errno.EBADF);
+  });
+
+  test('wrong argument types and out-of-range slots throw, not write out of bounds', () => {
+    const b = new Uint8Array(1024);
+    const offs = new Uint32Array(4);
+    const lens = new Uint32Array(4);
+    assert.throws(() => native.readBatch(0, b, offs, lens, 0, 5, 256, 0), RangeError);
+    assert.throws(() => native.readBatch(0, b, offs, lens, 0, 4, 512, 0), RangeError);
+    assert.throws(() => native.readBatch(0, b, offs, lens, 0, 4, 256, 256), RangeError);
+    assert.throws(() => native.readBatch(0, b, new Uint16Array(4) as never, lens, 0, 4, 256, 0), TypeError);
+    assert.throws(() => native.close('3' as never), TypeError);
+    assert.throws(() => native.ifNameToIndex('x'.repeat(40)), RangeError);
+  });
+
+  test('a nonexistent interface is an error naming it', () => {
+    assert.throws(
+      () => interfaceIndex('nonexist0'),
+      (err: unknown) =>
+        err instanceof SysError &&
+        err.code === 'ERR_CLATD_SYS' &&
+        err.errnoName === 'ENODEV' &&
+        err.object === 'nonexist0' &&
+        /nonexist0/.test(err.message),
+    );
+    assert.throws(() => interfaceIndex(''), SysError);
+    assert.equal(interfaceIndex('lo'), 1);
+    assert.equal(interfaceName(1), 'lo');
+  });
+
+  test('errno names and messages', () => {
+    assert.equal(errnoName(Errno.EPERM), 'EPERM');
+    assert.equal(errnoName(Errno.EBUSY), 'EBUSY');
+    const e = sysError(Errno.EPERM, 'TUNSETIFF', 'v4-eth0', 'clatd needs CAP_NET_ADMIN');
+    assert.equal(e.message, 'TUNSETIFF v4-eth0: EPERM (operation not permitted) — clatd needs CAP_NET_ADMIN');
+    assert.match(sysError(Errno.EACCES, 'socket').message, /CAP_NET_RAW/);
+    assert.equal(check(5, 'x'), 5);
+    assert.throws(() => check(-Errno.ENOENT, 'open', '/x'), /open \/x: ENOENT \(no such file or directory\)/);
+  });
+});
