@@ -1,8 +1,433 @@
-/** RFC 7915 §4: translating IPv4 into IPv6. Not written yet. */
-import type { PacketBatch } from '../batch.js';
+/**
+ * RFC 7915 §4: translating IPv4 into IPv6 — §4.1 the header, §4.2 ICMPv4 → ICMPv6, §4.3 the
+ * packet inside an ICMP error, §4.4/§4.5 transport checksums. One function per section; the
+ * entry point validates, maps the addresses, answers what must be answered, then writes the
+ * result straight into the output batch (no allocation).
+ *
+ * The input `b[off, off+len)` must not overlap the output slots it is written to (the datapath's
+ * input and output batches are different slots of one arena, moved with copyWithin).
+ */
+import { readIPv4 } from '../addr/ipv4.js';
+import { copyBytes, Disposition, type PacketBatch, slotStart } from '../batch.js';
+import { adjust, finish, fold, pseudoSum6, sum16 } from '../checksum.js';
+import { ICMPV4_HEADER_LENGTH, Icmp4Type, Icmp4Unreach, icmp4IsError, icmp4Mtu } from '../hdr/icmpv4.js';
+import {
+  IPV4_DST,
+  IPV4_FLAG_DF,
+  IPV4_FLAG_MF,
+  IPV4_FRAGMENT_OFFSET_MASK,
+  IPV4_MIN_HEADER_LENGTH,
+  IPV4_SRC,
+  Ipv4Invalid,
+  ipv4Check,
+  ipv4FlagsFragment,
+  ipv4HasUnexpiredSourceRoute,
+  ipv4HeaderLength,
+  ipv4TotalLength,
+  PROTO_FRAGMENT,
+  PROTO_ICMP,
+  PROTO_ICMPV6,
+  PROTO_TCP,
+  PROTO_UDP,
+} from '../hdr/ipv4.js';
+import { TCP_CHECKSUM, TCP_MIN_HEADER_LENGTH } from '../hdr/tcp.js';
+import { UDP_CHECKSUM, UDP_HEADER_LENGTH } from '../hdr/udp.js';
 import type { ResolvedConfig } from './config.js';
 import { Drop } from './drop.js';
+import { fragment46, fragmentCount46 } from './frag46.js';
+import { emitIcmp4Error } from './icmp-error.js';
+import {
+  code46,
+  ICMPV6_DEST_UNREACHABLE,
+  ICMPV6_TIME_EXCEEDED,
+  Kind46,
+  kind46,
+  layoutError46,
+  map46,
+  newErrorLayout46,
+  POINTER_NEXT_HEADER,
+  paramPointer46,
+  ptbMtu46,
+  type46,
+} from './icmp46.js';
+import { map4to6 } from './mapping.js';
 
-export function translate4to6(_c: ResolvedConfig, _b: Uint8Array, _off: number, _len: number, _out: PacketBatch): Drop {
-  return Drop.UNKNOWN;
+// Offsets in the IPv6 header (RFC 8200 §3) and Fragment header (RFC 8200 §4.5) we write.
+const V6_PAYLOAD_LENGTH = 4;
+const V6_NEXT_HEADER = 6;
+const V6_HOP_LIMIT = 7;
+const V6_SRC = 8;
+const V6_DST = 24;
+const V6_HEADER = 40;
+const FRAG_HEADER = 8;
+
+/** Reused by every ICMP error translation: the packet path allocates nothing. */
+const layout = newErrorLayout46();
+
+/** Why ipv4Check refused, as a drop reason. */
+function invalidToDrop(v: Ipv4Invalid): Drop {
+  switch (v) {
+    case Ipv4Invalid.NotIpv4:
+      return Drop.BAD_VERSION;
+    case Ipv4Invalid.BadLength:
+      return Drop.D46_BAD_LENGTH;
+    case Ipv4Invalid.BadChecksum:
+      return Drop.D46_BAD_HEADER_CHECKSUM;
+    default:
+      return Drop.D46_TRUNCATED;
+  }
+}
+
+/** Same value in one's-complement arithmetic (0 and 0xffff are both zero). */
+function sameSum(a: number, b: number): boolean {
+  return fold(a) % 0xffff === fold(b) % 0xffff;
+}
+
+/**
+ * RFC 7915 §4.1: the fixed IPv6 header at `d[o]` (addresses are written by the caller):
+ * Traffic Class from TOS (or 0 by policy), Flow Label 0, Next Header from Protocol (ICMP 1 → 58).
+ */
+function writeV6Header(
+  c: ResolvedConfig,
+  d: Uint8Array,
+  o: number,
+  tos: number,
+  payloadLength: number,
+  next: number,
+  hopLimit: number,
+): void {
+  const tc = c.trafficClass === 'zero' ? 0 : tos;
+  d[o] = 0x60 | (tc >>> 4);
+  d[o + 1] = (tc & 0x0f) << 4;
+  d[o + 2] = 0;
+  d[o + 3] = 0;
+  d[o + V6_PAYLOAD_LENGTH] = payloadLength >>> 8;
+  d[o + V6_PAYLOAD_LENGTH + 1] = payloadLength;
+  d[o + V6_NEXT_HEADER] = next;
+  d[o + V6_HOP_LIMIT] = hopLimit;
+}
+
+/**
+ * RFC 7915 §4.1: a Fragment header at `d[o]` for an IPv4 fragment — Next Header from Protocol,
+ * offset and M from the IPv4 header, Identification = the 16-bit IPv4 ID zero-extended. RFC 8021:
+ * only fragments get one (no atomic fragments).
+ */
+function writeFragHeader(d: Uint8Array, o: number, next: number, offsetBytes: number, more: boolean, id: number): void {
+  d[o] = next;
+  d[o + 1] = 0;
+  const fo = offsetBytes | (more ? 1 : 0);
+  d[o + 2] = fo >>> 8;
+  d[o + 3] = fo;
+  d[o + 4] = 0;
+  d[o + 5] = 0;
+  d[o + 6] = id >>> 8;
+  d[o + 7] = id;
+}
+
+function protocol46(p: number): number {
+  return p === PROTO_ICMP ? PROTO_ICMPV6 : p;
+}
+
+/**
+ * RFC 7915 §4.4/§4.5: moves a TCP or UDP checksum at `d[at]` from the IPv4 pseudo-header
+ * addresses (`old`, a sum) to the IPv6 ones at `d[v6]` (RFC 1624). Protocol and length appear in
+ * both pseudo-headers and cancel. Checksum-neutral pairs leave the field untouched.
+ */
+function readdressChecksum(d: Uint8Array, at: number, old: number, v6: number, udp: boolean): void {
+  const now = sum16(d, v6 + V6_SRC, 32);
+  if (sameSum(old, now)) return;
+  const cur = (d[at] << 8) | d[at + 1];
+  let n = adjust(cur, old, now);
+  if (udp && n === 0) n = 0xffff; // RFC 768: a computed zero is sent as all ones.
+  d[at] = n >>> 8;
+  d[at + 1] = n;
+}
+
+/**
+ * RFC 7915 §4.2, Echo / Echo Reply: new type, code 0, and a checksum that now covers the ICMPv6
+ * pseudo-header (ICMPv4 has none). Updated incrementally, so a wrong checksum stays wrong by the
+ * same amount. `d[q]` is the copied ICMP header, `d[v6]` the IPv6 header, `l4len` the message length.
+ */
+function echo46(d: Uint8Array, q: number, v6: number, type6: number, l4len: number): void {
+  const old = (d[q] << 8) | d[q + 1];
+  d[q] = type6;
+  d[q + 1] = 0;
+  const now = (type6 << 8) + pseudoSum6(d, v6 + V6_SRC, v6 + V6_DST, PROTO_ICMPV6, l4len);
+  const n = adjust((d[q + 2] << 8) | d[q + 3], old, now);
+  d[q + 2] = n >>> 8;
+  d[q + 3] = n;
+}
+
+/** Appends slot `i` at `o` of `len` bytes as Forward. */
+function emit(out: PacketBatch, i: number, o: number, len: number): void {
+  out.offs[i] = o;
+  out.lens[i] = len;
+  out.disp[i] = Disposition.Forward;
+  out.count = i + 1;
+}
+
+/** Translates the IPv4 packet at `b[off, off+len)` into `out` (RFC 7915 §4). */
+export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len: number, out: PacketBatch): Drop {
+  const invalid = ipv4Check(b, off, len);
+  if (invalid !== Ipv4Invalid.None) return invalidToDrop(invalid);
+  const ihl = ipv4HeaderLength(b, off);
+  const total = ipv4TotalLength(b, off); // bytes past Total Length are link padding: trimmed
+  const ff = ipv4FlagsFragment(b, off);
+  const df = (ff & IPV4_FLAG_DF) !== 0;
+  const mf = (ff & IPV4_FLAG_MF) !== 0;
+  const fragOffset = (ff & IPV4_FRAGMENT_OFFSET_MASK) << 3;
+  const isFragment = mf || fragOffset !== 0;
+  const proto = b[off + 9];
+  const l4 = off + ihl;
+  const l4len = total - ihl;
+
+  // The transport header is only in the first fragment (or the whole packet).
+  let icmpType = -1;
+  if (fragOffset === 0) {
+    if (proto === PROTO_TCP && l4len < TCP_MIN_HEADER_LENGTH) return Drop.D46_L4_TRUNCATED;
+    if (proto === PROTO_UDP && l4len < UDP_HEADER_LENGTH) return Drop.D46_L4_TRUNCATED;
+    if (proto === PROTO_ICMP) {
+      if (l4len < ICMPV4_HEADER_LENGTH) return Drop.D46_L4_TRUNCATED;
+      icmpType = b[l4];
+    }
+  }
+  if (proto === PROTO_ICMP && isFragment) return Drop.D46_FRAGMENTED_ICMP;
+  const isError =
+    icmpType === Icmp4Type.DestUnreachable ||
+    icmpType === Icmp4Type.TimeExceeded ||
+    icmpType === Icmp4Type.ParameterProblem;
+
+  const i = out.count;
+  if (i >= out.capacity) return Drop.OUTPUT_FULL;
+  const o = slotStart(out, i);
+  const d = out.data;
+
+  // §4.1 addresses, written straight into the output header. An ICMP error from a router with
+  // no IPv6 mapping still has to reach the host: it comes from the translator's own address
+  // (the IPv6 analogue of RFC 6791).
+  if (!map4to6(c, readIPv4(b, off + IPV4_SRC), d, o + V6_SRC)) {
+    if (!isError || c.ownV6 === null) return Drop.D46_SRC_UNMAPPED;
+    d.set(c.ownV6, o + V6_SRC);
+  }
+  if (!map4to6(c, readIPv4(b, off + IPV4_DST), d, o + V6_DST)) return Drop.D46_DST_UNMAPPED;
+
+  // §4.1 Hop Limit: "the translator MUST decrement the TTL ... and send an ICMPv4 'TTL Exceeded'".
+  const ttl = b[off + 8];
+  if (ttl <= 1) {
+    emitIcmp4Error(c, b, off, total, Icmp4Type.TimeExceeded, 0, 0, out);
+    return Drop.D46_TTL_EXPIRED;
+  }
+  // §4.1 Options: "If an IPv4 packet is received with ... an unexpired source route option, then
+  // the packet MUST instead be discarded, and an ICMPv4 'Destination Unreachable, Source Route
+  // Failed' (Type 3, Code 5) error message SHOULD be returned to the sender."
+  if (ihl > IPV4_MIN_HEADER_LENGTH && ipv4HasUnexpiredSourceRoute(b, off)) {
+    emitIcmp4Error(c, b, off, total, Icmp4Type.DestUnreachable, Icmp4Unreach.SourceRouteFailed, 0, out);
+    return Drop.D46_SRC_ROUTE;
+  }
+
+  if (isError) return translateError46(c, b, off, ihl, total, out, i, o);
+
+  let type6 = -1;
+  if (proto === PROTO_ICMP) {
+    const m = map46(icmpType, b[l4 + 1]);
+    if (kind46(m) !== Kind46.Info) return Drop.D46_ICMP_UNTRANSLATABLE;
+    type6 = type46(m);
+  }
+
+  // §4.5: "A stateless translator cannot compute the UDP checksum of fragmented packets, so when
+  // [it] receives the first fragment of a fragmented UDP IPv4 packet and the checksum field is
+  // zero, the translator SHOULD drop the packet"; unfragmented ones are computed unless configured
+  // off. The refusal is answered with Communication Administratively Prohibited (as Jool does).
+  let computeUdp = false;
+  if (proto === PROTO_UDP && fragOffset === 0 && b[l4 + UDP_CHECKSUM] === 0 && b[l4 + UDP_CHECKSUM + 1] === 0) {
+    if (isFragment || c.udpZeroChecksum === 'drop') {
+      emitIcmp4Error(c, b, off, total, Icmp4Type.DestUnreachable, Icmp4Unreach.AdminProhibited, 0, out);
+      return Drop.D46_UDP_ZERO_CHECKSUM;
+    }
+    computeUdp = true;
+  }
+
+  // §4 / §4.1 size: with DF=1 the IPv6 link MTU is the limit and a packet over it is answered with
+  // Fragmentation Needed (MTU less the 20 bytes the header grows); with DF=0 the translator
+  // fragments to fit the smaller of lowest-ipv6-mtu and the link MTU.
+  let outHeader = V6_HEADER + (isFragment ? FRAG_HEADER : 0);
+  const outLen = outHeader + l4len;
+  let fragmentTo = 0;
+  if (df) {
+    if (outLen > c.ipv6Mtu) {
+      const mtu = c.ipv6Mtu - 20;
+      emitIcmp4Error(c, b, off, total, Icmp4Type.DestUnreachable, Icmp4Unreach.FragmentationNeeded, mtu, out);
+      return Drop.D46_TOO_BIG;
+    }
+  } else {
+    const limit = Math.min(c.lowestIpv6Mtu, c.ipv6Mtu);
+    if (outLen > limit) {
+      fragmentTo = limit;
+      outHeader = V6_HEADER + FRAG_HEADER;
+    }
+  }
+  const payloadAt = o + outHeader;
+  if (payloadAt + l4len > slotStart(out, i) + out.stride) return Drop.OUTPUT_FULL;
+  let pieces = 1;
+  if (fragmentTo !== 0) {
+    pieces = fragmentCount46(l4len, fragmentTo);
+    if (pieces === 0 || i + pieces > out.capacity) return Drop.D46_TOO_MANY_FRAGMENTS;
+  }
+
+  copyBytes(b, l4, l4len, d, payloadAt);
+  const next = protocol46(proto);
+  const hop = ttl - 1;
+  if (outHeader === V6_HEADER) {
+    writeV6Header(c, d, o, b[off + 1], l4len, next, hop);
+  } else {
+    writeV6Header(c, d, o, b[off + 1], FRAG_HEADER + l4len, PROTO_FRAGMENT, hop);
+    writeFragHeader(d, o + V6_HEADER, next, fragOffset, mf, (b[off + 4] << 8) | b[off + 5]);
+  }
+
+  // §4.4/§4.5 transport checksums (first fragment or whole packet only; later fragments carry none).
+  if (fragOffset === 0) {
+    const old = sum16(b, off + IPV4_SRC, 8);
+    if (proto === PROTO_TCP) {
+      readdressChecksum(d, payloadAt + TCP_CHECKSUM, old, o, false);
+    } else if (proto === PROTO_UDP) {
+      if (computeUdp) {
+        const s = pseudoSum6(d, o + V6_SRC, o + V6_DST, PROTO_UDP, l4len) + sum16(d, payloadAt, l4len);
+        const n = finish(s);
+        d[payloadAt + UDP_CHECKSUM] = n === 0 ? 0xff : n >>> 8;
+        d[payloadAt + UDP_CHECKSUM + 1] = n === 0 ? 0xff : n;
+      } else {
+        readdressChecksum(d, payloadAt + UDP_CHECKSUM, old, o, true);
+      }
+    } else if (proto === PROTO_ICMP) {
+      echo46(d, payloadAt, o, type6, l4len);
+    }
+  }
+
+  if (fragmentTo === 0) {
+    emit(out, i, o, outHeader + l4len);
+  } else {
+    fragment46(out, o, l4len, fragmentTo, fragOffset, mf);
+  }
+  return Drop.NONE;
+}
+
+/**
+ * RFC 7915 §4.2 (errors) and §4.3: an ICMPv4 Destination Unreachable, Time Exceeded or Parameter
+ * Problem becomes its ICMPv6 counterpart, and the IPv4 packet it quotes becomes an IPv6 packet
+ * (addresses mapped, inner transport checksum updated, lengths translated, TTL untouched). The
+ * result is cut to 1280 bytes (RFC 4443 §2.4(c)) and never fragmented; RFC 4884 extensions are
+ * carried over (see layoutError46). The ICMPv6 checksum is computed afresh, so the ICMPv4 one is
+ * verified first.
+ */
+function translateError46(
+  c: ResolvedConfig,
+  b: Uint8Array,
+  off: number,
+  ihl: number,
+  total: number,
+  out: PacketBatch,
+  i: number,
+  o: number,
+): Drop {
+  const p = off + ihl;
+  const icmpLen = total - ihl;
+  if (fold(sum16(b, p, icmpLen)) !== 0xffff) return Drop.D46_ICMP_BAD_CHECKSUM;
+  const m = map46(b[p], b[p + 1]);
+  const kind = kind46(m);
+  if (kind === Kind46.Drop) return Drop.D46_ICMP_UNTRANSLATABLE;
+  const type6 = type46(m);
+
+  // The quoted IPv4 header must be whole.
+  const q = p + ICMPV4_HEADER_LENGTH;
+  const avail = icmpLen - ICMPV4_HEADER_LENGTH;
+  if (avail < IPV4_MIN_HEADER_LENGTH || b[q] >>> 4 !== 4) return Drop.D46_ICMP_BAD_INNER;
+  const iihl = ipv4HeaderLength(b, q);
+  if (iihl < IPV4_MIN_HEADER_LENGTH || iihl > avail) return Drop.D46_ICMP_BAD_INNER;
+  const itotal = ipv4TotalLength(b, q);
+  const iff = ipv4FlagsFragment(b, q);
+  const imf = (iff & IPV4_FLAG_MF) !== 0;
+  const ifragOffset = (iff & IPV4_FRAGMENT_OFFSET_MASK) << 3;
+  const iIsFragment = imf || ifragOffset !== 0;
+  const iproto = b[q + 9];
+  if (iproto === PROTO_ICMP && ifragOffset === 0 && avail > iihl && icmp4IsError(b[q + iihl])) {
+    return Drop.D46_ICMP_ERROR_IN_ERROR;
+  }
+
+  // Rest of the ICMPv6 header.
+  let rest = 0;
+  if (kind === Kind46.PacketTooBig) {
+    rest = ptbMtu46(icmp4Mtu(b, p), itotal, c.ipv6Mtu, c.ipv4Mtu);
+  } else if (kind === Kind46.ParamProblem) {
+    if (b[p] === Icmp4Type.ParameterProblem) {
+      rest = paramPointer46(b[p + 4]);
+      if (rest < 0) return Drop.D46_ICMP_UNTRANSLATABLE;
+    } else {
+      rest = POINTER_NEXT_HEADER;
+    }
+  }
+
+  const ih6 = V6_HEADER + (iIsFragment ? FRAG_HEADER : 0);
+  const carriesLength = type6 === ICMPV6_DEST_UNREACHABLE || type6 === ICMPV6_TIME_EXCEEDED;
+  if (!layoutError46(layout, avail, b[p + 5] << 2, ih6 - iihl, carriesLength)) return Drop.D46_ICMP_BAD_INNER;
+  if (layout.quoted4 < iihl) return Drop.D46_ICMP_BAD_INNER;
+
+  const d = out.data;
+  const io = o + V6_HEADER + ICMPV4_HEADER_LENGTH; // where the inner IPv6 packet goes
+  if (!map4to6(c, readIPv4(b, q + IPV4_SRC), d, io + V6_SRC)) return Drop.D46_ICMP_BAD_INNER;
+  if (!map4to6(c, readIPv4(b, q + IPV4_DST), d, io + V6_DST)) return Drop.D46_ICMP_BAD_INNER;
+
+  const icmp6Len = ICMPV4_HEADER_LENGTH + layout.quoted6 + layout.pad + layout.ext;
+  const totalOut = V6_HEADER + icmp6Len;
+  if (totalOut > out.stride) return Drop.OUTPUT_FULL;
+
+  // Inner packet: transport header and data, cut to fit; then padding and extension.
+  const ipay = io + ih6;
+  const copied = Math.min(layout.quoted4 - iihl, layout.quoted6 - ih6);
+  copyBytes(b, q + iihl, copied, d, ipay);
+  d.fill(0, ipay + copied, io + layout.quoted6 + layout.pad);
+  if (layout.ext !== 0) copyBytes(b, q + layout.quoted4, layout.ext, d, io + layout.quoted6 + layout.pad);
+
+  // Inner IPv6 header: lengths from the quoted header (not from what was quoted), TTL untouched.
+  const iplen = Math.max(0, itotal - iihl) + (iIsFragment ? FRAG_HEADER : 0);
+  const inext = protocol46(iproto);
+  if (iIsFragment) {
+    writeV6Header(c, d, io, b[q + 1], iplen & 0xffff, PROTO_FRAGMENT, b[q + 8]);
+    writeFragHeader(d, io + V6_HEADER, inext, ifragOffset, imf, (b[q + 4] << 8) | b[q + 5]);
+  } else {
+    writeV6Header(c, d, io, b[q + 1], iplen & 0xffff, inext, b[q + 8]);
+  }
+
+  // Inner transport checksum, when its field was quoted.
+  if (ifragOffset === 0) {
+    const old = sum16(b, q + IPV4_SRC, 8);
+    if (iproto === PROTO_TCP) {
+      if (copied >= TCP_CHECKSUM + 2) readdressChecksum(d, ipay + TCP_CHECKSUM, old, io, false);
+    } else if (iproto === PROTO_UDP) {
+      if (copied >= UDP_HEADER_LENGTH && (d[ipay + UDP_CHECKSUM] | d[ipay + UDP_CHECKSUM + 1]) !== 0) {
+        readdressChecksum(d, ipay + UDP_CHECKSUM, old, io, true);
+      }
+    } else if (iproto === PROTO_ICMP && copied >= 4) {
+      const im = map46(d[ipay], d[ipay + 1]);
+      if (kind46(im) !== Kind46.Info) return Drop.D46_ICMP_UNTRANSLATABLE;
+      echo46(d, ipay, io, type46(im), Math.max(0, itotal - iihl));
+    }
+  }
+
+  // Outer IPv6 + ICMPv6 header, checksum over the whole message.
+  writeV6Header(c, d, o, b[off + 1], icmp6Len, PROTO_ICMPV6, b[off + 8] - 1);
+  const h = o + V6_HEADER;
+  d[h] = type6;
+  d[h + 1] = code46(m);
+  d[h + 2] = 0;
+  d[h + 3] = 0;
+  d[h + 4] = rest >>> 24;
+  d[h + 5] = rest >>> 16;
+  d[h + 6] = rest >>> 8;
+  d[h + 7] = rest;
+  if (layout.lengthField !== 0) d[h + 4] = layout.lengthField; // RFC 4884 §4.2 (ICMPv6)
+  const ck = finish(pseudoSum6(d, o + V6_SRC, o + V6_DST, PROTO_ICMPV6, icmp6Len) + sum16(d, h, icmp6Len));
+  d[h + 2] = ck >>> 8;
+  d[h + 3] = ck;
+  emit(out, i, o, totalOut);
+  return Drop.NONE;
 }
