@@ -51,20 +51,29 @@ export function writeSysctl(key: string, value: string | number): void {
   }
 }
 
-/** The per-interface IPv6 keys clatd uses (`net/ipv6/conf/<if>/<key>`). */
+/** The per-interface IPv6 keys clatd uses: `net/ipv6/conf/<if>/<key>`, except `retrans_time_ms`,
+ * which lives under `net/ipv6/neigh/<if>/`. */
 export type Ipv6ConfKey = 'dad_transmits' | 'retrans_time_ms' | 'mtu' | 'accept_dad' | 'disable_ipv6' | 'accept_ra';
 
-export function readIpv6Conf(ifname: string, key: Ipv6ConfKey): number {
+function ipv6Key(ifname: string, key: Ipv6ConfKey): string {
   checkIfName(ifname);
-  const k = `net/ipv6/conf/${ifname}/${key}`;
+  return `net/ipv6/${key === 'retrans_time_ms' ? 'neigh' : 'conf'}/${ifname}/${key}`;
+}
+
+/** A missing directory means the interface does not exist (or has no IPv6): say so. */
+function noInterface(e: unknown, op: string, k: string, ifname: string): unknown {
+  if (e instanceof SysctlError && e.errnoName === 'ENOENT')
+    return new SysctlError(`sysctl ${op} ${k}: ENOENT (no interface "${ifname}" with IPv6)`, 'ENOENT');
+  return e;
+}
+
+export function readIpv6Conf(ifname: string, key: Ipv6ConfKey): number {
+  const k = ipv6Key(ifname, key);
   let text: string;
   try {
     text = readSysctl(k);
   } catch (e) {
-    // A missing directory means the interface does not exist (or has no IPv6): say so.
-    if (e instanceof SysctlError && e.errnoName === 'ENOENT')
-      throw new SysctlError(`sysctl read ${k}: ENOENT (no interface "${ifname}" with IPv6)`, 'ENOENT');
-    throw e;
+    throw noInterface(e, 'read', k, ifname);
   }
   const n = Number(text);
   if (!Number.isInteger(n)) throw new SysctlError(`sysctl read ${k}: not a number: "${text}"`, 'EINVAL');
@@ -72,14 +81,11 @@ export function readIpv6Conf(ifname: string, key: Ipv6ConfKey): number {
 }
 
 export function writeIpv6Conf(ifname: string, key: Ipv6ConfKey, value: number): void {
-  checkIfName(ifname);
-  const k = `net/ipv6/conf/${ifname}/${key}`;
+  const k = ipv6Key(ifname, key);
   try {
     writeSysctl(k, value);
   } catch (e) {
-    if (e instanceof SysctlError && e.errnoName === 'ENOENT')
-      throw new SysctlError(`sysctl write ${k}: ENOENT (no interface "${ifname}" with IPv6)`, 'ENOENT');
-    throw e;
+    throw noInterface(e, 'write', k, ifname);
   }
 }
 
