@@ -1,0 +1,135 @@
+/** The cBPF assembler's encoding, and the CLAT receive filter run on crafted packets. */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parseIPv6, solicitedNode } from '../../src/core/addr/ipv6.js';
+import { BpfAssembler, BpfError, clatReceiveFilter, decode, encode, SKF_NET_OFF } from '../../src/sys/bpf.js';
+import { runFilter } from './cbpf.js';
+
+describe('bpf assembler', () => {
+  test('encodes struct sock_filter little-endian, 8 bytes each', () => {
+    const prog = new BpfAssembler().ldh(12).jeq(0x86dd, 0, 'drop').ret(0xffffffff).label('drop').ret(0).assemble();
+    // The first two are what `tcpdump -dd ip6` prints: { 0x28, 0, 0, 0x0000000c }, { 0x15, 0, 1, 0x000086dd }.
+    assert.deepEqual(
+      [...prog],
+      [
+        0x28, 0, 0, 0, 12, 0, 0, 0, 0x15, 0, 0, 1, 0xdd, 0x86, 0, 0, 0x06, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x06, 0, 0,
+        0, 0, 0, 0, 0,
+      ],
+    );
+    assert.deepEqual(decode(prog), [
+      { code: 0x28, jt: 0, jf: 0, k: 12 },
+      { code: 0x15, jt: 0, jf: 1, k: 0x86dd },
+      { code: 0x06, jt: 0, jf: 0, k: 0xffffffff },
+      { code: 0x06, jt: 0, jf: 0, k: 0 },
+    ]);
+    assert.deepEqual(decode(encode(decode(prog))), decode(prog));
+  });
+
+  test('negative offsets (SKF_NET_OFF) encode as unsigned k', () => {
+    const [insn] = new BpfAssembler()
+      .ldw(SKF_NET_OFF + 24)
+      .ret(0)
+      .instructions();
+    assert.equal(insn.k, 0xfff00018);
+    assert.equal(insn.code, 0x20);
+  });
+
+  test('rejects undefined labels, backward and overlong jumps, empty programs', () => {
+    assert.throws(() => new BpfAssembler().jeq(1, 'nowhere', 0).ret(0).assemble(), BpfError);
+    assert.throws(() => new BpfAssembler().label('top').ldi(0).jeq(1, 'top', 0).ret(0).assemble(), /backward/);
+    const long = new BpfAssembler().jeq(1, 'far', 0);
+    for (let i = 0; i < 300; i++) long.ldi(i);
+    long.label('far').ret(0);
+    assert.throws(() => long.assemble(), /too long/);
+    assert.throws(() => encode([]), BpfError);
+    assert.throws(() => new BpfAssembler().label('a').label('a'), /twice/);
+  });
+});
+
+const CLAT = parseIPv6('2001:db8:1:2:aaaa:bbbb:cccc:dddd');
+const OTHER = parseIPv6('2001:db8:1:2::99');
+const PEER = parseIPv6('2001:db8:1:2::1');
+
+/** An Ethernet frame (netOff 14) carrying an IPv6 packet with `payload`. */
+function frame(opts: {
+  src?: Uint8Array;
+  dst: Uint8Array;
+  next: number;
+  hop?: number;
+  payload: Uint8Array;
+}): Uint8Array {
+  const f = new Uint8Array(14 + 40 + opts.payload.length);
+  f[12] = 0x86;
+  f[13] = 0xdd;
+  f[14] = 0x60;
+  f[18] = opts.payload.length >> 8;
+  f[19] = opts.payload.length & 0xff;
+  f[20] = opts.next;
+  f[21] = opts.hop ?? 64;
+  f.set(opts.src ?? PEER, 22);
+  f.set(opts.dst, 38);
+  f.set(opts.payload, 54);
+  return f;
+}
+
+function nd(type: number, target: Uint8Array): Uint8Array {
+  const p = new Uint8Array(24);
+  p[0] = type;
+  p.set(target, 8);
+  return p;
+}
+
+const ALL_NODES = parseIPv6('ff02::1');
+const SN = solicitedNode(CLAT);
+
+describe('CLAT receive filter', () => {
+  const prog = clatReceiveFilter(CLAT);
+  const run = (f: Uint8Array) => runFilter(prog, f, 14);
+
+  test('accepts any packet to the CLAT address', () => {
+    assert.equal(run(frame({ dst: CLAT, next: 17, payload: new Uint8Array(8) })), 0xffffffff);
+    assert.equal(run(frame({ dst: CLAT, next: 6, payload: new Uint8Array(20) })), 0xffffffff);
+    assert.equal(run(frame({ dst: CLAT, next: 58, payload: nd(128, OTHER) })), 0xffffffff);
+  });
+
+  test('drops packets to other addresses, and differing in any one word', () => {
+    assert.equal(run(frame({ dst: OTHER, next: 17, payload: new Uint8Array(8) })), 0);
+    for (let w = 0; w < 4; w++) {
+      const d = Uint8Array.from(CLAT);
+      d[w * 4 + 3] ^= 1;
+      assert.equal(run(frame({ dst: d, next: 17, payload: new Uint8Array(8) })), 0, `word ${w}`);
+    }
+  });
+
+  test('accepts NS and NA for the CLAT address to its solicited-node group or all-nodes, hop limit 255', () => {
+    assert.equal(
+      run(frame({ src: new Uint8Array(16), dst: SN, next: 58, hop: 255, payload: nd(135, CLAT) })),
+      0xffffffff,
+    );
+    assert.equal(run(frame({ dst: ALL_NODES, next: 58, hop: 255, payload: nd(136, CLAT) })), 0xffffffff);
+    assert.equal(run(frame({ dst: SN, next: 58, hop: 255, payload: nd(136, CLAT) })), 0xffffffff);
+  });
+
+  test('drops ND for other targets, other destinations, other hop limits, other ICMPv6 types', () => {
+    assert.equal(run(frame({ dst: SN, next: 58, hop: 255, payload: nd(135, OTHER) })), 0);
+    assert.equal(run(frame({ dst: solicitedNode(OTHER), next: 58, hop: 255, payload: nd(135, CLAT) })), 0);
+    assert.equal(run(frame({ dst: OTHER, next: 58, hop: 255, payload: nd(136, CLAT) })), 0);
+    assert.equal(run(frame({ dst: SN, next: 58, hop: 64, payload: nd(135, CLAT) })), 0);
+    assert.equal(run(frame({ dst: ALL_NODES, next: 58, hop: 255, payload: nd(134, CLAT) })), 0);
+    assert.equal(run(frame({ dst: ALL_NODES, next: 17, hop: 255, payload: nd(136, CLAT) })), 0);
+  });
+
+  test('drops truncated packets (loads past the end)', () => {
+    const f = frame({ dst: SN, next: 58, hop: 255, payload: nd(135, CLAT) });
+    assert.equal(run(f.subarray(0, 14 + 40 + 12)), 0);
+  });
+
+  test('works on raw-IP links too (network header at 0)', () => {
+    const f = frame({ dst: CLAT, next: 17, payload: new Uint8Array(8) });
+    assert.equal(runFilter(prog, f.subarray(14), 0), 0xffffffff);
+  });
+
+  test('needs a 16-byte address', () => {
+    assert.throws(() => clatReceiveFilter(new Uint8Array(4)), BpfError);
+  });
+});
