@@ -20,9 +20,9 @@ import {
 } from '../hdr/icmpv6.js';
 import { hopLimit6, IPV6_DST, IPV6_SRC, payloadLength6, trafficClass6 } from '../hdr/ipv6.js';
 import { Ipv6Chain, NH_HOP_BY_HOP, NH_ICMPV6, NH_TCP, NH_UDP, Walk, walkIpv6 } from '../hdr/ipv6-ext.js';
-import { translate4to6 } from './4to6.js';
 import type { ResolvedConfig } from './config.js';
 import { Drop } from './drop.js';
+import { hairpinBack } from './hairpin.js';
 import { emitIcmp6Error } from './icmp-error.js';
 import { ErrorLayout, icmp6to4TypeCode, layout4884, mapPointer64, NO_ICMP4, ptbMtu64 } from './icmp64.js';
 import { map6to4, NO_MAPPING } from './mapping.js';
@@ -180,6 +180,19 @@ export function translate6to4(c: ResolvedConfig, b: Uint8Array, off: number, len
   const dst = mapDst(c, b, off + IPV6_DST);
   if (dst === NO_MAPPING) return Drop.D64_DST_UNMAPPED;
 
+  // Source mapped before any error goes back: the translator answers only packets it would
+  // translate. ICMPv6 errors are the exception (RFC 7915 §5.1 / RFC 6791): one from a router
+  // without an IPv4 mapping gets a stand-in IPv4 source (RFC 7600 suggests 192.0.0.8).
+  const proto = outer.proto;
+  const l4 = outer.l4Off;
+  const icmpError =
+    w === Walk.OK && proto === NH_ICMPV6 && outer.fragOffset === 0 && end - l4 >= 1 && isIcmp6Error(b[l4]);
+  let src = map6to4(c, b, off + IPV6_SRC);
+  if (src === NO_MAPPING) {
+    if (!icmpError || c.icmpSrcV4 === null) return Drop.D64_SRC_UNMAPPED;
+    src = c.icmpSrcV4;
+  }
+
   if (w === Walk.AFTER_FRAGMENT) {
     // RFC 7915 §5.1: "SHOULD be dropped and logged"; answered like any untranslatable packet
     // (Destination Unreachable, administratively prohibited), as Jool does.
@@ -196,20 +209,6 @@ export function translate6to4(c: ResolvedConfig, b: Uint8Array, off: number, len
   if (hop <= 1) {
     emitIcmp6Error(c, b, off, n, ICMP6_TIME_EXCEEDED, 0, 0, out);
     return Drop.D64_HOP_LIMIT_EXPIRED;
-  }
-
-  const proto = outer.proto;
-  const l4 = outer.l4Off;
-  const l4len = end - l4;
-  const firstFragment = outer.fragOffset === 0;
-  const icmpError = proto === NH_ICMPV6 && firstFragment && l4len >= 1 && isIcmp6Error(b[l4]);
-
-  let src = map6to4(c, b, off + IPV6_SRC);
-  if (src === NO_MAPPING) {
-    // RFC 7915 §5.1 / RFC 6791: an ICMPv6 error from a router without an IPv4 mapping gets a
-    // stand-in IPv4 source (RFC 7600 suggests 192.0.0.8).
-    if (!icmpError || c.icmpSrcV4 === null) return Drop.D64_SRC_UNMAPPED;
-    src = c.icmpSrcV4;
   }
 
   let hairpin = false;
@@ -240,23 +239,6 @@ export function translate6to4(c: ResolvedConfig, b: Uint8Array, off: number, len
     return Drop.NONE;
   }
   return hairpinBack(c, out, o, r);
-}
-
-/** RFC 7757 §4: translates the IPv4 packet at `out.data[o]` back into IPv6 and sends it Back. */
-function hairpinBack(c: ResolvedConfig, out: PacketBatch, o: number, len: number): Drop {
-  const first = out.count;
-  const d = translate4to6(c, out.data, o, len, out);
-  // Keep only translations: an ICMPv4 error about the intermediate packet has nobody to go to.
-  let k = first;
-  for (let i = first; i < out.count; i++) {
-    if (out.disp[i] !== Disposition.Forward) continue;
-    out.offs[k] = out.offs[i];
-    out.lens[k] = out.lens[i];
-    out.disp[k] = Disposition.Back;
-    k++;
-  }
-  out.count = k;
-  return k > first ? Drop.NONE : d === Drop.NONE ? Drop.UNKNOWN : d;
 }
 
 /**
