@@ -47,7 +47,8 @@ function checkUplink(uplink: string): void {
 /** The rules of the chain, as nft statements (without the `add rule` prefix). */
 function rules(uplink: string, addr: string): string[] {
   const match = `iifname "${uplink}" ip6 daddr ${addr}`;
-  return [`${match} icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept`, `${match} drop`];
+  // Counters cost little and tell an operator (and the tests) that the filter is doing its job.
+  return [`${match} icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } counter accept`, `${match} counter drop`];
 }
 
 function canonical(clatAddr: string): string {

@@ -3,7 +3,8 @@
  * request socket for {@link Rtnl}, and a monitor socket joined to clatd's groups whose readability
  * is watched by the addon's uv_poll on the calling thread's event loop.
  */
-import { K, type NativePollHandle, native } from '../addon.js';
+import { K, native } from '../addon.js';
+import { pollReadable } from '../poll.js';
 import { groupMask } from './consts.js';
 import { NetlinkError } from './errors.js';
 import { MONITOR_GROUPS, type RtnlEvent, RtnlMonitor, type WatchReadable } from './monitor.js';
@@ -45,15 +46,10 @@ export function openRouteSocket(groups = 0): NetlinkTransport {
   };
 }
 
-/** Watches `fd` with the addon's uv_poll; a poll error stops the watch and is reported once. */
+/** Watches `fd` with the addon's uv_poll (poll.ts); a poll error stops the watch and is reported once. */
 export const watchReadable: WatchReadable = (fd, onReadable, onError) => {
-  const h = native.pollStart(fd, K.UV_READABLE, (status) => {
-    if (status < 0) onError(new NetlinkError(`poll netlink fd ${fd}`, -status));
-    else onReadable();
-  });
-  if (typeof h === 'number') throw new NetlinkError(`poll netlink fd ${fd}`, -h);
-  const handle: NativePollHandle = h;
-  return () => native.pollStop(handle);
+  const p = pollReadable(fd, `rtnetlink monitor fd ${fd}`, onReadable, onError);
+  return () => p.stop();
 };
 
 /** A ready {@link Rtnl} on its own request socket. Close it when done. */
