@@ -1,6 +1,110 @@
-/** `clatd run`: not written yet (see the open issues). */
-import { ClatdError } from '../core/errors.js';
+/**
+ * `clatd run` (the default command): checks privileges and tools, opens the control socket, starts
+ * the daemon over the real system layer, and wires signals (TERM/INT stop, HUP reloads --config),
+ * systemd notification and the metrics server around it.
+ */
+import { availableParallelism } from 'node:os';
+import { defaultControlPath, loadConfig, type RawValues, RUN_SPEC } from '../daemon/config.js';
+import { ControlServer } from '../daemon/control.js';
+import { Daemon } from '../daemon/daemon.js';
+import { Logger } from '../daemon/log.js';
+import { MetricsServer } from '../daemon/metrics.js';
+import { SdNotify } from '../daemon/notify.js';
+import { checkPreflight } from '../daemon/preflight.js';
+import { parseCommand, UsageError } from './args.js';
 
-export async function main(_argv: string[]): Promise<number> {
-  throw new ClatdError('clatd run is not implemented yet');
+/** How long a stop may take before the process exits anyway (the issue asks for 2 s). */
+const EXIT_DEADLINE_MS = 1800;
+
+export async function main(argv: string[]): Promise<number> {
+  const parsed = parseCommand(RUN_SPEC, argv);
+  if (!parsed) return 0;
+  const flags: RawValues = parsed.values;
+  const cfg = loadConfig(flags);
+  const log = new Logger({ level: cfg.logLevel, format: cfg.logFormat });
+  checkPreflight();
+
+  // The system layer loads the native addon; import it only now, so --help and bad flags never need it.
+  const { openRtnl, systemDeps } = await import('../daemon/system.js');
+  const { datapathFactory } = await import('../daemon/datapath.js');
+  const rtnl = openRtnl();
+  const workers = cfg.workers ?? Math.max(1, availableParallelism());
+  const deps = systemDeps(rtnl, datapathFactory(workers, log), workers);
+
+  let uplinkGuess = cfg.interface;
+  if (uplinkGuess === undefined) {
+    const r = await deps.net.defaultRoute6();
+    uplinkGuess = r && (await deps.net.links()).find((l) => l.index === r.ifindex)?.name;
+  }
+  const controlPath = cfg.control ?? defaultControlPath(uplinkGuess ?? 'default');
+  const daemon = new Daemon(cfg, deps, log);
+  const control = new ControlServer(controlPath, (req) => {
+    if (req.cmd === 'status') return { ok: true, status: daemon.status() };
+    throw new Error(`unknown command "${req.cmd}" (known: status, ping)`);
+  });
+  try {
+    await control.listen();
+  } catch (e) {
+    rtnl.close();
+    throw e;
+  }
+  log.info('control', `control socket ${controlPath}`);
+
+  let metrics: MetricsServer | undefined;
+  if (cfg.metrics) {
+    metrics = new MetricsServer(cfg.metrics.host, cfg.metrics.port, () => daemon.status());
+    try {
+      await metrics.listen();
+      log.info('metrics', `Prometheus metrics on http://${cfg.metrics.host}:${cfg.metrics.port}/metrics`);
+    } catch (e) {
+      control.close();
+      rtnl.close();
+      throw new UsageError(`clatd run: ${(e as Error).message}`);
+    }
+  }
+
+  const notify = new SdNotify();
+  daemon.onReady = () => {
+    const s = daemon.status();
+    notify.ready(`translating ${s.clat4} <-> ${s.clat6} via ${s.pref64}`);
+  };
+  daemon.onStatus = (line) => notify.status(line);
+
+  const onStop = (sig: string) => () => {
+    log.info('signal', `${sig}: stopping`);
+    notify.stopping();
+    // A second signal while stopping forces the exit.
+    setTimeout(() => process.exit(daemon.state === 'stopped' ? 0 : 1), EXIT_DEADLINE_MS).unref();
+    void daemon.stop(sig);
+  };
+  const onHup = () => {
+    if (!cfg.configFile) {
+      log.info('reload', 'SIGHUP: no --config file to re-read');
+      return;
+    }
+    try {
+      daemon.reload(loadConfig(flags));
+    } catch (e) {
+      log.error('reload', `${(e as Error).message}; keeping the running configuration`);
+    }
+  };
+  const handlers: [NodeJS.Signals, () => void][] = [
+    ['SIGTERM', onStop('SIGTERM')],
+    ['SIGINT', onStop('SIGINT')],
+    ['SIGHUP', onHup],
+  ];
+  for (const [sig, fn] of handlers) process.on(sig, fn);
+
+  log.info('start', `clatd ${process.pid} starting`, { config: cfg.configFile, mode: cfg.mode, dad: cfg.dad });
+  await daemon.start();
+  const code = await daemon.done;
+  for (const [sig, fn] of handlers) process.off(sig, fn);
+  metrics?.close();
+  control.close();
+  notify.close();
+  rtnl.close();
+  log.info('exit', `clatd ${process.pid} exiting with status ${code}`);
+  // Whatever might still hold the event loop (a stuck worker), the process leaves now.
+  setTimeout(() => process.exit(code), 200).unref();
+  return code;
 }

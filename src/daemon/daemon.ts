@@ -549,7 +549,7 @@ export class Daemon {
     // Step 5: receive and announce, then DAD on the wire.
     if (!this.#upSide) {
       this.#upSide = await plumbing.openUplink(o.uplink, first, o.prefix);
-      this.log.info('receive', `packet socket, anycast ${first} and nft drop rule on ${o.uplink.name}`);
+      this.log.info('receive', `raw socket with anycast ${first} and nft drop rule on ${o.uplink.name}`);
     } else {
       await this.#upSide.retarget(first, o.prefix);
       this.log.info('receive', `receive side now for ${first}`);

@@ -1,0 +1,124 @@
+/**
+ * Prometheus text exposition (format 0.0.4) of a daemon's status, served over node:http on
+ * `--metrics HOST:PORT` at /metrics. Counters per direction and drop reason, state gauges, DAD
+ * attempts and reconfigurations by kind.
+ */
+import { createServer, type Server } from 'node:http';
+import type { StatusSnapshot } from './daemon.js';
+import { STATES } from './state.js';
+
+function esc(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function labels(l: Record<string, string>): string {
+  const parts = Object.entries(l).map(([k, v]) => `${k}="${esc(v)}"`);
+  return parts.length ? `{${parts.join(',')}}` : '';
+}
+
+/** Renders a status snapshot as Prometheus text. */
+export function renderMetrics(s: StatusSnapshot): string {
+  const out: string[] = [];
+  const metric = (name: string, type: 'counter' | 'gauge', help: string, rows: [Record<string, string>, number][]) => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [l, v] of rows) out.push(`${name}${labels(l)} ${Number.isFinite(v) ? v : 0}`);
+  };
+  const dirs = ['46', '64'] as const;
+  metric(
+    'clatd_packets_total',
+    'counter',
+    'Packets read by the datapath, by direction (46: IPv4 in, 64: IPv6 in).',
+    dirs.map((d) => [{ direction: d }, s.counters[d].packets]),
+  );
+  metric(
+    'clatd_bytes_total',
+    'counter',
+    'Bytes read by the datapath, by direction.',
+    dirs.map((d) => [{ direction: d }, s.counters[d].bytes]),
+  );
+  const drops: [Record<string, string>, number][] = [];
+  for (const d of dirs) {
+    for (const [reason, n] of Object.entries(s.counters[d].drops)) drops.push([{ direction: d, reason }, n]);
+  }
+  metric('clatd_drops_total', 'counter', 'Packets dropped, by direction and reason.', drops);
+  metric(
+    'clatd_state',
+    'gauge',
+    'The lifecycle state (1 for the current one).',
+    STATES.map((st) => [{ state: st }, st === s.state ? 1 : 0]),
+  );
+  metric(
+    'clatd_state_transitions_total',
+    'counter',
+    'Transitions into each state.',
+    STATES.map((st) => [{ state: st }, s.transitions[st] ?? 0]),
+  );
+  metric('clatd_dad_attempts_total', 'counter', 'Addresses probed by duplicate address detection.', [
+    [{}, s.dadAttempts],
+  ]);
+  metric(
+    'clatd_reconfigurations_total',
+    'counter',
+    'Live changes handled, by kind.',
+    Object.entries(s.changes).map(([kind, n]) => [{ kind }, n]),
+  );
+  metric('clatd_errors_total', 'counter', 'Errors logged by the daemon.', [[{}, s.errors]]);
+  metric('clatd_uptime_seconds', 'gauge', 'Seconds since the daemon started.', [[{}, s.uptimeSec]]);
+  metric('clatd_ipv4_mtu', 'gauge', 'IPv4 MTU of the TUN (0 when not running).', [[{}, s.mtu ?? 0]]);
+  metric('clatd_info', 'gauge', 'Addresses and prefix in use.', [
+    [
+      {
+        uplink: s.uplink?.name ?? '',
+        pref64: s.pref64 ?? '',
+        pref64_source: s.pref64Source ?? '',
+        clat_ipv4: s.clat4 ?? '',
+        clat_ipv6: s.clat6 ?? '',
+      },
+      1,
+    ],
+  ]);
+  return `${out.join('\n')}\n`;
+}
+
+export class MetricsServer {
+  #server?: Server;
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    private readonly snapshot: () => StatusSnapshot,
+  ) {}
+
+  async listen(): Promise<void> {
+    const server = createServer((req, res) => {
+      if (req.method !== 'GET' || (req.url !== '/metrics' && req.url !== '/')) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
+        return;
+      }
+      let body: string;
+      try {
+        body = renderMetrics(this.snapshot());
+      } catch (e) {
+        res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(e as Error).message}\n`);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(body);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e) => reject(new Error(`--metrics ${this.host}:${this.port}: ${e.message}`)));
+      server.listen(this.port, this.host, () => resolve());
+    });
+    server.unref();
+    this.#server = server;
+  }
+
+  get address(): { host: string; port: number } | undefined {
+    const a = this.#server?.address();
+    return a && typeof a === 'object' ? { host: a.address, port: a.port } : undefined;
+  }
+
+  close(): void {
+    this.#server?.close();
+    this.#server?.closeAllConnections();
+    this.#server = undefined;
+  }
+}
