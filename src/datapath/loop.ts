@@ -1,0 +1,263 @@
+/**
+ * The per-worker packet loop: pure logic over three {@link PacketIo} objects, so the same code runs
+ * in a worker over real devices and in tests over in-memory fakes (after wireguard-go's
+ * `RoutineReadFromTUN` / `RoutineReceiveIncoming`, one owner per loop, nothing shared but counters).
+ *
+ *   TUN readable:           read a batch → translate4 each → Forward to raw socket, Back to TUN
+ *   packet socket readable: read a batch → translate6 each → Forward to TUN, Back to raw socket
+ *
+ * The poll is level-triggered, so each wake-up does at most `maxBatchesPerWake` batches and returns:
+ * the other direction gets its turn and the poll calls again while data remains.
+ *
+ * Allocation: one arena holds the input batch and the output batch (so the translator copies with
+ * `copyWithin`), and both handlers are bound once here. Nothing per packet or per batch.
+ */
+import { createBatch, DEFAULT_STRIDE, Disposition, type PacketBatch } from '../core/batch.js';
+import { Drop } from '../core/xlat/drop.js';
+import { ClosedError } from '../sys/errors.js';
+import type { PacketIo } from '../sys/io.js';
+import { type CounterWriter, DIR46, DIR64, IO_BASE, IoSlot, Slot } from './counters.js';
+
+/**
+ * Bytes kept free in front of each packet read: IPv6 is 20 bytes longer than IPv4 (28 with a
+ * Fragment header), so a translator may build the IPv6 header in front of the payload in place.
+ */
+export const HEADROOM = 32;
+/**
+ * Output slots kept free beyond one input batch: the most packets one input may produce (an
+ * IPv4 packet of 64 KiB fragmented for the 1280-byte IPv6 minimum MTU gives 54, plus an error).
+ */
+export const OUTPUT_RESERVE = 64;
+/** Default cap on batches per wake-up, so one busy direction cannot starve the other. */
+export const DEFAULT_MAX_BATCHES_PER_WAKE = 8;
+
+/** What the loop needs of a translator: `Translator` from src/core/xlat/translator.ts. */
+export interface PacketTranslator {
+  translate4(data: Uint8Array, off: number, len: number, out: PacketBatch): Drop;
+  translate6(data: Uint8Array, off: number, len: number, out: PacketBatch): Drop;
+}
+
+export interface LoopIo {
+  /** The TUN queue: IPv4 in, translated 64 packets and 46 ICMP errors out. */
+  tun: PacketIo;
+  /** The packet socket on the uplink: IPv6 in (receive only). */
+  packet: PacketIo;
+  /** The raw IPv6 socket on the uplink: translated 46 packets and 64 ICMP errors out (send only). */
+  raw: PacketIo;
+}
+
+export interface LoopOptions {
+  /** Slot size of the batches; must hold the largest packet any side delivers plus {@link HEADROOM}. */
+  stride?: number;
+  maxBatchesPerWake?: number;
+}
+
+/** Consecutive failed reads after which a side is given up. */
+export const MAX_READ_FAILURES = 1000;
+
+/** Which input side a loop lost. */
+export type Side = 'tun' | 'packet';
+
+/** Reads, translates, writes and counts; see the file comment. One instance per worker. */
+export class DatapathLoop {
+  /** While true, input is read and dropped (counted as `paused`), so the kernel queues never fill. */
+  paused = false;
+  /** Set once a side's read reports it closed; that side's handler then does nothing. */
+  tunClosed = false;
+  packetClosed = false;
+  /** The last unexpected exception caught on the packet path (counted, never rethrown). */
+  lastError: unknown = undefined;
+  /**
+   * Called once when a side is given up: its read threw {@link ClosedError}, or failed
+   * {@link MAX_READ_FAILURES} times in a row (a level-triggered poll would otherwise spin on it).
+   * The worker stops that side's poll and reports.
+   */
+  onClosed: ((side: Side, err: unknown) => void) | undefined = undefined;
+
+  /**
+   * Runs right before each publication of the counters (the worker folds in the system layer's
+   * own error counts). Set once; it receives the loop's counter array.
+   */
+  beforePublish: ((acc: Float64Array) => void) | undefined = undefined;
+
+  /** Drains the TUN (bounded). Returns true when it stopped at the cap with input possibly left. */
+  readonly tunReadable: () => boolean;
+  /** Drains the packet socket (bounded). Returns true when it stopped at the cap. */
+  readonly packetReadable: () => boolean;
+
+  #translator: PacketTranslator;
+  readonly #io: LoopIo;
+  readonly #c: Float64Array;
+  readonly #counters: CounterWriter;
+  readonly #in: PacketBatch;
+  readonly #out: PacketBatch;
+  /** Flush the output batch before a translation once it holds more than this many packets. */
+  readonly #flushAt: number;
+  readonly #maxBatches: number;
+  /** Forward / Back packets in the output batch not yet written. */
+  #pendingForward = 0;
+  #pendingBack = 0;
+  #tunFailures = 0;
+  #packetFailures = 0;
+
+  constructor(translator: PacketTranslator, io: LoopIo, counters: CounterWriter, opts: LoopOptions = {}) {
+    this.#translator = translator;
+    this.#io = io;
+    this.#counters = counters;
+    this.#c = counters.acc;
+    const stride = opts.stride ?? DEFAULT_STRIDE;
+    if (stride <= HEADROOM) throw new RangeError(`stride ${stride} leaves no room after the headroom`);
+    const inCap = Math.max(io.tun.batchSize, io.packet.batchSize);
+    const outCap = inCap + OUTPUT_RESERVE;
+    const arena = new Uint8Array((inCap + outCap) * stride);
+    this.#in = createBatch(inCap, stride, arena, 0);
+    this.#out = createBatch(outCap, stride, arena, inCap * stride);
+    this.#flushAt = outCap - OUTPUT_RESERVE;
+    this.#maxBatches = opts.maxBatchesPerWake ?? DEFAULT_MAX_BATCHES_PER_WAKE;
+    this.tunReadable = () => this.#drain(true);
+    this.packetReadable = () => this.#drain(false);
+  }
+
+  /** Swaps the translator (a new configuration). Safe between batches, which is whenever this runs. */
+  setTranslator(t: PacketTranslator): void {
+    this.#translator = t;
+  }
+
+  get translator(): PacketTranslator {
+    return this.#translator;
+  }
+
+  #drain(v4: boolean): boolean {
+    if (v4 ? this.tunClosed : this.packetClosed) return false;
+    let more = true;
+    for (let n = 0; n < this.#maxBatches; n++) {
+      if (this.#batch(v4) === 0) {
+        more = false;
+        break;
+      }
+    }
+    // Once more per wake-up: failures absorbed by the system layer show up even when nothing was read.
+    this.#publish();
+    return more;
+  }
+
+  #publish(): void {
+    this.beforePublish?.(this.#c);
+    this.#counters.publish();
+  }
+
+  /** One batch from one side: read, translate, write, publish. Returns packets read. */
+  #batch(v4: boolean): number {
+    const io = this.#io;
+    const src = v4 ? io.tun : io.packet;
+    const inb = this.#in;
+    inb.count = 0;
+    let n: number;
+    try {
+      n = src.read(inb, HEADROOM);
+    } catch (e) {
+      this.#readFailed(v4, e);
+      return 0;
+    }
+    if (v4) this.#tunFailures = 0;
+    else this.#packetFailures = 0;
+    if (n === 0) return 0;
+
+    const c = this.#c;
+    const base = v4 ? DIR46 : DIR64;
+    const data = inb.data;
+    const stride = inb.stride;
+    const out = this.#out;
+    const t = this.#translator;
+    let packets = 0;
+    let bytes = 0;
+    for (let i = 0; i < n; i++) {
+      const len = inb.lens[i];
+      if (len === 0) continue;
+      packets++;
+      bytes += len;
+      const off = inb.offs[i];
+      if (off + len > inb.base + (i + 1) * stride) {
+        c[base + Slot.OVERSIZE]++;
+        continue;
+      }
+      if (this.paused) {
+        c[base + Slot.PAUSED]++;
+        continue;
+      }
+      if (out.count > this.#flushAt) this.#flush(v4);
+      const before = out.count;
+      let d: Drop;
+      try {
+        d = v4 ? t.translate4(data, off, len, out) : t.translate6(data, off, len, out);
+      } catch (e) {
+        // The translator never throws on packet input; if it does anyway, count it, never die.
+        this.lastError = e;
+        d = Drop.UNKNOWN;
+        out.count = before;
+      }
+      if (d === Drop.NONE) c[base + Slot.TRANSLATED]++;
+      else {
+        c[base + Slot.DROPPED]++;
+        c[base + Slot.DROP_BASE + d]++;
+      }
+      for (let j = before; j < out.count; j++) {
+        if (out.disp[j] === Disposition.Forward) {
+          this.#pendingForward++;
+          c[base + Slot.PACKETS_OUT]++;
+          c[base + Slot.BYTES_OUT] += out.lens[j];
+        } else {
+          this.#pendingBack++;
+          c[base + Slot.ICMP_ERRORS]++;
+        }
+      }
+    }
+    c[base + Slot.PACKETS_IN] += packets;
+    c[base + Slot.BYTES_IN] += bytes;
+    this.#flush(v4);
+    this.#publish();
+    return n;
+  }
+
+  /** Writes the output batch: Forward out of the other side, Back out of the input side. */
+  #flush(v4: boolean): void {
+    const out = this.#out;
+    if (out.count === 0) return;
+    const io = this.#io;
+    const fwd = this.#pendingForward;
+    const back = this.#pendingBack;
+    if (fwd > 0) {
+      const to = v4 ? io.raw : io.tun;
+      this.#write(to, fwd, Disposition.Forward, v4 ? IoSlot.RAW_WRITE_FAILED : IoSlot.TUN_WRITE_FAILED);
+    }
+    if (back > 0) {
+      const to = v4 ? io.tun : io.raw;
+      this.#write(to, back, Disposition.Back, v4 ? IoSlot.TUN_WRITE_FAILED : IoSlot.RAW_WRITE_FAILED);
+    }
+    out.count = 0;
+    this.#pendingForward = 0;
+    this.#pendingBack = 0;
+  }
+
+  #write(to: PacketIo, want: number, disp: Disposition, failSlot: IoSlot): void {
+    let accepted = 0;
+    try {
+      accepted = to.write(this.#out, disp);
+    } catch (e) {
+      this.lastError = e;
+    }
+    if (accepted < want) this.#c[IO_BASE + failSlot] += want - accepted;
+  }
+
+  #readFailed(v4: boolean, e: unknown): void {
+    if (!(e instanceof ClosedError)) {
+      this.lastError = e;
+      this.#c[IO_BASE + (v4 ? IoSlot.TUN_READ_ERRORS : IoSlot.PACKET_READ_ERRORS)]++;
+      const failures = v4 ? ++this.#tunFailures : ++this.#packetFailures;
+      if (failures < MAX_READ_FAILURES) return;
+    }
+    if (v4) this.tunClosed = true;
+    else this.packetClosed = true;
+    this.onClosed?.(v4 ? 'tun' : 'packet', e);
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * An in-memory {@link PacketIo} (after wireguard-go's `tun/tuntest.ChannelTUN`): tests push packets
+ * in with `inject` and find what the loop wrote in `written`. It can refuse writes past a limit
+ * (a full queue), fail reads, and report readability to a handler the way a poll would.
+ */
+import type { PacketBatch } from '../../src/core/batch.js';
+import { ClosedError } from '../../src/sys/errors.js';
+import type { PacketIo } from '../../src/sys/io.js';
+
+export interface WrittenPacket {
+  bytes: Uint8Array;
+  disp: number;
+}
+
+export interface FakeIoOptions {
+  batchSize?: number;
+  name?: string;
+}
+
+export class FakePacketIo implements PacketIo {
+  readonly fd = -1;
+  readonly batchSize: number;
+  readonly name: string;
+  /** Packets waiting to be read, oldest first. */
+  readonly inbound: Uint8Array[] = [];
+  /** Everything the loop wrote and the fake accepted, in order. */
+  readonly written: WrittenPacket[] = [];
+  /** How many packets the next `write` calls may still accept in total (Infinity: all). */
+  acceptLimit = Number.POSITIVE_INFINITY;
+  /** When set, the next `read` throws it (once). */
+  failNextRead: Error | undefined = undefined;
+  closed = false;
+  reads = 0;
+  writes = 0;
+  #onReadable: (() => void) | undefined;
+  #scheduled = false;
+
+  constructor(o: FakeIoOptions = {}) {
+    this.batchSize = o.batchSize ?? 64;
+    this.name = o.name ?? 'fake';
+  }
+
+  /** Queues packets for reading and tells the readable handler, as a poll would (asynchronously). */
+  inject(...packets: Uint8Array[]): void {
+    for (const p of packets) this.inbound.push(p);
+    this.#kick();
+  }
+
+  /**
+   * The readiness hook the in-process datapath uses for fds it cannot poll: `handler` runs on a
+   * later turn whenever packets are waiting, and again while they remain (level-triggered).
+   */
+  setReadableHandler(handler: (() => void) | undefined): void {
+    this.#onReadable = handler;
+    this.#kick();
+  }
+
+  #kick(): void {
+    if (this.#scheduled || this.#onReadable === undefined || this.inbound.length === 0) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      if (this.closed || this.#onReadable === undefined) return;
+      this.#onReadable();
+      this.#kick();
+    });
+  }
+
+  read(into: PacketBatch, headroom: number): number {
+    if (this.closed) throw new ClosedError(this.name);
+    this.reads++;
+    if (this.failNextRead) {
+      const e = this.failNextRead;
+      this.failNextRead = undefined;
+      throw e;
+    }
+    let n = 0;
+    while (n < this.batchSize && into.count < into.capacity && this.inbound.length > 0) {
+      const p = this.inbound.shift() as Uint8Array;
+      const i = into.count;
+      const off = into.base + i * into.stride + headroom;
+      // Like recvmmsg with MSG_TRUNC: copy what fits, report the real length.
+      const fit = Math.min(p.length, into.stride - headroom);
+      into.data.set(p.subarray(0, fit), off);
+      into.offs[i] = off;
+      into.lens[i] = p.length;
+      into.count++;
+      n++;
+    }
+    return n;
+  }
+
+  write(from: PacketBatch, disp?: number): number {
+    if (this.closed) throw new ClosedError(this.name);
+    this.writes++;
+    let done = 0;
+    for (let i = 0; i < from.count; i++) {
+      if (from.lens[i] === 0 || (disp !== undefined && from.disp[i] !== disp)) continue;
+      if (this.acceptLimit <= 0) continue;
+      this.acceptLimit--;
+      this.written.push({ bytes: from.data.slice(from.offs[i], from.offs[i] + from.lens[i]), disp: from.disp[i] });
+      done++;
+    }
+    return done;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.#onReadable = undefined;
+  }
+}
