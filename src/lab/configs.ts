@@ -25,7 +25,8 @@ export function radvdConf(c: RaConfig): string {
   const lines = [
     `interface ${c.iface} {`,
     '  AdvSendAdvert on;',
-    `  MinRtrAdvInterval ${Math.max(1, Math.floor(c.intervalS / 2))};`,
+    // radvd insists on 3 <= MinRtrAdvInterval <= 0.75 * MaxRtrAdvInterval and MaxRtrAdvInterval >= 4.
+    '  MinRtrAdvInterval 3;',
     `  MaxRtrAdvInterval ${Math.max(4, c.intervalS)};`,
     `  AdvDefaultLifetime ${c.routerLifetimeS};`,
     `  prefix ${c.prefix}/${c.prefixLen} { AdvOnLink on; AdvAutonomous on; };`,

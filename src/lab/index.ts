@@ -3,5 +3,14 @@ export { IPV4ONLY_ZONE, LAB_ZONE, radvdConf, taygaConf, unboundConf } from './co
 export { ensureDeps, LAB_TOOLS, missingTools, which } from './deps.js';
 export { LabError, Proc, run, sleep, waitFor } from './exec.js';
 export { Capture, CLI_PATH, destroyKeptLab, keptLabs, Lab, runDir } from './lab.js';
-export { type Frame, ipv6OfFrame, type NdMessage, ndOfFrame, parsePcap, solicitedNodeOf } from './pcap.js';
+export {
+  type Frame,
+  ipv6OfFrame,
+  type NdMessage,
+  ndOfFrame,
+  parsePcap,
+  type RouterAdvert,
+  raOfFrame,
+  solicitedNodeOf,
+} from './pcap.js';
 export { ADDR, IFACE, type LabNames, type LabOptions, NS_PREFIX } from './topology.js';

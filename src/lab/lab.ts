@@ -279,7 +279,12 @@ export class Lab {
     if (this.opts.servers !== false) await this.startServers();
     await this.startRa();
     const addr = await waitFor(() => this.hostAddress(), 15_000, 200);
-    if (!addr) throw new LabError(`lab: the host got no SLAAC address in ${ADDR.lanPrefix}/64 within 15 s`);
+    if (!addr) {
+      const ra = this.findProc(this.raDaemon)?.output().trim().split('\n').slice(-5).join('\n') ?? '(not running)';
+      throw new LabError(
+        `lab: the host got no SLAAC address in ${ADDR.lanPrefix}/64 within 15 s; ${this.raDaemon} said:\n${ra}`,
+      );
+    }
     this.log(`lab: host ${n.host} has ${addr} by SLAAC`);
   }
 
@@ -529,6 +534,56 @@ export class Lab {
     }
     for (const l of await lines(['nft', 'list', 'tables'])) out.push(`nft ${l.trim()}`);
     return out;
+  }
+
+  /**
+   * Starts `clatd run ARGS` and waits until IPv4 works the way a user sees it: an IPv4 default
+   * route through `v4-<uplink>`. `up` is false when clatd exited first or `timeoutMs` passed; `why`
+   * then says which, with the end of clatd's output.
+   */
+  async startClatdAndWait(args: string[] = [], timeoutMs = 20_000): Promise<{ proc: Proc; up: boolean; why: string }> {
+    const proc = this.startClatd(args);
+    const up = await waitFor(
+      async () => {
+        if (!proc.running) return 'exited';
+        const r = await this.exec(this.names.host, ['ip', '-4', 'route', 'show', 'default'], { allowFail: true });
+        return r.stdout.includes(`dev v4-${IFACE.host}`) ? 'up' : null;
+      },
+      timeoutMs,
+      150,
+    );
+    if (up === 'up') return { proc, up: true, why: '' };
+    await sleep(100);
+    const tail = proc.output().trim().split('\n').slice(-15).join('\n');
+    if (!proc.running) {
+      const ex = await proc.exited;
+      return {
+        proc,
+        up: false,
+        why: `clatd run exited (${ex.signal ?? `code ${ex.code}`}) before IPv4 came up:\n${tail}`,
+      };
+    }
+    return {
+      proc,
+      up: false,
+      why: `clatd run gave no IPv4 default route via v4-${IFACE.host} within ${timeoutMs} ms:\n${tail}`,
+    };
+  }
+
+  /** `clatd status --json` of a running clatd, parsed; null when it fails. */
+  async clatdStatus(clatd: Proc): Promise<Record<string, unknown> | null> {
+    const r = await this.clatdCli(clatd, ['status', '--json'], { timeoutMs: 5000 });
+    if (r.code !== 0) return null;
+    try {
+      return JSON.parse(r.stdout) as Record<string, unknown>;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Changes the MTU of the PLAT's TUN while the lab runs (see {@link LabOptions.nat64Mtu}). */
+  async setNat64Mtu(mtu: number): Promise<void> {
+    await this.exec(this.names.router, ['ip', 'link', 'set', IFACE.routerNat64, 'mtu', String(mtu)]);
   }
 
   // ---- keeping and removing ------------------------------------------------------------------

@@ -122,3 +122,38 @@ export function ndOfFrame(frame: Buffer): NdMessage | null {
 export function solicitedNodeOf(addr: string): string {
   return formatIPv6(solicitedNode(parseIPv6(addr)));
 }
+
+export interface RouterAdvert {
+  ip: Ipv6Packet;
+  routerLifetime: number;
+  options: NdOption[];
+  /** The PREF64 option (RFC 8781 §4), decoded, or null when the RA has none. */
+  pref64: { prefix: string; lifetime: number } | null;
+}
+
+/** RFC 8781 §4: Prefix Length Code → prefix length. */
+const PLC_LENGTHS = [96, 64, 56, 48, 40, 32];
+
+/** Decodes a Router Advertisement (RFC 4861 §4.2) in an Ethernet frame, or returns null. */
+export function raOfFrame(frame: Buffer): RouterAdvert | null {
+  const ip = ipv6OfFrame(frame);
+  if (ip === null || ip.nextHeader !== 58 || ip.payload.length < 16 || ip.payload[0] !== 134) return null;
+  const options: NdOption[] = [];
+  let pref64: RouterAdvert['pref64'] = null;
+  let off = 16;
+  while (off + 2 <= ip.payload.length) {
+    const len = ip.payload[off + 1];
+    if (len === 0 || off + len * 8 > ip.payload.length) break;
+    const body = ip.payload.subarray(off + 2, off + len * 8);
+    options.push({ type: ip.payload[off], len, body });
+    if (ip.payload[off] === 38 && len === 2) {
+      const word = body.readUInt16BE(0);
+      const p = new Uint8Array(16);
+      p.set(body.subarray(2, 14), 0);
+      const plen = PLC_LENGTHS[word & 7];
+      pref64 = { prefix: `${formatIPv6(p)}/${plen ?? `PLC${word & 7}`}`, lifetime: (word >> 3) * 8 };
+    }
+    off += len * 8;
+  }
+  return { ip, routerLifetime: ip.payload.readUInt16BE(6), options, pref64 };
+}

@@ -23,21 +23,43 @@ export interface CounterSummary {
   drops: number;
 }
 
-const isDrop = (p: string) => /drop|reject|malformed|invalid/i.test(p);
+const isDrop = (p: string) => /drop|reject|malformed|invalid|oversize/i.test(p);
 
-/** Sums the counters of a status document (see module comment). */
+interface Direction {
+  packets?: number;
+  dropped?: number;
+  oversize?: number;
+}
+
+/**
+ * Sums the counters of a status document: the daemon's layout (`counters['46'|'64']` with
+ * `packets`, `dropped`, `oversize`, and `counters.io.packetMalformed`) when present, otherwise any
+ * numbers whose paths name a direction, packets or drops.
+ */
 export function summarize(status: unknown): CounterSummary {
+  const c = (status as { counters?: Record<string, unknown> } | null)?.counters;
+  const d46 = c?.['46'] as Direction | undefined;
+  const d64 = c?.['64'] as Direction | undefined;
+  if (d46 && d64 && typeof d46.packets === 'number') {
+    const io = (c?.io ?? {}) as { packetMalformed?: number };
+    const drops = (d: Direction) => (d.dropped ?? 0) + (d.oversize ?? 0);
+    return {
+      packets46: d46.packets ?? 0,
+      packets64: d64.packets ?? 0,
+      drops: drops(d46) + drops(d64) + (io.packetMalformed ?? 0),
+    };
+  }
   const s: CounterSummary = { packets46: 0, packets64: 0, drops: 0 };
   for (const [path, n] of flattenNumbers(status)) {
     const p = path.toLowerCase();
     if (isDrop(p)) {
-      // A total next to per-reason counters would count twice; only leaves named like reasons count.
       if (!/total/.test(p)) s.drops += n;
       continue;
     }
-    if (!/packets|pkts/.test(p) || /bytes/.test(p)) continue;
-    if (/(^|[^0-9])46([^0-9]|$)|v4to6|4to6|out6|tx6/.test(p)) s.packets46 += n;
-    else if (/(^|[^0-9])64([^0-9]|$)|v6to4|6to4|in6|rx6/.test(p)) s.packets64 += n;
+    const leaf = p.slice(p.lastIndexOf('.') + 1);
+    if (leaf !== 'packets' && leaf !== 'pkts') continue;
+    if (/(^|[^0-9])46([^0-9]|$)/.test(p)) s.packets46 += n;
+    else if (/(^|[^0-9])64([^0-9]|$)/.test(p)) s.packets64 += n;
   }
   return s;
 }
