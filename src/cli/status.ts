@@ -1,6 +1,85 @@
-/** `clatd status`: not written yet (see the open issues). */
-import { ClatdError } from '../core/errors.js';
+/**
+ * `clatd status`: asks a running daemon over its control socket and prints its state, addresses,
+ * prefix, DAD result, MTU, uptime and counters, as text or (--json) as the daemon's JSON.
+ */
+import { defaultControlPath } from '../daemon/config.js';
+import { ControlError, listSockets, request } from '../daemon/control.js';
+import type { StatusSnapshot } from '../daemon/daemon.js';
+import { describeSource } from '../daemon/daemon.js';
+import type { DirectionCounters } from '../daemon/ports.js';
+import { type CommandSpec, parseCommand, UsageError } from './args.js';
 
-export async function main(_argv: string[]): Promise<number> {
-  throw new ClatdError('clatd status is not implemented yet');
+export const STATUS_SPEC: CommandSpec = {
+  name: 'status',
+  summary: 'Show the state, addresses, NAT64 prefix, DAD result, MTU, uptime and counters of a running clatd.',
+  usage: 'clatd status [--json] [--interface IF | --control PATH]',
+  options: {
+    json: { type: 'boolean', help: 'print the status as JSON' },
+    interface: { type: 'string', short: 'i', value: 'IF', help: 'the daemon of this uplink (/run/clatd/IF.sock)' },
+    control: { type: 'string', value: 'PATH', help: 'control socket path (default: the only one in /run/clatd)' },
+  },
+};
+
+export function duration(sec: number): string {
+  const d = Math.floor(sec / 86400);
+  const h = Math.floor((sec % 86400) / 3600);
+  const m = Math.floor((sec % 3600) / 60);
+  const s = sec % 60;
+  if (d) return `${d}d ${h}h ${m}m`;
+  if (h) return `${h}h ${m}m ${s}s`;
+  if (m) return `${m}m ${s}s`;
+  return `${s}s`;
+}
+
+function direction(name: string, c: DirectionCounters): string[] {
+  const drops = Object.entries(c.drops)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1]);
+  const total = drops.reduce((a, [, n]) => a + n, 0);
+  const lines = [`  ${name.padEnd(11)} ${c.packets} packets, ${c.bytes} bytes, ${total} dropped`];
+  for (const [reason, n] of drops) lines.push(`  ${''.padEnd(11)}   ${reason}: ${n}`);
+  return lines;
+}
+
+/** The human-readable form of a status snapshot. */
+export function formatStatus(s: StatusSnapshot): string {
+  const row = (k: string, v: string) => `  ${k.padEnd(11)} ${v}`;
+  const lines = [`clatd ${s.pid}: ${s.state} for ${duration(s.stateSinceSec)}${s.reason ? ` (${s.reason})` : ''}`];
+  lines.push(row('uplink', s.uplink ? `${s.uplink.name} (ifindex ${s.uplink.ifindex})` : '-'));
+  lines.push(row('NAT64', s.pref64 ? `${s.pref64} from ${describeSource(s.pref64Source ?? 'flag')}` : '-'));
+  lines.push(row('CLAT IPv4', s.clat4 ?? '-'));
+  lines.push(row('CLAT IPv6', s.clat6 ? `${s.clat6} (in ${s.prefix64})` : '-'));
+  const dups = s.dad.duplicates.length ? `, duplicates: ${s.dad.duplicates.map((d) => d.address).join(', ')}` : '';
+  lines.push(row('DAD', `${s.dad.result} (--dad ${s.dad.mode}, ${s.dad.attempts} attempt(s)${dups})`));
+  lines.push(row('TUN', s.tun ? `${s.tun}, MTU ${s.mtu}` : '-'));
+  lines.push(row('uptime', duration(s.uptimeSec)));
+  lines.push(...direction('4->6', s.counters['46']), ...direction('6->4', s.counters['64']));
+  const changes = Object.entries(s.changes);
+  if (changes.length) lines.push(row('changes', changes.map(([k, n]) => `${k}=${n}`).join(' ')));
+  if (s.errors) lines.push(row('errors', String(s.errors)));
+  return `${lines.join('\n')}\n`;
+}
+
+/** Picks the control socket: --control, --interface, or the only one under /run/clatd. */
+export function controlPathFor(control?: string, iface?: string, list = listSockets): string {
+  if (control !== undefined) return control;
+  if (iface !== undefined) return defaultControlPath(iface);
+  const found = list();
+  if (found.length === 1) return found[0];
+  if (found.length === 0) throw new ControlError('no clatd is running (no control socket in /run/clatd)');
+  throw new UsageError(
+    `clatd status: several clatd are running (${found.join(', ')}); choose one with --interface or --control`,
+  );
+}
+
+export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+  const parsed = parseCommand(STATUS_SPEC, argv, out);
+  if (!parsed) return 0;
+  const v = parsed.values;
+  const path = controlPathFor(v.control as string | undefined, v.interface as string | undefined);
+  const answer = await request(path, 'status');
+  if (answer.ok !== true) throw new ControlError(`clatd at ${path} answered: ${String(answer.error)}`);
+  const s = answer.status as StatusSnapshot;
+  out(v.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s));
+  return 0;
 }

@@ -23,6 +23,7 @@ import { Raw6Socket } from '../sys/raw6.js';
 import { openRtnl, openRtnlMonitor, RTPROT_CLATD, type Rtnl, type RtnlEvent } from '../sys/rtnetlink/index.js';
 import { ipv6Conf, setIpv6Disabled } from '../sys/sysctl.js';
 import { Tun } from '../sys/tun.js';
+import { buildRouterSolicitation } from './discover.js';
 import { discoverPref64ViaDns } from './dns64.js';
 import type {
   AddrInfo,
@@ -485,3 +486,18 @@ export function systemDeps(
 }
 
 export { openRtnl };
+
+/** Sends one Router Solicitation on `ifindex` when privileged; without CAP_NET_RAW it quietly does nothing. */
+export async function solicitRouters(rtnl: Rtnl, ifindex: number): Promise<void> {
+  try {
+    const name = rtnl.link(ifindex).name;
+    const raw = Raw6Socket.open({ ifname: name, ifindex });
+    try {
+      raw.sendOne(buildRouterSolicitation());
+    } finally {
+      raw.close();
+    }
+  } catch {
+    // Not root, or the link is gone: wait for the periodic RA instead.
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * What `clatd run` would choose, found without changing anything: the uplink, the NAT64 prefix and
+ * its source, whether native IPv4 would keep the CLAT idle, the addresses (the IPv6 one is a sample:
+ * run draws its own random bits), the MTU and the DAD settings. Used by `clatd discover`.
+ */
+
+import { formatIPv6 } from '../core/addr/ipv6.js';
+import { formatPrefix6, type Prefix6 } from '../core/addr/prefix.js';
+import { finish, pseudoSum6, sum16 } from '../core/checksum.js';
+import type { RunConfig } from './config.js';
+import { describeSource, type PrefixSource, slash64 } from './daemon.js';
+import { type Dns64Port, type IdentityPort, ipv4Mtu, type NetPort } from './ports.js';
+
+export interface Discovery {
+  uplink: { name: string; ifindex: number; how: string; up: boolean; mtu: number } | null;
+  pref64: string | null;
+  pref64Source: PrefixSource | null;
+  /** Why each prefix source that was tried gave nothing. */
+  notes: string[];
+  nativeIPv4: boolean;
+  /** What run would do now: translate, or wait and why. */
+  verdict: string;
+  clat4: string | null;
+  clat6Sample: string | null;
+  sourceAddress: string | null;
+  prefix64: string | null;
+  mtu: number | null;
+  dad: { mode: string; transmits: number; retransMs: number } | null;
+}
+
+export interface DiscoverDeps {
+  net: NetPort;
+  dns64: Dns64Port;
+  identity: IdentityPort;
+  /** Waits up to `ms` for a PREF64 option in a Router Advertisement on `ifindex`. */
+  waitForRa(ifindex: number, ms: number): Promise<Prefix6 | undefined>;
+  dadParams(ifname: string): Promise<{ transmits: number; retransMs: number }>;
+}
+
+export async function discover(cfg: RunConfig, deps: DiscoverDeps, raWaitMs: number): Promise<Discovery> {
+  const d: Discovery = {
+    uplink: null,
+    pref64: null,
+    pref64Source: null,
+    notes: [],
+    nativeIPv4: false,
+    verdict: '',
+    clat4: null,
+    clat6Sample: null,
+    sourceAddress: null,
+    prefix64: null,
+    mtu: null,
+    dad: null,
+  };
+  const links = await deps.net.links();
+  let how = '--interface';
+  let link = cfg.interface === undefined ? undefined : links.find((l) => l.name === cfg.interface);
+  if (cfg.interface === undefined) {
+    how = 'IPv6 default route';
+    const r = await deps.net.defaultRoute6();
+    link = r && links.find((l) => l.index === r.ifindex);
+    if (!link) {
+      d.verdict = 'wait: no IPv6 default route (give the uplink with --interface)';
+      return d;
+    }
+  } else if (!link) {
+    d.verdict = `wait: interface ${cfg.interface} does not exist`;
+    return d;
+  }
+  d.uplink = { name: link.name, ifindex: link.index, how, up: link.up, mtu: link.mtu };
+  const addrs = await deps.net.addresses();
+  const global = addrs.some((a) => a.ifindex === link.index && a.family === 6 && a.scope === 'global' && !a.tentative);
+
+  // Prefix: flag, then RA, then DNS64 (the last two asked at the same time).
+  let prefix: Prefix6 | undefined;
+  if (cfg.pref64) {
+    prefix = cfg.pref64;
+    d.pref64Source = 'flag';
+  } else {
+    const [ra, dns] = await Promise.all([
+      deps.waitForRa(link.index, raWaitMs),
+      deps.dns64.discover(cfg.dns64Servers).then(
+        (p) => p[0],
+        (e: Error) => {
+          d.notes.push(`DNS64 (RFC 7050): ${e.message}`);
+          return undefined;
+        },
+      ),
+    ]);
+    if (ra) {
+      prefix = ra;
+      d.pref64Source = 'ra';
+    } else {
+      d.notes.push(`Router Advertisements: no PREF64 option on ${link.name} within ${raWaitMs} ms`);
+      if (dns) {
+        prefix = dns;
+        d.pref64Source = 'dns64';
+      }
+    }
+  }
+  d.pref64 = prefix ? formatPrefix6(prefix) : null;
+  if (cfg.mode === 'auto') d.nativeIPv4 = (await deps.net.defaultRoutes4()).length > 0;
+
+  const inUse = addrs.filter((a) => a.family === 4).map((a) => a.address);
+  d.clat4 = cfg.v4 ?? deps.identity.selectIPv4(inUse) ?? null;
+  if (prefix) {
+    const route = await deps.net.routeGet6(formatIPv6(prefix.addr), link.index);
+    const src =
+      route?.src ??
+      addrs.find((a) => a.ifindex === link.index && a.family === 6 && a.scope === 'global' && !a.tentative)?.address;
+    d.sourceAddress = src ?? null;
+    if (src) {
+      d.prefix64 = `${slash64(src)}/64`;
+      d.clat6Sample =
+        cfg.v6 ??
+        (d.clat4 ? deps.identity.generateIPv6({ prefix64: slash64(src), pref64: prefix, ipv4: d.clat4 }) : null);
+    }
+    d.mtu = cfg.mtu ?? ipv4Mtu(route?.mtu ?? link.mtu);
+  }
+  try {
+    d.dad = { mode: cfg.dad, ...(await deps.dadParams(link.name)) };
+  } catch {
+    d.dad = null;
+  }
+
+  if (!link.up) d.verdict = `wait: ${link.name} is down`;
+  else if (!global) d.verdict = `wait: ${link.name} has no global IPv6 address`;
+  else if (d.nativeIPv4) d.verdict = 'idle: the host has a native IPv4 default route (--mode auto)';
+  else if (!prefix) d.verdict = 'wait: no NAT64 prefix found yet';
+  else
+    d.verdict = `translate: ${d.clat4} <-> ${d.clat6Sample} via ${d.pref64} (${describeSource(d.pref64Source ?? 'flag')})`;
+  return d;
+}
+
+/**
+ * A Router Solicitation from :: to all-routers (RFC 4861 §4.1, §6.3.7: no source link-layer
+ * option with the unspecified source), so routers answer at once instead of at their next RA.
+ */
+export function buildRouterSolicitation(): Uint8Array {
+  const p = new Uint8Array(48);
+  p[0] = 0x60;
+  p[5] = 8; // payload length
+  p[6] = 58; // ICMPv6
+  p[7] = 255; // hop limit
+  p[24] = 0xff;
+  p[25] = 0x02;
+  p[39] = 0x02; // ff02::2
+  p[40] = 133; // type: Router Solicitation
+  const sum = sum16(p, 40, 8, pseudoSum6(p, 8, 24, 58, 8));
+  const c = finish(sum);
+  p[42] = c >>> 8;
+  p[43] = c & 0xff;
+  return p;
+}
