@@ -374,6 +374,8 @@ describe('NetlinkSocket', () => {
     const t = new ScriptedTransport((req) => [ack(req.seq)]);
     const rt = new Rtnl(t);
     assert.throws(() => rt.addRoute({ dst: '192.0.2.1/24', dev: 3 }), /host bits/);
+    assert.throws(() => rt.addAddress(3, '2001:db8::1', 129), /IPv6 prefix length 129 is not within 0\.\.128/);
+    assert.throws(() => rt.addAddress(3, '192.0.2.1', 33), /IPv4 prefix length 33/);
     assert.equal(t.sent.length, 0);
   });
 });

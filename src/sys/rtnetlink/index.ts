@@ -2,7 +2,7 @@
 export * from './consts.js';
 export { errnoName, NetlinkError } from './errors.js';
 export type { Address, AddressSpec, Family, Link, LinkChange, NdUserOption, Route, RouteSpec } from './messages.js';
-export { decodeAddress, decodeLink, decodeNdUserOption, decodeRoute } from './messages.js';
+export { decodeAddress, decodeLink, decodeNdUserOption, decodeRoute, scopeName } from './messages.js';
 export { decodeEvent, MONITOR_GROUPS, type RtnlEvent, RtnlMonitor, type WatchReadable } from './monitor.js';
 export { openRouteSocket, openRtnl, openRtnlMonitor, watchReadable } from './open.js';
 export type { AddAddressOptions, AddressFilter, Dev, RouteFilter, RouteOptions } from './rtnl.js';

@@ -234,6 +234,24 @@ export function decodeAddress(body: Uint8Array): Address | undefined {
   };
 }
 
+/** The name of an RT_SCOPE_* value as `ip` prints it (`global`, `site`, `link`, `host`, `nowhere`). */
+export function scopeName(scope: number): string {
+  switch (scope) {
+    case 0:
+      return 'global';
+    case 200:
+      return 'site';
+    case 253:
+      return 'link';
+    case 254:
+      return 'host';
+    case 255:
+      return 'nowhere';
+    default:
+      return String(scope);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Routes: struct rtmsg { u8 family, dst_len, src_len, tos, table, protocol, scope, type; u32 flags; }
 

@@ -5,6 +5,7 @@
  */
 import { constants } from 'node:os';
 import { parsePrefix4, parsePrefix6 } from '../../core/addr/prefix.js';
+import { AddressError } from '../../core/errors.js';
 import {
   AF_INET,
   AF_INET6,
@@ -174,7 +175,7 @@ export class Rtnl {
   /** Adds `address/prefixLen` (default /32 or /128) to `dev`. EEXIST if it is already there. */
   addAddress(dev: Dev, address: string, prefixLen?: number, opts: AddAddressOptions = {}): void {
     const family = familyOfText(address);
-    const len = prefixLen ?? (family === 4 ? 32 : 128);
+    const len = prefixLength(family, prefixLen);
     const ifindex = this.index(dev);
     this.nl.request(
       encodeAddress(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, { family, ifindex, address, prefixLen: len, ...opts }),
@@ -184,7 +185,7 @@ export class Rtnl {
 
   deleteAddress(dev: Dev, address: string, prefixLen?: number): void {
     const family = familyOfText(address);
-    const len = prefixLen ?? (family === 4 ? 32 : 128);
+    const len = prefixLength(family, prefixLen);
     const ifindex = this.index(dev);
     this.nl.request(
       encodeAddress(RTM_DELADDR, 0, { family, ifindex, address, prefixLen: len }),
@@ -273,6 +274,15 @@ export class Rtnl {
   close(): void {
     this.nl.close();
   }
+}
+
+/** The given prefix length, checked, or the host length of the family. */
+function prefixLength(family: Family, len: number | undefined): number {
+  const max = family === 4 ? 32 : 128;
+  if (len === undefined) return max;
+  if (!Number.isInteger(len) || len < 0 || len > max)
+    throw new AddressError(`IPv${family} prefix length ${len} is not within 0..${max}`);
+  return len;
 }
 
 function devText(dev: Dev): string {
