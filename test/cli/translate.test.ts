@@ -43,8 +43,9 @@ describe('clatd translate', () => {
       { src: '2001:db8:64::c633:640a', dst: '2001:db8:1:2::4' },
       { proto: PROTO_ICMP, sport: 7, dport: 1, payload: new Uint8Array(8) },
     );
-    const unmapped = ipv4Packet(
-      { src: '192.0.0.5', dst: '198.51.100.10' },
+    // Neither the CLAT address (EAM) nor under pool6: no IPv4 mapping for the destination.
+    const unmapped = ipv6Packet(
+      { src: '2001:db8:64::c633:640a', dst: '2001:db8:99::1' },
       { proto: PROTO_UDP, sport: 1, dport: 2, payload: new Uint8Array(4) },
     );
     const arp = Uint8Array.of(...new Array(12).fill(0xff), 0x08, 0x06, 0, 1);
@@ -57,7 +58,7 @@ describe('clatd translate', () => {
     assert.equal(summary.packets, 4);
     assert.equal(summary.notIp, 1);
     assert.equal(summary.forwarded, 2);
-    assert.deepEqual(summary.dropped, { v4_src_unmapped: 1 });
+    assert.deepEqual(summary.dropped, { v6_dst_unmapped: 1 });
     const out = readPcap(readFileSync(outFile));
     assert.equal(out.linktype, LINKTYPE_RAW);
     assert.equal(out.records.length, 2);
