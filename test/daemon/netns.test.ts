@@ -1,0 +1,273 @@
+/**
+ * `clatd run` as a process in network namespaces, with a hand-built router:
+ *
+ *   +----------------------- host -----------------------+        +------------- router -------------+
+ *   | clatd run   v4-veth-a 192.0.0.4 <-> CLAT IPv6      |        | 2001:db8:64::c000:201 on lo       |
+ *   |             veth-a 2001:db8:1::10/64  ------------ veth ---- | veth-b 2001:db8:1::1/64           |
+ *   |             default via 2001:db8:1::1              |        | (ra-sender for the PREF64 tests)  |
+ *   +----------------------------------------------------+        +-----------------------------------+
+ *
+ * PREF64 2001:db8:64::/96, so 192.0.2.1 is 2001:db8:64::c000:201 and a ping to it returns through the
+ * CLAT address, which the router resolves with an NS that the host's kernel answers (anycast).
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { RA_SENDER_PY } from '../../src/lab/scripts.js';
+import { NEED_ROOT, type Netns, type VethPair, withVethPair } from '../helpers/netns.js';
+import { CLI } from '../helpers/paths.js';
+
+const PREFIX = '2001:db8:64::/96';
+const SERVER6 = '2001:db8:64::c000:201';
+
+interface Running {
+  child: ChildProcess;
+  lines: Record<string, unknown>[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+  waitFor(pred: (l: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>>;
+}
+
+function startClatd(ns: Netns, args: string[]): Running {
+  const child = ns.spawn('node', [CLI, 'run', '--log-format', 'json', '--log-level', 'debug', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: Record<string, unknown>[] = [];
+  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] =
+    [];
+  let buf = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (d: string) => {
+    buf += d;
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const text = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      let l: Record<string, unknown>;
+      try {
+        l = JSON.parse(text);
+      } catch {
+        l = { event: 'raw', msg: text };
+      }
+      lines.push(l);
+      for (const w of [...waiters]) {
+        if (w.pred(l)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(l);
+        }
+      }
+    }
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
+  );
+  return {
+    child,
+    lines,
+    exited,
+    waitFor(pred, ms = 10_000) {
+      const found = lines.find(pred);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => {
+          reject(
+            new Error(`timed out; clatd said:\n${lines.map((l) => `${String(l.event)}: ${String(l.msg)}`).join('\n')}`),
+          );
+        }, ms);
+        waiters.push({
+          pred,
+          resolve: (l) => {
+            clearTimeout(t);
+            resolve(l);
+          },
+        });
+        void exited.then(() => {
+          clearTimeout(t);
+          reject(
+            new Error(`clatd exited; it said:\n${lines.map((l) => `${String(l.event)}: ${String(l.msg)}`).join('\n')}`),
+          );
+        });
+      });
+    },
+  };
+}
+
+const running = (l: Record<string, unknown>) => l.event === 'state' && l.to === 'running';
+
+/** What clatd may leave on the host: its TUN, routes tagged proto 199, nft tables named clatd-*. */
+function leftovers(ns: Netns): string[] {
+  const out: string[] = [];
+  if (ns.tryExec('ip', 'link', 'show', 'v4-veth-a').status === 0) out.push('link v4-veth-a');
+  for (const fam of ['-4', '-6']) {
+    const r = ns.exec('ip', fam, 'route', 'show', 'proto', '199').trim();
+    if (r) out.push(`routes ${r}`);
+  }
+  const t = ns.exec('nft', 'list', 'tables').trim();
+  if (/clatd-/.test(t)) out.push(`nft ${t}`);
+  return out;
+}
+
+function setUp(p: VethPair): void {
+  p.b.exec('ip', 'addr', 'add', `${SERVER6}/128`, 'dev', 'lo');
+  p.a.exec('ip', '-6', 'route', 'add', 'default', 'via', '2001:db8:1::1', 'dev', 'veth-a');
+}
+
+const VETH = { aAddr: '2001:db8:1::10/64', bAddr: '2001:db8:1::1/64', tag: 'clatd' };
+
+describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
+  test('start-up, ping through the CLAT, status, discover, metrics; SIGTERM leaves nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clatd-test-'));
+    try {
+      await withVethPair(async (p) => {
+        setUp(p);
+        const sock = join(dir, 'c.sock');
+        const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--metrics', '127.0.0.1:9464']);
+        await c.waitFor(running);
+        // Each start-up step is one line, in order.
+        const order = ['uplink', 'pref64', 'native-ipv4', 'addresses', 'receive', 'dad', 'ipv4', 'translate'];
+        const seen = c.lines.map((l) => String(l.event)).filter((e) => order.includes(e));
+        assert.deepEqual([...new Set(seen)], order);
+
+        const ping = p.a.exec('ping', '-c', '2', '-W', '2', '192.0.2.1');
+        assert.match(ping, /2 received/);
+
+        const st = JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock));
+        assert.equal(st.state, 'running');
+        assert.equal(st.pref64, PREFIX);
+        assert.equal(st.pref64Source, 'flag');
+        assert.equal(st.clat4, '192.0.0.4');
+        assert.match(st.clat6, /^2001:db8:1:0:/);
+        assert.equal(st.tun, 'v4-veth-a');
+        assert.equal(st.mtu, 1472);
+        assert.equal(st.dad.result, 'unique');
+        assert.ok(st.counters['46'].packets >= 2, 'IPv4 packets counted');
+        assert.ok(st.counters['64'].packets >= 2, 'IPv6 packets counted');
+        const text = p.a.exec('node', CLI, 'status', '--control', sock);
+        assert.match(text, /running/);
+        assert.match(text, /CLAT IPv4\s+192\.0\.0\.4/);
+
+        // The kernel side: TUN with the /32, MTU, default route metric 2048 with advmss, nft table.
+        assert.match(p.a.exec('ip', '-4', 'addr', 'show', 'v4-veth-a'), /192\.0\.0\.4\/32/);
+        assert.match(p.a.exec('ip', 'link', 'show', 'v4-veth-a'), /mtu 1472/);
+        assert.match(
+          p.a.exec('ip', '-4', 'route', 'show', 'default'),
+          /dev v4-veth-a proto 199 .*metric 2048.*advmss 1432/,
+        );
+        assert.match(p.a.exec('nft', 'list', 'tables'), /clatd-veth-a/);
+        assert.match(p.a.exec('cat', '/proc/sys/net/ipv6/conf/v4-veth-a/disable_ipv6'), /1/);
+
+        const metrics = p.a.exec(
+          'node',
+          '-e',
+          "fetch('http://127.0.0.1:9464/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))",
+        );
+        assert.match(metrics, /clatd_state\{state="running"\} 1/);
+        assert.match(metrics, /clatd_packets_total\{direction="46"\} [1-9]/);
+        assert.match(metrics, /clatd_drops_total\{direction="46",reason="/);
+        assert.match(metrics, /clatd_dad_attempts_total 1/);
+
+        const disc = JSON.parse(p.a.exec('node', CLI, 'discover', '--json', '--pref64', PREFIX, '--wait', '0'));
+        assert.equal(disc.uplink.name, 'veth-a');
+        assert.equal(disc.pref64, PREFIX);
+        assert.equal(disc.pref64Source, 'flag');
+        assert.equal(disc.clat4, '192.0.0.5', 'discover sees 192.0.0.4 taken by the running clatd');
+
+        const t0 = Date.now();
+        c.child.kill('SIGTERM');
+        const ex = await c.exited;
+        assert.equal(ex.code, 0);
+        assert.ok(ex.at - t0 < 2000, `exit took ${ex.at - t0} ms`);
+        assert.deepEqual(leftovers(p.a), []);
+        assert.equal(p.a.tryExec('test', '-e', sock).status, 1, 'control socket removed');
+      }, VETH);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('kill -9 leaves objects behind; the next start removes them and works', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clatd-test-'));
+    try {
+      await withVethPair(async (p) => {
+        setUp(p);
+        const sock = join(dir, 'c.sock');
+        const first = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--dad', 'off']);
+        await first.waitFor(running);
+        first.child.kill('SIGKILL');
+        await first.exited;
+        assert.notDeepEqual(leftovers(p.a), [], 'SIGKILL leaves the nft table at least');
+        const second = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--dad', 'off']);
+        await second.waitFor(running);
+        assert.ok(
+          second.lines.some((l) => l.event === 'recovery' && /nft table inet clatd-veth-a/.test(String(l.msg))),
+        );
+        assert.match(p.a.exec('ping', '-c', '1', '-W', '2', '192.0.2.1'), /1 received/);
+        second.child.kill('SIGTERM');
+        assert.equal((await second.exited).code, 0);
+        assert.deepEqual(leftovers(p.a), []);
+      }, VETH);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('DAD on the wire: an address the router holds is detected, clatd gives up naming it', async () => {
+    await withVethPair(async (p) => {
+      setUp(p);
+      // With --v6 the address cannot be redrawn, so every attempt meets the router's own address.
+      const c = startClatd(p.a, ['--pref64', PREFIX, '--v6', '2001:db8:1::1', '--control', '/nonexistent/x.sock']);
+      const ex = await c.exited;
+      const text = c.lines.map((l) => `${String(l.event)}: ${String(l.msg)}`).join('\n');
+      if (ex.code !== 1) assert.fail(`expected exit 1, got ${ex.code}:\n${text}`);
+      assert.match(text, /DAD failed: .*2001:db8:1::1 is already in use/);
+      assert.deepEqual(leftovers(p.a), []);
+    }, VETH);
+  });
+
+  test('PREF64 from Router Advertisements, then changed on the router while running', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clatd-test-'));
+    try {
+      await withVethPair(async (p) => {
+        p.b.exec('ip', 'addr', 'add', `${SERVER6}/128`, 'dev', 'lo');
+        p.b.exec('ip', 'addr', 'add', '2001:db8:65::c000:201/128', 'dev', 'lo');
+        const ra = {
+          iface: 'veth-b',
+          prefix: '2001:db8:1::',
+          prefixLen: 64,
+          routerLifetimeS: 600,
+          intervalS: 4,
+          rdnss: '2001:db8:1::1',
+          pref64: PREFIX,
+          pref64LifetimeS: 600,
+        };
+        const cfg = join(dir, 'ra.json');
+        writeFileSync(cfg, JSON.stringify(ra));
+        writeFileSync(join(dir, 'ra.py'), RA_SENDER_PY);
+        p.a.exec('sysctl', '-qw', 'net.ipv6.conf.veth-a.accept_ra=2');
+        const sender = p.b.spawn('python3', [join(dir, 'ra.py'), cfg], { stdio: 'ignore' });
+        const c = startClatd(p.a, ['--control', join(dir, 'c.sock'), '--dad', 'off']);
+        const up = await c.waitFor(running, 15_000);
+        assert.ok(up);
+        assert.ok(
+          c.lines.some((l) => l.event === 'pref64' && l.source === 'ra'),
+          'prefix source is the RA',
+        );
+        assert.match(p.a.exec('ping', '-c', '1', '-W', '2', '192.0.2.1'), /1 received/);
+
+        writeFileSync(cfg, JSON.stringify({ ...ra, pref64: '2001:db8:65::/96' }));
+        sender.kill('SIGHUP');
+        await c.waitFor((l) => l.event === 'change' && l.kind === 'pref64-changed', 15_000);
+        await c.waitFor((l) => running(l) && c.lines.filter(running).length >= 2, 10_000);
+        const st = JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', join(dir, 'c.sock')));
+        assert.equal(st.pref64, '2001:db8:65::/96');
+        assert.match(p.a.exec('ping', '-c', '1', '-W', '2', '192.0.2.1'), /1 received/);
+        c.child.kill('SIGTERM');
+        assert.equal((await c.exited).code, 0);
+        sender.kill('SIGTERM');
+      }, VETH);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
