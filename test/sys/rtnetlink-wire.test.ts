@@ -14,6 +14,7 @@ import {
   NLM_F_ACK_TLVS,
   NLM_F_CREATE,
   NLM_F_DUMP,
+  NLM_F_DUMP_INTR,
   NLM_F_EXCL,
   NLM_F_MULTI,
   NLM_F_REQUEST,
@@ -354,6 +355,24 @@ describe('NetlinkSocket', () => {
     );
     const [sent] = splitMessages(t.sent[0]);
     assert.equal(sent.flags & NLM_F_DUMP, NLM_F_DUMP);
+  });
+
+  test('a dump the kernel marks interrupted is redone, without duplicates', () => {
+    let n = 0;
+    const link = (seq: number, i: number, flags: number) =>
+      nlmsg(RTM_NEWLINK, NLM_F_MULTI | flags, seq, [0, 0, 0, 0, ...u32(i), ...u32(0), ...u32(0)]);
+    const t = new ScriptedTransport((req) => {
+      const intr = n++ === 0 ? NLM_F_DUMP_INTR : 0;
+      return [
+        [...link(req.seq, 1, 0), ...link(req.seq, 2, intr)],
+        nlmsg(NLMSG_DONE, NLM_F_MULTI | intr, req.seq, u32(0)),
+      ];
+    });
+    assert.deepEqual(
+      new Rtnl(t).links().map((l) => l.index),
+      [1, 2],
+    );
+    assert.equal(t.sent.length, 2);
   });
 
   test('no reply is a timeout error, not a hang', () => {

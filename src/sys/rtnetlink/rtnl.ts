@@ -1,7 +1,8 @@
 /**
  * The rtnetlink operations clatd needs, by name: links, addresses and routes, each request named
  * in its errors (`RTM_NEWROUTE 0.0.0.0/0 dev v4-eth0: EEXIST (file already exists)`). Synchronous:
- * every call is one netlink round trip (or one dump) on a blocking socket with a receive timeout.
+ * every call is one netlink round trip (or one dump); the kernel answers rtnetlink requests inside
+ * the send, so nothing waits on the event loop.
  */
 import { constants } from 'node:os';
 import { parsePrefix4, parsePrefix6 } from '../../core/addr/prefix.js';
@@ -110,12 +111,9 @@ export class Rtnl {
   // ------------------------------------------------------------------------------- links
 
   links(): Link[] {
-    const out: Link[] = [];
-    this.nl.dump(encodeDump(RTM_GETLINK, 0, AF_UNSPEC, IFINFOMSG_LEN), 'RTM_GETLINK dump', (m) => {
-      const l = decodeLink(m.body);
-      if (l) out.push(l);
-    });
-    return out;
+    return this.nl.dump(encodeDump(RTM_GETLINK, 0, AF_UNSPEC, IFINFOMSG_LEN), 'RTM_GETLINK dump', (m) =>
+      decodeLink(m.body),
+    );
   }
 
   /** The link named or numbered `dev`. Throws NetlinkError ENODEV naming it when there is none. */
@@ -164,12 +162,10 @@ export class Rtnl {
   addresses(filter: AddressFilter = {}): Address[] {
     const index = filter.dev === undefined ? undefined : this.index(filter.dev);
     const af = filter.family === 4 ? AF_INET : filter.family === 6 ? AF_INET6 : AF_UNSPEC;
-    const out: Address[] = [];
-    this.nl.dump(encodeDump(RTM_GETADDR, 0, af, IFADDRMSG_LEN), 'RTM_GETADDR dump', (m) => {
+    return this.nl.dump(encodeDump(RTM_GETADDR, 0, af, IFADDRMSG_LEN), 'RTM_GETADDR dump', (m) => {
       const a = decodeAddress(m.body);
-      if (a && (index === undefined || a.ifindex === index)) out.push(a);
+      return a && (index === undefined || a.ifindex === index) ? a : undefined;
     });
-    return out;
   }
 
   /** Adds `address/prefixLen` (default /32 or /128) to `dev`. EEXIST if it is already there. */
@@ -214,16 +210,14 @@ export class Rtnl {
   routes(filter: RouteFilter = {}): Route[] {
     const oif = filter.dev === undefined ? undefined : this.index(filter.dev);
     const af = filter.family === 4 ? AF_INET : filter.family === 6 ? AF_INET6 : AF_UNSPEC;
-    const out: Route[] = [];
-    this.nl.dump(encodeDump(RTM_GETROUTE, 0, af, RTMSG_LEN), 'RTM_GETROUTE dump', (m) => {
+    return this.nl.dump(encodeDump(RTM_GETROUTE, 0, af, RTMSG_LEN), 'RTM_GETROUTE dump', (m) => {
       const r = decodeRoute(m.body);
-      if (!r) return;
-      if (filter.table === undefined ? r.table === RT_TABLE_LOCAL : r.table !== filter.table) return;
-      if (filter.protocol !== undefined && r.protocol !== filter.protocol) return;
-      if (oif !== undefined && r.oif !== oif) return;
-      out.push(r);
+      if (!r) return undefined;
+      if (filter.table === undefined ? r.table === RT_TABLE_LOCAL : r.table !== filter.table) return undefined;
+      if (filter.protocol !== undefined && r.protocol !== filter.protocol) return undefined;
+      if (oif !== undefined && r.oif !== oif) return undefined;
+      return r;
     });
-    return out;
   }
 
   /** Unicast default routes of a family in the main table (to see whether native IPv4 exists). */

@@ -94,16 +94,21 @@ export class NetlinkSocket {
     this.exchange(m, what, NLM_F_ACK, onReply);
   }
 
-  /** Sends a dump request and passes every message up to NLMSG_DONE to `onReply`. */
-  dump(m: MessageBuilder, what: string, onReply: (msg: NlMessage) => void): void {
+  /**
+   * Sends a dump request and returns what `decode` makes of every message up to NLMSG_DONE
+   * (undefined results are left out). Messages are views into the receive buffer, so `decode`
+   * must copy what it keeps. A dump the kernel marks inconsistent is redone, results and all.
+   */
+  dump<T>(m: MessageBuilder, what: string, decode: (msg: NlMessage) => T | undefined): T[] {
     for (let attempt = 1; ; attempt++) {
-      // Messages are views into the receive buffer, so decode each as it arrives.
+      const out: T[] = [];
       let interrupted = false;
       this.exchange(m, what, NLM_F_DUMP, (msg) => {
         if (msg.flags & NLM_F_DUMP_INTR) interrupted = true;
-        onReply(msg);
+        const v = decode(msg);
+        if (v !== undefined) out.push(v);
       });
-      if (!interrupted || attempt >= DUMP_TRIES) return;
+      if (!interrupted || attempt >= DUMP_TRIES) return out;
     }
   }
 
