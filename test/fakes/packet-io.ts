@@ -55,14 +55,24 @@ export class FakePacketIo implements PacketIo {
     this.#kick();
   }
 
-  #kick(): void {
-    if (this.#scheduled || this.#onReadable === undefined || this.inbound.length === 0) return;
+  /**
+   * The device goes away under the loop (an interface deleted): reads throw ClosedError from now
+   * on, and the handler is called once more, as a poll reports a hang-up.
+   */
+  vanish(): void {
+    this.closed = true;
+    this.#kick(true);
+  }
+
+  #kick(force = false): void {
+    if (this.#scheduled || this.#onReadable === undefined || (this.inbound.length === 0 && !force)) return;
     this.#scheduled = true;
     setImmediate(() => {
       this.#scheduled = false;
-      if (this.closed || this.#onReadable === undefined) return;
-      this.#onReadable();
-      this.#kick();
+      const handler = this.#onReadable;
+      if (handler === undefined) return;
+      handler();
+      if (!this.closed) this.#kick();
     });
   }
 

@@ -1,0 +1,402 @@
+/**
+ * The datapath as the main thread sees it: N loops, each in its own worker thread (or one loop on
+ * this thread with `workers: 0`), their counters, and their lifecycle.
+ *
+ *   Datapath.start() ──▶ running ◀──▶ paused
+ *                          │             │
+ *                          └──── stop() ─┴──▶ stopped (once stopped, always stopped)
+ *
+ * Control crosses to the workers as messages and applies between batches; packets never cross.
+ * stop() is idempotent, resolves when every worker has exited, and closes the fds of a worker that
+ * died without closing them itself.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { ClatdError } from '../core/errors.js';
+import type { TranslatorConfig } from '../core/xlat/config.js';
+import { Translator } from '../core/xlat/translator.js';
+import type { PollHandle } from '../sys/poll.js';
+import { type CounterSnapshot, CounterWriter, createCounterBuffer, readCounters } from './counters.js';
+import type { DatapathDevices, OpenedDevices } from './devices.js';
+import { DatapathLoop, type LoopIo, type Side } from './loop.js';
+import type { Command, ErrorData, Report, WorkerInit } from './protocol.js';
+
+/** The datapath could not start, or a worker refused a command. */
+export class DatapathError extends ClatdError {
+  /** The code of the underlying error (`ERR_CLATD_SYS`, `ERR_CLATD_CONFIG`...), when there was one. */
+  readonly causeCode: string | undefined;
+  constructor(message: string, causeCode?: string) {
+    super(message, 'ERR_CLATD_DATAPATH');
+    this.name = 'DatapathError';
+    this.causeCode = causeCode;
+  }
+}
+
+export interface DatapathOptions {
+  /** The translator's configuration (validated here first: a ConfigError is thrown before anything starts). */
+  translator: TranslatorConfig;
+  /** Worker threads, one loop each. Default: os.availableParallelism(). 0: one loop on this thread. */
+  workers?: number;
+  /** Real devices, opened by each loop itself (see DatapathDevices). */
+  devices?: DatapathDevices;
+  /**
+   * In-process mode only (`workers: 0`), instead of `devices`: ready PacketIo objects, e.g. the
+   * test fakes. Polled by fd when `fd >= 0`, else through their `setReadableHandler`. The datapath
+   * owns them: stop() closes them.
+   */
+  io?: LoopIo;
+  /**
+   * fds of the caller's own queues of the TUN (the one that keeps the device alive). Detached
+   * (TUNSETQUEUE) while the datapath runs, so the kernel steers no flow to a queue nobody reads,
+   * and attached again by stop().
+   */
+  detachQueues?: readonly number[];
+  /** PACKET_FANOUT group id for the workers' packet sockets. Default: derived from the pid. */
+  fanoutGroup?: number;
+  /** Batch slot size (default: DEFAULT_STRIDE, room for any packet). */
+  stride?: number;
+  maxBatchesPerWake?: number;
+  /** How long stop() waits for a worker before terminating it. Default 3000 ms. */
+  stopTimeoutMs?: number;
+  /** Things that happen on their own: a side given up, a worker that exited without being stopped. */
+  onEvent?: (e: DatapathEvent) => void;
+}
+
+export type DatapathEvent =
+  | { type: 'side-closed'; worker: number; side: Side; error: DatapathError }
+  | { type: 'worker-exit'; worker: number; exitCode: number; error: Error | undefined };
+
+export type DatapathState = 'running' | 'paused' | 'stopped';
+
+function toError(e: ErrorData): DatapathError {
+  return new DatapathError(e.message, e.code);
+}
+
+/** One worker thread and what the main thread knows about it. */
+class WorkerHandle {
+  readonly worker: Worker;
+  fds: number[] = [];
+  /** It reported `stopped`: its fds are closed. */
+  clean = false;
+  exited = false;
+  exitCode = 0;
+  crash: Error | undefined;
+  readonly exit: Promise<void>;
+  readonly ready: Promise<void>;
+  readonly #pending = new Map<number, (e: ErrorData | undefined) => void>();
+
+  constructor(
+    readonly index: number,
+    init: WorkerInit,
+    onReport: (w: WorkerHandle, r: Report) => void,
+  ) {
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
+    let ready!: () => void;
+    let failed!: (e: Error) => void;
+    this.ready = new Promise<void>((res, rej) => {
+      ready = res;
+      failed = rej;
+    });
+    // Handled by start(); never an unhandled rejection if start() already gave up on this worker.
+    this.ready.catch(() => {});
+    this.worker.on('message', (r: Report) => {
+      if (r.type === 'ready') {
+        this.fds = r.fds;
+        ready();
+      } else if (r.type === 'failed') failed(toError(r.error));
+      else if (r.type === 'stopped') this.clean = true;
+      else if (r.type === 'done') {
+        const cb = this.#pending.get(r.id);
+        this.#pending.delete(r.id);
+        cb?.(r.error);
+      } else onReport(this, r);
+    });
+    this.worker.on('error', (e) => {
+      this.crash = e;
+    });
+    this.exit = new Promise<void>((res) => {
+      this.worker.once('exit', (code) => {
+        this.exited = true;
+        this.exitCode = code;
+        failed(this.crash ?? new DatapathError(`datapath worker ${index} exited (code ${code}) before it was ready`));
+        for (const cb of this.#pending.values()) cb(undefined);
+        this.#pending.clear();
+        res();
+      });
+    });
+  }
+
+  /** Sends a command; resolves with the worker's answer (undefined error when it exits first). */
+  send(c: Command): Promise<ErrorData | undefined> {
+    if (this.exited) return Promise.resolve(undefined);
+    return new Promise((res) => {
+      this.#pending.set(c.id, res);
+      this.worker.postMessage(c);
+    });
+  }
+}
+
+/** The loop of in-process mode and what it polls. */
+interface InlineLoop {
+  loop: DatapathLoop;
+  io: LoopIo;
+  dev: OpenedDevices | undefined;
+  polls: PollHandle[];
+}
+
+interface Readiness {
+  setReadableHandler(h: (() => void) | undefined): void;
+}
+
+function hasReadiness(io: unknown): io is Readiness {
+  return typeof (io as Partial<Readiness>).setReadableHandler === 'function';
+}
+
+export class Datapath {
+  #state: DatapathState = 'running';
+  readonly #buffers: SharedArrayBuffer[];
+  readonly #workers: WorkerHandle[];
+  readonly #inline: InlineLoop | undefined;
+  readonly #detached: readonly number[];
+  readonly #stopTimeoutMs: number;
+  #nextId = 1;
+  #queuesDetached = false;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(
+    buffers: SharedArrayBuffer[],
+    workers: WorkerHandle[],
+    inline: InlineLoop | undefined,
+    detached: readonly number[],
+    o: DatapathOptions,
+  ) {
+    this.#buffers = buffers;
+    this.#workers = workers;
+    this.#inline = inline;
+    this.#detached = detached;
+    this.#stopTimeoutMs = o.stopTimeoutMs ?? 3000;
+  }
+
+  /** Starts the loops; resolves once every one is polling, or rejects after cleaning up. */
+  static async start(o: DatapathOptions): Promise<Datapath> {
+    const translator = new Translator(o.translator); // validates: ConfigError before anything opens
+    const n = o.workers ?? availableParallelism();
+    if (!Number.isInteger(n) || n < 0) throw new DatapathError(`workers must be an integer >= 0, got ${n}`);
+    if (n === 0) return Datapath.#startInline(o, translator);
+    if (!o.devices)
+      throw new DatapathError('worker threads need `devices` (in-memory `io` works only with workers: 0)');
+    const devices = o.devices;
+    const fanoutGroup = n > 1 ? (o.fanoutGroup ?? process.pid & 0xffff) : undefined;
+    const buffers: SharedArrayBuffer[] = [];
+    const workers: WorkerHandle[] = [];
+    let dp: Datapath | undefined;
+    const onReport = (w: WorkerHandle, r: Report) => {
+      if (r.type === 'side-closed')
+        o.onEvent?.({ type: 'side-closed', worker: w.index, side: r.side, error: toError(r.error) });
+    };
+    for (let i = 0; i < n; i++) {
+      const counters = createCounterBuffer();
+      buffers.push(counters);
+      const init: WorkerInit = {
+        index: i,
+        devices,
+        translator: o.translator,
+        counters,
+        fanoutGroup,
+        stride: o.stride,
+        maxBatchesPerWake: o.maxBatchesPerWake,
+      };
+      const w = new WorkerHandle(i, init, onReport);
+      workers.push(w);
+      w.exit.then(() => {
+        if (!w.clean) {
+          // Died (or was terminated) with its devices open: close them here, never twice.
+          void closeFdsOf(w);
+          if (dp && dp.#state !== 'stopped' && !dp.#stopping)
+            o.onEvent?.({ type: 'worker-exit', worker: i, exitCode: w.exitCode, error: w.crash });
+        }
+      });
+    }
+    dp = new Datapath(buffers, workers, undefined, o.detachQueues ?? [], o);
+    try {
+      await Promise.all(workers.map((w) => w.ready));
+    } catch (e) {
+      await dp.stop();
+      throw e instanceof DatapathError ? e : new DatapathError(`datapath worker failed: ${(e as Error).message}`);
+    }
+    await dp.#detach();
+    return dp;
+  }
+
+  static async #startInline(o: DatapathOptions, translator: Translator): Promise<Datapath> {
+    const buffer = createCounterBuffer();
+    let dev: OpenedDevices | undefined;
+    let io: LoopIo;
+    if (o.io) io = o.io;
+    else if (o.devices) {
+      const { openDevices } = await import('./devices.js');
+      dev = openDevices(o.devices, undefined);
+      io = dev.io;
+    } else throw new DatapathError('the datapath needs `devices` or (with workers: 0) `io`');
+    const loop = new DatapathLoop(translator, io, new CounterWriter(buffer), {
+      stride: o.stride,
+      maxBatchesPerWake: o.maxBatchesPerWake,
+    });
+    const inline: InlineLoop = { loop, io, dev, polls: [] };
+    if (dev) loop.beforePublish = dev.syncCounters;
+    const sideClosed = (side: Side, e: unknown) => {
+      const poll = inline.polls.find((p) => p.fd === (side === 'tun' ? io.tun.fd : io.packet.fd));
+      poll?.stop();
+      if (side === 'tun' && hasReadiness(io.tun)) io.tun.setReadableHandler(undefined);
+      if (side === 'packet' && hasReadiness(io.packet)) io.packet.setReadableHandler(undefined);
+      const err = e instanceof Error ? e : new Error(String(e));
+      o.onEvent?.({
+        type: 'side-closed',
+        worker: -1,
+        side,
+        error: new DatapathError(err.message, (err as ClatdError).code),
+      });
+    };
+    loop.onClosed = sideClosed;
+    try {
+      for (const [side, pio, handler] of [
+        ['tun', io.tun, loop.tunReadable],
+        ['packet', io.packet, loop.packetReadable],
+      ] as const) {
+        if (pio.fd >= 0) {
+          const { pollReadable } = await import('../sys/poll.js');
+          inline.polls.push(pollReadable(pio.fd, `${side} fd ${pio.fd}`, handler, (e) => sideClosed(side, e)));
+        } else if (hasReadiness(pio)) pio.setReadableHandler(handler);
+        else throw new DatapathError(`the ${side} PacketIo has no fd to poll and no setReadableHandler`);
+      }
+    } catch (e) {
+      Datapath.#closeInline(inline);
+      throw e;
+    }
+    const dp = new Datapath([buffer], [], inline, o.detachQueues ?? [], o);
+    await dp.#detach();
+    return dp;
+  }
+
+  static #closeInline(l: InlineLoop): void {
+    for (const p of l.polls) p.stop();
+    l.polls.length = 0;
+    for (const pio of [l.io.tun, l.io.packet]) if (hasReadiness(pio)) pio.setReadableHandler(undefined);
+    if (l.dev) l.dev.close();
+    else {
+      l.io.tun.close();
+      l.io.packet.close();
+      l.io.raw.close();
+    }
+  }
+
+  get state(): DatapathState {
+    return this.#state;
+  }
+
+  /** Loops running: the worker count, or 1 in process. */
+  get loops(): number {
+    return this.#inline ? 1 : this.#workers.length;
+  }
+
+  /**
+   * A new translator configuration (new prefix, new CLAT address...) and, optionally, a new BPF
+   * program for the packet sockets. Validated here first; each loop swaps it in between batches.
+   */
+  async reconfigure(config: TranslatorConfig, packetFilter?: Uint8Array): Promise<void> {
+    this.#live('reconfigure');
+    const t = new Translator(config);
+    if (this.#inline) {
+      this.#inline.loop.setTranslator(t);
+      if (packetFilter) {
+        const pkt = this.#inline.dev?.packet;
+        if (!pkt) throw new DatapathError('reconfigure: a packet filter needs devices opened by the datapath');
+        pkt.setFilter(packetFilter);
+      }
+      return;
+    }
+    await this.#command({ type: 'reconfigure', id: 0, translator: config, filter: packetFilter });
+  }
+
+  /** Input is read and counted as `paused`, not translated. */
+  async pause(): Promise<void> {
+    this.#live('pause');
+    if (this.#inline) this.#inline.loop.paused = true;
+    else await this.#command({ type: 'pause', id: 0 });
+    this.#state = 'paused';
+  }
+
+  async resume(): Promise<void> {
+    this.#live('resume');
+    if (this.#inline) this.#inline.loop.paused = false;
+    else await this.#command({ type: 'resume', id: 0 });
+    this.#state = 'running';
+  }
+
+  /** Idempotent: every caller gets the same completion. Never throws. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  /** All loops' counters, summed. Keeps working after stop (the totals stay). */
+  counters(): CounterSnapshot {
+    return readCounters(this.#buffers);
+  }
+
+  async #stop(): Promise<void> {
+    if (this.#inline) Datapath.#closeInline(this.#inline);
+    await Promise.all(
+      this.#workers.map(async (w) => {
+        if (w.exited) return;
+        void w.send({ type: 'stop', id: this.#nextId++ });
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<boolean>((res) => {
+          timer = setTimeout(() => res(true), this.#stopTimeoutMs);
+        });
+        const tooLate = await Promise.race([w.exit.then(() => false), late]);
+        clearTimeout(timer);
+        if (tooLate) {
+          await w.worker.terminate();
+          await w.exit;
+        }
+      }),
+    );
+    for (const w of this.#workers) if (!w.clean) await closeFdsOf(w);
+    await this.#attach();
+    this.#state = 'stopped';
+  }
+
+  async #command(c: Command): Promise<void> {
+    const answers = await Promise.all(this.#workers.map((w) => w.send({ ...c, id: this.#nextId++ })));
+    const bad = answers.find((a) => a !== undefined);
+    if (bad) throw toError(bad);
+  }
+
+  #live(call: string): void {
+    if (this.#state === 'stopped' || this.#stopping) throw new DatapathError(`${call}: the datapath is stopped`);
+  }
+
+  async #detach(): Promise<void> {
+    if (this.#detached.length === 0) return;
+    const { setQueueAttached } = await import('./devices.js');
+    for (const fd of this.#detached) setQueueAttached(fd, false);
+    this.#queuesDetached = true;
+  }
+
+  async #attach(): Promise<void> {
+    if (!this.#queuesDetached) return;
+    this.#queuesDetached = false;
+    const { setQueueAttached } = await import('./devices.js');
+    for (const fd of this.#detached) setQueueAttached(fd, true);
+  }
+}
+
+/** Closes a dead worker's fds once (they are process-wide; a closed number may be reused later). */
+async function closeFdsOf(w: WorkerHandle): Promise<void> {
+  if (w.fds.length === 0) return;
+  const fds = w.fds;
+  w.fds = [];
+  const { closeFds } = await import('./devices.js');
+  closeFds(fds);
+}

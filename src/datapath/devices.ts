@@ -1,0 +1,96 @@
+/**
+ * Opens one loop's own devices from a description that can cross into a worker (plain data): a
+ * queue of the multi-queue TUN, a packet socket in the PACKET_FANOUT group, and a raw socket. Each
+ * loop owns its fds end to end (as a wireguard-go routine owns its queue), closes them when it
+ * stops, and reports their numbers so the main thread can close them if the worker dies.
+ */
+import { native } from '../sys/addon.js';
+import { PacketSocket, type PacketSocketOptions } from '../sys/packet-socket.js';
+import { type Raw6Options, Raw6Socket } from '../sys/raw6.js';
+import { Tun } from '../sys/tun.js';
+import { IO_BASE, IoSlot } from './counters.js';
+import type { LoopIo } from './loop.js';
+
+/** The datapath's devices, as data. */
+export interface DatapathDevices {
+  /**
+   * The TUN, already created by the caller with `multiQueue: true` (and kept open by it): each
+   * loop attaches one more queue by name.
+   */
+  tun: { name: string; batchSize?: number };
+  /** The receive side; each loop opens its own socket with these options (fanout is added when needed). */
+  packet: Omit<PacketSocketOptions, 'fanoutGroup'>;
+  /** The transmit side; each loop opens its own raw socket (the anycast membership stays with the caller's). */
+  raw: Raw6Options;
+}
+
+export interface OpenedDevices {
+  io: LoopIo;
+  tun: Tun;
+  packet: PacketSocket;
+  raw: Raw6Socket;
+  /** The fds, for the main thread's clean-up after a crash. */
+  fds: number[];
+  /** Adds the system layer's own error counts into a loop's counters (call before publishing). */
+  syncCounters(acc: Float64Array): void;
+  /** Closes all three. Idempotent. */
+  close(): void;
+}
+
+/** Opens the devices of one loop; on failure closes what it opened and rethrows. */
+export function openDevices(d: DatapathDevices, fanoutGroup: number | undefined): OpenedDevices {
+  const opened: { close(): void }[] = [];
+  try {
+    const tun = Tun.open(d.tun.name, { multiQueue: true, batchSize: d.tun.batchSize });
+    opened.push(tun);
+    const packet = PacketSocket.open(fanoutGroup === undefined ? d.packet : { ...d.packet, fanoutGroup });
+    opened.push(packet);
+    const raw = Raw6Socket.open(d.raw);
+    opened.push(raw);
+    // The system layer counts failures it absorbs (read errors, malformed frames); fold in the growth.
+    let tunRead = 0;
+    let pktRead = 0;
+    let malformed = 0;
+    let completed = 0;
+    return {
+      io: { tun, packet, raw },
+      tun,
+      packet,
+      raw,
+      fds: [tun.fd, packet.fd, raw.fd],
+      syncCounters(acc: Float64Array): void {
+        const pc = packet.counters;
+        acc[IO_BASE + IoSlot.TUN_READ_ERRORS] += tun.errors.readErrors - tunRead;
+        acc[IO_BASE + IoSlot.PACKET_READ_ERRORS] += pc.readErrors - pktRead;
+        acc[IO_BASE + IoSlot.PACKET_MALFORMED] += pc.malformed - malformed;
+        acc[IO_BASE + IoSlot.CSUM_COMPLETED] += pc.csumCompleted - completed;
+        tunRead = tun.errors.readErrors;
+        pktRead = pc.readErrors;
+        malformed = pc.malformed;
+        completed = pc.csumCompleted;
+      },
+      close(): void {
+        tun.close();
+        packet.close();
+        raw.close();
+      },
+    };
+  } catch (e) {
+    for (const o of opened) o.close();
+    throw e;
+  }
+}
+
+/** Closes fds by number (a crashed worker's); errors are ignored: the fd may already be gone. */
+export function closeFds(fds: readonly number[]): void {
+  for (const fd of fds) if (fd >= 0) native.close(fd);
+}
+
+/**
+ * Detaches (false) or re-attaches (true) the caller's own queue of the multi-queue TUN, so the
+ * kernel does not steer flows to a queue nobody reads while the loops run (TUNSETQUEUE).
+ * Returns 0 or -errno.
+ */
+export function setQueueAttached(fd: number, attached: boolean): number {
+  return native.tunSetQueue(fd, attached ? 1 : 0);
+}

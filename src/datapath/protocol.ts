@@ -1,0 +1,52 @@
+/**
+ * Messages between the main thread's {@link Datapath} and its workers. Plain data only (structured
+ * clone); nothing here runs per packet: the packet path never crosses threads.
+ */
+import type { TranslatorConfig } from '../core/xlat/config.js';
+import type { DatapathDevices } from './devices.js';
+
+/** `workerData` of a datapath worker. */
+export interface WorkerInit {
+  index: number;
+  devices: DatapathDevices;
+  translator: TranslatorConfig;
+  counters: SharedArrayBuffer;
+  /** PACKET_FANOUT group id shared by all workers, or undefined for a single loop. */
+  fanoutGroup: number | undefined;
+  stride: number | undefined;
+  maxBatchesPerWake: number | undefined;
+}
+
+/** Main → worker. Each carries an id that the worker's `done` answer repeats. */
+export type Command =
+  | { type: 'reconfigure'; id: number; translator: TranslatorConfig; filter: Uint8Array | undefined }
+  | { type: 'pause'; id: number }
+  | { type: 'resume'; id: number }
+  | { type: 'stop'; id: number };
+
+/** An error as data (ClatdError codes survive the crossing). */
+export interface ErrorData {
+  name: string;
+  message: string;
+  code: string | undefined;
+}
+
+/** Worker → main. */
+export type Report =
+  /** Devices open and polls running; `fds` for clean-up should the worker die. */
+  | { type: 'ready'; fds: number[] }
+  /** Opening the devices failed; the worker exits next. */
+  | { type: 'failed'; error: ErrorData }
+  | { type: 'done'; id: number; error: ErrorData | undefined }
+  /** An input side was given up (closed device, endless read errors); the other side goes on. */
+  | { type: 'side-closed'; side: 'tun' | 'packet'; error: ErrorData }
+  /** Everything closed; the worker exits next. */
+  | { type: 'stopped' };
+
+export function errorData(e: unknown): ErrorData {
+  if (e instanceof Error) {
+    const code = (e as { code?: unknown }).code;
+    return { name: e.name, message: e.message, code: typeof code === 'string' ? code : undefined };
+  }
+  return { name: 'Error', message: String(e), code: undefined };
+}
