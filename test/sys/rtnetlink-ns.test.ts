@@ -218,6 +218,37 @@ if (INNER === undefined) {
       assert.throws(() => rt.routeTo('2001:db8:ffff::1'), /^NetlinkError: RTM_GETROUTE 2001:db8:ffff::1: ENETUNREACH/);
     });
 
+    test('a multipath IPv6 route lists its next hops', () => {
+      ip(
+        '-6',
+        'route',
+        'add',
+        '2001:db8:9::/64',
+        'nexthop',
+        'via',
+        'fe80::1',
+        'dev',
+        'lan0',
+        'nexthop',
+        'via',
+        'fe80::2',
+        'dev',
+        'veth0',
+      );
+      const r = rt.routes({ family: 6 }).find((x) => x.dst === '2001:db8:9::' && x.dstLen === 64);
+      assert.ok(r, 'multipath route not listed');
+      const lan = rt.link('lan0').index;
+      assert.equal(r.oif, lan);
+      assert.deepEqual(
+        r.nexthops?.map((h) => [h.oif, h.gateway]),
+        [
+          [lan, 'fe80::1'],
+          [rt.link('veth0').index, 'fe80::2'],
+        ],
+      );
+      ip('-6', 'route', 'del', '2001:db8:9::/64');
+    });
+
     test('IPv6 route in another table, replace, list by protocol, delete', () => {
       rt.addRoute({ dst: '64:ff9b::/96', dev: 'lan0', table: 100, metric: 5, mtu: 1400 });
       assert.match(

@@ -269,6 +269,37 @@ describe('routes', () => {
   });
 });
 
+describe('multipath routes', () => {
+  test('decodes RTA_MULTIPATH next hops; oif and gateway come from the first', () => {
+    const gw = (last: number) => [0xfe, 0x80, ...new Array(13).fill(0), last];
+    const hop = (ifindex: number, hops: number, g: number[]) => {
+      const attrs = rta(5, g);
+      return [...u16(8 + attrs.length), 0, hops, ...u32(ifindex), ...attrs];
+    };
+    const body = [
+      10,
+      0,
+      0,
+      0,
+      254,
+      9,
+      0,
+      1,
+      ...u32(0), // ::/0, main, proto ra, unicast
+      ...rta(6, u32(1024)),
+      ...rta(9, [...hop(4, 0, gw(1)), ...hop(5, 2, gw(2))]),
+    ];
+    const r = decodeRoute(Uint8Array.from(body))!;
+    assert.equal(r.dstLen, 0);
+    assert.equal(r.oif, 4);
+    assert.equal(r.gateway, 'fe80::1');
+    assert.deepEqual(r.nexthops, [
+      { oif: 4, gateway: 'fe80::1', weight: 1 },
+      { oif: 5, gateway: 'fe80::2', weight: 3 },
+    ]);
+  });
+});
+
 describe('ND user options', () => {
   test('decodes a PREF64 option (RFC 8781) and the router address', () => {
     // PREF64: type 38, length 2 (16 bytes), scaled lifetime 600 s | PLC 1 (/96), prefix 64:ff9b::

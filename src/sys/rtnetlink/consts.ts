@@ -130,8 +130,11 @@ export const RTA_GATEWAY = 5;
 export const RTA_PRIORITY = 6;
 export const RTA_PREFSRC = 7;
 export const RTA_METRICS = 8;
+export const RTA_MULTIPATH = 9;
 export const RTA_TABLE = 15;
 export const RTA_PREF = 20;
+/** struct rtnexthop { u16 len; u8 flags; u8 hops; s32 ifindex; } inside RTA_MULTIPATH, then attributes. */
+export const RTNEXTHOP_LEN = 8;
 export const RTAX_MTU = 2;
 export const RTAX_ADVMSS = 8;
 export const RT_TABLE_UNSPEC = 0;

@@ -1,7 +1,17 @@
 /** rtnetlink for clatd: links, addresses, routes and events over NETLINK_ROUTE, in TypeScript. */
 export * from './consts.js';
 export { errnoName, NetlinkError } from './errors.js';
-export type { Address, AddressSpec, Family, Link, LinkChange, NdUserOption, Route, RouteSpec } from './messages.js';
+export type {
+  Address,
+  AddressSpec,
+  Family,
+  Link,
+  LinkChange,
+  NdUserOption,
+  NextHop,
+  Route,
+  RouteSpec,
+} from './messages.js';
 export { decodeAddress, decodeLink, decodeNdUserOption, decodeRoute, scopeName } from './messages.js';
 export { decodeEvent, MONITOR_GROUPS, type RtnlEvent, RtnlMonitor, type WatchReadable } from './monitor.js';
 export { openRouteSocket, openRtnl, openRtnlMonitor, watchReadable } from './open.js';

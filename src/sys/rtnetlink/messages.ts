@@ -42,6 +42,7 @@ import {
   RTA_DST,
   RTA_GATEWAY,
   RTA_METRICS,
+  RTA_MULTIPATH,
   RTA_OIF,
   RTA_PREF,
   RTA_PREFSRC,
@@ -52,6 +53,7 @@ import {
   RTM_F_LOOKUP_TABLE,
   RTMSG_LEN,
   RTN_UNICAST,
+  RTNEXTHOP_LEN,
   RTPROT_CLATD,
 } from './consts.js';
 import { attrStr, attrU8, attrU32, LE, MessageBuilder, parseAttrs, view } from './wire.js';
@@ -279,6 +281,33 @@ export interface Route {
   readonly advmss?: number;
   /** RTA_PREF, IPv6 router preference. */
   readonly pref?: number;
+  /**
+   * The next hops of a multipath route (RTA_MULTIPATH; e.g. an IPv6 default route through two
+   * routers). `oif` and `gateway` above then come from the first one.
+   */
+  readonly nexthops?: readonly NextHop[];
+}
+
+export interface NextHop {
+  readonly oif: number;
+  readonly gateway?: string;
+  /** rtnh_hops + 1, as `ip route` prints it. */
+  readonly weight: number;
+}
+
+/** Decodes the rtnexthop list of RTA_MULTIPATH; stops at a malformed entry. */
+function decodeNextHops(family: Family, b: Uint8Array): NextHop[] {
+  const out: NextHop[] = [];
+  const dv = view(b);
+  let off = 0;
+  while (off + RTNEXTHOP_LEN <= b.length) {
+    const len = dv.getUint16(off, LE);
+    if (len < RTNEXTHOP_LEN || off + len > b.length) break;
+    const a = parseAttrs(b.subarray(off, off + len), RTNEXTHOP_LEN);
+    out.push({ oif: dv.getInt32(off + 4, LE), gateway: addrText(family, a.get(RTA_GATEWAY)), weight: b[off + 3] + 1 });
+    off += (len + 3) & ~3;
+  }
+  return out;
 }
 
 export interface RouteSpec {
@@ -348,6 +377,8 @@ export function decodeRoute(body: Uint8Array): Route | undefined {
   const a = parseAttrs(body, RTMSG_LEN);
   const metrics = a.get(RTA_METRICS);
   const mx = metrics ? parseAttrs(metrics) : undefined;
+  const mp = a.get(RTA_MULTIPATH);
+  const nexthops = mp ? decodeNextHops(family, mp) : undefined;
   return {
     family,
     dst: addrText(family, a.get(RTA_DST)) ?? (family === 4 ? '0.0.0.0' : '::'),
@@ -357,13 +388,14 @@ export function decodeRoute(body: Uint8Array): Route | undefined {
     scope: dv.getUint8(6),
     type: dv.getUint8(7),
     flags: dv.getUint32(8, LE),
-    oif: attrU32(a.get(RTA_OIF)),
-    gateway: addrText(family, a.get(RTA_GATEWAY)),
+    oif: attrU32(a.get(RTA_OIF)) ?? nexthops?.[0]?.oif,
+    gateway: addrText(family, a.get(RTA_GATEWAY)) ?? nexthops?.[0]?.gateway,
     prefsrc: addrText(family, a.get(RTA_PREFSRC)),
     priority: attrU32(a.get(RTA_PRIORITY)),
     mtu: attrU32(mx?.get(RTAX_MTU)),
     advmss: attrU32(mx?.get(RTAX_ADVMSS)),
     pref: attrU8(a.get(RTA_PREF)),
+    nexthops,
   };
 }
 
