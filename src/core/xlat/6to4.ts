@@ -6,7 +6,8 @@
  * (RFC 7757 §4), the packet translated back into IPv6 (Back). Nothing allocates; the input must not
  * overlap the output slots.
  */
-import { Disposition, type PacketBatch, slotStart } from '../batch.js';
+import { eam6to4 } from '../addr/eam.js';
+import { copyBytes, Disposition, type PacketBatch, slotStart } from '../batch.js';
 import { adjust, finish, fold, pseudoSum6, sum16, sum32 } from '../checksum.js';
 import {
   hasRfc4884Length6,
@@ -44,22 +45,24 @@ let dstViaPool6 = false;
 
 /** Maps the destination, remembering whether pool6 did it (the hairpinning test of RFC 7757 §4). */
 function mapDst(c: ResolvedConfig, b: Uint8Array, off: number): number {
-  if (c.eam.size !== 0 && c.eam.find6(b, off) !== undefined) {
-    dstViaPool6 = false;
-  } else {
-    dstViaPool6 = true;
+  if (c.eam.size !== 0) {
+    const e = c.eam.find6(b, off);
+    if (e !== undefined) {
+      dstViaPool6 = false;
+      return eam6to4(e, b, off);
+    }
   }
+  dstViaPool6 = true;
   return map6to4(c, b, off);
 }
 
-/** Writes a 20-byte IPv4 header (no options) with its checksum. `fragWord` holds flags and offset. */
+/** Writes a 20-byte IPv4 header (no options) with its checksum. `idFlags` is from {@link idAndFlags}. */
 function writeIpv4Header(
   d: Uint8Array,
   o: number,
   tos: number,
   totalLen: number,
-  id: number,
-  fragWord: number,
+  idFlags: number,
   ttl: number,
   proto: number,
   src: number,
@@ -69,10 +72,10 @@ function writeIpv4Header(
   d[o + 1] = tos;
   d[o + 2] = totalLen >>> 8;
   d[o + 3] = totalLen;
-  d[o + 4] = id >>> 8;
-  d[o + 5] = id;
-  d[o + 6] = fragWord >>> 8;
-  d[o + 7] = fragWord;
+  d[o + 4] = idFlags >>> 24;
+  d[o + 5] = idFlags >>> 16;
+  d[o + 6] = idFlags >>> 8;
+  d[o + 7] = idFlags;
   d[o + 8] = ttl;
   d[o + 9] = proto;
   d[o + 10] = 0;
@@ -273,29 +276,14 @@ function translatePlain(
     if (proto === NH_TCP && l4len < 20) return -Drop.D64_L4_TRUNCATED;
     if (proto === NH_UDP && l4len < 8) return -Drop.D64_L4_TRUNCATED;
   }
-  if (b === d) d.copyWithin(o + 20, l4, end);
-  else d.set(b.subarray(l4, end), o + 20);
+  copyBytes(b, l4, end - l4, d, o + 20);
   if (outer.fragOffset === 0) {
     const oldSum = sum16(b, off + IPV6_SRC, 32);
     const newSum = sum32(src) + sum32(dst);
     fixTransport(d, o + 20, l4len, proto, oldSum, newSum);
   }
-  writeIpv4Header(d, o, tosOf(c, b, off), total, 0, 0, ttl, proto, src, dst);
-  setIdFlags(d, o, idAndFlags(outer, total, true));
+  writeIpv4Header(d, o, tosOf(c, b, off), total, idAndFlags(outer, total, true), ttl, proto, src, dst);
   return total;
-}
-
-/** Rewrites Identification and flags/offset of the IPv4 header at `d[o]`, updating its checksum. */
-function setIdFlags(d: Uint8Array, o: number, idFlags: number): void {
-  if (idFlags === 0) return;
-  const oldSum = ((d[o + 4] << 8) | d[o + 5]) + ((d[o + 6] << 8) | d[o + 7]);
-  d[o + 4] = idFlags >>> 24;
-  d[o + 5] = idFlags >>> 16;
-  d[o + 6] = idFlags >>> 8;
-  d[o + 7] = idFlags;
-  const cs = adjust((d[o + 10] << 8) | d[o + 11], oldSum, (idFlags >>> 16) + (idFlags & 0xffff));
-  d[o + 10] = cs >>> 8;
-  d[o + 11] = cs;
 }
 
 /** RFC 7915 §5.2, informational messages: echo only. Returns the length or −Drop. */
@@ -319,11 +307,9 @@ function translateIcmpInfo(
   if (total > c.ipv4Mtu) return tooBig(c, b, off, end, out);
   if (total > out.stride) return -Drop.OUTPUT_FULL;
   const d = out.data;
-  if (b === d) d.copyWithin(o + 20, l4, end);
-  else d.set(b.subarray(l4, end), o + 20);
+  copyBytes(b, l4, end - l4, d, o + 20);
   fixEcho(d, o + 20, tc4, pseudoSum6(b, off + IPV6_SRC, off + IPV6_DST, NH_ICMPV6, l4len));
-  writeIpv4Header(d, o, tosOf(c, b, off), total, 0, 0, ttl, 1, src, dst);
-  setIdFlags(d, o, idAndFlags(outer, total, true));
+  writeIpv4Header(d, o, tosOf(c, b, off), total, idAndFlags(outer, total, true), ttl, 1, src, dst);
   return total;
 }
 
@@ -398,13 +384,11 @@ function translateIcmpError(
   const copyL4 = layout.quoted - 20;
   if (copyL4 < 0) return -Drop.D64_ICMP_BAD_INNER;
 
-  if (b === d) d.copyWithin(io + 20, il4, il4 + copyL4);
-  else d.set(b.subarray(il4, il4 + copyL4), io + 20);
+  copyBytes(b, il4, copyL4, d, io + 20);
   for (let i = io + layout.quoted; i < io + layout.field; i++) d[i] = 0;
   if (layout.ext > 0) {
     const e = io + layout.field;
-    if (b === d) d.copyWithin(e, qEnd, qEnd + layout.ext);
-    else d.set(b.subarray(qEnd, qEnd + layout.ext), e);
+    copyBytes(b, qEnd, layout.ext, d, e);
   }
 
   // Inner transport header.
@@ -420,8 +404,8 @@ function translateIcmpError(
       fixTransport(d, io + 20, copyL4, iproto, sum16(b, q + IPV6_SRC, 32), sum32(isrc) + sum32(idst));
     }
   }
-  writeIpv4Header(d, io, tosOf(c, b, q), iTotal, 0, 0, b[q + 7], iproto === NH_ICMPV6 ? 1 : iproto, isrc, idst);
-  setIdFlags(d, io, idAndFlags(inner, iTotal, false));
+  const iIdFlags = idAndFlags(inner, iTotal, false);
+  writeIpv4Header(d, io, tosOf(c, b, q), iTotal, iIdFlags, b[q + 7], iproto === NH_ICMPV6 ? 1 : iproto, isrc, idst);
 
   // ICMPv4 header.
   d[m] = tc4 >>> 8;
@@ -436,7 +420,6 @@ function translateIcmpError(
   d[m + 2] = cs >>> 8;
   d[m + 3] = cs;
 
-  writeIpv4Header(d, o, tosOf(c, b, off), total, 0, 0, ttl, 1, src, dst);
-  setIdFlags(d, o, idAndFlags(outer, total, true));
+  writeIpv4Header(d, o, tosOf(c, b, off), total, idAndFlags(outer, total, true), ttl, 1, src, dst);
   return total;
 }
