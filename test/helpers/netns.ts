@@ -117,7 +117,11 @@ class NetnsImpl implements Netns {
       waits.push(new Promise<void>((resolve) => child.once('exit', () => resolve())));
       child.kill('SIGKILL');
     }
-    await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, 2000))]);
+    if (waits.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(waits), new Promise((r) => (timer = setTimeout(r, 2000)))]);
+      clearTimeout(timer);
+    }
     try {
       execFileSync('ip', ['netns', 'del', this.name], { stdio: 'ignore' });
     } catch {
@@ -208,25 +212,37 @@ export async function withVethPair<T>(fn: (pair: VethPair) => Promise<T> | T, op
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const addrs = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
-    for (const [ns, ifname, list] of [
-      [a, 'veth-a', addrs(options.aAddr)],
-      [b, 'veth-b', addrs(options.bAddr)],
-    ] as const) {
-      for (const addr of list) {
-        ns.exec('ip', 'addr', 'add', addr, 'dev', ifname, ...(addr.includes(':') ? ['nodad'] : []));
-      }
-      ns.exec('ip', 'link', 'set', ifname, 'up');
-    }
-    const mac = (ns: Netns, ifname: string) => ns.exec('cat', `/sys/class/net/${ifname}/address`).trim();
+    const setup = (ifname: string, list: string[]) =>
+      [
+        ...list.map((addr) => `ip addr add ${addr} dev ${ifname}${addr.includes(':') ? ' nodad' : ''}`),
+        `ip link set ${ifname} up`,
+        `cat /sys/class/net/${ifname}/ifindex /sys/class/net/${ifname}/address`,
+      ].join('; ');
+    const [aIndex, aMac] = a
+      .sh(setup('veth-a', addrs(options.aAddr)))
+      .trim()
+      .split('\n');
+    const [bIndex, bMac] = b
+      .sh(setup('veth-b', addrs(options.bAddr)))
+      .trim()
+      .split('\n');
+    // Usable only once the carrier is up on both ends and the link-local address exists: before
+    // that, sends fail with ENETUNREACH.
+    const waitUp = (ifname: string) =>
+      `for i in $(seq 250); do [ "$(cat /sys/class/net/${ifname}/operstate)" = up ] && ` +
+      `ip -6 addr show dev ${ifname} scope link | grep -q fe80 && exit 0; sleep 0.02; done; ` +
+      `echo "${ifname} did not come up" >&2; exit 1`;
+    a.sh(waitUp('veth-a'));
+    b.sh(waitUp('veth-b'));
     return await fn({
       a,
       b,
       aIf: 'veth-a',
       bIf: 'veth-b',
-      aIndex: a.ifindex('veth-a'),
-      bIndex: b.ifindex('veth-b'),
-      aMac: mac(a, 'veth-a'),
-      bMac: mac(b, 'veth-b'),
+      aIndex: Number(aIndex),
+      bIndex: Number(bIndex),
+      aMac,
+      bMac,
     });
   } finally {
     await b?.destroy();
