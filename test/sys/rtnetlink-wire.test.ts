@@ -455,4 +455,16 @@ describe('RtnlMonitor', () => {
     mon.close();
     assert.equal(t.closed, true);
   });
+
+  test('drain reads at most the datagrams it is allowed, the rest on the next call', () => {
+    const t = new ScriptedTransport(() => []);
+    for (let i = 1; i <= 3; i++) t.push(nlmsg(RTM_NEWLINK, 0, 0, [0, 0, 0, 0, ...u32(i), ...u32(0), ...u32(0)]));
+    const seen: number[] = [];
+    const mon = new RtnlMonitor(t, (e) => e.kind === 'link' && seen.push(e.link.index));
+    assert.equal(mon.drain(2), 2);
+    assert.deepEqual(seen, [1, 2]);
+    assert.equal(mon.drain(), 1);
+    assert.equal(mon.drain(), 0);
+    assert.deepEqual(seen, [1, 2, 3]);
+  });
 });

@@ -35,6 +35,9 @@ import { type NlMessage, splitMessages } from './wire.js';
 
 const { EAGAIN, EINTR, ENOBUFS } = constants.errno;
 
+/** Datagrams read per readable callback. */
+const PER_TURN = 64;
+
 /** The groups a CLAT needs: every change that can move its uplink, address, routes or prefix. */
 export const MONITOR_GROUPS: readonly number[] = [
   RTNLGRP_LINK,
@@ -116,7 +119,9 @@ export class RtnlMonitor {
 
   private drainSafely(): void {
     try {
-      this.drain();
+      // The poll is level-triggered: a bounded batch per turn lets timers and other fds in
+      // during an event storm, and the rest is read on the next turn.
+      this.drain(PER_TURN);
     } catch (e) {
       this.fail(e as Error);
     }
@@ -128,10 +133,14 @@ export class RtnlMonitor {
     this.onError(e);
   }
 
-  /** Reads every pending datagram and delivers its events. Returns how many events it delivered. */
-  drain(): number {
+  /**
+   * Reads pending datagrams (at most `maxDatagrams`) and delivers their events. Returns how many
+   * events it delivered. An exception from the event handler propagates (and, when watched, stops
+   * the monitor and goes to `onError`).
+   */
+  drain(maxDatagrams = Number.POSITIVE_INFINITY): number {
     let count = 0;
-    while (!this.closed) {
+    for (let d = 0; d < maxDatagrams && !this.closed; d++) {
       const n = this.transport.recv(this.rx);
       if (n === -EAGAIN) break;
       if (n === -EINTR) continue;
