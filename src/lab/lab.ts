@@ -30,6 +30,9 @@ export function runDir(tag: string): string {
 
 interface LabState {
   tag: string;
+  /** The process that built the lab; when it is gone and the lab was not kept, the lab is an orphan. */
+  ownerPid?: number;
+  kept?: boolean;
   namespaces: string[];
   pids: number[];
   netnsEtc: string | null;
@@ -41,24 +44,49 @@ const LAN_PREFIX_TEXT = '2001:db8:1:';
 const live = new Set<Lab>();
 let handlersInstalled = false;
 
-function installHandlers(signals: boolean): void {
-  if (!handlersInstalled) {
-    handlersInstalled = true;
-    process.on('exit', () => {
+function installHandlers(exitOnSignal: boolean): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  process.on('exit', () => {
+    for (const lab of live) lab.destroySync();
+  });
+  // `clatd lab` handles its signals itself, to stop clatd before removing the network.
+  if (!exitOnSignal) return;
+  for (const [sig, n] of [
+    ['SIGINT', 2],
+    ['SIGTERM', 15],
+    ['SIGHUP', 1],
+  ] as const) {
+    // Whoever else listens (node:test does) decides about exiting; with nobody, this one exits.
+    const alone = process.listenerCount(sig) === 0;
+    process.on(sig, () => {
       for (const lab of live) lab.destroySync();
+      if (alone) process.exit(128 + n);
     });
   }
-  if (signals && process.listenerCount('SIGTERM') === 0) {
-    for (const [sig, n] of [
-      ['SIGINT', 2],
-      ['SIGTERM', 15],
-      ['SIGHUP', 1],
-    ] as const) {
-      process.once(sig, () => {
-        for (const lab of live) lab.destroySync();
-        process.exit(128 + n);
-      });
-    }
+}
+
+/**
+ * Removes labs whose creating process died without cleaning up (SIGKILL, a crash) and that were
+ * not kept on purpose by `clatd lab --shell`.
+ */
+export function sweepOrphans(log: (s: string) => void = () => {}): void {
+  for (const tag of keptLabs(true)) {
+    try {
+      const s = JSON.parse(readFileSync(join(runDir(tag), 'state.json'), 'utf8')) as LabState;
+      if (s.kept || s.ownerPid === undefined || alive(s.ownerPid)) continue;
+      log(`lab: removing lab ${tag} left by process ${s.ownerPid}, which is gone`);
+      destroyKeptLab(tag);
+    } catch {}
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -108,6 +136,7 @@ export class Lab {
   private readonly procs = new Map<string, Proc>();
   private netnsEtc: string | null = null;
   private destroyed = false;
+  private kept = false;
   private radvdPref64: boolean | null = null;
   private seq = 0;
 
@@ -124,6 +153,7 @@ export class Lab {
   static async create(opts: LabOptions = {}): Promise<Lab> {
     if (process.getuid?.() !== 0) throw new LabError('lab: needs root (network namespaces, raw sockets)');
     await ensureDeps(opts.log);
+    sweepOrphans(opts.log);
     const lab = new Lab(opts);
     live.add(lab);
     installHandlers(opts.handleSignals !== false);
@@ -478,9 +508,12 @@ export class Lab {
 
   /**
    * Starts `clatd run ARGS` in the host namespace as a user would run it, but in a private mount
-   * namespace with its own /run/clatd, so its default control socket cannot meet another lab's.
+   * namespace whose /run/clatd is this lab's own folder (shared by its successive clatd runs, as
+   * /run is on a real host), so its default control socket cannot meet another lab's.
    */
   startClatd(args: string[] = []): Proc {
+    const run = join(this.dir, 'run-clatd');
+    mkdirSync(run, { recursive: true });
     return this.spawn('clatd', this.names.host, [
       'unshare',
       '--mount',
@@ -488,8 +521,8 @@ export class Lab {
       'private',
       'sh',
       '-c',
-      'mkdir -p /run/clatd && mount -t tmpfs clatd-lab /run/clatd && exec "$@"',
-      'clatd',
+      'mkdir -p /run/clatd && mount --bind "$0" /run/clatd && exec "$@"',
+      run,
       process.execPath,
       CLI_PATH,
       'run',
@@ -591,6 +624,7 @@ export class Lab {
   /** Lets this process exit while the lab stays up (for `clatd lab --shell`). */
   keep(): void {
     live.delete(this);
+    this.kept = true;
     for (const p of this.procs.values()) p.child.unref();
     this.saveState();
   }
@@ -599,6 +633,8 @@ export class Lab {
     if (!existsSync(this.dir)) return;
     const s: LabState = {
       tag: this.names.tag,
+      ownerPid: process.pid,
+      kept: this.kept,
       namespaces: [...this.namespaces],
       pids: [...this.procs.values()].filter((p) => p.running).map((p) => p.pid),
       netnsEtc: this.netnsEtc,
@@ -659,13 +695,21 @@ export function destroyKeptLab(tag: string): boolean {
   return true;
 }
 
-/** The tags of labs kept on this machine (their state files). */
-export function keptLabs(): string[] {
+/** The tags of labs kept on this machine by `--shell` (with `all`, also those of live processes). */
+export function keptLabs(all = false): string[] {
   const r = spawnSync('ls', [tmpdir()], { encoding: 'utf8' });
   return (r.stdout ?? '')
     .split('\n')
     .filter((f) => f.startsWith('clatd-lab-') && existsSync(join(tmpdir(), f, 'state.json')))
-    .map((f) => f.slice('clatd-lab-'.length));
+    .map((f) => f.slice('clatd-lab-'.length))
+    .filter((tag) => {
+      if (all) return true;
+      try {
+        return (JSON.parse(readFileSync(join(runDir(tag), 'state.json'), 'utf8')) as LabState).kept === true;
+      } catch {
+        return false;
+      }
+    });
 }
 
 function python3(): string {

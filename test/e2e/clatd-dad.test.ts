@@ -1,0 +1,115 @@
+/**
+ * clatd's Duplicate Address Detection as the router sees it: the probe is byte for byte Android's
+ * (RFC 4862 §5.4.2 with a 6-byte RFC 7527 nonce), the router's Neighbor Solicitation for the CLAT
+ * address is answered, and a neighbour already holding the address makes clatd pick another.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { finish, pseudoSum6, sum16 } from '../../src/core/checksum.js';
+import { buildDadSolicitation } from '../../src/core/nd/dad-probe.js';
+import { ADDR, type Frame, type NdMessage, ndOfFrame, solicitedNodeOf, waitFor } from '../../src/lab/index.js';
+import { clatdSuite, pingStats } from './helpers.js';
+
+/** DAD probes (NS from ::) in `frames` whose target is `target` (any target when undefined). */
+function probes(frames: Frame[], target?: string): NdMessage[] {
+  return frames
+    .map((f) => ndOfFrame(f.data))
+    .filter((m): m is NdMessage => m !== null && m.type === 135 && m.ip.src === '::')
+    .filter((m) => target === undefined || m.target === target);
+}
+
+describe('clatd in the lab: DAD and neighbour discovery', () => {
+  const suite = clatdSuite({ neighbour: true, servers: true, blobBytes: 4096 });
+
+  test('the DAD probe seen from the router is exactly the Android layout with a 6-byte nonce', async (t) => {
+    const r = suite.ready(t);
+    if (!r) return;
+    const s = await r.lab.clatdStatus(r.clatd);
+    assert.ok(s, 'clatd status --json failed');
+    const clat6 = String(s.clat6);
+    const seen = probes(suite.ndCapture?.frames() ?? [], clat6);
+    assert.ok(seen.length >= 1, `no DAD probe for the CLAT address ${clat6} reached the router`);
+    const p = seen[0];
+    assert.equal(p.ip.packet.length, 72, 'an IPv6 packet of 72 bytes: 40 + NS 24 + nonce option 8');
+    assert.equal(p.ip.packet.readUInt32BE(0), 0x60000000, 'traffic class and flow label 0');
+    assert.equal(p.ip.payloadLength, 32);
+    assert.equal(p.ip.hopLimit, 255);
+    assert.equal(p.ip.dst, solicitedNodeOf(clat6));
+    assert.match(p.ip.ethDst, /^33:33:ff:/);
+    assert.deepEqual(
+      p.options.map((o) => [o.type, o.len, o.body.length]),
+      [[14, 1, 6]],
+      'exactly one option: Nonce, 6 bytes',
+    );
+    // Byte for byte what the Android layout gives for this target and nonce (checksum included).
+    const expected = buildDadSolicitation(clat6, p.options[0].body);
+    assert.deepEqual(Buffer.from(p.ip.packet), Buffer.from(expected));
+    assert.equal(finish(sum16(p.ip.packet, 40, 32, pseudoSum6(p.ip.packet, 8, 24, 58, 32))), 0, 'ICMPv6 checksum');
+  });
+
+  test("the router's Neighbor Solicitation for the CLAT address gets an Advertisement", async (t) => {
+    const r = suite.ready(t);
+    if (!r) return;
+    const { lab } = r;
+    const s = await lab.clatdStatus(r.clatd);
+    const clat6 = String(s?.clat6);
+    const before = suite.ndCapture?.frames().length ?? 0;
+    const nd = await lab.exec(
+      lab.names.router,
+      ['ndisc6', '-1', '-r', '3', '-w', '1500', clat6, lab.iface.routerBridge],
+      {
+        allowFail: true,
+      },
+    );
+    const hostMac = await lab.mac(lab.names.host, lab.iface.host);
+    assert.match(
+      nd.stdout,
+      new RegExp(hostMac.replace(/:/g, ':'), 'i'),
+      `no NA with the host's MAC:\n${nd.stdout}${nd.stderr}`,
+    );
+    const na = await waitFor(
+      () =>
+        (suite.ndCapture?.frames().slice(before) ?? [])
+          .map((f) => ndOfFrame(f.data))
+          .find((m) => m?.type === 136 && m.target === clat6),
+      2000,
+    );
+    assert.ok(na, 'the NA was not captured on the router');
+    assert.equal(na.flags.solicited, true);
+  });
+
+  test('a neighbour that already holds the address makes clatd pick another', async (t) => {
+    const r = suite.ready(t);
+    if (!r) return;
+    const { lab } = r;
+    const nb = lab.names.neighbour;
+    assert.ok(nb);
+    const s = await lab.clatdStatus(r.clatd);
+    const taken = String(s?.clat6);
+    await r.clatd.stop('SIGTERM', 3000);
+    // The neighbour takes the address first; a second clatd is told to use it (--v6).
+    await lab.exec(nb, ['ip', 'addr', 'add', `${taken}/64`, 'dev', lab.iface.neighbour, 'nodad']);
+    const cap = await lab.capture(
+      lab.names.router,
+      lab.iface.routerBridge,
+      'icmp6 and (ip6[40] == 135 or ip6[40] == 136)',
+    );
+    const second = await lab.startClatdAndWait(['--v6', taken], 30_000);
+    try {
+      const frames = await cap.stop();
+      assert.ok(second.up, second.why);
+      assert.ok(probes(frames, taken).length >= 1, `clatd sent no DAD probe for ${taken}`);
+      const s2 = await lab.clatdStatus(second.proc);
+      assert.ok(s2, 'clatd status --json failed');
+      assert.notEqual(s2.clat6, taken, 'clatd kept the address a neighbour holds');
+      assert.match(String(s2.clat6), /^2001:db8:1:0:/);
+      assert.ok(probes(frames, String(s2.clat6)).length >= 1, 'no DAD probe for the new address');
+      const p = await lab.exec(lab.names.host, ['ping', '-c', '2', '-i', '0.2', '-W', '2', ADDR.server], {
+        allowFail: true,
+      });
+      assert.equal(pingStats(p.stdout).received, 2, p.stdout);
+    } finally {
+      await second.proc.stop('SIGTERM', 3000);
+    }
+  });
+});
