@@ -529,6 +529,31 @@ describe('4to6: malformed input is a named drop, never a throw', () => {
   });
 });
 
+describe('4to6: address memo', () => {
+  test('a new configuration is never served addresses mapped under the old one', () => {
+    const t = new Translator(BASE);
+    const p = udp(8);
+    assert.equal(formatIPv6(t.translate(p).forward[0].subarray(24, 40)), '2001:db8:64::c633:6407');
+    t.reconfigure({ ...BASE, pool6: '2001:db8:99::/96' });
+    assert.equal(formatIPv6(t.translate(p).forward[0].subarray(24, 40)), '2001:db8:99::c633:6407');
+    t.reconfigure({ ...BASE, pool6: null });
+    assert.equal(t.translate(p).drop, 'v4_dst_unmapped');
+    t.reconfigure(BASE);
+    assert.equal(t.translate(p).drop, undefined);
+  });
+
+  test('colliding addresses in one memo slot map correctly', () => {
+    const t = new Translator(BASE);
+    // 198.51.100.7 and 198.51.7.100 fold to the same slot (same bytes, other order).
+    for (const dst of ['198.51.100.7', '198.51.7.100', '198.51.100.7']) {
+      const p = ipv4Packet({ src: SRC, dst }, { proto: PROTO_UDP, sport: 1, dport: 2, payload: payload(4) });
+      const o = t.translate(p).forward[0];
+      assert.deepEqual([...o.subarray(36, 40)], dst.split('.').map(Number));
+      assert.deepEqual(checksumProblems(o), []);
+    }
+  });
+});
+
 describe('4to6: one arena (the datapath layout)', () => {
   test('input in one slot, output in another slot of the same buffer: same bytes', () => {
     const t = new Translator(BASE);
