@@ -1,0 +1,108 @@
+/** `clatd run`, `status` and `discover` as a user meets them: help, bad flags, no daemon. */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, test } from 'node:test';
+import { formatDiscovery } from '../../src/cli/discover.js';
+import { formatStatus } from '../../src/cli/status.js';
+import { RUN_OPTIONS } from '../../src/daemon/config.js';
+import { emptyCounters } from '../../src/daemon/daemon.js';
+import { CLI } from '../helpers/paths.js';
+
+function clatd(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('clatd run / status / discover on the command line', () => {
+  test('--help of each command lists its options and exits 0', () => {
+    const run = clatd('run', '--help');
+    assert.equal(run.code, 0);
+    for (const name of Object.keys(RUN_OPTIONS)) assert.match(run.out, new RegExp(`--${name}\\b`), name);
+    assert.match(run.out, /default: 2048/);
+    const status = clatd('status', '--help');
+    assert.equal(status.code, 0);
+    assert.match(status.out, /--json/);
+    const discover = clatd('discover', '--help');
+    assert.equal(discover.code, 0);
+    assert.match(discover.out, /--pref64/);
+    assert.match(discover.out, /--wait/);
+  });
+
+  test('unknown flags and bad values: one line naming the flag, exit 2', () => {
+    for (const [args, re] of [
+      [['run', '--bogus'], /--bogus/],
+      [['--route-metric', 'high'], /--route-metric must be an integer/],
+      [['run', '--dad', 'sometimes'], /--dad must be one of strict, optimistic, off/],
+      [['run', '--metrics', '0.0.0.0:9464'], /--metrics address 0\.0\.0\.0 is not loopback/],
+      [['run', '--pref64', '2001:db8::/33'], /--pref64/],
+      [['run', '--config', '/nonexistent/clatd.toml'], /--config: cannot read/],
+      [['status', '--bogus'], /--bogus/],
+      [['discover', '--wait', 'x'], /--wait must be an integer/],
+    ] as [string[], RegExp][]) {
+      const r = clatd(...args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
+      assert.match(r.err, re);
+      assert.equal(r.err.trim().split('\n').length, 1, r.err);
+    }
+  });
+
+  test('status without a daemon: one clear line, exit 1', () => {
+    const r = clatd('status', '--control', '/nonexistent/clatd.sock');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /cannot reach the control socket \/nonexistent\/clatd\.sock: no clatd is running there/);
+  });
+
+  test('status text shows state, addresses, prefix source, DAD, MTU and counters', () => {
+    const counters = emptyCounters();
+    counters['64'] = { packets: 5, bytes: 500, drops: { D64_HOP_LIMIT: 1 } };
+    const t = formatStatus({
+      state: 'running',
+      reason: null,
+      pid: 42,
+      uptimeSec: 3725,
+      stateSinceSec: 65,
+      uplink: { name: 'eth0', ifindex: 2, up: true },
+      pref64: '64:ff9b::/96',
+      pref64Source: 'dns64',
+      clat4: '192.0.0.4',
+      clat6: '2001:db8::1',
+      prefix64: '2001:db8::/64',
+      tun: 'v4-eth0',
+      mtu: 1472,
+      dad: { mode: 'strict', result: 'unique', attempts: 2, duplicates: [{ address: '2001:db8::2', by: 'NA' }] },
+      counters,
+      changes: { 'prefix64-changed': 1 },
+      transitions: {} as never,
+      dadAttempts: 2,
+      errors: 0,
+    });
+    assert.match(t, /^clatd 42: running for 1m 5s\n/);
+    assert.match(t, /NAT64\s+64:ff9b::\/96 from DNS64 \(RFC 7050\)/);
+    assert.match(t, /CLAT IPv6\s+2001:db8::1 \(in 2001:db8::\/64\)/);
+    assert.match(t, /DAD\s+unique \(--dad strict, 2 attempt\(s\), duplicates: 2001:db8::2\)/);
+    assert.match(t, /TUN\s+v4-eth0, MTU 1472/);
+    assert.match(t, /uptime\s+1h 2m 5s/);
+    assert.match(t, /6->4\s+5 packets, 500 bytes, 1 dropped\n\s+D64_HOP_LIMIT: 1/);
+    assert.match(t, /changes\s+prefix64-changed=1/);
+  });
+
+  test('discover text', () => {
+    const t = formatDiscovery({
+      uplink: { name: 'eth0', ifindex: 2, how: 'IPv6 default route', up: true, mtu: 1500 },
+      pref64: '64:ff9b::/96',
+      pref64Source: 'ra',
+      notes: [],
+      nativeIPv4: false,
+      verdict: 'translate: ...',
+      clat4: '192.0.0.4',
+      clat6Sample: '2001:db8::1',
+      sourceAddress: '2001:db8::10',
+      prefix64: '2001:db8::/64',
+      mtu: 1472,
+      dad: { mode: 'strict', transmits: 1, retransMs: 1000 },
+    });
+    assert.match(t, /uplink\s+eth0 \(IPv6 default route, up, MTU 1500\)/);
+    assert.match(t, /NAT64 prefix\s+64:ff9b::\/96 from Router Advertisement \(RFC 8781\)/);
+    assert.match(t, /run would\s+translate/);
+  });
+});

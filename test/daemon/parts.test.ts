@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { pseudoSum6, sum16 } from '../../src/core/checksum.js';
+import { ControlServer, request } from '../../src/daemon/control.js';
+import { emptyCounters, type StatusSnapshot } from '../../src/daemon/daemon.js';
+import { buildRouterSolicitation } from '../../src/daemon/discover.js';
+import { Logger } from '../../src/daemon/log.js';
+import { MetricsServer, renderMetrics } from '../../src/daemon/metrics.js';
+import { checkPreflight, effectiveCaps } from '../../src/daemon/preflight.js';
+import { canGo, Lifecycle, STATES, StateError } from '../../src/daemon/state.js';
+
+describe('logger', () => {
+  const at = () => new Date(Date.UTC(2026, 10, 26, 9, 0, 0));
+  test('text: one line, event, message, fields; levels filter', () => {
+    const out: string[] = [];
+    const log = new Logger({ level: 'info', write: (l) => out.push(l), now: at });
+    log.debug('x', 'hidden');
+    log.info('uplink', 'eth0 from\nthe route', { ifindex: 2, note: 'two words', none: undefined });
+    assert.deepEqual(out, ['2026-11-26T09:00:00.000Z info  uplink: eth0 from the route ifindex=2 note="two words"\n']);
+    log.level = 'error';
+    log.warn('w', 'hidden');
+    assert.equal(out.length, 1);
+  });
+  test('json', () => {
+    const out: string[] = [];
+    const log = new Logger({ format: 'json', write: (l) => out.push(l), now: at });
+    log.warn('dad', 'duplicate', { address: '2001:db8::1' });
+    assert.deepEqual(JSON.parse(out[0]), {
+      ts: '2026-11-26T09:00:00.000Z',
+      level: 'warn',
+      event: 'dad',
+      msg: 'duplicate',
+      address: '2001:db8::1',
+    });
+    assert.ok(out[0].endsWith('}\n') && !out[0].slice(0, -1).includes('\n'));
+  });
+});
+
+describe('lifecycle', () => {
+  test('transitions are checked, counted and reported', () => {
+    let t = 0;
+    const l = new Lifecycle(() => t);
+    const seen: string[] = [];
+    l.onTransition((x) => seen.push(`${x.from}->${x.to}:${x.reason}`));
+    t = 5;
+    assert.equal(l.go('waiting-prefix', 'no prefix'), true);
+    assert.equal(l.since, 5);
+    assert.equal(l.go('waiting-prefix', 'again'), false, 'same state: no-op');
+    l.go('dad', 'prefix found');
+    l.go('dad', 'duplicate, new address');
+    l.go('running', 'unique');
+    assert.throws(() => l.go('starting', 'back?'), StateError);
+    l.go('paused', 'uplink down');
+    l.go('stopping', 'SIGTERM');
+    assert.equal(l.done, true);
+    assert.throws(() => l.go('running', 'no'), StateError);
+    l.go('stopped', 'done');
+    assert.throws(() => l.go('stopping', 'again'), StateError);
+    assert.equal(l.entered.dad, 2);
+    assert.equal(seen.length, 7);
+  });
+  test('stopping and failed are reachable from every live state; stopped is final', () => {
+    for (const s of STATES) {
+      const live = s !== 'stopping' && s !== 'stopped';
+      assert.equal(canGo(s, 'stopping'), live, s);
+      if (s !== 'failed') assert.equal(canGo(s, 'failed'), live, s);
+      assert.equal(canGo('stopped', s), false);
+    }
+  });
+});
+
+function snapshot(): StatusSnapshot {
+  const counters = emptyCounters();
+  counters['46'] = { packets: 10, bytes: 840, drops: { D46_TTL_EXPIRED: 2, D46_SRC_ROUTE: 0 } };
+  return {
+    state: 'running',
+    reason: null,
+    pid: 1,
+    uptimeSec: 61,
+    stateSinceSec: 60,
+    uplink: { name: 'eth0', ifindex: 2, up: true },
+    pref64: '64:ff9b::/96',
+    pref64Source: 'ra',
+    clat4: '192.0.0.4',
+    clat6: '2001:db8::1',
+    prefix64: '2001:db8::/64',
+    tun: 'v4-eth0',
+    mtu: 1472,
+    dad: { mode: 'strict', result: 'unique', attempts: 1, duplicates: [] },
+    counters,
+    changes: { 'pref64-changed': 1 },
+    transitions: Object.fromEntries(STATES.map((s) => [s, s === 'running' ? 1 : 0])) as StatusSnapshot['transitions'],
+    dadAttempts: 1,
+    errors: 0,
+  };
+}
+
+describe('metrics', () => {
+  test('Prometheus text: counters by direction and reason, state gauge, info', () => {
+    const t = renderMetrics(snapshot());
+    assert.match(t, /^# HELP clatd_packets_total /m);
+    assert.match(t, /^# TYPE clatd_packets_total counter$/m);
+    assert.match(t, /^clatd_packets_total\{direction="46"\} 10$/m);
+    assert.match(t, /^clatd_bytes_total\{direction="46"\} 840$/m);
+    assert.match(t, /^clatd_drops_total\{direction="46",reason="D46_TTL_EXPIRED"\} 2$/m);
+    assert.match(t, /^clatd_state\{state="running"\} 1$/m);
+    assert.match(t, /^clatd_state\{state="paused"\} 0$/m);
+    assert.match(t, /^clatd_reconfigurations_total\{kind="pref64-changed"\} 1$/m);
+    assert.match(t, /^clatd_dad_attempts_total 1$/m);
+    assert.match(t, /^clatd_info\{uplink="eth0",pref64="64:ff9b::\/96",pref64_source="ra",/m);
+    for (const line of t.trim().split('\n')) assert.match(line, /^(# (HELP|TYPE) \S+ .+|\S+(\{.*\})? \d+)$/);
+  });
+  test('served over HTTP on loopback', async () => {
+    const m = new MetricsServer('127.0.0.1', 0, snapshot);
+    await m.listen();
+    try {
+      const port = m.address?.port;
+      const r = await fetch(`http://127.0.0.1:${port}/metrics`);
+      assert.equal(r.status, 200);
+      assert.match(r.headers.get('content-type') ?? '', /version=0\.0\.4/);
+      assert.match(await r.text(), /clatd_state\{state="running"\} 1/);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404);
+    } finally {
+      m.close();
+    }
+  });
+});
+
+describe('control socket', () => {
+  test('JSON request and answer; unknown commands and junk get an error; a second server is refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clatd-ctl-'));
+    const path = join(dir, 'sub', 'c.sock');
+    const s = new ControlServer(path, (req) => {
+      if (req.cmd === 'status') return { ok: true, status: { state: 'running' } };
+      throw new Error(`unknown command "${req.cmd}"`);
+    });
+    try {
+      await s.listen();
+      assert.deepEqual(await request(path, 'status'), { ok: true, status: { state: 'running' } });
+      assert.deepEqual(await request(path, 'ping'), { ok: true });
+      assert.deepEqual(await request(path, 'nope'), { ok: false, error: 'unknown command "nope"' });
+      const other = new ControlServer(path, () => ({}));
+      await assert.rejects(other.listen(), /another clatd is running/);
+    } finally {
+      s.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    await assert.rejects(request(path, 'status'), /no clatd is running there/);
+  });
+});
+
+describe('preflight', () => {
+  test('one sentence per missing piece, saying what to do', () => {
+    const ok = { caps: (1n << 12n) | (1n << 13n), tunExists: true, nftWorks: true };
+    assert.doesNotThrow(() => checkPreflight(ok));
+    assert.throws(() => checkPreflight({ ...ok, caps: 1n << 12n }), /needs CAP_NET_RAW: run it as root/);
+    assert.throws(() => checkPreflight({ ...ok, caps: 0n }), /needs CAP_NET_ADMIN and CAP_NET_RAW/);
+    assert.throws(() => checkPreflight({ ...ok, tunExists: false }), /\/dev\/net\/tun is missing: load the tun module/);
+    assert.throws(() => checkPreflight({ ...ok, nftWorks: false }), /install nftables/);
+  });
+  test('reads CapEff', () => {
+    assert.equal(
+      effectiveCaps(() => 'Name:\tnode\nCapEff:\t0000000000003000\n'),
+      0x3000n,
+    );
+    assert.equal(
+      effectiveCaps(() => 'nothing'),
+      undefined,
+    );
+  });
+});
+
+describe('router solicitation', () => {
+  test('RFC 4861 §4.1 from ::, checksum verifies', () => {
+    const p = buildRouterSolicitation();
+    assert.equal(p.length, 48);
+    assert.equal(p[40], 133);
+    assert.equal(p[7], 255);
+    // A correct checksum makes the folded sum over pseudo-header and message 0xffff.
+    let s = sum16(p, 40, 8, pseudoSum6(p, 8, 24, 58, 8));
+    while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+    assert.equal(s, 0xffff);
+  });
+});
