@@ -32,8 +32,8 @@ export interface NetlinkTransport {
   /** Sends one datagram to the kernel. Returns the bytes sent or -errno. */
   send(buf: Uint8Array): number;
   /**
-   * Receives one datagram into `buf`. Returns its length or -errno; -EAGAIN means nothing arrived
-   * (for a request socket: within its receive timeout; for a monitor socket: nothing ready now).
+   * Receives one datagram into `buf` without blocking. Returns its length or -errno; -EAGAIN means
+   * nothing is queued now (a request then waits briefly and retries, up to its timeout).
    */
   recv(buf: Uint8Array): number;
   /** Idempotent. */
