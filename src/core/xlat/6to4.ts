@@ -40,6 +40,9 @@ const layout = new ErrorLayout();
 /** Identification for unfragmented DF=0 results (RFC 7915 §5.1 leaves the generator to us; RFC 6864 §4). */
 let nextId = 0;
 
+/** MTU the result must fit: the IPv4 link's, or no limit for a hairpinned packet (it never leaves on IPv4). */
+let linkMtu = 0xffff;
+
 /** Set by {@link mapDst}: the destination was mapped through pool6 (not EAM). */
 let dstViaPool6 = false;
 
@@ -226,6 +229,7 @@ export function translate6to4(c: ResolvedConfig, b: Uint8Array, off: number, len
   if (!hairpin && out.count >= out.capacity) return Drop.OUTPUT_FULL;
   // The hairpinned copy keeps the hop limit: the 4→6 pass decrements it once for both.
   const ttl = hairpin ? hop : hop - 1;
+  linkMtu = hairpin ? 0xffff : c.ipv4Mtu;
 
   let r: number;
   if (proto === NH_ICMPV6) {
@@ -269,7 +273,7 @@ function translatePlain(
 ): number {
   const l4len = end - l4;
   const total = 20 + l4len;
-  if (total > c.ipv4Mtu) return tooBig(c, b, off, end, out);
+  if (total > linkMtu) return tooBig(c, b, off, end, out);
   if (total > out.stride) return -Drop.OUTPUT_FULL;
   const d = out.data;
   if (outer.fragOffset === 0) {
@@ -304,7 +308,7 @@ function translateIcmpInfo(
   const tc4 = icmp6to4TypeCode(b[l4], b[l4 + 1]);
   if (tc4 === NO_ICMP4) return -Drop.D64_ICMP_UNTRANSLATABLE;
   const total = 20 + l4len;
-  if (total > c.ipv4Mtu) return tooBig(c, b, off, end, out);
+  if (total > linkMtu) return tooBig(c, b, off, end, out);
   if (total > out.stride) return -Drop.OUTPUT_FULL;
   const d = out.data;
   copyBytes(b, l4, end - l4, d, o + 20);
@@ -375,7 +379,7 @@ function translateIcmpError(
   const iTotal = 20 + iorigL4;
   const quoted4 = 20 + (qEnd - il4);
 
-  layout4884(quoted4, extLen, Math.min(ICMP4_ERROR_CAP, c.ipv4Mtu), layout);
+  layout4884(quoted4, extLen, Math.min(ICMP4_ERROR_CAP, linkMtu), layout);
   const total = 28 + layout.field + layout.ext;
   if (total > out.stride) return -Drop.OUTPUT_FULL;
   const d = out.data;

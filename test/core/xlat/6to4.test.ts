@@ -310,6 +310,15 @@ describe('hairpinning (RFC 7757 §4)', () => {
     assert.equal(formatIPv6(p, 8), '2001:db8:1c6:3364:8::');
     assert.equal(formatIPv6(p, 24), '2001:db8:3::9');
   });
+
+  test('a hairpinned packet is not held to the IPv4 link MTU', () => {
+    const t = new Translator({ ...cfg, hairpin: true, ipv4Mtu: 1300 });
+    const big = ipv6({ src: SRC, dst: DST, proto: 17, payload: udp6(SRC, DST, 1, 2, bytes(1352)) });
+    const r = t.translate(big);
+    assert.equal(r.drop, undefined);
+    assert.equal(r.back.length, 1);
+    assert.equal(r.back[0].length, big.length);
+  });
 });
 
 describe('malformed input and the output batch', () => {
