@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <net/if.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,6 +408,25 @@ static napi_value Close(napi_env env, napi_callback_info info) {
   int32_t fd;
   if (!get_i32(env, argv[0], &fd, "fd must be a number")) return NULL;
   return result(env, close(fd));
+}
+
+/*
+ * pollOne(fd, events, timeoutMs) -> revents (0 on timeout) | -errno: a blocking poll(2) of one fd,
+ * for synchronous set-up exchanges (a netlink request waiting for its reply). Never on a loop.
+ */
+static napi_value PollOne(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t fd, events, timeout;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number") || !get_i32(env, argv[1], &events, "events must be a number") ||
+      !get_i32(env, argv[2], &timeout, "timeoutMs must be a number"))
+    return NULL;
+  struct pollfd p = {.fd = fd, .events = (short)events};
+  int rc;
+  do rc = poll(&p, 1, timeout);
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0) return num(env, -errno);
+  if (rc > 0 && (p.revents & POLLNVAL)) return num(env, -EBADF);
+  return num(env, rc == 0 ? 0 : p.revents);
 }
 
 /* ---- eventfd --------------------------------------------------------------------------------- */
@@ -924,6 +944,10 @@ static napi_value make_constants(napi_env env) {
   K(MSG_TRUNC);
   K(MSG_PEEK);
   K(MSG_DONTWAIT);
+  K(POLLIN);
+  K(POLLOUT);
+  K(POLLERR);
+  K(POLLHUP);
   K(UV_READABLE);
   K(UV_WRITABLE);
   K(VIRTIO_NET_HDR_F_NEEDS_CSUM);
@@ -963,6 +987,7 @@ NAPI_MODULE_INIT() {
       {"read", Read},
       {"write", Write},
       {"close", Close},
+      {"pollOne", PollOne},
       {"eventfd", EventFd},
       {"eventfdWrite", EventFdWrite},
       {"eventfdRead", EventFdRead},

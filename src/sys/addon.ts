@@ -62,6 +62,10 @@ export interface NativeConstants {
   readonly MSG_TRUNC: number;
   readonly MSG_PEEK: number;
   readonly MSG_DONTWAIT: number;
+  readonly POLLIN: number;
+  readonly POLLOUT: number;
+  readonly POLLERR: number;
+  readonly POLLHUP: number;
   readonly UV_READABLE: number;
   readonly UV_WRITABLE: number;
   readonly VIRTIO_NET_HDR_F_NEEDS_CSUM: number;
@@ -113,6 +117,11 @@ export interface NativeAddon {
   read(fd: number, data: Uint8Array): number;
   write(fd: number, data: Uint8Array): number;
   close(fd: number): number;
+  /**
+   * A blocking poll(2) of one fd for up to `timeoutMs` (-1: forever): the revents (POLLIN ...), 0
+   * on timeout, -errno (-EBADF for a closed fd). For synchronous set-up exchanges only, never on a loop.
+   */
+  pollOne(fd: number, events: number, timeoutMs: number): number;
   /** eventfd(2), non-blocking; `semaphore` non-zero for EFD_SEMAPHORE. */
   eventfd(initval: number, semaphore?: number): number;
   eventfdWrite(fd: number, value: number): number;
