@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { formatIPv6 } from '../../../src/core/addr/ipv6.js';
 import { createBatch } from '../../../src/core/batch.js';
+import { fold, pseudoSum6, sum16 } from '../../../src/core/checksum.js';
 import { Drop, dropName } from '../../../src/core/xlat/drop.js';
 import { Translator } from '../../../src/core/xlat/translator.js';
 import {
@@ -309,6 +310,8 @@ describe('hairpinning (RFC 7757 §4)', () => {
     assert.equal(p[7], 63);
     assert.equal(formatIPv6(p, 8), '2001:db8:1c6:3364:8::');
     assert.equal(formatIPv6(p, 24), '2001:db8:3::9');
+    const l4len = (p[4] << 8) | p[5];
+    assert.equal(fold(sum16(p, 40, l4len, pseudoSum6(p, 8, 24, 17, l4len))), 0xffff, 'UDP checksum verifies');
   });
 
   test('a hairpinned packet is not held to the IPv4 link MTU', () => {
