@@ -9,7 +9,17 @@
  */
 import { copyBytes, Disposition, type PacketBatch, slotStart } from '../batch.js';
 import { adjust, finish, fold, pseudoSum6, sum16 } from '../checksum.js';
-import { ICMPV4_HEADER_LENGTH, Icmp4Type, Icmp4Unreach, icmp4IsError, icmp4Mtu } from '../hdr/icmpv4.js';
+import {
+  ICMPV4_HEADER_LENGTH,
+  ICMPV4_POINTER,
+  Icmp4Type,
+  Icmp4Unreach,
+  icmp4Code,
+  icmp4IsError,
+  icmp4Mtu,
+  icmp4QuoteLength,
+  icmp4Type,
+} from '../hdr/icmpv4.js';
 import {
   IPV4_DST,
   IPV4_FLAG_DF,
@@ -22,13 +32,19 @@ import {
   ipv4FlagsFragment,
   ipv4HasUnexpiredSourceRoute,
   ipv4HeaderLength,
+  ipv4Id,
+  ipv4Protocol,
+  ipv4Tos,
   ipv4TotalLength,
+  ipv4Ttl,
   PROTO_FRAGMENT,
   PROTO_ICMP,
   PROTO_ICMPV6,
   PROTO_TCP,
   PROTO_UDP,
 } from '../hdr/ipv4.js';
+import { IPV6_DST as V6_DST, IPV6_HDR_LEN as V6_HEADER, IPV6_SRC as V6_SRC } from '../hdr/ipv6.js';
+import { FRAG_HDR_LEN as FRAG_HEADER } from '../hdr/ipv6-ext.js';
 import { TCP_CHECKSUM, TCP_MIN_HEADER_LENGTH } from '../hdr/tcp.js';
 import { UDP_CHECKSUM, UDP_HEADER_LENGTH } from '../hdr/udp.js';
 import type { ResolvedConfig } from './config.js';
@@ -51,14 +67,10 @@ import {
 } from './icmp46.js';
 import { map4to6 } from './mapping.js';
 
-// Offsets in the IPv6 header (RFC 8200 §3) and Fragment header (RFC 8200 §4.5) we write.
+// IPv6 header fields this file writes that hdr/ipv6.ts has no name for (RFC 8200 §3).
 const V6_PAYLOAD_LENGTH = 4;
 const V6_NEXT_HEADER = 6;
 const V6_HOP_LIMIT = 7;
-const V6_SRC = 8;
-const V6_DST = 24;
-const V6_HEADER = 40;
-const FRAG_HEADER = 8;
 
 /** Reused by every ICMP error translation: the packet path allocates nothing. */
 const layout = newErrorLayout46();
@@ -226,7 +238,7 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
   const mf = (ff & IPV4_FLAG_MF) !== 0;
   const fragOffset = (ff & IPV4_FRAGMENT_OFFSET_MASK) << 3;
   const isFragment = mf || fragOffset !== 0;
-  const proto = b[off + 9];
+  const proto = ipv4Protocol(b, off);
   const l4 = off + ihl;
   const l4len = total - ihl;
 
@@ -261,7 +273,7 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
   if (!mapAddress46(c, b, off + IPV4_DST, d, o + V6_DST)) return Drop.D46_DST_UNMAPPED;
 
   // §4.1 Hop Limit: "the translator MUST decrement the TTL ... and send an ICMPv4 'TTL Exceeded'".
-  const ttl = b[off + 8];
+  const ttl = ipv4Ttl(b, off);
   if (ttl <= 1) {
     emitIcmp4Error(c, b, off, total, Icmp4Type.TimeExceeded, 0, 0, out);
     return Drop.D46_TTL_EXPIRED;
@@ -327,10 +339,10 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
   const next = protocol46(proto);
   const hop = ttl - 1;
   if (outHeader === V6_HEADER) {
-    writeV6Header(c, d, o, b[off + 1], l4len, next, hop);
+    writeV6Header(c, d, o, ipv4Tos(b, off), l4len, next, hop);
   } else {
-    writeV6Header(c, d, o, b[off + 1], FRAG_HEADER + l4len, PROTO_FRAGMENT, hop);
-    writeFragHeader(d, o + V6_HEADER, next, fragOffset, mf, (b[off + 4] << 8) | b[off + 5]);
+    writeV6Header(c, d, o, ipv4Tos(b, off), FRAG_HEADER + l4len, PROTO_FRAGMENT, hop);
+    writeFragHeader(d, o + V6_HEADER, next, fragOffset, mf, ipv4Id(b, off));
   }
 
   // §4.4/§4.5 transport checksums (first fragment or whole packet only; later fragments carry none).
@@ -381,7 +393,7 @@ function translateError46(
   const p = off + ihl;
   const icmpLen = total - ihl;
   if (fold(sum16(b, p, icmpLen)) !== 0xffff) return Drop.D46_ICMP_BAD_CHECKSUM;
-  const m = map46(b[p], b[p + 1]);
+  const m = map46(icmp4Type(b, p), icmp4Code(b, p));
   const kind = kind46(m);
   if (kind === Kind46.Drop) return Drop.D46_ICMP_UNTRANSLATABLE;
   const type6 = type46(m);
@@ -397,7 +409,7 @@ function translateError46(
   const imf = (iff & IPV4_FLAG_MF) !== 0;
   const ifragOffset = (iff & IPV4_FRAGMENT_OFFSET_MASK) << 3;
   const iIsFragment = imf || ifragOffset !== 0;
-  const iproto = b[q + 9];
+  const iproto = ipv4Protocol(b, q);
   if (iproto === PROTO_ICMP && ifragOffset === 0 && avail > iihl && icmp4IsError(b[q + iihl])) {
     return Drop.D46_ICMP_ERROR_IN_ERROR;
   }
@@ -407,8 +419,8 @@ function translateError46(
   if (kind === Kind46.PacketTooBig) {
     rest = ptbMtu46(icmp4Mtu(b, p), itotal, c.ipv6Mtu, c.ipv4Mtu);
   } else if (kind === Kind46.ParamProblem) {
-    if (b[p] === Icmp4Type.ParameterProblem) {
-      rest = paramPointer46(b[p + 4]);
+    if (icmp4Type(b, p) === Icmp4Type.ParameterProblem) {
+      rest = paramPointer46(b[p + ICMPV4_POINTER]);
       if (rest < 0) return Drop.D46_ICMP_UNTRANSLATABLE;
     } else {
       rest = POINTER_NEXT_HEADER;
@@ -417,7 +429,7 @@ function translateError46(
 
   const ih6 = V6_HEADER + (iIsFragment ? FRAG_HEADER : 0);
   const carriesLength = type6 === ICMPV6_DEST_UNREACHABLE || type6 === ICMPV6_TIME_EXCEEDED;
-  if (!layoutError46(layout, avail, b[p + 5] << 2, ih6 - iihl, carriesLength)) return Drop.D46_ICMP_BAD_INNER;
+  if (!layoutError46(layout, avail, icmp4QuoteLength(b, p), ih6 - iihl, carriesLength)) return Drop.D46_ICMP_BAD_INNER;
   if (layout.quoted4 < iihl) return Drop.D46_ICMP_BAD_INNER;
 
   const d = out.data;
@@ -440,10 +452,10 @@ function translateError46(
   const iplen = Math.max(0, itotal - iihl) + (iIsFragment ? FRAG_HEADER : 0);
   const inext = protocol46(iproto);
   if (iIsFragment) {
-    writeV6Header(c, d, io, b[q + 1], iplen & 0xffff, PROTO_FRAGMENT, b[q + 8]);
-    writeFragHeader(d, io + V6_HEADER, inext, ifragOffset, imf, (b[q + 4] << 8) | b[q + 5]);
+    writeV6Header(c, d, io, ipv4Tos(b, q), iplen & 0xffff, PROTO_FRAGMENT, ipv4Ttl(b, q));
+    writeFragHeader(d, io + V6_HEADER, inext, ifragOffset, imf, ipv4Id(b, q));
   } else {
-    writeV6Header(c, d, io, b[q + 1], iplen & 0xffff, inext, b[q + 8]);
+    writeV6Header(c, d, io, ipv4Tos(b, q), iplen & 0xffff, inext, ipv4Ttl(b, q));
   }
 
   // Inner transport checksum, when its field was quoted.
@@ -463,7 +475,7 @@ function translateError46(
   }
 
   // Outer IPv6 + ICMPv6 header, checksum over the whole message.
-  writeV6Header(c, d, o, b[off + 1], icmp6Len, PROTO_ICMPV6, b[off + 8] - 1);
+  writeV6Header(c, d, o, ipv4Tos(b, off), icmp6Len, PROTO_ICMPV6, ipv4Ttl(b, off) - 1);
   const h = o + V6_HEADER;
   d[h] = type6;
   d[h + 1] = code46(m);
