@@ -28,7 +28,7 @@ export async function main(argv: string[]): Promise<number> {
   const { openRtnl, systemDeps } = await import('../daemon/system.js');
   const { datapathFactory } = await import('../daemon/datapath.js');
   const rtnl = openRtnl();
-  const workers = cfg.workers ?? Math.max(1, availableParallelism());
+  const workers = cfg.workers ?? availableParallelism();
   const deps = systemDeps(rtnl, datapathFactory(workers, log), workers);
 
   let uplinkGuess = cfg.interface;

@@ -106,7 +106,11 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
     value: 'N',
     help: 'IPv4 MTU of the TUN (default: uplink path MTU clamped to 1280..1528, minus 28)',
   },
-  workers: { type: 'string', value: 'N', help: 'datapath worker threads (default: one per core)' },
+  workers: {
+    type: 'string',
+    value: 'N',
+    help: 'datapath worker threads; 0 runs the loop on the main thread (default: one per core)',
+  },
   'traffic-class': {
     type: 'string',
     value: 'copy|zero',
@@ -301,7 +305,7 @@ export function resolveConfig(flags: RawValues, file: RawValues = {}, filePath?:
     dad: oneOf('dad', ['strict', 'optimistic', 'off'] as const, DEFAULTS.dad),
     routeMetric: int('route-metric', 0, 0xffffffff) ?? DEFAULTS.routeMetric,
     mtu: int('mtu', 576, 65507),
-    workers: int('workers', 1, 256),
+    workers: int('workers', 0, 256),
     translator: {
       trafficClass: oneOf('traffic-class', ['copy', 'zero'] as const, DEFAULTS.trafficClass),
       udpZeroChecksum: oneOf('udp-zero-checksum', ['compute', 'drop'] as const, DEFAULTS.udpZeroChecksum),

@@ -1,11 +1,51 @@
 /**
- * Chooses the datapath the daemon starts: the worker datapath of src/datapath/ (one loop per
- * worker thread) or, for one worker, a loop on the main thread.
+ * Starts the datapath of src/datapath/ for the daemon: N worker threads (or one loop on the main
+ * thread with `--workers 0`), each opening its own TUN queue, packet socket (in one PACKET_FANOUT
+ * group, filtered on the CLAT address) and raw socket. The daemon's own TUN queue is detached while
+ * the workers run, so the kernel steers no flow to a queue nobody reads.
  */
-import { inlineDatapath } from './inline-datapath.js';
+import { parseIPv6 } from '../core/addr/ipv6.js';
+import { Datapath } from '../datapath/datapath.js';
+import { clatReceiveFilter } from '../sys/bpf.js';
 import type { Logger } from './log.js';
-import type { DatapathFactory } from './system.js';
+import type { DatapathHandle, XlatParams } from './ports.js';
+import { type DatapathFactory, translatorConfig } from './system.js';
 
-export function datapathFactory(_workers: number, _log: Logger): DatapathFactory {
-  return inlineDatapath;
+export function datapathFactory(workers: number, log: Logger): DatapathFactory {
+  return async ({ uplink, ipv4, params }) => {
+    const filter = (p: XlatParams) => clatReceiveFilter(parseIPv6(p.clat6));
+    const dp = await Datapath.start({
+      translator: translatorConfig(params),
+      workers,
+      devices: {
+        tun: { name: ipv4.name },
+        packet: {
+          ifindex: uplink.link.index,
+          ifname: uplink.link.name,
+          filter: filter(params),
+          linkHeaderLen: uplink.linkHeaderLen,
+        },
+        raw: { ifname: uplink.link.name, ifindex: uplink.link.index },
+      },
+      detachQueues: ipv4.queues.map((q) => q.fd),
+      onEvent: (e) => {
+        if (e.type === 'side-closed')
+          log.error('datapath', `worker ${e.worker} lost its ${e.side} side: ${e.error.message}`);
+        else
+          log.error(
+            'datapath',
+            `worker ${e.worker} exited (code ${e.exitCode})${e.error ? `: ${e.error.message}` : ''}`,
+          );
+      },
+    });
+    log.info('datapath', workers === 0 ? 'one loop on the main thread' : `${dp.loops} worker thread(s)`);
+    const handle: DatapathHandle = {
+      reconfigure: (p) => dp.reconfigure(translatorConfig(p), filter(p)),
+      pause: () => dp.pause(),
+      resume: () => dp.resume(),
+      stop: () => dp.stop(),
+      counters: () => dp.counters(),
+    };
+    return handle;
+  };
 }

@@ -221,13 +221,11 @@ export class SystemIpv4 implements Ipv4Side {
     readonly v4: string,
     mtu: number,
     private readonly metric: number,
-    queues: number,
   ) {
-    // Multi-queue always, so datapath workers can attach queues of their own.
+    // Multi-queue, so datapath workers can attach queues of their own; this one keeps the device.
     this.tun = Tun.open(name, { multiQueue: true });
     this.queues = [this.tun];
     try {
-      for (let i = 1; i < queues; i++) this.queues.push(this.tun.openQueue());
       setIpv6Disabled(name);
       this.ifindex = rtnl.index(name);
       rtnl.setMtu(name, mtu);
@@ -326,7 +324,7 @@ export class SystemPlumbing implements PlumbingPort, DadPort {
   }
 
   async createIpv4Side(o: { name: string; v4: string; mtu: number; metric: number }): Promise<Ipv4Side> {
-    return new SystemIpv4(this.rtnl, o.name, o.v4, o.mtu, o.metric, this.workers);
+    return new SystemIpv4(this.rtnl, o.name, o.v4, o.mtu, o.metric);
   }
 
   async startDatapath(o: { uplink: UplinkSide; ipv4: Ipv4Side; params: XlatParams }): Promise<DatapathHandle> {
