@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import { formatIPv6 } from '../../../src/core/addr/ipv6.js';
 import { createBatch } from '../../../src/core/batch.js';
 import { fold, pseudoSum6, sum16 } from '../../../src/core/checksum.js';
+import { Ipv6Chain, Walk, walkIpv6 } from '../../../src/core/hdr/ipv6-ext.js';
 import { Drop, dropName } from '../../../src/core/xlat/drop.js';
 import { Translator } from '../../../src/core/xlat/translator.js';
 import {
@@ -192,6 +193,45 @@ describe('extension headers (RFC 7915 §5.1)', () => {
     const pkt = udpPacket(0, { exts: [optsHdr(0)] });
     pkt[41] = 9; // Hop-by-Hop claims 80 bytes
     assert.equal(t.translate(pkt).drop, dropName(Drop.D64_TRUNCATED));
+  });
+});
+
+describe('walkIpv6', () => {
+  const ch = new Ipv6Chain();
+
+  test('skips HBH, DO and Routing, reads the Fragment header, stops at the upper layer', () => {
+    const pkt = udpPacket(4, { exts: [optsHdr(0), optsHdr(60), routingHdr(0), fragHdr(0xdeadbeef, 3, true)] });
+    assert.equal(walkIpv6(pkt, 0, pkt.length, true, ch), Walk.OK);
+    assert.equal(ch.proto, 17);
+    assert.equal(ch.l4Off, 40 + 8 + 8 + 24 + 8);
+    assert.equal(ch.fragOff, 40 + 8 + 8 + 24);
+    assert.deepEqual([ch.fragId, ch.fragOffset, ch.fragMore, ch.isFragment], [0xdeadbeef, 3, true, true]);
+  });
+
+  test('atomic fragment is not a fragment; no Fragment header means fragOff −1', () => {
+    const a = udpPacket(4, { exts: [fragHdr(1, 0, false)] });
+    assert.equal(walkIpv6(a, 0, a.length, true, ch), Walk.OK);
+    assert.equal(ch.isFragment, false);
+    const p = udpPacket(4);
+    assert.equal(walkIpv6(p, 0, p.length, true, ch), Walk.OK);
+    assert.equal(ch.fragOff, -1);
+  });
+
+  test('live Routing header: SEGMENTS_LEFT, unless walking a quoted packet', () => {
+    const p = udpPacket(4, { exts: [routingHdr(1)] });
+    assert.equal(walkIpv6(p, 0, p.length, true, ch), Walk.SEGMENTS_LEFT);
+    assert.equal(ch.problemOff, 43);
+    assert.equal(walkIpv6(p, 0, p.length, false, ch), Walk.OK);
+  });
+
+  test('extension after Fragment, two Fragment headers, truncation', () => {
+    const a = udpPacket(4, { exts: [fragHdr(1, 5, false), routingHdr(0)] });
+    assert.equal(walkIpv6(a, 0, a.length, true, ch), Walk.AFTER_FRAGMENT);
+    const b = udpPacket(4, { exts: [fragHdr(1, 0, true), fragHdr(2, 0, true)] });
+    assert.equal(walkIpv6(b, 0, b.length, true, ch), Walk.AFTER_FRAGMENT);
+    const c = udpPacket(4, { exts: [optsHdr(0), routingHdr(0)] });
+    assert.equal(walkIpv6(c, 0, 40 + 8 + 20, true, ch), Walk.TRUNCATED);
+    assert.equal(walkIpv6(c, 0, 40 + 4, true, ch), Walk.TRUNCATED);
   });
 });
 
