@@ -241,6 +241,8 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
   const proto = ipv4Protocol(b, off);
   const l4 = off + ihl;
   const l4len = total - ihl;
+  // A fragment reaching past 65535 bytes can never be reassembled, and its IPv6 offset would wrap.
+  if (fragOffset + l4len > 0xffff) return Drop.D46_BAD_LENGTH;
 
   // The transport header is only in the first fragment (or the whole packet).
   let icmpType = -1;

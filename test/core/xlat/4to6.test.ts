@@ -502,6 +502,11 @@ describe('4to6: malformed input is a named drop, never a throw', () => {
     assert.deepEqual(r.forward[0], t.translate(ok).forward[0]);
   });
 
+  test('a fragment reaching past 65535 bytes', () => {
+    const p = patch4(udp(64, { df: false }), { offset: 65528 });
+    assert.equal(t.translate(p).drop, 'v4_bad_length');
+  });
+
   test('header checksum', () => {
     const bad = ok.slice();
     bad[10] ^= 1;
