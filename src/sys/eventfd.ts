@@ -4,6 +4,7 @@
  */
 import { native } from './addon.js';
 import { ClosedError, check, Errno, sysError } from './errors.js';
+import { closeFd } from './poll.js';
 
 export class EventFd {
   #fd: number;
@@ -40,7 +41,7 @@ export class EventFd {
   /** Idempotent. */
   close(): void {
     if (this.#fd < 0) return;
-    native.close(this.#fd);
+    closeFd(this.#fd);
     this.#fd = -1;
   }
 }

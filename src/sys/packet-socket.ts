@@ -21,6 +21,7 @@ import { finish, sum16 } from '../core/checksum.js';
 import { K, native } from './addon.js';
 import { ClosedError, check, isClosedErrno } from './errors.js';
 import type { PacketIo } from './io.js';
+import { closeFd } from './poll.js';
 
 /** sizeof(struct virtio_net_hdr): flags u8, gso_type u8, hdr_len, gso_size, csum_start, csum_offset (u16, host order). */
 export const VNET_HDR_LEN = 10;
@@ -172,7 +173,7 @@ export class PacketSocket implements PacketIo {
   /** Idempotent. */
   close(): void {
     if (this.#fd < 0) return;
-    native.close(this.#fd);
+    closeFd(this.#fd);
     this.#fd = -1;
   }
 

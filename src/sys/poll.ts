@@ -17,6 +17,13 @@ export interface PollHandle {
   stop(): void;
 }
 
+/**
+ * The active polls of this thread by fd. A poll must stop before its fd closes: libuv keys its
+ * watchers by fd number, so a stale watcher on a closed (and reused) number would swallow the
+ * events of the next fd with that number. {@link closeFd} enforces the order.
+ */
+const active = new Map<number, Set<Poll>>();
+
 class Poll implements PollHandle {
   readonly fd: number;
   #handle: NativePollHandle | undefined;
@@ -24,6 +31,9 @@ class Poll implements PollHandle {
   constructor(fd: number, handle: NativePollHandle) {
     this.fd = fd;
     this.#handle = handle;
+    const set = active.get(fd);
+    if (set === undefined) active.set(fd, new Set([this]));
+    else set.add(this);
   }
 
   get active(): boolean {
@@ -34,7 +44,17 @@ class Poll implements PollHandle {
     if (this.#handle === undefined) return;
     native.pollStop(this.#handle);
     this.#handle = undefined;
+    const set = active.get(this.fd);
+    set?.delete(this);
+    if (set?.size === 0) active.delete(this.fd);
   }
+}
+
+/** Stops this thread's polls on `fd`, then closes it. What every device's close() uses. */
+export function closeFd(fd: number): void {
+  const set = active.get(fd);
+  if (set !== undefined) for (const p of [...set]) p.stop();
+  native.close(fd);
 }
 
 /**

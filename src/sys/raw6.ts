@@ -14,6 +14,7 @@ import type { PacketBatch } from '../core/batch.js';
 import { K, native } from './addon.js';
 import { ClosedError, check, Errno, isClosedErrno, sysError } from './errors.js';
 import type { PacketIo } from './io.js';
+import { closeFd } from './poll.js';
 import type { IoErrors } from './tun.js';
 
 export interface Raw6Options {
@@ -162,7 +163,7 @@ export class Raw6Socket implements PacketIo {
   /** Idempotent; drops the anycast memberships with the socket. */
   close(): void {
     if (this.#fd < 0) return;
-    native.close(this.#fd);
+    closeFd(this.#fd);
     this.#fd = -1;
     this.#anycast.clear();
   }

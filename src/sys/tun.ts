@@ -14,6 +14,7 @@ import type { PacketBatch } from '../core/batch.js';
 import { K, native } from './addon.js';
 import { ClosedError, Errno, isClosedErrno, SysError, sysError } from './errors.js';
 import type { PacketIo } from './io.js';
+import { closeFd } from './poll.js';
 
 export interface TunOptions {
   /** IFF_MULTI_QUEUE: more queues can be opened with {@link Tun.openQueue}. Default false. */
@@ -146,7 +147,7 @@ export class Tun implements PacketIo {
   /** Closes this queue's fd. Idempotent. The device goes away with its last fd (unless persistent). */
   close(): void {
     if (this.#fd < 0) return;
-    native.close(this.#fd);
+    closeFd(this.#fd);
     this.#fd = -1;
   }
 

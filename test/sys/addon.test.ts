@@ -88,6 +88,28 @@ describe('addon', () => {
     e.close();
   });
 
+  test('closing an fd stops its polls first (no stale libuv watcher on a reused fd number)', async () => {
+    const e = EventFd.create();
+    const fd = e.fd;
+    let calls = 0;
+    const p = pollReadable(fd, 'eventfd', () => calls++);
+    e.close();
+    assert.equal(p.active, false);
+    // The number is reused at once; a poll on the new fd must get its events.
+    const e2 = EventFd.create();
+    assert.equal(e2.fd, fd);
+    await new Promise<void>((resolve) => {
+      const p2 = pollReadable(e2.fd, 'eventfd', () => {
+        e2.drain();
+        p2.stop();
+        resolve();
+      });
+      e2.signal();
+    });
+    e2.close();
+    assert.equal(calls, 0);
+  });
+
   test('poll of a bad fd is a named error', () => {
     assert.throws(
       () => pollReadable(1_000_000, 'fd 1000000', () => {}),
