@@ -44,15 +44,17 @@ def ra(c):
         b += socket.inet_pton(socket.AF_INET6, p)[:12]
     return b
 def send():
+    global cfg
+    if state['reload']:
+        state['reload'] = False
+        cfg = load()
+        print('ra-sender: reloaded, PREF64 %s' % cfg['pref64'], flush=True)
     s.sendto(ra(cfg), ('ff02::1', 0, 0, ifindex))
 print('ra-sender: advertising on %s, PREF64 %s' % (iface, cfg['pref64']), flush=True)
 send()
 nxt = time.monotonic() + cfg['intervalS']
 while True:
     if state['reload']:
-        state['reload'] = False
-        cfg = load()
-        print('ra-sender: reloaded, PREF64 %s' % cfg['pref64'], flush=True)
         send()
     try:
         r, _, _ = select.select([s], [], [], max(0.0, min(0.5, nxt - time.monotonic())))

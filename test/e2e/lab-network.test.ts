@@ -14,12 +14,14 @@ async function nextRa(lab: Lab) {
   const cap = await lab.capture(lab.names.host, lab.iface.host, 'icmp6 and ip6[40] == 134');
   try {
     await lab.exec(lab.names.host, ['rdisc6', '-1', '-r', '1', '-w', '1000', lab.iface.host], { allowFail: true });
+    // The newest RA: the answer to the solicitation, sent after any reconfiguration.
     const ra = await waitFor(
       () =>
         cap
           .frames()
           .map((f) => raOfFrame(f.data))
-          .find((r) => r !== null),
+          .filter((r) => r !== null)
+          .at(-1),
       8000,
       100,
     );
