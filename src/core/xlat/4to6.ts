@@ -274,15 +274,16 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
   }
   if (!mapAddress46(c, b, off + IPV4_DST, d, o + V6_DST)) return Drop.D46_DST_UNMAPPED;
 
-  // §4.1 Hop Limit: "the translator MUST decrement the TTL ... and send an ICMPv4 'TTL Exceeded'".
+  // §4.1 Hop Limit: the translator "(as any router) MUST check for zero and send the ICMPv4 'TTL
+  // Exceeded' ... error".
   const ttl = ipv4Ttl(b, off);
   if (ttl <= 1) {
     emitIcmp4Error(c, b, off, total, Icmp4Type.TimeExceeded, 0, 0, out);
     return Drop.D46_TTL_EXPIRED;
   }
-  // §4.1 Options: "If an IPv4 packet is received with ... an unexpired source route option, then
-  // the packet MUST instead be discarded, and an ICMPv4 'Destination Unreachable, Source Route
-  // Failed' (Type 3, Code 5) error message SHOULD be returned to the sender."
+  // §4.1 Options are ignored, but "if an unexpired source route option is present, then the packet
+  // MUST instead be discarded, and an ICMPv4 'Destination Unreachable, Source Route Failed' (Type
+  // 3, Code 5) error message SHOULD be returned to the sender."
   if (ihl > IPV4_MIN_HEADER_LENGTH && ipv4HasUnexpiredSourceRoute(b, off)) {
     emitIcmp4Error(c, b, off, total, Icmp4Type.DestUnreachable, Icmp4Unreach.SourceRouteFailed, 0, out);
     return Drop.D46_SRC_ROUTE;
