@@ -93,16 +93,20 @@ export function emptyCounters(): Counters {
   return { '46': d(), '64': d() };
 }
 
-function addCounters(a: Counters, b: Counters): Counters {
-  const out = emptyCounters();
-  for (const dir of ['46', '64'] as const) {
-    out[dir].packets = a[dir].packets + b[dir].packets;
-    out[dir].bytes = a[dir].bytes + b[dir].bytes;
-    for (const src of [a[dir].drops, b[dir].drops]) {
-      for (const [k, v] of Object.entries(src)) out[dir].drops[k] = (out[dir].drops[k] ?? 0) + v;
-    }
-  }
-  return out;
+/**
+ * Sums two counter snapshots leaf by leaf (every number at the same path), so whatever the
+ * datapath counts (per-direction totals, drop reasons, I/O errors) survives a datapath restart.
+ */
+export function addCounters(a: Counters, b: Counters): Counters {
+  const sum = (x: unknown, y: unknown): unknown => {
+    if (typeof x === 'number' || typeof y === 'number') return (Number(x) || 0) + (Number(y) || 0);
+    const out: Record<string, unknown> = {};
+    const xo = (x ?? {}) as Record<string, unknown>;
+    const yo = (y ?? {}) as Record<string, unknown>;
+    for (const k of new Set([...Object.keys(xo), ...Object.keys(yo)])) out[k] = sum(xo[k], yo[k]);
+    return out;
+  };
+  return sum(a, b) as Counters;
 }
 
 function prefixKey(p: Prefix6 | undefined): string {

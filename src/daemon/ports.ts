@@ -130,6 +130,7 @@ export interface Ipv4Side {
   close(): Promise<void>;
 }
 
+/** The datapath's counters for one direction; it may count more than these (all are reported). */
 export interface DirectionCounters {
   packets: number;
   bytes: number;
@@ -140,6 +141,8 @@ export interface DirectionCounters {
 export interface Counters {
   '46': DirectionCounters;
   '64': DirectionCounters;
+  /** I/O error counters and the like, when the datapath has them. */
+  io?: object;
 }
 
 export interface DatapathHandle {
