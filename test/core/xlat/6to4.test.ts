@@ -122,6 +122,21 @@ describe('6→4 header mapping (RFC 7915 §5.1)', () => {
   });
 });
 
+describe('a CLAT configuration (pool6 = 64:ff9b::/96, global addresses only)', () => {
+  const t = new Translator({ ...base, wkpGlobalOnly: true });
+  const from = (src: string) =>
+    t.translate(ipv6({ src, dst: CLAT6, proto: 17, payload: udp6(src, CLAT6, 53, 40000, bytes(8)) }));
+
+  test('a global IPv4 source is translated', () => {
+    assert.equal(v4(from('64:ff9b::808:808').forward[0]).src, ip4('8.8.8.8'));
+  });
+
+  test('a non-global IPv4 under the well-known prefix is refused (RFC 6052 §3.1)', () => {
+    assert.equal(from('64:ff9b::c0a8:101').drop, dropName(Drop.D64_SRC_UNMAPPED));
+    assert.equal(from('64:ff9b::a00:1').drop, dropName(Drop.D64_SRC_UNMAPPED));
+  });
+});
+
 describe('checksum-neutral address pairs (RFC 1624, RFC 6052 §4.1)', () => {
   // A CLAT address whose 16-bit sum makes (REMOTE6, NEUTRAL6) and (203.0.113.7, 192.0.0.4) sum alike.
   const target = (0xc000 + 0x0004 - 0x64 - 0xff9b + 2 * 0xffff) % 0xffff;
