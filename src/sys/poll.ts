@@ -77,7 +77,12 @@ export function pollReadable(
       else throw err;
       return;
     }
-    onReadable();
+    try {
+      onReadable();
+    } catch (e) {
+      poll?.stop(); // the shim has stopped it already; keep `active` truthful
+      throw e;
+    }
   });
   if (typeof r === 'number') throw sysError(-r, 'uv_poll_start', what);
   poll = new Poll(fd, r);

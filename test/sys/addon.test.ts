@@ -63,6 +63,37 @@ describe('addon', () => {
     assert.equal(await w.terminate(), 1);
   });
 
+  test('a throwing callback stops its poll (no spin) and surfaces as an uncaught exception', async () => {
+    const url = new URL('../../src/sys/poll.js', import.meta.url).href;
+    const ev = new URL('../../src/sys/eventfd.js', import.meta.url).href;
+    const code = `
+      const { parentPort } = require('node:worker_threads');
+      (async () => {
+        const { pollReadable } = await import(${JSON.stringify(url)});
+        const { EventFd } = await import(${JSON.stringify(ev)});
+        const e = EventFd.create();
+        let calls = 0;
+        const p = pollReadable(e.fd, 'eventfd', () => {
+          calls++;
+          throw new Error('boom');
+        });
+        process.on('uncaughtException', (err) => {
+          // The eventfd stays readable: a poll still running would call again at once.
+          setTimeout(() => {
+            parentPort.postMessage({ error: err.message, calls, active: p.active });
+            e.close();
+          }, 50);
+        });
+        e.signal();
+      })();`;
+    const w = new Worker(code, { eval: true });
+    const [msg] = await Promise.all([
+      new Promise((resolve) => w.once('message', resolve)),
+      new Promise((resolve) => w.once('exit', resolve)),
+    ]);
+    assert.deepEqual(msg, { error: 'boom', calls: 1, active: false });
+  });
+
   test('poll on the main thread: level-triggered, stop inside the callback, no spin', async () => {
     const e = EventFd.create();
     let calls = 0;
