@@ -38,6 +38,9 @@ export function hairpinBack(c: ResolvedConfig, out: PacketBatch, o: number, len:
       innerDst4 = ((d[io + 16] << 24) | (d[io + 17] << 16) | (d[io + 18] << 8) | d[io + 19]) >>> 0;
     }
   }
+  // The 4→6 pass may fragment (to lowestIpv6Mtu); its outputs must stay clear of slot `o`.
+  const pieces = 1 + Math.ceil(len / (c.lowestIpv6Mtu - 48));
+  if (out.count + pieces >= out.capacity) return Drop.OUTPUT_FULL;
   const first = out.count;
   const r = translate4to6(c, d, o, len, out);
   // Keep only translations: an ICMPv4 error about the intermediate packet has nobody to go to.
