@@ -1,0 +1,232 @@
+/**
+ * The worker datapath over real devices, in two namespaces joined by a veth pair:
+ *
+ *   ns "clat" (a)                                            ns "server" (b)
+ *   ┌──────────────────────────────────────────┐             ┌──────────────────────────────────┐
+ *   │ ping / UDP / TCP client → 192.0.2.1       │             │ 64:ff9b::c000:201 (lo)           │
+ *   │   default route dev v4-dp (TUN, 192.0.0.4)│             │   UDP echo :7000, TCP echo :7001 │
+ *   │ Datapath: 2 workers, each with its own    │   veth      │                                  │
+ *   │   TUN queue, packet socket (fanout), raw  │─────────────│ veth-b 2001:db8:1::2/64          │
+ *   │ veth-a 2001:db8:1::1/64, anycast CLAT     │             │                                  │
+ *   │   2001:db8:1::4, nft drops kernel's copy  │             └──────────────────────────────────┘
+ *   └──────────────────────────────────────────┘
+ *
+ * The translator is configured as `--pref64` would: pool6 64:ff9b::/96 and the EAM entry
+ * 192.0.0.4/32 ↔ 2001:db8:1::4/128. Replies from b's stack leave veth-b with partial checksums
+ * (CHECKSUM_PARTIAL), so TCP and UDP working end to end shows they were completed.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseIPv6 } from '../../src/core/addr/ipv6.js';
+import type { TranslatorConfig } from '../../src/core/xlat/config.js';
+import { Datapath, type DatapathEvent } from '../../src/datapath/datapath.js';
+import type { DatapathDevices } from '../../src/datapath/devices.js';
+import { NEED_ROOT, type Netns, withVethPair } from '../helpers/netns.js';
+
+const CLAT4 = '192.0.0.4';
+const CLAT6 = '2001:db8:1::4';
+const SERVER6 = '64:ff9b::c000:201';
+const TUN = 'v4-dp';
+
+const CONFIG: TranslatorConfig = {
+  pool6: '64:ff9b::/96',
+  eam: [{ v4: `${CLAT4}/32`, v6: `${CLAT6}/128` }],
+  ownV4: CLAT4,
+  ownV6: CLAT6,
+  // Packets toward the TUN are delivered locally, so no IPv4 MTU applies to them; and veth hands
+  // the packet socket GSO super-packets (up to 64 KiB) that a smaller limit would answer with PTB.
+  ipv4Mtu: 65535,
+  ipv6Mtu: 1500,
+  hairpin: false,
+  wkpGlobalOnly: false, // 192.0.2.1 is a documentation address
+};
+
+const SERVER_PY = `
+import socket, threading
+A = '${SERVER6}'
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.bind((A, 7000))
+t = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); t.bind((A, 7001)); t.listen(8)
+def udp():
+    while True:
+        d, a = u.recvfrom(65535); u.sendto(d, a)
+def echo(c):
+    while True:
+        x = c.recv(65536)
+        if not x: break
+        c.sendall(x)
+    c.close()
+threading.Thread(target=udp, daemon=True).start()
+print('ready', flush=True)
+while True:
+    c, _ = t.accept(); threading.Thread(target=echo, args=(c,), daemon=True).start()
+`;
+
+const CLIENT_PY = `
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(3)
+for n in (1, 100, 1400):
+    u.sendto(b'u' * n, ('192.0.2.1', 7000))
+    d, a = u.recvfrom(4000)
+    assert d == b'u' * n and a[0] == '192.0.2.1', (n, len(d), a)
+data = bytes(range(256)) * 800
+for k in range(4):
+    t = socket.create_connection(('192.0.2.1', 7001), timeout=5)
+    t.sendall(data); t.shutdown(socket.SHUT_WR)
+    got = bytearray()
+    while True:
+        x = t.recv(65536)
+        if not x: break
+        got += x
+    assert bytes(got) == data, (k, len(got))
+    t.close()
+print('ok')
+`;
+
+/** Sends IPv6 packets from b's kernel to the CLAT address with a 3-byte "UDP header". */
+const MALFORMED_PY = `
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 17); s.bind(('${SERVER6}', 0))
+for i in range(5): s.sendto(b'abc', ('${CLAT6}', 0))
+`;
+
+async function waitForLine(child: import('node:child_process').ChildProcess, line: string): Promise<void> {
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "${line}" from the server: ${out}`)), 5000);
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes(line)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`server exited (${code}): ${out}`)));
+  });
+}
+
+/** Namespace a: TUN (held multi-queue by the test), addresses, routes, anycast CLAT, nft rule. */
+async function setupClatSide(a: Netns, aIndex: number) {
+  const { Tun } = await import('../../src/sys/tun.js');
+  const { Raw6Socket } = await import('../../src/sys/raw6.js');
+  const { installClatFilter } = await import('../../src/sys/nft.js');
+  const holder = a.enter(() => Tun.open(TUN, { multiQueue: true }));
+  const anycast = a.enter(() => Raw6Socket.open({ ifname: 'veth-a', ifindex: aIndex }));
+  try {
+    a.sh(
+      `sysctl -qw net.ipv6.conf.${TUN}.disable_ipv6=1; ip addr add ${CLAT4}/32 dev ${TUN}; ` +
+        `ip link set ${TUN} mtu 1472 up; ip route add default dev ${TUN}; ` +
+        'ip -6 route add 64:ff9b::/96 via 2001:db8:1::2 dev veth-a',
+    );
+    anycast.joinAnycast(parseIPv6(CLAT6));
+    a.enter(() => installClatFilter('veth-a', CLAT6));
+  } catch (e) {
+    anycast.close();
+    holder.close();
+    throw e;
+  }
+  return { holder, anycast };
+}
+
+async function devicesFor(aIndex: number): Promise<DatapathDevices> {
+  const { clatReceiveFilter } = await import('../../src/sys/bpf.js');
+  return {
+    tun: { name: TUN },
+    packet: { ifindex: aIndex, ifname: 'veth-a', filter: clatReceiveFilter(parseIPv6(CLAT6)) },
+    raw: { ifname: 'veth-a', ifindex: aIndex },
+  };
+}
+
+describe('Datapath with workers over real devices', { skip: NEED_ROOT }, () => {
+  test('ping, UDP and TCP through two workers to an IPv6 server; malformed input counted', async () => {
+    await withVethPair(
+      async ({ a, b, aIndex }) => {
+        b.exec('ip', '-6', 'addr', 'add', `${SERVER6}/128`, 'dev', 'lo');
+        const server = b.spawn('python3', ['-u', '-c', SERVER_PY]);
+        const { holder, anycast } = await setupClatSide(a, aIndex);
+        const events: DatapathEvent[] = [];
+        let dp: Datapath | undefined;
+        try {
+          await waitForLine(server, 'ready');
+          const devices = await devicesFor(aIndex);
+          // Workers start inside namespace a (a thread inherits its creator's namespace).
+          const starting = a.enter(() =>
+            Datapath.start({
+              translator: CONFIG,
+              workers: 2,
+              devices,
+              detachQueues: [holder.fd],
+              onEvent: (e) => events.push(e),
+            }),
+          );
+          dp = await starting;
+          assert.equal(dp.loops, 2);
+
+          const ping = a.tryExec('ping', '-c', '3', '-i', '0.2', '-W', '2', '192.0.2.1');
+          assert.equal(ping.status, 0, `ping failed: ${ping.stdout}${ping.stderr}`);
+
+          b.exec('python3', '-c', MALFORMED_PY);
+          const client = a.tryExec('python3', '-c', CLIENT_PY);
+          assert.equal(client.status, 0, `UDP/TCP client failed: ${client.stdout}${client.stderr}`);
+          assert.match(client.stdout, /ok/);
+
+          await sleep(50); // the last batch's counters are published as it ends
+          const c = dp.counters();
+          assert.ok(c['46'].packets >= 3 + 3 + 4 * 3, `46 packets: ${c['46'].packets}`);
+          assert.ok(c['64'].packets >= 3 + 3, `64 packets: ${c['64'].packets}`);
+          assert.ok(c['46'].translated > 0 && c['64'].translated > 0);
+          assert.equal(c['64'].drops.v6_l4_truncated, 5, JSON.stringify(c['64'].drops));
+          assert.ok(c.io.csumCompleted > 0, 'veth delivered CHECKSUM_PARTIAL packets, completed');
+          assert.equal(c['46'].drops.unknown + c['64'].drops.unknown, 0);
+          assert.deepEqual(events, []);
+
+          // Reconfigure, pause and resume go through every worker.
+          await dp.reconfigure(CONFIG);
+          await dp.pause();
+          const paused = a.tryExec('ping', '-c', '1', '-W', '1', '192.0.2.1');
+          assert.notEqual(paused.status, 0, 'no translation while paused');
+          assert.ok(dp.counters()['46'].paused >= 1);
+          await dp.resume();
+          assert.equal(a.tryExec('ping', '-c', '1', '-W', '2', '192.0.2.1').status, 0);
+          // Stop twice at once: one completion; then the device must still be there (held by
+          // the test's queue, attached again), and vanish when that last queue closes, which
+          // proves every worker closed its own.
+          await Promise.all([dp.stop(), dp.stop()]);
+          assert.equal(dp.state, 'stopped');
+          assert.equal(a.tryExec('ip', 'link', 'show', TUN).status, 0, 'the TUN outlives the datapath while held');
+          holder.close();
+          await sleep(50);
+          assert.notEqual(a.tryExec('ip', 'link', 'show', TUN).status, 0, 'no worker left a queue open');
+        } finally {
+          await dp?.stop();
+          anycast.close();
+          holder.close();
+        }
+      },
+      { aAddr: '2001:db8:1::1/64', bAddr: '2001:db8:1::2/64', tag: 'dp' },
+    );
+  });
+
+  test('a worker that cannot open its devices fails start cleanly, with the reason', async () => {
+    await withVethPair(
+      async ({ a, aIndex }) => {
+        const devices = await devicesFor(aIndex);
+        // No TUN named v4-dp exists in this namespace as a multi-queue device held by anyone:
+        // the workers create it, so break the packet side instead (a bogus ifindex).
+        devices.packet = { ...devices.packet, ifindex: 9999 };
+        const starting = a.enter(() => Datapath.start({ translator: CONFIG, workers: 2, devices }));
+        await assert.rejects(starting, (e: Error & { code?: string; causeCode?: string }) => {
+          assert.equal(e.code, 'ERR_CLATD_DATAPATH');
+          assert.equal(e.causeCode, 'ERR_CLATD_SYS');
+          assert.match(e.message, /bind|ifindex 9999/);
+          return true;
+        });
+        // Every worker closed what it had opened: the TUN they created is gone with its last queue.
+        await sleep(50);
+        assert.notEqual(a.tryExec('ip', 'link', 'show', TUN).status, 0);
+      },
+      { aAddr: '2001:db8:1::1/64', bAddr: '2001:db8:1::2/64', tag: 'dpf' },
+    );
+  });
+});
