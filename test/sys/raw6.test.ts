@@ -11,6 +11,7 @@ import { parseIPv6 } from '../../src/core/addr/ipv6.js';
 import { createBatch, type PacketBatch } from '../../src/core/batch.js';
 import { finish, pseudoSum6, sum16 } from '../../src/core/checksum.js';
 import { buildDadSolicitation } from '../../src/core/nd/dad-probe.js';
+import { K, native } from '../../src/sys/addon.js';
 import { clatReceiveFilter } from '../../src/sys/bpf.js';
 import { ClosedError, Errno, SysError } from '../../src/sys/errors.js';
 import { PacketSocket } from '../../src/sys/packet-socket.js';
@@ -187,6 +188,45 @@ describe('Raw6Socket', { skip: NEED_ROOT }, () => {
         }
       },
       { aAddr: `${A}/64`, bAddr: `${B}/64`, tag: 'dad' },
+    );
+  });
+
+  test('multicast loop is off: our own kernel does not answer our DAD probe (it would with loop on)', async () => {
+    await withVethPair(
+      async ({ a, b, aIndex, bIndex }) => {
+        const clat = parseIPv6(CLAT);
+        a.exec('sysctl', '-qw', 'net.ipv6.neigh.veth-a.proxy_delay=0');
+        const raw = a.enter(() => Raw6Socket.open({ ifname: 'veth-a', ifindex: aIndex }));
+        // The peer watches the wire for ND about the CLAT address.
+        const watch = b.enter(() =>
+          PacketSocket.open({ ifindex: bIndex, ifname: 'veth-b', filter: clatReceiveFilter(clat) }),
+        );
+        try {
+          raw.joinAnycast(clat);
+          const batch = createBatch(8, 2048);
+          const types = async (): Promise<number[]> => {
+            batch.count = 0;
+            raw.sendOne(buildDadSolicitation(clat, randomBytes(6)));
+            await until('our NS on the wire', () => {
+              watch.read(batch, 0);
+              return batch.count > 0;
+            });
+            await new Promise((r) => setTimeout(r, 150));
+            watch.read(batch, 0);
+            const out: number[] = [];
+            for (let i = 0; i < batch.count; i++) out.push(batch.data[batch.offs[i] + 40]);
+            return out;
+          };
+          assert.deepEqual(await types(), [135], 'only the probe: no NA from our own kernel');
+          // Control: with the loop on, the local stack sees the probe and defends the anycast address.
+          assert.equal(native.setsockoptInt(raw.fd, K.IPPROTO_IPV6, K.IPV6_MULTICAST_LOOP, 1), 0);
+          assert.deepEqual((await types()).sort(), [135, 136]);
+        } finally {
+          watch.close();
+          raw.close();
+        }
+      },
+      { aAddr: `${A}/64`, bAddr: `${B}/64`, tag: 'loop' },
     );
   });
 
