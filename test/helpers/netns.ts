@@ -26,6 +26,31 @@ export const NEED_ROOT: string | false =
 
 let counter = 0;
 
+/** Namespaces created and not yet deleted: removed on exit even if a test never reached its finally. */
+const live = new Set<string>();
+/** Background processes started in any namespace: killed (by pid) on exit too. */
+const children = new Set<ChildProcess>();
+let exitHook = false;
+
+function deleteNetnsSync(name: string): void {
+  live.delete(name);
+  try {
+    execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+  } catch {
+    // Already gone.
+  }
+}
+
+function track(name: string): void {
+  live.add(name);
+  if (exitHook) return;
+  exitHook = true;
+  process.once('exit', () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    for (const n of [...live]) deleteNetnsSync(n);
+  });
+}
+
 export interface Netns {
   readonly name: string;
   /** Runs a command inside the namespace and returns its stdout; throws with its stderr on failure. */
@@ -84,7 +109,11 @@ class NetnsImpl implements Netns {
   spawn(cmd: string, args: string[], options: SpawnOptions = {}): ChildProcess {
     const child = spawn('ip', ['netns', 'exec', this.name, cmd, ...args], { stdio: 'pipe', ...options });
     this.#children.add(child);
-    child.on('exit', () => this.#children.delete(child));
+    children.add(child);
+    child.on('exit', () => {
+      this.#children.delete(child);
+      children.delete(child);
+    });
     return child;
   }
 
@@ -122,11 +151,7 @@ class NetnsImpl implements Netns {
       await Promise.race([Promise.all(waits), new Promise((r) => (timer = setTimeout(r, 2000)))]);
       clearTimeout(timer);
     }
-    try {
-      execFileSync('ip', ['netns', 'del', this.name], { stdio: 'ignore' });
-    } catch {
-      // Already gone.
-    }
+    deleteNetnsSync(this.name);
   }
 }
 
@@ -152,6 +177,7 @@ export async function createNetns(tag = 'ns'): Promise<Netns & { destroy(): Prom
   await loadNetnsSupport();
   const name = `clt-${tag}-${process.pid}-${++counter}`;
   execFileSync('ip', ['netns', 'add', name], { stdio: ['ignore', 'ignore', 'pipe'] });
+  track(name);
   const ns = new NetnsImpl(name);
   try {
     ns.sh(
