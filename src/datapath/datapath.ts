@@ -58,6 +58,8 @@ export interface DatapathOptions {
   maxBatchesPerWake?: number;
   /** How long stop() waits for a worker before terminating it. Default 3000 ms. */
   stopTimeoutMs?: number;
+  /** The worker entry (default: ./worker.js beside this module). Tests use it to inject faults. */
+  workerUrl?: URL;
   /** Things that happen on their own: a side given up, a worker that exited without being stopped. */
   onEvent?: (e: DatapathEvent) => void;
 }
@@ -88,9 +90,10 @@ class WorkerHandle {
   constructor(
     readonly index: number,
     init: WorkerInit,
+    url: URL,
     onReport: (w: WorkerHandle, r: Report) => void,
   ) {
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
+    this.worker = new Worker(url, { workerData: init });
     let ready!: () => void;
     let failed!: (e: Error) => void;
     this.ready = new Promise<void>((res, rej) => {
@@ -206,7 +209,7 @@ export class Datapath {
         stride: o.stride,
         maxBatchesPerWake: o.maxBatchesPerWake,
       };
-      const w = new WorkerHandle(i, init, onReport);
+      const w = new WorkerHandle(i, init, o.workerUrl ?? new URL('./worker.js', import.meta.url), onReport);
       workers.push(w);
       w.exit.then(() => {
         if (!w.clean) {

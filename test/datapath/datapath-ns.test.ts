@@ -208,6 +208,45 @@ describe('Datapath with workers over real devices', { skip: NEED_ROOT }, () => {
     );
   });
 
+  test('a worker that crashes: reported, and its fds closed by the main thread', async () => {
+    await withVethPair(
+      async ({ a, aIndex }) => {
+        const { holder, anycast } = await setupClatSide(a, aIndex);
+        const events: DatapathEvent[] = [];
+        let dp: Datapath | undefined;
+        try {
+          const devices = await devicesFor(aIndex);
+          dp = await a.enter(() =>
+            Datapath.start({
+              translator: CONFIG,
+              workers: 2,
+              devices,
+              detachQueues: [holder.fd],
+              workerUrl: new URL('./crashing-worker.js', import.meta.url),
+              onEvent: (e) => events.push(e),
+            }),
+          );
+          for (let i = 0; i < 200 && events.length < 2; i++) await sleep(10);
+          assert.deepEqual(
+            events
+              .map((e) => (e.type === 'worker-exit' ? `${e.worker}:${e.exitCode}:${e.error?.message}` : e.type))
+              .sort(),
+            ['0:1:injected crash', '1:1:injected crash'],
+          );
+          await dp.stop();
+          holder.close();
+          await sleep(50);
+          assert.notEqual(a.tryExec('ip', 'link', 'show', TUN).status, 0, "the dead workers' queues were closed");
+        } finally {
+          await dp?.stop();
+          anycast.close();
+          holder.close();
+        }
+      },
+      { aAddr: '2001:db8:1::1/64', bAddr: '2001:db8:1::2/64', tag: 'dpc' },
+    );
+  });
+
   test('a worker that cannot open its devices fails start cleanly, with the reason', async () => {
     await withVethPair(
       async ({ a, aIndex }) => {

@@ -1,0 +1,9 @@
+/**
+ * A datapath worker that dies: the real worker entry, then an uncaught exception once its devices
+ * are open and polled (for the crash test in datapath-ns.test.ts).
+ */
+import '../../src/datapath/worker.js';
+
+setTimeout(() => {
+  throw new Error('injected crash');
+}, 200);
