@@ -15,9 +15,9 @@ import { Worker } from 'node:worker_threads';
 import { ClatdError } from '../core/errors.js';
 import type { TranslatorConfig } from '../core/xlat/config.js';
 import { Translator } from '../core/xlat/translator.js';
-import type { PollHandle } from '../sys/poll.js';
+import { type PollHandle, pollReadable } from '../sys/poll.js';
 import { type CounterSnapshot, CounterWriter, createCounterBuffer, readCounters } from './counters.js';
-import type { DatapathDevices, OpenedDevices } from './devices.js';
+import { closeFds, type DatapathDevices, type OpenedDevices, openDevices, setQueueAttached } from './devices.js';
 import { DatapathLoop, type LoopIo, type Side } from './loop.js';
 import type { Command, ErrorData, Report, WorkerInit } from './protocol.js';
 
@@ -214,7 +214,7 @@ export class Datapath {
       w.exit.then(() => {
         if (!w.clean) {
           // Died (or was terminated) with its devices open: close them here, never twice.
-          void closeFdsOf(w);
+          closeFdsOf(w);
           if (dp && dp.#state !== 'stopped' && !dp.#stopping)
             o.onEvent?.({ type: 'worker-exit', worker: i, exitCode: w.exitCode, error: w.crash });
         }
@@ -227,7 +227,7 @@ export class Datapath {
       await dp.stop();
       throw e instanceof DatapathError ? e : new DatapathError(`datapath worker failed: ${(e as Error).message}`);
     }
-    await dp.#detach();
+    dp.#detach();
     return dp;
   }
 
@@ -237,7 +237,7 @@ export class Datapath {
     let io: LoopIo;
     if (o.io) io = o.io;
     else if (o.devices) {
-      const { openDevices } = await import('./devices.js');
+      // Synchronously within start(): a caller may have moved this thread into a namespace for the call.
       dev = openDevices(o.devices, undefined);
       io = dev.io;
     } else throw new DatapathError('the datapath needs `devices` or (with workers: 0) `io`');
@@ -267,7 +267,6 @@ export class Datapath {
         ['packet', io.packet, loop.packetReadable],
       ] as const) {
         if (pio.fd >= 0) {
-          const { pollReadable } = await import('../sys/poll.js');
           inline.polls.push(pollReadable(pio.fd, `${side} fd ${pio.fd}`, handler, (e) => sideClosed(side, e)));
         } else if (hasReadiness(pio)) pio.setReadableHandler(handler);
         else throw new DatapathError(`the ${side} PacketIo has no fd to poll and no setReadableHandler`);
@@ -277,7 +276,7 @@ export class Datapath {
       throw e;
     }
     const dp = new Datapath([buffer], [], inline, o.detachQueues ?? [], o);
-    await dp.#detach();
+    dp.#detach();
     return dp;
   }
 
@@ -365,8 +364,8 @@ export class Datapath {
         }
       }),
     );
-    for (const w of this.#workers) if (!w.clean) await closeFdsOf(w);
-    await this.#attach();
+    for (const w of this.#workers) if (!w.clean) closeFdsOf(w);
+    this.#attach();
     this.#state = 'stopped';
   }
 
@@ -380,26 +379,23 @@ export class Datapath {
     if (this.#state === 'stopped' || this.#stopping) throw new DatapathError(`${call}: the datapath is stopped`);
   }
 
-  async #detach(): Promise<void> {
+  #detach(): void {
     if (this.#detached.length === 0) return;
-    const { setQueueAttached } = await import('./devices.js');
     for (const fd of this.#detached) setQueueAttached(fd, false);
     this.#queuesDetached = true;
   }
 
-  async #attach(): Promise<void> {
+  #attach(): void {
     if (!this.#queuesDetached) return;
     this.#queuesDetached = false;
-    const { setQueueAttached } = await import('./devices.js');
     for (const fd of this.#detached) setQueueAttached(fd, true);
   }
 }
 
 /** Closes a dead worker's fds once (they are process-wide; a closed number may be reused later). */
-async function closeFdsOf(w: WorkerHandle): Promise<void> {
+function closeFdsOf(w: WorkerHandle): void {
   if (w.fds.length === 0) return;
   const fds = w.fds;
   w.fds = [];
-  const { closeFds } = await import('./devices.js');
   closeFds(fds);
 }

@@ -208,6 +208,38 @@ describe('Datapath with workers over real devices', { skip: NEED_ROOT }, () => {
     );
   });
 
+  test('workers: 0 runs the same loop on this thread over real devices', async () => {
+    await withVethPair(
+      async ({ a, b, aIndex }) => {
+        b.exec('ip', '-6', 'addr', 'add', `${SERVER6}/128`, 'dev', 'lo');
+        const { holder, anycast } = await setupClatSide(a, aIndex);
+        let dp: Datapath | undefined;
+        try {
+          const devices = await devicesFor(aIndex);
+          dp = await a.enter(() =>
+            Datapath.start({ translator: CONFIG, workers: 0, devices, detachQueues: [holder.fd] }),
+          );
+          assert.equal(dp.loops, 1);
+          // ping runs as a child process: this thread's event loop stays free to translate.
+          const ping = await new Promise<number | null>((resolve) => {
+            a.spawn('ping', ['-c', '2', '-i', '0.2', '-W', '2', '192.0.2.1']).once('exit', resolve);
+          });
+          assert.equal(ping, 0);
+          assert.ok(dp.counters()['46'].translated >= 2 && dp.counters()['64'].translated >= 2);
+          await dp.stop();
+          holder.close();
+          await sleep(50);
+          assert.notEqual(a.tryExec('ip', 'link', 'show', TUN).status, 0, 'the loop closed its queue');
+        } finally {
+          await dp?.stop();
+          anycast.close();
+          holder.close();
+        }
+      },
+      { aAddr: '2001:db8:1::1/64', bAddr: '2001:db8:1::2/64', tag: 'dpi' },
+    );
+  });
+
   test('a worker that crashes: reported, and its fds closed by the main thread', async () => {
     await withVethPair(
       async ({ a, aIndex }) => {
