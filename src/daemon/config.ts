@@ -98,7 +98,11 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   },
   mode: { type: 'string', value: 'auto|always', help: 'auto: stay idle while native IPv4 exists (default: auto)' },
   v4: { type: 'string', value: 'ADDR', help: 'CLAT IPv4 address (default: first free of 192.0.0.4/29, RFC 7335)' },
-  v6: { type: 'string', value: 'ADDR', help: 'CLAT IPv6 address (default: checksum-neutral in the uplink /64)' },
+  v6: {
+    type: 'string',
+    value: 'ADDR',
+    help: 'first CLAT IPv6 address to try; DAD replaces it if taken (default: checksum-neutral in the uplink /64)',
+  },
   dad: { type: 'string', value: 'strict|optimistic|off', help: 'duplicate address detection mode (default: strict)' },
   'route-metric': { type: 'string', value: 'N', help: 'metric of the IPv4 default route (default: 2048)' },
   mtu: {

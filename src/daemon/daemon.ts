@@ -543,8 +543,9 @@ export class Daemon {
         throw new Error('no free IPv4 address in 192.0.0.0/29 for the CLAT (give one with --v4)');
     }
     const ipv4 = clat4;
-    const draw = () => cfg.v6 ?? identity.generateIPv6({ prefix64: o.prefix64, pref64: o.prefix, ipv4 });
-    const first = o.keep ?? draw();
+    // --v6 is the first choice; a duplicate of it is replaced by a drawn address like any other.
+    const draw = () => identity.generateIPv6({ prefix64: o.prefix64, pref64: o.prefix, ipv4 });
+    const first = o.keep ?? cfg.v6 ?? draw();
     this.log.info(
       'addresses',
       `CLAT IPv4 ${ipv4}${cfg.v4 ? ' (--v4)' : ' (RFC 7335)'}, IPv6 ${first}${cfg.v6 ? ' (--v6)' : ` (checksum-neutral in ${o.prefix64}/64)`}`,
@@ -591,7 +592,7 @@ export class Daemon {
     const run = dad.run({
       uplink: o.uplink,
       first,
-      redraw: cfg.v6 !== undefined ? () => cfg.v6 as string : draw,
+      redraw: draw,
       params,
       onAddress,
       signal: this.#abort.signal,

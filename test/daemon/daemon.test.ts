@@ -273,6 +273,17 @@ describe('daemon DAD', () => {
     await w.daemon.stop();
   });
 
+  test('a duplicate --v6 is replaced by a drawn address', async () => {
+    const w = world({ pref64: '64:ff9b::/96', v6: '2001:db8:1::1234' });
+    w.dad.duplicates.add('2001:db8:1::1234');
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.deepEqual(w.dad.probed, ['2001:db8:1::1234', '2001:db8:1::c001']);
+    assert.equal(w.daemon.status().clat6, '2001:db8:1::c001');
+    await w.daemon.stop();
+  });
+
   test('the IPv4 address skips those in use', async () => {
     const net = FakeNet.typical();
     net.addrs.push({ ifindex: 2, family: 4, address: '192.0.0.4', prefixLen: 32, scope: 'global' });
