@@ -13,11 +13,13 @@
  * pseudo-header sum in its checksum field; `read` completes it (csum_start/csum_offset) before the
  * datapath sees the packet, so nothing is ever forwarded with a wrong checksum.
  *
- * GSO (a super-packet of several segments, gso_type != NONE) is passed on as one large packet,
- * like Android does; its checksum is completed over the whole packet.
+ * GSO/GRO super-packets (gso_type != NONE): TCP ones are passed on as one large packet, like
+ * Android does (one segment of the same byte stream; its checksum completed over all of it). UDP
+ * ones (UDP_SEGMENT senders on veth, UDP GRO) are split into their datagrams here, because merging
+ * datagrams would change what the application receives.
  */
 import type { PacketBatch } from '../core/batch.js';
-import { finish, sum16 } from '../core/checksum.js';
+import { finish, pseudoSum6, sum16 } from '../core/checksum.js';
 import { K, native } from './addon.js';
 import { ClosedError, check, isClosedErrno } from './errors.js';
 import type { PacketIo } from './io.js';
@@ -28,6 +30,11 @@ export const VNET_HDR_LEN = 10;
 const VNET_F_NEEDS_CSUM = 1;
 const ETH_HLEN = 14;
 const IPV6_HLEN = 40;
+const UDP_HLEN = 8;
+const UDP = 17;
+/** virtio_net_hdr gso_type values (linux/virtio_net.h). */
+const GSO_NONE = 0;
+const GSO_UDP_L4 = 5;
 
 export interface PacketSocketOptions {
   /** Uplink interface index. */
@@ -52,6 +59,13 @@ export interface PacketSocketCounters {
   csumCompleted: number;
   /** Packets dropped here: truncated, too short, or an impossible csum_start/csum_offset. */
   malformed: number;
+  /**
+   * GSO/GRO super-packets (gso_type != NONE). TCP ones are passed on whole (one large segment of the
+   * same stream); UDP ones are split into their datagrams.
+   */
+  gsoPackets: number;
+  /** UDP super-packets dropped because the batch had no free slots for their datagrams. */
+  gsoDropped: number;
   /** Failed reads other than EAGAIN (ENETDOWN while the link is down, ...). */
   readErrors: number;
   lastErrno: number;
@@ -62,7 +76,14 @@ export class PacketSocket implements PacketIo {
   readonly ifname: string;
   readonly ifindex: number;
   readonly linkHeaderLen: number;
-  readonly counters: PacketSocketCounters = { csumCompleted: 0, malformed: 0, readErrors: 0, lastErrno: 0 };
+  readonly counters: PacketSocketCounters = {
+    csumCompleted: 0,
+    malformed: 0,
+    gsoPackets: 0,
+    gsoDropped: 0,
+    readErrors: 0,
+    lastErrno: 0,
+  };
   #fd: number;
 
   private constructor(fd: number, o: PacketSocketOptions) {
@@ -130,6 +151,7 @@ export class PacketSocket implements PacketIo {
     }
     const room = into.stride - at;
     const d = into.data;
+    let extra = 0;
     for (let i = start; i < start + n; i++) {
       const p = into.offs[i];
       const len = into.lens[i];
@@ -138,31 +160,93 @@ export class PacketSocket implements PacketIo {
         this.counters.malformed++;
         continue;
       }
-      if (d[p] & VNET_F_NEEDS_CSUM) {
-        // csum_start is relative to the frame (the byte after the vnet header), host order.
-        const csumStart = d[p + 6] | (d[p + 7] << 8);
-        const csumOffset = d[p + 8] | (d[p + 9] << 8);
-        const frame = p + VNET_HDR_LEN;
-        const end = p + len;
-        const s = frame + csumStart;
-        const field = s + csumOffset;
-        if (s < frame + this.linkHeaderLen + IPV6_HLEN || field + 2 > end) {
-          into.lens[i] = 0;
-          this.counters.malformed++;
+      const gsoType = d[p + 1];
+      // csum_start is relative to the frame (the byte after the vnet header), host order.
+      const csumStart = d[p + 6] | (d[p + 7] << 8);
+      const csumOffset = d[p + 8] | (d[p + 9] << 8);
+      const frame = p + VNET_HDR_LEN;
+      const end = p + len;
+      const l4 = frame + csumStart;
+      const needsCsum = (d[p] & VNET_F_NEEDS_CSUM) !== 0;
+      if (needsCsum && (l4 < frame + this.linkHeaderLen + IPV6_HLEN || l4 + csumOffset + 2 > end)) {
+        into.lens[i] = 0;
+        this.counters.malformed++;
+        continue;
+      }
+      into.offs[i] = p + strip;
+      into.lens[i] = len - strip;
+      if (gsoType !== GSO_NONE) {
+        this.counters.gsoPackets++;
+        if (gsoType === GSO_UDP_L4) {
+          // A UDP super-packet is several datagrams: passing it on whole would merge them into one.
+          const made = needsCsum ? this.#splitUdp(into, i, l4 - (p + strip), start + n + extra) : -1;
+          if (made < 0) {
+            into.lens[i] = 0;
+            this.counters.gsoDropped++;
+          } else extra += made;
           continue;
         }
+        // TCP super-packets stay whole: one large segment of the same byte stream, as Android does.
+      }
+      if (needsCsum) {
         // The field holds the pseudo-header sum: summing from csum_start over it gives the full sum.
         // 0 is sent as 0xffff: the same value in one's complement, and required for UDP (RFC 8200 §8.1).
-        const c = finish(sum16(d, s, end - s)) || 0xffff;
+        const field = l4 + csumOffset;
+        const c = finish(sum16(d, l4, end - l4)) || 0xffff;
         d[field] = c >>> 8;
         d[field + 1] = c & 0xff;
         this.counters.csumCompleted++;
       }
-      into.offs[i] = p + strip;
-      into.lens[i] = len - strip;
     }
-    into.count += n;
-    return n;
+    into.count += n + extra;
+    return n + extra;
+  }
+
+  /**
+   * Splits the UDP GSO packet in slot `i` (IPv6 header and any extension headers `hl` bytes long)
+   * into datagrams of gso_size payload bytes: the first stays in slot i, the others go to the free
+   * slots from `free` on. Every datagram gets its own lengths and a full checksum. Returns how many
+   * slots it added, or -1 (nothing changed) when the batch has no room or the header is bad.
+   */
+  #splitUdp(into: PacketBatch, i: number, hl: number, free: number): number {
+    const d = into.data;
+    const q = into.offs[i];
+    const vnet = q - VNET_HDR_LEN - this.linkHeaderLen;
+    const gso = d[vnet + 4] | (d[vnet + 5] << 8);
+    const total = into.lens[i];
+    const data = total - hl - UDP_HLEN;
+    if (gso === 0 || data <= 0 || hl < IPV6_HLEN) return -1;
+    const segs = Math.ceil(data / gso);
+    const slotOff = q - Math.floor(q / into.stride) * into.stride;
+    if (free + segs - 1 > into.capacity || slotOff + hl + UDP_HLEN + gso > into.stride) return -1;
+    for (let k = segs - 1; k >= 0; k--) {
+      const chunk = Math.min(gso, data - k * gso);
+      let dst = q;
+      if (k > 0) {
+        const slot = free + k - 1;
+        dst = slot * into.stride + slotOff;
+        d.copyWithin(dst, q, q + hl + UDP_HLEN);
+        d.copyWithin(dst + hl + UDP_HLEN, q + hl + UDP_HLEN + k * gso, q + hl + UDP_HLEN + k * gso + chunk);
+        into.offs[slot] = dst;
+        into.disp[slot] = into.disp[i];
+      }
+      const ulen = UDP_HLEN + chunk;
+      const plen = hl - IPV6_HLEN + ulen;
+      d[dst + 4] = plen >>> 8;
+      d[dst + 5] = plen & 0xff;
+      const u = dst + hl;
+      d[u + 4] = ulen >>> 8;
+      d[u + 5] = ulen & 0xff;
+      d[u + 6] = 0;
+      d[u + 7] = 0;
+      const c = finish(sum16(d, u, ulen, pseudoSum6(d, dst + 8, dst + 24, UDP, ulen))) || 0xffff;
+      d[u + 6] = c >>> 8;
+      d[u + 7] = c & 0xff;
+      if (k > 0) into.lens[free + k - 1] = hl + ulen;
+      else into.lens[i] = hl + ulen;
+    }
+    this.counters.csumCompleted += segs;
+    return segs - 1;
   }
 
   /** The packet socket only receives; translated packets leave through the raw socket (raw6.ts). */

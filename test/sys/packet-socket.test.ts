@@ -113,6 +113,62 @@ describe('PacketSocket', { skip: NEED_ROOT }, () => {
     );
   });
 
+  test('splits a UDP GSO super-packet into its datagrams, each with a valid checksum', async () => {
+    await withVethPair(
+      async ({ a, b, aIndex, aMac }) => {
+        const sock = a.enter(() =>
+          PacketSocket.open({ ifindex: aIndex, ifname: 'veth-a', filter: clatReceiveFilter(parseIPv6(CLAT)) }),
+        );
+        try {
+          b.exec('ip', '-6', 'neigh', 'replace', CLAT, 'lladdr', aMac, 'dev', 'veth-b');
+          // UDP_SEGMENT (103): one send of 3000 bytes = datagrams of 1200, 1200 and 600 bytes.
+          b.exec(
+            'python3',
+            '-c',
+            'import socket\n' +
+              's=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\n' +
+              's.setsockopt(17,103,1200)\n' +
+              `s.sendto(bytes(i % 251 for i in range(3000)),('${CLAT}',9999))\n`,
+          );
+          const batch = createBatch(8, 8192);
+          await readN(sock, batch, 3);
+          assert.equal(batch.count, 3);
+          assert.equal(sock.counters.gsoPackets, 1, 'it did arrive as one super-packet');
+          const d = batch.data;
+          const sizes: number[] = [];
+          let pos = 0;
+          for (let i = 0; i < 3; i++) {
+            const p = batch.offs[i];
+            const ulen = (d[p + 44] << 8) | d[p + 45];
+            assert.equal(batch.lens[i], 40 + ulen);
+            assert.equal((d[p + 4] << 8) | d[p + 5], ulen, 'payload length');
+            assert.ok(l4ChecksumOk(d, p), `datagram ${i} checksum verifies`);
+            for (let k = 0; k < ulen - 8; k++) assert.equal(d[p + 48 + k], (pos + k) % 251);
+            pos += ulen - 8;
+            sizes.push(ulen - 8);
+          }
+          assert.deepEqual(sizes, [1200, 1200, 600]);
+          // Without free slots for its datagrams the super-packet is dropped and counted, never merged.
+          b.exec(
+            'python3',
+            '-c',
+            'import socket\n' +
+              's=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\n' +
+              's.setsockopt(17,103,1200)\n' +
+              `s.sendto(bytes(3000),('${CLAT}',9999))\n`,
+          );
+          const small = createBatch(2, 8192);
+          await readN(sock, small, 1);
+          assert.equal(small.lens[0], 0, 'skipped');
+          assert.equal(sock.counters.gsoDropped, 1);
+        } finally {
+          sock.close();
+        }
+      },
+      { aAddr: `${A}/64`, bAddr: `${B}/64`, tag: 'gso' },
+    );
+  });
+
   test("ignores the host's own outgoing packets (PACKET_IGNORE_OUTGOING)", async () => {
     await withVethPair(
       async ({ a, aIndex }) => {
