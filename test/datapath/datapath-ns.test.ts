@@ -18,6 +18,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { parseIPv6 } from '../../src/core/addr/ipv6.js';
 import type { TranslatorConfig } from '../../src/core/xlat/config.js';
 import { Datapath, type DatapathEvent } from '../../src/datapath/datapath.js';
@@ -276,6 +277,28 @@ describe('Datapath with workers over real devices', { skip: NEED_ROOT }, () => {
         }
       },
       { aAddr: '2001:db8:1::1/64', bAddr: '2001:db8:1::2/64', tag: 'dpc' },
+    );
+  });
+
+  test('no handles left: a process with worker datapath exits by itself after stop', async () => {
+    await withVethPair(
+      async ({ a }) => {
+        const script = fileURLToPath(new URL('./exit-child.js', import.meta.url));
+        const child = a.spawn(process.execPath, [script, 'workers', 'veth-a'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout?.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
+        child.stderr?.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
+        const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
+        const code = await new Promise((r) => child.once('exit', (c, sig) => r(c ?? sig)));
+        clearTimeout(timer);
+        assert.equal(code, 0, `exited by itself: ${out}`);
+        assert.match(out, /stopped/);
+      },
+      { aAddr: '2001:db8:1::1/64', bAddr: '2001:db8:1::2/64', tag: 'dpx' },
     );
   });
 

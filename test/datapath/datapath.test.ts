@@ -3,7 +3,9 @@
  * a CLAT configured as `--pref64` would (pool6 64:ff9b::/96, EAM 192.0.0.4/32 ↔ the CLAT /128).
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { formatIPv6 } from '../../src/core/addr/ipv6.js';
 import type { TranslatorConfig } from '../../src/core/xlat/config.js';
 import { Datapath, DatapathError } from '../../src/datapath/datapath.js';
@@ -197,6 +199,21 @@ describe('Datapath lifecycle', () => {
     assert.equal(dp.counters()['46'].packets, 1);
     await assert.rejects(dp.pause(), DatapathError);
     await assert.rejects(dp.reconfigure(CONFIG), { code: 'ERR_CLATD_DATAPATH' });
+  });
+
+  test('no handles left: a process that starts and stops a datapath exits by itself', async () => {
+    const child = spawn(process.execPath, [fileURLToPath(new URL('./exit-child.js', import.meta.url)), 'fakes'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    const code = await new Promise((r) => child.once('exit', (c, sig) => r(c ?? sig)));
+    clearTimeout(timer);
+    assert.equal(code, 0, 'exited by itself within 5 s');
+    assert.match(out, /stopped/);
   });
 
   test('stop while idle, right after start', async () => {
