@@ -17,7 +17,8 @@
  *
  * Counter slots, per direction (46 = IPv4 in, 64 = IPv6 in), then I/O:
  *
- *   | 46: packets in, bytes in, translated, packets out, bytes out, icmp errors, dropped, paused, oversize, drop[0..COUNT) |
+ *   | 46: packets in, bytes in, translated, packets out, bytes out, icmp errors, dropped, paused, oversize,   |
+ *   |     neighbor, drop[0..COUNT)                                                                             |
  *   | 64: (same)                                                                                               |
  *   | io: tun/packet read errors, tun/raw write failed, packet malformed, checksums completed                   |
  */
@@ -41,6 +42,11 @@ export const enum Slot {
   PAUSED,
   /** Packets longer than their slot (truncated by the read): dropped before translation. */
   OVERSIZE,
+  /**
+   * Neighbor Solicitations / Advertisements for the CLAT address (64 only): the packet socket's
+   * filter lets them through for DAD; they are not for translation, so not counted as drops.
+   */
+  NEIGHBOR,
   /** First of `Drop.COUNT` slots indexed by drop reason. */
   DROP_BASE,
 }
@@ -151,7 +157,7 @@ function addSnapshot(s: Uint32Array, out: Float64Array): void {
 export interface DirectionCounters {
   packets: number;
   bytes: number;
-  /** Inputs translated; `packets === translated + dropped + paused + oversize`. */
+  /** Inputs translated; `packets === translated + dropped + paused + oversize + neighbor`. */
   translated: number;
   packetsOut: number;
   bytesOut: number;
@@ -160,6 +166,8 @@ export interface DirectionCounters {
   dropped: number;
   paused: number;
   oversize: number;
+  /** Neighbor Discovery messages seen by the packet socket and left alone (64 only). */
+  neighbor: number;
   /** Translator drops by reason name (`dropName`); every reason that applies to the direction, zeros included. */
   drops: Record<string, number>;
 }
@@ -202,6 +210,7 @@ function direction(t: Float64Array, base: number, dir: '46' | '64'): DirectionCo
     dropped: t[base + Slot.DROPPED],
     paused: t[base + Slot.PAUSED],
     oversize: t[base + Slot.OVERSIZE],
+    neighbor: t[base + Slot.NEIGHBOR],
     drops,
   };
 }

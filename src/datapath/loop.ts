@@ -52,6 +52,17 @@ export interface LoopOptions {
   maxBatchesPerWake?: number;
 }
 
+/**
+ * An ICMPv6 Neighbor Solicitation or Advertisement (RFC 4861 §4.3, §4.4; never with extension
+ * headers). The packet socket's filter passes those for the CLAT address so DAD can see them; the
+ * kernel answers them (anycast), and the translator must not count them as drops.
+ */
+function isNeighborDiscovery(d: Uint8Array, off: number, len: number): boolean {
+  if (len < 41 || d[off + 6] !== 58) return false;
+  const type = d[off + 40];
+  return type === 135 || type === 136;
+}
+
 /** Consecutive failed reads after which a side is given up. */
 export const MAX_READ_FAILURES = 1000;
 
@@ -179,6 +190,10 @@ export class DatapathLoop {
       const off = inb.offs[i];
       if (off + len > inb.base + (i + 1) * stride) {
         c[base + Slot.OVERSIZE]++;
+        continue;
+      }
+      if (!v4 && isNeighborDiscovery(data, off, len)) {
+        c[base + Slot.NEIGHBOR]++;
         continue;
       }
       if (this.paused) {

@@ -216,6 +216,28 @@ describe('DatapathLoop robustness', () => {
     assert.equal(counters().io.packetReadErrors, MAX_READ_FAILURES);
   });
 
+  test('Neighbor Discovery for the CLAT address is counted as such, never translated', () => {
+    const { packet, loop, xlat, counters } = setup();
+    const ns = new Uint8Array(72);
+    ns[0] = 0x60;
+    ns[6] = 58;
+    ns[7] = 255;
+    ns[40] = 135;
+    const na = ns.slice();
+    na[40] = 136;
+    const echo = ns.slice();
+    echo[40] = 128;
+    echo[1] = Act.DROP;
+    echo[2] = Drop.D64_DST_UNMAPPED;
+    packet.inject(ns, na, echo);
+    drain(loop.packetReadable);
+    assert.equal(xlat.calls6, 1);
+    const c = counters()['64'];
+    assert.equal(c.neighbor, 2);
+    assert.equal(c.packets, 3);
+    assert.equal(c.dropped, 1);
+  });
+
   test('paused: input is read and counted, nothing translated or written', () => {
     const { tun, packet, raw, loop, xlat, counters } = setup();
     loop.paused = true;
@@ -262,7 +284,7 @@ describe('DatapathLoop robustness', () => {
     for (const dir of ['46', '64'] as const) {
       const d = c[dir];
       assert.equal(d.packets, 150);
-      assert.equal(d.translated + d.dropped, d.packets, `${dir}: every input translated or dropped once`);
+      assert.equal(d.translated + d.dropped + d.neighbor, d.packets, `${dir}: every input counted once`);
       assert.equal(d.drops.unknown, 0, `${dir}: the translator never threw`);
     }
     assert.ok(c['46'].dropped > 0 && c['64'].dropped > 0);
