@@ -64,6 +64,7 @@ export interface DatapathOptions {
   onEvent?: (e: DatapathEvent) => void;
 }
 
+/** `worker` is the worker's index, or -1 for the in-process loop. */
 export type DatapathEvent =
   | { type: 'side-closed'; worker: number; side: Side; error: DatapathError }
   | { type: 'worker-exit'; worker: number; exitCode: number; error: Error | undefined };
@@ -144,7 +145,7 @@ interface InlineLoop {
   loop: DatapathLoop;
   io: LoopIo;
   dev: OpenedDevices | undefined;
-  polls: PollHandle[];
+  polls: Partial<Record<Side, PollHandle>>;
 }
 
 interface Readiness {
@@ -223,11 +224,12 @@ export class Datapath {
     dp = new Datapath(buffers, workers, undefined, o.detachQueues ?? [], o);
     try {
       await Promise.all(workers.map((w) => w.ready));
+      dp.#detach();
     } catch (e) {
       await dp.stop();
-      throw e instanceof DatapathError ? e : new DatapathError(`datapath worker failed: ${(e as Error).message}`);
+      if (e instanceof DatapathError) throw e;
+      throw new DatapathError(`datapath start failed: ${(e as Error).message}`, (e as ClatdError).code);
     }
-    dp.#detach();
     return dp;
   }
 
@@ -245,11 +247,10 @@ export class Datapath {
       stride: o.stride,
       maxBatchesPerWake: o.maxBatchesPerWake,
     });
-    const inline: InlineLoop = { loop, io, dev, polls: [] };
+    const inline: InlineLoop = { loop, io, dev, polls: {} };
     if (dev) loop.beforePublish = dev.syncCounters;
     const sideClosed = (side: Side, e: unknown) => {
-      const poll = inline.polls.find((p) => p.fd === (side === 'tun' ? io.tun.fd : io.packet.fd));
-      poll?.stop();
+      inline.polls[side]?.stop();
       if (side === 'tun' && hasReadiness(io.tun)) io.tun.setReadableHandler(undefined);
       if (side === 'packet' && hasReadiness(io.packet)) io.packet.setReadableHandler(undefined);
       const err = e instanceof Error ? e : new Error(String(e));
@@ -267,7 +268,7 @@ export class Datapath {
         ['packet', io.packet, loop.packetReadable],
       ] as const) {
         if (pio.fd >= 0) {
-          inline.polls.push(pollReadable(pio.fd, `${side} fd ${pio.fd}`, handler, (e) => sideClosed(side, e)));
+          inline.polls[side] = pollReadable(pio.fd, `${side} fd ${pio.fd}`, handler, (e) => sideClosed(side, e));
         } else if (hasReadiness(pio)) pio.setReadableHandler(handler);
         else throw new DatapathError(`the ${side} PacketIo has no fd to poll and no setReadableHandler`);
       }
@@ -276,13 +277,18 @@ export class Datapath {
       throw e;
     }
     const dp = new Datapath([buffer], [], inline, o.detachQueues ?? [], o);
-    dp.#detach();
+    try {
+      dp.#detach();
+    } catch (e) {
+      await dp.stop();
+      throw e;
+    }
     return dp;
   }
 
   static #closeInline(l: InlineLoop): void {
-    for (const p of l.polls) p.stop();
-    l.polls.length = 0;
+    l.polls.tun?.stop();
+    l.polls.packet?.stop();
     for (const pio of [l.io.tun, l.io.packet]) if (hasReadiness(pio)) pio.setReadableHandler(undefined);
     if (l.dev) l.dev.close();
     else {
@@ -379,16 +385,23 @@ export class Datapath {
     if (this.#state === 'stopped' || this.#stopping) throw new DatapathError(`${call}: the datapath is stopped`);
   }
 
+  /** Throws SysError when a queue cannot be detached (not a multi-queue TUN fd?). */
   #detach(): void {
     if (this.#detached.length === 0) return;
+    this.#queuesDetached = true; // stop() re-attaches whatever was detached, even after a failure here
     for (const fd of this.#detached) setQueueAttached(fd, false);
-    this.#queuesDetached = true;
   }
 
   #attach(): void {
     if (!this.#queuesDetached) return;
     this.#queuesDetached = false;
-    for (const fd of this.#detached) setQueueAttached(fd, true);
+    for (const fd of this.#detached) {
+      try {
+        setQueueAttached(fd, true);
+      } catch {
+        // Closed by its owner already, or never detached: nothing to give back.
+      }
+    }
   }
 }
 

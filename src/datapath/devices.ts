@@ -5,6 +5,7 @@
  * stops, and reports their numbers so the main thread can close them if the worker dies.
  */
 import { native } from '../sys/addon.js';
+import { check } from '../sys/errors.js';
 import { PacketSocket, type PacketSocketOptions } from '../sys/packet-socket.js';
 import { type Raw6Options, Raw6Socket } from '../sys/raw6.js';
 import { Tun } from '../sys/tun.js';
@@ -89,8 +90,8 @@ export function closeFds(fds: readonly number[]): void {
 /**
  * Detaches (false) or re-attaches (true) the caller's own queue of the multi-queue TUN, so the
  * kernel does not steer flows to a queue nobody reads while the loops run (TUNSETQUEUE).
- * Returns 0 or -errno.
+ * Throws SysError (EINVAL: not a multi-queue TUN fd, or already in that state).
  */
-export function setQueueAttached(fd: number, attached: boolean): number {
-  return native.tunSetQueue(fd, attached ? 1 : 0);
+export function setQueueAttached(fd: number, attached: boolean): void {
+  check(native.tunSetQueue(fd, attached ? 1 : 0), 'TUNSETQUEUE', `${attached ? 'attach' : 'detach'} queue fd ${fd}`);
 }
