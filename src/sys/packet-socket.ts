@@ -13,10 +13,9 @@
  * pseudo-header sum in its checksum field; `read` completes it (csum_start/csum_offset) before the
  * datapath sees the packet, so nothing is ever forwarded with a wrong checksum.
  *
- * GSO/GRO super-packets (gso_type != NONE): TCP ones are passed on as one large packet, like
- * Android does (one segment of the same byte stream; its checksum completed over all of it). UDP
- * ones (UDP_SEGMENT senders on veth, UDP GRO) are split into their datagrams here, because merging
- * datagrams would change what the application receives.
+ * GSO/GRO super-packets (gso_type != NONE; GRO on a real uplink, TSO or UDP_SEGMENT senders on
+ * veth) are split back into MSS/gso_size packets here. Android passes them on whole, which gives
+ * an IPv4 packet above the MTU (refused when forwarded with DF) and, for UDP, merged datagrams.
  */
 import type { PacketBatch } from '../core/batch.js';
 import { finish, pseudoSum6, sum16 } from '../core/checksum.js';
@@ -32,9 +31,15 @@ const ETH_HLEN = 14;
 const IPV6_HLEN = 40;
 const UDP_HLEN = 8;
 const UDP = 17;
+const TCP = 6;
+const TCP_FIN = 0x01;
+const TCP_PSH = 0x08;
+const TCP_CWR = 0x80;
 /** virtio_net_hdr gso_type values (linux/virtio_net.h). */
 const GSO_NONE = 0;
+const GSO_TCPV6 = 4;
 const GSO_UDP_L4 = 5;
+const GSO_ECN = 0x80;
 
 export interface PacketSocketOptions {
   /** Uplink interface index. */
@@ -60,11 +65,10 @@ export interface PacketSocketCounters {
   /** Packets dropped here: truncated, too short, or an impossible csum_start/csum_offset. */
   malformed: number;
   /**
-   * GSO/GRO super-packets (gso_type != NONE). TCP ones are passed on whole (one large segment of the
-   * same stream); UDP ones are split into their datagrams.
+   * GSO/GRO super-packets (gso_type != NONE), split back into the packets they were made of.
    */
   gsoPackets: number;
-  /** UDP super-packets dropped because the batch had no free slots for their datagrams. */
+  /** Super-packets dropped: no free slots in the batch for their segments, or headers that do not add up. */
   gsoDropped: number;
   /** Failed reads other than EAGAIN (ENETDOWN while the link is down, ...). */
   readErrors: number;
@@ -176,17 +180,17 @@ export class PacketSocket implements PacketIo {
       into.offs[i] = p + strip;
       into.lens[i] = len - strip;
       if (gsoType !== GSO_NONE) {
+        // A super-packet (GRO, or TSO/UDP_SEGMENT over veth) is split back into the packets it was
+        // made of: whole, it would be one IPv4 packet above the MTU (and, for UDP, merged datagrams).
         this.counters.gsoPackets++;
-        if (gsoType === GSO_UDP_L4) {
-          // A UDP super-packet is several datagrams: passing it on whole would merge them into one.
-          const made = needsCsum ? this.#splitUdp(into, i, l4 - (p + strip), start + n + extra) : -1;
-          if (made < 0) {
-            into.lens[i] = 0;
-            this.counters.gsoDropped++;
-          } else extra += made;
-          continue;
-        }
-        // TCP super-packets stay whole: one large segment of the same byte stream, as Android does.
+        const kind = gsoType & ~GSO_ECN;
+        const proto = kind === GSO_UDP_L4 ? UDP : kind === GSO_TCPV6 ? TCP : -1;
+        const made = needsCsum && proto > 0 ? this.#split(into, i, l4 - (p + strip), start + n + extra, proto) : -1;
+        if (made < 0) {
+          into.lens[i] = 0;
+          this.counters.gsoDropped++;
+        } else extra += made;
+        continue;
       }
       if (needsCsum) {
         // The field holds the pseudo-header sum: summing from csum_start over it gives the full sum.
@@ -203,47 +207,71 @@ export class PacketSocket implements PacketIo {
   }
 
   /**
-   * Splits the UDP GSO packet in slot `i` (IPv6 header and any extension headers `hl` bytes long)
-   * into datagrams of gso_size payload bytes: the first stays in slot i, the others go to the free
-   * slots from `free` on. Every datagram gets its own lengths and a full checksum. Returns how many
-   * slots it added, or -1 (nothing changed) when the batch has no room or the header is bad.
+   * Splits the GSO packet in slot `i` (IPv6 header and any extension headers `hl` bytes long, then
+   * a TCP or UDP header) into packets of gso_size payload bytes, the way the kernel's own
+   * segmentation would (tcp_gso_segment, __udp_gso_segment): the first stays in slot i, the others
+   * go to the free slots from `free` on. Each gets its own lengths and a full checksum; TCP
+   * segments get their sequence numbers, FIN/PSH only on the last and CWR only on the first.
+   * Returns how many slots it added, or -1 (nothing changed) when the batch has no room or the
+   * headers do not add up.
    */
-  #splitUdp(into: PacketBatch, i: number, hl: number, free: number): number {
+  #split(into: PacketBatch, i: number, hl: number, free: number, proto: number): number {
     const d = into.data;
     const q = into.offs[i];
     const vnet = q - VNET_HDR_LEN - this.linkHeaderLen;
     const gso = d[vnet + 4] | (d[vnet + 5] << 8);
     const total = into.lens[i];
-    const data = total - hl - UDP_HLEN;
-    if (gso === 0 || data <= 0 || hl < IPV6_HLEN) return -1;
+    if (hl < IPV6_HLEN || total < hl + UDP_HLEN) return -1;
+    const l4len = proto === TCP ? (d[q + hl + 12] >> 4) * 4 : UDP_HLEN;
+    const data = total - hl - l4len;
+    if (gso === 0 || data <= 0 || l4len < UDP_HLEN) return -1;
     const segs = Math.ceil(data / gso);
-    const slotOff = q - Math.floor(q / into.stride) * into.stride;
-    if (free + segs - 1 > into.capacity || slotOff + hl + UDP_HLEN + gso > into.stride) return -1;
+    const slotOff = q % into.stride;
+    const head = hl + l4len;
+    if (free + segs - 1 > into.capacity || slotOff + head + gso > into.stride) return -1;
+    const seq0 =
+      proto === TCP ? ((d[q + hl + 4] << 24) | (d[q + hl + 5] << 16) | (d[q + hl + 6] << 8) | d[q + hl + 7]) >>> 0 : 0;
+    const flags0 = proto === TCP ? d[q + hl + 13] : 0;
+    // Last segment first: the others copy from slot i, which changes only at k = 0.
     for (let k = segs - 1; k >= 0; k--) {
       const chunk = Math.min(gso, data - k * gso);
-      let dst = q;
+      const slot = k === 0 ? i : free + k - 1;
+      const dst = k === 0 ? q : slot * into.stride + slotOff;
       if (k > 0) {
-        const slot = free + k - 1;
-        dst = slot * into.stride + slotOff;
-        d.copyWithin(dst, q, q + hl + UDP_HLEN);
-        d.copyWithin(dst + hl + UDP_HLEN, q + hl + UDP_HLEN + k * gso, q + hl + UDP_HLEN + k * gso + chunk);
+        d.copyWithin(dst, q, q + head);
+        d.copyWithin(dst + head, q + head + k * gso, q + head + k * gso + chunk);
         into.offs[slot] = dst;
         into.disp[slot] = into.disp[i];
       }
-      const ulen = UDP_HLEN + chunk;
-      const plen = hl - IPV6_HLEN + ulen;
+      const seglen = l4len + chunk;
+      const plen = hl - IPV6_HLEN + seglen;
       d[dst + 4] = plen >>> 8;
       d[dst + 5] = plen & 0xff;
       const u = dst + hl;
-      d[u + 4] = ulen >>> 8;
-      d[u + 5] = ulen & 0xff;
-      d[u + 6] = 0;
-      d[u + 7] = 0;
-      const c = finish(sum16(d, u, ulen, pseudoSum6(d, dst + 8, dst + 24, UDP, ulen))) || 0xffff;
-      d[u + 6] = c >>> 8;
-      d[u + 7] = c & 0xff;
-      if (k > 0) into.lens[free + k - 1] = hl + ulen;
-      else into.lens[i] = hl + ulen;
+      let field: number;
+      if (proto === TCP) {
+        const seq = (seq0 + k * gso) >>> 0;
+        d[u + 4] = seq >>> 24;
+        d[u + 5] = (seq >>> 16) & 0xff;
+        d[u + 6] = (seq >>> 8) & 0xff;
+        d[u + 7] = seq & 0xff;
+        let f = flags0;
+        if (k < segs - 1) f &= ~(TCP_FIN | TCP_PSH);
+        if (k > 0) f &= ~TCP_CWR;
+        d[u + 13] = f;
+        field = u + 16;
+      } else {
+        d[u + 4] = seglen >>> 8;
+        d[u + 5] = seglen & 0xff;
+        field = u + 6;
+      }
+      d[field] = 0;
+      d[field + 1] = 0;
+      const c = finish(sum16(d, u, seglen, pseudoSum6(d, dst + 8, dst + 24, proto, seglen)));
+      const v = proto === UDP ? c || 0xffff : c;
+      d[field] = v >>> 8;
+      d[field + 1] = v & 0xff;
+      into.lens[slot] = hl + seglen;
     }
     this.counters.csumCompleted += segs;
     return segs - 1;
