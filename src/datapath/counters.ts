@@ -34,7 +34,10 @@ export const enum Slot {
   /** Translated packets handed to the other side (before the write: failures are counted in I/O). */
   PACKETS_OUT,
   BYTES_OUT,
-  /** ICMP errors the translator generated, sent back out of the input side. */
+  /**
+   * Packets sent back out of the input side (Disposition.Back): the ICMP errors the translator
+   * generated, and with hairpinning on (RFC 7757 §4, never for a CLAT) hairpinned 64 packets.
+   */
   ICMP_ERRORS,
   /** Packets the translator dropped (the sum of the drop reasons). */
   DROPPED,
@@ -161,6 +164,7 @@ export interface DirectionCounters {
   translated: number;
   packetsOut: number;
   bytesOut: number;
+  /** Back packets: generated ICMP errors (and hairpinned packets, when hairpinning is on). */
   icmpErrors: number;
   /** Translator drops, the sum of `drops`. */
   dropped: number;
