@@ -40,6 +40,9 @@ const GSO_NONE = 0;
 const GSO_TCPV6 = 4;
 const GSO_UDP_L4 = 5;
 const GSO_ECN = 0x80;
+/** Results of #split that leave the packet as it was. */
+const NO_ROOM = -1;
+const BAD = -2;
 
 export interface PacketSocketOptions {
   /** Uplink interface index. */
@@ -64,11 +67,15 @@ export interface PacketSocketCounters {
   csumCompleted: number;
   /** Packets dropped here: truncated, too short, or an impossible csum_start/csum_offset. */
   malformed: number;
-  /**
-   * GSO/GRO super-packets (gso_type != NONE), split back into the packets they were made of.
-   */
+  /** GSO/GRO super-packets (gso_type != NONE), split back into the packets they were made of. */
   gsoPackets: number;
-  /** Super-packets dropped: no free slots in the batch for their segments, or headers that do not add up. */
+  /**
+   * TCP super-packets passed on whole because the batch had no free slots for their segments (one
+   * large segment of the same stream: fine for local delivery, too big to forward). Give the batch
+   * spare capacity beyond `batchSize` to avoid it.
+   */
+  gsoWhole: number;
+  /** Super-packets dropped: UDP ones without room to split (merging datagrams is not an option), or bad headers. */
   gsoDropped: number;
   /** Failed reads other than EAGAIN (ENETDOWN while the link is down, ...). */
   readErrors: number;
@@ -84,6 +91,7 @@ export class PacketSocket implements PacketIo {
     csumCompleted: 0,
     malformed: 0,
     gsoPackets: 0,
+    gsoWhole: 0,
     gsoDropped: 0,
     readErrors: 0,
     lastErrno: 0,
@@ -185,12 +193,17 @@ export class PacketSocket implements PacketIo {
         this.counters.gsoPackets++;
         const kind = gsoType & ~GSO_ECN;
         const proto = kind === GSO_UDP_L4 ? UDP : kind === GSO_TCPV6 ? TCP : -1;
-        const made = needsCsum && proto > 0 ? this.#split(into, i, l4 - (p + strip), start + n + extra, proto) : -1;
-        if (made < 0) {
+        const made = needsCsum && proto > 0 ? this.#split(into, i, l4 - (p + strip), start + n + extra, proto) : BAD;
+        if (made >= 0) {
+          extra += made;
+          continue;
+        }
+        if (made === BAD || proto !== TCP) {
           into.lens[i] = 0;
           this.counters.gsoDropped++;
-        } else extra += made;
-        continue;
+          continue;
+        }
+        this.counters.gsoWhole++; // no room: on whole, with its checksum completed below
       }
       if (needsCsum) {
         // The field holds the pseudo-header sum: summing from csum_start over it gives the full sum.
@@ -212,8 +225,8 @@ export class PacketSocket implements PacketIo {
    * segmentation would (tcp_gso_segment, __udp_gso_segment): the first stays in slot i, the others
    * go to the free slots from `free` on. Each gets its own lengths and a full checksum; TCP
    * segments get their sequence numbers, FIN/PSH only on the last and CWR only on the first.
-   * Returns how many slots it added, or -1 (nothing changed) when the batch has no room or the
-   * headers do not add up.
+   * Returns how many slots it added, or (nothing changed) NO_ROOM when the batch has too few free
+   * slots, BAD when the headers do not add up.
    */
   #split(into: PacketBatch, i: number, hl: number, free: number, proto: number): number {
     const d = into.data;
@@ -221,14 +234,15 @@ export class PacketSocket implements PacketIo {
     const vnet = q - VNET_HDR_LEN - this.linkHeaderLen;
     const gso = d[vnet + 4] | (d[vnet + 5] << 8);
     const total = into.lens[i];
-    if (hl < IPV6_HLEN || total < hl + UDP_HLEN) return -1;
+    if (hl < IPV6_HLEN || total < hl + UDP_HLEN) return BAD;
     const l4len = proto === TCP ? (d[q + hl + 12] >> 4) * 4 : UDP_HLEN;
     const data = total - hl - l4len;
-    if (gso === 0 || data <= 0 || l4len < UDP_HLEN) return -1;
+    if (gso === 0 || data <= 0 || l4len < UDP_HLEN) return BAD;
     const segs = Math.ceil(data / gso);
     const slotOff = q % into.stride;
     const head = hl + l4len;
-    if (free + segs - 1 > into.capacity || slotOff + head + gso > into.stride) return -1;
+    if (slotOff + head + gso > into.stride) return BAD;
+    if (free + segs - 1 > into.capacity) return NO_ROOM;
     const seq0 =
       proto === TCP ? ((d[q + hl + 4] << 24) | (d[q + hl + 5] << 16) | (d[q + hl + 6] << 8) | d[q + hl + 7]) >>> 0 : 0;
     const flags0 = proto === TCP ? d[q + hl + 13] : 0;

@@ -149,6 +149,7 @@ describe('PacketSocket', { skip: NEED_ROOT }, () => {
           }
           assert.deepEqual(sizes, [1200, 1200, 600]);
           // Without free slots for its datagrams the super-packet is dropped and counted, never merged.
+          // (A TCP one would go on whole: still one stream.)
           b.exec(
             'python3',
             '-c',
