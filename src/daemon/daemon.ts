@@ -325,7 +325,16 @@ export class Daemon {
     } else {
       const r = await net.defaultRoute6();
       uplink = r && links.find((l) => l.index === r.ifindex);
-      if (!uplink) return { uplinkOk: false, why: 'no IPv6 default route (give one with --interface)', native4: false };
+      if (!uplink) {
+        // A link going down loses its default route: while it still exists, it is down, not gone.
+        const cur = this.#session?.uplink.index;
+        const still = cur === undefined ? undefined : links.find((l) => l.index === cur);
+        if (still) {
+          const why = still.up ? `no IPv6 default route via ${still.name}` : `uplink ${still.name} is down`;
+          return { uplink: still, uplinkOk: false, why, native4: false };
+        }
+        return { uplinkOk: false, why: 'no IPv6 default route (give one with --interface)', native4: false };
+      }
     }
     if (!uplink.up) return { uplink, uplinkOk: false, why: `uplink ${uplink.name} is down`, native4: false };
     const addrs = await net.addresses();
@@ -439,7 +448,11 @@ export class Daemon {
 
     if (!o.uplinkOk || !o.uplink) {
       const why = o.why ?? 'no uplink';
-      if (s && o.uplink && o.uplink.index === s.uplink.index) return this.#pause(`${why}; translation paused`);
+      if (s && o.uplink && o.uplink.index === s.uplink.index) {
+        // The datapath's packet sockets see ENETDOWN and give up; start it afresh when the link is back.
+        await this.#stopDatapath();
+        return this.#pause(`${why}; translation paused`);
+      }
       if (s || this.#ipv4 || this.#upSide) await this.#teardown(`${why}`);
       return this.#wait('waiting-uplink', `${why}; waiting`);
     }
@@ -667,6 +680,14 @@ export class Daemon {
       this.#readySent = true;
       this.onReady?.();
     }
+  }
+
+  async #stopDatapath(): Promise<void> {
+    const dp = this.#dp;
+    if (!dp) return;
+    this.#dp = undefined;
+    this.#counterBase = addCounters(this.#counterBase, dp.counters());
+    await dp.stop();
   }
 
   /** Takes down everything built, datapath first (it uses the sockets and the TUN). */

@@ -283,4 +283,69 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('live changes: uplink down and up, native IPv4 comes and goes, MTU, a new /64', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clatd-test-'));
+    try {
+      await withVethPair(async (p) => {
+        setUp(p);
+        const sock = join(dir, 'c.sock');
+        const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--dad', 'off']);
+        await c.waitFor(running);
+        const change = (kind: string) => c.waitFor((l) => l.event === 'change' && l.kind === kind);
+        const status = () => JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock));
+        const ping = () => p.a.exec('ping', '-c', '1', '-W', '3', '192.0.2.1');
+        const runs = () => c.lines.filter(running).length;
+
+        // Uplink down: paused with the TUN kept; up: running again with the same address.
+        const addr = status().clat6;
+        p.a.exec('ip', 'link', 'set', 'veth-a', 'down');
+        await change('uplink-down');
+        await c.waitFor((l) => l.event === 'state' && l.to === 'paused');
+        assert.equal(p.a.tryExec('ip', 'link', 'show', 'v4-veth-a').status, 0, 'the TUN stays while paused');
+        p.a.exec('ip', 'link', 'set', 'veth-a', 'up');
+        // The kernel flushed the IPv6 address and routes with the link (keep_addr_on_down=0).
+        p.a.exec('ip', 'addr', 'replace', '2001:db8:1::10/64', 'dev', 'veth-a', 'nodad');
+        p.a.exec('ip', '-6', 'route', 'replace', 'default', 'via', '2001:db8:1::1', 'dev', 'veth-a');
+        await change('uplink-up');
+        await c.waitFor((l) => running(l) && runs() >= 2);
+        assert.equal(status().clat6, addr);
+        assert.match(ping(), /1 received/);
+
+        // Native IPv4 appears: idle, everything removed; it goes: running again.
+        p.a.exec('ip', 'addr', 'add', '198.51.100.2/24', 'dev', 'veth-a');
+        p.a.exec('ip', 'route', 'add', 'default', 'via', '198.51.100.1', 'dev', 'veth-a');
+        await change('native-ipv4-appeared');
+        await c.waitFor((l) => l.event === 'state' && l.to === 'idle-native-ipv4');
+        assert.deepEqual(leftovers(p.a), []);
+        p.a.exec('ip', 'route', 'del', 'default', 'via', '198.51.100.1');
+        await change('native-ipv4-gone');
+        await c.waitFor((l) => running(l) && runs() >= 3);
+        assert.match(ping(), /1 received/);
+
+        // MTU of the uplink: the TUN follows (1400 - 28).
+        p.a.exec('ip', 'link', 'set', 'veth-a', 'mtu', '1400');
+        await change('mtu-changed');
+        assert.match(p.a.exec('ip', 'link', 'show', 'v4-veth-a'), /mtu 1372/);
+        assert.match(p.a.exec('ip', '-4', 'route', 'show', 'default'), /advmss 1332/);
+
+        // A new /64: the CLAT address moves into it, the TUN stays.
+        p.b.exec('ip', 'addr', 'add', '2001:db8:2::1/64', 'dev', 'veth-b', 'nodad');
+        p.a.exec('ip', 'addr', 'add', '2001:db8:2::10/64', 'dev', 'veth-a', 'nodad');
+        p.a.exec('ip', '-6', 'route', 'replace', 'default', 'via', '2001:db8:2::1', 'dev', 'veth-a');
+        p.a.exec('ip', 'addr', 'del', '2001:db8:1::10/64', 'dev', 'veth-a');
+        await change('prefix64-changed');
+        await c.waitFor((l) => running(l) && runs() >= 4);
+        assert.match(status().clat6, /^2001:db8:2:0:/);
+        assert.match(ping(), /1 received/);
+        assert.ok(status().changes['prefix64-changed'] >= 1);
+
+        c.child.kill('SIGTERM');
+        assert.equal((await c.exited).code, 0);
+        assert.deepEqual(leftovers(p.a), []);
+      }, VETH);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
