@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parsePrefix6 } from '../../src/core/addr/prefix.js';
+import { resolveConfig } from '../../src/daemon/config.js';
 import { ipv4Mtu, tunName } from '../../src/daemon/ports.js';
 import { FakeNet, flush, LAB, WKP, world } from './fakes.js';
 
@@ -291,6 +292,50 @@ describe('daemon DAD', () => {
     await w.daemon.start();
     await flush(w.daemon);
     assert.equal(w.daemon.status().clat4, '192.0.0.5');
+    await w.daemon.stop();
+  });
+});
+
+describe('daemon DAD modes and reload', () => {
+  test('--dad optimistic translates while DAD runs', async () => {
+    const w = world({ pref64: '64:ff9b::/96', dad: 'optimistic' });
+    w.dad.hold = true;
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.equal(w.daemon.status().dad.result, 'optimistic');
+    assert.ok(w.plumbing.ops.some((o) => o.startsWith('startDatapath')));
+    w.dad.release();
+    await flush(w.daemon);
+    assert.equal(w.daemon.status().dad.result, 'unique');
+    await w.daemon.stop();
+  });
+
+  test('--dad off sends the probes and moves on', async () => {
+    const w = world({ pref64: '64:ff9b::/96', dad: 'off' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.equal(w.daemon.status().dad.result, 'probes-sent');
+    await w.daemon.stop();
+  });
+
+  test('reload: log level at once, a new --pref64 re-addresses, translator settings reconfigure', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    const first = w.daemon.status().clat6;
+    w.daemon.reload(resolveConfig({ pref64: '2001:db8:64::/96', 'log-level': 'warn' }));
+    await flush(w.daemon);
+    assert.equal(w.daemon.log.level, 'warn');
+    assert.equal(w.daemon.status().pref64, '2001:db8:64::/96');
+    assert.notEqual(w.daemon.status().clat6, first);
+    assert.equal(w.daemon.state, 'running');
+    const n = w.plumbing.ops.filter((o) => o.startsWith('reconfigure')).length;
+    w.daemon.reload(resolveConfig({ pref64: '2001:db8:64::/96', 'traffic-class': 'zero' }));
+    await flush(w.daemon);
+    assert.equal(w.plumbing.ops.filter((o) => o.startsWith('reconfigure')).length, n + 1);
+    assert.equal(w.plumbing.dp?.params.translator.trafficClass, 'zero');
+    assert.equal(w.daemon.changes.reload, 2);
     await w.daemon.stop();
   });
 });
