@@ -63,11 +63,9 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
 
+  // READY once the daemon manages the host (control socket up, first step started): waiting for
+  // an uplink or a prefix is a normal state of a ready service, shown in STATUS=.
   const notify = new SdNotify();
-  daemon.onReady = () => {
-    const s = daemon.status();
-    notify.ready(`translating ${s.clat4} <-> ${s.clat6} via ${s.pref64}`);
-  };
   daemon.onStatus = (line) => notify.status(line);
 
   const onStop = (sig: string) => () => {
@@ -97,6 +95,7 @@ export async function main(argv: string[]): Promise<number> {
 
   log.info('start', `clatd ${process.pid} starting`, { config: cfg.configFile, mode: cfg.mode, dad: cfg.dad });
   await daemon.start();
+  notify.ready(`${daemon.state}: started`);
   const code = await daemon.done;
   for (const [sig, fn] of handlers) process.off(sig, fn);
   metrics?.close();

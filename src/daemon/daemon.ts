@@ -565,6 +565,12 @@ export class Daemon {
     );
 
     // Step 5: receive and announce, then DAD on the wire.
+    if (!this.#upSide && !this.#ipv4) {
+      // The uplink may be known only now (it was not at start): clear what a crashed run left on it.
+      for (const what of await plumbing.cleanupLeftovers(o.uplink.name)) {
+        this.log.warn('recovery', `removed leftover of an earlier clatd: ${what}`);
+      }
+    }
     if (!this.#upSide) {
       this.#upSide = await plumbing.openUplink(o.uplink, first, o.prefix);
       this.log.info('receive', `raw socket with anycast ${first} and nft drop rule on ${o.uplink.name}`);

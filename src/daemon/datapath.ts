@@ -28,6 +28,8 @@ export function datapathFactory(workers: number, log: Logger): DatapathFactory {
         raw: { ifname: uplink.link.name, ifindex: uplink.link.index },
       },
       detachQueues: ipv4.queues.map((q) => q.fd),
+      // SIGTERM must end the process within 2 s, teardown included.
+      stopTimeoutMs: 1000,
       onEvent: (e) => {
         if (e.type === 'side-closed')
           log.error('datapath', `worker ${e.worker} lost its ${e.side} side: ${e.error.message}`);
