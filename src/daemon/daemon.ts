@@ -84,6 +84,8 @@ interface Observed {
 }
 
 const DNS64_RETRY_MS = 10_000;
+/** How long a Router Advertisement gets to bring a PREF64 before RFC 7050 is asked. */
+const RA_HEAD_START_MS = 1_500;
 const DNS64_REFRESH_MS = 600_000;
 const ERROR_RETRY_MS = 2_000;
 const STOP_WAIT_MS = 1_200;
@@ -144,6 +146,8 @@ export class Daemon {
   #raTimer: unknown;
   #dns64?: { prefix: Prefix6; at: number };
   #dns64Inflight = false;
+  /** When a Router Solicitation was sent, by ifindex. */
+  readonly #solicited = new Map<number, number>();
   #dns64LastTry = Number.NEGATIVE_INFINITY;
   #timer: unknown;
   #pref64Timer: unknown;
@@ -362,7 +366,17 @@ export class Daemon {
       if (now - this.#dns64.at > DNS64_REFRESH_MS) this.#queryDns64();
       return { prefix: this.#dns64.prefix, source: 'dns64' };
     }
-    this.#queryDns64();
+    // RAs are preferred (as Android does): solicit one, and give it a head start over DNS64.
+    let asked = this.#solicited.get(uplink.index);
+    if (asked === undefined) {
+      asked = now;
+      this.#solicited.set(uplink.index, now);
+      this.#deps.net.solicit?.(uplink.index);
+      this.log.debug('pref64', `sent a Router Solicitation on ${uplink.name}`);
+    }
+    const wait = asked + RA_HEAD_START_MS - now;
+    if (wait > 0) this.#retryIn(wait);
+    else this.#queryDns64();
     return undefined;
   }
 

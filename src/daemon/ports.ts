@@ -49,6 +49,8 @@ export interface NetPort {
   defaultRoutes4(): Promise<RouteInfo[]>;
   /** What `ip -6 route get DST oif IFINDEX` would say: the source the kernel would use, and the MTU. */
   routeGet6(dst: string, oif: number): Promise<RouteInfo | undefined>;
+  /** Sends a Router Solicitation on the link, so routers answer (with their PREF64) at once. Optional. */
+  solicit?(ifindex: number): void;
   /** Subscribes to link, address, route and ND user option (PREF64) events. */
   watch(onEvent: (e: NetEvent) => void, onError: (e: Error) => void): Closer;
 }

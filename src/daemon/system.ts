@@ -112,6 +112,10 @@ export class SystemNet implements NetPort {
     return { ifindex: r.oif ?? oif, src: r.prefsrc, mtu };
   }
 
+  solicit(ifindex: number): void {
+    void solicitRouters(this.rtnl, ifindex);
+  }
+
   watch(onEvent: (e: NetEvent) => void, onError: (e: Error) => void): Closer {
     const m = openRtnlMonitor((e: RtnlEvent) => {
       for (const ev of toNetEvents(e)) onEvent(ev);

@@ -115,6 +115,13 @@ describe('daemon start-up', () => {
     w.dns64.answer = [LAB];
     await w.daemon.start();
     await flush(w.daemon);
+    // A Router Solicitation first; DNS64 only after the RA had its head start.
+    assert.deepEqual(w.net.solicited, [2]);
+    assert.equal(w.dns64.calls, 0);
+    assert.equal(w.daemon.state, 'waiting-prefix');
+    w.clock.advance(1500);
+    await flush(w.daemon);
+    assert.equal(w.dns64.calls, 1);
     assert.equal(w.daemon.state, 'running');
     assert.equal(w.daemon.status().pref64Source, 'dns64');
     assert.ok(w.lines.some((l) => /pref64: NAT64 prefix 2001:db8:64::\/96 from DNS64/.test(l)));

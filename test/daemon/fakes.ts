@@ -88,6 +88,10 @@ export class FakeNet implements NetPort {
     const src = this.addrs.find((a) => a.ifindex === oif && a.family === 6 && a.scope === 'global')?.address;
     return { ifindex: oif, src, mtu: this.pathMtu.get(oif) ?? link.mtu };
   }
+  solicited: number[] = [];
+  solicit(ifindex: number): void {
+    this.solicited.push(ifindex);
+  }
   watch(onEvent: (e: NetEvent) => void): { close(): void } {
     this.listener = onEvent;
     this.watching = true;
