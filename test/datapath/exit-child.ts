@@ -12,11 +12,13 @@ import { FakePacketIo } from '../fakes/packet-io.js';
 const CONFIG = { pool6: '64:ff9b::/96', eam: [{ v4: '192.0.0.4/32', v6: '2001:db8:1::4/128' }] };
 const [mode, ifname] = process.argv.slice(2);
 
+// `node --test dist/test` also runs this file without arguments: then there is nothing to do.
 if (mode === 'fakes') {
   const io = { tun: new FakePacketIo(), packet: new FakePacketIo(), raw: new FakePacketIo() };
   const dp = await Datapath.start({ translator: CONFIG, workers: 0, io });
   await dp.stop();
-} else {
+  console.log('stopped');
+} else if (mode === 'workers') {
   const { Tun } = await import('../../src/sys/tun.js');
   const { clatReceiveFilter } = await import('../../src/sys/bpf.js');
   const { interfaceIndex } = await import('../../src/sys/addon.js');
@@ -34,5 +36,5 @@ if (mode === 'fakes') {
   });
   await dp.stop();
   holder.close();
+  console.log('stopped');
 }
-console.log('stopped');
