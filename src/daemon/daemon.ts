@@ -10,7 +10,7 @@
  *   2. NAT64 prefix --pref64 > RA PREF64 (lifetime tracked) > RFC 7050 (DNS64)
  *   3. native IPv4  (--mode auto) idle while another IPv4 default route exists
  *   4. addresses    CLAT IPv4 (RFC 7335) and a checksum-neutral IPv6 in the /64 the kernel would use
- *   5. uplink side  packet socket + raw socket with anycast + nft drop rule, then DAD on the wire
+ *   5. uplink side  raw socket holding the anycast address + nft drop rule, then DAD on the wire
  *   6. IPv4 side    TUN v4-<uplink>, /32, MTU, default route
  *   7. translate    the worker datapath
  *
@@ -169,10 +169,10 @@ export class Daemon {
   #resolveDone!: (code: number) => void;
   /** Resolves with the exit code once the daemon has stopped. */
   readonly done: Promise<number>;
-  /** Called once when the CLAT first translates (systemd READY=1), and on each state change for STATUS=. */
-  onReady?: () => void;
+  /** Called on each state change (systemd STATUS=). */
   onStatus?: (line: string) => void;
-  #readySent = false;
+  /** Set by a reload that changes --pref64, --v6 or --dad: the next step draws the addresses again. */
+  #redraw = false;
 
   constructor(cfg: RunConfig, deps: DaemonDeps, log: Logger) {
     this.#cfg = cfg;
@@ -520,14 +520,19 @@ export class Daemon {
     const lanChanged = this.#cfg.v6 === undefined && cur.prefix64 !== prefix64;
     if (lanChanged)
       this.#change('prefix64-changed', `uplink /64 ${cur.prefix64}/64 -> ${prefix64}/64; new CLAT address`);
-    if (prefixChanged || lanChanged) {
+    if (prefixChanged || lanChanged || this.#redraw) {
+      this.#redraw = false;
       return this.#bringUp({
         uplink,
         prefix,
         source,
         prefix64,
         mtu,
-        reason: prefixChanged ? `NAT64 prefix now ${formatPrefix6(prefix)}` : 'uplink /64 changed',
+        reason: prefixChanged
+          ? `NAT64 prefix now ${formatPrefix6(prefix)}`
+          : lanChanged
+            ? 'uplink /64 changed'
+            : 'configuration reloaded',
       });
     }
     if (mtu !== cur.mtu && this.#ipv4) {
@@ -696,10 +701,6 @@ export class Daemon {
     this.#reason = null;
     if (this.lifecycle.done) return;
     this.lifecycle.go('running', `CLAT ${ipv4} <-> ${session.clat6}`);
-    if (!this.#readySent) {
-      this.#readySent = true;
-      this.onReady?.();
-    }
   }
 
   async #stopDatapath(): Promise<void> {
@@ -805,13 +806,12 @@ export class Daemon {
     this.log.info('reload', `configuration re-read${identity ? '; addresses will be chosen again' : ''}`);
     this.#change('reload', 'configuration reloaded');
     if (identity && this.#session) {
-      // Forget the identity so the next step draws it again (the IPv4 side stays unless --v4 changed).
-      const s = this.#session;
+      // Draw the identity again at the next step (the IPv4 side stays unless --v4 changed).
       if (old.v4 !== cfg.v4 && this.#ipv4) {
         void this.#teardown('--v4 changed').then(() => this.kick());
         return;
       }
-      s.prefix64 = '';
+      this.#redraw = true;
     } else if (xlat && this.#session && this.#dp) {
       const s = this.#session;
       void this.#dp.reconfigure(this.#params(s));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { formatDiscovery } from '../../src/cli/discover.js';
-import { formatStatus } from '../../src/cli/status.js';
+import { controlPathFor, formatStatus } from '../../src/cli/status.js';
 import { RUN_OPTIONS } from '../../src/daemon/config.js';
 import { emptyCounters } from '../../src/daemon/daemon.js';
 import { CLI } from '../helpers/paths.js';
@@ -84,6 +84,26 @@ describe('clatd run / status / discover on the command line', () => {
     assert.match(t, /uptime\s+1h 2m 5s/);
     assert.match(t, /6->4\s+5 packets, 500 bytes, 1 dropped\n\s+D64_HOP_LIMIT: 1/);
     assert.match(t, /changes\s+prefix64-changed=1/);
+  });
+
+  test('status finds the control socket: --control, --interface, or the only one running', () => {
+    assert.equal(
+      controlPathFor('/x.sock', 'eth0', () => []),
+      '/x.sock',
+    );
+    assert.equal(
+      controlPathFor(undefined, 'eth0', () => []),
+      '/run/clatd/eth0.sock',
+    );
+    assert.equal(
+      controlPathFor(undefined, undefined, () => ['/run/clatd/wlan0.sock']),
+      '/run/clatd/wlan0.sock',
+    );
+    assert.throws(() => controlPathFor(undefined, undefined, () => []), /no clatd is running/);
+    assert.throws(
+      () => controlPathFor(undefined, undefined, () => ['/run/clatd/a.sock', '/run/clatd/b.sock']),
+      /several clatd are running .*choose one with --interface or --control/,
+    );
   });
 
   test('discover text', () => {

@@ -1,0 +1,92 @@
+/** systemd notification: datagrams on $NOTIFY_SOCKET, received here by a small Python listener. */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { ROOT } from '../helpers/paths.js';
+
+const LISTEN_PY = `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+print('ready', flush=True)
+s.settimeout(5)
+for _ in range(int(sys.argv[2])):
+    print(s.recv(4096).decode().replace('\\n', '|'), flush=True)
+`;
+
+const hasPython = spawnSync('python3', ['--version']).status === 0;
+
+describe('sd_notify', { skip: hasPython ? false : 'needs python3 for the listener' }, () => {
+  test('sockaddr_un for paths and abstract names', async () => {
+    const { sockaddrUn } = await import('../../src/daemon/notify.js');
+    const p = sockaddrUn('/run/x');
+    assert.deepEqual([...p.subarray(0, 2)], [1, 0]);
+    assert.equal(Buffer.from(p.subarray(2)).toString(), '/run/x\0');
+    const a = sockaddrUn('@sd');
+    assert.deepEqual([...a], [1, 0, 0, 0x73, 0x64]);
+  });
+
+  test('READY, STATUS and WATCHDOG reach the socket; nothing is sent without NOTIFY_SOCKET', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clatd-notify-'));
+    const path = join(dir, 'notify');
+    const py = spawn('python3', ['-c', LISTEN_PY, path, '3'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      let out = '';
+      py.stdout.setEncoding('utf8');
+      const ready = new Promise<void>((r) =>
+        py.stdout.on('data', (d: string) => {
+          out += d;
+          if (out.includes('ready')) r();
+        }),
+      );
+      await ready;
+      const done = new Promise<void>((r) => py.on('exit', () => r()));
+      const { SdNotify } = await import(join(ROOT, 'dist/src/daemon/notify.js'));
+      const off = new SdNotify({});
+      assert.equal(off.enabled, false);
+      assert.equal(off.send('READY=1'), false);
+      const n = new SdNotify({ NOTIFY_SOCKET: path, WATCHDOG_USEC: '100000' });
+      assert.equal(n.enabled, true);
+      n.ready('running: test');
+      n.status('paused: uplink down');
+      await done;
+      n.close();
+      const lines = out.trim().split('\n').slice(1);
+      assert.equal(lines[0], 'READY=1|STATUS=running: test');
+      assert.ok(lines.includes('STATUS=paused: uplink down'), out);
+      assert.ok(lines.includes('WATCHDOG=1'), `the watchdog fires every 50 ms: ${out}`);
+    } finally {
+      py.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('systemd unit', () => {
+  test('systemd/clatd@.service verifies and keeps only the two capabilities', async () => {
+    const { readFileSync, copyFileSync } = await import('node:fs');
+    const unit = readFileSync(join(ROOT, 'systemd', 'clatd@.service'), 'utf8');
+    assert.match(unit, /^Type=notify$/m);
+    assert.match(unit, /^Restart=on-failure$/m);
+    assert.match(unit, /^CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW$/m);
+    assert.match(unit, /^AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW$/m);
+    assert.match(unit, /^ProtectSystem=strict$/m);
+    assert.match(unit, /^RuntimeDirectory=clatd$/m);
+    assert.match(unit, /^WatchdogSec=/m);
+    assert.match(unit, /^ExecStart=.*clatd run --interface %I/m);
+    if (spawnSync('systemd-analyze', ['--version']).status !== 0) return;
+    const dir = mkdtempSync(join(tmpdir(), 'clatd-unit-'));
+    try {
+      const f = join(dir, 'clatd@eth0.service');
+      copyFileSync(join(ROOT, 'systemd', 'clatd@.service'), f);
+      const r = spawnSync('systemd-analyze', ['verify', f], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stderr.trim(), '', r.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
