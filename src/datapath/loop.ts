@@ -140,9 +140,12 @@ export class DatapathLoop {
 
   #drain(v4: boolean): boolean {
     if (v4 ? this.tunClosed : this.packetClosed) return false;
+    const full = v4 ? this.#io.tun.batchSize : this.#io.packet.batchSize;
     let more = true;
     for (let n = 0; n < this.#maxBatches; n++) {
-      if (this.#batch(v4) === 0) {
+      // A short batch means the read met EAGAIN: the queue is empty, so skip the read that would
+      // only say so again (the poll calls back when more arrives).
+      if (this.#batch(v4) < full) {
         more = false;
         break;
       }

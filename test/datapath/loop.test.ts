@@ -198,7 +198,7 @@ describe('DatapathLoop robustness', () => {
     assert.equal(loop.packetClosed, true);
     tun.inject(pkt(4, Act.FORWARD, 0, 1));
     drain(loop.tunReadable);
-    assert.equal(tun.reads, 2);
+    assert.equal(tun.reads, 1, 'a short batch ends the wake-up without a read that would say EAGAIN');
   });
 
   test('a side failing every read is given up instead of spinning', () => {
