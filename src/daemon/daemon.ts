@@ -88,6 +88,7 @@ const DNS64_RETRY_MS = 10_000;
 const RA_HEAD_START_MS = 1_500;
 const DNS64_REFRESH_MS = 600_000;
 const ERROR_RETRY_MS = 2_000;
+const PERIODIC_MS = 30_000;
 const STOP_WAIT_MS = 1_200;
 
 export function emptyCounters(): Counters {
@@ -150,6 +151,7 @@ export class Daemon {
   readonly #solicited = new Map<number, number>();
   #dns64LastTry = Number.NEGATIVE_INFINITY;
   #timer: unknown;
+  #periodic: unknown;
   #pref64Timer: unknown;
   #everHadPrefix = false;
 
@@ -253,6 +255,21 @@ export class Daemon {
         this.#retryIn(ERROR_RETRY_MS);
       }
     }
+    this.#armPeriodic();
+  }
+
+  /**
+   * A step every 30 s even without events: some changes send none (a path MTU learnt from an RA's
+   * MTU option, a DNS64 answer that ages), and a lost netlink event must not strand the daemon.
+   */
+  #armPeriodic(): void {
+    const { clock } = this.#deps;
+    if (this.lifecycle.done) return;
+    if (this.#periodic !== undefined) clock.clearTimeout(this.#periodic);
+    this.#periodic = clock.setTimeout(() => {
+      this.#periodic = undefined;
+      this.kick();
+    }, PERIODIC_MS);
   }
 
   #retryIn(ms: number): void {
@@ -767,7 +784,9 @@ export class Daemon {
     if (this.lifecycle.state !== 'stopped') this.lifecycle.go('stopping', reason);
     this.#abort.abort();
     this.#watch?.close();
-    for (const t of [this.#timer, this.#raTimer, this.#pref64Timer]) if (t !== undefined) clock.clearTimeout(t);
+    for (const t of [this.#timer, this.#raTimer, this.#pref64Timer, this.#periodic]) {
+      if (t !== undefined) clock.clearTimeout(t);
+    }
     // Let a running step notice; it checks `done` after each await and the DAD wait is aborted.
     const loop = this.#loop;
     if (loop) {

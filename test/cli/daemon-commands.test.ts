@@ -46,6 +46,19 @@ describe('clatd run / status / discover on the command line', () => {
     }
   });
 
+  test('run without privilege: one sentence saying what to do, exit 1', {
+    skip: process.getuid?.() !== 0 ? 'needs root to drop privileges' : false,
+  }, () => {
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'run'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    if (r.error) return; // no setpriv on this system
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /^clatd: clatd needs CAP_NET_ADMIN and CAP_NET_RAW: run it as root \(sudo clatd\)/);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  });
+
   test('status without a daemon: one clear line, exit 1', () => {
     const r = clatd('status', '--control', '/nonexistent/clatd.sock');
     assert.equal(r.code, 1);

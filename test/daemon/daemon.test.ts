@@ -235,6 +235,20 @@ describe('daemon live changes', () => {
     await w.daemon.stop();
   });
 
+  test('a change that sends no event is seen by the 30 s check', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    w.net.pathMtu.set(2, 1280);
+    w.clock.advance(29_000);
+    await flush(w.daemon);
+    assert.equal(w.daemon.status().mtu, 1472);
+    w.clock.advance(1_000);
+    await flush(w.daemon);
+    assert.equal(w.daemon.status().mtu, 1252);
+    await w.daemon.stop();
+  });
+
   test('MTU change: TUN MTU updated live', async () => {
     const w = world({ pref64: '64:ff9b::/96' });
     await w.daemon.start();
