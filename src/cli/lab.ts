@@ -113,9 +113,12 @@ async function session(
   let unfollow = () => {};
   if (o.withClatd) {
     say(`clatd lab: starting \`clatd run\` in ${n.host} (no flags: it finds the uplink, PREF64 and addresses itself)`);
-    clatd = lab.startClatd([]);
-    unfollow = clatd.follow((l) => say(`  clatd | ${l}`));
-    const up = await waitTun(lab, clatd);
+    const started = lab.startClatdAndWait([]);
+    // startClatdAndWait spawns synchronously before its first await, so the process is known here.
+    clatd = lab.findProc('clatd') ?? null;
+    unfollow = clatd ? clatd.follow((l) => say(`  clatd | ${l}`)) : () => {};
+    const { proc, up } = await started;
+    clatd = proc;
     showDad();
     if (!up) {
       unfollow();
@@ -130,6 +133,7 @@ async function session(
   }
 
   if (o.shell) {
+    unfollow();
     await dad.stop();
     lab.keep();
     printShell(lab, clatd?.logFile ?? null);
@@ -177,17 +181,6 @@ async function session(
 function nat64Literal(lab: Lab): string {
   const [p] = lab.pref64.split('/');
   return `${p}${ADDR.server}`;
-}
-
-/** Waits until clatd's TUN is up with an IPv4 default route, or clatd exits, or 20 s pass. */
-async function waitTun(lab: Lab, clatd: NonNullable<ReturnType<Lab['startClatd']>>): Promise<boolean> {
-  const end = Date.now() + 20_000;
-  while (Date.now() < end && clatd.running) {
-    const r = await lab.exec(lab.names.host, ['ip', '-4', 'route', 'show', 'default'], { allowFail: true });
-    if (r.stdout.includes(`v4-${IFACE.host}`)) return true;
-    await new Promise((res) => setTimeout(res, 200));
-  }
-  return false;
 }
 
 async function trafficRound(lab: Lab, target: string, clatd: ReturnType<Lab['startClatd']> | null): Promise<boolean> {

@@ -201,7 +201,7 @@ export class Lab {
   /** Starts tcpdump on `iface` in `ns` with a BPF `filter`, and returns once it is capturing. */
   async capture(ns: string, iface: string, filter = ''): Promise<Capture> {
     const file = join(this.dir, `capture-${++this.seq}.pcap`);
-    const argv = ['tcpdump', '-i', iface, '-n', '-U', '-s', '0', '-w', file];
+    const argv = ['tcpdump', '-i', iface, '-n', '-U', '--immediate-mode', '-s', '0', '-w', file];
     if (filter) argv.push(filter);
     const p = this.spawn('tcpdump', ns, argv);
     const ok = await waitFor(() => !p.running || p.output().includes('listening on'), 5000, 50);
@@ -585,7 +585,25 @@ export class Lab {
       timeoutMs,
       150,
     );
-    if (up === 'up') return { proc, up: true, why: '' };
+    if (up === 'up') {
+      // The route comes with the TUN; translation starts a moment later (workers). When status
+      // says which state clatd is in, wait for "running"; a status that cannot say is not waited on.
+      await waitFor(
+        async () => {
+          const s = await this.clatdStatus(proc);
+          return !proc.running || s === null || typeof s.state !== 'string' || s.state === 'running';
+        },
+        5000,
+        150,
+      );
+      return {
+        proc,
+        up: proc.running,
+        why: proc.running
+          ? ''
+          : `clatd run exited right after start:\n${proc.output().trim().split('\n').slice(-15).join('\n')}`,
+      };
+    }
     await sleep(100);
     const tail = proc.output().trim().split('\n').slice(-15).join('\n');
     if (!proc.running) {
