@@ -165,6 +165,7 @@ export class Datapath {
   readonly #stopTimeoutMs: number;
   #nextId = 1;
   #queuesDetached = false;
+  #started = false;
   #stopping: Promise<void> | undefined;
 
   private constructor(
@@ -216,7 +217,8 @@ export class Datapath {
         if (!w.clean) {
           // Died (or was terminated) with its devices open: close them here, never twice.
           closeFdsOf(w);
-          if (dp && dp.#state !== 'stopped' && !dp.#stopping)
+          // Reported only for a running datapath: a failure during start() rejects start() instead.
+          if (dp && dp.#started && !dp.#stopping)
             o.onEvent?.({ type: 'worker-exit', worker: i, exitCode: w.exitCode, error: w.crash });
         }
       });
@@ -225,6 +227,7 @@ export class Datapath {
     try {
       await Promise.all(workers.map((w) => w.ready));
       dp.#detach();
+      dp.#started = true;
     } catch (e) {
       await dp.stop();
       if (e instanceof DatapathError) throw e;
