@@ -194,7 +194,8 @@ export class Datapath {
     const fanoutGroup = n > 1 ? (o.fanoutGroup ?? process.pid & 0xffff) : undefined;
     const buffers: SharedArrayBuffer[] = [];
     const workers: WorkerHandle[] = [];
-    let dp: Datapath | undefined;
+    // Created first so the exit handlers below can see its state; the arrays fill in the loop.
+    const dp = new Datapath(buffers, workers, undefined, o.detachQueues ?? [], o);
     const onReport = (w: WorkerHandle, r: Report) => {
       if (r.type === 'side-closed')
         o.onEvent?.({ type: 'side-closed', worker: w.index, side: r.side, error: toError(r.error) });
@@ -218,12 +219,11 @@ export class Datapath {
           // Died (or was terminated) with its devices open: close them here, never twice.
           closeFdsOf(w);
           // Reported only for a running datapath: a failure during start() rejects start() instead.
-          if (dp && dp.#started && !dp.#stopping)
+          if (dp.#started && !dp.#stopping)
             o.onEvent?.({ type: 'worker-exit', worker: i, exitCode: w.exitCode, error: w.crash });
         }
       });
     }
-    dp = new Datapath(buffers, workers, undefined, o.detachQueues ?? [], o);
     try {
       await Promise.all(workers.map((w) => w.ready));
       dp.#detach();
