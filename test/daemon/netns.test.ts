@@ -340,6 +340,13 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
         assert.match(ping(), /1 received/);
         assert.ok(status().changes['prefix64-changed'] >= 1);
 
+        // The uplink disappears: everything is taken down and clatd waits for one.
+        p.a.exec('ip', 'link', 'del', 'veth-a');
+        await change('uplink-gone');
+        await c.waitFor((l) => l.event === 'state' && l.to === 'waiting-uplink');
+        assert.deepEqual(leftovers(p.a), []);
+        assert.equal(status().state, 'waiting-uplink');
+
         c.child.kill('SIGTERM');
         assert.equal((await c.exited).code, 0);
         assert.deepEqual(leftovers(p.a), []);
