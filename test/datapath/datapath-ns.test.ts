@@ -241,6 +241,41 @@ describe('Datapath with workers over real devices', { skip: NEED_ROOT }, () => {
     );
   });
 
+  test('a TUN deleted under the workers: each reports its TUN side closed, and stops cleanly', async () => {
+    await withVethPair(
+      async ({ a, aIndex }) => {
+        const { holder, anycast } = await setupClatSide(a, aIndex);
+        const events: DatapathEvent[] = [];
+        let dp: Datapath | undefined;
+        try {
+          const devices = await devicesFor(aIndex);
+          dp = await a.enter(() =>
+            Datapath.start({
+              translator: CONFIG,
+              workers: 2,
+              devices,
+              detachQueues: [holder.fd],
+              onEvent: (e) => events.push(e),
+            }),
+          );
+          a.exec('ip', 'link', 'del', TUN);
+          for (let i = 0; i < 200 && events.length < 2; i++) await sleep(10);
+          assert.deepEqual(
+            events.map((e) => `${e.type}:${e.type === 'side-closed' ? e.side : ''}`),
+            ['side-closed:tun', 'side-closed:tun'],
+          );
+          await dp.stop();
+          assert.equal(dp.state, 'stopped');
+        } finally {
+          await dp?.stop();
+          anycast.close();
+          holder.close();
+        }
+      },
+      { aAddr: '2001:db8:1::1/64', bAddr: '2001:db8:1::2/64', tag: 'dpd' },
+    );
+  });
+
   test('a worker that crashes: reported, and its fds closed by the main thread', async () => {
     await withVethPair(
       async ({ a, aIndex }) => {
