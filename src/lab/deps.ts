@@ -21,6 +21,8 @@ export const LAB_TOOLS: Record<string, string> = {
   python3: 'python3',
   unshare: 'util-linux',
   nsenter: 'util-linux',
+  ndisc6: 'ndisc6',
+  rdisc6: 'ndisc6',
 };
 
 const DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
