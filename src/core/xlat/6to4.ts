@@ -6,9 +6,8 @@
  * (RFC 7757 §4), the packet translated back into IPv6 (Back). Nothing allocates; the input must not
  * overlap the output slots.
  */
-import { eam6to4 } from '../addr/eam.js';
 import { copyBytes, Disposition, type PacketBatch, slotStart } from '../batch.js';
-import { adjust, finish, fold, pseudoSum6, sum16, sum32 } from '../checksum.js';
+import { adjust, finish, fold, sum16, sum32 } from '../checksum.js';
 import {
   hasRfc4884Length6,
   ICMP6_DEST_UNREACH,
@@ -22,11 +21,12 @@ import {
 import { hopLimit6, IPV6_DST, IPV6_SRC, payloadLength6, trafficClass6 } from '../hdr/ipv6.js';
 import { Ipv6Chain, NH_HOP_BY_HOP, NH_ICMPV6, NH_TCP, NH_UDP, Walk, walkIpv6 } from '../hdr/ipv6-ext.js';
 import type { ResolvedConfig } from './config.js';
+import { copy } from './copy.js';
 import { Drop } from './drop.js';
 import { hairpinBack } from './hairpin.js';
 import { emitIcmp6Error } from './icmp-error.js';
 import { ErrorLayout, icmp6to4TypeCode, layout4884, mapPointer64, NO_ICMP4, ptbMtu64 } from './icmp64.js';
-import { map6to4, NO_MAPPING } from './mapping.js';
+import { M64_SUM6, M64_V4, M64_VIA_POOL6, mapAddress64, mapped64 } from './mapping.js';
 
 /** RFC 7915 §5.1: DF is set exactly when the IPv4 packet is larger than this. */
 const DF_THRESHOLD = 1260;
@@ -43,23 +43,15 @@ let nextId = 0;
 /** MTU the result must fit: the IPv4 link's, or no limit for a hairpinned packet (it never leaves on IPv4). */
 let linkMtu = 0xffff;
 
-/** Set by {@link mapDst}: the destination was mapped through pool6 (not EAM). */
-let dstViaPool6 = false;
+/** 16-bit word sums of the outer IPv6 source and destination (set by translate6to4). */
+let srcSum6 = 0;
+let dstSum6 = 0;
 
-/** Maps the destination, remembering whether pool6 did it (the hairpinning test of RFC 7757 §4). */
-function mapDst(c: ResolvedConfig, b: Uint8Array, off: number): number {
-  if (c.eam.size !== 0) {
-    const e = c.eam.find6(b, off);
-    if (e !== undefined) {
-      dstViaPool6 = false;
-      return eam6to4(e, b, off);
-    }
-  }
-  dstViaPool6 = true;
-  return map6to4(c, b, off);
-}
-
-/** Writes a 20-byte IPv4 header (no options) with its checksum. `idFlags` is from {@link idAndFlags}. */
+/**
+ * Writes a 20-byte IPv4 header (no options) with its checksum. `idFlags` is from {@link idAndFlags};
+ * `src` and `dst` may be signed. The checksum is summed from the field values rather than read back
+ * from the bytes; every value is masked exactly as the byte stores truncate it.
+ */
 function writeIpv4Header(
   d: Uint8Array,
   o: number,
@@ -91,7 +83,21 @@ function writeIpv4Header(
   d[o + 17] = dst >>> 16;
   d[o + 18] = dst >>> 8;
   d[o + 19] = dst;
-  const cs = finish(sum16(d, o, 20));
+  let s =
+    0x4500 +
+    (tos & 0xff) +
+    (totalLen & 0xffff) +
+    ((idFlags >>> 16) & 0xffff) +
+    (idFlags & 0xffff) +
+    ((ttl & 0xff) << 8) +
+    (proto & 0xff) +
+    (src >>> 16) +
+    (src & 0xffff) +
+    (dst >>> 16) +
+    (dst & 0xffff);
+  s = (s & 0xffff) + (s >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  const cs = ~s & 0xffff;
   d[o + 10] = cs >>> 8;
   d[o + 11] = cs;
 }
@@ -116,22 +122,19 @@ function tosOf(c: ResolvedConfig, b: Uint8Array, off: number): number {
   return c.trafficClass === 'zero' ? 0 : trafficClass6(b, off);
 }
 
-/** True when the sums of the old and new address pairs are equal in one's complement (RFC 1624). */
-function neutral(oldSum: number, newSum: number): boolean {
-  return fold(oldSum) % 0xffff === fold(newSum) % 0xffff;
-}
-
 /**
  * RFC 7915 §5.5: adjusts the TCP or UDP checksum at `d[p]` (a header of `avail` bytes) for the
  * pseudo-header change from sum `oldSum` to `newSum`. Incremental (RFC 1624), so a wrong checksum
- * stays wrong by the same amount; untouched when the change is checksum-neutral. Returns false
- * when the checksum field is not in the data.
+ * stays wrong by the same amount; untouched when the change is checksum-neutral (the difference
+ * is 0 in one's complement, 0x0000 or 0xffff). Returns false when the checksum field is not in
+ * the data.
  */
 function fixTransport(d: Uint8Array, p: number, avail: number, proto: number, oldSum: number, newSum: number): boolean {
   if (proto === NH_TCP) {
     if (avail < 18) return false;
-    if (neutral(oldSum, newSum)) return true;
-    const cs = adjust((d[p + 16] << 8) | d[p + 17], oldSum, newSum);
+    const diff = fold((~fold(oldSum) & 0xffff) + fold(newSum));
+    if (diff === 0 || diff === 0xffff) return true;
+    const cs = adjustBy16((d[p + 16] << 8) | d[p + 17], diff);
     d[p + 16] = cs >>> 8;
     d[p + 17] = cs;
     return true;
@@ -140,14 +143,26 @@ function fixTransport(d: Uint8Array, p: number, avail: number, proto: number, ol
     if (avail < 8) return false;
     const old = (d[p + 6] << 8) | d[p + 7];
     // A zero UDP checksum (RFC 6935 tunnels) means "none" in IPv4 as well: keep it.
-    if (old === 0 || neutral(oldSum, newSum)) return true;
-    let cs = adjust(old, oldSum, newSum);
+    if (old === 0) return true;
+    const diff = fold((~fold(oldSum) & 0xffff) + fold(newSum));
+    if (diff === 0 || diff === 0xffff) return true;
+    let cs = adjustBy16(old, diff);
     if (cs === 0) cs = 0xffff;
     d[p + 6] = cs >>> 8;
     d[p + 7] = cs;
     return true;
   }
   return true;
+}
+
+/**
+ * RFC 1624 eqn. 3 with the difference `diff` (16 bits, from a folded sum) already known: the same
+ * result as `adjust(checksum, oldSum, newSum)` when `diff` is their one's-complement difference.
+ */
+function adjustBy16(checksum: number, diff: number): number {
+  let s = (~checksum & 0xffff) + diff;
+  s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
 }
 
 /**
@@ -183,8 +198,11 @@ export function translate6to4(c: ResolvedConfig, b: Uint8Array, off: number, len
   const w = walkIpv6(b, off, end, true, outer);
   if (w === Walk.TRUNCATED) return Drop.D64_TRUNCATED;
 
-  const dst = mapDst(c, b, off + IPV6_DST);
-  if (dst === NO_MAPPING) return Drop.D64_DST_UNMAPPED;
+  // Addresses stay signed 32-bit values: an unsigned one above 2^31 would be a heap number.
+  if (!mapAddress64(c, b, off + IPV6_DST)) return Drop.D64_DST_UNMAPPED;
+  const dst = mapped64[M64_V4];
+  const dstViaPool6 = mapped64[M64_VIA_POOL6] !== 0;
+  dstSum6 = mapped64[M64_SUM6];
 
   // Source mapped before any error goes back: the translator answers only packets it would
   // translate. ICMPv6 errors are the exception (RFC 7915 §5.1 / RFC 6791): one from a router
@@ -193,10 +211,14 @@ export function translate6to4(c: ResolvedConfig, b: Uint8Array, off: number, len
   const l4 = outer.l4Off;
   const icmpError =
     w === Walk.OK && proto === NH_ICMPV6 && outer.fragOffset === 0 && end - l4 >= 1 && isIcmp6Error(b[l4]);
-  let src = map6to4(c, b, off + IPV6_SRC);
-  if (src === NO_MAPPING) {
+  let src: number;
+  if (mapAddress64(c, b, off + IPV6_SRC)) {
+    src = mapped64[M64_V4];
+    srcSum6 = mapped64[M64_SUM6];
+  } else {
     if (!icmpError || c.icmpSrcV4 === null) return Drop.D64_SRC_UNMAPPED;
-    src = c.icmpSrcV4;
+    src = c.icmpSrcV4 | 0;
+    srcSum6 = sum16(b, off + IPV6_SRC, 16);
   }
 
   if (w === Walk.AFTER_FRAGMENT) {
@@ -218,7 +240,7 @@ export function translate6to4(c: ResolvedConfig, b: Uint8Array, off: number, len
   }
 
   let hairpin = false;
-  if (dstViaPool6 && c.eam.size !== 0 && c.eam.find4(dst) !== undefined) {
+  if (dstViaPool6 && c.eam.size !== 0 && c.eam.has4(dst)) {
     if (!c.hairpin) return Drop.D64_HAIRPIN_OFF;
     hairpin = true;
   }
@@ -280,12 +302,8 @@ function translatePlain(
     if (proto === NH_TCP && l4len < 20) return -Drop.D64_L4_TRUNCATED;
     if (proto === NH_UDP && l4len < 8) return -Drop.D64_L4_TRUNCATED;
   }
-  copyBytes(b, l4, end - l4, d, o + 20);
-  if (outer.fragOffset === 0) {
-    const oldSum = sum16(b, off + IPV6_SRC, 32);
-    const newSum = sum32(src) + sum32(dst);
-    fixTransport(d, o + 20, l4len, proto, oldSum, newSum);
-  }
+  copy(b, l4, end - l4, d, o + 20);
+  if (outer.fragOffset === 0) fixTransport(d, o + 20, l4len, proto, srcSum6 + dstSum6, sum32(src) + sum32(dst));
   writeIpv4Header(d, o, tosOf(c, b, off), total, idAndFlags(outer, total, true), ttl, proto, src, dst);
   return total;
 }
@@ -311,8 +329,9 @@ function translateIcmpInfo(
   if (total > linkMtu) return tooBig(c, b, off, end, out);
   if (total > out.stride) return -Drop.OUTPUT_FULL;
   const d = out.data;
-  copyBytes(b, l4, end - l4, d, o + 20);
-  fixEcho(d, o + 20, tc4, pseudoSum6(b, off + IPV6_SRC, off + IPV6_DST, NH_ICMPV6, l4len));
+  copy(b, l4, end - l4, d, o + 20);
+  // The IPv6 pseudo-header (RFC 8200 §8.1) from the address sums already made.
+  fixEcho(d, o + 20, tc4, srcSum6 + dstSum6 + NH_ICMPV6 + (l4len >>> 16) + (l4len & 0xffff));
   writeIpv4Header(d, o, tosOf(c, b, off), total, idAndFlags(outer, total, true), ttl, 1, src, dst);
   return total;
 }
@@ -368,9 +387,12 @@ function translateIcmpError(
   if (qEnd - q < 40 || b[q] >>> 4 !== 6) return -Drop.D64_ICMP_BAD_INNER;
   const iw = walkIpv6(b, q, qEnd, false, inner);
   if (iw !== Walk.OK) return -Drop.D64_ICMP_BAD_INNER;
-  const isrc = map6to4(c, b, q + IPV6_SRC);
-  const idst = map6to4(c, b, q + IPV6_DST);
-  if (isrc === NO_MAPPING || idst === NO_MAPPING) return -Drop.D64_ICMP_BAD_INNER;
+  if (!mapAddress64(c, b, q + IPV6_SRC)) return -Drop.D64_ICMP_BAD_INNER;
+  const isrc = mapped64[M64_V4];
+  const isrcSum6 = mapped64[M64_SUM6];
+  if (!mapAddress64(c, b, q + IPV6_DST)) return -Drop.D64_ICMP_BAD_INNER;
+  const idst = mapped64[M64_V4];
+  const idstSum6 = mapped64[M64_SUM6];
   const iproto = inner.proto;
   const il4 = inner.l4Off;
   // Lengths of the original inner packet (it may be cut short in the quote).
@@ -402,10 +424,10 @@ function translateIcmpError(
       if (copyL4 >= 4) {
         const itc = icmp6to4TypeCode(d[io + 20], d[io + 21]);
         if (itc === NO_ICMP4) return -Drop.D64_ICMP_BAD_INNER;
-        fixEcho(d, io + 20, itc, pseudoSum6(b, q + IPV6_SRC, q + IPV6_DST, NH_ICMPV6, iorigL4));
+        fixEcho(d, io + 20, itc, isrcSum6 + idstSum6 + NH_ICMPV6 + (iorigL4 >>> 16) + (iorigL4 & 0xffff));
       }
     } else {
-      fixTransport(d, io + 20, copyL4, iproto, sum16(b, q + IPV6_SRC, 32), sum32(isrc) + sum32(idst));
+      fixTransport(d, io + 20, copyL4, iproto, isrcSum6 + idstSum6, sum32(isrc) + sum32(idst));
     }
   }
   const iIdFlags = idAndFlags(inner, iTotal, false);
