@@ -162,6 +162,8 @@ export class Daemon {
   #counterBase: Counters = emptyCounters();
   #dad: StatusSnapshot['dad'];
   #reason: string | null = null;
+  /** The uplink of the last observation, for status while nothing is built. */
+  #seenUplink: { name: string; ifindex: number; up: boolean } | undefined;
   #last?: { uplink?: number; up: boolean; prefix: string; native4: boolean };
 
   #dirty = false;
@@ -474,6 +476,7 @@ export class Daemon {
   async #step(): Promise<void> {
     const o = await this.#observe();
     if (this.lifecycle.done) return;
+    this.#seenUplink = o.uplink && { name: o.uplink.name, ifindex: o.uplink.index, up: o.uplinkOk };
     this.#diff(o);
     const s = this.#session;
 
@@ -848,7 +851,11 @@ export class Daemon {
       pid: process.pid,
       uptimeSec: Math.floor((now - this.#startedAt) / 1000),
       stateSinceSec: Math.floor((now - this.lifecycle.since) / 1000),
-      uplink: s ? { name: s.uplink.name, ifindex: s.uplink.index, up: this.lifecycle.state !== 'paused' } : null,
+      uplink: s
+        ? { name: s.uplink.name, ifindex: s.uplink.index, up: this.lifecycle.state !== 'paused' }
+        : this.#seenUplink
+          ? { ...this.#seenUplink }
+          : null,
       pref64: s ? formatPrefix6(s.pref64) : null,
       pref64Source: s?.source ?? null,
       clat4: s?.clat4 ?? null,

@@ -355,4 +355,39 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('SIGHUP re-reads --config: a new pref64 moves translation, a bad file keeps the old settings', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clatd-test-'));
+    try {
+      await withVethPair(async (p) => {
+        setUp(p);
+        p.b.exec('ip', 'addr', 'add', '2001:db8:65::c000:201/128', 'dev', 'lo');
+        const file = join(dir, 'clatd.toml');
+        const sock = join(dir, 'c.sock');
+        writeFileSync(file, `pref64 = "${PREFIX}"\ndad = "off"\ncontrol = "${sock}"\n`);
+        const c = startClatd(p.a, ['--config', file]);
+        await c.waitFor(running);
+        const status = () => JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock));
+        assert.equal(status().pref64, PREFIX);
+
+        writeFileSync(file, `pref64 = "2001:db8:65::/96"\ndad = "off"\ncontrol = "${sock}"\n`);
+        c.child.kill('SIGHUP');
+        await c.waitFor((l) => l.event === 'change' && l.kind === 'pref64-changed');
+        await c.waitFor((l) => running(l) && c.lines.filter(running).length >= 2);
+        assert.equal(status().pref64, '2001:db8:65::/96');
+        assert.match(p.a.exec('ping', '-c', '1', '-W', '3', '192.0.2.1'), /1 received/);
+
+        writeFileSync(file, 'pref64 = "not a prefix"\n');
+        c.child.kill('SIGHUP');
+        const err = await c.waitFor((l) => l.event === 'reload' && l.level === 'error');
+        assert.match(String(err.msg), /key "pref64" is not a NAT64 prefix.*keeping the running configuration/);
+        assert.equal(status().pref64, '2001:db8:65::/96');
+
+        c.child.kill('SIGTERM');
+        assert.equal((await c.exited).code, 0);
+      }, VETH);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
