@@ -355,6 +355,11 @@ export class Datapath {
     return readCounters(this.#buffers);
   }
 
+  /** Each loop's own counters (index = worker index), e.g. to see how flows spread. */
+  loopCounters(): CounterSnapshot[] {
+    return this.#buffers.map((b) => readCounters([b]));
+  }
+
   async #stop(): Promise<void> {
     if (this.#inline) Datapath.#closeInline(this.#inline);
     await Promise.all(

@@ -66,6 +66,12 @@ while True:
 
 const CLIENT_PY = `
 import socket
+# 32 flows (source ports) so the TUN queues and the fanout group spread them over both workers.
+flows = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(32)]
+for f in flows:
+    f.settimeout(3); f.sendto(b'f', ('192.0.2.1', 7000))
+for f in flows:
+    assert f.recvfrom(100)[0] == b'f'
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(3)
 for n in (1, 100, 1400):
     u.sendto(b'u' * n, ('192.0.2.1', 7000))
@@ -181,6 +187,12 @@ describe('Datapath with workers over real devices', { skip: NEED_ROOT }, () => {
           assert.ok(c.io.csumCompleted > 0, 'veth delivered CHECKSUM_PARTIAL packets, completed');
           assert.equal(c['46'].drops.unknown + c['64'].drops.unknown, 0);
           assert.deepEqual(events, []);
+          const per = dp.loopCounters();
+          assert.equal(per.length, 2);
+          for (const [i, l] of per.entries()) {
+            assert.ok(l['46'].packets > 0, `worker ${i} read from its TUN queue`);
+            assert.ok(l['64'].packets > 0, `worker ${i} read from its packet socket (fanout)`);
+          }
 
           // Reconfigure, pause and resume go through every worker.
           await dp.reconfigure(CONFIG);
