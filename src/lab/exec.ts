@@ -4,7 +4,7 @@
  * path: shelling out to `ip`, `sysctl` and friends is fine here.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { appendFileSync, closeSync, openSync, readFileSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { ClatdError } from '../core/errors.js';
 
 /** A lab command that failed: names the command line and carries its output. */
@@ -99,13 +99,24 @@ export class Proc {
 
   /** Calls `onLine` for each line it writes from now on (and, with `fromStart`, those before). */
   follow(onLine: (line: string) => void, fromStart = true): () => void {
-    let off = fromStart ? 0 : this.output().length;
+    let off = fromStart ? 0 : fileSize(this.logFile);
     let partial = '';
+    const chunk = Buffer.alloc(64 * 1024);
     const poll = () => {
-      const all = this.output();
-      if (all.length <= off) return;
-      partial += all.slice(off);
-      off = all.length;
+      let fd: number;
+      try {
+        fd = openSync(this.logFile, 'r');
+      } catch {
+        return;
+      }
+      try {
+        for (let n = readSync(fd, chunk, 0, chunk.length, off); n > 0; n = readSync(fd, chunk, 0, chunk.length, off)) {
+          off += n;
+          partial += chunk.toString('utf8', 0, n);
+        }
+      } finally {
+        closeSync(fd);
+      }
       const lines = partial.split('\n');
       partial = lines.pop() ?? '';
       for (const l of lines) onLine(l);
@@ -140,6 +151,14 @@ export function start(name: string, argv: string[], logFile: string): Proc {
     return new Proc(name, child, logFile);
   } finally {
     closeSync(fd);
+  }
+}
+
+function fileSize(f: string): number {
+  try {
+    return statSync(f).size;
+  } catch {
+    return 0;
   }
 }
 

@@ -7,7 +7,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -715,9 +715,7 @@ export function destroyKeptLab(tag: string): boolean {
 
 /** The tags of labs kept on this machine by `--shell` (with `all`, also those of live processes). */
 export function keptLabs(all = false): string[] {
-  const r = spawnSync('ls', [tmpdir()], { encoding: 'utf8' });
-  return (r.stdout ?? '')
-    .split('\n')
+  return readdirSync(tmpdir())
     .filter((f) => f.startsWith('clatd-lab-') && existsSync(join(tmpdir(), f, 'state.json')))
     .map((f) => f.slice('clatd-lab-'.length))
     .filter((tag) => {
