@@ -390,4 +390,51 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('the RA PREF64 lifetime runs out: translation pauses with the TUN kept, and resumes when it is back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clatd-test-'));
+    try {
+      await withVethPair(async (p) => {
+        p.b.exec('ip', 'addr', 'add', `${SERVER6}/128`, 'dev', 'lo');
+        const ra = {
+          iface: 'veth-b',
+          prefix: '2001:db8:1::',
+          prefixLen: 64,
+          routerLifetimeS: 600,
+          intervalS: 4,
+          rdnss: '2001:db8:1::1',
+          pref64: PREFIX,
+          pref64LifetimeS: 8,
+        };
+        const cfg = join(dir, 'ra.json');
+        writeFileSync(cfg, JSON.stringify(ra));
+        writeFileSync(join(dir, 'ra.py'), RA_SENDER_PY);
+        p.a.exec('sysctl', '-qw', 'net.ipv6.conf.veth-a.accept_ra=2');
+        const sender = p.b.spawn('python3', [join(dir, 'ra.py'), cfg], { stdio: 'ignore' });
+        const sock = join(dir, 'c.sock');
+        const c = startClatd(p.a, ['--control', sock, '--dad', 'off']);
+        await c.waitFor(running, 15_000);
+        // The router stops advertising a PREF64: the last one expires within 8 s.
+        writeFileSync(cfg, JSON.stringify({ ...ra, pref64: null }));
+        sender.kill('SIGHUP');
+        await c.waitFor((l) => l.event === 'change' && l.kind === 'pref64-lost', 15_000);
+        await c.waitFor((l) => l.event === 'state' && l.to === 'paused');
+        assert.equal(p.a.tryExec('ip', 'link', 'show', 'v4-veth-a').status, 0, 'the TUN stays while paused');
+        assert.equal(p.a.tryExec('ping', '-c', '1', '-W', '1', '192.0.2.1').status, 1, 'nothing is translated');
+        const st = JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock));
+        assert.equal(st.state, 'paused');
+        assert.match(st.reason, /no NAT64 prefix/);
+
+        writeFileSync(cfg, JSON.stringify(ra));
+        sender.kill('SIGHUP');
+        await c.waitFor((l) => running(l) && c.lines.filter(running).length >= 2, 15_000);
+        assert.match(p.a.exec('ping', '-c', '1', '-W', '3', '192.0.2.1'), /1 received/);
+        c.child.kill('SIGTERM');
+        assert.equal((await c.exited).code, 0);
+        sender.kill('SIGTERM');
+      }, VETH);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
