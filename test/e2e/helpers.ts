@@ -23,7 +23,7 @@ export function labSuite(opts: LabOptions = {}, then?: (lab: Lab) => Promise<voi
       return;
     }
     try {
-      await ensureDeps();
+      await ensureDeps((line) => process.stderr.write(`${line}\n`));
     } catch (e) {
       const err = e instanceof Error ? e : new Error(String(e));
       if (IN_CI) s.error = err;
