@@ -34,6 +34,7 @@ import {
   ipv4HeaderLength,
   ipv4Id,
   ipv4Protocol,
+  ipv4Src,
   ipv4Tos,
   ipv4TotalLength,
   ipv4Ttl,
@@ -48,6 +49,7 @@ import { FRAG_HDR_LEN as FRAG_HEADER } from '../hdr/ipv6-ext.js';
 import { TCP_CHECKSUM, TCP_MIN_HEADER_LENGTH } from '../hdr/tcp.js';
 import { UDP_CHECKSUM, UDP_HEADER_LENGTH } from '../hdr/udp.js';
 import type { ResolvedConfig } from './config.js';
+import { copy } from './copy.js';
 import { Drop } from './drop.js';
 import { fragment46, fragmentCount46 } from './frag46.js';
 import { emitIcmp4Error } from './icmp-error.js';
@@ -86,7 +88,21 @@ const memoKey = new Int32Array(MEMO_SLOTS);
 /** 0 = empty, 1 = mapped (bytes in memoAddr), 2 = no mapping. */
 const memoState = new Uint8Array(MEMO_SLOTS);
 const memoAddr = new Uint8Array(MEMO_SLOTS * 16);
+/** Per slot: the RFC 1624 difference the mapping makes to a checksummed sum (see {@link mapDelta}). */
+const memoDelta = new Int32Array(MEMO_SLOTS);
 let memoConfig: ResolvedConfig | null = null;
+
+/** Set by {@link mapAddress46}: the {@link mapDelta} of the address it just mapped. */
+let lastDelta = 0;
+
+/**
+ * The one's-complement difference (folded, 16 bits) between the sum of the 16-byte IPv6 address
+ * at `d[at]` and the sum of the IPv4 address `v4` it replaced: what replacing one by the other
+ * adds to every checksum over a pseudo-header holding it. 0 or 0xffff when checksum-neutral.
+ */
+function mapDelta(v4: number, d: Uint8Array, at: number): number {
+  return fold((~fold((v4 >>> 16) + (v4 & 0xffff)) & 0xffff) + fold(sum16(d, at, 16)));
+}
 
 /**
  * {@link map4to6} for the IPv4 address at `b[from]`, through the memo. The address stays a signed
@@ -105,6 +121,7 @@ function mapAddress46(c: ResolvedConfig, b: Uint8Array, from: number, d: Uint8Ar
     if (state === 2) return false;
     const m = h << 4;
     for (let i = 0; i < 16; i++) d[at + i] = memoAddr[m + i];
+    lastDelta = memoDelta[h];
     return true;
   }
   const ok = map4to6(c, v4 >>> 0, d, at);
@@ -113,16 +130,9 @@ function mapAddress46(c: ResolvedConfig, b: Uint8Array, from: number, d: Uint8Ar
   if (ok) {
     const m = h << 4;
     for (let i = 0; i < 16; i++) memoAddr[m + i] = d[at + i];
+    lastDelta = memoDelta[h] = mapDelta(v4, d, at);
   }
   return ok;
-}
-
-/** Below this size a plain loop beats the copyWithin/set builtins' call overhead. */
-const SMALL_COPY = 64;
-
-function copy(b: Uint8Array, from: number, len: number, d: Uint8Array, to: number): void {
-  if (len > SMALL_COPY) copyBytes(b, from, len, d, to);
-  else for (let i = 0; i < len; i++) d[to + i] = b[from + i];
 }
 
 /** Why ipv4Check refused, as a drop reason. */
@@ -137,11 +147,6 @@ function invalidToDrop(v: Ipv4Invalid): Drop {
     default:
       return Drop.D46_TRUNCATED;
   }
-}
-
-/** Same value in one's-complement arithmetic (0 and 0xffff are both zero). */
-function sameSum(a: number, b: number): boolean {
-  return fold(a) % 0xffff === fold(b) % 0xffff;
 }
 
 /**
@@ -191,14 +196,16 @@ function protocol46(p: number): number {
 
 /**
  * RFC 7915 §4.4/§4.5: moves a TCP or UDP checksum at `d[at]` from the IPv4 pseudo-header
- * addresses (`old`, a sum) to the IPv6 ones at `d[v6]` (RFC 1624). Protocol and length appear in
- * both pseudo-headers and cancel. Checksum-neutral pairs leave the field untouched.
+ * addresses to the IPv6 ones (RFC 1624), given the one's-complement difference `diff` that the
+ * two address mappings make (the sum of their {@link mapDelta}s). Protocol and length appear in
+ * both pseudo-headers and cancel. Checksum-neutral pairs (`diff` 0 or 0xffff) leave the field
+ * untouched.
  */
-function readdressChecksum(d: Uint8Array, at: number, old: number, v6: number, udp: boolean): void {
-  const now = sum16(d, v6 + V6_SRC, 32);
-  if (sameSum(old, now)) return;
-  const cur = (d[at] << 8) | d[at + 1];
-  let n = adjust(cur, old, now);
+function readdressChecksum(d: Uint8Array, at: number, diff: number, udp: boolean): void {
+  if (diff === 0 || diff === 0xffff) return;
+  let s = (~((d[at] << 8) | d[at + 1]) & 0xffff) + diff;
+  s = (s & 0xffff) + (s >>> 16);
+  let n = ~s & 0xffff;
   if (udp && n === 0) n = 0xffff; // RFC 768: a computed zero is sent as all ones.
   d[at] = n >>> 8;
   d[at + 1] = n;
@@ -268,11 +275,16 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
   // §4.1 addresses, written straight into the output header. An ICMP error from a router with
   // no IPv6 mapping still has to reach the host: it comes from the translator's own address
   // (the IPv6 analogue of RFC 6791).
-  if (!mapAddress46(c, b, off + IPV4_SRC, d, o + V6_SRC)) {
+  let srcDelta: number;
+  if (mapAddress46(c, b, off + IPV4_SRC, d, o + V6_SRC)) {
+    srcDelta = lastDelta;
+  } else {
     if (!isError || c.ownV6 === null) return Drop.D46_SRC_UNMAPPED;
     d.set(c.ownV6, o + V6_SRC);
+    srcDelta = mapDelta(ipv4Src(b, off) | 0, d, o + V6_SRC);
   }
   if (!mapAddress46(c, b, off + IPV4_DST, d, o + V6_DST)) return Drop.D46_DST_UNMAPPED;
+  const diff = fold(srcDelta + lastDelta);
 
   // §4.1 Hop Limit: the translator "(as any router) MUST check for zero and send the ICMPv4 'TTL
   // Exceeded' ... error".
@@ -350,9 +362,8 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
 
   // §4.4/§4.5 transport checksums (first fragment or whole packet only; later fragments carry none).
   if (fragOffset === 0) {
-    const old = sum16(b, off + IPV4_SRC, 8);
     if (proto === PROTO_TCP) {
-      readdressChecksum(d, payloadAt + TCP_CHECKSUM, old, o, false);
+      readdressChecksum(d, payloadAt + TCP_CHECKSUM, diff, false);
     } else if (proto === PROTO_UDP) {
       if (computeUdp) {
         const s = pseudoSum6(d, o + V6_SRC, o + V6_DST, PROTO_UDP, l4len) + sum16(d, payloadAt, l4len);
@@ -360,7 +371,7 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
         d[payloadAt + UDP_CHECKSUM] = n === 0 ? 0xff : n >>> 8;
         d[payloadAt + UDP_CHECKSUM + 1] = n === 0 ? 0xff : n;
       } else {
-        readdressChecksum(d, payloadAt + UDP_CHECKSUM, old, o, true);
+        readdressChecksum(d, payloadAt + UDP_CHECKSUM, diff, true);
       }
     } else if (proto === PROTO_ICMP) {
       echo46(d, payloadAt, o, type6, l4len);
@@ -438,7 +449,9 @@ function translateError46(
   const d = out.data;
   const io = o + V6_HEADER + ICMPV4_HEADER_LENGTH; // where the inner IPv6 packet goes
   if (!mapAddress46(c, b, q + IPV4_SRC, d, io + V6_SRC)) return Drop.D46_ICMP_BAD_INNER;
+  const isrcDelta = lastDelta;
   if (!mapAddress46(c, b, q + IPV4_DST, d, io + V6_DST)) return Drop.D46_ICMP_BAD_INNER;
+  const idiff = fold(isrcDelta + lastDelta);
 
   const icmp6Len = ICMPV4_HEADER_LENGTH + layout.quoted6 + layout.pad + layout.ext;
   const totalOut = V6_HEADER + icmp6Len;
@@ -463,12 +476,11 @@ function translateError46(
 
   // Inner transport checksum, when its field was quoted.
   if (ifragOffset === 0) {
-    const old = sum16(b, q + IPV4_SRC, 8);
     if (iproto === PROTO_TCP) {
-      if (copied >= TCP_CHECKSUM + 2) readdressChecksum(d, ipay + TCP_CHECKSUM, old, io, false);
+      if (copied >= TCP_CHECKSUM + 2) readdressChecksum(d, ipay + TCP_CHECKSUM, idiff, false);
     } else if (iproto === PROTO_UDP) {
       if (copied >= UDP_HEADER_LENGTH && (d[ipay + UDP_CHECKSUM] | d[ipay + UDP_CHECKSUM + 1]) !== 0) {
-        readdressChecksum(d, ipay + UDP_CHECKSUM, old, io, true);
+        readdressChecksum(d, ipay + UDP_CHECKSUM, idiff, true);
       }
     } else if (iproto === PROTO_ICMP && copied >= 4) {
       const im = map46(d[ipay], d[ipay + 1]);
