@@ -49,7 +49,7 @@ import { FRAG_HDR_LEN as FRAG_HEADER } from '../hdr/ipv6-ext.js';
 import { TCP_CHECKSUM, TCP_MIN_HEADER_LENGTH } from '../hdr/tcp.js';
 import { UDP_CHECKSUM, UDP_HEADER_LENGTH } from '../hdr/udp.js';
 import type { ResolvedConfig } from './config.js';
-import { copy } from './copy.js';
+import { copy, wordView } from './copy.js';
 import { Drop } from './drop.js';
 import { fragment46, fragmentCount46 } from './frag46.js';
 import { emitIcmp4Error } from './icmp-error.js';
@@ -88,12 +88,17 @@ const memoKey = new Int32Array(MEMO_SLOTS);
 /** 0 = empty, 1 = mapped (bytes in memoAddr), 2 = no mapping. */
 const memoState = new Uint8Array(MEMO_SLOTS);
 const memoAddr = new Uint8Array(MEMO_SLOTS * 16);
+/** The same bytes as 32-bit words (native order), written through a word view of the output. */
+const memoWords = new Int32Array(memoAddr.buffer);
+/** Per slot: the folded 16-bit word sum of the IPv6 address (its part of a pseudo-header sum). */
+const memoSum6 = new Int32Array(MEMO_SLOTS);
 /** Per slot: the RFC 1624 difference the mapping makes to a checksummed sum (see {@link mapDelta}). */
 const memoDelta = new Int32Array(MEMO_SLOTS);
 let memoConfig: ResolvedConfig | null = null;
 
-/** Set by {@link mapAddress46}: the {@link mapDelta} of the address it just mapped. */
+/** Set by {@link mapAddress46}: the {@link mapDelta} and the sum of the address it just mapped. */
 let lastDelta = 0;
+let lastSum6 = 0;
 
 /**
  * The one's-complement difference (folded, 16 bits) between the sum of the 16-byte IPv6 address
@@ -119,9 +124,20 @@ function mapAddress46(c: ResolvedConfig, b: Uint8Array, from: number, d: Uint8Ar
   const state = memoState[h];
   if (state !== 0 && memoKey[h] === v4) {
     if (state === 2) return false;
-    const m = h << 4;
-    for (let i = 0; i < 16; i++) d[at + i] = memoAddr[m + i];
+    const w = wordView(d);
+    if ((at & 3) === 0 && w.length !== 0) {
+      const k = at >>> 2;
+      const m = h << 2;
+      w[k] = memoWords[m];
+      w[k + 1] = memoWords[m + 1];
+      w[k + 2] = memoWords[m + 2];
+      w[k + 3] = memoWords[m + 3];
+    } else {
+      const m = h << 4;
+      for (let i = 0; i < 16; i++) d[at + i] = memoAddr[m + i];
+    }
     lastDelta = memoDelta[h];
+    lastSum6 = memoSum6[h];
     return true;
   }
   const ok = map4to6(c, v4 >>> 0, d, at);
@@ -131,6 +147,7 @@ function mapAddress46(c: ResolvedConfig, b: Uint8Array, from: number, d: Uint8Ar
     const m = h << 4;
     for (let i = 0; i < 16; i++) memoAddr[m + i] = d[at + i];
     lastDelta = memoDelta[h] = mapDelta(v4, d, at);
+    lastSum6 = memoSum6[h] = fold(sum16(d, at, 16));
   }
   return ok;
 }
@@ -214,13 +231,15 @@ function readdressChecksum(d: Uint8Array, at: number, diff: number, udp: boolean
 /**
  * RFC 7915 §4.2, Echo / Echo Reply: new type, code 0, and a checksum that now covers the ICMPv6
  * pseudo-header (ICMPv4 has none). Updated incrementally, so a wrong checksum stays wrong by the
- * same amount. `d[q]` is the copied ICMP header, `d[v6]` the IPv6 header, `l4len` the message length.
+ * same amount. `d[q]` is the copied ICMP header, `addrSum` the sum of the two IPv6 addresses,
+ * `l4len` the message length.
  */
-function echo46(d: Uint8Array, q: number, v6: number, type6: number, l4len: number): void {
+function echo46(d: Uint8Array, q: number, addrSum: number, type6: number, l4len: number): void {
   const old = (d[q] << 8) | d[q + 1];
   d[q] = type6;
   d[q + 1] = 0;
-  const now = (type6 << 8) + pseudoSum6(d, v6 + V6_SRC, v6 + V6_DST, PROTO_ICMPV6, l4len);
+  // The ICMPv6 pseudo-header (RFC 8200 §8.1): addresses, length, next header.
+  const now = (type6 << 8) + addrSum + PROTO_ICMPV6 + (l4len >>> 16) + (l4len & 0xffff);
   const n = adjust((d[q + 2] << 8) | d[q + 3], old, now);
   d[q + 2] = n >>> 8;
   d[q + 3] = n;
@@ -276,15 +295,19 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
   // no IPv6 mapping still has to reach the host: it comes from the translator's own address
   // (the IPv6 analogue of RFC 6791).
   let srcDelta: number;
+  let srcSum6: number;
   if (mapAddress46(c, b, off + IPV4_SRC, d, o + V6_SRC)) {
     srcDelta = lastDelta;
+    srcSum6 = lastSum6;
   } else {
     if (!isError || c.ownV6 === null) return Drop.D46_SRC_UNMAPPED;
     d.set(c.ownV6, o + V6_SRC);
     srcDelta = mapDelta(ipv4Src(b, off) | 0, d, o + V6_SRC);
+    srcSum6 = sum16(d, o + V6_SRC, 16);
   }
   if (!mapAddress46(c, b, off + IPV4_DST, d, o + V6_DST)) return Drop.D46_DST_UNMAPPED;
   const diff = fold(srcDelta + lastDelta);
+  const addrSum = srcSum6 + lastSum6;
 
   // §4.1 Hop Limit: the translator "(as any router) MUST check for zero and send the ICMPv4 'TTL
   // Exceeded' ... error".
@@ -374,7 +397,7 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
         readdressChecksum(d, payloadAt + UDP_CHECKSUM, diff, true);
       }
     } else if (proto === PROTO_ICMP) {
-      echo46(d, payloadAt, o, type6, l4len);
+      echo46(d, payloadAt, addrSum, type6, l4len);
     }
   }
 
@@ -450,8 +473,10 @@ function translateError46(
   const io = o + V6_HEADER + ICMPV4_HEADER_LENGTH; // where the inner IPv6 packet goes
   if (!mapAddress46(c, b, q + IPV4_SRC, d, io + V6_SRC)) return Drop.D46_ICMP_BAD_INNER;
   const isrcDelta = lastDelta;
+  const isrcSum6 = lastSum6;
   if (!mapAddress46(c, b, q + IPV4_DST, d, io + V6_DST)) return Drop.D46_ICMP_BAD_INNER;
   const idiff = fold(isrcDelta + lastDelta);
+  const iaddrSum = isrcSum6 + lastSum6;
 
   const icmp6Len = ICMPV4_HEADER_LENGTH + layout.quoted6 + layout.pad + layout.ext;
   const totalOut = V6_HEADER + icmp6Len;
@@ -485,7 +510,7 @@ function translateError46(
     } else if (iproto === PROTO_ICMP && copied >= 4) {
       const im = map46(d[ipay], d[ipay + 1]);
       if (kind46(im) !== Kind46.Info) return Drop.D46_ICMP_UNTRANSLATABLE;
-      echo46(d, ipay, io, type46(im), Math.max(0, itotal - iihl));
+      echo46(d, ipay, iaddrSum, type46(im), Math.max(0, itotal - iihl));
     }
   }
 

@@ -16,8 +16,11 @@ const SMALL_COPY = 64;
 let viewOf: Uint8Array | null = null;
 let words: Int32Array = new Int32Array(0);
 
-/** The Int32Array over `b`'s bytes, or an empty one when `b` does not start on a 4-byte boundary. */
-function wordsOf(b: Uint8Array): Int32Array {
+/**
+ * The Int32Array over `b`'s bytes (word `i` is bytes `4i..4i+3`, native byte order), or an empty
+ * one when `b` does not start on a 4-byte boundary. Made once per arena (the last one is cached).
+ */
+export function wordView(b: Uint8Array): Int32Array {
   if (b !== viewOf) {
     viewOf = b;
     words = b.byteOffset % 4 === 0 ? new Int32Array(b.buffer, b.byteOffset, b.length >>> 2) : new Int32Array(0);
@@ -35,7 +38,7 @@ export function copy(src: Uint8Array, from: number, len: number, dst: Uint8Array
     else for (let i = 0; i < len; i++) dst[to + i] = src[from + i];
     return;
   }
-  const w = wordsOf(src);
+  const w = wordView(src);
   if (w.length === 0) {
     for (let i = 0; i < len; i++) dst[to + i] = src[from + i];
     return;
