@@ -5,7 +5,7 @@
  *   ┌──────────────────────────┐          ┌──────────────────────────────────────────────┐
  *   │ host  (clatd-<tag>-h)    │          │ router  (clatd-<tag>-r)                      │
  *   │ IPv6 only, no IPv4       │          │                                              │
- *   │                          │          │  br0 2001:db8:1::1/64  fe80::1               │
+ *   │                          │          │  br0 2001:db8:1::1/64 (bridge)               │
  *   │ eth0 SLAAC in            │   veth   │   ├─ lanh                                    │
  *   │   2001:db8:1::/64 ───────┼──────────┼───┘   radvd (or the lab's RA sender): /64,   │
  *   │ resolv.conf → router     │          │       RDNSS, PREF64 2001:db8:64::/96         │
@@ -15,8 +15,8 @@
  *                                         │  nat64 (TUN)  TAYGA: 2001:db8:64::/96        │
  *   ┌──────────────────────────┐          │     ↕ 192.0.2.0/24 dynamic pool              │
  *   │ neighbour (clatd-<tag>-n)│          │  nft masquerade 192.0.2.0/24 → wan0          │
- *   │ eth0 on the same /64     │          │                                              │
- *   │ (only when asked for)    │          │  wan0 198.51.100.1/24 ───────────────┐       │
+ *   │ eth0 ─veth─ router lann, │          │                                              │
+ *   │ same /64 (when asked for)│          │  wan0 198.51.100.1/24 ───────────────┐       │
  *   └──────────────────────────┘          └──────────────────────────────────────┼───────┘
  *                                                                      veth      │
  *                                         ┌──────────────────────────────────────┼───────┐
@@ -35,7 +35,6 @@ export const ADDR = {
   lanPrefix: '2001:db8:1::',
   lanPrefixLen: 64,
   routerLan: '2001:db8:1::1',
-  routerLinkLocal: 'fe80::1',
   pref64: '2001:db8:64::/96',
   /** The prefix a PREF64 change moves to. */
   pref64Alt: '2001:db8:65::/96',
