@@ -28,6 +28,16 @@ export interface RunOptions {
   input?: string;
 }
 
+/**
+ * PATH for the lab's children: the system directories first, because the daemons and `ip` live in
+ * sbin folders that a non-login root shell (or CI) may not have on its PATH.
+ */
+const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const CHILD_ENV: NodeJS.ProcessEnv = {
+  ...process.env,
+  PATH: `${SYSTEM_PATH}${process.env.PATH ? `:${process.env.PATH}` : ''}`,
+};
+
 /** The argv prefix that runs a command inside namespace `ns` (the root namespace when null). */
 export function inNs(ns: string | null, argv: string[]): string[] {
   return ns === null ? argv : ['ip', 'netns', 'exec', ns, ...argv];
@@ -39,7 +49,7 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     const child = execFile(
       argv[0],
       argv.slice(1),
-      { timeout: opts.timeoutMs ?? 30_000, maxBuffer: 64 << 20, encoding: 'utf8' },
+      { timeout: opts.timeoutMs ?? 30_000, maxBuffer: 64 << 20, encoding: 'utf8', env: CHILD_ENV },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         if (err && !opts.allowFail) {
@@ -147,7 +157,7 @@ export class Proc {
 export function start(name: string, argv: string[], logFile: string): Proc {
   const fd = openSync(logFile, 'a');
   try {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', fd, fd], detached: true });
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', fd, fd], detached: true, env: CHILD_ENV });
     return new Proc(name, child, logFile);
   } finally {
     closeSync(fd);

@@ -1,7 +1,7 @@
 /** The lab's public surface for tests, benchmarks and `clatd lab`. */
 export { IPV4ONLY_ZONE, LAB_ZONE, radvdConf, taygaConf, unboundConf } from './configs.js';
 export { ensureDeps, LAB_TOOLS, missingTools, which } from './deps.js';
-export { LabError, Proc, run, sleep, waitFor } from './exec.js';
+export { CHILD_ENV, LabError, Proc, run, sleep, waitFor } from './exec.js';
 export { Capture, CLI_PATH, destroyKeptLab, keptLabs, Lab, runDir } from './lab.js';
 export {
   type Frame,

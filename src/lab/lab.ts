@@ -13,7 +13,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IPV4ONLY_ZONE, LAB_ZONE, NFT_RULES, type RaConfig, radvdConf, taygaConf, unboundConf } from './configs.js';
 import { ensureDeps, which } from './deps.js';
-import { inNs, LabError, type Proc, type RunOptions, type RunResult, run, sleep, start, waitFor } from './exec.js';
+import {
+  CHILD_ENV,
+  inNs,
+  LabError,
+  type Proc,
+  type RunOptions,
+  type RunResult,
+  run,
+  sleep,
+  start,
+  waitFor,
+} from './exec.js';
 import { type Frame, parsePcap } from './pcap.js';
 import { INJECT_PY, RA_SENDER_PY } from './scripts.js';
 import { ADDR, freshTag, IFACE, type LabNames, type LabOptions, labNames } from './topology.js';
@@ -694,7 +705,7 @@ function removeLab(s: LabState): void {
       process.kill(pid, 'SIGKILL');
     } catch {}
   }
-  for (const ns of s.namespaces) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+  for (const ns of s.namespaces) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore', env: CHILD_ENV });
   if (s.netnsEtc?.startsWith('/etc/netns/clatd-')) rmSync(s.netnsEtc, { recursive: true, force: true });
   rmSync(runDir(s.tag), { recursive: true, force: true });
 }
@@ -706,7 +717,7 @@ export function destroyKeptLab(tag: string): boolean {
   const s = JSON.parse(readFileSync(file, 'utf8')) as LabState;
   // A PID is only killed when it still runs inside one of the lab's own namespaces (PIDs recycle).
   s.pids = s.pids.filter((pid) => {
-    const r = spawnSync('ip', ['netns', 'identify', String(pid)], { encoding: 'utf8' });
+    const r = spawnSync('ip', ['netns', 'identify', String(pid)], { encoding: 'utf8', env: CHILD_ENV });
     return r.status === 0 && s.namespaces.includes(r.stdout.trim());
   });
   removeLab(s);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { CLI_PATH, missingTools } from '../../src/lab/index.js';
+import { CHILD_ENV, CLI_PATH, missingTools } from '../../src/lab/index.js';
 import { IN_CI } from './helpers.js';
 
 const exec = promisify(execFile);
@@ -25,7 +25,7 @@ async function lab(args: string[]): Promise<{ code: number; out: string }> {
 async function namespacesOf(out: string): Promise<string[]> {
   const tag = /lab: building clatd-([0-9a-z]+)-h/.exec(out)?.[1];
   assert.ok(tag, `no lab tag in the output:\n${out}`);
-  const r = await exec('ip', ['netns', 'list']);
+  const r = await exec('ip', ['netns', 'list'], { env: CHILD_ENV });
   return r.stdout.split('\n').filter((l) => l.startsWith(`clatd-${tag}-`));
 }
 
