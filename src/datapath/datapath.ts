@@ -226,6 +226,12 @@ export class Datapath {
     }
     try {
       await Promise.all(workers.map((w) => w.ready));
+      // A worker that was ready and died before the others were is a failed start too.
+      const dead = workers.find((w) => w.exited);
+      if (dead)
+        throw new DatapathError(
+          `datapath worker ${dead.index} exited during start (code ${dead.exitCode})${dead.crash ? `: ${dead.crash.message}` : ''}`,
+        );
       dp.#detach();
       dp.#started = true;
     } catch (e) {

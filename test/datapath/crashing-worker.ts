@@ -1,13 +1,13 @@
 /**
- * A datapath worker that dies: the real worker entry, then an uncaught exception once its devices
- * are open and polled (for the crash test in datapath-ns.test.ts).
+ * A datapath worker that dies on command: the real worker entry, and an uncaught exception when
+ * the main thread sends `pause` (for the crash test in datapath-ns.test.ts).
  */
-import { isMainThread } from 'node:worker_threads';
+import { isMainThread, parentPort } from 'node:worker_threads';
 
 // `node --test dist/test` also runs this file on its own: then there is nothing to do.
 if (!isMainThread) {
   await import('../../src/datapath/worker.js');
-  setTimeout(() => {
-    throw new Error('injected crash');
-  }, 200);
+  parentPort?.on('message', (c: { type: string }) => {
+    if (c.type === 'pause') throw new Error('injected crash');
+  });
 }
