@@ -92,12 +92,22 @@ export async function main(argv: string[]): Promise<number> {
     ['SIGHUP', onHup],
   ];
   for (const [sig, fn] of handlers) process.on(sig, fn);
+  // A bug must not leave the host with a dead TUN and its default route: take everything down first.
+  const onCrash = (e: unknown) => {
+    log.error('internal', `internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    setTimeout(() => process.exit(70), EXIT_DEADLINE_MS).unref();
+    void daemon.stop('internal error', 70);
+  };
+  process.on('uncaughtException', onCrash);
+  process.on('unhandledRejection', onCrash);
 
   log.info('start', `clatd ${process.pid} starting`, { config: cfg.configFile, mode: cfg.mode, dad: cfg.dad });
   await daemon.start();
   notify.ready(`${daemon.state}: started`);
   const code = await daemon.done;
   for (const [sig, fn] of handlers) process.off(sig, fn);
+  process.off('uncaughtException', onCrash);
+  process.off('unhandledRejection', onCrash);
   metrics?.close();
   control.close();
   notify.close();
