@@ -162,6 +162,8 @@ export class Daemon {
   #counterBase: Counters = emptyCounters();
   #dad: StatusSnapshot['dad'];
   #reason: string | null = null;
+  /** Aborts the DAD run of the current identity when a new one starts. */
+  #dadRun?: AbortController;
   /** The uplink of the last observation, for status while nothing is built. */
   #seenUplink: { name: string; ifindex: number; up: boolean } | undefined;
   #last?: { uplink?: number; up: boolean; prefix: string; native4: boolean };
@@ -625,6 +627,11 @@ export class Daemon {
     this.#dad = { mode: cfg.dad, result: 'pending', attempts: 0, duplicates: [] };
     this.log.info('dad', `probing ${first}: ${sys.transmits} probe(s) ${sys.retransMs} ms apart (--dad ${cfg.dad})`);
 
+    // A DAD still running for an earlier identity (optimistic mode) must not move the new one.
+    this.#dadRun?.abort();
+    const mine = new AbortController();
+    this.#dadRun = mine;
+    const signal = AbortSignal.any([this.#abort.signal, mine.signal]);
     let current = first;
     const session: Session = {
       uplink: o.uplink,
@@ -636,6 +643,7 @@ export class Daemon {
       mtu: o.mtu,
     };
     const onAddress = async (address: string) => {
+      if (signal.aborted) return;
       this.dadAttempts++;
       this.#dad.attempts++;
       if (address === current) return;
@@ -653,20 +661,22 @@ export class Daemon {
       redraw: draw,
       params,
       onAddress,
-      signal: this.#abort.signal,
+      signal,
     });
     if (cfg.dad === 'optimistic') {
       this.#dad.result = 'optimistic';
       run.then(
         (r) => {
-          if (this.lifecycle.done) return;
+          if (this.lifecycle.done || mine.signal.aborted) return;
           this.#dad.duplicates = r.duplicates;
           if (r.ok) {
             this.#dad.result = 'unique';
             this.log.info('dad', `${r.address} is unique after ${r.attempts} attempt(s)`);
           } else void this.#fail(`DAD failed: ${r.reason}`);
         },
-        (e: Error) => void this.#fail(`DAD failed: ${e.message}`),
+        (e: Error) => {
+          if (!mine.signal.aborted) void this.#fail(`DAD failed: ${e.message}`);
+        },
       );
     } else {
       const r = await run;
@@ -733,6 +743,8 @@ export class Daemon {
 
   /** Takes down everything built, datapath first (it uses the sockets and the TUN). */
   async #teardown(why: string): Promise<void> {
+    this.#dadRun?.abort();
+    this.#dadRun = undefined;
     const dp = this.#dp;
     const up = this.#upSide;
     const v4 = this.#ipv4;

@@ -332,6 +332,26 @@ describe('daemon DAD modes and reload', () => {
     await w.daemon.stop();
   });
 
+  test('optimistic: a new prefix during DAD abandons the old run', async () => {
+    const w = world({ dad: 'optimistic' });
+    w.dad.hold = true;
+    await w.daemon.start();
+    w.net.emit({ type: 'pref64', ifindex: 2, prefix: LAB, lifetime: 600 });
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    w.net.emit({ type: 'pref64', ifindex: 2, prefix: WKP, lifetime: 600 });
+    await flush(w.daemon);
+    assert.equal(w.dad.probed.length, 2);
+    w.dad.release();
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.equal(w.daemon.status().pref64, '64:ff9b::/96');
+    assert.equal(w.daemon.status().dad.result, 'unique');
+    assert.equal(w.daemon.status().clat6, w.dad.probed[1]);
+    await w.daemon.stop();
+    assert.equal(await w.daemon.done, 0);
+  });
+
   test('--dad off sends the probes and moves on', async () => {
     const w = world({ pref64: '64:ff9b::/96', dad: 'off' });
     await w.daemon.start();
