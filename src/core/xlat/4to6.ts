@@ -49,7 +49,6 @@ import { FRAG_HDR_LEN as FRAG_HEADER } from '../hdr/ipv6-ext.js';
 import { TCP_CHECKSUM, TCP_MIN_HEADER_LENGTH } from '../hdr/tcp.js';
 import { UDP_CHECKSUM, UDP_HEADER_LENGTH } from '../hdr/udp.js';
 import type { ResolvedConfig } from './config.js';
-import { copy, wordView } from './copy.js';
 import { Drop } from './drop.js';
 import { fragment46, fragmentCount46 } from './frag46.js';
 import { emitIcmp4Error } from './icmp-error.js';
@@ -68,6 +67,7 @@ import {
   type46,
 } from './icmp46.js';
 import { map4to6 } from './mapping.js';
+import { copy, sumWords, wordView } from './words.js';
 
 // IPv6 header fields this file writes that hdr/ipv6.ts has no name for (RFC 8200 §3).
 const V6_PAYLOAD_LENGTH = 4;
@@ -389,7 +389,7 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
       readdressChecksum(d, payloadAt + TCP_CHECKSUM, diff, false);
     } else if (proto === PROTO_UDP) {
       if (computeUdp) {
-        const s = pseudoSum6(d, o + V6_SRC, o + V6_DST, PROTO_UDP, l4len) + sum16(d, payloadAt, l4len);
+        const s = sumWords(d, payloadAt, l4len, pseudoSum6(d, o + V6_SRC, o + V6_DST, PROTO_UDP, l4len));
         const n = finish(s);
         d[payloadAt + UDP_CHECKSUM] = n === 0 ? 0xff : n >>> 8;
         d[payloadAt + UDP_CHECKSUM + 1] = n === 0 ? 0xff : n;
@@ -429,7 +429,7 @@ function translateError46(
 ): Drop {
   const p = off + ihl;
   const icmpLen = total - ihl;
-  if (fold(sum16(b, p, icmpLen)) !== 0xffff) return Drop.D46_ICMP_BAD_CHECKSUM;
+  if (fold(sumWords(b, p, icmpLen, 0)) !== 0xffff) return Drop.D46_ICMP_BAD_CHECKSUM;
   const m = map46(icmp4Type(b, p), icmp4Code(b, p));
   const kind = kind46(m);
   if (kind === Kind46.Drop) return Drop.D46_ICMP_UNTRANSLATABLE;
@@ -526,7 +526,7 @@ function translateError46(
   d[h + 6] = rest >>> 8;
   d[h + 7] = rest;
   if (layout.lengthField !== 0) d[h + 4] = layout.lengthField; // RFC 4884 §4.2 (ICMPv6)
-  const ck = finish(pseudoSum6(d, o + V6_SRC, o + V6_DST, PROTO_ICMPV6, icmp6Len) + sum16(d, h, icmp6Len));
+  const ck = finish(sumWords(d, h, icmp6Len, pseudoSum6(d, o + V6_SRC, o + V6_DST, PROTO_ICMPV6, icmp6Len)));
   d[h + 2] = ck >>> 8;
   d[h + 3] = ck;
   emit(out, i, o, totalOut);

@@ -21,12 +21,12 @@ import {
 import { hopLimit6, IPV6_DST, IPV6_SRC, payloadLength6, trafficClass6 } from '../hdr/ipv6.js';
 import { Ipv6Chain, NH_HOP_BY_HOP, NH_ICMPV6, NH_TCP, NH_UDP, Walk, walkIpv6 } from '../hdr/ipv6-ext.js';
 import type { ResolvedConfig } from './config.js';
-import { copy } from './copy.js';
 import { Drop } from './drop.js';
 import { hairpinBack } from './hairpin.js';
 import { emitIcmp6Error } from './icmp-error.js';
 import { ErrorLayout, icmp6to4TypeCode, layout4884, mapPointer64, NO_ICMP4, ptbMtu64 } from './icmp64.js';
 import { M64_SUM6, M64_V4, M64_VIA_POOL6, mapAddress64, mapped64 } from './mapping.js';
+import { copy, sumWords } from './words.js';
 
 /** RFC 7915 §5.1: DF is set exactly when the IPv4 packet is larger than this. */
 const DF_THRESHOLD = 1260;
@@ -442,7 +442,7 @@ function translateIcmpError(
   d[m + 5] = layout.lengthWords !== 0 ? layout.lengthWords : word >>> 16;
   d[m + 6] = word >>> 8;
   d[m + 7] = word;
-  const cs = finish(sum16(d, m, total - 20));
+  const cs = finish(sumWords(d, m, total - 20, 0));
   d[m + 2] = cs >>> 8;
   d[m + 3] = cs;
 
