@@ -33,7 +33,9 @@ const TUN = 'v4-dp';
 const CONFIG: TranslatorConfig = {
   pool6: '64:ff9b::/96',
   eam: [{ v4: `${CLAT4}/32`, v6: `${CLAT6}/128` }],
-  ownV4: CLAT4,
+  // Not CLAT4: the host drops an ICMPv4 error whose source is its own address (a martian), so
+  // Time Exceeded and Fragmentation Needed would never reach it. 192.0.0.8 is RFC 7600's.
+  ownV4: '192.0.0.8',
   ownV6: CLAT6,
   // Packets toward the TUN are delivered locally, so no IPv4 MTU applies to them; and veth hands
   // the packet socket GSO super-packets (up to 64 KiB) that a smaller limit would answer with PTB.
@@ -173,6 +175,14 @@ describe('Datapath with workers over real devices', { skip: NEED_ROOT }, () => {
           const ping = a.tryExec('ping', '-c', '3', '-i', '0.2', '-W', '2', '192.0.2.1');
           assert.equal(ping.status, 0, `ping failed: ${ping.stdout}${ping.stderr}`);
 
+          // Errors the translator generates go back out of the side they came from: TTL 1 from
+          // the IPv4 host gets Time Exceeded on the TUN; hop limit 1 from the IPv6 server gets
+          // ICMPv6 Time Exceeded through the raw socket.
+          const ttl = a.tryExec('ping', '-c', '1', '-t', '1', '-W', '2', '192.0.2.1');
+          assert.match(ttl.stdout, /Time to live exceeded/, ttl.stdout + ttl.stderr);
+          const hop = b.tryExec('ping', '-6', '-c', '1', '-t', '1', '-W', '2', '-I', SERVER6, CLAT6);
+          assert.match(hop.stdout, /Time exceeded/i, hop.stdout + hop.stderr);
+
           b.exec('python3', '-c', MALFORMED_PY);
           const client = a.tryExec('python3', '-c', CLIENT_PY);
           assert.equal(client.status, 0, `UDP/TCP client failed: ${client.stdout}${client.stderr}`);
@@ -186,6 +196,7 @@ describe('Datapath with workers over real devices', { skip: NEED_ROOT }, () => {
           assert.equal(c['64'].drops.v6_l4_truncated, 5, JSON.stringify(c['64'].drops));
           assert.ok(c.io.csumCompleted > 0, 'veth delivered CHECKSUM_PARTIAL packets, completed');
           assert.equal(c['46'].drops.unknown + c['64'].drops.unknown, 0);
+          assert.ok(c['46'].icmpErrors >= 1 && c['64'].icmpErrors >= 1, 'generated errors counted');
           assert.deepEqual(events, []);
           const per = dp.loopCounters();
           assert.equal(per.length, 2);
