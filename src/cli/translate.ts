@@ -42,6 +42,12 @@ export const spec: CommandSpec = {
     },
     'traffic-class': { type: 'string', value: 'copy|zero', help: 'Traffic Class / TOS handling', default: 'copy' },
     hairpin: { type: 'string', value: 'on|off', help: 'RFC 7757 hairpinning', default: 'on' },
+    'v4-sources': {
+      type: 'string',
+      value: 'any|eam',
+      help: 'IPv4 sources to translate (eam: only EAM addresses, as a CLAT)',
+      default: 'any',
+    },
     'wkp-global-only': {
       type: 'string',
       value: 'on|off',
@@ -74,6 +80,7 @@ export function configFromFlags(v: Record<string, unknown>): TranslatorConfig {
     udpZeroChecksum: enumFlag('translate', 'udp-zero-checksum', s('udp-zero-checksum'), ['compute', 'drop'] as const),
     trafficClass: enumFlag('translate', 'traffic-class', s('traffic-class'), ['copy', 'zero'] as const),
     hairpin: onOff('hairpin'),
+    v4Sources: enumFlag('translate', 'v4-sources', s('v4-sources'), ['any', 'eam'] as const),
     wkpGlobalOnly: onOff('wkp-global-only'),
   };
 }

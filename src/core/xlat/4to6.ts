@@ -296,6 +296,7 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
   // (the IPv6 analogue of RFC 6791).
   let srcDelta: number;
   let srcSum6: number;
+  if (c.eamSourcesOnly && !c.eam.has4(ipv4Src(b, off) | 0)) return Drop.D46_SRC_NOT_EAM;
   if (mapAddress46(c, b, off + IPV4_SRC, d, o + V6_SRC)) {
     srcDelta = lastDelta;
     srcSum6 = lastSum6;

@@ -34,6 +34,12 @@ export interface TranslatorConfig {
   trafficClass?: 'copy' | 'zero';
   /** RFC 7757 §4 hairpinning. */
   hairpin?: boolean;
+  /**
+   * Which IPv4 sources 4→6 translates: any (SIIT), or only addresses with an EAM entry. A host
+   * CLAT sets 'eam': its only legitimate IPv4 source is its own address, and embedding any other
+   * source under pool6 would send IPv6 packets with spoofed NAT64-prefix sources.
+   */
+  v4Sources?: 'any' | 'eam';
   /** RFC 6052 §3.1: the well-known prefix 64:ff9b::/96 carries only global IPv4 addresses. */
   wkpGlobalOnly?: boolean;
   /** TTL / hop limit of the ICMP errors the translator generates. */
@@ -56,6 +62,8 @@ export interface ResolvedConfig {
   readonly udpZeroChecksum: 'compute' | 'drop';
   readonly trafficClass: 'copy' | 'zero';
   readonly hairpin: boolean;
+  /** Only IPv4 sources with an EAM entry are translated 4→6. */
+  readonly eamSourcesOnly: boolean;
   readonly wkpGlobalOnly: boolean;
   readonly generatedTtl: number;
 }
@@ -122,6 +130,7 @@ export function resolveConfig(c: TranslatorConfig): ResolvedConfig {
     udpZeroChecksum: choice('udpZeroChecksum', c.udpZeroChecksum, ['compute', 'drop'], DEFAULTS.udpZeroChecksum),
     trafficClass: choice('trafficClass', c.trafficClass, ['copy', 'zero'], DEFAULTS.trafficClass),
     hairpin: c.hairpin ?? DEFAULTS.hairpin,
+    eamSourcesOnly: choice('v4Sources', c.v4Sources, ['any', 'eam'], 'any') === 'eam',
     wkpGlobalOnly: c.wkpGlobalOnly ?? DEFAULTS.wkpGlobalOnly,
     generatedTtl: ttl,
   };

@@ -49,6 +49,8 @@ export const enum Drop {
   D46_FRAGMENTED_ICMP,
   /** An ICMPv4 error whose checksum does not verify (its ICMPv6 checksum is recomputed, which would hide the damage). */
   D46_ICMP_BAD_CHECKSUM,
+  /** The IPv4 source has no EAM entry while only EAM sources are translated (a CLAT translates only its own address). */
+  D46_SRC_NOT_EAM,
 
   // ---- IPv6 input (6→4) ----
   /** IPv6 header shorter than 40 bytes or extension headers run past the data. */
@@ -160,6 +162,11 @@ export const DROP_INFO = {
     name: 'v4_icmp_bad_checksum',
     doc: 'ICMPv4 error with a wrong checksum; not translated so the damage is not hidden.',
     rfc: 'RFC 7915 §4.3',
+  },
+  [Drop.D46_SRC_NOT_EAM]: {
+    name: 'v4_src_not_local',
+    doc: 'IPv4 source is not the CLAT address (only EAM sources are translated); check what routes other sources into the TUN.',
+    rfc: 'RFC 6877 §6.3',
   },
   [Drop.D64_TRUNCATED]: {
     name: 'v6_truncated',
