@@ -293,7 +293,10 @@ export function translatorConfig(p: XlatParams, ipv6Mtu?: number): TranslatorCon
     v4Sources: 'eam',
     icmpSrcV4: p.translator.icmpSrcV4,
     lowestIpv6Mtu: p.translator.lowestIpv6Mtu,
-    ipv4Mtu: p.mtu,
+    // Packets written into the TUN are delivered to this host, never forwarded, so no IPv4 link
+    // MTU applies to them. The packet socket may hand over a TCP GRO/TSO super-packet whole (up to
+    // 64 KiB) when the batch has no room to split it; translated as one packet, it is still valid.
+    ipv4Mtu: 65535,
     ipv6Mtu: ipv6Mtu ?? p.mtu + 28,
     udpZeroChecksum: p.translator.udpZeroChecksum,
     trafficClass: p.translator.trafficClass,

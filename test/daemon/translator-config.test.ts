@@ -47,3 +47,16 @@ test('Time Exceeded generated for the host comes from 192.0.0.8, not from the ho
   assert.deepEqual([...err.subarray(16, 20)], [192, 0, 0, 4]);
   assert.equal(err[20], 11, 'Time Exceeded');
 });
+
+test('a TCP super-packet handed over whole by the packet socket is translated, not refused as too big', () => {
+  const t = new Translator(translatorConfig(params));
+  const big = ipv6Packet(
+    { src: '2001:db8:64::c633:640a', dst: params.clat6 },
+    { proto: PROTO_TCP, sport: 80, dport: 40000, payload: new Uint8Array(60000).fill(9) },
+  );
+  const r = t.translate(big);
+  assert.equal(r.drop, undefined);
+  assert.equal(r.forward.length, 1);
+  assert.equal(r.forward[0].length, big.length - 20);
+  assert.deepEqual(checksumProblems(r.forward[0]), []);
+});
