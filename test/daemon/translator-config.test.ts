@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { parsePrefix6 } from '../../src/core/addr/prefix.js';
 import { Translator } from '../../src/core/xlat/translator.js';
 import { translatorConfig } from '../../src/daemon/system.js';
-import { ipv4Packet, PROTO_UDP } from '../pkt/build.js';
+import { checksumProblems, ipv4Packet, ipv6Packet, PROTO_TCP, PROTO_UDP } from '../pkt/build.js';
 
 const params = {
   pref64: parsePrefix6('2001:db8:64::/96'),
