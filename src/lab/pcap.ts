@@ -4,6 +4,7 @@
  * look at (RFC 4861 §4.3, §4.4; the nonce option of RFC 3971 §5.3.2 as RFC 7527 reuses it).
  */
 import { formatIPv6, parseIPv6, solicitedNode } from '../core/addr/ipv6.js';
+import { readPcap } from '../pcap/pcap.js';
 
 export interface Frame {
   /** Capture time in seconds. */
@@ -14,31 +15,14 @@ export interface Frame {
 /** Parses a pcap file; a truncated last record is ignored (tcpdump may still be writing). */
 export function parsePcap(buf: Buffer): { linkType: number; frames: Frame[] } {
   if (buf.length < 24) return { linkType: -1, frames: [] };
-  const magic = buf.readUInt32LE(0);
-  let le: boolean;
-  let nano = false;
-  if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d) {
-    le = true;
-    nano = magic === 0xa1b23c4d;
-  } else if (magic === 0xd4c3b2a1 || magic === 0x4d3cb2a1) {
-    le = false;
-    nano = magic === 0x4d3cb2a1;
-  } else {
-    throw new Error(`pcap: not a pcap file (magic 0x${magic.toString(16)})`);
-  }
-  const u32 = (o: number) => (le ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
-  const linkType = u32(20);
-  const frames: Frame[] = [];
-  let off = 24;
-  while (off + 16 <= buf.length) {
-    const sec = u32(off);
-    const frac = u32(off + 4);
-    const incl = u32(off + 8);
-    if (off + 16 + incl > buf.length) break;
-    frames.push({ time: sec + frac / (nano ? 1e9 : 1e6), data: buf.subarray(off + 16, off + 16 + incl) });
-    off += 16 + incl;
-  }
-  return { linkType, frames };
+  const f = readPcap(buf, { partialTail: true });
+  return {
+    linkType: f.linktype,
+    frames: f.records.map((r) => ({
+      time: r.tsUs / 1e6,
+      data: Buffer.from(r.data.buffer, r.data.byteOffset, r.data.length),
+    })),
+  };
 }
 
 export interface Ipv6Packet {

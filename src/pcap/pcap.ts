@@ -38,29 +38,42 @@ export interface PcapFile {
   records: PcapRecord[];
 }
 
-export function readPcap(buf: Uint8Array): PcapFile {
+export interface ReadOptions {
+  /**
+   * Ignore a truncated last record instead of failing: a capture that tcpdump is still writing
+   * ends mid-record.
+   */
+  partialTail?: boolean;
+}
+
+export function readPcap(buf: Uint8Array, opts: ReadOptions = {}): PcapFile {
   if (buf.length < 24) throw new PcapError(`not a pcap file: ${buf.length} bytes is shorter than the 24-byte header`);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let le: boolean;
-  let nano: boolean;
   const m = dv.getUint32(0, true);
   if (m === MAGIC_US || m === MAGIC_NS) le = true;
   else if (dv.getUint32(0, false) === MAGIC_US || dv.getUint32(0, false) === MAGIC_NS) le = false;
   else if (m === 0x0a0d0d0a)
     throw new PcapError('pcapng files are not supported: convert with `editcap -F pcap in.pcapng out.pcap`');
   else throw new PcapError(`not a pcap file: magic 0x${m.toString(16)}`);
-  nano = dv.getUint32(0, le) === MAGIC_NS;
+  const nano = dv.getUint32(0, le) === MAGIC_NS;
   const snaplen = dv.getUint32(16, le);
   const linktype = dv.getUint32(20, le) & 0x0fffffff;
   const records: PcapRecord[] = [];
   let off = 24;
   while (off < buf.length) {
-    if (off + 16 > buf.length) throw new PcapError(`truncated record header at byte ${off}`);
+    if (off + 16 > buf.length) {
+      if (opts.partialTail) break;
+      throw new PcapError(`truncated record header at byte ${off}`);
+    }
     const sec = dv.getUint32(off, le);
     const frac = dv.getUint32(off + 4, le);
     const incl = dv.getUint32(off + 8, le);
     const orig = dv.getUint32(off + 12, le);
-    if (off + 16 + incl > buf.length) throw new PcapError(`truncated record at byte ${off}: ${incl} bytes announced`);
+    if (off + 16 + incl > buf.length) {
+      if (opts.partialTail) break;
+      throw new PcapError(`truncated record at byte ${off}: ${incl} bytes announced`);
+    }
     records.push({
       tsUs: sec * 1e6 + (nano ? Math.floor(frac / 1000) : frac),
       data: buf.subarray(off + 16, off + 16 + incl),
@@ -68,7 +81,6 @@ export function readPcap(buf: Uint8Array): PcapFile {
     });
     off += 16 + incl;
   }
-  nano = false;
   return { linktype, snaplen, records };
 }
 

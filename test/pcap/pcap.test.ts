@@ -72,3 +72,15 @@ test('malformed files give a PcapError, never another exception', () => {
     }),
   );
 });
+
+test('a capture still being written: partialTail ignores the cut-off last record', () => {
+  const full = writePcap([
+    { tsUs: 1, data: Uint8Array.of(1, 2, 3, 4) },
+    { tsUs: 2, data: Uint8Array.of(5, 6, 7, 8) },
+  ]);
+  for (const cut of [full.length - 2, full.length - 14]) {
+    const partial = full.subarray(0, cut);
+    assert.throws(() => readPcap(partial), /truncated record/);
+    assert.equal(readPcap(partial, { partialTail: true }).records.length, 1);
+  }
+});
