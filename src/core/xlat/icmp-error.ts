@@ -9,7 +9,7 @@
  * IPv4 ID 0 with DF clear, and the offending packet quoted up to 576 bytes in total for ICMPv4
  * (RFC 1812 §4.3.2.3) and 1280 for ICMPv6 (RFC 4443 §2.4 (c)).
  */
-import { Disposition, type PacketBatch, slotStart } from '../batch.js';
+import { copyBytes, Disposition, type PacketBatch, slotStart } from '../batch.js';
 import { finish, pseudoSum6, sum16, sum32 } from '../checksum.js';
 import type { ResolvedConfig } from './config.js';
 
@@ -62,23 +62,8 @@ export function emitIcmp6Error(
   d.set(own, o + 8);
   for (let i = 0; i < 16; i++) d[o + 24 + i] = b[off + 8 + i];
   const m = o + 40;
-  d[m] = type;
-  d[m + 1] = code;
-  d[m + 2] = 0;
-  d[m + 3] = 0;
-  d[m + 4] = body >>> 24;
-  d[m + 5] = body >>> 16;
-  d[m + 6] = body >>> 8;
-  d[m + 7] = body;
-  if (b === d) d.copyWithin(m + 8, off, off + quote);
-  else d.set(b.subarray(off, off + quote), m + 8);
-  const cs = finish(sum16(d, m, icmpLen, pseudoSum6(d, o + 8, o + 24, 58, icmpLen)));
-  d[m + 2] = cs >>> 8;
-  d[m + 3] = cs;
-  out.offs[out.count] = o;
-  out.lens[out.count] = 40 + icmpLen;
-  out.disp[out.count] = Disposition.Back;
-  out.count++;
+  writeError(d, m, type, code, body, b, off, quote, pseudoSum6(d, o + 8, o + 24, 58, icmpLen));
+  appendBack(out, o, 40 + icmpLen);
   return true;
 }
 
@@ -137,7 +122,27 @@ export function emitIcmp4Error(
   const hc = finish(sum16(d, o, 12, sum32(own) + sum32(src)));
   d[o + 10] = hc >>> 8;
   d[o + 11] = hc;
-  const m = o + 20;
+  writeError(d, o + 20, type, code, body, b, off, quote, 0);
+  appendBack(out, o, total);
+  return true;
+}
+
+/**
+ * The ICMP part of an error, the same in both families: type, code, checksum, the 32-bit `body`
+ * word, then `quote` bytes of the offending packet; the checksum starts from `initial` (the IPv6
+ * pseudo-header sum, or 0 for ICMPv4).
+ */
+function writeError(
+  d: Uint8Array,
+  m: number,
+  type: number,
+  code: number,
+  body: number,
+  b: Uint8Array,
+  off: number,
+  quote: number,
+  initial: number,
+): void {
   d[m] = type;
   d[m + 1] = code;
   d[m + 2] = 0;
@@ -146,14 +151,16 @@ export function emitIcmp4Error(
   d[m + 5] = body >>> 16;
   d[m + 6] = body >>> 8;
   d[m + 7] = body;
-  if (b === d) d.copyWithin(m + 8, off, off + quote);
-  else d.set(b.subarray(off, off + quote), m + 8);
-  const cs = finish(sum16(d, m, 8 + quote));
+  copyBytes(b, off, quote, d, m + 8);
+  const cs = finish(sum16(d, m, 8 + quote, initial));
   d[m + 2] = cs >>> 8;
   d[m + 3] = cs;
+}
+
+/** Appends the packet built at `o` to `out` as a Back packet. */
+function appendBack(out: PacketBatch, o: number, len: number): void {
   out.offs[out.count] = o;
-  out.lens[out.count] = total;
+  out.lens[out.count] = len;
   out.disp[out.count] = Disposition.Back;
   out.count++;
-  return true;
 }
