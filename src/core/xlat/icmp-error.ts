@@ -10,7 +10,8 @@
  * (RFC 1812 §4.3.2.3) and 1280 for ICMPv6 (RFC 4443 §2.4 (c)).
  */
 import { copyBytes, Disposition, type PacketBatch, slotStart } from '../batch.js';
-import { finish, pseudoSum6, sum16, sum32 } from '../checksum.js';
+import { finish, pseudoSum6, sum16 } from '../checksum.js';
+import { ipv4WriteHeader } from '../hdr/ipv4.js';
 import type { ResolvedConfig } from './config.js';
 
 /** Largest ICMPv4 error, headers included (RFC 1812 §4.3.2.3). */
@@ -99,29 +100,7 @@ export function emitIcmp4Error(
   const total = 28 + quote;
   const d = out.data;
   const o = slotStart(out, out.count);
-  d[o] = 0x45;
-  d[o + 1] = 0;
-  d[o + 2] = total >>> 8;
-  d[o + 3] = total;
-  d[o + 4] = 0;
-  d[o + 5] = 0;
-  d[o + 6] = 0;
-  d[o + 7] = 0;
-  d[o + 8] = c.generatedTtl;
-  d[o + 9] = 1;
-  d[o + 10] = 0;
-  d[o + 11] = 0;
-  d[o + 12] = own >>> 24;
-  d[o + 13] = own >>> 16;
-  d[o + 14] = own >>> 8;
-  d[o + 15] = own;
-  d[o + 16] = src >>> 24;
-  d[o + 17] = src >>> 16;
-  d[o + 18] = src >>> 8;
-  d[o + 19] = src;
-  const hc = finish(sum16(d, o, 12, sum32(own) + sum32(src)));
-  d[o + 10] = hc >>> 8;
-  d[o + 11] = hc;
+  ipv4WriteHeader(d, o, 0, total, c.generatedTtl, 1, own, src);
   writeError(d, o + 20, type, code, body, b, off, quote, 0);
   appendBack(out, o, total);
   return true;
