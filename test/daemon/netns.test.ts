@@ -122,6 +122,29 @@ function setUp(p: VethPair): void {
   p.a.exec('ip', '-6', 'route', 'add', 'default', 'via', '2001:db8:1::1', 'dev', 'veth-a');
 }
 
+/**
+ * Router Advertisements with PREF64 from the router side (the lab's RA sender; Debian 12's radvd
+ * cannot send PREF64), accepted on the host side. Rewrite `cfg` and send SIGHUP to change them.
+ */
+function startRaSender(p: VethPair, dir: string, pref64LifetimeS: number) {
+  const ra = {
+    iface: 'veth-b',
+    prefix: '2001:db8:1::',
+    prefixLen: 64,
+    routerLifetimeS: 600,
+    intervalS: 4,
+    rdnss: '2001:db8:1::1',
+    pref64: PREFIX,
+    pref64LifetimeS,
+  };
+  const cfg = join(dir, 'ra.json');
+  writeFileSync(cfg, JSON.stringify(ra));
+  writeFileSync(join(dir, 'ra.py'), RA_SENDER_PY);
+  p.a.exec('sysctl', '-qw', 'net.ipv6.conf.veth-a.accept_ra=2');
+  const sender = p.b.spawn('python3', [join(dir, 'ra.py'), cfg], { stdio: 'ignore' });
+  return { ra, cfg, sender };
+}
+
 const VETH = { aAddr: '2001:db8:1::10/64', bAddr: '2001:db8:1::1/64', tag: 'clatd' };
 
 describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
@@ -252,21 +275,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       await withVethPair(async (p) => {
         p.b.exec('ip', 'addr', 'add', `${SERVER6}/128`, 'dev', 'lo');
         p.b.exec('ip', 'addr', 'add', '2001:db8:65::c000:201/128', 'dev', 'lo');
-        const ra = {
-          iface: 'veth-b',
-          prefix: '2001:db8:1::',
-          prefixLen: 64,
-          routerLifetimeS: 600,
-          intervalS: 4,
-          rdnss: '2001:db8:1::1',
-          pref64: PREFIX,
-          pref64LifetimeS: 600,
-        };
-        const cfg = join(dir, 'ra.json');
-        writeFileSync(cfg, JSON.stringify(ra));
-        writeFileSync(join(dir, 'ra.py'), RA_SENDER_PY);
-        p.a.exec('sysctl', '-qw', 'net.ipv6.conf.veth-a.accept_ra=2');
-        const sender = p.b.spawn('python3', [join(dir, 'ra.py'), cfg], { stdio: 'ignore' });
+        const { ra, cfg, sender } = startRaSender(p, dir, 600);
         const c = startClatd(p.a, ['--control', join(dir, 'c.sock'), '--dad', 'off']);
         const up = await c.waitFor(running, 15_000);
         assert.ok(up);
@@ -404,21 +413,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
     try {
       await withVethPair(async (p) => {
         p.b.exec('ip', 'addr', 'add', `${SERVER6}/128`, 'dev', 'lo');
-        const ra = {
-          iface: 'veth-b',
-          prefix: '2001:db8:1::',
-          prefixLen: 64,
-          routerLifetimeS: 600,
-          intervalS: 4,
-          rdnss: '2001:db8:1::1',
-          pref64: PREFIX,
-          pref64LifetimeS: 8,
-        };
-        const cfg = join(dir, 'ra.json');
-        writeFileSync(cfg, JSON.stringify(ra));
-        writeFileSync(join(dir, 'ra.py'), RA_SENDER_PY);
-        p.a.exec('sysctl', '-qw', 'net.ipv6.conf.veth-a.accept_ra=2');
-        const sender = p.b.spawn('python3', [join(dir, 'ra.py'), cfg], { stdio: 'ignore' });
+        const { ra, cfg, sender } = startRaSender(p, dir, 8);
         const sock = join(dir, 'c.sock');
         const c = startClatd(p.a, ['--control', sock, '--dad', 'off']);
         await c.waitFor(running, 15_000);
