@@ -20,6 +20,7 @@ import { type CounterSnapshot, CounterWriter, createCounterBuffer, readCounters 
 import { closeFds, type DatapathDevices, type OpenedDevices, openDevices, setQueueAttached } from './devices.js';
 import { DatapathLoop, type LoopIo, type Side } from './loop.js';
 import type { Command, ErrorData, Report, WorkerInit } from './protocol.js';
+import { warmUp } from './warmup.js';
 
 /** The datapath could not start, or a worker refused a command. */
 export class DatapathError extends ClatdError {
@@ -56,6 +57,11 @@ export interface DatapathOptions {
   /** Batch slot size (default: DEFAULT_STRIDE, room for any packet). */
   stride?: number;
   maxBatchesPerWake?: number;
+  /**
+   * Run the JIT warm-up (warmup.ts) in each loop before its devices open. Default: on with real
+   * `devices`, off with ready `io` objects (tests).
+   */
+  warmUp?: boolean;
   /** How long stop() waits for a worker before terminating it. Default 3000 ms. */
   stopTimeoutMs?: number;
   /** The worker entry (default: ./worker.js beside this module). Tests use it to inject faults. */
@@ -211,6 +217,7 @@ export class Datapath {
         fanoutGroup,
         stride: o.stride,
         maxBatchesPerWake: o.maxBatchesPerWake,
+        warmUp: o.warmUp ?? o.devices !== undefined,
       };
       const w = new WorkerHandle(i, init, o.workerUrl ?? new URL('./worker.js', import.meta.url), onReport);
       workers.push(w);
@@ -248,6 +255,7 @@ export class Datapath {
     let io: LoopIo;
     if (o.io) io = o.io;
     else if (o.devices) {
+      if (o.warmUp ?? true) warmUp(translator, o.translator);
       // Synchronously within start(): a caller may have moved this thread into a namespace for the call.
       dev = openDevices(o.devices, undefined);
       io = dev.io;

@@ -15,6 +15,8 @@ export interface WorkerInit {
   fanoutGroup: number | undefined;
   stride: number | undefined;
   maxBatchesPerWake: number | undefined;
+  /** Run the JIT warm-up (warmup.ts) before opening the devices. */
+  warmUp: boolean;
 }
 
 /** Main → worker. Each carries an id that the worker's `done` answer repeats. */

@@ -19,6 +19,7 @@ import { CounterWriter } from './counters.js';
 import { type OpenedDevices, openDevices } from './devices.js';
 import { DatapathLoop, type Side } from './loop.js';
 import { type Command, errorData, type Report, type WorkerInit } from './protocol.js';
+import { warmUp } from './warmup.js';
 
 const port = parentPort;
 if (port === null) throw new Error('src/datapath/worker.ts runs only as a worker thread');
@@ -33,10 +34,13 @@ let loop: DatapathLoop;
 const polls: Partial<Record<Side, PollHandle>> = {};
 
 try {
+  const translator = new Translator(init.translator);
+  // Before the devices open, so no packet waits for it (see warmup.ts for why).
+  if (init.warmUp) warmUp(translator, init.translator);
   dev = openDevices(init.devices, init.fanoutGroup);
   try {
     const counters = new CounterWriter(init.counters);
-    loop = new DatapathLoop(new Translator(init.translator), dev.io, counters, {
+    loop = new DatapathLoop(translator, dev.io, counters, {
       stride: init.stride,
       maxBatchesPerWake: init.maxBatchesPerWake,
     });

@@ -1,0 +1,232 @@
+/**
+ * JIT warm-up of a worker's packet path, run before the worker opens its devices.
+ *
+ * Why: V8 optimises a function only after it has run for a while. At the packet rates of
+ * interactive traffic (a ping, a DNS query, a keystroke over SSH) the translator and the loop stay
+ * in baseline code for minutes, where every property access goes through an inline-cache stub:
+ * more code and memory touched per packet, so a slower trip after every idle gap. And each later
+ * tier-up queues a background compile job (about 20 ms for `translate4to6`) that can take the CPU
+ * from the loop exactly when a packet waits. Measured with ping at 100 packets/s through a freshly
+ * started clatd: stalls of 1-4 ms in about 3 % of the round trips, one per tier-up
+ * (`--trace-opt`), for the first thousands of packets. See bench/README.md.
+ *
+ * How: a throwaway {@link DatapathLoop} with the worker's own translator runs over in-memory I/O:
+ * the CLAT's typical traffic (ICMP echo, UDP, TCP, an ICMP error each way) and the answers, in
+ * batches of one packet (the idle case) and full batches (the busy case). Nothing is read from or
+ * written to any device; its counters go to a scratch buffer, never to the daemon's.
+ */
+
+import { parsePrefix4 } from '../core/addr/prefix.js';
+import { createBatch, type PacketBatch } from '../core/batch.js';
+import { adjust, finish, pseudoSum4, pseudoSum6, sum16 } from '../core/checksum.js';
+import { ipv4SetChecksum, ipv4WriteHeader, PROTO_ICMP, PROTO_TCP, PROTO_UDP } from '../core/hdr/ipv4.js';
+import type { TranslatorConfig } from '../core/xlat/config.js';
+import { Drop } from '../core/xlat/drop.js';
+import type { Translator } from '../core/xlat/translator.js';
+import type { PacketIo } from '../sys/io.js';
+import { CounterWriter, createCounterBuffer, DIR46, DIR64, Slot } from './counters.js';
+import { DatapathLoop } from './loop.js';
+
+/** Wake-ups per direction; enough for V8 to optimise the whole path (checked with --trace-opt). */
+export const WARMUP_ROUNDS = 3000;
+/** The far end of the synthetic traffic (never sent anywhere). */
+const SERVER4 = 0xc0000201; // 192.0.2.1
+/**
+ * The far end under the well-known prefix, which may carry only global addresses (RFC 6052
+ * §3.1): documentation addresses would take the drop path instead. These packets stay in memory.
+ */
+const SERVER4_GLOBAL = 0xc0586301; // 192.88.99.1 (RFC 7526; globally reachable, assigned to no one)
+/** Source used when the configuration names no EAM (`v4Sources: 'any'`). */
+const FALLBACK_CLAT4 = 0xc0000004; // 192.0.0.4
+const STRIDE = 2048;
+
+/** A PacketIo over a fixed list of packets: each read hands out the next `perRead` of them. */
+class ReplayIo implements PacketIo {
+  readonly fd = -1;
+  perRead = 1;
+  #next = 0;
+  constructor(
+    readonly batchSize: number,
+    readonly packets: readonly Uint8Array[],
+  ) {}
+
+  read(into: PacketBatch, headroom: number): number {
+    let n = 0;
+    while (n < this.perRead && into.count < into.capacity) {
+      const p = this.packets[this.#next];
+      this.#next = (this.#next + 1) % this.packets.length;
+      const i = into.count++;
+      const off = into.base + i * into.stride + headroom;
+      into.data.set(p, off);
+      into.offs[i] = off;
+      into.lens[i] = p.length;
+      n++;
+    }
+    return n;
+  }
+
+  write(from: PacketBatch, disp?: number): number {
+    let n = 0;
+    for (let i = 0; i < from.count; i++) if (disp === undefined || from.disp[i] === disp) n++;
+    return n;
+  }
+
+  close(): void {}
+}
+
+/** What a warm-up did, from its own scratch counters. */
+export interface WarmUpResult {
+  translated46: number;
+  translated64: number;
+  dropped: number;
+}
+
+/**
+ * Runs the warm-up (see the file comment). Never throws for a valid configuration: a packet the
+ * configuration would drop is still a useful run of the drop path.
+ */
+export function warmUp(translator: Translator, config: TranslatorConfig, rounds = WARMUP_ROUNDS): WarmUpResult {
+  const clat4 = clatSource(config);
+  const rc = translator.config;
+  const server4 = rc.pool6IsWkp && rc.wkpGlobalOnly ? SERVER4_GLOBAL : SERVER4;
+  const v4 = [echo4(clat4, server4), udp4(clat4, server4), tcp4(clat4, server4), portUnreachable4(clat4, server4)];
+  const v6 = answers(translator, v4);
+  const tun = new ReplayIo(64, v4);
+  const packet = new ReplayIo(64, v6.length > 0 ? v6 : v4);
+  const sink = new ReplayIo(64, v4);
+  const counters = new CounterWriter(createCounterBuffer());
+  const loop = new DatapathLoop(translator, { tun, packet, raw: sink }, counters, { stride: STRIDE });
+  for (let r = 0; r < rounds; r++) {
+    // Mostly single packets (an idle host's traffic), every eighth round a busy batch (short of full, so one read per wake-up).
+    const per = r % 8 === 7 ? 48 : 1;
+    tun.perRead = per;
+    packet.perRead = per;
+    loop.tunReadable();
+    loop.packetReadable();
+  }
+  const c = counters.acc;
+  return {
+    translated46: c[DIR46 + Slot.TRANSLATED],
+    translated64: c[DIR64 + Slot.TRANSLATED],
+    dropped: c[DIR46 + Slot.DROPPED] + c[DIR64 + Slot.DROPPED],
+  };
+}
+
+function clatSource(config: TranslatorConfig): number {
+  const first = config.eam?.[0];
+  if (first === undefined) return FALLBACK_CLAT4;
+  try {
+    return parsePrefix4(first.v4).addr;
+  } catch {
+    return FALLBACK_CLAT4;
+  }
+}
+
+/** An IPv4 packet with a valid header checksum around `l4` (whose checksum the caller filled). */
+function ipv4(proto: number, src: number, dst: number, l4: Uint8Array): Uint8Array {
+  const p = new Uint8Array(20 + l4.length);
+  ipv4WriteHeader(p, 0, 0, p.length, 64, proto, src, dst);
+  ipv4SetChecksum(p, 0);
+  p.set(l4, 20);
+  return p;
+}
+
+function echo4(clat4: number, server4: number): Uint8Array {
+  const m = new Uint8Array(64);
+  m[0] = 8; // echo request
+  m[5] = 1; // identifier 1
+  m[7] = 1; // sequence 1
+  for (let i = 8; i < m.length; i++) m[i] = i;
+  setWord(m, 2, finish(sum16(m, 0, m.length)));
+  return ipv4(PROTO_ICMP, clat4, server4, m);
+}
+
+function udpDatagram(src: number, dst: number, sport: number, dport: number, size: number): Uint8Array {
+  const u = new Uint8Array(size);
+  setWord(u, 0, sport);
+  setWord(u, 2, dport);
+  setWord(u, 4, size);
+  for (let i = 8; i < size; i++) u[i] = i;
+  setWord(u, 6, finish(sum16(u, 0, size, pseudoSum4(src, dst, PROTO_UDP, size))) || 0xffff);
+  return u;
+}
+
+function udp4(clat4: number, server4: number): Uint8Array {
+  return ipv4(PROTO_UDP, clat4, server4, udpDatagram(clat4, server4, 40000, 53, 64));
+}
+
+function tcp4(clat4: number, server4: number): Uint8Array {
+  const size = 1200;
+  const t = new Uint8Array(size);
+  setWord(t, 0, 40001);
+  setWord(t, 2, 443);
+  t[12] = 5 << 4; // data offset: 20 bytes
+  t[13] = 0x18; // PSH, ACK
+  setWord(t, 14, 65535);
+  for (let i = 20; i < size; i++) t[i] = i;
+  setWord(t, 16, finish(sum16(t, 0, size, pseudoSum4(clat4, server4, PROTO_TCP, size))));
+  return ipv4(PROTO_TCP, clat4, server4, t);
+}
+
+/** The host refusing a UDP datagram from the server (an ICMPv4 error going out, 4→6). */
+function portUnreachable4(clat4: number, server4: number): Uint8Array {
+  const quoted = ipv4(PROTO_UDP, server4, clat4, udpDatagram(server4, clat4, 53, 40000, 40));
+  const m = new Uint8Array(8 + quoted.length);
+  m[0] = 3; // destination unreachable
+  m[1] = 3; // port unreachable
+  m.set(quoted, 8);
+  setWord(m, 2, finish(sum16(m, 0, m.length)));
+  return ipv4(PROTO_ICMP, clat4, server4, m);
+}
+
+/**
+ * The IPv6 side's traffic: each translated packet turned around (addresses and ports swapped, echo
+ * requests made replies), and an ICMPv6 Port Unreachable from the server quoting the UDP one.
+ */
+function answers(translator: Translator, v4: readonly Uint8Array[]): Uint8Array[] {
+  const out = createBatch(8, STRIDE);
+  const v6: Uint8Array[] = [];
+  for (const p of v4) {
+    out.count = 0;
+    if (translator.translate4(p, 0, p.length, out) !== Drop.NONE || out.count !== 1) continue;
+    const q = out.data.slice(out.offs[0], out.offs[0] + out.lens[0]);
+    if (q[6] === PROTO_UDP && v6.length < 8) v6.push(portUnreachable6(q));
+    v6.push(turnAround(q));
+  }
+  return v6;
+}
+
+function turnAround(q: Uint8Array): Uint8Array {
+  const r = q.slice();
+  r.set(q.subarray(24, 40), 8);
+  r.set(q.subarray(8, 24), 24);
+  const nh = r[6];
+  if (nh === PROTO_UDP || nh === PROTO_TCP) {
+    r.set(q.subarray(42, 44), 40);
+    r.set(q.subarray(40, 42), 42);
+  } else if (nh === 58 && r[40] === 128) {
+    r[40] = 129; // echo reply
+    setWord(r, 42, adjust((r[42] << 8) | r[43], 0x8000, 0x8100));
+  }
+  return r;
+}
+
+function portUnreachable6(q: Uint8Array): Uint8Array {
+  const e = new Uint8Array(48 + q.length);
+  e.set(q.subarray(0, 8), 0);
+  setWord(e, 4, 8 + q.length);
+  e[6] = 58;
+  e[7] = 64;
+  e.set(q.subarray(24, 40), 8); // from the server
+  e.set(q.subarray(8, 24), 24); // to the CLAT
+  e[40] = 1; // destination unreachable
+  e[41] = 4; // port unreachable
+  e.set(q, 48);
+  setWord(e, 42, finish(sum16(e, 40, 8 + q.length, pseudoSum6(e, 8, 24, 58, 8 + q.length))));
+  return e;
+}
+
+function setWord(b: Uint8Array, off: number, v: number): void {
+  b[off] = v >>> 8;
+  b[off + 1] = v & 0xff;
+}
