@@ -174,7 +174,8 @@ export class Raw6Socket implements PacketIo {
       names.fill(0, o + ADDR_OFF, o + ADDR_OFF + 16);
       return;
     }
-    names.set(d.subarray(p + 24, p + 40), o + ADDR_OFF);
+    // Byte by byte: a subarray() view here would be an allocation per packet.
+    for (let i = 0; i < 16; i++) names[o + ADDR_OFF + i] = d[p + 24 + i];
     // Link-local (fe80::/10) and multicast destinations need the interface as scope id.
     const scoped = d[p + 24] === 0xff || (d[p + 24] === 0xfe && (d[p + 25] & 0xc0) === 0x80);
     const scope = scoped ? this.ifindex : 0;
