@@ -429,6 +429,32 @@ static napi_value PollOne(napi_env env, napi_callback_info info) {
   return num(env, rc == 0 ? 0 : p.revents);
 }
 
+/*
+ * pollMany(fds: Int32Array, revents: Int32Array, timeoutMs) -> ready count (0: timeout or EINTR) |
+ * -errno: one blocking poll(2) for POLLIN on every fd (negative fds are skipped, as poll(2) does),
+ * each fd's revents written to revents[i]. What a datapath worker sleeps in.
+ */
+static napi_value PollMany(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t *fds, *rev, timeout;
+  size_t n, m;
+  if (!get_typed(env, argv[0], napi_int32_array, (void **)&fds, &n, "fds must be an Int32Array") ||
+      !get_typed(env, argv[1], napi_int32_array, (void **)&rev, &m, "revents must be an Int32Array") ||
+      !get_i32(env, argv[2], &timeout, "timeoutMs must be a number"))
+    return NULL;
+  if (m < n) return throw_type(env, "revents must be as long as fds");
+  if (n > 16) return throw_type(env, "at most 16 fds");
+  struct pollfd p[16];
+  for (size_t i = 0; i < n; i++) p[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+  int rc = poll(p, n, timeout);
+  if (rc < 0) {
+    if (errno != EINTR) return num(env, -errno);
+    rc = 0;
+  }
+  for (size_t i = 0; i < n; i++) rev[i] = rc > 0 ? p[i].revents : 0;
+  return num(env, rc);
+}
+
 /* ---- eventfd --------------------------------------------------------------------------------- */
 
 /* eventfd(initval, semaphore) -> fd | -errno; non-blocking, close-on-exec. */
@@ -948,6 +974,7 @@ static napi_value make_constants(napi_env env) {
   K(POLLOUT);
   K(POLLERR);
   K(POLLHUP);
+  K(POLLNVAL);
   K(UV_READABLE);
   K(UV_WRITABLE);
   K(VIRTIO_NET_HDR_F_NEEDS_CSUM);
@@ -988,6 +1015,7 @@ NAPI_MODULE_INIT() {
       {"write", Write},
       {"close", Close},
       {"pollOne", PollOne},
+      {"pollMany", PollMany},
       {"eventfd", EventFd},
       {"eventfdWrite", EventFdWrite},
       {"eventfdRead", EventFdRead},

@@ -15,6 +15,7 @@ import { Worker } from 'node:worker_threads';
 import { ClatdError } from '../core/errors.js';
 import type { TranslatorConfig } from '../core/xlat/config.js';
 import { Translator } from '../core/xlat/translator.js';
+import { EventFd } from '../sys/eventfd.js';
 import { type PollHandle, pollReadable } from '../sys/poll.js';
 import { type CounterSnapshot, CounterWriter, createCounterBuffer, readCounters } from './counters.js';
 import { closeFds, type DatapathDevices, type OpenedDevices, openDevices, setQueueAttached } from './devices.js';
@@ -84,6 +85,8 @@ function toError(e: ErrorData): DatapathError {
 /** One worker thread and what the main thread knows about it. */
 class WorkerHandle {
   readonly worker: Worker;
+  /** Signalled after each command: the worker sleeps in poll(2), not on its message port. */
+  readonly control: EventFd;
   fds: number[] = [];
   /** It reported `stopped`: its fds are closed. */
   clean = false;
@@ -96,11 +99,17 @@ class WorkerHandle {
 
   constructor(
     readonly index: number,
-    init: WorkerInit,
+    init: Omit<WorkerInit, 'control'>,
     url: URL,
     onReport: (w: WorkerHandle, r: Report) => void,
   ) {
-    this.worker = new Worker(url, { workerData: init });
+    this.control = EventFd.create();
+    try {
+      this.worker = new Worker(url, { workerData: { ...init, control: this.control.fd } satisfies WorkerInit });
+    } catch (e) {
+      this.control.close();
+      throw e;
+    }
     let ready!: () => void;
     let failed!: (e: Error) => void;
     this.ready = new Promise<void>((res, rej) => {
@@ -131,6 +140,8 @@ class WorkerHandle {
         failed(this.crash ?? new DatapathError(`datapath worker ${index} exited (code ${code}) before it was ready`));
         for (const cb of this.#pending.values()) cb(undefined);
         this.#pending.clear();
+        // Never signalled again (send() checks `exited`), so the number cannot reach a reused fd.
+        this.control.close();
         res();
       });
     });
@@ -142,6 +153,7 @@ class WorkerHandle {
     return new Promise((res) => {
       this.#pending.set(c.id, res);
       this.worker.postMessage(c);
+      this.control.signal();
     });
   }
 }
@@ -209,7 +221,7 @@ export class Datapath {
     for (let i = 0; i < n; i++) {
       const counters = createCounterBuffer();
       buffers.push(counters);
-      const init: WorkerInit = {
+      const init: Omit<WorkerInit, 'control'> = {
         index: i,
         devices,
         translator: o.translator,

@@ -15,6 +15,11 @@ export interface WorkerInit {
   fanoutGroup: number | undefined;
   stride: number | undefined;
   maxBatchesPerWake: number | undefined;
+  /**
+   * An eventfd the main thread owns and signals after each command it posts: the worker sleeps in
+   * poll(2), not on its message port, and takes messages with receiveMessageOnPort when woken.
+   */
+  control: number;
   /** Run the JIT warm-up (warmup.ts) before opening the devices. */
   warmUp: boolean;
 }

@@ -66,6 +66,7 @@ export interface NativeConstants {
   readonly POLLOUT: number;
   readonly POLLERR: number;
   readonly POLLHUP: number;
+  readonly POLLNVAL: number;
   readonly UV_READABLE: number;
   readonly UV_WRITABLE: number;
   readonly VIRTIO_NET_HDR_F_NEEDS_CSUM: number;
@@ -122,6 +123,11 @@ export interface NativeAddon {
    * on timeout, -errno (-EBADF for a closed fd). For synchronous set-up exchanges only, never on a loop.
    */
   pollOne(fd: number, events: number, timeoutMs: number): number;
+  /**
+   * One blocking poll(2) for POLLIN on each of `fds` (negative ones skipped) for up to `timeoutMs`:
+   * the number of fds with events (their revents in `revents`), 0 on timeout or EINTR, or -errno.
+   */
+  pollMany(fds: Int32Array, revents: Int32Array, timeoutMs: number): number;
   /** eventfd(2), non-blocking; `semaphore` non-zero for EFD_SEMAPHORE. */
   eventfd(initval: number, semaphore?: number): number;
   eventfdWrite(fd: number, value: number): number;

@@ -56,3 +56,11 @@ export function signalEventFd(fd: number, n = 1): boolean {
   if (r < 0) throw sysError(-r, 'write', `eventfd ${fd}`);
   return true;
 }
+
+/** Reads and resets the counter of an eventfd known only by number: its value, or 0 when unsignalled. */
+export function drainEventFd(fd: number): number {
+  const r = native.eventfdRead(fd);
+  if (r === -Errno.EAGAIN) return 0;
+  if (r < 0) throw sysError(-r, 'read', `eventfd ${fd}`);
+  return r;
+}

@@ -8,7 +8,7 @@ import type { PacketBatch } from '../core/batch.js';
 export interface PacketIo {
   /** Most packets one `read` or `write` call moves; fixed for the object's lifetime. */
   readonly batchSize: number;
-  /** The file descriptor to poll for readability (for the datapath's uv_poll), or -1 for fakes. */
+  /** The file descriptor to poll for readability (a worker's PollSet, or uv_poll in process), or -1 for fakes. */
   readonly fd: number;
   /**
    * Reads up to `batchSize` ready packets into `into`, starting at slot `into.count`; packet i is

@@ -88,3 +88,35 @@ export function pollReadable(
   poll = new Poll(fd, r);
   return poll;
 }
+
+/**
+ * A fixed set of fds that one thread sleeps on with a single blocking poll(2) (a datapath worker's
+ * own loop; never the main thread, whose event loop must not block). Slot i is `fds[i]`; a removed
+ * slot is -1, which poll(2) skips.
+ */
+export class PollSet {
+  readonly fds: Int32Array;
+  /** After {@link wait}: each slot's revents (POLLIN, POLLERR, POLLHUP, POLLNVAL), 0 when quiet. */
+  readonly revents: Int32Array;
+
+  constructor(
+    fds: readonly number[],
+    readonly what: string,
+  ) {
+    this.fds = Int32Array.from(fds);
+    this.revents = new Int32Array(fds.length);
+  }
+
+  /** Sleeps until a slot has events or `timeoutMs` passes: the count of slots with events (0: none). */
+  wait(timeoutMs: number): number {
+    const r = native.pollMany(this.fds, this.revents, timeoutMs);
+    if (r < 0) throw sysError(-r, 'poll', this.what);
+    return r;
+  }
+
+  /** Stops watching slot `i` (idempotent). */
+  remove(i: number): void {
+    this.fds[i] = -1;
+    this.revents[i] = 0;
+  }
+}

@@ -4,8 +4,8 @@ import { describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { interfaceIndex, interfaceName, K, native } from '../../src/sys/addon.js';
 import { ClosedError, check, Errno, errnoName, SysError, sysError } from '../../src/sys/errors.js';
-import { EventFd } from '../../src/sys/eventfd.js';
-import { pollReadable } from '../../src/sys/poll.js';
+import { drainEventFd, EventFd } from '../../src/sys/eventfd.js';
+import { PollSet, pollReadable } from '../../src/sys/poll.js';
 
 describe('addon', () => {
   test('loads and exposes the kernel constants', () => {
@@ -117,6 +117,47 @@ describe('addon', () => {
     assert.equal(calls, 2);
     e.close();
     e.close();
+  });
+
+  test('PollSet: one blocking poll(2) over several fds, which slot woke, removed slots skipped', () => {
+    const a = EventFd.create();
+    const b = EventFd.create();
+    const set = new PollSet([a.fd, b.fd], 'test set');
+    try {
+      assert.equal(set.wait(0), 0, 'nothing signalled: a zero timeout returns at once');
+      b.signal();
+      assert.equal(set.wait(1000), 1);
+      assert.equal(set.revents[0], 0);
+      assert.equal(set.revents[1] & K.POLLIN, K.POLLIN);
+      // Level-triggered: still readable until drained.
+      assert.equal(set.wait(0), 1);
+      assert.equal(drainEventFd(b.fd), 1);
+      assert.equal(set.wait(0), 0);
+      // A removed slot is not watched even when its fd is readable.
+      a.signal();
+      set.remove(0);
+      set.remove(0);
+      assert.equal(set.wait(0), 0);
+      assert.equal(set.fds[0], -1);
+      const t0 = performance.now();
+      assert.equal(set.wait(30), 0, 'times out');
+      assert.ok(performance.now() - t0 >= 20);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  test('PollSet: a closed fd shows as POLLNVAL; bad arguments are refused with a clear error', () => {
+    const e = EventFd.create();
+    const fd = e.fd;
+    e.close();
+    const set = new PollSet([fd], 'closed');
+    assert.equal(set.wait(0), 1);
+    assert.equal(set.revents[0] & K.POLLNVAL, K.POLLNVAL);
+    assert.throws(() => native.pollMany(new Int32Array(2), new Int32Array(1), 0), /as long as fds/);
+    assert.throws(() => native.pollMany([1] as unknown as Int32Array, new Int32Array(1), 0), /Int32Array/);
+    assert.throws(() => native.pollMany(new Int32Array(17), new Int32Array(17), 0), /at most 16/);
   });
 
   test('closing an fd stops its polls first (no stale libuv watcher on a reused fd number)', async () => {
