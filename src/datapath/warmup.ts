@@ -89,18 +89,35 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
   const clat4 = clatSource(config);
   const rc = translator.config;
   const server4 = rc.pool6IsWkp && rc.wkpGlobalOnly ? SERVER4_GLOBAL : SERVER4;
-  const v4 = [echo4(clat4, server4), udp4(clat4, server4), tcp4(clat4, server4), portUnreachable4(clat4, server4)];
+  // Two far ends, so the translator's address memo misses as well as hits.
+  const other4 = server4 + 1;
+  const v4 = [
+    echo4(clat4, server4),
+    udp4(clat4, other4, true),
+    udp4(clat4, server4, false),
+    tcp4(clat4, other4),
+    portUnreachable4(clat4, server4),
+  ];
   const v6 = answers(translator, v4);
   const tun = new ReplayIo(64, v4);
   const packet = new ReplayIo(64, v6.length > 0 ? v6 : v4);
   const sink = new ReplayIo(64, v4);
   const counters = new CounterWriter(createCounterBuffer());
-  const loop = new DatapathLoop(translator, { tun, packet, raw: sink }, counters, { stride: STRIDE });
+  // Two loops, so two arenas: the real loop's arena is a third one, and code that caches a view
+  // per arena (core/xlat/words.ts) must have seen a change of arena before it is optimised.
+  // The loop-level code still meets new object shapes on the first real packets (the real
+  // devices, the worker's hooks) and re-optimises quickly; the translator, the large part whose
+  // compile takes ~20 ms, meets nothing new (checked with --trace-deopt).
+  const loops = [0, 1].map(
+    () => new DatapathLoop(translator, { tun, packet, raw: sink }, counters, { stride: STRIDE }),
+  );
   for (let r = 0; r < rounds; r++) {
-    // Mostly single packets (an idle host's traffic), every eighth round a busy batch (short of full, so one read per wake-up).
+    // Mostly single packets (an idle host's traffic); every eighth round a busy batch, short of
+    // full so that one read ends the wake-up.
     const per = r % 8 === 7 ? 48 : 1;
     tun.perRead = per;
     packet.perRead = per;
+    const loop = loops[(r >>> 4) & 1];
     loop.tunReadable();
     loop.packetReadable();
   }
@@ -122,10 +139,20 @@ function clatSource(config: TranslatorConfig): number {
   }
 }
 
-/** An IPv4 packet with a valid header checksum around `l4` (whose checksum the caller filled). */
-function ipv4(proto: number, src: number, dst: number, l4: Uint8Array): Uint8Array {
+let nextId = 1;
+
+/**
+ * An IPv4 packet with a valid header checksum around `l4` (whose checksum the caller filled). DF
+ * set and an ID, as Linux sends TCP, ping and UDP: a path the warm-up never took would cost a
+ * deoptimisation on the first real packet (seen with --trace-deopt when the packets had no DF).
+ */
+function ipv4(proto: number, src: number, dst: number, l4: Uint8Array, df = true): Uint8Array {
   const p = new Uint8Array(20 + l4.length);
   ipv4WriteHeader(p, 0, 0, p.length, 64, proto, src, dst);
+  const id = nextId++ & 0xffff;
+  p[4] = id >>> 8;
+  p[5] = id & 0xff;
+  if (df) p[6] = 0x40;
   ipv4SetChecksum(p, 0);
   p.set(l4, 20);
   return p;
@@ -151,8 +178,8 @@ function udpDatagram(src: number, dst: number, sport: number, dport: number, siz
   return u;
 }
 
-function udp4(clat4: number, server4: number): Uint8Array {
-  return ipv4(PROTO_UDP, clat4, server4, udpDatagram(clat4, server4, 40000, 53, 64));
+function udp4(clat4: number, server4: number, df: boolean): Uint8Array {
+  return ipv4(PROTO_UDP, clat4, server4, udpDatagram(clat4, server4, 40000, 53, 64), df);
 }
 
 function tcp4(clat4: number, server4: number): Uint8Array {
