@@ -90,6 +90,13 @@ const DNS64_REFRESH_MS = 600_000;
 const ERROR_RETRY_MS = 2_000;
 const PERIODIC_MS = 30_000;
 const STOP_WAIT_MS = 1_200;
+/**
+ * A datapath that fails on its own (a crashed worker, a device side given up) is restarted, at
+ * most this many times within {@link DP_RESTART_WINDOW_MS}; one failure more ends the daemon with
+ * an error, for the service manager to restart it whole.
+ */
+const MAX_DP_RESTARTS = 5;
+const DP_RESTART_WINDOW_MS = 600_000;
 
 export function emptyCounters(): Counters {
   const d = (): DirectionCounters => ({ packets: 0, bytes: 0, drops: {} });
@@ -158,6 +165,12 @@ export class Daemon {
   #upSide?: UplinkSide;
   #ipv4?: Ipv4Side;
   #dp?: DatapathHandle;
+  /** Bumped for each datapath started or stopped: a failure report of an older one is ignored. */
+  #dpGen = 0;
+  /** Why the current datapath failed, until it is replaced. */
+  #dpFailure: string | undefined;
+  /** When the datapath was restarted after failures (within the window). */
+  #dpRestarts: number[] = [];
   #session?: Session;
   #counterBase: Counters = emptyCounters();
   #dad: StatusSnapshot['dad'];
@@ -564,6 +577,12 @@ export class Daemon {
       await this.#dp?.reconfigure(this.#params(cur));
     }
     cur.source = source;
+    if (this.#dp && this.#dpFailure !== undefined && this.lifecycle.state === 'running') {
+      if (!(await this.#dropFailedDatapath())) return;
+      if (this.lifecycle.done || !this.#upSide || !this.#ipv4) return;
+      this.#dp = await this.#startDatapath(this.#upSide, this.#ipv4, this.#params(cur));
+      this.log.info('translate', `translating again after a datapath restart: ${cur.clat4} <-> ${cur.clat6}`);
+    }
     if (this.lifecycle.state === 'paused') {
       // Back from down or from a lost prefix with the same addresses: check the address again.
       return this.#bringUp({ uplink, prefix, source, prefix64, mtu, reason: 'resuming', keep: cur.clat6 });
@@ -719,8 +738,10 @@ export class Daemon {
 
     // Step 7: translate.
     const xp = this.#params(session);
+    if (this.#dp && this.#dpFailure !== undefined && !(await this.#dropFailedDatapath())) return;
+    if (this.lifecycle.done) return;
     if (!this.#dp) {
-      this.#dp = await plumbing.startDatapath({ uplink: up, ipv4: this.#ipv4, params: xp });
+      this.#dp = await this.#startDatapath(up, this.#ipv4, xp);
       this.log.info('translate', `translating ${ipv4} <-> ${session.clat6} via ${formatPrefix6(o.prefix)}`);
     } else {
       await this.#dp.reconfigure(xp);
@@ -733,8 +754,47 @@ export class Daemon {
     this.lifecycle.go('running', `CLAT ${ipv4} <-> ${session.clat6}`);
   }
 
+  #startDatapath(uplink: UplinkSide, ipv4: Ipv4Side, params: XlatParams): Promise<DatapathHandle> {
+    const gen = ++this.#dpGen;
+    this.#dpFailure = undefined;
+    return this.#deps.plumbing.startDatapath({
+      uplink,
+      ipv4,
+      params,
+      onFailure: (why) => {
+        if (gen !== this.#dpGen || this.lifecycle.done) return;
+        // The first report names the cause; the rest (other workers) usually follow from it.
+        this.#dpFailure ??= why;
+        this.kick();
+      },
+    });
+  }
+
+  /**
+   * Stops a datapath that reported a failure, so the caller starts a fresh one. Returns false when
+   * it failed too often (see {@link MAX_DP_RESTARTS}); the daemon is then on its way out.
+   */
+  async #dropFailedDatapath(): Promise<boolean> {
+    const why = this.#dpFailure ?? 'failed';
+    const now = this.#deps.clock.now();
+    this.#dpRestarts = this.#dpRestarts.filter((t) => now - t < DP_RESTART_WINDOW_MS);
+    if (this.#dpRestarts.length >= MAX_DP_RESTARTS) {
+      // Not awaited: stopping waits for this step to end.
+      void this.#fail(
+        `the datapath failed ${MAX_DP_RESTARTS + 1} times within ${DP_RESTART_WINDOW_MS / 60_000} minutes; last: ${why}`,
+      );
+      return false;
+    }
+    this.#dpRestarts.push(now);
+    this.#change('datapath-restarted', `restarting the datapath: ${why}`);
+    await this.#stopDatapath();
+    return true;
+  }
+
   async #stopDatapath(): Promise<void> {
     const dp = this.#dp;
+    this.#dpGen++;
+    this.#dpFailure = undefined;
     if (!dp) return;
     this.#dp = undefined;
     this.#counterBase = addCounters(this.#counterBase, dp.counters());
@@ -749,6 +809,8 @@ export class Daemon {
     const up = this.#upSide;
     const v4 = this.#ipv4;
     this.#dp = undefined;
+    this.#dpGen++;
+    this.#dpFailure = undefined;
     this.#upSide = undefined;
     this.#ipv4 = undefined;
     this.#session = undefined;

@@ -12,7 +12,14 @@ import type { DatapathHandle, XlatParams } from './ports.js';
 import { type DatapathFactory, translatorConfig } from './system.js';
 
 export function datapathFactory(workers: number, log: Logger): DatapathFactory {
-  return async ({ uplink, ipv4, params }) => {
+  return async ({ uplink, ipv4, params, onFailure }) => {
+    let failed = false;
+    const failure = (why: string) => {
+      log.error('datapath', why);
+      if (failed) return;
+      failed = true;
+      onFailure(why);
+    };
     const filter = (p: XlatParams) => clatReceiveFilter(parseIPv6(p.clat6));
     const dp = await Datapath.start({
       translator: translatorConfig(params),
@@ -31,13 +38,9 @@ export function datapathFactory(workers: number, log: Logger): DatapathFactory {
       // SIGTERM must end the process within 2 s, teardown included.
       stopTimeoutMs: 1000,
       onEvent: (e) => {
-        if (e.type === 'side-closed')
-          log.error('datapath', `worker ${e.worker} lost its ${e.side} side: ${e.error.message}`);
-        else
-          log.error(
-            'datapath',
-            `worker ${e.worker} exited (code ${e.exitCode})${e.error ? `: ${e.error.message}` : ''}`,
-          );
+        const who = e.worker < 0 ? 'the loop' : `worker ${e.worker}`;
+        if (e.type === 'side-closed') failure(`${who} lost its ${e.side} side: ${e.error.message}`);
+        else failure(`${who} exited (code ${e.exitCode})${e.error ? `: ${e.error.message}` : ''}`);
       },
     });
     log.info('datapath', workers === 0 ? 'one loop on the main thread' : `${dp.loops} worker thread(s)`);

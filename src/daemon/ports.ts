@@ -158,7 +158,16 @@ export interface DatapathHandle {
 export interface PlumbingPort {
   openUplink(uplink: LinkInfo, clat6: string, pref64: Prefix6): Promise<UplinkSide>;
   createIpv4Side(o: { uplink: LinkInfo; name: string; v4: string; mtu: number; metric: number }): Promise<Ipv4Side>;
-  startDatapath(o: { uplink: UplinkSide; ipv4: Ipv4Side; params: XlatParams }): Promise<DatapathHandle>;
+  /**
+   * Starts the datapath. `onFailure` is called (at most once per handle) when a part of it dies on
+   * its own: a worker that crashed, a device side given up. The daemon then restarts it.
+   */
+  startDatapath(o: {
+    uplink: UplinkSide;
+    ipv4: Ipv4Side;
+    params: XlatParams;
+    onFailure: (why: string) => void;
+  }): Promise<DatapathHandle>;
   /** DupAddrDetectTransmits and RetransTimer (ms) of an interface. */
   dadParams(ifname: string): Promise<{ transmits: number; retransMs: number }>;
   /** Finds and removes what an earlier instance left behind; returns one description per object. */

@@ -310,6 +310,7 @@ export type DatapathFactory = (o: {
   ipv4: SystemIpv4;
   params: XlatParams;
   workers: number;
+  onFailure: (why: string) => void;
 }) => Promise<DatapathHandle>;
 
 export class SystemPlumbing implements PlumbingPort, DadPort {
@@ -338,12 +339,18 @@ export class SystemPlumbing implements PlumbingPort, DadPort {
     return new SystemIpv4(this.rtnl, o.name, o.v4, o.mtu, o.metric);
   }
 
-  async startDatapath(o: { uplink: UplinkSide; ipv4: Ipv4Side; params: XlatParams }): Promise<DatapathHandle> {
+  async startDatapath(o: {
+    uplink: UplinkSide;
+    ipv4: Ipv4Side;
+    params: XlatParams;
+    onFailure: (why: string) => void;
+  }): Promise<DatapathHandle> {
     return this.startDp({
       uplink: o.uplink as SystemUplink,
       ipv4: o.ipv4 as SystemIpv4,
       params: o.params,
       workers: this.workers,
+      onFailure: o.onFailure,
     });
   }
 

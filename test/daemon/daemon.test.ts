@@ -443,3 +443,78 @@ describe('helpers', () => {
     assert.equal(ipv4Mtu(undefined), 1252);
   });
 });
+
+describe('datapath failures', () => {
+  test('a failed datapath is replaced by a fresh one; counters keep counting; a stale report is ignored', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    const first = w.plumbing.dp;
+    assert.ok(first);
+    first.packets = 10;
+    first.fail('worker 1 exited (code 1): boom');
+    first.fail('worker 0 exited (code 1): boom');
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.notEqual(w.plumbing.dp, first);
+    assert.equal(w.plumbing.ops.filter((o) => o.startsWith('startDatapath')).length, 2, 'one restart for two reports');
+    assert.equal(w.daemon.changes['datapath-restarted'], 1);
+    assert.ok(w.lines.some((l) => /restarting the datapath: worker 1 exited/.test(l)));
+    assert.equal(w.daemon.status().counters['46'].packets, 10, 'the old datapath counts are kept');
+    // The replaced datapath reporting again changes nothing.
+    first.fail('late report');
+    await flush(w.daemon);
+    assert.equal(w.plumbing.ops.filter((o) => o.startsWith('startDatapath')).length, 2);
+    await w.daemon.stop();
+  });
+
+  test('a datapath that keeps failing ends the daemon with an error instead of looping', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    for (let i = 0; i < 6; i++) {
+      w.plumbing.dp?.fail(`worker 0 lost its packet side: failure ${i}`);
+      await flush(w.daemon);
+    }
+    assert.equal(await w.daemon.done, 1);
+    assert.equal(w.daemon.state, 'stopped');
+    assert.ok(w.lines.some((l) => /the datapath failed 6 times within 10 minutes; last: .*failure 5/.test(l)));
+    assert.equal(w.plumbing.live.size, 0, 'everything taken down');
+  });
+
+  test('failures spread out in time are restarted every time', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    for (let i = 0; i < 8; i++) {
+      w.plumbing.dp?.fail(`failure ${i}`);
+      await flush(w.daemon);
+      w.clock.advance(150_000);
+      await flush(w.daemon);
+    }
+    assert.equal(w.daemon.state, 'running');
+    assert.equal(w.daemon.changes['datapath-restarted'], 8);
+    await w.daemon.stop();
+  });
+
+  test('a failure while paused: the datapath is replaced when translation resumes', async () => {
+    const w = world();
+    await w.daemon.start();
+    w.net.emit({ type: 'pref64', ifindex: 2, prefix: LAB, lifetime: 600 });
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    w.clock.advance(600_000);
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'paused');
+    const old = w.plumbing.dp;
+    old?.fail('worker 0 exited (code 1)');
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'paused');
+    w.net.emit({ type: 'pref64', ifindex: 2, prefix: LAB, lifetime: 600 });
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.notEqual(w.plumbing.dp, old);
+    assert.equal(w.plumbing.dp?.paused, false);
+    await w.daemon.stop();
+  });
+});

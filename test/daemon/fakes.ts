@@ -219,10 +219,10 @@ export class FakePlumbing implements PlumbingPort {
       },
     };
   }
-  async startDatapath(o: { params: XlatParams }): Promise<DatapathHandle> {
+  async startDatapath(o: { params: XlatParams; onFailure: (why: string) => void }): Promise<DatapathHandle> {
     this.ops.push(`startDatapath ${o.params.clat4} ${o.params.clat6}`);
     this.live.add('datapath');
-    this.dp = new FakeDatapath(this, o.params);
+    this.dp = new FakeDatapath(this, o.params, o.onFailure);
     return this.dp;
   }
   async dadParams(): Promise<{ transmits: number; retransMs: number }> {
@@ -242,6 +242,8 @@ export class FakeDatapath implements DatapathHandle {
   constructor(
     private readonly p: FakePlumbing,
     params: XlatParams,
+    /** What the real datapath calls when a worker crashes or a device side is given up. */
+    readonly fail: (why: string) => void,
   ) {
     this.params = params;
   }
