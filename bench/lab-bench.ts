@@ -330,10 +330,17 @@ async function main(): Promise<void> {
     sh('sh', ['-c', `command -v ${c}`], { ignore: false });
   }
   const rows: Row[] = [];
-  process.on('SIGINT', () => {
-    topoDown();
-    process.exit(130);
-  });
+  // Interrupted (Ctrl-C, or a kill from a job runner): end what it started, remove the namespaces.
+  for (const [sig, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
+    process.on(sig, () => {
+      for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+      topoDown();
+      process.exit(code);
+    });
+  }
   try {
     for (let rep = 1; rep <= REPS; rep++) {
       for (const mode of MODES) {
