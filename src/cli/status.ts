@@ -38,6 +38,10 @@ function direction(name: string, c: DirectionCounters): string[] {
   const total = drops.reduce((a, [, n]) => a + n, 0);
   const lines = [`  ${name.padEnd(11)} ${c.packets} packets, ${c.bytes} bytes, ${total} dropped`];
   for (const [reason, n] of drops) lines.push(`  ${''.padEnd(11)}   ${reason}: ${n}`);
+  const errors = c.icmpErrors ?? 0;
+  const limited = c.icmpRateLimited ?? 0;
+  if (errors > 0 || limited > 0)
+    lines.push(`  ${''.padEnd(11)} ${errors} ICMP errors sent back, ${limited} more held back by the rate limit`);
   return lines;
 }
 

@@ -36,6 +36,33 @@ export function renderMetrics(s: StatusSnapshot): string {
     'Bytes read by the datapath, by direction.',
     dirs.map((d) => [{ direction: d }, s.counters[d].bytes]),
   );
+  metric(
+    'clatd_packets_out_total',
+    'counter',
+    'Translated packets handed to the other side, by input direction.',
+    dirs.map((d) => [{ direction: d }, s.counters[d].packetsOut ?? 0]),
+  );
+  metric(
+    'clatd_icmp_errors_total',
+    'counter',
+    'ICMP errors the translator generated and sent back, by input direction.',
+    dirs.map((d) => [{ direction: d }, s.counters[d].icmpErrors ?? 0]),
+  );
+  metric(
+    'clatd_icmp_rate_limited_total',
+    'counter',
+    'Generated ICMP errors discarded by the rate limit (RFC 4443 2.4(f)), by input direction.',
+    dirs.map((d) => [{ direction: d }, s.counters[d].icmpRateLimited ?? 0]),
+  );
+  const io = (s.counters.io ?? {}) as Record<string, unknown>;
+  metric(
+    'clatd_io_events_total',
+    'counter',
+    'Datapath I/O events: failed reads and writes, malformed frames, completed checksums.',
+    Object.entries(io)
+      .filter((e): e is [string, number] => typeof e[1] === 'number')
+      .map(([kind, n]) => [{ kind }, n]),
+  );
   const drops: [Record<string, string>, number][] = [];
   for (const d of dirs) {
     for (const [reason, n] of Object.entries(s.counters[d].drops)) drops.push([{ direction: d, reason }, n]);

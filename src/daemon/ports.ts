@@ -138,6 +138,12 @@ export interface DirectionCounters {
   bytes: number;
   /** Drops by reason name. */
   drops: Record<string, number>;
+  /** Translated packets handed to the other side (the datapath's CounterSnapshot has these). */
+  packetsOut?: number;
+  /** ICMP errors the translator generated and sent back. */
+  icmpErrors?: number;
+  /** Generated ICMP errors discarded by the rate limit. */
+  icmpRateLimited?: number;
 }
 
 export interface Counters {

@@ -39,6 +39,12 @@ export const enum Slot {
    * generated, and with hairpinning on (RFC 7757 §4, never for a CLAT) hairpinned 64 packets.
    */
   ICMP_ERRORS,
+  /**
+   * Generated ICMP errors discarded by the loop's rate limit (RFC 4443 §2.4(f); see
+   * LoopOptions.icmpErrorsPerSec): a flood of untranslatable packets must not become a flood of
+   * errors.
+   */
+  ICMP_RATE_LIMITED,
   /** Packets the translator dropped (the sum of the drop reasons). */
   DROPPED,
   /** Packets read and dropped while the datapath was paused. */
@@ -166,6 +172,8 @@ export interface DirectionCounters {
   bytesOut: number;
   /** Back packets: generated ICMP errors (and hairpinned packets, when hairpinning is on). */
   icmpErrors: number;
+  /** Generated ICMP errors discarded by the rate limit (not in `icmpErrors`). */
+  icmpRateLimited: number;
   /** Translator drops, the sum of `drops`. */
   dropped: number;
   paused: number;
@@ -211,6 +219,7 @@ function direction(t: Float64Array, base: number, dir: '46' | '64'): DirectionCo
     packetsOut: t[base + Slot.PACKETS_OUT],
     bytesOut: t[base + Slot.BYTES_OUT],
     icmpErrors: t[base + Slot.ICMP_ERRORS],
+    icmpRateLimited: t[base + Slot.ICMP_RATE_LIMITED],
     dropped: t[base + Slot.DROPPED],
     paused: t[base + Slot.PAUSED],
     oversize: t[base + Slot.OVERSIZE],

@@ -19,7 +19,7 @@ import { EventFd } from '../sys/eventfd.js';
 import { type PollHandle, pollReadable } from '../sys/poll.js';
 import { type CounterSnapshot, CounterWriter, createCounterBuffer, readCounters } from './counters.js';
 import { closeFds, type DatapathDevices, type OpenedDevices, openDevices, setQueueAttached } from './devices.js';
-import { DatapathLoop, type LoopIo, type Side } from './loop.js';
+import { DatapathLoop, DEFAULT_ICMP_ERRORS_PER_SEC, type LoopIo, type Side } from './loop.js';
 import type { Command, ErrorData, Report, WorkerInit } from './protocol.js';
 import { warmUp } from './warmup.js';
 
@@ -58,6 +58,11 @@ export interface DatapathOptions {
   /** Batch slot size (default: DEFAULT_STRIDE, room for any packet). */
   stride?: number;
   maxBatchesPerWake?: number;
+  /**
+   * Most ICMP errors the translator may send per second and direction, all loops together (each
+   * loop gets its share); default {@link DEFAULT_ICMP_ERRORS_PER_SEC}, 0 for no limit.
+   */
+  icmpErrorsPerSec?: number;
   /**
    * Run the JIT warm-up (warmup.ts) in each loop before its devices open. Default: on with real
    * `devices`, off with ready `io` objects (tests).
@@ -229,6 +234,7 @@ export class Datapath {
         fanoutGroup,
         stride: o.stride,
         maxBatchesPerWake: o.maxBatchesPerWake,
+        icmpErrorsPerSec: (o.icmpErrorsPerSec ?? DEFAULT_ICMP_ERRORS_PER_SEC) / n,
         warmUp: o.warmUp ?? o.devices !== undefined,
       };
       const w = new WorkerHandle(i, init, o.workerUrl ?? new URL('./worker.js', import.meta.url), onReport);
@@ -275,6 +281,7 @@ export class Datapath {
     const loop = new DatapathLoop(translator, io, new CounterWriter(buffer), {
       stride: o.stride,
       maxBatchesPerWake: o.maxBatchesPerWake,
+      icmpErrorsPerSec: o.icmpErrorsPerSec,
     });
     const inline: InlineLoop = { loop, io, dev, polls: {} };
     if (dev) loop.beforePublish = dev.syncCounters;

@@ -30,6 +30,12 @@ export const HEADROOM = 32;
 export const OUTPUT_RESERVE = 64;
 /** Default cap on batches per wake-up, so one busy direction cannot starve the other. */
 export const DEFAULT_MAX_BATCHES_PER_WAKE = 8;
+/**
+ * Default limit on the ICMP errors one loop generates, per direction: the token bucket of Linux's
+ * own ICMP output (net.ipv4.icmp_msgs_per_sec 1000, icmp_msgs_burst 50).
+ */
+export const DEFAULT_ICMP_ERRORS_PER_SEC = 1000;
+export const DEFAULT_ICMP_ERROR_BURST = 50;
 
 /** What the loop needs of a translator: `Translator` from src/core/xlat/translator.ts. */
 export interface PacketTranslator {
@@ -50,6 +56,16 @@ export interface LoopOptions {
   /** Slot size of the batches; must hold the largest packet any side delivers plus {@link HEADROOM}. */
   stride?: number;
   maxBatchesPerWake?: number;
+  /**
+   * Most ICMP errors the translator may send per second and direction (RFC 4443 §2.4(f): an IPv6
+   * node MUST limit the errors it originates); the excess is discarded and counted as
+   * `icmp_rate_limited`. 0 turns the limit off.
+   */
+  icmpErrorsPerSec?: number;
+  /** Errors allowed in a burst above the rate (the bucket's size). */
+  icmpErrorBurst?: number;
+  /** Milliseconds on a monotonic clock; tests pass their own. */
+  now?: () => number;
 }
 
 /**
@@ -61,6 +77,14 @@ function isNeighborDiscovery(d: Uint8Array, off: number, len: number): boolean {
   if (len < 41 || d[off + 6] !== 58) return false;
   const type = d[off + 40];
   return type === 135 || type === 136;
+}
+
+/** A generated ICMP error (not a hairpinned packet, which is also sent Back): ICMPv4, or ICMPv6 type < 128. */
+function isIcmpError(d: Uint8Array, off: number, len: number): boolean {
+  if (len < 1) return false;
+  const v = d[off] >>> 4;
+  if (v === 4) return len >= 20 && d[off + 9] === 1;
+  return len >= 41 && d[off + 6] === 58 && d[off + 40] < 128;
 }
 
 /** Consecutive failed reads after which a side is given up. */
@@ -110,6 +134,12 @@ export class DatapathLoop {
   #pendingBack = 0;
   #tunFailures = 0;
   #packetFailures = 0;
+  /** ICMP error token buckets, [46, 64]: tokens left and when they were last topped up. */
+  readonly #tokens = new Float64Array(2);
+  readonly #toppedAt = new Float64Array(2);
+  readonly #perMs: number;
+  readonly #burst: number;
+  readonly #now: () => number;
 
   constructor(translator: PacketTranslator, io: LoopIo, counters: CounterWriter, opts: LoopOptions = {}) {
     this.#translator = translator;
@@ -125,6 +155,15 @@ export class DatapathLoop {
     this.#out = createBatch(outCap, stride, arena, inCap * stride);
     this.#flushAt = outCap - OUTPUT_RESERVE;
     this.#maxBatches = opts.maxBatchesPerWake ?? DEFAULT_MAX_BATCHES_PER_WAKE;
+    const rate = opts.icmpErrorsPerSec ?? DEFAULT_ICMP_ERRORS_PER_SEC;
+    const burst = opts.icmpErrorBurst ?? DEFAULT_ICMP_ERROR_BURST;
+    if (!(rate >= 0) || !(burst >= 1)) throw new RangeError(`bad ICMP error limit: ${rate}/s, burst ${burst}`);
+    this.#perMs = rate / 1000;
+    this.#burst = burst;
+    this.#now = opts.now ?? (() => performance.now());
+    const t = this.#now();
+    this.#tokens.fill(burst);
+    this.#toppedAt.fill(t);
     this.tunReadable = () => this.#drain(true);
     this.packetReadable = () => this.#drain(false);
   }
@@ -224,6 +263,9 @@ export class DatapathLoop {
           this.#pendingForward++;
           c[base + Slot.PACKETS_OUT]++;
           c[base + Slot.BYTES_OUT] += out.lens[j];
+        } else if (this.#perMs > 0 && isIcmpError(out.data, out.offs[j], out.lens[j]) && !this.#token(v4 ? 0 : 1)) {
+          out.lens[j] = 0; // every write skips an empty slot
+          c[base + Slot.ICMP_RATE_LIMITED]++;
         } else {
           this.#pendingBack++;
           c[base + Slot.ICMP_ERRORS]++;
@@ -235,6 +277,19 @@ export class DatapathLoop {
     this.#flush(v4);
     this.#publish();
     return n;
+  }
+
+  /** Takes one token from direction `dir`'s ICMP error bucket; false when it is empty. */
+  #token(dir: number): boolean {
+    const now = this.#now();
+    const tokens = Math.min(this.#burst, this.#tokens[dir] + (now - this.#toppedAt[dir]) * this.#perMs);
+    this.#toppedAt[dir] = now;
+    if (tokens < 1) {
+      this.#tokens[dir] = tokens;
+      return false;
+    }
+    this.#tokens[dir] = tokens - 1;
+    return true;
   }
 
   /** Writes the output batch: Forward out of the other side, Back out of the input side. */

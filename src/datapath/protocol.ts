@@ -15,6 +15,8 @@ export interface WorkerInit {
   fanoutGroup: number | undefined;
   stride: number | undefined;
   maxBatchesPerWake: number | undefined;
+  /** This loop's share of the ICMP error rate limit (errors per second and direction; 0: none). */
+  icmpErrorsPerSec: number;
   /**
    * An eventfd the main thread owns and signals after each command it posts: the worker sleeps in
    * poll(2), not on its message port, and takes messages with receiveMessageOnPort when woken.

@@ -60,6 +60,7 @@ try {
     loop = new DatapathLoop(translator, dev.io, counters, {
       stride: init.stride,
       maxBatchesPerWake: init.maxBatchesPerWake,
+      icmpErrorsPerSec: init.icmpErrorsPerSec,
     });
     loop.beforePublish = dev.syncCounters;
     loop.onClosed = sideClosed;

@@ -196,6 +196,9 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
         assert.match(metrics, /clatd_state\{state="running"\} 1/);
         assert.match(metrics, /clatd_packets_total\{direction="46"\} [1-9]/);
         assert.match(metrics, /clatd_drops_total\{direction="46",reason="/);
+        assert.match(metrics, /clatd_packets_out_total\{direction="46"\} [1-9]/);
+        assert.match(metrics, /clatd_icmp_rate_limited_total\{direction="64"\} 0/);
+        assert.match(metrics, /clatd_io_events_total\{kind="tunWriteFailed"\} \d+/);
         assert.match(metrics, /clatd_dad_attempts_total 1/);
 
         const disc = JSON.parse(p.a.exec('node', CLI, 'discover', '--json', '--pref64', PREFIX, '--wait', '0'));

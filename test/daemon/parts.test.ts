@@ -74,7 +74,15 @@ describe('lifecycle', () => {
 
 function snapshot(): StatusSnapshot {
   const counters = emptyCounters();
-  counters['46'] = { packets: 10, bytes: 840, drops: { D46_TTL_EXPIRED: 2, D46_SRC_ROUTE: 0 } };
+  counters['46'] = {
+    packets: 10,
+    bytes: 840,
+    drops: { D46_TTL_EXPIRED: 2, D46_SRC_ROUTE: 0 },
+    packetsOut: 8,
+    icmpErrors: 2,
+    icmpRateLimited: 1,
+  };
+  counters.io = { tunWriteFailed: 3, csumCompleted: 4 };
   return {
     state: 'running',
     reason: null,
@@ -106,6 +114,13 @@ describe('metrics', () => {
     assert.match(t, /^clatd_packets_total\{direction="46"\} 10$/m);
     assert.match(t, /^clatd_bytes_total\{direction="46"\} 840$/m);
     assert.match(t, /^clatd_drops_total\{direction="46",reason="D46_TTL_EXPIRED"\} 2$/m);
+    assert.match(t, /^clatd_packets_out_total\{direction="46"\} 8$/m);
+    assert.match(t, /^clatd_icmp_errors_total\{direction="46"\} 2$/m);
+    assert.match(t, /^clatd_icmp_rate_limited_total\{direction="46"\} 1$/m);
+    // A datapath without these counters (the fakes) gives zeros, never a missing or NaN line.
+    assert.match(t, /^clatd_icmp_errors_total\{direction="64"\} 0$/m);
+    assert.match(t, /^clatd_io_events_total\{kind="tunWriteFailed"\} 3$/m);
+    assert.match(t, /^clatd_io_events_total\{kind="csumCompleted"\} 4$/m);
     assert.match(t, /^clatd_state\{state="running"\} 1$/m);
     assert.match(t, /^clatd_state\{state="paused"\} 0$/m);
     assert.match(t, /^clatd_reconfigurations_total\{kind="pref64-changed"\} 1$/m);

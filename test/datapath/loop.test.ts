@@ -290,3 +290,88 @@ describe('DatapathLoop robustness', () => {
     assert.ok(c['46'].dropped > 0 && c['64'].dropped > 0);
   });
 });
+
+describe('DatapathLoop ICMP error rate limit (RFC 4443 §2.4(f))', () => {
+  async function realLoop(opts: LoopOptions) {
+    const { Translator } = await import('../../src/core/xlat/translator.js');
+    const { ipv4Packet, ipv6Packet, PROTO_UDP } = await import('../pkt/build.js');
+    const tun = new FakePacketIo({ name: 'tun', batchSize: 64 });
+    const packet = new FakePacketIo({ name: 'packet', batchSize: 64 });
+    const raw = new FakePacketIo({ name: 'raw', batchSize: 64 });
+    const buf = createCounterBuffer();
+    const t = new Translator({
+      pool6: '2001:db8:64::/96',
+      eam: [{ v4: '192.0.0.4/32', v6: '2001:db8:1::4/128' }],
+      v4Sources: 'eam',
+      hairpin: false,
+      // Errors need a source of their own (as the daemon configures it).
+      ownV4: '192.0.0.8',
+      ownV6: '2001:db8:1::4',
+    });
+    const loop = new DatapathLoop(t, { tun, packet, raw }, new CounterWriter(buf), { stride: 2048, ...opts });
+    const udp = { proto: PROTO_UDP, sport: 5000, dport: 53, payload: new Uint8Array(16) };
+    // TTL / hop limit 1: each is answered with a generated Time Exceeded, sent Back.
+    const expiring4 = () => ipv4Packet({ src: '192.0.0.4', dst: '192.0.2.1', ttl: 1 }, udp);
+    const expiring6 = () => ipv6Packet({ src: '2001:db8:64::c000:201', dst: '2001:db8:1::4', hopLimit: 1 }, udp);
+    const translatable4 = () => ipv4Packet({ src: '192.0.0.4', dst: '192.0.2.1', ttl: 64 }, udp);
+    return { tun, packet, raw, loop, counters: () => readCounters([buf]), expiring4, expiring6, translatable4 };
+  }
+
+  test('a burst is answered up to the bucket, the rest counted as rate-limited, in both directions', async () => {
+    let now = 1000;
+    const r = await realLoop({ icmpErrorsPerSec: 10, icmpErrorBurst: 5, now: () => now });
+    for (let i = 0; i < 20; i++) {
+      r.tun.inject(r.expiring4());
+      r.packet.inject(r.expiring6());
+    }
+    drain(r.loop.tunReadable);
+    drain(r.loop.packetReadable);
+    let c = r.counters();
+    assert.equal(r.tun.written.length, 5, 'ICMPv4 errors back into the TUN');
+    assert.equal(r.raw.written.length, 5, 'ICMPv6 errors back out of the uplink');
+    for (const d of ['46', '64'] as const) {
+      assert.equal(c[d].icmpErrors, 5);
+      assert.equal(c[d].icmpRateLimited, 15);
+      assert.equal(c[d].dropped, 20, 'the inputs themselves are dropped as before');
+    }
+    // 300 ms at 10/s refill 3 tokens.
+    now += 300;
+    for (let i = 0; i < 5; i++) r.tun.inject(r.expiring4());
+    drain(r.loop.tunReadable);
+    c = r.counters();
+    assert.equal(c['46'].icmpErrors, 8);
+    assert.equal(c['46'].icmpRateLimited, 17);
+    // The bucket is empty; translated traffic is not touched by it.
+    const before = r.raw.written.length;
+    for (let i = 0; i < 10; i++) r.tun.inject(r.translatable4());
+    drain(r.loop.tunReadable);
+    assert.equal(r.raw.written.length, before + 10);
+    assert.equal(r.counters()['46'].icmpRateLimited, 17);
+  });
+
+  test('0 turns the limit off; a negative rate is refused', async () => {
+    const r = await realLoop({ icmpErrorsPerSec: 0, now: () => 0 });
+    for (let i = 0; i < 200; i++) r.tun.inject(r.expiring4());
+    drain(r.loop.tunReadable);
+    assert.equal(r.counters()['46'].icmpErrors, 200);
+    assert.equal(r.counters()['46'].icmpRateLimited, 0);
+    assert.throws(
+      () =>
+        new DatapathLoop(
+          new ScriptedTranslator(),
+          { tun: r.tun, packet: r.packet, raw: r.raw },
+          new CounterWriter(createCounterBuffer()),
+          { icmpErrorsPerSec: -1 },
+        ),
+      RangeError,
+    );
+  });
+
+  test('the scripted Back packets (not ICMP) pass unlimited', () => {
+    const { tun, loop, counters } = setup({ icmpErrorsPerSec: 1, icmpErrorBurst: 1, now: () => 0 });
+    for (let i = 0; i < 5; i++) tun.inject(pkt(4, Act.BACK, Drop.D46_TTL_EXPIRED, i));
+    drain(loop.tunReadable);
+    assert.equal(tun.written.length, 5);
+    assert.equal(counters()['46'].icmpRateLimited, 0);
+  });
+});
