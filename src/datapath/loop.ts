@@ -177,7 +177,26 @@ export class DatapathLoop {
     return this.#translator;
   }
 
+  /**
+   * Drains both sides (bounded), `tunFirst` deciding the order, and publishes the counters once:
+   * what a worker does on each wake-up. An answer to what one side just sent is often queued on
+   * the other already (the kernel delivers it inline, within the send), and taking it at once,
+   * with no poll and no publication in between, keeps the round trip short.
+   */
+  drainBoth(tunFirst: boolean): void {
+    this.#drainSide(tunFirst);
+    this.#drainSide(!tunFirst);
+    this.#publish();
+  }
+
   #drain(v4: boolean): boolean {
+    const more = this.#drainSide(v4);
+    // Once per wake-up: failures absorbed by the system layer show up even when nothing was read.
+    this.#publish();
+    return more;
+  }
+
+  #drainSide(v4: boolean): boolean {
     if (v4 ? this.tunClosed : this.packetClosed) return false;
     const full = v4 ? this.#io.tun.batchSize : this.#io.packet.batchSize;
     let more = true;
@@ -189,8 +208,6 @@ export class DatapathLoop {
         break;
       }
     }
-    // Once more per wake-up: failures absorbed by the system layer show up even when nothing was read.
-    this.#publish();
     return more;
   }
 
@@ -199,7 +216,7 @@ export class DatapathLoop {
     this.#counters.publish();
   }
 
-  /** One batch from one side: read, translate, write, publish. Returns packets read. */
+  /** One batch from one side: read, translate, write (the caller publishes). Returns packets read. */
   #batch(v4: boolean): number {
     const io = this.#io;
     const src = v4 ? io.tun : io.packet;
@@ -275,7 +292,6 @@ export class DatapathLoop {
     c[base + Slot.PACKETS_IN] += packets;
     c[base + Slot.BYTES_IN] += bytes;
     this.#flush(v4);
-    this.#publish();
     return n;
   }
 

@@ -92,20 +92,22 @@ function run(): void {
       takeCommands();
       if (stopped) return;
     }
-    if (r[TUN] !== 0) serve('tun', TUN, r[TUN]);
-    if (r[PACKET] !== 0) serve('packet', PACKET, r[PACKET]);
+    if (r[TUN] === 0 && r[PACKET] === 0) continue;
+    if (gone(TUN, 'tun') || gone(PACKET, 'packet')) continue;
+    // Both sides, the one that woke first: see DatapathLoop.drainBoth.
+    loop.drainBoth(r[TUN] !== 0);
   }
   if (!stopped) setImmediate(run);
 }
 
-/** A side with events: its handler reads (and so reports POLLERR/POLLHUP as read errors); POLLNVAL means the fd is gone. */
-function serve(side: Side, slot: number, revents: number): void {
-  if ((revents & K.POLLNVAL) !== 0) {
-    sideClosed(side, sysError(Errno.EBADF, 'poll', `${side} fd ${polls.fds[slot]} (datapath worker ${init.index})`));
-    return;
-  }
-  if (side === 'tun') loop.tunReadable();
-  else loop.packetReadable();
+/**
+ * POLLNVAL: the side's fd is gone; it is given up (POLLERR and POLLHUP are left to the side's
+ * read, which reports them as read errors). Returns true when it was.
+ */
+function gone(slot: number, side: Side): boolean {
+  if ((polls.revents[slot] & K.POLLNVAL) === 0) return false;
+  sideClosed(side, sysError(Errno.EBADF, 'poll', `${side} fd ${polls.fds[slot]} (datapath worker ${init.index})`));
+  return true;
 }
 
 function takeCommands(): void {
@@ -118,6 +120,9 @@ function takeCommands(): void {
 
 function sideClosed(side: Side, e: unknown): void {
   polls.remove(side === 'tun' ? TUN : PACKET);
+  // drainBoth reads both sides on every wake-up: it must skip this one from now on.
+  if (side === 'tun') loop.tunClosed = true;
+  else loop.packetClosed = true;
   report({ type: 'side-closed', side, error: errorData(e) });
 }
 

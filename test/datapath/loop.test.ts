@@ -375,3 +375,31 @@ describe('DatapathLoop ICMP error rate limit (RFC 4443 §2.4(f))', () => {
     assert.equal(counters()['46'].icmpRateLimited, 0);
   });
 });
+
+describe('DatapathLoop.drainBoth (a worker wake-up)', () => {
+  test('drains both sides and publishes the counters once', () => {
+    const tun = new FakePacketIo({ name: 'tun', batchSize: 8 });
+    const packet = new FakePacketIo({ name: 'packet', batchSize: 8 });
+    const raw = new FakePacketIo({ name: 'raw', batchSize: 8 });
+    const buf = createCounterBuffer();
+    const loop = new DatapathLoop(new ScriptedTranslator(), { tun, packet, raw }, new CounterWriter(buf), {
+      stride: 2048,
+    });
+    tun.inject(pkt(4, Act.FORWARD, 0, 1), pkt(4, Act.FORWARD, 0, 2));
+    packet.inject(pkt(6, Act.FORWARD, 0, 3));
+    const seq = new Uint32Array(buf);
+    const before = seq[0];
+    loop.drainBoth(false);
+    assert.equal(seq[0] - before, 2, 'one publication (the sequence moves by 2 per publication)');
+    assert.equal(raw.written.length, 2);
+    assert.equal(tun.written.length, 1);
+    const c = readCounters([buf]);
+    assert.equal(c['46'].translated, 2);
+    assert.equal(c['64'].translated, 1);
+    // A side given up is skipped.
+    loop.tunClosed = true;
+    tun.inject(pkt(4, Act.FORWARD, 0, 4));
+    loop.drainBoth(true);
+    assert.equal(raw.written.length, 2);
+  });
+});
