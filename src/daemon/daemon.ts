@@ -224,6 +224,11 @@ export class Daemon {
       const removed = await plumbing.cleanupLeftovers(this.#cfg.interface);
       for (const what of removed) this.log.warn('recovery', `removed leftover of an earlier clatd: ${what}`);
     } catch (e) {
+      if ((e as { code?: string }).code === 'ERR_CLATD_TUN_IN_USE') {
+        // Another clatd runs on this uplink: starting would fight it over the TUN and the table.
+        void this.#fail((e as Error).message);
+        return;
+      }
       this.log.warn('recovery', `could not look for leftovers: ${(e as Error).message}`);
     }
     this.#watch = net.watch(

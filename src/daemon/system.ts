@@ -8,6 +8,7 @@ import { formatIPv4 } from '../core/addr/ipv4.js';
 import { formatIPv6, parseIPv6 } from '../core/addr/ipv6.js';
 import { formatPrefix6, type Prefix6 } from '../core/addr/prefix.js';
 import { createBatch } from '../core/batch.js';
+import { ClatdError } from '../core/errors.js';
 import { selectClatIPv4 } from '../core/nd/clat-ipv4.js';
 import { type DadAction, DadMachine } from '../core/nd/dad.js';
 import { buildDadSolicitation } from '../core/nd/dad-probe.js';
@@ -226,6 +227,9 @@ export class SystemIpv4 implements Ipv4Side {
     mtu: number,
     private readonly metric: number,
   ) {
+    // clatd's TUN is not persistent: it goes with its last fd, so one that exists is held by a
+    // running process. Opening it would attach a queue to that process's device.
+    if (rtnl.findLink(name)) throw new TunInUseError(name);
     // Multi-queue, so datapath workers can attach queues of their own; this one keeps the device.
     this.tun = Tun.open(name, { multiQueue: true });
     this.queues = [this.tun];
@@ -278,6 +282,17 @@ export class SystemIpv4 implements Ipv4Side {
     } catch {
       // Already gone.
     }
+  }
+}
+
+/** The TUN's name is taken: a running process (another clatd?) holds a device of that name. */
+export class TunInUseError extends ClatdError {
+  constructor(readonly tun: string) {
+    super(
+      `${tun} already exists and is held by a running process (another clatd on this uplink?); clatd's own TUN goes with its process, so this one is left alone`,
+      'ERR_CLATD_TUN_IN_USE',
+    );
+    this.name = 'TunInUseError';
   }
 }
 
@@ -360,9 +375,9 @@ export class SystemPlumbing implements PlumbingPort, DadPort {
   }
 
   /**
-   * What an earlier clatd on `uplink` may have left after a crash: the TUN v4-<uplink> (its routes,
-   * tagged RTPROT_CLATD, go with it) and the nft table clatd-<uplink>. Without --interface, the
-   * uplink is that of the IPv6 default route.
+   * What an earlier clatd on `uplink` may have left after a crash: the nft table clatd-<uplink>
+   * (its TUN and the routes on it went with its process). Without --interface, the uplink is that
+   * of the IPv6 default route. Throws TunInUseError when the TUN exists: a running clatd holds it.
    */
   async cleanupLeftovers(uplinkName?: string): Promise<string[]> {
     const removed: string[] = [];
@@ -373,14 +388,10 @@ export class SystemPlumbing implements PlumbingPort, DadPort {
     }
     if (uplink === undefined) return removed;
     const name = tunName(uplink);
-    const link = this.rtnl.findLink(name);
-    if (link && (link.kind === 'tun' || link.kind === undefined)) {
-      for (const r of this.rtnl.routes({ family: 4, protocol: RTPROT_CLATD, dev: link.index, table: 254 })) {
-        removed.push(`route ${r.dst}/${r.dstLen} dev ${name} proto clatd`);
-      }
-      this.rtnl.deleteLink(link.index);
-      removed.push(`TUN ${name}`);
-    }
+    // A TUN of clatd's goes with its process (it is not persistent), so one that exists is held
+    // by a running process, most likely another clatd on this uplink: its TUN and its nftables
+    // table are not leftovers.
+    if (this.rtnl.findLink(name)) throw new TunInUseError(name);
     const table = clatTableName(uplink);
     if (listClatTables().includes(table)) {
       removeClatFilter(uplink);

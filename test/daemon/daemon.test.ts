@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { parsePrefix6 } from '../../src/core/addr/prefix.js';
 import { resolveConfig } from '../../src/daemon/config.js';
 import { ipv4Mtu, tunName } from '../../src/daemon/ports.js';
+import { TunInUseError } from '../../src/daemon/system.js';
 import { FakeNet, flush, LAB, WKP, world } from './fakes.js';
 
 describe('daemon start-up', () => {
@@ -433,8 +434,14 @@ describe('daemon stop', () => {
 describe('helpers', () => {
   test('TUN name is cut to 15 bytes', () => {
     assert.equal(tunName('eth0'), 'v4-eth0');
-    assert.equal(tunName('enp0s31f6abcdefgh'), 'v4-enp0s31f6abc');
-    assert.equal(tunName('enp0s31f6abcdefgh').length, 15);
+    assert.equal(tunName('enp0s20f0u1u'), 'v4-enp0s20f0u1u', 'up to 12 bytes: as is');
+    // Longer: 7 bytes and a hash of the whole name, so names sharing their start stay apart.
+    const a = tunName('enp0s20f0u1u1');
+    const b = tunName('enp0s20f0u1u2');
+    assert.match(a, /^v4-enp0s20-[0-9a-f]{4}$/);
+    assert.equal(a.length, 15);
+    assert.notEqual(a, b);
+    assert.equal(tunName('enp0s20f0u1u1'), a, 'stable: the next start finds the same name');
   });
   test('IPv4 MTU: clamp 1280..1528, minus 28', () => {
     assert.equal(ipv4Mtu(1500), 1472);
@@ -515,6 +522,27 @@ describe('datapath failures', () => {
     assert.equal(w.daemon.state, 'running');
     assert.notEqual(w.plumbing.dp, old);
     assert.equal(w.plumbing.dp?.paused, false);
+    await w.daemon.stop();
+  });
+});
+
+describe('another clatd on the uplink', () => {
+  test('a TUN held by a running process ends the start with exit code 1 and touches nothing', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    w.plumbing.leftoversError = new TunInUseError('v4-eth0');
+    await w.daemon.start();
+    assert.equal(await w.daemon.done, 1);
+    assert.ok(w.lines.some((l) => /v4-eth0 already exists and is held by a running process/.test(l)));
+    assert.deepEqual(w.plumbing.ops, []);
+  });
+
+  test('other clean-up failures are only a warning', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    w.plumbing.leftoversError = new Error('netlink said no');
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.ok(w.lines.some((l) => /could not look for leftovers: netlink said no/.test(l)));
     await w.daemon.stop();
   });
 });

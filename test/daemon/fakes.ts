@@ -228,7 +228,12 @@ export class FakePlumbing implements PlumbingPort {
   async dadParams(): Promise<{ transmits: number; retransMs: number }> {
     return this.dadSysctl;
   }
+  /** Thrown once by the next cleanupLeftovers when set (e.g. a TUN held by another clatd). */
+  leftoversError: Error | undefined;
   async cleanupLeftovers(): Promise<string[]> {
+    const e = this.leftoversError;
+    this.leftoversError = undefined;
+    if (e) throw e;
     const l = this.leftovers;
     this.leftovers = [];
     return l;

@@ -220,6 +220,31 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
     }
   });
 
+  test('a second clatd on the same uplink (another control socket) refuses; the first keeps working', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clatd-test-'));
+    try {
+      await withVethPair(async (p) => {
+        setUp(p);
+        const first = startClatd(p.a, ['--pref64', PREFIX, '--control', join(dir, 'a.sock'), '--dad', 'off']);
+        await first.waitFor(running);
+        const second = startClatd(p.a, ['--pref64', PREFIX, '--control', join(dir, 'b.sock'), '--dad', 'off']);
+        const ex = await second.exited;
+        assert.equal(ex.code, 1);
+        assert.ok(
+          second.lines.some((l) => /v4-veth-a already exists and is held by a running process/.test(String(l.msg))),
+          second.lines.map((l) => String(l.msg)).join('\n'),
+        );
+        // Neither the TUN nor the nftables table of the first was touched.
+        assertPings(p.a);
+        first.child.kill('SIGTERM');
+        assert.equal((await first.exited).code, 0);
+        assert.deepEqual(leftovers(p.a), []);
+      }, VETH);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('kill -9 leaves objects behind; the next start removes them and works', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'clatd-test-'));
     try {
