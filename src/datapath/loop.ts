@@ -58,8 +58,8 @@ export interface LoopOptions {
   maxBatchesPerWake?: number;
   /**
    * Most ICMP errors the translator may send per second and direction (RFC 4443 §2.4(f): an IPv6
-   * node MUST limit the errors it originates); the excess is discarded and counted as
-   * `icmp_rate_limited`. 0 turns the limit off.
+   * node MUST limit the errors it originates); the excess is discarded and counted
+   * (`icmpRateLimited`). 0 turns the limit off.
    */
   icmpErrorsPerSec?: number;
   /** Errors allowed in a burst above the rate (the bucket's size). */
