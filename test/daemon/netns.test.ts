@@ -147,325 +147,293 @@ function startRaSender(p: VethPair, dir: string, pref64LifetimeS: number) {
 
 const VETH = { aAddr: '2001:db8:1::10/64', bAddr: '2001:db8:1::1/64', tag: 'clatd' };
 
+/** The host/router veth pair of the drawing above and a temp folder for sockets and configs, both removed afterwards. */
+async function withHostAndRouter(fn: (p: VethPair, dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'clatd-test-'));
+  try {
+    await withVethPair((p) => fn(p, dir), VETH);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
   test('start-up, ping through the CLAT, status, discover, metrics; SIGTERM leaves nothing', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clatd-test-'));
-    try {
-      await withVethPair(async (p) => {
-        setUp(p);
-        const sock = join(dir, 'c.sock');
-        const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--metrics', '127.0.0.1:9464']);
-        await c.waitFor(running);
-        // Each start-up step is one line, in order.
-        const order = ['uplink', 'pref64', 'native-ipv4', 'addresses', 'receive', 'dad', 'ipv4', 'translate'];
-        const seen = c.lines.map((l) => String(l.event)).filter((e) => order.includes(e));
-        assert.deepEqual([...new Set(seen)], order);
+    await withHostAndRouter(async (p, dir) => {
+      setUp(p);
+      const sock = join(dir, 'c.sock');
+      const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--metrics', '127.0.0.1:9464']);
+      await c.waitFor(running);
+      // Each start-up step is one line, in order.
+      const order = ['uplink', 'pref64', 'native-ipv4', 'addresses', 'receive', 'dad', 'ipv4', 'translate'];
+      const seen = c.lines.map((l) => String(l.event)).filter((e) => order.includes(e));
+      assert.deepEqual([...new Set(seen)], order);
 
-        assert.match(p.a.exec('ping', '-c', '2', '-W', '3', '192.0.2.1'), /2 received/);
+      assert.match(p.a.exec('ping', '-c', '2', '-W', '3', '192.0.2.1'), /2 received/);
 
-        const st = JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock));
-        assert.equal(st.state, 'running');
-        assert.equal(st.pref64, PREFIX);
-        assert.equal(st.pref64Source, 'flag');
-        assert.equal(st.clat4, '192.0.0.4');
-        assert.match(st.clat6, /^2001:db8:1:0:/);
-        assert.equal(st.tun, 'v4-veth-a');
-        assert.equal(st.mtu, 1472);
-        assert.equal(st.dad.result, 'unique');
-        assert.ok(st.counters['46'].packets >= 2, 'IPv4 packets counted');
-        assert.ok(st.counters['64'].packets >= 2, 'IPv6 packets counted');
-        const text = p.a.exec('node', CLI, 'status', '--control', sock);
-        assert.match(text, /running/);
-        assert.match(text, /CLAT IPv4\s+192\.0\.0\.4/);
+      const st = JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock));
+      assert.equal(st.state, 'running');
+      assert.equal(st.pref64, PREFIX);
+      assert.equal(st.pref64Source, 'flag');
+      assert.equal(st.clat4, '192.0.0.4');
+      assert.match(st.clat6, /^2001:db8:1:0:/);
+      assert.equal(st.tun, 'v4-veth-a');
+      assert.equal(st.mtu, 1472);
+      assert.equal(st.dad.result, 'unique');
+      assert.ok(st.counters['46'].packets >= 2, 'IPv4 packets counted');
+      assert.ok(st.counters['64'].packets >= 2, 'IPv6 packets counted');
+      const text = p.a.exec('node', CLI, 'status', '--control', sock);
+      assert.match(text, /running/);
+      assert.match(text, /CLAT IPv4\s+192\.0\.0\.4/);
 
-        // The kernel side: TUN with the /32, MTU, default route metric 2048 with advmss, nft table.
-        assert.match(p.a.exec('ip', '-4', 'addr', 'show', 'v4-veth-a'), /192\.0\.0\.4\/32/);
-        assert.match(p.a.exec('ip', 'link', 'show', 'v4-veth-a'), /mtu 1472/);
-        assert.match(
-          p.a.exec('ip', '-4', 'route', 'show', 'default'),
-          /dev v4-veth-a proto 199 .*metric 2048.*advmss 1432/,
-        );
-        assert.match(p.a.exec('nft', 'list', 'tables'), /clatd-veth-a/);
-        assert.match(p.a.exec('cat', '/proc/sys/net/ipv6/conf/v4-veth-a/disable_ipv6'), /1/);
+      // The kernel side: TUN with the /32, MTU, default route metric 2048 with advmss, nft table.
+      assert.match(p.a.exec('ip', '-4', 'addr', 'show', 'v4-veth-a'), /192\.0\.0\.4\/32/);
+      assert.match(p.a.exec('ip', 'link', 'show', 'v4-veth-a'), /mtu 1472/);
+      assert.match(
+        p.a.exec('ip', '-4', 'route', 'show', 'default'),
+        /dev v4-veth-a proto 199 .*metric 2048.*advmss 1432/,
+      );
+      assert.match(p.a.exec('nft', 'list', 'tables'), /clatd-veth-a/);
+      assert.match(p.a.exec('cat', '/proc/sys/net/ipv6/conf/v4-veth-a/disable_ipv6'), /1/);
 
-        const metrics = p.a.exec(
-          'node',
-          '-e',
-          "fetch('http://127.0.0.1:9464/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))",
-        );
-        assert.match(metrics, /clatd_state\{state="running"\} 1/);
-        assert.match(metrics, /clatd_packets_total\{direction="46"\} [1-9]/);
-        assert.match(metrics, /clatd_drops_total\{direction="46",reason="/);
-        assert.match(metrics, /clatd_packets_out_total\{direction="46"\} [1-9]/);
-        assert.match(metrics, /clatd_icmp_rate_limited_total\{direction="64"\} 0/);
-        assert.match(metrics, /clatd_io_events_total\{kind="tunWriteFailed"\} \d+/);
-        assert.match(metrics, /clatd_dad_attempts_total 1/);
+      const metrics = p.a.exec(
+        'node',
+        '-e',
+        "fetch('http://127.0.0.1:9464/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))",
+      );
+      assert.match(metrics, /clatd_state\{state="running"\} 1/);
+      assert.match(metrics, /clatd_packets_total\{direction="46"\} [1-9]/);
+      assert.match(metrics, /clatd_drops_total\{direction="46",reason="/);
+      assert.match(metrics, /clatd_packets_out_total\{direction="46"\} [1-9]/);
+      assert.match(metrics, /clatd_icmp_rate_limited_total\{direction="64"\} 0/);
+      assert.match(metrics, /clatd_io_events_total\{kind="tunWriteFailed"\} \d+/);
+      assert.match(metrics, /clatd_dad_attempts_total 1/);
 
-        const disc = JSON.parse(p.a.exec('node', CLI, 'discover', '--json', '--pref64', PREFIX, '--wait', '0'));
-        assert.equal(disc.uplink.name, 'veth-a');
-        assert.equal(disc.pref64, PREFIX);
-        assert.equal(disc.pref64Source, 'flag');
-        assert.equal(disc.clat4, '192.0.0.5', 'discover sees 192.0.0.4 taken by the running clatd');
+      const disc = JSON.parse(p.a.exec('node', CLI, 'discover', '--json', '--pref64', PREFIX, '--wait', '0'));
+      assert.equal(disc.uplink.name, 'veth-a');
+      assert.equal(disc.pref64, PREFIX);
+      assert.equal(disc.pref64Source, 'flag');
+      assert.equal(disc.clat4, '192.0.0.5', 'discover sees 192.0.0.4 taken by the running clatd');
 
-        const t0 = Date.now();
-        c.child.kill('SIGTERM');
-        const ex = await c.exited;
-        assert.equal(ex.code, 0);
-        assert.ok(ex.at - t0 < 2000, `exit took ${ex.at - t0} ms`);
-        assert.deepEqual(leftovers(p.a), []);
-        assert.equal(p.a.tryExec('test', '-e', sock).status, 1, 'control socket removed');
-      }, VETH);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+      const t0 = Date.now();
+      c.child.kill('SIGTERM');
+      const ex = await c.exited;
+      assert.equal(ex.code, 0);
+      assert.ok(ex.at - t0 < 2000, `exit took ${ex.at - t0} ms`);
+      assert.deepEqual(leftovers(p.a), []);
+      assert.equal(p.a.tryExec('test', '-e', sock).status, 1, 'control socket removed');
+    });
   });
 
   test('a second clatd on the same uplink (another control socket) refuses; the first keeps working', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clatd-test-'));
-    try {
-      await withVethPair(async (p) => {
-        setUp(p);
-        const first = startClatd(p.a, ['--pref64', PREFIX, '--control', join(dir, 'a.sock'), '--dad', 'off']);
-        await first.waitFor(running);
-        const second = startClatd(p.a, ['--pref64', PREFIX, '--control', join(dir, 'b.sock'), '--dad', 'off']);
-        const ex = await second.exited;
-        assert.equal(ex.code, 1);
-        assert.ok(
-          second.lines.some((l) => /v4-veth-a already exists and is held by a running process/.test(String(l.msg))),
-          second.lines.map((l) => String(l.msg)).join('\n'),
-        );
-        // Neither the TUN nor the nftables table of the first was touched.
-        assertPings(p.a);
-        first.child.kill('SIGTERM');
-        assert.equal((await first.exited).code, 0);
-        assert.deepEqual(leftovers(p.a), []);
-      }, VETH);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await withHostAndRouter(async (p, dir) => {
+      setUp(p);
+      const first = startClatd(p.a, ['--pref64', PREFIX, '--control', join(dir, 'a.sock'), '--dad', 'off']);
+      await first.waitFor(running);
+      const second = startClatd(p.a, ['--pref64', PREFIX, '--control', join(dir, 'b.sock'), '--dad', 'off']);
+      const ex = await second.exited;
+      assert.equal(ex.code, 1);
+      assert.ok(
+        second.lines.some((l) => /v4-veth-a already exists and is held by a running process/.test(String(l.msg))),
+        second.lines.map((l) => String(l.msg)).join('\n'),
+      );
+      // Neither the TUN nor the nftables table of the first was touched.
+      assertPings(p.a);
+      first.child.kill('SIGTERM');
+      assert.equal((await first.exited).code, 0);
+      assert.deepEqual(leftovers(p.a), []);
+    });
   });
 
   test('kill -9 leaves objects behind; the next start removes them and works', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clatd-test-'));
-    try {
-      await withVethPair(async (p) => {
-        setUp(p);
-        const sock = join(dir, 'c.sock');
-        const first = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--dad', 'off']);
-        await first.waitFor(running);
-        first.child.kill('SIGKILL');
-        await first.exited;
-        assert.notDeepEqual(leftovers(p.a), [], 'SIGKILL leaves the nft table at least');
-        const second = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--dad', 'off']);
-        await second.waitFor(running);
-        assert.ok(
-          second.lines.some((l) => l.event === 'recovery' && /nft table inet clatd-veth-a/.test(String(l.msg))),
-        );
-        assertPings(p.a);
-        second.child.kill('SIGTERM');
-        assert.equal((await second.exited).code, 0);
-        assert.deepEqual(leftovers(p.a), []);
-      }, VETH);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await withHostAndRouter(async (p, dir) => {
+      setUp(p);
+      const sock = join(dir, 'c.sock');
+      const first = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--dad', 'off']);
+      await first.waitFor(running);
+      first.child.kill('SIGKILL');
+      await first.exited;
+      assert.notDeepEqual(leftovers(p.a), [], 'SIGKILL leaves the nft table at least');
+      const second = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--dad', 'off']);
+      await second.waitFor(running);
+      assert.ok(second.lines.some((l) => l.event === 'recovery' && /nft table inet clatd-veth-a/.test(String(l.msg))));
+      assertPings(p.a);
+      second.child.kill('SIGTERM');
+      assert.equal((await second.exited).code, 0);
+      assert.deepEqual(leftovers(p.a), []);
+    });
   });
 
   test('DAD on the wire: an address the router holds is detected and replaced by a drawn one', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clatd-test-'));
-    try {
-      await withVethPair(async (p) => {
-        setUp(p);
-        // --v6 is the router's own address: the router's kernel defends it, clatd draws another.
-        const sock = join(dir, 'c.sock');
-        const c = startClatd(p.a, ['--pref64', PREFIX, '--v6', '2001:db8:1::1', '--control', sock]);
-        await c.waitFor(running);
-        const dup = c.lines.find((l) => l.event === 'change' && l.kind === 'address-duplicate');
-        assert.ok(dup, 'a duplicate was reported');
-        assert.match(String(dup.msg), /^2001:db8:1::1 is a duplicate; trying 2001:db8:1:0:/);
-        const st = JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock));
-        assert.notEqual(st.clat6, '2001:db8:1::1');
-        assert.match(st.clat6, /^2001:db8:1:0:/);
-        assert.equal(st.dad.duplicates[0].address, '2001:db8:1::1');
-        assertPings(p.a);
-        c.child.kill('SIGTERM');
-        assert.equal((await c.exited).code, 0);
-        assert.deepEqual(leftovers(p.a), []);
-      }, VETH);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await withHostAndRouter(async (p, dir) => {
+      setUp(p);
+      // --v6 is the router's own address: the router's kernel defends it, clatd draws another.
+      const sock = join(dir, 'c.sock');
+      const c = startClatd(p.a, ['--pref64', PREFIX, '--v6', '2001:db8:1::1', '--control', sock]);
+      await c.waitFor(running);
+      const dup = c.lines.find((l) => l.event === 'change' && l.kind === 'address-duplicate');
+      assert.ok(dup, 'a duplicate was reported');
+      assert.match(String(dup.msg), /^2001:db8:1::1 is a duplicate; trying 2001:db8:1:0:/);
+      const st = JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock));
+      assert.notEqual(st.clat6, '2001:db8:1::1');
+      assert.match(st.clat6, /^2001:db8:1:0:/);
+      assert.equal(st.dad.duplicates[0].address, '2001:db8:1::1');
+      assertPings(p.a);
+      c.child.kill('SIGTERM');
+      assert.equal((await c.exited).code, 0);
+      assert.deepEqual(leftovers(p.a), []);
+    });
   });
 
   test('PREF64 from Router Advertisements, then changed on the router while running', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clatd-test-'));
-    try {
-      await withVethPair(async (p) => {
-        p.b.exec('ip', 'addr', 'add', `${SERVER6}/128`, 'dev', 'lo');
-        p.b.exec('ip', 'addr', 'add', '2001:db8:65::c000:201/128', 'dev', 'lo');
-        const { ra, cfg, sender } = startRaSender(p, dir, 600);
-        const c = startClatd(p.a, ['--control', join(dir, 'c.sock'), '--dad', 'off']);
-        const up = await c.waitFor(running, 15_000);
-        assert.ok(up);
-        assert.ok(
-          c.lines.some((l) => l.event === 'pref64' && l.source === 'ra'),
-          'prefix source is the RA',
-        );
-        assertPings(p.a);
+    await withHostAndRouter(async (p, dir) => {
+      p.b.exec('ip', 'addr', 'add', `${SERVER6}/128`, 'dev', 'lo');
+      p.b.exec('ip', 'addr', 'add', '2001:db8:65::c000:201/128', 'dev', 'lo');
+      const { ra, cfg, sender } = startRaSender(p, dir, 600);
+      const c = startClatd(p.a, ['--control', join(dir, 'c.sock'), '--dad', 'off']);
+      const up = await c.waitFor(running, 15_000);
+      assert.ok(up);
+      assert.ok(
+        c.lines.some((l) => l.event === 'pref64' && l.source === 'ra'),
+        'prefix source is the RA',
+      );
+      assertPings(p.a);
 
-        writeFileSync(cfg, JSON.stringify({ ...ra, pref64: '2001:db8:65::/96' }));
-        sender.kill('SIGHUP');
-        await c.waitFor((l) => l.event === 'change' && l.kind === 'pref64-changed', 15_000);
-        await c.waitFor((l) => running(l) && c.lines.filter(running).length >= 2, 10_000);
-        const st = JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', join(dir, 'c.sock')));
-        assert.equal(st.pref64, '2001:db8:65::/96');
-        assertPings(p.a);
-        c.child.kill('SIGTERM');
-        assert.equal((await c.exited).code, 0);
-        sender.kill('SIGTERM');
-      }, VETH);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+      writeFileSync(cfg, JSON.stringify({ ...ra, pref64: '2001:db8:65::/96' }));
+      sender.kill('SIGHUP');
+      await c.waitFor((l) => l.event === 'change' && l.kind === 'pref64-changed', 15_000);
+      await c.waitFor((l) => running(l) && c.lines.filter(running).length >= 2, 10_000);
+      const st = JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', join(dir, 'c.sock')));
+      assert.equal(st.pref64, '2001:db8:65::/96');
+      assertPings(p.a);
+      c.child.kill('SIGTERM');
+      assert.equal((await c.exited).code, 0);
+      sender.kill('SIGTERM');
+    });
   });
 
   test('live changes: uplink down and up, native IPv4 comes and goes, MTU, a new /64', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clatd-test-'));
-    try {
-      await withVethPair(async (p) => {
-        setUp(p);
-        const sock = join(dir, 'c.sock');
-        const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--dad', 'off']);
-        await c.waitFor(running);
-        const change = (kind: string) => c.waitFor((l) => l.event === 'change' && l.kind === kind);
-        const status = () => JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock));
-        const ping = () => assertPings(p.a);
-        const runs = () => c.lines.filter(running).length;
+    await withHostAndRouter(async (p, dir) => {
+      setUp(p);
+      const sock = join(dir, 'c.sock');
+      const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--dad', 'off']);
+      await c.waitFor(running);
+      const change = (kind: string) => c.waitFor((l) => l.event === 'change' && l.kind === kind);
+      const status = () => JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock));
+      const ping = () => assertPings(p.a);
+      const runs = () => c.lines.filter(running).length;
 
-        // Uplink down: paused with the TUN kept; up: running again with the same address.
-        const addr = status().clat6;
-        p.a.exec('ip', 'link', 'set', 'veth-a', 'down');
-        await change('uplink-down');
-        await c.waitFor((l) => l.event === 'state' && l.to === 'paused');
-        assert.equal(p.a.tryExec('ip', 'link', 'show', 'v4-veth-a').status, 0, 'the TUN stays while paused');
-        p.a.exec('ip', 'link', 'set', 'veth-a', 'up');
-        // The kernel flushed the IPv6 address and routes with the link (keep_addr_on_down=0).
-        p.a.exec('ip', 'addr', 'replace', '2001:db8:1::10/64', 'dev', 'veth-a', 'nodad');
-        p.a.exec('ip', '-6', 'route', 'replace', 'default', 'via', '2001:db8:1::1', 'dev', 'veth-a');
-        await change('uplink-up');
-        await c.waitFor((l) => running(l) && runs() >= 2);
-        assert.equal(status().clat6, addr);
-        ping();
+      // Uplink down: paused with the TUN kept; up: running again with the same address.
+      const addr = status().clat6;
+      p.a.exec('ip', 'link', 'set', 'veth-a', 'down');
+      await change('uplink-down');
+      await c.waitFor((l) => l.event === 'state' && l.to === 'paused');
+      assert.equal(p.a.tryExec('ip', 'link', 'show', 'v4-veth-a').status, 0, 'the TUN stays while paused');
+      p.a.exec('ip', 'link', 'set', 'veth-a', 'up');
+      // The kernel flushed the IPv6 address and routes with the link (keep_addr_on_down=0).
+      p.a.exec('ip', 'addr', 'replace', '2001:db8:1::10/64', 'dev', 'veth-a', 'nodad');
+      p.a.exec('ip', '-6', 'route', 'replace', 'default', 'via', '2001:db8:1::1', 'dev', 'veth-a');
+      await change('uplink-up');
+      await c.waitFor((l) => running(l) && runs() >= 2);
+      assert.equal(status().clat6, addr);
+      ping();
 
-        // Native IPv4 appears: idle, everything removed; it goes: running again.
-        p.a.exec('ip', 'addr', 'add', '198.51.100.2/24', 'dev', 'veth-a');
-        p.a.exec('ip', 'route', 'add', 'default', 'via', '198.51.100.1', 'dev', 'veth-a');
-        await change('native-ipv4-appeared');
-        await c.waitFor((l) => l.event === 'state' && l.to === 'idle-native-ipv4');
-        assert.deepEqual(leftovers(p.a), []);
-        p.a.exec('ip', 'route', 'del', 'default', 'via', '198.51.100.1');
-        await change('native-ipv4-gone');
-        await c.waitFor((l) => running(l) && runs() >= 3);
-        ping();
+      // Native IPv4 appears: idle, everything removed; it goes: running again.
+      p.a.exec('ip', 'addr', 'add', '198.51.100.2/24', 'dev', 'veth-a');
+      p.a.exec('ip', 'route', 'add', 'default', 'via', '198.51.100.1', 'dev', 'veth-a');
+      await change('native-ipv4-appeared');
+      await c.waitFor((l) => l.event === 'state' && l.to === 'idle-native-ipv4');
+      assert.deepEqual(leftovers(p.a), []);
+      p.a.exec('ip', 'route', 'del', 'default', 'via', '198.51.100.1');
+      await change('native-ipv4-gone');
+      await c.waitFor((l) => running(l) && runs() >= 3);
+      ping();
 
-        // MTU of the uplink: the TUN follows (1400 - 28).
-        p.a.exec('ip', 'link', 'set', 'veth-a', 'mtu', '1400');
-        await change('mtu-changed');
-        assert.match(p.a.exec('ip', 'link', 'show', 'v4-veth-a'), /mtu 1372/);
-        assert.match(p.a.exec('ip', '-4', 'route', 'show', 'default'), /advmss 1332/);
+      // MTU of the uplink: the TUN follows (1400 - 28).
+      p.a.exec('ip', 'link', 'set', 'veth-a', 'mtu', '1400');
+      await change('mtu-changed');
+      assert.match(p.a.exec('ip', 'link', 'show', 'v4-veth-a'), /mtu 1372/);
+      assert.match(p.a.exec('ip', '-4', 'route', 'show', 'default'), /advmss 1332/);
 
-        // A new /64: the CLAT address moves into it, the TUN stays.
-        p.b.exec('ip', 'addr', 'add', '2001:db8:2::1/64', 'dev', 'veth-b', 'nodad');
-        p.a.exec('ip', 'addr', 'add', '2001:db8:2::10/64', 'dev', 'veth-a', 'nodad');
-        p.a.exec('ip', '-6', 'route', 'replace', 'default', 'via', '2001:db8:2::1', 'dev', 'veth-a');
-        p.a.exec('ip', 'addr', 'del', '2001:db8:1::10/64', 'dev', 'veth-a');
-        await change('prefix64-changed');
-        await c.waitFor((l) => running(l) && runs() >= 4);
-        assert.match(status().clat6, /^2001:db8:2:0:/);
-        ping();
-        assert.ok(status().changes['prefix64-changed'] >= 1);
+      // A new /64: the CLAT address moves into it, the TUN stays.
+      p.b.exec('ip', 'addr', 'add', '2001:db8:2::1/64', 'dev', 'veth-b', 'nodad');
+      p.a.exec('ip', 'addr', 'add', '2001:db8:2::10/64', 'dev', 'veth-a', 'nodad');
+      p.a.exec('ip', '-6', 'route', 'replace', 'default', 'via', '2001:db8:2::1', 'dev', 'veth-a');
+      p.a.exec('ip', 'addr', 'del', '2001:db8:1::10/64', 'dev', 'veth-a');
+      await change('prefix64-changed');
+      await c.waitFor((l) => running(l) && runs() >= 4);
+      assert.match(status().clat6, /^2001:db8:2:0:/);
+      ping();
+      assert.ok(status().changes['prefix64-changed'] >= 1);
 
-        // The uplink disappears: everything is taken down and clatd waits for one.
-        p.a.exec('ip', 'link', 'del', 'veth-a');
-        await change('uplink-gone');
-        await c.waitFor((l) => l.event === 'state' && l.to === 'waiting-uplink');
-        assert.deepEqual(leftovers(p.a), []);
-        assert.equal(status().state, 'waiting-uplink');
+      // The uplink disappears: everything is taken down and clatd waits for one.
+      p.a.exec('ip', 'link', 'del', 'veth-a');
+      await change('uplink-gone');
+      await c.waitFor((l) => l.event === 'state' && l.to === 'waiting-uplink');
+      assert.deepEqual(leftovers(p.a), []);
+      assert.equal(status().state, 'waiting-uplink');
 
-        c.child.kill('SIGTERM');
-        assert.equal((await c.exited).code, 0);
-        assert.deepEqual(leftovers(p.a), []);
-      }, VETH);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+      c.child.kill('SIGTERM');
+      assert.equal((await c.exited).code, 0);
+      assert.deepEqual(leftovers(p.a), []);
+    });
   });
 
   test('SIGHUP re-reads --config: a new pref64 moves translation, a bad file keeps the old settings', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clatd-test-'));
-    try {
-      await withVethPair(async (p) => {
-        setUp(p);
-        p.b.exec('ip', 'addr', 'add', '2001:db8:65::c000:201/128', 'dev', 'lo');
-        const file = join(dir, 'clatd.toml');
-        const sock = join(dir, 'c.sock');
-        writeFileSync(file, `pref64 = "${PREFIX}"\ndad = "off"\ncontrol = "${sock}"\n`);
-        const c = startClatd(p.a, ['--config', file]);
-        await c.waitFor(running);
-        const status = () => JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock));
-        assert.equal(status().pref64, PREFIX);
+    await withHostAndRouter(async (p, dir) => {
+      setUp(p);
+      p.b.exec('ip', 'addr', 'add', '2001:db8:65::c000:201/128', 'dev', 'lo');
+      const file = join(dir, 'clatd.toml');
+      const sock = join(dir, 'c.sock');
+      writeFileSync(file, `pref64 = "${PREFIX}"\ndad = "off"\ncontrol = "${sock}"\n`);
+      const c = startClatd(p.a, ['--config', file]);
+      await c.waitFor(running);
+      const status = () => JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock));
+      assert.equal(status().pref64, PREFIX);
 
-        writeFileSync(file, `pref64 = "2001:db8:65::/96"\ndad = "off"\ncontrol = "${sock}"\n`);
-        c.child.kill('SIGHUP');
-        await c.waitFor((l) => l.event === 'change' && l.kind === 'pref64-changed');
-        await c.waitFor((l) => running(l) && c.lines.filter(running).length >= 2);
-        assert.equal(status().pref64, '2001:db8:65::/96');
-        assertPings(p.a);
+      writeFileSync(file, `pref64 = "2001:db8:65::/96"\ndad = "off"\ncontrol = "${sock}"\n`);
+      c.child.kill('SIGHUP');
+      await c.waitFor((l) => l.event === 'change' && l.kind === 'pref64-changed');
+      await c.waitFor((l) => running(l) && c.lines.filter(running).length >= 2);
+      assert.equal(status().pref64, '2001:db8:65::/96');
+      assertPings(p.a);
 
-        writeFileSync(file, 'pref64 = "not a prefix"\n');
-        c.child.kill('SIGHUP');
-        const err = await c.waitFor((l) => l.event === 'reload' && l.level === 'error');
-        assert.match(String(err.msg), /key "pref64" is not a NAT64 prefix.*keeping the running configuration/);
-        assert.equal(status().pref64, '2001:db8:65::/96');
+      writeFileSync(file, 'pref64 = "not a prefix"\n');
+      c.child.kill('SIGHUP');
+      const err = await c.waitFor((l) => l.event === 'reload' && l.level === 'error');
+      assert.match(String(err.msg), /key "pref64" is not a NAT64 prefix.*keeping the running configuration/);
+      assert.equal(status().pref64, '2001:db8:65::/96');
 
-        c.child.kill('SIGTERM');
-        assert.equal((await c.exited).code, 0);
-      }, VETH);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+      c.child.kill('SIGTERM');
+      assert.equal((await c.exited).code, 0);
+    });
   });
 
   test('the RA PREF64 lifetime runs out: translation pauses with the TUN kept, and resumes when it is back', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clatd-test-'));
-    try {
-      await withVethPair(async (p) => {
-        p.b.exec('ip', 'addr', 'add', `${SERVER6}/128`, 'dev', 'lo');
-        const { ra, cfg, sender } = startRaSender(p, dir, 8);
-        const sock = join(dir, 'c.sock');
-        const c = startClatd(p.a, ['--control', sock, '--dad', 'off']);
-        await c.waitFor(running, 15_000);
-        // The router stops advertising a PREF64: the last one expires within 8 s.
-        writeFileSync(cfg, JSON.stringify({ ...ra, pref64: null }));
-        sender.kill('SIGHUP');
-        await c.waitFor((l) => l.event === 'change' && l.kind === 'pref64-lost', 15_000);
-        await c.waitFor((l) => l.event === 'state' && l.to === 'paused');
-        assert.equal(p.a.tryExec('ip', 'link', 'show', 'v4-veth-a').status, 0, 'the TUN stays while paused');
-        assert.equal(p.a.tryExec('ping', '-c', '1', '-W', '1', '192.0.2.1').status, 1, 'nothing is translated');
-        const st = JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock));
-        assert.equal(st.state, 'paused');
-        assert.match(st.reason, /no NAT64 prefix/);
+    await withHostAndRouter(async (p, dir) => {
+      p.b.exec('ip', 'addr', 'add', `${SERVER6}/128`, 'dev', 'lo');
+      const { ra, cfg, sender } = startRaSender(p, dir, 8);
+      const sock = join(dir, 'c.sock');
+      const c = startClatd(p.a, ['--control', sock, '--dad', 'off']);
+      await c.waitFor(running, 15_000);
+      // The router stops advertising a PREF64: the last one expires within 8 s.
+      writeFileSync(cfg, JSON.stringify({ ...ra, pref64: null }));
+      sender.kill('SIGHUP');
+      await c.waitFor((l) => l.event === 'change' && l.kind === 'pref64-lost', 15_000);
+      await c.waitFor((l) => l.event === 'state' && l.to === 'paused');
+      assert.equal(p.a.tryExec('ip', 'link', 'show', 'v4-veth-a').status, 0, 'the TUN stays while paused');
+      assert.equal(p.a.tryExec('ping', '-c', '1', '-W', '1', '192.0.2.1').status, 1, 'nothing is translated');
+      const st = JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock));
+      assert.equal(st.state, 'paused');
+      assert.match(st.reason, /no NAT64 prefix/);
 
-        writeFileSync(cfg, JSON.stringify(ra));
-        sender.kill('SIGHUP');
-        await c.waitFor((l) => running(l) && c.lines.filter(running).length >= 2, 15_000);
-        assertPings(p.a);
-        c.child.kill('SIGTERM');
-        assert.equal((await c.exited).code, 0);
-        sender.kill('SIGTERM');
-      }, VETH);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+      writeFileSync(cfg, JSON.stringify(ra));
+      sender.kill('SIGHUP');
+      await c.waitFor((l) => running(l) && c.lines.filter(running).length >= 2, 15_000);
+      assertPings(p.a);
+      c.child.kill('SIGTERM');
+      assert.equal((await c.exited).code, 0);
+      sender.kill('SIGTERM');
+    });
   });
 });
