@@ -797,11 +797,21 @@ export class Daemon {
   }
 
   async #stopDatapath(): Promise<void> {
+    const dp = this.#releaseDatapath();
+    if (dp) await this.#retire(dp);
+  }
+
+  /** Takes the datapath out of the daemon's hands (a later failure report of it is ignored). */
+  #releaseDatapath(): DatapathHandle | undefined {
     const dp = this.#dp;
+    this.#dp = undefined;
     this.#dpGen++;
     this.#dpFailure = undefined;
-    if (!dp) return;
-    this.#dp = undefined;
+    return dp;
+  }
+
+  /** Stops a released datapath; its counts stay in the totals. */
+  async #retire(dp: DatapathHandle): Promise<void> {
     this.#counterBase = addCounters(this.#counterBase, dp.counters());
     await dp.stop();
   }
@@ -810,24 +820,14 @@ export class Daemon {
   async #teardown(why: string): Promise<void> {
     this.#dadRun?.abort();
     this.#dadRun = undefined;
-    const dp = this.#dp;
+    const dp = this.#releaseDatapath();
     const up = this.#upSide;
     const v4 = this.#ipv4;
-    this.#dp = undefined;
-    this.#dpGen++;
-    this.#dpFailure = undefined;
     this.#upSide = undefined;
     this.#ipv4 = undefined;
     this.#session = undefined;
     const steps: [string, (() => Promise<void>) | undefined][] = [
-      [
-        'datapath',
-        dp &&
-          (async () => {
-            this.#counterBase = addCounters(this.#counterBase, dp.counters());
-            await dp.stop();
-          }),
-      ],
+      ['datapath', dp && (() => this.#retire(dp))],
       ['uplink side', up && (() => up.close())],
       ['IPv4 side', v4 && (() => v4.close())],
     ];
