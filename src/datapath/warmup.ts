@@ -19,7 +19,10 @@
 import { parsePrefix4 } from '../core/addr/prefix.js';
 import { createBatch, type PacketBatch } from '../core/batch.js';
 import { adjust, finish, pseudoSum4, pseudoSum6, sum16 } from '../core/checksum.js';
+import { icmp4SetChecksum } from '../core/hdr/icmpv4.js';
 import { ipv4SetChecksum, ipv4WriteHeader, PROTO_ICMP, PROTO_TCP, PROTO_UDP } from '../core/hdr/ipv4.js';
+import { tcpSetChecksum } from '../core/hdr/tcp.js';
+import { udpSetChecksum } from '../core/hdr/udp.js';
 import type { TranslatorConfig } from '../core/xlat/config.js';
 import { Drop } from '../core/xlat/drop.js';
 import type { Translator } from '../core/xlat/translator.js';
@@ -164,7 +167,7 @@ function echo4(clat4: number, server4: number): Uint8Array {
   m[5] = 1; // identifier 1
   m[7] = 1; // sequence 1
   for (let i = 8; i < m.length; i++) m[i] = i;
-  setWord(m, 2, finish(sum16(m, 0, m.length)));
+  icmp4SetChecksum(m, 0, finish(sum16(m, 0, m.length)));
   return ipv4(PROTO_ICMP, clat4, server4, m);
 }
 
@@ -174,7 +177,7 @@ function udpDatagram(src: number, dst: number, sport: number, dport: number, siz
   setWord(u, 2, dport);
   setWord(u, 4, size);
   for (let i = 8; i < size; i++) u[i] = i;
-  setWord(u, 6, finish(sum16(u, 0, size, pseudoSum4(src, dst, PROTO_UDP, size))) || 0xffff);
+  udpSetChecksum(u, 0, finish(sum16(u, 0, size, pseudoSum4(src, dst, PROTO_UDP, size))));
   return u;
 }
 
@@ -191,7 +194,7 @@ function tcp4(clat4: number, server4: number): Uint8Array {
   t[13] = 0x18; // PSH, ACK
   setWord(t, 14, 65535);
   for (let i = 20; i < size; i++) t[i] = i;
-  setWord(t, 16, finish(sum16(t, 0, size, pseudoSum4(clat4, server4, PROTO_TCP, size))));
+  tcpSetChecksum(t, 0, finish(sum16(t, 0, size, pseudoSum4(clat4, server4, PROTO_TCP, size))));
   return ipv4(PROTO_TCP, clat4, server4, t);
 }
 
@@ -202,7 +205,7 @@ function portUnreachable4(clat4: number, server4: number): Uint8Array {
   m[0] = 3; // destination unreachable
   m[1] = 3; // port unreachable
   m.set(quoted, 8);
-  setWord(m, 2, finish(sum16(m, 0, m.length)));
+  icmp4SetChecksum(m, 0, finish(sum16(m, 0, m.length)));
   return ipv4(PROTO_ICMP, clat4, server4, m);
 }
 
