@@ -579,7 +579,7 @@ export class Daemon {
       this.#change('mtu-changed', `IPv4 MTU ${cur.mtu} -> ${mtu}`);
       await this.#ipv4.setMtu(mtu);
       cur.mtu = mtu;
-      await this.#dp?.reconfigure(this.#params(cur));
+      await this.#reconfigureDatapath(this.#params(cur));
     }
     cur.source = source;
     if (this.#dp && this.#dpFailure !== undefined && this.lifecycle.state === 'running') {
@@ -676,8 +676,7 @@ export class Daemon {
       current = address;
       session.clat6 = address;
       await up.retarget(address, o.prefix);
-      if (cfg.dad === 'optimistic' && this.#dp && this.#session === session)
-        await this.#dp.reconfigure(this.#params(session));
+      if (cfg.dad === 'optimistic' && this.#session === session) await this.#reconfigureDatapath(this.#params(session));
     };
     const run = dad.run({
       uplink: o.uplink,
@@ -749,8 +748,9 @@ export class Daemon {
       this.#dp = await this.#startDatapath(up, this.#ipv4, xp);
       this.log.info('translate', `translating ${ipv4} <-> ${session.clat6} via ${formatPrefix6(o.prefix)}`);
     } else {
-      await this.#dp.reconfigure(xp);
-      await this.#dp.resume();
+      await this.#reconfigureDatapath(xp);
+      // A refused reconfiguration marked it failed: the next step replaces it (running, fresh).
+      if (this.#dpFailure === undefined) await this.#dp?.resume();
       this.log.info('translate', `translating again: ${ipv4} <-> ${session.clat6} via ${formatPrefix6(o.prefix)}`);
     }
     this.#session = session;
@@ -773,6 +773,25 @@ export class Daemon {
         this.kick();
       },
     });
+  }
+
+  /**
+   * Hands new parameters to the running datapath, if any. Never rejects: a datapath that refuses
+   * them (a worker failing to swap its packet filter, or one stopping under us) may have some
+   * workers on the new parameters and some on the old, so it is treated as failed and replaced by
+   * a fresh one started with the new parameters: all loops agree again.
+   */
+  async #reconfigureDatapath(params: XlatParams): Promise<void> {
+    const dp = this.#dp;
+    if (!dp) return;
+    const gen = this.#dpGen;
+    try {
+      await dp.reconfigure(params);
+    } catch (e) {
+      if (gen !== this.#dpGen || this.lifecycle.done) return; // replaced or stopping already
+      this.#dpFailure ??= `reconfiguring it failed: ${(e as Error).message}`;
+      this.kick();
+    }
   }
 
   /**
@@ -913,9 +932,8 @@ export class Daemon {
         return;
       }
       this.#redraw = true;
-    } else if (xlat && this.#session && this.#dp) {
-      const s = this.#session;
-      void this.#dp.reconfigure(this.#params(s));
+    } else if (xlat && this.#session) {
+      void this.#reconfigureDatapath(this.#params(this.#session));
     }
     this.kick();
   }

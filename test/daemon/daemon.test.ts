@@ -475,6 +475,24 @@ describe('datapath failures', () => {
     await w.daemon.stop();
   });
 
+  test('a datapath that refuses new parameters is replaced by a fresh one holding them', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    const first = w.plumbing.dp;
+    assert.ok(first);
+    // Some workers may have taken the new parameters and some not: only a fresh datapath agrees.
+    first.refuse = 'worker 1: setsockopt(SO_ATTACH_FILTER) failed: ENOMEM';
+    w.daemon.reload(resolveConfig({ pref64: '64:ff9b::/96', 'traffic-class': 'zero' }));
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.notEqual(w.plumbing.dp, first);
+    assert.equal(w.plumbing.dp?.params.translator.trafficClass, 'zero');
+    assert.equal(w.daemon.changes['datapath-restarted'], 1);
+    assert.ok(w.lines.some((l) => /restarting the datapath: reconfiguring it failed: worker 1/.test(l)));
+    await w.daemon.stop();
+  });
+
   test('a datapath that keeps failing ends the daemon with an error instead of looping', async () => {
     const w = world({ pref64: '64:ff9b::/96' });
     await w.daemon.start();

@@ -252,8 +252,13 @@ export class FakeDatapath implements DatapathHandle {
   ) {
     this.params = params;
   }
+  /** Set to make the next reconfigure reject with this message (a worker refusing it). */
+  refuse: string | undefined;
   async reconfigure(x: XlatParams): Promise<void> {
     this.p.ops.push(`reconfigure ${x.clat6}`);
+    const why = this.refuse;
+    this.refuse = undefined;
+    if (why !== undefined) throw new Error(why);
     this.params = x;
   }
   async pause(): Promise<void> {
