@@ -94,7 +94,8 @@ export interface DadPort {
   /**
    * Runs DAD on the wire for `first`, drawing a new address with `redraw` on a duplicate (at most 3
    * times). `onAddress` is awaited before each new address is probed (so the receive side can follow
-   * it). In `off` mode it sends the probes and resolves at once.
+   * it); when `onAddress` rejects, the run ends and rejects with its error. In `off` mode it sends
+   * the probes and resolves at once.
    */
   run(o: {
     uplink: LinkInfo;

@@ -424,18 +424,26 @@ export class SystemPlumbing implements PlumbingPort, DadPort {
     const duplicates: { address: string; by: string }[] = [];
     let attempts = 1;
     await o.onAddress(o.first);
-    return new Promise<DadOutcome>((resolve) => {
+    return new Promise<DadOutcome>((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       let poll: PollHandle | undefined;
       let done = false;
       let chain = Promise.resolve();
-      const finish = (r: DadOutcome) => {
-        if (done) return;
+      const end = () => {
+        if (done) return false;
         done = true;
         if (timer) clearTimeout(timer);
         poll?.stop();
         listen.close();
-        resolve(r);
+        return true;
+      };
+      const finish = (r: DadOutcome) => {
+        if (end()) resolve(r);
+      };
+      // The caller could not move to the next address (as when its first onAddress throws above):
+      // its error ends the run, instead of an unhandled rejection of the chain.
+      const abandon = (e: unknown) => {
+        if (end()) reject(e);
       };
       const apply = (actions: DadAction[]) => {
         for (const a of actions) {
@@ -461,7 +469,7 @@ export class SystemPlumbing implements PlumbingPort, DadPort {
               attempts++;
               target = a.next;
               listen.setFilter(clatReceiveFilter(target));
-              chain = chain.then(() => o.onAddress(next));
+              chain = chain.then(() => o.onAddress(next)).catch(abandon);
               break;
             }
             case 'unique':

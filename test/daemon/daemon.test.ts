@@ -278,6 +278,22 @@ describe('daemon DAD', () => {
     await w.daemon.stop();
   });
 
+  test('the receive side failing to follow a new address: the step is logged and retried', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    w.dad.duplicates.add('2001:db8:1::c001');
+    w.plumbing.retargetError = new Error('setsockopt(IPV6_JOIN_ANYCAST) failed: ENOMEM');
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.ok(w.lines.some((l) => /error step: setsockopt\(IPV6_JOIN_ANYCAST\) failed: ENOMEM/.test(l)));
+    assert.equal(w.daemon.errors, 1);
+    w.clock.advance(2_000);
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.notEqual(w.daemon.status().clat6, '2001:db8:1::c001', 'the duplicate is not used');
+    await w.daemon.stop();
+    assert.deepEqual([...w.plumbing.live], []);
+  });
+
   test('only duplicates: fails with exit code 1 and leaves nothing', async () => {
     const w = world({ pref64: '64:ff9b::/96' });
     for (let i = 1; i <= 4; i++) w.dad.duplicates.add(`2001:db8:1::c00${i}`);

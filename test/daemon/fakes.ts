@@ -197,6 +197,9 @@ export class FakePlumbing implements PlumbingPort {
     return {
       retarget: async (a: string) => {
         this.ops.push(`retarget ${a}`);
+        const e = this.retargetError;
+        this.retargetError = undefined;
+        if (e) throw e;
       },
       close: async () => {
         this.ops.push('closeUplink');
@@ -228,6 +231,8 @@ export class FakePlumbing implements PlumbingPort {
   async dadParams(): Promise<{ transmits: number; retransMs: number }> {
     return this.dadSysctl;
   }
+  /** Thrown once by the next retarget when set (the anycast join or the nft rule refused). */
+  retargetError: Error | undefined;
   /** Thrown once by the next cleanupLeftovers when set (e.g. a TUN held by another clatd). */
   leftoversError: Error | undefined;
   async cleanupLeftovers(): Promise<string[]> {
