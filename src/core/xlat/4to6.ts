@@ -212,6 +212,16 @@ function protocol46(p: number): number {
 }
 
 /**
+ * IPv6 extension header numbers (RFC 8200 §4: Hop-by-Hop, Routing, Fragment, Destination
+ * Options). §4.1 says to copy the Protocol field, but in the IPv6 Next Header these would have the
+ * receiver parse the payload as that header, one the translator never checked (a way to smuggle
+ * options or fragments past it). No IPv4 host sends these, so such packets are dropped.
+ */
+function isV6ExtensionNumber(p: number): boolean {
+  return p === 0 || p === 43 || p === 44 || p === 60;
+}
+
+/**
  * RFC 7915 §4.4/§4.5: moves a TCP or UDP checksum at `d[at]` from the IPv4 pseudo-header
  * addresses to the IPv6 ones (RFC 1624), given the one's-complement difference `diff` that the
  * two address mappings make (the sum of their {@link mapDelta}s). Protocol and length appear in
@@ -265,6 +275,7 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
   const fragOffset = (ff & IPV4_FRAGMENT_OFFSET_MASK) << 3;
   const isFragment = mf || fragOffset !== 0;
   const proto = ipv4Protocol(b, off);
+  if (isV6ExtensionNumber(proto)) return Drop.D46_PROTOCOL_IS_V6_EXT;
   const l4 = off + ihl;
   const l4len = total - ihl;
   // A fragment reaching past 65535 bytes can never be reassembled, and its IPv6 offset would wrap.
@@ -448,6 +459,8 @@ function translateError46(
   const ifragOffset = (iff & IPV4_FRAGMENT_OFFSET_MASK) << 3;
   const iIsFragment = imf || ifragOffset !== 0;
   const iproto = ipv4Protocol(b, q);
+  // Never sent by this side's hosts (the 6→4 direction cannot produce it either): not a real quote.
+  if (isV6ExtensionNumber(iproto)) return Drop.D46_ICMP_BAD_INNER;
   if (iproto === PROTO_ICMP && ifragOffset === 0 && avail > iihl && icmp4IsError(b[q + iihl])) {
     return Drop.D46_ICMP_ERROR_IN_ERROR;
   }

@@ -82,6 +82,14 @@ export const enum Drop {
   /** Hairpinning is off and the destination maps back to the IPv6 side. */
   D64_HAIRPIN_OFF,
 
+  // ---- added later (values are dense and index counters: new reasons go last) ----
+  /**
+   * IPv4 Protocol 0, 43, 44 or 60: an IPv6 extension header number (Hop-by-Hop, Routing, Fragment,
+   * Destination Options). Copied as the IPv6 Next Header it would make the receiver parse the
+   * IPv4 payload as that header; no IPv4 host sends them.
+   */
+  D46_PROTOCOL_IS_V6_EXT,
+
   COUNT,
 }
 
@@ -233,6 +241,10 @@ export const DROP_INFO = {
     name: 'v6_hairpin_off',
     doc: 'Destination maps back to IPv6 and hairpinning is off.',
     rfc: 'RFC 7757 §4',
+  },
+  [Drop.D46_PROTOCOL_IS_V6_EXT]: {
+    name: 'v4_protocol_is_v6_extension',
+    doc: 'IPv4 Protocol is an IPv6 extension header number (0, 43, 44, 60); as the IPv6 Next Header it would be parsed as that header.',
   },
 } satisfies Record<Exclude<Drop, Drop.COUNT>, DropInfo>;
 

@@ -162,6 +162,19 @@ describe('4to6: header (RFC 7915 §4.1)', () => {
     assert.equal(o[6], 33);
     assert.deepEqual(o.subarray(40), p.subarray(20));
   });
+
+  test('IPv6 extension header numbers as Protocol are named drops, not Next Headers', () => {
+    for (const proto of [0, 43, 44, 60]) {
+      const p = udp(20);
+      p[9] = proto;
+      patch4(p, {});
+      assert.equal(t.translate(p).drop, 'v4_protocol_is_v6_extension', `protocol ${proto}`);
+    }
+    const p = udp(20);
+    p[9] = 41; // IPv6-in-IPv4 is a real IPv4 protocol
+    patch4(p, {});
+    assert.equal(t.translate(p).forward[0][6], 41);
+  });
 });
 
 describe('4to6: DF, fragments and the IPv6 MTU (RFC 7915 §4, §4.1; RFC 8021)', () => {
@@ -464,6 +477,10 @@ describe('4to6: ICMP (RFC 7915 §4.2, §4.3)', () => {
     assert.equal(t.translate(icmpError(3, 3, [0, 0, 0, 0], quoted().subarray(0, 12))).drop, 'v4_icmp_bad_inner');
     const nested = icmpError(3, 3, [0, 0, 0, 0], icmpError(3, 1, [0, 0, 0, 0], quoted()));
     assert.equal(t.translate(nested).drop, 'v4_icmp_error_in_error');
+    const ext = quoted();
+    ext[9] = 44;
+    patch4(ext, {});
+    assert.equal(t.translate(icmpError(3, 3, [0, 0, 0, 0], ext)).drop, 'v4_icmp_bad_inner', 'a quoted Protocol 44');
   });
 
   test('fragmented ICMP is dropped (the ICMPv6 pseudo-header needs the whole length)', () => {
