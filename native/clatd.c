@@ -411,25 +411,6 @@ static napi_value Close(napi_env env, napi_callback_info info) {
 }
 
 /*
- * pollOne(fd, events, timeoutMs) -> revents (0 on timeout) | -errno: a blocking poll(2) of one fd,
- * for synchronous set-up exchanges (a netlink request waiting for its reply). Never on a loop.
- */
-static napi_value PollOne(napi_env env, napi_callback_info info) {
-  ARGS(3);
-  int32_t fd, events, timeout;
-  if (!get_i32(env, argv[0], &fd, "fd must be a number") || !get_i32(env, argv[1], &events, "events must be a number") ||
-      !get_i32(env, argv[2], &timeout, "timeoutMs must be a number"))
-    return NULL;
-  struct pollfd p = {.fd = fd, .events = (short)events};
-  int rc;
-  do rc = poll(&p, 1, timeout);
-  while (rc < 0 && errno == EINTR);
-  if (rc < 0) return num(env, -errno);
-  if (rc > 0 && (p.revents & POLLNVAL)) return num(env, -EBADF);
-  return num(env, rc == 0 ? 0 : p.revents);
-}
-
-/*
  * pollMany(fds: Int32Array, revents: Int32Array, timeoutMs) -> ready count (0: timeout or EINTR) |
  * -errno: one blocking poll(2) for POLLIN on every fd (negative fds are skipped, as poll(2) does),
  * each fd's revents written to revents[i]. What a datapath worker sleeps in.
@@ -1014,7 +995,6 @@ NAPI_MODULE_INIT() {
       {"read", Read},
       {"write", Write},
       {"close", Close},
-      {"pollOne", PollOne},
       {"pollMany", PollMany},
       {"eventfd", EventFd},
       {"eventfdWrite", EventFdWrite},

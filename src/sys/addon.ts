@@ -119,11 +119,6 @@ export interface NativeAddon {
   write(fd: number, data: Uint8Array): number;
   close(fd: number): number;
   /**
-   * A blocking poll(2) of one fd for up to `timeoutMs` (-1: forever): the revents (POLLIN ...), 0
-   * on timeout, -errno (-EBADF for a closed fd). For synchronous set-up exchanges only, never on a loop.
-   */
-  pollOne(fd: number, events: number, timeoutMs: number): number;
-  /**
    * One blocking poll(2) for POLLIN on each of `fds` (negative ones skipped) for up to `timeoutMs`:
    * the number of fds with events (their revents in `revents`), 0 on timeout or EINTR, or -errno.
    */

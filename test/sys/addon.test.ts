@@ -199,17 +199,6 @@ describe('addon', () => {
     assert.throws(() => e.signal(), ClosedError);
   });
 
-  test('pollOne waits for readability with a timeout', () => {
-    const e = EventFd.create();
-    const t0 = Date.now();
-    assert.equal(native.pollOne(e.fd, K.POLLIN, 30), 0, 'timeout');
-    assert.ok(Date.now() - t0 >= 25);
-    e.signal();
-    assert.equal(native.pollOne(e.fd, K.POLLIN, 1000) & K.POLLIN, K.POLLIN);
-    e.close();
-    assert.equal(native.pollOne(1_000_000, K.POLLIN, 0), -Errno.EBADF);
-  });
-
   test('bad fds give -EBADF, never a crash', () => {
     assert.equal(native.close(1_000_000), -Errno.EBADF);
     assert.equal(native.read(1_000_000, new Uint8Array(4)), -Errno.EBADF);
