@@ -325,19 +325,31 @@ static napi_value NetlinkPortId(napi_env env, napi_callback_info info) {
   return num(env, snl.nl_pid);
 }
 
+/* The arguments of every one-buffer call: (fd, bytes) and, when `flags` is wanted, an optional flags. */
+static int get_io_args(napi_env env, size_t argc, napi_value *argv, int32_t *fd, uint8_t **p, size_t *n,
+                       int32_t *flags) {
+  if (!get_i32(env, argv[0], fd, "fd must be a number") ||
+      !get_bytes(env, argv[1], p, n, "data must be a Buffer or typed array"))
+    return 0;
+  if (flags == NULL) return 1;
+  *flags = 0;
+  return argc <= 2 || is_nullish(env, argv[2]) || get_i32(env, argv[2], flags, "flags must be a number");
+}
+
+/* Runs a system call again when a signal interrupted it. */
+#define RETRY(rc, call)                                                                             \
+  do rc = (call);                                                                                   \
+  while (rc < 0 && errno == EINTR)
+
 /* send(fd, bytes, flags) -> bytes sent | -errno */
 static napi_value Send(napi_env env, napi_callback_info info) {
   ARGS(3);
-  int32_t fd, flags = 0;
+  int32_t fd, flags;
   uint8_t *p;
   size_t n;
-  if (!get_i32(env, argv[0], &fd, "fd must be a number") ||
-      !get_bytes(env, argv[1], &p, &n, "data must be a Buffer or typed array"))
-    return NULL;
-  if (argc > 2 && !is_nullish(env, argv[2]) && !get_i32(env, argv[2], &flags, "flags must be a number")) return NULL;
+  if (!get_io_args(env, argc, argv, &fd, &p, &n, &flags)) return NULL;
   long rc;
-  do rc = send(fd, p, n, flags);
-  while (rc < 0 && errno == EINTR);
+  RETRY(rc, send(fd, p, n, flags));
   return result(env, rc);
 }
 
@@ -347,29 +359,23 @@ static napi_value SendTo(napi_env env, napi_callback_info info) {
   int32_t fd;
   uint8_t *p, *name;
   size_t n, namelen;
-  if (!get_i32(env, argv[0], &fd, "fd must be a number") ||
-      !get_bytes(env, argv[1], &p, &n, "data must be a Buffer or typed array") ||
+  if (!get_io_args(env, argc, argv, &fd, &p, &n, NULL) ||
       !get_bytes(env, argv[2], &name, &namelen, "name must be a Buffer or typed array"))
     return NULL;
   long rc;
-  do rc = sendto(fd, p, n, 0, (struct sockaddr *)name, (socklen_t)namelen);
-  while (rc < 0 && errno == EINTR);
+  RETRY(rc, sendto(fd, p, n, 0, (struct sockaddr *)name, (socklen_t)namelen));
   return result(env, rc);
 }
 
 /* recv(fd, bytes, flags) -> bytes received (the full length with MSG_TRUNC) | -errno */
 static napi_value Recv(napi_env env, napi_callback_info info) {
   ARGS(3);
-  int32_t fd, flags = 0;
+  int32_t fd, flags;
   uint8_t *p;
   size_t n;
-  if (!get_i32(env, argv[0], &fd, "fd must be a number") ||
-      !get_bytes(env, argv[1], &p, &n, "data must be a Buffer or typed array"))
-    return NULL;
-  if (argc > 2 && !is_nullish(env, argv[2]) && !get_i32(env, argv[2], &flags, "flags must be a number")) return NULL;
+  if (!get_io_args(env, argc, argv, &fd, &p, &n, &flags)) return NULL;
   long rc;
-  do rc = recv(fd, p, n, flags);
-  while (rc < 0 && errno == EINTR);
+  RETRY(rc, recv(fd, p, n, flags));
   return result(env, rc);
 }
 
@@ -379,12 +385,9 @@ static napi_value Read(napi_env env, napi_callback_info info) {
   int32_t fd;
   uint8_t *p;
   size_t n;
-  if (!get_i32(env, argv[0], &fd, "fd must be a number") ||
-      !get_bytes(env, argv[1], &p, &n, "data must be a Buffer or typed array"))
-    return NULL;
+  if (!get_io_args(env, argc, argv, &fd, &p, &n, NULL)) return NULL;
   long rc;
-  do rc = read(fd, p, n);
-  while (rc < 0 && errno == EINTR);
+  RETRY(rc, read(fd, p, n));
   return result(env, rc);
 }
 
@@ -393,12 +396,9 @@ static napi_value Write(napi_env env, napi_callback_info info) {
   int32_t fd;
   uint8_t *p;
   size_t n;
-  if (!get_i32(env, argv[0], &fd, "fd must be a number") ||
-      !get_bytes(env, argv[1], &p, &n, "data must be a Buffer or typed array"))
-    return NULL;
+  if (!get_io_args(env, argc, argv, &fd, &p, &n, NULL)) return NULL;
   long rc;
-  do rc = write(fd, p, n);
-  while (rc < 0 && errno == EINTR);
+  RETRY(rc, write(fd, p, n));
   return result(env, rc);
 }
 
@@ -458,8 +458,7 @@ static napi_value EventFdWrite(napi_env env, napi_callback_info info) {
     return throw_type(env, "value must be a positive safe integer");
   uint64_t u = (uint64_t)v;
   long rc;
-  do rc = write(fd, &u, sizeof u);
-  while (rc < 0 && errno == EINTR);
+  RETRY(rc, write(fd, &u, sizeof u));
   return num(env, rc < 0 ? -errno : 0);
 }
 
@@ -470,8 +469,7 @@ static napi_value EventFdRead(napi_env env, napi_callback_info info) {
   if (!get_i32(env, argv[0], &fd, "fd must be a number")) return NULL;
   uint64_t u = 0;
   long rc;
-  do rc = read(fd, &u, sizeof u);
-  while (rc < 0 && errno == EINTR);
+  RETRY(rc, read(fd, &u, sizeof u));
   if (rc < 0) return num(env, -errno);
   return num(env, (double)u);
 }
@@ -585,8 +583,7 @@ static napi_value ReadBatch(napi_env env, napi_callback_info info) {
   for (; i < end; i++) {
     size_t off = (size_t)i * stride + headroom;
     ssize_t n;
-    do n = read(fd, b.data + off, stride - headroom);
-    while (n < 0 && errno == EINTR);
+    RETRY(n, read(fd, b.data + off, stride - headroom));
     if (n < 0) {
       if (errno == EAGAIN) break;
       if (i == start) return num(env, -errno);
@@ -676,8 +673,7 @@ static napi_value WriteBatch(napi_env env, napi_callback_info info) {
   for (uint32_t i = start; i < start + count; i++) {
     if (!slot_ok(&b, i) || (want >= 0 && b.disp[i] != (uint8_t)want)) continue;
     ssize_t n;
-    do n = write(fd, b.data + b.offs[i], b.lens[i]);
-    while (n < 0 && errno == EINTR);
+    RETRY(n, write(fd, b.data + b.offs[i], b.lens[i]));
     if (n >= 0) {
       done++;
       continue;
