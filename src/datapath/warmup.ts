@@ -30,6 +30,9 @@ import type { PacketIo } from '../sys/io.js';
 import { CounterWriter, createCounterBuffer, DIR46, DIR64, Slot } from './counters.js';
 import { DatapathLoop } from './loop.js';
 
+/** The warm-up's I/O objects, kept for the life of the thread (see the end of warmUp). */
+const retained: PacketIo[] = [];
+
 /** Wake-ups per direction; enough for V8 to optimise the whole path (checked with --trace-opt). */
 export const WARMUP_ROUNDS = 3000;
 /** The far end of the synthetic traffic (never sent anywhere). */
@@ -121,9 +124,17 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
     tun.perRead = per;
     packet.perRead = per;
     const loop = loops[(r >>> 4) & 1];
-    loop.tunReadable();
-    loop.packetReadable();
+    // Both ways in which loops are driven: a worker's drainBoth, the in-process poll callbacks.
+    if (r & 2) loop.drainBoth((r & 1) === 0);
+    else {
+      loop.tunReadable();
+      loop.packetReadable();
+    }
   }
+  // The optimised loop code keeps these objects' shape (a map) weakly; were they collected, V8
+  // would throw that code away ("weak objects" deoptimisation) at the next GC, and the real loop
+  // would run in baseline code again until re-optimised at the pace of real traffic.
+  retained.push(tun, packet, sink);
   const c = counters.acc;
   return {
     translated46: c[DIR46 + Slot.TRANSLATED],

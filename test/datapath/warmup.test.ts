@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import type { TranslatorConfig } from '../../src/core/xlat/config.js';
 import { Translator } from '../../src/core/xlat/translator.js';
 import { warmUp } from '../../src/datapath/warmup.js';
@@ -39,5 +41,23 @@ describe('JIT warm-up', () => {
     const r = warmUp(new Translator(none), none, 16);
     assert.equal(r.translated46, 0);
     assert.ok(r.dropped > 0);
+  });
+});
+
+describe('JIT warm-up and garbage collection', () => {
+  test("a full GC after the warm-up does not throw the loop's optimised code away", () => {
+    const child = fileURLToPath(new URL('./warmup-gc-child.js', import.meta.url));
+    const out = execFileSync(process.execPath, ['--expose-gc', '--trace-deopt', child], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.match(out, /--- done/);
+    const collected = out.slice(out.indexOf('--- collected'));
+    // V8 names it "weak objects": optimised code that embedded a shape only the warm-up's
+    // objects had is discarded once they are collected, and the loop runs in baseline code again.
+    const lost = collected
+      .split('\n')
+      .filter((l) => /weak objects/.test(l) && /drainBoth|#drainSide|#batch|#flush|#drain\b/.test(l));
+    assert.deepEqual(lost, []);
   });
 });
