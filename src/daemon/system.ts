@@ -440,8 +440,8 @@ export class SystemPlumbing implements PlumbingPort, DadPort {
       const finish = (r: DadOutcome) => {
         if (end()) resolve(r);
       };
-      // The caller could not move to the next address (as when its first onAddress throws above):
-      // its error ends the run, instead of an unhandled rejection of the chain.
+      // onAddress failed for a drawn address: its error ends the run, as it does for the first
+      // address above (it was an unhandled rejection of the chain, which ended clatd).
       const abandon = (e: unknown) => {
         if (end()) reject(e);
       };

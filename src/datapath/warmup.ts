@@ -134,7 +134,8 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
   // The optimised loop code keeps these objects' shape (a map) weakly; were they collected, V8
   // would throw that code away ("weak objects" deoptimisation) at the next GC, and the real loop
   // would run in baseline code again until re-optimised at the pace of real traffic.
-  retained.push(tun, packet, sink);
+  // One set is enough: every ReplayIo has the same shape.
+  retained.splice(0, retained.length, tun, packet, sink);
   const c = counters.acc;
   return {
     translated46: c[DIR46 + Slot.TRANSLATED],
