@@ -111,9 +111,9 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
   const counters = new CounterWriter(createCounterBuffer());
   // Two loops, so two arenas: the real loop's arena is a third one, and code that caches a view
   // per arena (core/xlat/words.ts) must have seen a change of arena before it is optimised.
-  // The loop-level code still meets new object shapes on the first real packets (the real
-  // devices, the worker's hooks) and re-optimises quickly; the translator, the large part whose
-  // compile takes ~20 ms, meets nothing new (checked with --trace-deopt).
+  // The loop-level code meets the real device classes later, when the worker primes its devices
+  // (worker.ts primeDevices); the translator, the large part whose compile takes ~20 ms, meets
+  // nothing new (checked with --trace-deopt).
   const loops = [0, 1].map(
     () => new DatapathLoop(translator, { tun, packet, raw: sink }, counters, { stride: STRIDE }),
   );
