@@ -117,7 +117,7 @@ function wake(timeoutMs: number): void {
     if (stopped) return;
   }
   if (r[TUN] === 0 && r[PACKET] === 0) return;
-  if (gone(TUN, 'tun') || gone(PACKET, 'packet')) return;
+  if (((r[TUN] | r[PACKET]) & K.POLLNVAL) !== 0 && (gone(TUN, 'tun') || gone(PACKET, 'packet'))) return;
   // Both sides, the one that woke first: see DatapathLoop.drainBoth.
   loop.drainBoth(r[TUN] !== 0);
 }
