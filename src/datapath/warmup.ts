@@ -30,8 +30,8 @@ import type { PacketIo } from '../sys/io.js';
 import { CounterWriter, createCounterBuffer, DIR46, DIR64, Slot } from './counters.js';
 import { DatapathLoop } from './loop.js';
 
-/** The warm-up's I/O objects, kept for the life of the thread (see the end of warmUp). */
-const retained: PacketIo[] = [];
+/** What the last warm-up ran on, kept for the life of the thread (see the end of warmUp). */
+const retained: unknown[] = [];
 
 /** Wake-ups per direction; enough for V8 to optimise the whole path (checked with --trace-opt). */
 export const WARMUP_ROUNDS = 3000;
@@ -131,11 +131,11 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
       loop.packetReadable();
     }
   }
-  // The optimised loop code keeps these objects' shape (a map) weakly; were they collected, V8
-  // would throw that code away ("weak objects" deoptimisation) at the next GC, and the real loop
-  // would run in baseline code again until re-optimised at the pace of real traffic.
-  // One set is enough: every ReplayIo has the same shape.
-  retained.splice(0, retained.length, tun, packet, sink);
+  // Optimised code keeps what its feedback saw (the I/O objects' shape, the arenas, the counter
+  // arrays) weakly; were these collected, V8 would throw that code away ("weak objects"
+  // deoptimisation) at the next GC, and the real loop would run in baseline code again until
+  // re-optimised at the pace of real traffic. The last warm-up's set is enough (~0.8 MB).
+  retained.splice(0, retained.length, tun, packet, sink, counters, ...loops);
   const c = counters.acc;
   return {
     translated46: c[DIR46 + Slot.TRANSLATED],

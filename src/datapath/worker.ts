@@ -37,7 +37,10 @@ import { warmUp } from './warmup.js';
  */
 export const SLICE_MS = 2000;
 
-/** Rounds of {@link primeDevices}: enough for V8 to optimise the wake-up path (checked with --trace-opt). */
+/**
+ * Rounds of {@link primeDevices}: enough for V8 to optimise the devices' reads and writes and the
+ * poll (checked with --trace-opt; the worker's own small wake-up functions stay in baseline code).
+ */
 const PRIME_ROUNDS = 5000;
 
 const port = parentPort;
@@ -127,12 +130,13 @@ function wake(timeoutMs: number): void {
  * reads that find nothing, writes of nothing (see DatapathLoop.primeWrites). The warm-up optimised
  * the loop over in-memory I/O; without this, V8 meets the real device classes on the first real
  * packets (deoptimising the loop, "wrong map") and optimises their small per-wake functions only
- * after minutes of interactive traffic. Costs a few milliseconds; a packet or command that does
+ * after minutes of interactive traffic. Costs about 50 ms at start; a packet or command that does
  * arrive meanwhile is served as usual.
  */
 function primeDevices(rounds: number): void {
-  for (let i = 0; i < rounds && !stopped; i++) {
+  for (let i = 0; i < rounds; i++) {
     wake(0);
+    if (stopped) return; // a stop command, served by wake: the devices are closed
     loop.drainBoth((i & 1) === 0);
     loop.primeWrites();
   }

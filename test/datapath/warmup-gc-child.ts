@@ -19,7 +19,6 @@ const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with --expose-gc');
 // Full collections: whatever the warm-up left unreachable goes now.
 for (let i = 0; i < 3; i++) gc();
-console.log('--- collected');
 
 /** An idle device: nothing to read. */
 class Quiet implements PacketIo {
