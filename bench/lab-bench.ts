@@ -23,6 +23,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DAEMON_NODE_FLAGS } from '../src/cli/node-flags.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -159,6 +160,8 @@ async function startMode(mode: string, rep: number): Promise<Translator | null> 
       NS_C,
       process.execPath,
       [
+        // As the clatd bin runs it (its shebang).
+        ...DAEMON_NODE_FLAGS,
         CLI,
         'run',
         '--interface',
