@@ -13,7 +13,8 @@ describe('daemon Node.js flags', () => {
   });
 
   test('the bin runs as a program (env -S splits the flags), and node accepts them', () => {
-    // Executed directly, as `sudo clatd` and the systemd unit do: the kernel reads the shebang.
+    // Executed directly, as `npx clatd`, `sudo clatd` and the systemd unit do: the kernel reads the
+    // shebang (the build marks the file executable).
     const out = execFileSync(CLI, ['--help'], { encoding: 'utf8', timeout: 20_000 });
     assert.match(out, /Usage: clatd/);
     const args = execFileSync(process.execPath, [...DAEMON_NODE_FLAGS, '-p', 'process.execArgv.join(" ")'], {
