@@ -22,7 +22,7 @@ import { PacketSocket } from '../sys/packet-socket.js';
 import { type PollHandle, pollReadable } from '../sys/poll.js';
 import { Raw6Socket } from '../sys/raw6.js';
 import { openRtnl, openRtnlMonitor, RTPROT_CLATD, type Rtnl, type RtnlEvent } from '../sys/rtnetlink/index.js';
-import { ipv6Conf, setIpv6Disabled } from '../sys/sysctl.js';
+import { ipv6Conf, readIpv6Conf, setIpv6Disabled, writeIpv6Conf } from '../sys/sysctl.js';
 import { Tun } from '../sys/tun.js';
 import { buildRouterSolicitation } from './discover.js';
 import { discoverPref64ViaDns } from './dns64.js';
@@ -172,6 +172,8 @@ export class SystemUplink implements UplinkSide {
   #clat6: Uint8Array;
   #nft = false;
   #closed = false;
+  /** The uplink's proxy_delay before clatd set it to 0, to give back at close (undefined: untouched). */
+  #proxyDelay: number | undefined;
 
   constructor(
     readonly link: LinkInfo & { linkType: number },
@@ -187,6 +189,27 @@ export class SystemUplink implements UplinkSide {
     } catch (e) {
       this.raw.close();
       throw e;
+    }
+    this.#noAnycastDelay();
+  }
+
+  /**
+   * The kernel answers a multicast Neighbor Solicitation for an anycast address after a random
+   * 0..proxy_delay (0.8 s by default; RFC 4861 §7.2.7, so that several holders of one anycast
+   * address do not answer at once). The CLAT address is anycast only so that the kernel answers
+   * for it, and it has one holder (DAD checked): the delay would only hold up the first packet back
+   * to the CLAT whenever the router resolves it anew (after start, or once its neighbour entry
+   * expired; 0.6–0.8 s seen in the lab). So it is 0 on the uplink while clatd runs. Best effort: a
+   * read-only /proc/sys leaves the delay, not clatd, behind.
+   */
+  #noAnycastDelay(): void {
+    try {
+      const old = readIpv6Conf(this.link.name, 'proxy_delay');
+      if (old === 0) return;
+      writeIpv6Conf(this.link.name, 'proxy_delay', 0);
+      this.#proxyDelay = old;
+    } catch {
+      // Left as it was.
     }
   }
 
@@ -209,6 +232,13 @@ export class SystemUplink implements UplinkSide {
     this.#closed = true;
     this.raw.close();
     if (this.#nft) removeClatFilter(this.link.name);
+    if (this.#proxyDelay !== undefined) {
+      try {
+        writeIpv6Conf(this.link.name, 'proxy_delay', this.#proxyDelay);
+      } catch {
+        // The uplink is gone, and its setting with it.
+      }
+    }
   }
 }
 

@@ -51,13 +51,21 @@ export function writeSysctl(key: string, value: string | number): void {
   }
 }
 
-/** The per-interface IPv6 keys clatd uses: `net/ipv6/conf/<if>/<key>`, except `retrans_time_ms`,
- * which lives under `net/ipv6/neigh/<if>/`. */
-export type Ipv6ConfKey = 'dad_transmits' | 'retrans_time_ms' | 'mtu' | 'accept_dad' | 'disable_ipv6' | 'accept_ra';
+/** The per-interface IPv6 keys clatd uses: `net/ipv6/conf/<if>/<key>`, except `retrans_time_ms`
+ * and `proxy_delay` (in 1/100 s), which live under `net/ipv6/neigh/<if>/`. */
+export type Ipv6ConfKey =
+  | 'dad_transmits'
+  | 'retrans_time_ms'
+  | 'proxy_delay'
+  | 'mtu'
+  | 'accept_dad'
+  | 'disable_ipv6'
+  | 'accept_ra';
 
 function ipv6Key(ifname: string, key: Ipv6ConfKey): string {
   checkIfName(ifname);
-  return `net/ipv6/${key === 'retrans_time_ms' ? 'neigh' : 'conf'}/${ifname}/${key}`;
+  const neigh = key === 'retrans_time_ms' || key === 'proxy_delay';
+  return `net/ipv6/${neigh ? 'neigh' : 'conf'}/${ifname}/${key}`;
 }
 
 /** A missing directory means the interface does not exist (or has no IPv6): say so. */

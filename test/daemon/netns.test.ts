@@ -161,6 +161,8 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
   test('start-up, ping through the CLAT, status, discover, metrics; SIGTERM leaves nothing', async () => {
     await withHostAndRouter(async (p, dir) => {
       setUp(p);
+      const delay = p.a.exec('cat', '/proc/sys/net/ipv6/neigh/veth-a/proxy_delay').trim();
+      assert.notEqual(delay, '0', 'the kernel default (80) before clatd');
       const sock = join(dir, 'c.sock');
       const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--metrics', '127.0.0.1:9464']);
       await c.waitFor(running);
@@ -195,6 +197,8 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       );
       assert.match(p.a.exec('nft', 'list', 'tables'), /clatd-veth-a/);
       assert.match(p.a.exec('cat', '/proc/sys/net/ipv6/conf/v4-veth-a/disable_ipv6'), /1/);
+      // No random anycast delay before the kernel answers the router's NS for the CLAT address.
+      assert.equal(p.a.exec('cat', '/proc/sys/net/ipv6/neigh/veth-a/proxy_delay').trim(), '0');
 
       const metrics = p.a.exec(
         'node',
@@ -222,6 +226,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       assert.ok(ex.at - t0 < 2000, `exit took ${ex.at - t0} ms`);
       assert.deepEqual(leftovers(p.a), []);
       assert.equal(p.a.tryExec('test', '-e', sock).status, 1, 'control socket removed');
+      assert.equal(p.a.exec('cat', '/proc/sys/net/ipv6/neigh/veth-a/proxy_delay').trim(), delay, 'given back');
     });
   });
 
