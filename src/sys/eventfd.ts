@@ -32,10 +32,7 @@ export class EventFd {
   /** Reads and resets the counter: its value, or 0 when nothing was signalled. */
   drain(): number {
     if (this.#fd < 0) throw new ClosedError('eventfd');
-    const r = native.eventfdRead(this.#fd);
-    if (r === -Errno.EAGAIN) return 0;
-    if (r < 0) throw sysError(-r, 'read', 'eventfd');
-    return r;
+    return drainEventFd(this.#fd);
   }
 
   /** Idempotent. */
