@@ -213,6 +213,31 @@ static napi_value Socket(napi_env env, napi_callback_info info) {
   return result(env, socket(d, t | SOCK_NONBLOCK | SOCK_CLOEXEC, p));
 }
 
+/*
+ * socketpair(domain, type, fds: Int32Array(2)) -> 0 | -errno, both ends non-blocking and
+ * close-on-exec. The datapath's warm-up runs its device classes over AF_UNIX pairs.
+ */
+static napi_value SocketPair(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t d, t;
+  int32_t *out;
+  size_t n;
+  if (!get_i32(env, argv[0], &d, "domain must be a number") || !get_i32(env, argv[1], &t, "type must be a number") ||
+      !get_typed(env, argv[2], napi_int32_array, (void **)&out, &n, "fds must be an Int32Array(2)"))
+    return NULL;
+  if (n < 2) {
+    throw_type(env, "fds must be an Int32Array(2)");
+    return NULL;
+  }
+  int sv[2];
+  int r = socketpair(d, t | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv);
+  if (r == 0) {
+    out[0] = sv[0];
+    out[1] = sv[1];
+  }
+  return result(env, r);
+}
+
 /* setsockoptInt(fd, level, name, value) -> 0 | -errno */
 static napi_value SetsockoptInt(napi_env env, napi_callback_info info) {
   ARGS(4);
@@ -909,8 +934,10 @@ static napi_value make_constants(napi_env env) {
   K(AF_INET6);
   K(AF_PACKET);
   K(AF_NETLINK);
+  K(AF_UNIX);
   K(SOCK_RAW);
   K(SOCK_DGRAM);
+  K(SOCK_SEQPACKET);
   K(IPPROTO_RAW);
   K(IPPROTO_IPV6);
   K(ETH_P_IPV6);
@@ -977,6 +1004,7 @@ NAPI_MODULE_INIT() {
       {"tunSetPersist", TunSetPersist},
       {"tunSetQueue", TunSetQueue},
       {"socket", Socket},
+      {"socketPair", SocketPair},
       {"setsockoptInt", SetsockoptInt},
       {"setsockoptBuf", SetsockoptBuf},
       {"getsockoptInt", GetsockoptInt},

@@ -23,8 +23,10 @@ export interface NativeConstants {
   readonly IFNAMSIZ: number;
   readonly AF_INET6: number;
   readonly AF_PACKET: number;
+  readonly AF_UNIX: number;
   readonly AF_NETLINK: number;
   readonly SOCK_RAW: number;
+  readonly SOCK_SEQPACKET: number;
   readonly SOCK_DGRAM: number;
   readonly IPPROTO_RAW: number;
   readonly IPPROTO_IPV6: number;
@@ -96,6 +98,8 @@ export interface NativeAddon {
   tunSetQueue(fd: number, attach: number): number;
   /** socket(2), always with SOCK_NONBLOCK | SOCK_CLOEXEC added. */
   socket(domain: number, type: number, protocol: number): number;
+  /** socketpair(2) into `fds[0]`, `fds[1]`, both non-blocking and close-on-exec; 0 or -errno. */
+  socketPair(domain: number, type: number, fds: Int32Array): number;
   setsockoptInt(fd: number, level: number, name: number, value: number): number;
   setsockoptBuf(fd: number, level: number, name: number, value: Uint8Array): number;
   /** The option's int value (assumed not negative), or -errno. */

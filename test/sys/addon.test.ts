@@ -190,6 +190,29 @@ describe('addon', () => {
     );
   });
 
+  test('socketPair: a SEQPACKET pair keeps packet boundaries both ways; bad arguments are refused', () => {
+    const fds = new Int32Array(2);
+    assert.equal(native.socketPair(K.AF_UNIX, K.SOCK_SEQPACKET, fds), 0);
+    const [a, b] = [fds[0] as number, fds[1] as number];
+    try {
+      assert.ok(a >= 0 && b >= 0 && a !== b);
+      assert.equal(native.write(a, Uint8Array.of(1, 2, 3)), 3);
+      assert.equal(native.write(a, Uint8Array.of(4)), 1);
+      const buf = new Uint8Array(16);
+      assert.equal(native.read(b, buf), 3, 'one packet per read');
+      assert.equal(native.read(b, buf), 1);
+      assert.equal(native.read(b, buf), -Errno.EAGAIN, 'non-blocking');
+      assert.equal(native.write(b, Uint8Array.of(9)), 1);
+      assert.equal(native.read(a, buf), 1);
+    } finally {
+      native.close(a);
+      native.close(b);
+    }
+    assert.equal(errnoName(-native.socketPair(-1, K.SOCK_SEQPACKET, fds)), 'EAFNOSUPPORT');
+    assert.throws(() => native.socketPair(K.AF_UNIX, K.SOCK_SEQPACKET, new Int32Array(1)), /Int32Array\(2\)/);
+    assert.throws(() => native.socketPair(K.AF_UNIX, K.SOCK_SEQPACKET, new Uint32Array(2) as never), TypeError);
+  });
+
   test('eventfd counts, drains to 0, and refuses use after close', () => {
     const e = EventFd.create(2);
     e.signal(5);
