@@ -106,6 +106,16 @@ export class PacketSocket implements PacketIo {
     this.batchSize = o.batchSize ?? 64;
   }
 
+  /**
+   * Wraps `fd`, which only behaves like a packet socket with PACKET_VNET_HDR (one end of an AF_UNIX SOCK_SEQPACKET pair: the same
+   * reads and writes, no device behind it). The datapath warm-up runs this class over such stand-ins,
+   * so V8 optimises its packet paths before the first real packet (datapath/stand-ins.ts). Closing
+   * the object closes `fd`.
+   */
+  static overFd(fd: number, o: PacketSocketOptions): PacketSocket {
+    return new PacketSocket(fd, o);
+  }
+
   static open(o: PacketSocketOptions): PacketSocket {
     const what = `AF_PACKET ${o.ifname}`;
     const fd = check(native.socket(K.AF_PACKET, K.SOCK_RAW, 0), 'socket', what);

@@ -41,8 +41,12 @@ export class Raw6Socket implements PacketIo {
   readonly errors: IoErrors = { readErrors: 0, writeErrors: 0, lastErrno: 0 };
   #fd: number;
   readonly #stats = new Int32Array(2);
-  /** One sockaddr_in6 per batch slot; grows (rarely) with the largest batch seen. */
-  #names: Uint8Array = new Uint8Array(0);
+  /**
+   * One sockaddr_in6 per batch slot, for `batchSize` slots from the start; grows (rarely) with a
+   * larger batch. Not lazily: the first write would take the growth path, and code V8 optimised
+   * without ever seeing it run (a function's first calls record no feedback) is thrown away there.
+   */
+  #names: Uint8Array;
   readonly #one = sockaddrs(1);
   readonly #anycast = new Map<string, Uint8Array>();
 
@@ -51,6 +55,17 @@ export class Raw6Socket implements PacketIo {
     this.ifname = o.ifname;
     this.ifindex = o.ifindex;
     this.batchSize = o.batchSize ?? 64;
+    this.#names = sockaddrs(this.batchSize);
+  }
+
+  /**
+   * Wraps `fd`, which only behaves like a raw IPv6 socket (one end of an AF_UNIX SOCK_SEQPACKET pair: the same
+   * reads and writes, no device behind it). The datapath warm-up runs this class over such stand-ins,
+   * so V8 optimises its packet paths before the first real packet (datapath/stand-ins.ts). Closing
+   * the object closes `fd`.
+   */
+  static overFd(fd: number, o: Raw6Options): Raw6Socket {
+    return new Raw6Socket(fd, o);
   }
 
   static open(o: Raw6Options): Raw6Socket {
