@@ -121,7 +121,15 @@ export class DatapathLoop {
   readonly packetReadable: () => boolean;
 
   #translator: PacketTranslator;
-  readonly #io: LoopIo;
+  /**
+   * The three sides, held here rather than as the caller's `io` object: the packet path then
+   * depends on this class's shape only. (Each caller builds its `io` at its own object literal; V8
+   * gave those the same hidden class but threw the loop's optimised code away when the real one
+   * was first built after the warm-up's: "code dependencies".)
+   */
+  readonly #tun: PacketIo;
+  readonly #packet: PacketIo;
+  readonly #raw: PacketIo;
   readonly #c: Float64Array;
   readonly #counters: CounterWriter;
   readonly #in: PacketBatch;
@@ -143,7 +151,9 @@ export class DatapathLoop {
 
   constructor(translator: PacketTranslator, io: LoopIo, counters: CounterWriter, opts: LoopOptions = {}) {
     this.#translator = translator;
-    this.#io = io;
+    this.#tun = io.tun;
+    this.#packet = io.packet;
+    this.#raw = io.raw;
     this.#counters = counters;
     this.#c = counters.acc;
     const stride = opts.stride ?? DEFAULT_STRIDE;
@@ -196,11 +206,10 @@ export class DatapathLoop {
    */
   primeWrites(): void {
     if (this.#out.count !== 0) return; // only ever between batches, where it is empty
-    const io = this.#io;
-    this.#write(io.raw, 0, Disposition.Forward, IoSlot.RAW_WRITE_FAILED);
-    this.#write(io.tun, 0, Disposition.Forward, IoSlot.TUN_WRITE_FAILED);
-    this.#write(io.tun, 0, Disposition.Back, IoSlot.TUN_WRITE_FAILED);
-    this.#write(io.raw, 0, Disposition.Back, IoSlot.RAW_WRITE_FAILED);
+    this.#write(this.#raw, 0, Disposition.Forward, IoSlot.RAW_WRITE_FAILED);
+    this.#write(this.#tun, 0, Disposition.Forward, IoSlot.TUN_WRITE_FAILED);
+    this.#write(this.#tun, 0, Disposition.Back, IoSlot.TUN_WRITE_FAILED);
+    this.#write(this.#raw, 0, Disposition.Back, IoSlot.RAW_WRITE_FAILED);
   }
 
   #drain(v4: boolean): boolean {
@@ -212,7 +221,7 @@ export class DatapathLoop {
 
   #drainSide(v4: boolean): boolean {
     if (v4 ? this.tunClosed : this.packetClosed) return false;
-    const full = v4 ? this.#io.tun.batchSize : this.#io.packet.batchSize;
+    const full = v4 ? this.#tun.batchSize : this.#packet.batchSize;
     let more = true;
     for (let n = 0; n < this.#maxBatches; n++) {
       // A short batch means the read met EAGAIN: the queue is empty, so skip the read that would
@@ -232,8 +241,7 @@ export class DatapathLoop {
 
   /** One batch from one side: read, translate, write (the caller publishes). Returns packets read. */
   #batch(v4: boolean): number {
-    const io = this.#io;
-    const src = v4 ? io.tun : io.packet;
+    const src = v4 ? this.#tun : this.#packet;
     const inb = this.#in;
     inb.count = 0;
     let n: number;
@@ -326,15 +334,14 @@ export class DatapathLoop {
   #flush(v4: boolean): void {
     const out = this.#out;
     if (out.count === 0) return;
-    const io = this.#io;
     const fwd = this.#pendingForward;
     const back = this.#pendingBack;
     if (fwd > 0) {
-      const to = v4 ? io.raw : io.tun;
+      const to = v4 ? this.#raw : this.#tun;
       this.#write(to, fwd, Disposition.Forward, v4 ? IoSlot.RAW_WRITE_FAILED : IoSlot.TUN_WRITE_FAILED);
     }
     if (back > 0) {
-      const to = v4 ? io.tun : io.raw;
+      const to = v4 ? this.#tun : this.#raw;
       this.#write(to, back, Disposition.Back, v4 ? IoSlot.TUN_WRITE_FAILED : IoSlot.RAW_WRITE_FAILED);
     }
     out.count = 0;

@@ -10,31 +10,33 @@
  * started clatd: stalls of 1-4 ms in about 3 % of the round trips, one per tier-up
  * (`--trace-opt`), for the first thousands of packets. See bench/README.md.
  *
- * How: a throwaway {@link DatapathLoop} with the worker's own translator runs over in-memory I/O:
- * the CLAT's typical traffic (ICMP echo, UDP, TCP, an ICMP error each way) and the answers, in
- * batches of one packet (the idle case) and full batches (the busy case). Nothing is read from or
- * written to any device; its counters go to a scratch buffer, never to the daemon's.
+ * How: a throwaway {@link DatapathLoop} with the worker's own translator runs over stand-ins of
+ * its devices (the real device classes over socket pairs, see stand-ins.ts): the CLAT's typical
+ * traffic (ICMP echo, UDP, TCP, an ICMP error each way) and the answers, in batches of one packet
+ * (the idle case) and large batches (the busy case). Nothing reaches any device or network; its
+ * counters go to a scratch buffer, never to the daemon's.
  */
 
 import { parsePrefix4 } from '../core/addr/prefix.js';
 import { createBatch, type PacketBatch } from '../core/batch.js';
-import { adjust, finish, pseudoSum4, pseudoSum6, sum16 } from '../core/checksum.js';
+import { adjust, finish, fold, pseudoSum4, pseudoSum6, sum16 } from '../core/checksum.js';
 import { icmp4SetChecksum } from '../core/hdr/icmpv4.js';
 import { ipv4SetChecksum, ipv4WriteHeader, PROTO_ICMP, PROTO_TCP, PROTO_UDP } from '../core/hdr/ipv4.js';
 import { tcpSetChecksum } from '../core/hdr/tcp.js';
 import { udpSetChecksum } from '../core/hdr/udp.js';
+import { buildDadSolicitation } from '../core/nd/dad-probe.js';
 import type { TranslatorConfig } from '../core/xlat/config.js';
 import { Drop } from '../core/xlat/drop.js';
 import type { Translator } from '../core/xlat/translator.js';
-import type { PacketIo } from '../sys/io.js';
 import { CounterWriter, createCounterBuffer, DIR46, DIR64, Slot } from './counters.js';
 import { DatapathLoop } from './loop.js';
+import { frame, StandIns } from './stand-ins.js';
 
 /** What the last warm-up ran on, kept for the life of the thread (see the end of warmUp). */
 const retained: unknown[] = [];
 
 /** Wake-ups per direction; enough for V8 to optimise the whole path (checked with --trace-opt). */
-export const WARMUP_ROUNDS = 3000;
+export const WARMUP_ROUNDS = 2000;
 /** The far end of the synthetic traffic (never sent anywhere). */
 const SERVER4 = 0xc0000201; // 192.0.2.1
 /**
@@ -45,40 +47,9 @@ const SERVER4_GLOBAL = 0xc0586301; // 192.88.99.1 (RFC 7526; globally reachable,
 /** Source used when the configuration names no EAM (`v4Sources: 'any'`). */
 const FALLBACK_CLAT4 = 0xc0000004; // 192.0.0.4
 const STRIDE = 2048;
-
-/** A PacketIo over a fixed list of packets: each read hands out the next `perRead` of them. */
-class ReplayIo implements PacketIo {
-  readonly fd = -1;
-  perRead = 1;
-  #next = 0;
-  constructor(
-    readonly batchSize: number,
-    readonly packets: readonly Uint8Array[],
-  ) {}
-
-  read(into: PacketBatch, headroom: number): number {
-    let n = 0;
-    while (n < this.perRead && into.count < into.capacity) {
-      const p = this.packets[this.#next];
-      this.#next = (this.#next + 1) % this.packets.length;
-      const i = into.count++;
-      const off = into.base + i * into.stride + headroom;
-      into.data.set(p, off);
-      into.offs[i] = off;
-      into.lens[i] = p.length;
-      n++;
-    }
-    return n;
-  }
-
-  write(from: PacketBatch, disp?: number): number {
-    let n = 0;
-    for (let i = 0; i < from.count; i++) if (disp === undefined || from.disp[i] === disp) n++;
-    return n;
-  }
-
-  close(): void {}
-}
+/** Packets per read of the stand-ins (the devices' default) and per busy round (short of a full batch). */
+const BATCH = 64;
+const BUSY = 48;
 
 /** What a warm-up did, from its own scratch counters. */
 export interface WarmUpResult {
@@ -105,43 +76,85 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
     portUnreachable4(clat4, server4),
   ];
   const v6 = answers(translator, v4);
-  const tun = new ReplayIo(64, v4);
-  const packet = new ReplayIo(64, v6.length > 0 ? v6 : v4);
-  const sink = new ReplayIo(64, v4);
-  const counters = new CounterWriter(createCounterBuffer());
-  // Two loops, so two arenas: the real loop's arena is a third one, and code that caches a view
-  // per arena (core/xlat/words.ts) must have seen a change of arena before it is optimised.
-  // The loop-level code meets the real device classes later, when the worker primes its devices
-  // (worker.ts primeDevices); the translator, the large part whose compile takes ~20 ms, meets
-  // nothing new (checked with --trace-deopt).
-  const loops = [0, 1].map(
-    () => new DatapathLoop(translator, { tun, packet, raw: sink }, counters, { stride: STRIDE }),
-  );
-  for (let r = 0; r < rounds; r++) {
-    // Mostly single packets (an idle host's traffic); every eighth round a busy batch, short of
-    // full so that one read ends the wake-up.
-    const per = r % 8 === 7 ? 48 : 1;
-    tun.perRead = per;
-    packet.perRead = per;
-    const loop = loops[(r >>> 4) & 1];
-    // Both ways in which loops are driven: a worker's drainBoth, the in-process poll callbacks.
-    if (r & 2) loop.drainBoth((r & 1) === 0);
-    else {
-      loop.tunReadable();
-      loop.packetReadable();
+  const frames = v6.map((p) => frame(p));
+  // One answer with its checksum left to complete, as veth hands over a local sender's packets.
+  const udp6 = v6.find((p) => p[6] === PROTO_UDP && p.length >= 48);
+  if (udp6 !== undefined) frames.push(frame(udp6, { offset: 6, pseudo: udpPseudo(udp6) }));
+  // A neighbor solicitation for the CLAT address (the socket's filter passes those for DAD).
+  const clat6 = v6[0]?.slice(24, 40);
+  if (clat6 !== undefined) frames.push(frame(buildDadSolicitation(clat6, new Uint8Array(6))));
+  const devices = StandIns.open(BATCH);
+  try {
+    const tunFeed = feed(v4);
+    // No answers when the configuration drops all the IPv4 side: the IPv4 packets, framed, take the drop path.
+    const packetFeed = feed(frames.length > 0 ? frames : v4.map((p) => frame(p)));
+    const scratch = createBatch(BATCH, STRIDE);
+    const counters = new CounterWriter(createCounterBuffer());
+    // Two loops, so two arenas: the real loop's arena is a third one, and code that caches a view
+    // per arena (core/xlat/words.ts) must have seen a change of arena before it is optimised.
+    const io = { tun: devices.tun, packet: devices.packet, raw: devices.raw };
+    const loops = [0, 1].map((i) => {
+      const loop = new DatapathLoop(translator, io, counters, { stride: STRIDE });
+      // The worker sets both hooks after construction (an object literal's method, a function
+      // declaration), so the warm-up does too. A different counter hook per loop: having seen one
+      // function only, V8 would compile a call of exactly that one, and the worker's own would
+      // throw the loop's optimised code away ("wrong call target").
+      loop.beforePublish = HOOKS[i]?.beforePublish;
+      loop.onClosed = ignoreClosed;
+      return loop;
+    });
+    for (let r = 0; r < rounds; r++) {
+      // Mostly single packets (an idle host's traffic); every eighth round a busy batch, short of
+      // full so that one read ends the wake-up.
+      const per = r % 8 === 7 ? BUSY : 1;
+      devices.feedTun(tunFeed, r % v4.length, per);
+      devices.feedPacket(packetFeed, r % Math.max(1, frames.length), per);
+      const loop = loops[(r >>> 4) & 1] as DatapathLoop;
+      // Both ways in which loops are driven: a worker's drainBoth, the in-process poll callbacks.
+      if (r & 2) loop.drainBoth((r & 1) === 0);
+      else {
+        loop.tunReadable();
+        loop.packetReadable();
+      }
+      devices.drain(scratch);
     }
+    // Optimised code keeps what its feedback saw (the devices' shapes, the arenas, the counter
+    // arrays) weakly; were these collected, V8 would throw that code away ("weak objects"
+    // deoptimisation) at the next GC, and the real loop would run in baseline code again until
+    // re-optimised at the pace of real traffic. The last warm-up's set is enough (~0.8 MB).
+    retained.splice(0, retained.length, devices, tunFeed, packetFeed, scratch, counters, ...loops);
+    const c = counters.acc;
+    return {
+      translated46: c[DIR46 + Slot.TRANSLATED],
+      translated64: c[DIR64 + Slot.TRANSLATED],
+      dropped: c[DIR46 + Slot.DROPPED] + c[DIR64 + Slot.DROPPED],
+    };
+  } finally {
+    devices.close();
   }
-  // Optimised code keeps what its feedback saw (the I/O objects' shape, the arenas, the counter
-  // arrays) weakly; were these collected, V8 would throw that code away ("weak objects"
-  // deoptimisation) at the next GC, and the real loop would run in baseline code again until
-  // re-optimised at the pace of real traffic. The last warm-up's set is enough (~0.8 MB).
-  retained.splice(0, retained.length, tun, packet, sink, counters, ...loops);
-  const c = counters.acc;
-  return {
-    translated46: c[DIR46 + Slot.TRANSLATED],
-    translated64: c[DIR64 + Slot.TRANSLATED],
-    dropped: c[DIR46 + Slot.DROPPED] + c[DIR64 + Slot.DROPPED],
-  };
+}
+
+const HOOKS = [{ beforePublish(_acc: Float64Array): void {} }, { beforePublish(_acc: Float64Array): void {} }];
+
+function ignoreClosed(): void {}
+
+/** A batch holding `packets` round and round, so any `BUSY` consecutive ones can be fed from any start. */
+function feed(packets: readonly Uint8Array[]): PacketBatch {
+  const n = packets.length + BUSY;
+  const b = createBatch(n, STRIDE);
+  for (let i = 0; i < n; i++) {
+    const p = packets[i % packets.length] as Uint8Array;
+    b.offs[i] = i * STRIDE;
+    b.lens[i] = p.length;
+    b.data.set(p, i * STRIDE);
+  }
+  b.count = n;
+  return b;
+}
+
+/** The pseudo-header sum of an IPv6 UDP packet, folded (what a CHECKSUM_PARTIAL packet carries). */
+function udpPseudo(p: Uint8Array): number {
+  return fold(pseudoSum6(p, 8, 24, PROTO_UDP, p.length - 40));
 }
 
 function clatSource(config: TranslatorConfig): number {

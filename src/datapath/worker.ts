@@ -128,10 +128,10 @@ function wake(timeoutMs: number): void {
 /**
  * Runs the wake-up path over the real devices before the first packet: polls that find nothing,
  * reads that find nothing, writes of nothing (see DatapathLoop.primeWrites). The warm-up optimised
- * the loop over in-memory I/O; without this, V8 meets the real device classes on the first real
- * packets (deoptimising the loop, "wrong map") and optimises their small per-wake functions only
- * after minutes of interactive traffic. Costs about 50 ms at start; a packet or command that does
- * arrive meanwhile is served as usual.
+ * the loop and the device classes' packet paths (over stand-ins); this brings the poll and the
+ * per-wake functions along, which V8 would otherwise optimise only after minutes of interactive
+ * traffic. Costs about 50 ms at start; a packet or command that does arrive meanwhile is served as
+ * usual.
  */
 function primeDevices(rounds: number): void {
   for (let i = 0; i < rounds; i++) {

@@ -1,0 +1,78 @@
+/**
+ * Child of warmup.test.ts, run with `--trace-deopt`: warms a translator up, then builds and drives
+ * a loop the way a worker does (its devices, its io object, its counter hooks, its options) with
+ * ping-like traffic. The devices are stand-ins of the real classes (no privilege needed), opened
+ * anew as the worker opens its own. The parent reads V8's deoptimisation trace: it must be empty.
+ */
+import { createBatch } from '../../src/core/batch.js';
+import type { TranslatorConfig } from '../../src/core/xlat/config.js';
+import { Translator } from '../../src/core/xlat/translator.js';
+import { CounterWriter, createCounterBuffer, DIR46, DIR64, Slot } from '../../src/datapath/counters.js';
+import { DatapathLoop } from '../../src/datapath/loop.js';
+import { frame, StandIns } from '../../src/datapath/stand-ins.js';
+import { warmUp } from '../../src/datapath/warmup.js';
+import { ipv4Packet, ipv6Packet, PROTO_ICMP, PROTO_ICMPV6 } from '../pkt/build.js';
+
+const config: TranslatorConfig = {
+  pool6: '2001:db8:64::/96',
+  eam: [{ v4: '192.0.0.4/32', v6: '2001:db8:1::4/128' }],
+  v4Sources: 'eam',
+  ownV4: '192.0.0.8',
+  icmpSrcV4: '192.0.0.8',
+};
+const translator = new Translator(config);
+warmUp(translator, config);
+
+// As worker.ts and devices.ts do it.
+const dev = StandIns.open(64);
+const io = { tun: dev.tun, packet: dev.packet, raw: dev.raw };
+const hooks = {
+  syncCounters(_acc: Float64Array): void {},
+};
+function sideClosed(): void {}
+const counters = new CounterWriter(createCounterBuffer());
+const loop = new DatapathLoop(translator, io, counters, {
+  stride: 65536 + 256,
+  maxBatchesPerWake: 8,
+  icmpErrorsPerSec: 1000,
+});
+loop.beforePublish = hooks.syncCounters;
+loop.onClosed = sideClosed;
+
+// ping 192.0.2.1 and its answer, one packet per wake-up (not the warm-up's own packets). Built
+// once: the builder's own code is not the subject here, so it must not be optimised either.
+const request = ipv4Packet(
+  { src: '192.0.0.4', dst: '192.0.2.1', df: true, id: 77 },
+  { proto: PROTO_ICMP, sport: 0x1234, dport: 1, payload: new Uint8Array(56).fill(0xa5) },
+);
+const reply = ipv6Packet(
+  { src: '2001:db8:64::c000:201', dst: '2001:db8:1::4' },
+  { proto: PROTO_ICMPV6, sport: 0x1234, dport: 1, payload: new Uint8Array(56).fill(0xa5) },
+);
+reply[40] = 129; // an echo reply: the type grows by 1, so the checksum shrinks by 0x100 (ones' complement)
+const c = (((reply[42] as number) << 8) | (reply[43] as number)) - 0x100;
+const fixed = c <= 0 ? c + 0xffff : c;
+reply[42] = fixed >>> 8;
+reply[43] = fixed & 0xff;
+const one = (p: Uint8Array) => {
+  const b = createBatch(1, 2048);
+  b.data.set(p, 0);
+  b.lens[0] = p.length;
+  b.count = 1;
+  return b;
+};
+const requests = one(request);
+const replies = one(frame(reply));
+const scratch = createBatch(64, 2048);
+for (let i = 0; i < 300; i++) {
+  dev.feedTun(requests, 0, 1);
+  loop.drainBoth(true);
+  dev.feedPacket(replies, 0, 1);
+  loop.drainBoth(false);
+  dev.drain(scratch);
+}
+dev.close();
+const acc = counters.acc;
+console.log(
+  `--- done ${acc[DIR46 + Slot.TRANSLATED]} ${acc[DIR64 + Slot.TRANSLATED]} ${acc[DIR46 + Slot.DROPPED] + acc[DIR64 + Slot.DROPPED]}`,
+);
