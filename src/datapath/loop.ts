@@ -199,19 +199,6 @@ export class DatapathLoop {
     this.#publish();
   }
 
-  /**
-   * Calls each output's write with nothing to write (no system call is made), so that the write
-   * call sites have met the real device objects before the first real packet (see the worker's
-   * primeDevices). Counts nothing.
-   */
-  primeWrites(): void {
-    if (this.#out.count !== 0) return; // only ever between batches, where it is empty
-    this.#write(this.#raw, 0, Disposition.Forward, IoSlot.RAW_WRITE_FAILED);
-    this.#write(this.#tun, 0, Disposition.Forward, IoSlot.TUN_WRITE_FAILED);
-    this.#write(this.#tun, 0, Disposition.Back, IoSlot.TUN_WRITE_FAILED);
-    this.#write(this.#raw, 0, Disposition.Back, IoSlot.RAW_WRITE_FAILED);
-  }
-
   #drain(v4: boolean): boolean {
     const more = this.#drainSide(v4);
     // Once per wake-up: failures absorbed by the system layer show up even when nothing was read.

@@ -28,9 +28,11 @@ import { buildDadSolicitation } from '../core/nd/dad-probe.js';
 import type { TranslatorConfig } from '../core/xlat/config.js';
 import { Drop } from '../core/xlat/drop.js';
 import type { Translator } from '../core/xlat/translator.js';
+import { PollSet } from '../sys/poll.js';
 import { CounterWriter, createCounterBuffer, DIR46, DIR64, Slot } from './counters.js';
 import { DatapathLoop } from './loop.js';
 import { frame, StandIns } from './stand-ins.js';
+import { Waker } from './waker.js';
 
 /** What the last warm-up ran on, kept for the life of the thread (see the end of warmUp). */
 const retained: unknown[] = [];
@@ -103,26 +105,34 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
       loop.onClosed = ignoreClosed;
       return loop;
     });
+    // A worker's wake-up (poll, then both sides), over the stand-ins' fds; no control eventfd.
+    const polls = new PollSet([devices.tun.fd, devices.packet.fd, -1], 'warm-up stand-ins');
+    const wakers = loops.map((loop) => new Waker(polls, loop));
     for (let r = 0; r < rounds; r++) {
       // Mostly single packets (an idle host's traffic); every eighth round a busy batch, short of
       // full so that one read ends the wake-up.
       const per = r % 8 === 7 ? BUSY : 1;
-      devices.feedTun(tunFeed, r % v4.length, per);
+      // Now and then the IPv6 side alone (in a wake-up round), so that it wakes first.
+      if (r % 16 !== 6) devices.feedTun(tunFeed, r % v4.length, per);
       devices.feedPacket(packetFeed, r % Math.max(1, frames.length), per);
-      const loop = loops[(r >>> 4) & 1] as DatapathLoop;
-      // Both ways in which loops are driven: a worker's drainBoth, the in-process poll callbacks.
-      if (r & 2) loop.drainBoth((r & 1) === 0);
+      const i = (r >>> 4) & 1;
+      // Both ways in which loops are driven: a worker's wake-up, the in-process poll callbacks.
+      if (r & 2) (wakers[i] as Waker).wake(0);
       else {
+        const loop = loops[i] as DatapathLoop;
         loop.tunReadable();
         loop.packetReadable();
       }
+      // And one that finds nothing (a worker's slice timing out): more calls, so that V8 optimises
+      // the wake-up itself rather than only the loop below it.
+      (wakers[i] as Waker).wake(0);
       devices.drain(scratch);
     }
     // Optimised code keeps what its feedback saw (the devices' shapes, the arenas, the counter
     // arrays) weakly; were these collected, V8 would throw that code away ("weak objects"
     // deoptimisation) at the next GC, and the real loop would run in baseline code again until
     // re-optimised at the pace of real traffic. The last warm-up's set is enough (~0.8 MB).
-    retained.splice(0, retained.length, devices, tunFeed, packetFeed, scratch, counters, ...loops);
+    retained.splice(0, retained.length, devices, tunFeed, packetFeed, scratch, counters, polls, ...loops, ...wakers);
     const c = counters.acc;
     return {
       translated46: c[DIR46 + Slot.TRANSLATED],

@@ -1,9 +1,9 @@
 /**
- * The worker_threads entry of one datapath loop. The worker warms its packet path up, opens its
- * own devices (a TUN queue, a packet socket in the fanout group, a raw socket), primes the
- * wake-up path on them, and runs the loop.
+ * The worker_threads entry of one datapath loop. The worker warms its packet path up (over
+ * stand-ins of its devices, see warmup.ts), opens its own devices (a TUN queue, a packet socket in
+ * the fanout group, a raw socket), and runs the loop; each wake-up is a {@link Waker}'s.
  *
- *   start ──▶ warm up ──▶ open devices ──▶ prime ──▶ ready ──▶ running ◀──▶ paused
+ *   start ──▶ warm up ──▶ open devices ──▶ ready ──▶ running ◀──▶ paused
  *                              │                                  │
  *                              └─ failed ─▶ exit                  └─ stop: fds closed, stopped ─▶ exit
  *
@@ -28,6 +28,7 @@ import { CounterWriter } from './counters.js';
 import { type OpenedDevices, openDevices } from './devices.js';
 import { DatapathLoop, type Side } from './loop.js';
 import { type Command, errorData, type Report, type WorkerInit } from './protocol.js';
+import { CONTROL, FOR_WORKER, PACKET, TUN, Waker } from './waker.js';
 import { warmUp } from './warmup.js';
 
 /**
@@ -37,20 +38,9 @@ import { warmUp } from './warmup.js';
  */
 export const SLICE_MS = 2000;
 
-/**
- * Rounds of {@link primeDevices}: enough for V8 to optimise the devices' reads and writes and the
- * poll (checked with --trace-opt; the worker's own small wake-up functions stay in baseline code).
- */
-const PRIME_ROUNDS = 5000;
-
 const port = parentPort;
 if (port === null) throw new Error('src/datapath/worker.ts runs only as a worker thread');
 const init = workerData as WorkerInit;
-
-/** PollSet slots. */
-const TUN = 0;
-const PACKET = 1;
-const CONTROL = 2;
 
 function report(r: Report): void {
   port?.postMessage(r);
@@ -59,6 +49,7 @@ function report(r: Report): void {
 let dev: OpenedDevices;
 let loop: DatapathLoop;
 let polls: PollSet;
+let waker: Waker;
 let stopped = false;
 
 try {
@@ -76,16 +67,13 @@ try {
     loop.beforePublish = dev.syncCounters;
     loop.onClosed = sideClosed;
     polls = new PollSet([dev.tun.fd, dev.packet.fd, init.control], `datapath worker ${init.index}`);
-    if (init.warmUp) primeDevices(PRIME_ROUNDS);
+    waker = new Waker(polls, loop);
   } catch (e) {
     dev.close();
     throw e;
   }
-  // A stop command may already have been served while priming (it closed everything).
-  if (!stopped) {
-    report({ type: 'ready', fds: dev.fds });
-    setImmediate(run);
-  }
+  report({ type: 'ready', fds: dev.fds });
+  setImmediate(run);
 } catch (e) {
   report({ type: 'failed', error: errorData(e) });
   port.close();
@@ -105,41 +93,21 @@ function run(): void {
   while (!stopped) {
     const now = Date.now();
     if (now >= end || now < start) break;
-    wake(end - now);
+    if (waker.wake(end - now) === FOR_WORKER) rareWake();
   }
   if (!stopped) setImmediate(run);
 }
 
-/** Sleeps until a side or the control eventfd is readable (at most `timeoutMs`) and serves it. */
-function wake(timeoutMs: number): void {
-  if (polls.wait(timeoutMs) === 0) return;
+/** A wake-up the Waker hands back: a command on the control eventfd, or a side's fd gone. */
+function rareWake(): void {
   const r = polls.revents;
   if (r[CONTROL] !== 0) {
     drainEventFd(init.control);
     takeCommands();
     if (stopped) return;
   }
-  if (r[TUN] === 0 && r[PACKET] === 0) return;
   if (((r[TUN] | r[PACKET]) & K.POLLNVAL) !== 0 && (gone(TUN, 'tun') || gone(PACKET, 'packet'))) return;
-  // Both sides, the one that woke first: see DatapathLoop.drainBoth.
-  loop.drainBoth(r[TUN] !== 0);
-}
-
-/**
- * Runs the wake-up path over the real devices before the first packet: polls that find nothing,
- * reads that find nothing, writes of nothing (see DatapathLoop.primeWrites). The warm-up optimised
- * the loop and the device classes' packet paths (over stand-ins); this brings the poll and the
- * per-wake functions along, which V8 would otherwise optimise only after minutes of interactive
- * traffic. Costs about 50 ms at start; a packet or command that does arrive meanwhile is served as
- * usual.
- */
-function primeDevices(rounds: number): void {
-  for (let i = 0; i < rounds; i++) {
-    wake(0);
-    if (stopped) return; // a stop command, served by wake: the devices are closed
-    loop.drainBoth((i & 1) === 0);
-    loop.primeWrites();
-  }
+  waker.serve();
 }
 
 /**

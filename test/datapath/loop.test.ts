@@ -402,18 +402,4 @@ describe('DatapathLoop.drainBoth (a worker wake-up)', () => {
     loop.drainBoth(true);
     assert.equal(raw.written.length, 2);
   });
-
-  test('primeWrites calls every output with an empty batch: nothing written, nothing counted', () => {
-    const { tun, raw, loop, counters } = setup();
-    const before = JSON.stringify(counters());
-    loop.primeWrites();
-    assert.equal(tun.writes, 2, 'TUN: Forward (64) and Back (46)');
-    assert.equal(raw.writes, 2, 'raw socket: Forward (46) and Back (64)');
-    assert.deepEqual([tun.written, raw.written], [[], []]);
-    assert.equal(JSON.stringify(counters()), before);
-    // Packets after it go through as usual.
-    tun.inject(pkt(4, Act.FORWARD, 0, 1));
-    loop.drainBoth(true);
-    assert.equal(raw.written.length, 1);
-  });
 });

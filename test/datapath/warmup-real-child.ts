@@ -1,7 +1,7 @@
 /**
  * Child of warmup.test.ts, run with `--trace-deopt`: warms a translator up, then builds and drives
- * a loop the way a worker does (its devices, its io object, its counter hooks, its options) with
- * ping-like traffic. The devices are stand-ins of the real classes (no privilege needed), opened
+ * a loop the way a worker does (its devices, its io object, its counter hooks, its options, its
+ * wake-ups) with ping-like traffic. The devices are stand-ins of the real classes (no privilege needed), opened
  * anew as the worker opens its own. The parent reads V8's deoptimisation trace: it must be empty.
  */
 import { createBatch } from '../../src/core/batch.js';
@@ -10,7 +10,10 @@ import { Translator } from '../../src/core/xlat/translator.js';
 import { CounterWriter, createCounterBuffer, DIR46, DIR64, Slot } from '../../src/datapath/counters.js';
 import { DatapathLoop } from '../../src/datapath/loop.js';
 import { frame, StandIns } from '../../src/datapath/stand-ins.js';
+import { QUIET, Waker } from '../../src/datapath/waker.js';
 import { warmUp } from '../../src/datapath/warmup.js';
+import { EventFd } from '../../src/sys/eventfd.js';
+import { PollSet } from '../../src/sys/poll.js';
 import { ipv4Packet, ipv6Packet, PROTO_ICMP, PROTO_ICMPV6 } from '../pkt/build.js';
 
 const config: TranslatorConfig = {
@@ -38,6 +41,8 @@ const loop = new DatapathLoop(translator, io, counters, {
 });
 loop.beforePublish = hooks.syncCounters;
 loop.onClosed = sideClosed;
+const control = EventFd.create();
+const waker = new Waker(new PollSet([dev.tun.fd, dev.packet.fd, control.fd], 'datapath worker 0'), loop);
 
 // ping 192.0.2.1 and its answer, one packet per wake-up (not the warm-up's own packets). Built
 // once: the builder's own code is not the subject here, so it must not be optimised either.
@@ -66,12 +71,13 @@ const replies = one(frame(reply));
 const scratch = createBatch(64, 2048);
 for (let i = 0; i < 300; i++) {
   dev.feedTun(requests, 0, 1);
-  loop.drainBoth(true);
+  if (waker.wake(0) !== QUIET) throw new Error('the control eventfd woke');
   dev.feedPacket(replies, 0, 1);
-  loop.drainBoth(false);
+  waker.wake(0);
   dev.drain(scratch);
 }
 dev.close();
+control.close();
 const acc = counters.acc;
 console.log(
   `--- done ${acc[DIR46 + Slot.TRANSLATED]} ${acc[DIR64 + Slot.TRANSLATED]} ${acc[DIR46 + Slot.DROPPED] + acc[DIR64 + Slot.DROPPED]}`,
