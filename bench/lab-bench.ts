@@ -19,7 +19,7 @@
  * TESTS="ping tcp tcpr udp" (a subset), CLATD_ARGS="" (extra flags for `clatd run`, e.g. --workers 0).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,7 +43,19 @@ const PING_COUNT = Number(env('PING_COUNT', '200'));
 const SOAK_SECS = Number(env('SOAK_SECS', '0'));
 const TESTS = new Set(env('TESTS', 'ping tcp tcpr udp').split(/\s+/));
 const CLATD_ARGS = env('CLATD_ARGS', '').split(/\s+/).filter(Boolean);
-const OUT = process.env.BENCH_OUT ?? mkdtempSync(join(tmpdir(), 'clatd-bench-'));
+const OUT = outDir(process.env.BENCH_OUT);
+
+/** $BENCH_OUT (made when missing), or a new folder in the system's temp dir. */
+function outDir(given: string | undefined): string {
+  if (given === undefined || given === '') return mkdtempSync(join(tmpdir(), 'clatd-bench-'));
+  try {
+    mkdirSync(given, { recursive: true });
+  } catch (e) {
+    process.stderr.write(`bench: BENCH_OUT=${given}: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(2);
+  }
+  return given;
+}
 
 const started: ChildProcess[] = [];
 
@@ -69,7 +81,15 @@ function bg(ns: string, cmd: string, args: string[], log: string): ChildProcess 
   const chunks: string[] = [];
   p.stdout?.on('data', (d) => chunks.push(String(d)));
   p.stderr?.on('data', (d) => chunks.push(String(d)));
-  p.on('exit', () => writeFileSync(join(OUT, log), chunks.join('')));
+  // A log that cannot be written is reported, never thrown: an exception here would end the
+  // benchmark without removing its namespaces.
+  p.on('exit', () => {
+    try {
+      writeFileSync(join(OUT, log), chunks.join(''));
+    } catch (e) {
+      process.stderr.write(`[bench] ${log}: ${e instanceof Error ? e.message : String(e)}\n`);
+    }
+  });
   started.push(p);
   return p;
 }
