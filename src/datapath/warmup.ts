@@ -61,8 +61,9 @@ export interface WarmUpResult {
 }
 
 /**
- * Runs the warm-up (see the file comment). Never throws for a valid configuration: a packet the
- * configuration would drop is still a useful run of the drop path.
+ * Runs the warm-up (see the file comment). A packet the configuration would drop is still a
+ * useful run of the drop path; it throws only a SysError from opening the stand-ins (socketpair,
+ * e.g. EMFILE when the process is out of file descriptors, as its real devices would be next).
  */
 export function warmUp(translator: Translator, config: TranslatorConfig, rounds = WARMUP_ROUNDS): WarmUpResult {
   const clat4 = clatSource(config);
@@ -131,7 +132,7 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
     // Optimised code keeps what its feedback saw (the devices' shapes, the arenas, the counter
     // arrays) weakly; were these collected, V8 would throw that code away ("weak objects"
     // deoptimisation) at the next GC, and the real loop would run in baseline code again until
-    // re-optimised at the pace of real traffic. The last warm-up's set is enough (~0.8 MB).
+    // re-optimised at the pace of real traffic. The last warm-up's set is enough (~1 MB).
     retained.splice(0, retained.length, devices, tunFeed, packetFeed, scratch, counters, polls, ...loops, ...wakers);
     const c = counters.acc;
     return {
