@@ -52,6 +52,8 @@ const STRIDE = 2048;
 /** Packets per read of the stand-ins (the devices' default) and per busy round (short of a full batch). */
 const BATCH = 64;
 const BUSY = 48;
+/** See {@link quietWakes}: a poll(2) each, ~15 ms in all. */
+const QUIET_WAKES = 8000;
 
 /** What a warm-up did, from its own scratch counters. */
 export interface WarmUpResult {
@@ -124,11 +126,9 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
         loop.tunReadable();
         loop.packetReadable();
       }
-      // And one that finds nothing (a worker's slice timing out): more calls, so that V8 optimises
-      // the wake-up itself rather than only the loop below it.
-      (wakers[i] as Waker).wake(0);
       devices.drain(scratch);
     }
+    quietWakes(wakers, QUIET_WAKES);
     // Optimised code keeps what its feedback saw (the devices' shapes, the arenas, the counter
     // arrays) weakly; were these collected, V8 would throw that code away ("weak objects"
     // deoptimisation) at the next GC, and the real loop would run in baseline code again until
@@ -143,6 +143,18 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
   } finally {
     devices.close();
   }
+}
+
+/**
+ * Wake-ups that find nothing, after the rounds have given every branch of Waker.wake its feedback.
+ * Why a function and loop of their own: the worker calls `wake` from its (interpreted) slice loop,
+ * so it needs `wake` optimised as a function of its own. Above, V8 soon compiles the round loop
+ * whole ("on-stack replacement") with `wake` inlined into it, and `wake` alone then runs too
+ * rarely to be optimised; here each turn runs more of `wake` than of the loop, so `wake` is
+ * optimised first (checked with --trace-opt).
+ */
+function quietWakes(wakers: Waker[], n: number): void {
+  for (let k = 0; k < n; k++) (wakers[k & 1] as Waker).wake(0);
 }
 
 const HOOKS = [{ beforePublish(_acc: Float64Array): void {} }, { beforePublish(_acc: Float64Array): void {} }];

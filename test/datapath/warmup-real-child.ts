@@ -2,7 +2,9 @@
  * Child of warmup.test.ts, run with `--trace-deopt`: warms a translator up, then builds and drives
  * a loop the way a worker does (its devices, its io object, its counter hooks, its options, its
  * wake-ups) with ping-like traffic. The devices are stand-ins of the real classes (no privilege needed), opened
- * anew as the worker opens its own. The parent reads V8's deoptimisation trace: it must be empty.
+ * anew as the worker opens its own. Run with `--allow-natives-syntax` as well, it reports whether
+ * the worker's wake-up was optimised by the warm-up. The parent reads V8's deoptimisation trace:
+ * it must be empty.
  */
 import { createBatch } from '../../src/core/batch.js';
 import type { TranslatorConfig } from '../../src/core/xlat/config.js';
@@ -25,6 +27,15 @@ const config: TranslatorConfig = {
 };
 const translator = new Translator(config);
 warmUp(translator, config);
+
+// The worker calls Waker.wake from its own (interpreted) slice loop: the warm-up must have
+// optimised it as a function of its own, not only inlined into its loops. V8's status bits
+// (runtime-test.cc): 16 optimised, 64 by TurboFan; the compile may still be finishing in the
+// background, hence the wait.
+const status = new Function('f', 'return %GetOptimizationStatus(f)') as (f: unknown) => number;
+const wait = new Function('%WaitForBackgroundOptimization()') as () => void;
+wait();
+console.log(`--- wake optimised: ${(status(Waker.prototype.wake) & (16 | 64)) === (16 | 64)}`);
 
 // As worker.ts and devices.ts do it.
 const dev = StandIns.open(64);

@@ -65,14 +65,18 @@ describe('JIT warm-up and garbage collection', () => {
     assert.deepEqual(lost, []);
   });
 
-  test("the worker's own loop, built after the warm-up, runs its optimised code: no deoptimisation", () => {
+  test("the worker's own loop, built after the warm-up, runs its optimised code: wake-up optimised, no deoptimisation", () => {
     // Each of these threw the loop's optimised code away on a worker's first packets or at its
     // construction: device classes the warm-up never met ("wrong map"), their packet paths never
     // run ("insufficient type feedback"), the io object of another literal ("code dependencies"),
     // the worker's counter hook ("wrong call target").
     const child = fileURLToPath(new URL('./warmup-real-child.js', import.meta.url));
-    const out = execFileSync(process.execPath, ['--trace-deopt', child], { encoding: 'utf8', timeout: 60_000 });
+    const out = execFileSync(process.execPath, ['--trace-deopt', '--allow-natives-syntax', child], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     assert.match(out, /--- done 300 300 0/);
+    assert.match(out, /--- wake optimised: true/, 'Waker.wake optimised on its own by the warm-up');
     const deopts = out.split('\n').filter((l) => /bailout|marking dependent code/.test(l));
     assert.deepEqual(deopts, []);
   });
