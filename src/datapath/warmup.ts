@@ -30,6 +30,7 @@ import { Drop } from '../core/xlat/drop.js';
 import type { Translator } from '../core/xlat/translator.js';
 import { PollSet } from '../sys/poll.js';
 import { CounterWriter, createCounterBuffer, DIR46, DIR64, Slot } from './counters.js';
+import { counterSync } from './devices.js';
 import { DatapathLoop } from './loop.js';
 import { frame, StandIns } from './stand-ins.js';
 import { Waker } from './waker.js';
@@ -52,8 +53,8 @@ const STRIDE = 2048;
 /** Packets per read of the stand-ins (the devices' default) and per busy round (short of a full batch). */
 const BATCH = 64;
 const BUSY = 48;
-/** See {@link quietWakes}: a poll(2) each, ~15 ms in all. */
-const QUIET_WAKES = 8000;
+/** See {@link quietWakes}: five system calls each (a poll, empty reads), ~30 ms in all. */
+const QUIET_WAKES = 4000;
 
 /** What a warm-up did, from its own scratch counters. */
 export interface WarmUpResult {
@@ -98,13 +99,13 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
     // Two loops, so two arenas: the real loop's arena is a third one, and code that caches a view
     // per arena (core/xlat/words.ts) must have seen a change of arena before it is optimised.
     const io = { tun: devices.tun, packet: devices.packet, raw: devices.raw };
-    const loops = [0, 1].map((i) => {
+    const loops = [0, 1].map(() => {
       const loop = new DatapathLoop(translator, io, counters, { stride: STRIDE });
-      // The worker sets both hooks after construction (an object literal's method, a function
-      // declaration), so the warm-up does too. A different counter hook per loop: having seen one
-      // function only, V8 would compile a call of exactly that one, and the worker's own would
-      // throw the loop's optimised code away ("wrong call target").
-      loop.beforePublish = HOOKS[i]?.beforePublish;
+      // The worker sets both hooks after construction, so the warm-up does too: the counter hook
+      // from the same function as the worker's (a closure per loop, as each worker has its own;
+      // with one closure seen, V8 compiles a call of exactly that one, and the worker's would
+      // throw the loop's optimised code away: "wrong call target"), and a function declaration.
+      loop.beforePublish = counterSync(devices.tun, devices.packet);
       loop.onClosed = ignoreClosed;
       return loop;
     });
@@ -128,7 +129,7 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
       }
       devices.drain(scratch);
     }
-    quietWakes(wakers, QUIET_WAKES);
+    quietWakes(wakers, loops, devices, scratch, QUIET_WAKES);
     // Optimised code keeps what its feedback saw (the devices' shapes, the arenas, the counter
     // arrays) weakly; were these collected, V8 would throw that code away ("weak objects"
     // deoptimisation) at the next GC, and the real loop would run in baseline code again until
@@ -146,18 +147,26 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
 }
 
 /**
- * Wake-ups that find nothing, after the rounds have given every branch of Waker.wake its feedback.
- * Why a function and loop of their own: the worker calls `wake` from its (interpreted) slice loop,
- * so it needs `wake` optimised as a function of its own. Above, V8 soon compiles the round loop
- * whole ("on-stack replacement") with `wake` inlined into it, and `wake` alone then runs too
- * rarely to be optimised; here each turn runs more of `wake` than of the loop, so `wake` is
- * optimised first (checked with --trace-opt).
+ * Calls that find nothing to do, after the rounds have given every branch of the packet path its
+ * feedback: wake-ups, and the loop's and devices' entry points on their own. Why: the worker calls
+ * `wake` from its (interpreted) slice loop, and whatever the optimised `wake` does not inline it
+ * calls as a function of its own — each of those must be optimised as such. Above, V8 soon
+ * compiles the round loop whole ("on-stack replacement") with these inlined into it, and alone
+ * they then run too rarely to be optimised; here each turn runs more of them than of the loop, so
+ * they are optimised first (checked with %GetOptimizationStatus in the tests).
  */
-function quietWakes(wakers: Waker[], n: number): void {
-  for (let k = 0; k < n; k++) (wakers[k & 1] as Waker).wake(0);
+function quietWakes(wakers: Waker[], loops: DatapathLoop[], d: StandIns, scratch: PacketBatch, n: number): void {
+  for (let k = 0; k < n; k++) {
+    const i = k & 1;
+    (wakers[i] as Waker).wake(0);
+    (loops[i] as DatapathLoop).drainBoth(i === 0);
+    scratch.count = 0;
+    d.tun.read(scratch, 0);
+    d.packet.read(scratch, 0);
+    d.tun.write(scratch, i);
+    d.raw.write(scratch, i);
+  }
 }
-
-const HOOKS = [{ beforePublish(_acc: Float64Array): void {} }, { beforePublish(_acc: Float64Array): void {} }];
 
 function ignoreClosed(): void {}
 
