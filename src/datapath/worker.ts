@@ -116,6 +116,8 @@ function rareWake(): void {
  */
 function gone(slot: number, side: Side): boolean {
   if ((polls.revents[slot] & K.POLLNVAL) === 0) return false;
+  // The number is not ours any more: closing it at stop could close whatever holds it by then.
+  (side === 'tun' ? dev.tun : dev.packet).forgetFd();
   sideClosed(side, sysError(Errno.EBADF, 'poll', `${side} fd ${polls.fds[slot]} (datapath worker ${init.index})`));
   return true;
 }

@@ -306,6 +306,15 @@ export class PacketSocket implements PacketIo {
     throw new TypeError('PacketSocket is receive-only; send through Raw6Socket');
   }
 
+  /**
+   * Drops the fd number without closing it: for when poll(2) reported it invalid (POLLNVAL), so it
+   * is no longer this object's and may already belong to something opened since. A later
+   * {@link close} then closes nothing.
+   */
+  forgetFd(): void {
+    this.#fd = -1;
+  }
+
   /** Idempotent. */
   close(): void {
     if (this.#fd < 0) return;

@@ -154,6 +154,15 @@ export class Tun implements PacketIo {
     return n;
   }
 
+  /**
+   * Drops the fd number without closing it: for when poll(2) reported it invalid (POLLNVAL), so it
+   * is no longer this object's and may already belong to something opened since. A later
+   * {@link close} then closes nothing.
+   */
+  forgetFd(): void {
+    this.#fd = -1;
+  }
+
   /** Closes this queue's fd. Idempotent. The device goes away with its last fd (unless persistent). */
   close(): void {
     if (this.#fd < 0) return;

@@ -23,6 +23,7 @@ import { parseIPv6 } from '../../src/core/addr/ipv6.js';
 import type { TranslatorConfig } from '../../src/core/xlat/config.js';
 import { Datapath, type DatapathEvent } from '../../src/datapath/datapath.js';
 import type { DatapathDevices } from '../../src/datapath/devices.js';
+import { EventFd } from '../../src/sys/eventfd.js';
 import { NEED_ROOT, type Netns, withVethPair } from '../helpers/netns.js';
 
 const CLAT4 = '192.0.0.4';
@@ -337,6 +338,68 @@ describe('Datapath with workers over real devices', { skip: NEED_ROOT }, () => {
         }
       },
       { aAddr: '2001:db8:1::1/64', bAddr: '2001:db8:1::2/64', tag: 'dpc' },
+    );
+  });
+
+  test('a packet socket fd closed under a worker (POLLNVAL): the side is given up and reported, and its number never closed again', async () => {
+    await withVethPair(
+      async ({ a, aIndex }) => {
+        const { holder, anycast } = await setupClatSide(a, aIndex);
+        const events: DatapathEvent[] = [];
+        let dp: Datapath | undefined;
+        try {
+          const devices = await devicesFor(aIndex);
+          dp = await a.enter(() =>
+            Datapath.start({
+              translator: CONFIG,
+              // One worker: no other opens an fd (taking the lost number) before the test does.
+              workers: 1,
+              devices,
+              detachQueues: [holder.fd],
+              workerUrl: new URL('./nval-worker.js', import.meta.url),
+              onEvent: (e) => events.push(e),
+            }),
+          );
+          for (let i = 0; i < 200 && events.length < 1; i++) await sleep(10);
+          assert.deepEqual(
+            events.map((e) => (e.type === 'side-closed' ? `${e.worker}:${e.side}` : e.type)),
+            ['0:packet'],
+          );
+          const freed: number[] = [];
+          for (const e of events) {
+            if (e.type !== 'side-closed') continue;
+            const m = /^poll packet fd (\d+) \(datapath worker \d\): EBADF/.exec(e.error.message);
+            assert.ok(m, e.error.message);
+            freed.push(Number(m[1]));
+          }
+          // New fds take the lowest free numbers, so one of ours gets the one the worker lost. Its
+          // stop must not close that (the worker forgot the number on POLLNVAL instead of closing
+          // it later).
+          const mine: EventFd[] = [];
+          const spare: EventFd[] = [];
+          for (let i = 0; i < 256 && mine.length < freed.length; i++) {
+            const e = EventFd.create();
+            (freed.includes(e.fd) ? mine : spare).push(e);
+          }
+          for (const e of spare) e.close();
+          try {
+            assert.deepEqual(mine.map((e) => e.fd).sort(), freed.sort(), 'the lost number is ours now');
+            await dp.stop();
+            assert.equal(dp.state, 'stopped');
+            for (const e of mine) {
+              e.signal(1);
+              assert.equal(e.drain(), 1, `fd ${e.fd} still open after the worker stopped`);
+            }
+          } finally {
+            for (const e of mine) e.close();
+          }
+        } finally {
+          await dp?.stop();
+          anycast.close();
+          holder.close();
+        }
+      },
+      { aAddr: '2001:db8:1::1/64', bAddr: '2001:db8:1::2/64', tag: 'dpn' },
     );
   });
 

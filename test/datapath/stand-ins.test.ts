@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createBatch, Disposition } from '../../src/core/batch.js';
 import { frame, StandIns } from '../../src/datapath/stand-ins.js';
+import { native } from '../../src/sys/addon.js';
 import { PacketSocket } from '../../src/sys/packet-socket.js';
 import { Raw6Socket } from '../../src/sys/raw6.js';
 import { Tun } from '../../src/sys/tun.js';
@@ -80,6 +81,20 @@ describe('warm-up stand-ins', () => {
     } finally {
       s.close();
     }
+  });
+
+  test('forgetFd: the device lets go of its number without closing it (after POLLNVAL)', () => {
+    const s = StandIns.open(4);
+    const fds = [s.tun.fd, s.packet.fd];
+    s.tun.forgetFd();
+    s.packet.forgetFd();
+    s.close();
+    assert.deepEqual(
+      fds.map((fd) => native.close(fd)),
+      [0, 0],
+      'still open after close(): the numbers were not closed',
+    );
+    assert.throws(() => s.tun.read(createBatch(4, STRIDE), 0), /closed/i);
   });
 
   test('close is idempotent and the devices refuse use afterwards', () => {
