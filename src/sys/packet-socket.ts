@@ -107,10 +107,10 @@ export class PacketSocket implements PacketIo {
   }
 
   /**
-   * Wraps `fd`, which only behaves like a packet socket with PACKET_VNET_HDR (one end of an AF_UNIX SOCK_SEQPACKET pair: the same
-   * reads and writes, no device behind it). The datapath warm-up runs this class over such stand-ins,
-   * so V8 optimises its packet paths before the first real packet (datapath/stand-ins.ts). Closing
-   * the object closes `fd`.
+   * Wraps `fd`, which only behaves like a packet socket with PACKET_VNET_HDR: one end of an AF_UNIX
+   * SOCK_SEQPACKET pair, with the same reads and writes and no device behind it. The datapath's
+   * warm-up runs this class over such stand-ins, so that V8 optimises its packet paths before the
+   * first real packet (datapath/stand-ins.ts). Closing the object closes `fd`.
    */
   static overFd(fd: number, o: PacketSocketOptions): PacketSocket {
     return new PacketSocket(fd, o);

@@ -59,10 +59,10 @@ export class Raw6Socket implements PacketIo {
   }
 
   /**
-   * Wraps `fd`, which only behaves like a raw IPv6 socket (one end of an AF_UNIX SOCK_SEQPACKET pair: the same
-   * reads and writes, no device behind it). The datapath warm-up runs this class over such stand-ins,
-   * so V8 optimises its packet paths before the first real packet (datapath/stand-ins.ts). Closing
-   * the object closes `fd`.
+   * Wraps `fd`, which only behaves like a raw IPv6 socket: one end of an AF_UNIX
+   * SOCK_SEQPACKET pair, with the same reads and writes and no device behind it. The datapath's
+   * warm-up runs this class over such stand-ins, so that V8 optimises its packet paths before the
+   * first real packet (datapath/stand-ins.ts). Closing the object closes `fd`.
    */
   static overFd(fd: number, o: Raw6Options): Raw6Socket {
     return new Raw6Socket(fd, o);

@@ -79,10 +79,10 @@ export class Tun implements PacketIo {
   }
 
   /**
-   * Wraps `fd`, which only behaves like a TUN queue (one end of an AF_UNIX SOCK_SEQPACKET pair: the same
-   * reads and writes, no device behind it). The datapath warm-up runs this class over such stand-ins,
-   * so V8 optimises its packet paths before the first real packet (datapath/stand-ins.ts). Closing
-   * the object closes `fd`.
+   * Wraps `fd`, which only behaves like a TUN queue: one end of an AF_UNIX
+   * SOCK_SEQPACKET pair, with the same reads and writes and no device behind it. The datapath's
+   * warm-up runs this class over such stand-ins, so that V8 optimises its packet paths before the
+   * first real packet (datapath/stand-ins.ts). Closing the object closes `fd`.
    */
   static overFd(fd: number, name: string, batchSize = 64): Tun {
     return new Tun(fd, name, K.IFF_TUN | K.IFF_NO_PI | K.IFF_MULTI_QUEUE, batchSize);
