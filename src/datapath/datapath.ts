@@ -220,8 +220,11 @@ export class Datapath {
     // Created first so the exit handlers below can see its state; the arrays fill in the loop.
     const dp = new Datapath(buffers, workers, undefined, o.detachQueues ?? [], o);
     const onReport = (w: WorkerHandle, r: Report) => {
-      if (r.type === 'side-closed')
+      if (r.type === 'side-closed') {
+        // A number the worker forgot is not closed for it should it crash (see closeFdsOf).
+        if (r.forgotFd !== undefined) w.fds = w.fds.filter((fd) => fd !== r.forgotFd);
         o.onEvent?.({ type: 'side-closed', worker: w.index, side: r.side, error: toError(r.error) });
+      }
     };
     for (let i = 0; i < n; i++) {
       const counters = createCounterBuffer();

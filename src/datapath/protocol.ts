@@ -48,7 +48,13 @@ export type Report =
   | { type: 'failed'; error: ErrorData }
   | { type: 'done'; id: number; error: ErrorData | undefined }
   /** An input side was given up (closed device, endless read errors); the other side goes on. */
-  | { type: 'side-closed'; side: 'tun' | 'packet'; error: ErrorData }
+  | {
+      type: 'side-closed';
+      side: 'tun' | 'packet';
+      error: ErrorData;
+      /** The side's fd number when poll found it invalid: no longer the worker's, never to be closed for it. */
+      forgotFd?: number;
+    }
   /** Everything closed; the worker exits next. */
   | { type: 'stopped' };
 

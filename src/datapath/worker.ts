@@ -117,8 +117,9 @@ function rareWake(): void {
 function gone(slot: number, side: Side): boolean {
   if ((polls.revents[slot] & K.POLLNVAL) === 0) return false;
   // The number is not ours any more: closing it at stop could close whatever holds it by then.
+  const fd = polls.fds[slot] as number;
   (side === 'tun' ? dev.tun : dev.packet).forgetFd();
-  sideClosed(side, sysError(Errno.EBADF, 'poll', `${side} fd ${polls.fds[slot]} (datapath worker ${init.index})`));
+  sideClosed(side, sysError(Errno.EBADF, 'poll', `${side} fd ${fd} (datapath worker ${init.index})`), fd);
   return true;
 }
 
@@ -130,12 +131,13 @@ function takeCommands(): void {
   }
 }
 
-function sideClosed(side: Side, e: unknown): void {
+/** `forgotFd`: the side's fd number, when it is no longer the worker's (see gone). */
+function sideClosed(side: Side, e: unknown, forgotFd?: number): void {
   polls.remove(side === 'tun' ? TUN : PACKET);
   // drainBoth reads both sides on every wake-up: it must skip this one from now on.
   if (side === 'tun') loop.tunClosed = true;
   else loop.packetClosed = true;
-  report({ type: 'side-closed', side, error: errorData(e) });
+  report({ type: 'side-closed', side, error: errorData(e), forgotFd });
 }
 
 function onCommand(c: Command): void {
