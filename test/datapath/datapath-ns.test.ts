@@ -342,130 +342,21 @@ describe('Datapath with workers over real devices', { skip: NEED_ROOT }, () => {
   });
 
   test('a packet socket fd closed under a worker (POLLNVAL): the side is given up and reported, and its number never closed again', async () => {
-    await withVethPair(
-      async ({ a, aIndex }) => {
-        const { holder, anycast } = await setupClatSide(a, aIndex);
-        const events: DatapathEvent[] = [];
-        let dp: Datapath | undefined;
-        try {
-          const devices = await devicesFor(aIndex);
-          dp = await a.enter(() =>
-            Datapath.start({
-              translator: CONFIG,
-              // One worker: no other opens an fd (taking the lost number) before the test does.
-              workers: 1,
-              devices,
-              detachQueues: [holder.fd],
-              workerUrl: new URL('./nval-worker.js', import.meta.url),
-              onEvent: (e) => events.push(e),
-            }),
-          );
-          for (let i = 0; i < 200 && events.length < 1; i++) await sleep(10);
-          assert.deepEqual(
-            events.map((e) => (e.type === 'side-closed' ? `${e.worker}:${e.side}` : e.type)),
-            ['0:packet'],
-          );
-          const freed: number[] = [];
-          for (const e of events) {
-            if (e.type !== 'side-closed') continue;
-            const m = /^poll packet fd (\d+) \(datapath worker \d\): EBADF/.exec(e.error.message);
-            assert.ok(m, e.error.message);
-            freed.push(Number(m[1]));
-          }
-          // New fds take the lowest free numbers, so one of ours gets the one the worker lost. Its
-          // stop must not close that (the worker forgot the number on POLLNVAL instead of closing
-          // it later).
-          const mine: EventFd[] = [];
-          const spare: EventFd[] = [];
-          for (let i = 0; i < 256 && mine.length < freed.length; i++) {
-            const e = EventFd.create();
-            (freed.includes(e.fd) ? mine : spare).push(e);
-          }
-          for (const e of spare) e.close();
-          try {
-            assert.deepEqual(mine.map((e) => e.fd).sort(), freed.sort(), 'the lost number is ours now');
-            await dp.stop();
-            assert.equal(dp.state, 'stopped');
-            for (const e of mine) {
-              e.signal(1);
-              assert.equal(e.drain(), 1, `fd ${e.fd} still open after the worker stopped`);
-            }
-          } finally {
-            for (const e of mine) e.close();
-          }
-        } finally {
-          await dp?.stop();
-          anycast.close();
-          holder.close();
-        }
-      },
-      { aAddr: '2001:db8:1::1/64', bAddr: '2001:db8:1::2/64', tag: 'dpn' },
-    );
+    await withLostPacketFd('dpn', async (dp) => {
+      await dp.stop();
+      assert.equal(dp.state, 'stopped');
+      return 'after the worker stopped';
+    });
   });
 
   test('a packet socket fd closed under a worker (POLLNVAL), then the worker crashes: its clean-up spares the lost number', async () => {
-    await withVethPair(
-      async ({ a, aIndex }) => {
-        const { holder, anycast } = await setupClatSide(a, aIndex);
-        const events: DatapathEvent[] = [];
-        let dp: Datapath | undefined;
-        try {
-          const devices = await devicesFor(aIndex);
-          dp = await a.enter(() =>
-            Datapath.start({
-              translator: CONFIG,
-              // One worker: no other opens an fd (taking the lost number) before the test does.
-              workers: 1,
-              devices,
-              detachQueues: [holder.fd],
-              workerUrl: new URL('./nval-worker.js', import.meta.url),
-              onEvent: (e) => events.push(e),
-            }),
-          );
-          for (let i = 0; i < 200 && events.length < 1; i++) await sleep(10);
-          assert.deepEqual(
-            events.map((e) => (e.type === 'side-closed' ? `${e.worker}:${e.side}` : e.type)),
-            ['0:packet'],
-          );
-          const freed: number[] = [];
-          for (const e of events) {
-            if (e.type !== 'side-closed') continue;
-            const m = /^poll packet fd (\d+) \(datapath worker \d\): EBADF/.exec(e.error.message);
-            assert.ok(m, e.error.message);
-            freed.push(Number(m[1]));
-          }
-          // New fds take the lowest free numbers, so one of ours gets the one the worker lost. Its
-          // stop must not close that (the worker forgot the number on POLLNVAL instead of closing
-          // it later).
-          const mine: EventFd[] = [];
-          const spare: EventFd[] = [];
-          for (let i = 0; i < 256 && mine.length < freed.length; i++) {
-            const e = EventFd.create();
-            (freed.includes(e.fd) ? mine : spare).push(e);
-          }
-          for (const e of spare) e.close();
-          try {
-            assert.deepEqual(mine.map((e) => e.fd).sort(), freed.sort(), 'the lost number is ours now');
-            // The worker dies on `pause`; the main thread closes the fds it reported, less the lost one.
-            await dp.pause();
-            for (let i = 0; i < 200 && events.length < 2; i++) await sleep(10);
-            assert.equal(events[1]?.type, 'worker-exit');
-            for (const e of mine) {
-              e.signal(1);
-              assert.equal(e.drain(), 1, `fd ${e.fd} still open after the crash clean-up`);
-            }
-            await dp.stop();
-          } finally {
-            for (const e of mine) e.close();
-          }
-        } finally {
-          await dp?.stop();
-          anycast.close();
-          holder.close();
-        }
-      },
-      { aAddr: '2001:db8:1::1/64', bAddr: '2001:db8:1::2/64', tag: 'dpm' },
-    );
+    await withLostPacketFd('dpm', async (dp, events) => {
+      // The worker dies on `pause`; the main thread closes the fds it reported, less the lost one.
+      await dp.pause();
+      for (let i = 0; i < 200 && events.length < 2; i++) await sleep(10);
+      assert.equal(events[1]?.type, 'worker-exit');
+      return 'after the crash clean-up';
+    });
   });
 
   test('no handles left: a process with worker datapath exits by itself after stop', async () => {
@@ -512,3 +403,66 @@ describe('Datapath with workers over real devices', { skip: NEED_ROOT }, () => {
     );
   });
 });
+
+/**
+ * One worker whose packet socket fd is closed under it right after start (nval-worker.ts): checks
+ * the side-closed report, takes the lost fd number for an eventfd of its own (new fds take the
+ * lowest free numbers), runs `end`, and checks the eventfd is still open: the worker forgot the
+ * number on POLLNVAL, so neither its stop nor the clean-up after its crash may close it.
+ */
+async function withLostPacketFd(
+  tag: string,
+  end: (dp: Datapath, events: DatapathEvent[]) => Promise<string>,
+): Promise<void> {
+  await withVethPair(
+    async ({ a, aIndex }) => {
+      const { holder, anycast } = await setupClatSide(a, aIndex);
+      const events: DatapathEvent[] = [];
+      let dp: Datapath | undefined;
+      try {
+        const devices = await devicesFor(aIndex);
+        dp = await a.enter(() =>
+          Datapath.start({
+            translator: CONFIG,
+            // One worker: no other opens an fd (taking the lost number) before the test does.
+            workers: 1,
+            devices,
+            detachQueues: [holder.fd],
+            workerUrl: new URL('./nval-worker.js', import.meta.url),
+            onEvent: (e) => events.push(e),
+          }),
+        );
+        for (let i = 0; i < 200 && events.length < 1; i++) await sleep(10);
+        const first = events[0];
+        assert.ok(
+          first?.type === 'side-closed' && first.worker === 0 && first.side === 'packet',
+          JSON.stringify(first),
+        );
+        const m = /^poll packet fd (\d+) \(datapath worker 0\): EBADF/.exec(first.error.message);
+        assert.ok(m, first.error.message);
+        const lost = Number(m[1]);
+        const spare: EventFd[] = [];
+        let mine: EventFd | undefined;
+        for (let i = 0; i < 256 && mine === undefined; i++) {
+          const e = EventFd.create();
+          if (e.fd === lost) mine = e;
+          else spare.push(e);
+        }
+        for (const e of spare) e.close();
+        assert.ok(mine, `fd ${lost} taken by this test`);
+        try {
+          const when = await end(dp, events);
+          mine.signal(1);
+          assert.equal(mine.drain(), 1, `fd ${lost} still open ${when}`);
+        } finally {
+          mine.close();
+        }
+      } finally {
+        await dp?.stop();
+        anycast.close();
+        holder.close();
+      }
+    },
+    { aAddr: '2001:db8:1::1/64', bAddr: '2001:db8:1::2/64', tag },
+  );
+}
