@@ -266,79 +266,33 @@ describe('Datapath with workers over real devices', { skip: NEED_ROOT }, () => {
   });
 
   test('a TUN deleted under the workers: each reports its TUN side closed, and stops cleanly', async () => {
-    await withVethPair(
-      async ({ a, aIndex }) => {
-        const { holder, anycast } = await setupClatSide(a, aIndex);
-        const events: DatapathEvent[] = [];
-        let dp: Datapath | undefined;
-        try {
-          const devices = await devicesFor(aIndex);
-          dp = await a.enter(() =>
-            Datapath.start({
-              translator: CONFIG,
-              workers: 2,
-              devices,
-              detachQueues: [holder.fd],
-              onEvent: (e) => events.push(e),
-            }),
-          );
-          a.exec('ip', 'link', 'del', TUN);
-          for (let i = 0; i < 200 && events.length < 2; i++) await sleep(10);
-          assert.deepEqual(
-            events.map((e) => `${e.type}:${e.type === 'side-closed' ? e.side : ''}`),
-            ['side-closed:tun', 'side-closed:tun'],
-          );
-          await dp.stop();
-          assert.equal(dp.state, 'stopped');
-        } finally {
-          await dp?.stop();
-          anycast.close();
-          holder.close();
-        }
-      },
-      { aAddr: '2001:db8:1::1/64', bAddr: '2001:db8:1::2/64', tag: 'dpd' },
-    );
+    await withWorkers('dpd', { workers: 2 }, async ({ a, dp, events }) => {
+      a.exec('ip', 'link', 'del', TUN);
+      for (let i = 0; i < 200 && events.length < 2; i++) await sleep(10);
+      assert.deepEqual(
+        events.map((e) => `${e.type}:${e.type === 'side-closed' ? e.side : ''}`),
+        ['side-closed:tun', 'side-closed:tun'],
+      );
+      await dp.stop();
+      assert.equal(dp.state, 'stopped');
+    });
   });
 
   test('a worker that crashes: reported, and its fds closed by the main thread', async () => {
-    await withVethPair(
-      async ({ a, aIndex }) => {
-        const { holder, anycast } = await setupClatSide(a, aIndex);
-        const events: DatapathEvent[] = [];
-        let dp: Datapath | undefined;
-        try {
-          const devices = await devicesFor(aIndex);
-          dp = await a.enter(() =>
-            Datapath.start({
-              translator: CONFIG,
-              workers: 2,
-              devices,
-              detachQueues: [holder.fd],
-              workerUrl: new URL('./crashing-worker.js', import.meta.url),
-              onEvent: (e) => events.push(e),
-            }),
-          );
-          // The fault-injecting workers crash on `pause`; the command still completes.
-          await dp.pause();
-          for (let i = 0; i < 200 && events.length < 2; i++) await sleep(10);
-          assert.deepEqual(
-            events
-              .map((e) => (e.type === 'worker-exit' ? `${e.worker}:${e.exitCode}:${e.error?.message}` : e.type))
-              .sort(),
-            ['0:1:injected crash', '1:1:injected crash'],
-          );
-          await dp.stop();
-          holder.close();
-          await sleep(50);
-          assert.notEqual(a.tryExec('ip', 'link', 'show', TUN).status, 0, "the dead workers' queues were closed");
-        } finally {
-          await dp?.stop();
-          anycast.close();
-          holder.close();
-        }
-      },
-      { aAddr: '2001:db8:1::1/64', bAddr: '2001:db8:1::2/64', tag: 'dpc' },
-    );
+    const workerUrl = new URL('./crashing-worker.js', import.meta.url);
+    await withWorkers('dpc', { workers: 2, workerUrl }, async ({ a, dp, events, holder }) => {
+      // The fault-injecting workers crash on `pause`; the command still completes.
+      await dp.pause();
+      for (let i = 0; i < 200 && events.length < 2; i++) await sleep(10);
+      assert.deepEqual(
+        events.map((e) => (e.type === 'worker-exit' ? `${e.worker}:${e.exitCode}:${e.error?.message}` : e.type)).sort(),
+        ['0:1:injected crash', '1:1:injected crash'],
+      );
+      await dp.stop();
+      holder.close();
+      await sleep(50);
+      assert.notEqual(a.tryExec('ip', 'link', 'show', TUN).status, 0, "the dead workers' queues were closed");
+    });
   });
 
   test('a packet socket fd closed under a worker (POLLNVAL): the side is given up and reported, and its number never closed again', async () => {
@@ -414,6 +368,43 @@ async function withLostPacketFd(
   tag: string,
   end: (dp: Datapath, events: DatapathEvent[]) => Promise<string>,
 ): Promise<void> {
+  // One worker: no other opens an fd (taking the lost number) before the test does.
+  const workerUrl = new URL('./nval-worker.js', import.meta.url);
+  await withWorkers(tag, { workers: 1, workerUrl }, async ({ dp, events }) => {
+    for (let i = 0; i < 200 && events.length < 1; i++) await sleep(10);
+    const first = events[0];
+    assert.ok(first?.type === 'side-closed' && first.worker === 0 && first.side === 'packet', JSON.stringify(first));
+    const m = /^poll packet fd (\d+) \(datapath worker 0\): EBADF/.exec(first.error.message);
+    assert.ok(m, first.error.message);
+    const lost = Number(m[1]);
+    const spare: EventFd[] = [];
+    let mine: EventFd | undefined;
+    for (let i = 0; i < 256 && mine === undefined; i++) {
+      const e = EventFd.create();
+      if (e.fd === lost) mine = e;
+      else spare.push(e);
+    }
+    for (const e of spare) e.close();
+    assert.ok(mine, `fd ${lost} taken by this test`);
+    try {
+      const when = await end(dp, events);
+      mine.signal(1);
+      assert.equal(mine.drain(), 1, `fd ${lost} still open ${when}`);
+    } finally {
+      mine.close();
+    }
+  });
+}
+
+/**
+ * Worker datapath over real devices in a fresh veth pair (its CLAT side set up), events collected,
+ * for `body`; stopped and cleaned up after it whatever happens.
+ */
+async function withWorkers(
+  tag: string,
+  o: { workers: number; workerUrl?: URL },
+  body: (t: { a: Netns; dp: Datapath; events: DatapathEvent[]; holder: { close(): void } }) => Promise<void>,
+): Promise<void> {
   await withVethPair(
     async ({ a, aIndex }) => {
       const { holder, anycast } = await setupClatSide(a, aIndex);
@@ -421,42 +412,18 @@ async function withLostPacketFd(
       let dp: Datapath | undefined;
       try {
         const devices = await devicesFor(aIndex);
-        dp = await a.enter(() =>
+        const started = await a.enter(() =>
           Datapath.start({
             translator: CONFIG,
-            // One worker: no other opens an fd (taking the lost number) before the test does.
-            workers: 1,
+            workers: o.workers,
             devices,
             detachQueues: [holder.fd],
-            workerUrl: new URL('./nval-worker.js', import.meta.url),
+            workerUrl: o.workerUrl,
             onEvent: (e) => events.push(e),
           }),
         );
-        for (let i = 0; i < 200 && events.length < 1; i++) await sleep(10);
-        const first = events[0];
-        assert.ok(
-          first?.type === 'side-closed' && first.worker === 0 && first.side === 'packet',
-          JSON.stringify(first),
-        );
-        const m = /^poll packet fd (\d+) \(datapath worker 0\): EBADF/.exec(first.error.message);
-        assert.ok(m, first.error.message);
-        const lost = Number(m[1]);
-        const spare: EventFd[] = [];
-        let mine: EventFd | undefined;
-        for (let i = 0; i < 256 && mine === undefined; i++) {
-          const e = EventFd.create();
-          if (e.fd === lost) mine = e;
-          else spare.push(e);
-        }
-        for (const e of spare) e.close();
-        assert.ok(mine, `fd ${lost} taken by this test`);
-        try {
-          const when = await end(dp, events);
-          mine.signal(1);
-          assert.equal(mine.drain(), 1, `fd ${lost} still open ${when}`);
-        } finally {
-          mine.close();
-        }
+        dp = started;
+        await body({ a, dp: started, events, holder });
       } finally {
         await dp?.stop();
         anycast.close();
