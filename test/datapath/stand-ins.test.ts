@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createBatch, Disposition } from '../../src/core/batch.js';
+import { fold, pseudoSum6 } from '../../src/core/checksum.js';
 import { frame, StandIns } from '../../src/datapath/stand-ins.js';
 import { native } from '../../src/sys/addon.js';
 import { PacketSocket } from '../../src/sys/packet-socket.js';
@@ -68,7 +69,11 @@ describe('warm-up stand-ins', () => {
     const s = StandIns.open(8);
     try {
       // The partial form: the UDP checksum field holds the pseudo-header sum, which read completes.
-      s.feedPacket(batchOf([frame(v6), frame(v6, { offset: 6, pseudo: pseudoOf(v6) })]), 0, 2);
+      s.feedPacket(
+        batchOf([frame(v6), frame(v6, { offset: 6, pseudo: fold(pseudoSum6(v6, 8, 24, PROTO_UDP, v6.length - 40)) })]),
+        0,
+        2,
+      );
       const into = createBatch(8, STRIDE);
       assert.equal(s.packet.read(into, 32), 2);
       for (let i = 0; i < 2; i++) {
@@ -104,12 +109,3 @@ describe('warm-up stand-ins', () => {
     assert.throws(() => s.tun.read(createBatch(4, STRIDE), 0), /closed/i);
   });
 });
-
-/** The folded pseudo-header sum of an IPv6 UDP packet (its CHECKSUM_PARTIAL field). */
-function pseudoOf(p: Uint8Array): number {
-  let sum = 0;
-  for (let i = 8; i < 40; i += 2) sum += (p[i] << 8) | (p[i + 1] as number);
-  sum += p.length - 40 + PROTO_UDP;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return sum;
-}
