@@ -246,10 +246,15 @@ function load(): NativeAddon {
   }
 }
 
-/** The shim, loaded once per thread (the module is context-aware, so workers load their own). */
-export const native: NativeAddon = load();
+/**
+ * The shim, loaded once per thread (the module is context-aware, so workers load their own).
+ * Copied into plain objects: the addon's exports and its constants arrive in dictionary mode
+ * (properties added one by one from C), and V8's optimised code cannot inline a load from such an
+ * object: every `native.readBatch` or `K.POLLNVAL` on the packet path was a generic LoadIC call.
+ */
+export const native: NativeAddon = { ...load() };
 /** Kernel constants from the shim. */
-export const K: NativeConstants = native.constants;
+export const K: NativeConstants = { ...native.constants };
 
 /** if_nametoindex(3), throwing a SysError that names the interface when it does not exist. */
 export function interfaceIndex(name: string): number {
