@@ -2,12 +2,14 @@
  * clatd_native: the system calls clatd needs that Node.js does not offer, and nothing else.
  *
  * Rules of this file (see src/sys/addon.ts for the typed side):
- *   - Every function wraps one system call, or a loop of the same call for batched I/O. Parsing,
- *     policy and packet logic live in TypeScript.
+ *   - Every function wraps one system call, or a loop of the same call for batched I/O (bind and
+ *     unbind hand the batched calls their arrays). Parsing, policy and packet logic live in
+ *     TypeScript.
  *   - System call failures return -errno as a number; TypeScript turns them into named errors.
  *     Wrong argument types are programming errors and throw TypeError.
  *   - Every fd is opened non-blocking and close-on-exec: the loops never block in a call.
- *   - Context-aware (NAPI_MODULE_INIT, no global state), so workers can load it too.
+ *   - Context-aware (NAPI_MODULE_INIT, no global state), so workers can load it too; the one
+ *     piece of state, the bound array sets, is per environment.
  *   - Struct layouts and constants come from the kernel headers here, never from hand-written
  *     numbers in TypeScript (the `constants` export hands them over).
  */
@@ -79,6 +81,24 @@ static int get_u32(napi_env env, napi_value v, uint32_t *out, const char *what) 
   return napi_get_value_uint32(env, v, out) == napi_ok;
 }
 
+static size_t elem_size(napi_typedarray_type t) {
+  switch (t) {
+    case napi_int16_array:
+    case napi_uint16_array:
+      return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array:
+      return 4;
+    case napi_float64_array:
+    case napi_bigint64_array:
+    case napi_biguint64_array:
+      return 8;
+    default:
+      return 1;
+  }
+}
+
 /* Any Buffer or typed array, as bytes (the pointer already includes the view's byte offset). */
 static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len, const char *what) {
   bool is;
@@ -87,27 +107,8 @@ static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len, co
     size_t n;
     void *p;
     if (napi_get_typedarray_info(env, v, &type, &n, &p, NULL, NULL) != napi_ok) return 0;
-    size_t elem = 1;
-    switch (type) {
-      case napi_int16_array:
-      case napi_uint16_array:
-        elem = 2;
-        break;
-      case napi_int32_array:
-      case napi_uint32_array:
-      case napi_float32_array:
-        elem = 4;
-        break;
-      case napi_float64_array:
-      case napi_bigint64_array:
-      case napi_biguint64_array:
-        elem = 8;
-        break;
-      default:
-        break;
-    }
     *data = p;
-    *len = n * elem;
+    *len = n * elem_size(type);
     return 1;
   }
   throw_type(env, what);
@@ -150,6 +151,125 @@ static napi_value num(napi_env env, double v) {
 
 /* The result of a call that returns >= 0 on success and -1 with errno on failure. */
 static napi_value result(napi_env env, long rc) { return num(env, rc < 0 ? -errno : rc); }
+
+/* ---- bound array sets ------------------------------------------------------------------------ */
+/*
+ * bind(a0, ..., a5) -> id; unbind(id) -> 1 | 0 (not bound).
+ * The batched calls and pollMany work on typed arrays that the TypeScript side hands over once, as
+ * a numbered set (a batch and its device's extras), not as arguments of every call. Why: Node-API
+ * validates a typed-array argument by reaching into three V8 objects, and after an idle gap every
+ * one of them is a cache and TLB miss; measured on this VM, about 1 µs per array per cold call, and
+ * a ping round trip made five calls with nineteen arrays between them (bench/README.md).
+ * A set holds a reference on each array, so the memory the pointers below lead to stays alive and
+ * in place until unbind. Sets belong to the environment (main thread or worker) that made them.
+ */
+#define BOUND_SLOTS 6
+#define BOUND_MAX 65536
+
+struct view {
+  void *p;
+  size_t n;     /* elements */
+  size_t bytes; /* n * element size */
+  napi_typedarray_type type;
+  int set;
+};
+
+struct bound {
+  int used;
+  struct view v[BOUND_SLOTS];
+  napi_ref ref[BOUND_SLOTS];
+};
+
+struct state {
+  struct bound *b;
+  uint32_t cap;
+};
+
+#define ARGS_STATE(n)                                                                               \
+  size_t argc = (n);                                                                                \
+  napi_value argv[(n) > 0 ? (n) : 1];                                                               \
+  struct state *st;                                                                                 \
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&st))
+
+static napi_value Bind(napi_env env, napi_callback_info info) {
+  ARGS_STATE(BOUND_SLOTS + 1);
+  if (argc > BOUND_SLOTS) return throw_type(env, "bind takes at most 6 arrays");
+  struct bound nb = {0};
+  for (size_t i = 0; i < argc; i++) {
+    if (is_nullish(env, argv[i])) continue;
+    bool is;
+    if (napi_is_typedarray(env, argv[i], &is) != napi_ok || !is) return throw_type(env, "bind takes typed arrays (or null)");
+    struct view *v = &nb.v[i];
+    /* Asking for the data pointer moves a small on-heap array's bytes off the heap, for good. */
+    if (napi_get_typedarray_info(env, argv[i], &v->type, &v->n, &v->p, NULL, NULL) != napi_ok) return NULL;
+    v->bytes = v->n * elem_size(v->type);
+    v->set = 1;
+  }
+  uint32_t id = 0;
+  while (id < st->cap && st->b[id].used) id++;
+  if (id == st->cap) {
+    uint32_t cap = st->cap == 0 ? 16 : st->cap * 2;
+    if (cap > BOUND_MAX) {
+      napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "too many bound array sets (unbind the ones no longer used)");
+      return NULL;
+    }
+    struct bound *b = realloc(st->b, cap * sizeof *b);
+    if (b == NULL) return num(env, -ENOMEM);
+    memset(b + st->cap, 0, (cap - st->cap) * sizeof *b);
+    st->b = b;
+    st->cap = cap;
+  }
+  for (size_t i = 0; i < BOUND_SLOTS; i++) {
+    if (!nb.v[i].set) continue;
+    if (napi_create_reference(env, argv[i], 1, &nb.ref[i]) != napi_ok) {
+      for (size_t j = 0; j < i; j++)
+        if (nb.ref[j] != NULL) napi_delete_reference(env, nb.ref[j]);
+      return NULL;
+    }
+  }
+  nb.used = 1;
+  st->b[id] = nb;
+  return num(env, id);
+}
+
+static napi_value Unbind(napi_env env, napi_callback_info info) {
+  ARGS_STATE(1);
+  uint32_t id;
+  if (!get_u32(env, argv[0], &id, "id must be a number")) return NULL;
+  if (id >= st->cap || !st->b[id].used) return num(env, 0);
+  struct bound *b = &st->b[id];
+  for (size_t i = 0; i < BOUND_SLOTS; i++)
+    if (b->ref[i] != NULL) napi_delete_reference(env, b->ref[i]);
+  memset(b, 0, sizeof *b);
+  return num(env, 1);
+}
+
+/* At teardown the environment releases the references itself; only our memory is left to free. */
+static void state_free(napi_env env, void *data, void *hint) {
+  struct state *st = data;
+  free(st->b);
+  free(st);
+}
+
+static struct bound *get_bound(napi_env env, struct state *st, napi_value v) {
+  uint32_t id;
+  if (!get_u32(env, v, &id, "id must be a number")) return NULL;
+  if (id >= st->cap || !st->b[id].used) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "no such bound array set (never bound, or unbound)");
+    return NULL;
+  }
+  return &st->b[id];
+}
+
+/* Slot `i` of `b` as a typed array of type `t` (-1: any) with at least `min` elements. */
+static void *slot(napi_env env, struct bound *b, int i, int t, size_t min, const char *what) {
+  struct view *v = &b->v[i];
+  if (!v->set || (t >= 0 && v->type != (napi_typedarray_type)t) || v->n < min) {
+    throw_type(env, what);
+    return NULL;
+  }
+  return v->p;
+}
 
 /* ---- TUN ------------------------------------------------------------------------------------- */
 
@@ -436,19 +556,21 @@ static napi_value Close(napi_env env, napi_callback_info info) {
 }
 
 /*
- * pollMany(fds: Int32Array, revents: Int32Array, timeoutMs) -> ready count (0: timeout or EINTR) |
- * -errno: one blocking poll(2) for POLLIN on every fd (negative fds are skipped, as poll(2) does),
- * each fd's revents written to revents[i]. What a datapath worker sleeps in.
+ * pollMany(id, timeoutMs) -> ready count (0: timeout or EINTR) |
+ * -errno: one blocking poll(2) for POLLIN on every fd of the bound set [fds, revents] (negative fds
+ * are skipped, as poll(2) does), each fd's revents written to revents[i]. What a datapath worker
+ * sleeps in.
  */
 static napi_value PollMany(napi_env env, napi_callback_info info) {
-  ARGS(3);
+  ARGS_STATE(2);
+  struct bound *bd;
   int32_t *fds, *rev, timeout;
-  size_t n, m;
-  if (!get_typed(env, argv[0], napi_int32_array, (void **)&fds, &n, "fds must be an Int32Array") ||
-      !get_typed(env, argv[1], napi_int32_array, (void **)&rev, &m, "revents must be an Int32Array") ||
-      !get_i32(env, argv[2], &timeout, "timeoutMs must be a number"))
+  if (!(bd = get_bound(env, st, argv[0])) ||
+      !(fds = slot(env, bd, 0, napi_int32_array, 0, "slot 0 (fds) must be an Int32Array")) ||
+      !(rev = slot(env, bd, 1, napi_int32_array, bd->v[0].n, "slot 1 (revents) must be an Int32Array as long as fds")) ||
+      !get_i32(env, argv[1], &timeout, "timeoutMs must be a number"))
     return NULL;
-  if (m < n) return throw_type(env, "revents must be as long as fds");
+  size_t n = bd->v[0].n;
   if (n > 16) return throw_type(env, "at most 16 fds");
   struct pollfd p[16];
   for (size_t i = 0; i < n; i++) p[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
@@ -533,7 +655,9 @@ static napi_value IfIndexToName(napi_env env, napi_callback_info info) {
 /* ---- batched I/O ----------------------------------------------------------------------------- */
 /*
  * All batch calls share the layout of src/core/batch.ts: slot i is data[i*stride, (i+1)*stride);
- * offs[i] / lens[i] locate packet i; disp[i] says where a translator output goes.
+ * offs[i] / lens[i] locate packet i; disp[i] says where a translator output goes. Their bound set
+ * is [data, offs, lens, disp, stats, names]: the reads use the first three; stats (optional,
+ * Int32Array(2): failed packets, last errno) and names belong to the writes.
  */
 
 struct batch {
@@ -546,27 +670,22 @@ struct batch {
   int32_t *stats; /* optional [failed packets, last errno] */
 };
 
-static int get_batch(napi_env env, napi_value *argv, struct batch *b, int with_disp) {
-  if (!get_bytes(env, argv[1], &b->data, &b->data_len, "data must be a Uint8Array")) return 0;
-  if (!get_typed(env, argv[2], napi_uint32_array, (void **)&b->offs, &b->offs_n, "offs must be a Uint32Array")) return 0;
-  if (!get_typed(env, argv[3], napi_uint32_array, (void **)&b->lens, &b->lens_n, "lens must be a Uint32Array")) return 0;
+static int get_batch(napi_env env, struct bound *bd, struct batch *b, int with_disp) {
+  if (!(b->data = slot(env, bd, 0, -1, 0, "slot 0 (data) must be a typed array")) ||
+      !(b->offs = slot(env, bd, 1, napi_uint32_array, 0, "slot 1 (offs) must be a Uint32Array")) ||
+      !(b->lens = slot(env, bd, 2, napi_uint32_array, 0, "slot 2 (lens) must be a Uint32Array")))
+    return 0;
+  b->data_len = bd->v[0].bytes;
+  b->offs_n = bd->v[1].n;
+  b->lens_n = bd->v[2].n;
   b->disp = NULL;
   b->disp_n = 0;
-  if (with_disp &&
-      !get_typed(env, argv[4], napi_uint8_array, (void **)&b->disp, &b->disp_n, "disp must be a Uint8Array"))
-    return 0;
-  return 1;
-}
-
-static int get_stats(napi_env env, napi_value v, struct batch *b) {
   b->stats = NULL;
-  if (is_nullish(env, v)) return 1;
-  size_t n;
-  if (!get_typed(env, v, napi_int32_array, (void **)&b->stats, &n, "stats must be an Int32Array(2)")) return 0;
-  if (n < 2) {
-    throw_type(env, "stats must be an Int32Array(2)");
+  if (!with_disp) return 1;
+  if (!(b->disp = slot(env, bd, 3, napi_uint8_array, 0, "slot 3 (disp) must be a Uint8Array"))) return 0;
+  b->disp_n = bd->v[3].n;
+  if (bd->v[4].set && !(b->stats = slot(env, bd, 4, napi_int32_array, 2, "slot 4 (stats) must be an Int32Array(2)")))
     return 0;
-  }
   return 1;
 }
 
@@ -577,13 +696,14 @@ static void fail(struct batch *b, int n, int err) {
   }
 }
 
-/* Read-side arguments: (fd, data, offs, lens, start, max, stride, headroom). */
-static int get_read_args(napi_env env, napi_value *argv, int32_t *fd, struct batch *b, uint32_t *start, uint32_t *max,
-                         uint32_t *stride, uint32_t *headroom) {
-  if (!get_i32(env, argv[0], fd, "fd must be a number") || !get_batch(env, argv, b, 0) ||
-      !get_u32(env, argv[4], start, "start must be a number") || !get_u32(env, argv[5], max, "max must be a number") ||
-      !get_u32(env, argv[6], stride, "stride must be a number") ||
-      !get_u32(env, argv[7], headroom, "headroom must be a number"))
+/* Read-side arguments: (fd, id, start, max, stride, headroom). */
+static int get_read_args(napi_env env, struct state *st, napi_value *argv, int32_t *fd, struct batch *b,
+                         uint32_t *start, uint32_t *max, uint32_t *stride, uint32_t *headroom) {
+  struct bound *bd;
+  if (!get_i32(env, argv[0], fd, "fd must be a number") || !(bd = get_bound(env, st, argv[1])) ||
+      !get_batch(env, bd, b, 0) || !get_u32(env, argv[2], start, "start must be a number") ||
+      !get_u32(env, argv[3], max, "max must be a number") || !get_u32(env, argv[4], stride, "stride must be a number") ||
+      !get_u32(env, argv[5], headroom, "headroom must be a number"))
     return 0;
   uint64_t end = (uint64_t)*start + *max;
   if (end > b->offs_n || end > b->lens_n || end * *stride > b->data_len || *headroom >= *stride) {
@@ -594,16 +714,16 @@ static int get_read_args(napi_env env, napi_value *argv, int32_t *fd, struct bat
 }
 
 /*
- * readBatch(fd, data, offs, lens, start, max, stride, headroom) -> packets read | -errno
+ * readBatch(fd, id, start, max, stride, headroom) -> packets read | -errno
  * read() into slots start.. until EAGAIN or `max` packets: a TUN has no recvmmsg. An error after
  * the first packet ends the batch and shows up again on the next call.
  */
 static napi_value ReadBatch(napi_env env, napi_callback_info info) {
-  ARGS(8);
+  ARGS_STATE(6);
   int32_t fd;
   struct batch b;
   uint32_t start, max, stride, headroom;
-  if (!get_read_args(env, argv, &fd, &b, &start, &max, &stride, &headroom)) return NULL;
+  if (!get_read_args(env, st, argv, &fd, &b, &start, &max, &stride, &headroom)) return NULL;
   uint32_t i = start, end = start + max;
   for (; i < end; i++) {
     size_t off = (size_t)i * stride + headroom;
@@ -622,16 +742,16 @@ static napi_value ReadBatch(napi_env env, napi_callback_info info) {
 }
 
 /*
- * recvBatch(fd, data, offs, lens, start, max, stride, headroom) -> packets | -errno
+ * recvBatch(fd, id, start, max, stride, headroom) -> packets | -errno
  * recvmmsg with MSG_TRUNC, so lens[i] is the full length even when it did not fit the slot: the
  * caller must drop packets with lens[i] > stride - headroom.
  */
 static napi_value RecvBatch(napi_env env, napi_callback_info info) {
-  ARGS(8);
+  ARGS_STATE(6);
   int32_t fd;
   struct batch b;
   uint32_t start, max, stride, headroom;
-  if (!get_read_args(env, argv, &fd, &b, &start, &max, &stride, &headroom)) return NULL;
+  if (!get_read_args(env, st, argv, &fd, &b, &start, &max, &stride, &headroom)) return NULL;
   struct mmsghdr msgs[MMSG_CHUNK];
   struct iovec iov[MMSG_CHUNK];
   uint32_t got = 0;
@@ -662,12 +782,13 @@ static napi_value RecvBatch(napi_env env, napi_callback_info info) {
   return num(env, got);
 }
 
-/* Write-side arguments: (fd, data, offs, lens, disp, start, count, wantDisp, ...). */
-static int get_write_args(napi_env env, napi_value *argv, int32_t *fd, struct batch *b, uint32_t *start,
-                          uint32_t *count, int32_t *want) {
-  if (!get_i32(env, argv[0], fd, "fd must be a number") || !get_batch(env, argv, b, 1) ||
-      !get_u32(env, argv[5], start, "start must be a number") || !get_u32(env, argv[6], count, "count must be a number") ||
-      !get_i32(env, argv[7], want, "wantDisp must be a number (-1 for all)"))
+/* Write-side arguments: (fd, id, start, count, wantDisp, ...). */
+static int get_write_args(napi_env env, struct state *st, napi_value *argv, int32_t *fd, struct bound **bd,
+                          struct batch *b, uint32_t *start, uint32_t *count, int32_t *want) {
+  if (!get_i32(env, argv[0], fd, "fd must be a number") || !(*bd = get_bound(env, st, argv[1])) ||
+      !get_batch(env, *bd, b, 1) || !get_u32(env, argv[2], start, "start must be a number") ||
+      !get_u32(env, argv[3], count, "count must be a number") ||
+      !get_i32(env, argv[4], want, "wantDisp must be a number (-1 for all)"))
     return 0;
   uint64_t end = (uint64_t)*start + *count;
   if (end > b->offs_n || end > b->lens_n || end > b->disp_n) {
@@ -682,17 +803,18 @@ static int slot_ok(struct batch *b, uint32_t i) {
 }
 
 /*
- * writeBatch(fd, data, offs, lens, disp, start, count, wantDisp, stats) -> packets written | -errno
+ * writeBatch(fd, id, start, count, wantDisp) -> packets written | -errno
  * write() each packet whose disp equals wantDisp (-1: all) and whose length is not 0. A failed
  * packet is counted in stats and skipped; EAGAIN ends the batch. Returns -errno only when nothing
  * was written and a write failed.
  */
 static napi_value WriteBatch(napi_env env, napi_callback_info info) {
-  ARGS(9);
+  ARGS_STATE(5);
   int32_t fd, want;
+  struct bound *bd;
   struct batch b;
   uint32_t start, count;
-  if (!get_write_args(env, argv, &fd, &b, &start, &count, &want) || !get_stats(env, argv[8], &b)) return NULL;
+  if (!get_write_args(env, st, argv, &fd, &bd, &b, &start, &count, &want)) return NULL;
   uint32_t done = 0;
   int last = 0;
   for (uint32_t i = start; i < start + count; i++) {
@@ -718,23 +840,24 @@ static napi_value WriteBatch(napi_env env, napi_callback_info info) {
 }
 
 /*
- * sendBatch(fd, data, offs, lens, disp, start, count, wantDisp, names, nameLen, stats)
- *   -> packets sent | -errno
+ * sendBatch(fd, id, start, count, wantDisp, nameLen) -> packets sent | -errno
  * sendmmsg of the selected packets; packet i is sent to the sockaddr at names[i*nameLen, +nameLen)
- * (filled in by the caller). A packet the kernel refuses is counted and skipped; EAGAIN/ENOBUFS end
- * the batch.
+ * (slot 5 of the bound set, filled in by the caller). A packet the kernel refuses is counted and
+ * skipped; EAGAIN/ENOBUFS end the batch.
  */
 static napi_value SendBatch(napi_env env, napi_callback_info info) {
-  ARGS(11);
+  ARGS_STATE(6);
   int32_t fd, want;
+  struct bound *bd;
   struct batch b;
   uint32_t start, count, namelen;
   uint8_t *names;
   size_t names_len;
-  if (!get_write_args(env, argv, &fd, &b, &start, &count, &want) ||
-      !get_bytes(env, argv[8], &names, &names_len, "names must be a Uint8Array") ||
-      !get_u32(env, argv[9], &namelen, "nameLen must be a number") || !get_stats(env, argv[10], &b))
+  if (!get_write_args(env, st, argv, &fd, &bd, &b, &start, &count, &want) ||
+      !(names = slot(env, bd, 5, napi_uint8_array, 0, "slot 5 (names) must be a Uint8Array")) ||
+      !get_u32(env, argv[5], &namelen, "nameLen must be a number"))
     return NULL;
+  names_len = bd->v[5].bytes;
   if ((uint64_t)(start + count) * namelen > names_len || namelen > sizeof(struct sockaddr_storage)) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "names too small for start + count");
     return NULL;
@@ -1032,10 +1155,19 @@ NAPI_MODULE_INIT() {
       {"sendBatch", SendBatch},
       {"pollStart", PollStart},
       {"pollStop", PollStop},
+      {"bind", Bind},
+      {"unbind", Unbind},
   };
+  /* This environment's bound array sets, handed to every function as its data. */
+  struct state *st = calloc(1, sizeof *st);
+  if (st == NULL) return NULL;
+  if (napi_set_instance_data(env, st, state_free, NULL) != napi_ok) {
+    free(st);
+    return NULL;
+  }
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
-    CHECK(napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f));
+    CHECK(napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, st, &f));
     CHECK(napi_set_named_property(env, exports, fns[i].name, f));
   }
   napi_value c = make_constants(env);

@@ -13,6 +13,7 @@
  */
 import type { PacketBatch } from '../core/batch.js';
 import { K, native } from '../sys/addon.js';
+import { BatchBinding } from '../sys/binding.js';
 import { check } from '../sys/errors.js';
 import { PacketSocket, VNET_HDR_LEN } from '../sys/packet-socket.js';
 import { closeFd } from '../sys/poll.js';
@@ -30,6 +31,9 @@ export class StandIns {
   /** The far ends: [TUN, packet socket, raw socket]. */
   readonly #peers: number[];
   readonly #stats = new Int32Array(2);
+  /** The batches fed to the TUN's and the packet socket's peers, and the one drained into. */
+  readonly #feeds = [new BatchBinding('warm-up feed', [this.#stats]), new BatchBinding('warm-up feed', [this.#stats])];
+  readonly #drain = new BatchBinding('warm-up drain');
 
   private constructor(tun: Tun, packet: PacketSocket, raw: Raw6Socket, peers: number[]) {
     this.tun = tun;
@@ -82,7 +86,7 @@ export class StandIns {
     for (const peer of [this.#peers[0] as number, this.#peers[2] as number]) {
       let n = scratch.capacity;
       while (n === scratch.capacity) {
-        n = native.readBatch(peer, scratch.data, scratch.offs, scratch.lens, 0, scratch.capacity, scratch.stride, 0);
+        n = native.readBatch(peer, this.#drain.idFor(scratch), 0, scratch.capacity, scratch.stride, 0);
       }
     }
   }
@@ -92,6 +96,8 @@ export class StandIns {
     this.tun.close();
     this.packet.close();
     this.raw.close();
+    for (const b of this.#feeds) b.release();
+    this.#drain.release();
     for (let i = 0; i < this.#peers.length; i++) {
       const fd = this.#peers[i] as number;
       if (fd >= 0) closeFd(fd);
@@ -100,7 +106,7 @@ export class StandIns {
   }
 
   #feed(peer: number, b: PacketBatch, start: number, count: number): void {
-    native.writeBatch(this.#peers[peer] as number, b.data, b.offs, b.lens, b.disp, start, count, -1, this.#stats);
+    native.writeBatch(this.#peers[peer] as number, (this.#feeds[peer] as BatchBinding).idFor(b), start, count, -1);
   }
 }
 

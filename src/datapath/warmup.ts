@@ -53,7 +53,7 @@ const STRIDE = 2048;
 /** Packets per read of the stand-ins (the devices' default) and per busy round (short of a full batch). */
 const BATCH = 64;
 const BUSY = 48;
-/** See {@link quietWakes}: four system calls each (a poll, empty reads), ~25 ms in all. */
+/** See {@link quietWakes}: calls of each entry point (a poll or an empty read or write each), ~30 ms in all. */
 const QUIET_WAKES = 4000;
 
 /** What a warm-up did, from its own scratch counters. */
@@ -90,6 +90,7 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
   const clat6 = v6[0]?.slice(24, 40);
   if (clat6 !== undefined) frames.push(frame(buildDadSolicitation(clat6, new Uint8Array(6))));
   const devices = StandIns.open(BATCH);
+  let polls: PollSet | undefined;
   try {
     const tunFeed = feed(v4);
     // No answers when the configuration drops all the IPv4 side: the IPv4 packets, framed, take the drop path.
@@ -110,8 +111,8 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
       return loop;
     });
     // A worker's wake-up (poll, then both sides), over the stand-ins' fds; no control eventfd.
-    const polls = new PollSet([devices.tun.fd, devices.packet.fd, -1], 'warm-up stand-ins');
-    const wakers = loops.map((loop) => new Waker(polls, loop));
+    polls = new PollSet([devices.tun.fd, devices.packet.fd, -1], 'warm-up stand-ins');
+    const wakers = loops.map((loop) => new Waker(polls as PollSet, loop));
     for (let r = 0; r < rounds; r++) {
       // Mostly single packets (an idle host's traffic); every eighth round a busy batch, short of
       // full so that one read ends the wake-up.
@@ -142,6 +143,7 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
       dropped: c[DIR46 + Slot.DROPPED] + c[DIR64 + Slot.DROPPED],
     };
   } finally {
+    polls?.close();
     devices.close();
   }
 }
@@ -152,19 +154,23 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
  * `wake` from its (interpreted) slice loop, and whatever the optimised `wake` does not inline it
  * calls as a function of its own — each of those must be optimised as such. Above, V8 soon
  * compiles the round loop whole ("on-stack replacement") with these inlined into it, and alone
- * they then run too rarely to be optimised; here each turn runs more of them than of the loop, so
- * they are optimised first (checked with %GetOptimizationStatus in the tests).
+ * they then run too rarely to be optimised. Here they are called through one megamorphic call
+ * site, which inlines nothing, so each is optimised alone (checked with %GetOptimizationStatus in
+ * the tests). A loop that called them by name was itself compiled first, with them inlined, as
+ * soon as its own body outweighed theirs.
  */
 function quietWakes(wakers: Waker[], loops: DatapathLoop[], d: StandIns, scratch: PacketBatch, n: number): void {
-  for (let k = 0; k < n; k++) {
-    const i = k & 1;
-    (wakers[i] as Waker).wake(0);
-    (loops[i] as DatapathLoop).drainBoth(i === 0);
-    scratch.count = 0;
-    d.tun.read(scratch, 0);
-    d.tun.write(scratch, i);
-    d.raw.write(scratch, i);
-  }
+  scratch.count = 0;
+  const calls = [
+    ...wakers.map((w) => w.wake.bind(w, 0)),
+    ...loops.map((l, i) => l.drainBoth.bind(l, i === 0)),
+    d.tun.read.bind(d.tun, scratch, 0),
+    d.tun.write.bind(d.tun, scratch, 0),
+    d.raw.write.bind(d.raw, scratch, 1),
+  ];
+  // One call site for all of them, so V8 sees it megamorphic and inlines none of them here: each
+  // runs, and becomes hot, as itself (a bound function calls its target directly).
+  for (let k = 0; k < n * calls.length; k++) (calls[k % calls.length] as () => unknown)();
 }
 
 function ignoreClosed(): void {}

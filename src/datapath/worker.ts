@@ -158,6 +158,7 @@ function onCommand(c: Command): void {
       case 'stop':
         stopped = true;
         dev.close();
+        polls.close();
         report({ type: 'done', id: c.id, error: undefined });
         report({ type: 'stopped' });
         port?.close();

@@ -123,10 +123,11 @@ export interface NativeAddon {
   write(fd: number, data: Uint8Array): number;
   close(fd: number): number;
   /**
-   * One blocking poll(2) for POLLIN on each of `fds` (negative ones skipped) for up to `timeoutMs`:
-   * the number of fds with events (their revents in `revents`), 0 on timeout or EINTR, or -errno.
+   * One blocking poll(2) for POLLIN on each fd of the bound set `id` ([fds, revents], Int32Arrays;
+   * negative fds skipped) for up to `timeoutMs`: the number of fds with events (their revents in
+   * `revents`), 0 on timeout or EINTR, or -errno.
    */
-  pollMany(fds: Int32Array, revents: Int32Array, timeoutMs: number): number;
+  pollMany(id: number, timeoutMs: number): number;
   /** eventfd(2), non-blocking; `semaphore` non-zero for EFD_SEMAPHORE. */
   eventfd(initval: number, semaphore?: number): number;
   eventfdWrite(fd: number, value: number): number;
@@ -141,61 +142,31 @@ export interface NativeAddon {
   ifNameToIndex(name: string): number;
   ifIndexToName(index: number): string | number;
   /**
-   * read(2) into slots `start`..`start+max-1` (slot i = data[i*stride, (i+1)*stride)), packet at
-   * i*stride + headroom, until EAGAIN: sets offs/lens, returns the count (0: nothing ready) or
-   * -errno when the first read fails.
+   * Binds up to six typed arrays (null: an empty slot) as one set that the batched calls and
+   * pollMany take by number, instead of as arguments of every call (the shim says why). The shim
+   * holds them until {@link unbind}. Returns the number, or -ENOMEM. Batched calls use the layout
+   * [data, offs, lens, disp, stats, names].
    */
-  readBatch(
-    fd: number,
-    data: Uint8Array,
-    offs: Uint32Array,
-    lens: Uint32Array,
-    start: number,
-    max: number,
-    stride: number,
-    headroom: number,
-  ): number;
-  /** recvmmsg(2) into the same slot layout as readBatch, with MSG_TRUNC (lens may exceed the slot). */
-  recvBatch(
-    fd: number,
-    data: Uint8Array,
-    offs: Uint32Array,
-    lens: Uint32Array,
-    start: number,
-    max: number,
-    stride: number,
-    headroom: number,
-  ): number;
+  bind(...arrays: (Uint8Array | Uint32Array | Int32Array | null)[]): number;
+  /** Releases a set: 1, or 0 when `id` was not bound. */
+  unbind(id: number): number;
   /**
-   * write(2) of each packet in `start`..`start+count-1` with lens[i] > 0 and disp[i] == wantDisp
-   * (-1: all). Failed packets are skipped and counted into stats ([failed, last errno]); returns
-   * packets written, or -errno when none was and one failed.
+   * read(2) into slots `start`..`start+max-1` (slot i = data[i*stride, (i+1)*stride)) of the bound
+   * set `id`, packet at i*stride + headroom, until EAGAIN: sets offs/lens, returns the count (0:
+   * nothing ready) or -errno when the first read fails.
    */
-  writeBatch(
-    fd: number,
-    data: Uint8Array,
-    offs: Uint32Array,
-    lens: Uint32Array,
-    disp: Uint8Array,
-    start: number,
-    count: number,
-    wantDisp: number,
-    stats: Int32Array | null,
-  ): number;
+  readBatch(fd: number, id: number, start: number, max: number, stride: number, headroom: number): number;
+  /** recvmmsg(2) into the same slot layout as readBatch, with MSG_TRUNC (lens may exceed the slot). */
+  recvBatch(fd: number, id: number, start: number, max: number, stride: number, headroom: number): number;
+  /**
+   * write(2) of each packet of the bound set `id` in `start`..`start+count-1` with lens[i] > 0 and
+   * disp[i] == wantDisp (-1: all). Failed packets are skipped and counted into the set's stats
+   * ([failed, last errno]) when it has one; returns packets written, or -errno when none was and one
+   * failed.
+   */
+  writeBatch(fd: number, id: number, start: number, count: number, wantDisp: number): number;
   /** sendmmsg(2) of the same selection as writeBatch; packet i goes to names[i*nameLen, +nameLen). */
-  sendBatch(
-    fd: number,
-    data: Uint8Array,
-    offs: Uint32Array,
-    lens: Uint32Array,
-    disp: Uint8Array,
-    start: number,
-    count: number,
-    wantDisp: number,
-    names: Uint8Array,
-    nameLen: number,
-    stats: Int32Array | null,
-  ): number;
+  sendBatch(fd: number, id: number, start: number, count: number, wantDisp: number, nameLen: number): number;
   /**
    * uv_poll_start on the calling thread's loop; `callback.call(handle, status, events)` runs while
    * the fd is ready (level-triggered). On status < 0 or a throwing callback the poll is already

@@ -20,6 +20,7 @@
 import type { PacketBatch } from '../core/batch.js';
 import { finish, pseudoSum6, sum16 } from '../core/checksum.js';
 import { K, native } from './addon.js';
+import { BatchBinding } from './binding.js';
 import { ClosedError, check, isClosedErrno } from './errors.js';
 import type { PacketIo } from './io.js';
 import { closeFd } from './poll.js';
@@ -97,11 +98,13 @@ export class PacketSocket implements PacketIo {
     lastErrno: 0,
   };
   #fd: number;
+  readonly #rx: BatchBinding;
 
   private constructor(fd: number, o: PacketSocketOptions) {
     this.#fd = fd;
     this.ifindex = o.ifindex;
     this.ifname = o.ifname;
+    this.#rx = new BatchBinding(`AF_PACKET ${o.ifname}`);
     this.linkHeaderLen = o.linkHeaderLen ?? ETH_HLEN;
     this.batchSize = o.batchSize ?? 64;
   }
@@ -164,7 +167,7 @@ export class PacketSocket implements PacketIo {
     const strip = VNET_HDR_LEN + this.linkHeaderLen;
     const at = headroom > strip ? headroom - strip : 0;
     const start = into.count;
-    const n = native.recvBatch(fd, into.data, into.offs, into.lens, start, max, into.stride, at);
+    const n = native.recvBatch(fd, this.#rx.idFor(into), start, max, into.stride, at);
     if (n < 0) {
       if (isClosedErrno(-n)) throw new ClosedError(`packet socket on ${this.ifname}`);
       this.counters.readErrors++;
@@ -317,6 +320,7 @@ export class PacketSocket implements PacketIo {
 
   /** Idempotent. */
   close(): void {
+    this.#rx.release();
     if (this.#fd < 0) return;
     closeFd(this.#fd);
     this.#fd = -1;

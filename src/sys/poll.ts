@@ -8,6 +8,7 @@
  * event loop alive, so a worker whose polls are stopped can exit.
  */
 import { K, type NativePollHandle, native } from './addon.js';
+import { bindArrays } from './binding.js';
 import { type SysError, sysError } from './errors.js';
 
 export interface PollHandle {
@@ -98,6 +99,8 @@ export class PollSet {
   readonly fds: Int32Array;
   /** After {@link wait}: each slot's revents (POLLIN, POLLERR, POLLHUP, POLLNVAL), 0 when quiet. */
   readonly revents: Int32Array;
+  /** The shim's set [fds, revents] (see binding.ts). */
+  #id: number;
 
   constructor(
     fds: readonly number[],
@@ -105,11 +108,12 @@ export class PollSet {
   ) {
     this.fds = Int32Array.from(fds);
     this.revents = new Int32Array(fds.length);
+    this.#id = bindArrays(what, this.fds, this.revents);
   }
 
   /** Sleeps until a slot has events or `timeoutMs` passes: the count of slots with events (0: none). */
   wait(timeoutMs: number): number {
-    const r = native.pollMany(this.fds, this.revents, timeoutMs);
+    const r = native.pollMany(this.#id, timeoutMs);
     if (r < 0) throw sysError(-r, 'poll', this.what);
     return r;
   }
@@ -118,5 +122,11 @@ export class PollSet {
   remove(i: number): void {
     this.fds[i] = -1;
     this.revents[i] = 0;
+  }
+
+  /** Lets the shim drop the arrays; a wait after this throws. Idempotent. */
+  close(): void {
+    if (this.#id >= 0) native.unbind(this.#id);
+    this.#id = -1;
   }
 }

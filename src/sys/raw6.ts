@@ -12,6 +12,7 @@
 import { formatIPv6 } from '../core/addr/ipv6.js';
 import type { PacketBatch } from '../core/batch.js';
 import { K, native } from './addon.js';
+import { BatchBinding } from './binding.js';
 import { ClosedError, check, Errno, isClosedErrno, sysError } from './errors.js';
 import type { PacketIo } from './io.js';
 import { closeFd } from './poll.js';
@@ -47,6 +48,8 @@ export class Raw6Socket implements PacketIo {
    * without ever seeing it run (a function's first calls record no feedback) is thrown away there.
    */
   #names: Uint8Array;
+  /** The set [data, offs, lens, disp, stats, names] of the last batch written (see binding.ts). */
+  #tx: BatchBinding;
   readonly #one = sockaddrs(1);
   readonly #anycast = new Map<string, Uint8Array>();
 
@@ -56,6 +59,7 @@ export class Raw6Socket implements PacketIo {
     this.ifindex = o.ifindex;
     this.batchSize = o.batchSize ?? 64;
     this.#names = sockaddrs(this.batchSize);
+    this.#tx = new BatchBinding(`raw IPv6 socket on ${o.ifname}`, [this.#stats, this.#names]);
   }
 
   /**
@@ -154,7 +158,7 @@ export class Raw6Socket implements PacketIo {
     }
     const stats = this.#stats;
     stats[0] = 0;
-    const n = native.sendBatch(fd, d, from.offs, from.lens, from.disp, 0, from.count, want, names, NAME_LEN, stats);
+    const n = native.sendBatch(fd, this.#tx.idFor(from), 0, from.count, want, NAME_LEN);
     if (stats[0] > 0) {
       this.errors.writeErrors += stats[0];
       this.errors.lastErrno = stats[1];
@@ -177,6 +181,7 @@ export class Raw6Socket implements PacketIo {
 
   /** Idempotent; drops the anycast memberships with the socket. */
   close(): void {
+    this.#tx.release();
     if (this.#fd < 0) return;
     closeFd(this.#fd);
     this.#fd = -1;
@@ -204,6 +209,8 @@ export class Raw6Socket implements PacketIo {
     if (this.#names.length < count * NAME_LEN) {
       // Allocated once per growth (the batch capacity), never per packet.
       this.#names = sockaddrs(Math.max(count, this.batchSize));
+      this.#tx.release();
+      this.#tx = new BatchBinding(this.#tx.what, [this.#stats, this.#names]);
     }
     return this.#names;
   }

@@ -12,6 +12,7 @@
  */
 import type { PacketBatch } from '../core/batch.js';
 import { K, native } from './addon.js';
+import { BatchBinding } from './binding.js';
 import { ClosedError, Errno, isClosedErrno, SysError, sysError } from './errors.js';
 import type { PacketIo } from './io.js';
 import { closeFd } from './poll.js';
@@ -69,6 +70,8 @@ export class Tun implements PacketIo {
   #fd: number;
   readonly #flags: number;
   readonly #stats = new Int32Array(2);
+  readonly #rx: BatchBinding;
+  readonly #tx: BatchBinding;
 
   private constructor(fd: number, name: string, flags: number, batchSize: number) {
     this.#fd = fd;
@@ -76,6 +79,8 @@ export class Tun implements PacketIo {
     this.#flags = flags;
     this.batchSize = batchSize;
     this.multiQueue = (flags & K.IFF_MULTI_QUEUE) !== 0;
+    this.#rx = new BatchBinding(`TUN ${name}`);
+    this.#tx = new BatchBinding(`TUN ${name}`, [this.#stats]);
   }
 
   /**
@@ -127,7 +132,7 @@ export class Tun implements PacketIo {
     const fd = this.#live('read');
     const max = Math.min(this.batchSize, into.capacity - into.count);
     if (max <= 0) return 0;
-    const n = native.readBatch(fd, into.data, into.offs, into.lens, into.count, max, into.stride, headroom);
+    const n = native.readBatch(fd, this.#rx.idFor(into), into.count, max, into.stride, headroom);
     if (n < 0) {
       if (isClosedErrno(-n)) throw new ClosedError(`TUN ${this.name}`);
       this.errors.readErrors++;
@@ -142,7 +147,7 @@ export class Tun implements PacketIo {
     const fd = this.#live('write');
     const stats = this.#stats;
     stats[0] = 0;
-    const n = native.writeBatch(fd, from.data, from.offs, from.lens, from.disp, 0, from.count, disp ?? -1, stats);
+    const n = native.writeBatch(fd, this.#tx.idFor(from), 0, from.count, disp ?? -1);
     if (stats[0] > 0) {
       this.errors.writeErrors += stats[0];
       this.errors.lastErrno = stats[1];
@@ -165,6 +170,8 @@ export class Tun implements PacketIo {
 
   /** Closes this queue's fd. Idempotent. The device goes away with its last fd (unless persistent). */
   close(): void {
+    this.#rx.release();
+    this.#tx.release();
     if (this.#fd < 0) return;
     closeFd(this.#fd);
     this.#fd = -1;

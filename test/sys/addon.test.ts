@@ -1,11 +1,26 @@
 /** The native shim loads (main thread and worker), and its errors are named and clear. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { interfaceIndex, interfaceName, K, native } from '../../src/sys/addon.js';
 import { ClosedError, check, Errno, errnoName, SysError, sysError } from '../../src/sys/errors.js';
 import { drainEventFd, EventFd } from '../../src/sys/eventfd.js';
 import { PollSet, pollReadable } from '../../src/sys/poll.js';
+
+/** A full, compacting GC (V8 moves what it can), without starting node with --expose-gc. */
+function fullGc(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
+/** Both ends of a fresh AF_UNIX SOCK_SEQPACKET pair. */
+function socketPair(): [number, number] {
+  const fds = new Int32Array(2);
+  assert.equal(native.socketPair(K.AF_UNIX, K.SOCK_SEQPACKET, fds), 0);
+  return [fds[0] as number, fds[1] as number];
+}
 
 describe('addon', () => {
   test('loads and exposes the kernel constants', () => {
@@ -155,9 +170,20 @@ describe('addon', () => {
     const set = new PollSet([fd], 'closed');
     assert.equal(set.wait(0), 1);
     assert.equal(set.revents[0] & K.POLLNVAL, K.POLLNVAL);
-    assert.throws(() => native.pollMany(new Int32Array(2), new Int32Array(1), 0), /as long as fds/);
-    assert.throws(() => native.pollMany([1] as unknown as Int32Array, new Int32Array(1), 0), /Int32Array/);
-    assert.throws(() => native.pollMany(new Int32Array(17), new Int32Array(17), 0), /at most 16/);
+    set.close();
+    set.close();
+    assert.throws(() => set.wait(0), /no such bound array set/, 'a closed set is not polled');
+    const bad = (fds: Int32Array | Uint32Array, revents: Int32Array) => {
+      const id = native.bind(fds, revents);
+      try {
+        native.pollMany(id, 0);
+      } finally {
+        native.unbind(id);
+      }
+    };
+    assert.throws(() => bad(new Int32Array(2), new Int32Array(1)), /as long as fds/);
+    assert.throws(() => bad(new Uint32Array(1), new Int32Array(1)), /Int32Array/);
+    assert.throws(() => bad(new Int32Array(17), new Int32Array(17)), /at most 16/);
   });
 
   test('closing an fd stops its polls first (no stale libuv watcher on a reused fd number)', async () => {
@@ -226,20 +252,65 @@ describe('addon', () => {
     assert.equal(native.close(1_000_000), -Errno.EBADF);
     assert.equal(native.read(1_000_000, new Uint8Array(4)), -Errno.EBADF);
     assert.equal(native.setsockoptInt(1_000_000, K.SOL_SOCKET, K.SO_RCVBUF, 1), -Errno.EBADF);
-    const b = new Uint8Array(1024);
-    const offs = new Uint32Array(4);
-    const lens = new Uint32Array(4);
-    assert.equal(native.readBatch(1_000_000, b, offs, lens, 0, 4, 256, 0), -Errno.EBADF);
+    const id = native.bind(new Uint8Array(1024), new Uint32Array(4), new Uint32Array(4));
+    assert.equal(native.readBatch(1_000_000, id, 0, 4, 256, 0), -Errno.EBADF);
+    native.unbind(id);
+  });
+
+  test('bound array sets: numbered, released once, refused when unknown or of the wrong types', () => {
+    const a = native.bind(new Uint8Array(8), null, new Uint32Array(1));
+    const b = native.bind(new Uint8Array(8));
+    assert.notEqual(a, b);
+    assert.equal(native.unbind(a), 1);
+    assert.equal(native.unbind(a), 0, 'a second unbind is a no-op');
+    assert.equal(native.bind(new Uint8Array(8)), a, 'a released number is given out again');
+    assert.throws(() => native.readBatch(0, 999_999, 0, 1, 8, 0), /no such bound array set/);
+    assert.throws(() => native.bind([1, 2] as never), /typed arrays/);
+    const seven = Array.from({ length: 7 }, () => new Uint8Array(1));
+    assert.throws(() => native.bind(...seven), /at most 6/);
+    // Slot 1 is empty, slot 2 is not a Uint32Array: each call says which slot is wrong.
+    const c = native.bind(new Uint8Array(8), null, new Uint32Array(1));
+    const d = native.bind(new Uint8Array(8), new Uint32Array(1), new Int32Array(1));
+    assert.throws(() => native.readBatch(0, c, 0, 1, 8, 0), /slot 1 \(offs\)/);
+    assert.throws(() => native.readBatch(0, d, 0, 1, 8, 0), /slot 2 \(lens\)/);
+    assert.throws(() => native.writeBatch(0, d, 0, 0, -1), /slot 2/);
+    for (const id of [a, b, c, d]) native.unbind(id);
+  });
+
+  test('a bound set keeps its arrays: data written through the shim after a GC lands in them', () => {
+    const [r, w] = socketPair();
+    try {
+      // Small typed arrays start on V8's heap, which moves; binding takes them off it for good.
+      const src = Uint8Array.from([1, 2, 3, 4]);
+      const out = native.bind(src, Uint32Array.of(0), Uint32Array.of(4), Uint8Array.of(0), null);
+      let data: Uint8Array | undefined = new Uint8Array(16);
+      let offs: Uint32Array | undefined = new Uint32Array(2);
+      let lens: Uint32Array | undefined = new Uint32Array(2);
+      const inId = native.bind(data, offs, lens);
+      const view = { data, offs, lens };
+      data = offs = lens = undefined;
+      fullGc();
+      assert.equal(native.writeBatch(w, out, 0, 1, -1), 1);
+      assert.equal(native.readBatch(r, inId, 0, 2, 8, 2), 1);
+      assert.deepEqual([view.offs[0], view.lens[0]], [2, 4]);
+      assert.deepEqual([...view.data.subarray(2, 6)], [1, 2, 3, 4]);
+      native.unbind(out);
+      native.unbind(inId);
+    } finally {
+      native.close(r);
+      native.close(w);
+    }
   });
 
   test('wrong argument types and out-of-range slots throw, not write out of bounds', () => {
-    const b = new Uint8Array(1024);
-    const offs = new Uint32Array(4);
-    const lens = new Uint32Array(4);
-    assert.throws(() => native.readBatch(0, b, offs, lens, 0, 5, 256, 0), RangeError);
-    assert.throws(() => native.readBatch(0, b, offs, lens, 0, 4, 512, 0), RangeError);
-    assert.throws(() => native.readBatch(0, b, offs, lens, 0, 4, 256, 256), RangeError);
-    assert.throws(() => native.readBatch(0, b, new Uint16Array(4) as never, lens, 0, 4, 256, 0), TypeError);
+    const id = native.bind(new Uint8Array(1024), new Uint32Array(4), new Uint32Array(4));
+    const u16 = native.bind(new Uint8Array(1024), new Uint16Array(4) as never, new Uint32Array(4));
+    assert.throws(() => native.readBatch(0, id, 0, 5, 256, 0), RangeError);
+    assert.throws(() => native.readBatch(0, id, 0, 4, 512, 0), RangeError);
+    assert.throws(() => native.readBatch(0, id, 0, 4, 256, 256), RangeError);
+    assert.throws(() => native.readBatch(0, u16, 0, 4, 256, 0), TypeError);
+    native.unbind(id);
+    native.unbind(u16);
     assert.throws(() => native.close('3' as never), TypeError);
     assert.throws(() => native.ifNameToIndex('x'.repeat(40)), RangeError);
   });
