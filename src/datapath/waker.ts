@@ -17,6 +17,9 @@ export const TUN = 0;
 export const PACKET = 1;
 export const CONTROL = 2;
 
+/** {@link Waker.slice}'s `maxWakes` for a slice bounded by time alone (a small integer, as the warm-up's 1 is). */
+export const ENDLESS = 1 << 30;
+
 /** {@link Waker.wake} results. */
 export const QUIET = 0;
 /** The control eventfd is readable or a side's fd is gone: the worker deals with it, then calls {@link Waker.serve}. */
@@ -34,6 +37,24 @@ export class Waker {
     const r = this.polls.revents;
     if (r[CONTROL] !== 0 || (((r[TUN] as number) | (r[PACKET] as number)) & K.POLLNVAL) !== 0) return FOR_WORKER;
     this.serve();
+    return QUIET;
+  }
+
+  /**
+   * The worker's slice: wake-ups until `endMs` (Date.now) or `maxWakes` of them (the warm-up's
+   * bound; the worker's is {@link ENDLESS}), or until one is for the worker. Returns
+   * {@link FOR_WORKER}, or {@link QUIET} when the slice is over; a clock that steps back before
+   * `startMs` ends it too (Date.now is one V8 builtin; performance.now runs a lazy getter and a
+   * brand check first, more code to bring back after an idle gap). Here and not in the worker's
+   * own loop for the same reason as {@link wake}: so that the warm-up optimises it, where the
+   * worker would interpret it all along.
+   */
+  slice(startMs: number, endMs: number, maxWakes: number): number {
+    for (let w = 0; w < maxWakes; w++) {
+      const now = Date.now();
+      if (now >= endMs || now < startMs) return QUIET;
+      if (this.wake(endMs - now) === FOR_WORKER) return FOR_WORKER;
+    }
     return QUIET;
   }
 

@@ -53,8 +53,13 @@ const STRIDE = 2048;
 /** Packets per read of the stand-ins (the devices' default) and per busy round (short of a full batch). */
 const BATCH = 64;
 const BUSY = 48;
-/** See {@link quietWakes}: calls of each entry point (a poll or an empty read or write each), ~30 ms in all. */
-const QUIET_WAKES = 4000;
+/** See {@link quietWakes}: turns of its call list (a poll, a read or a write each; a slice moves one packet), ~200 ms. */
+const QUIET_WAKES = 2500;
+/**
+ * How long the warm-up's slices may last: each serves one wake-up for a packet already queued, so
+ * none waits; the bound only keeps a stand-in that lost its packet from stalling the warm-up long.
+ */
+const SLICE_BOUND_MS = 5000;
 
 /** What a warm-up did, from its own scratch counters. */
 export interface WarmUpResult {
@@ -113,6 +118,7 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
     // A worker's wake-up (poll, then both sides), over the stand-ins' fds; no control eventfd.
     polls = new PollSet([devices.tun.fd, devices.packet.fd, -1], 'warm-up stand-ins');
     const wakers = loops.map((loop) => new Waker(polls as PollSet, loop));
+    const t0 = Date.now();
     for (let r = 0; r < rounds; r++) {
       // Mostly single packets (an idle host's traffic); every eighth round a busy batch, short of
       // full so that one read ends the wake-up.
@@ -122,7 +128,8 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
       devices.feedPacket(packetFeed, r % Math.max(1, frames.length), per);
       const i = (r >>> 4) & 1;
       // Both ways in which loops are driven: a worker's wake-up, the in-process poll callbacks.
-      if (r & 2) (wakers[i] as Waker).wake(0);
+      // (A slice of one wake-up: something is always readable here, so its poll does not sleep.)
+      if (r & 2) (wakers[i] as Waker).slice(t0, t0 + SLICE_BOUND_MS, 1);
       else {
         const loop = loops[i] as DatapathLoop;
         loop.tunReadable();
@@ -130,7 +137,7 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
       }
       devices.drain(scratch);
     }
-    quietWakes(wakers, loops, devices, scratch, QUIET_WAKES);
+    quietWakes(wakers, loops, devices, tunFeed, scratch, QUIET_WAKES);
     // Optimised code keeps what its feedback saw (the devices' shapes, the arenas, the counter
     // arrays) weakly; were these collected, V8 would throw that code away ("weak objects"
     // deoptimisation) at the next GC, and the real loop would run in baseline code again until
@@ -149,24 +156,37 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
 }
 
 /**
- * Calls that find nothing to do, after the rounds have given every branch of the packet path its
- * feedback: wake-ups, and the loop's and devices' entry points on their own. Why: the worker calls
- * `wake` from its (interpreted) slice loop, and whatever the optimised `wake` does not inline it
- * calls as a function of its own — each of those must be optimised as such. Above, V8 soon
+ * Calls that (but for the slices) find nothing to do, after the rounds have given every branch of
+ * the packet path its feedback: slices, wake-ups, and the loop's and devices' entry points on their
+ * own. Why: the worker calls `slice` from its own (interpreted) loop, and whatever the optimised
+ * `slice` does not inline it calls as a function of its own — each of those must be optimised as
+ * such. Above, V8 soon
  * compiles the round loop whole ("on-stack replacement") with these inlined into it, and alone
  * they then run too rarely to be optimised. Here they are called through one megamorphic call
  * site, which inlines nothing, so each is optimised alone (checked with %GetOptimizationStatus in
  * the tests). A loop that called them by name was itself compiled first, with them inlined, as
  * soon as its own body outweighed theirs.
  */
-function quietWakes(wakers: Waker[], loops: DatapathLoop[], d: StandIns, scratch: PacketBatch, n: number): void {
+function quietWakes(
+  wakers: Waker[],
+  loops: DatapathLoop[],
+  d: StandIns,
+  tunFeed: PacketBatch,
+  scratch: PacketBatch,
+  n: number,
+): void {
   scratch.count = 0;
+  const t0 = Date.now();
+  const feedOne = d.feedTun.bind(d, tunFeed, 0, 1);
   const calls = [
     ...wakers.map((w) => w.wake.bind(w, 0)),
     ...loops.map((l, i) => l.drainBoth.bind(l, i === 0)),
     d.tun.read.bind(d.tun, scratch, 0),
     d.tun.write.bind(d.tun, scratch, 0),
     d.raw.write.bind(d.raw, scratch, 1),
+    // The slices as the worker runs them, each after a packet so that its poll does not sleep.
+    ...wakers.flatMap((w) => [feedOne, w.slice.bind(w, t0, t0 + SLICE_BOUND_MS, 1)]),
+    d.drain.bind(d, scratch),
   ];
   // One call site for all of them, so V8 sees it megamorphic and inlines none of them here: each
   // runs, and becomes hot, as itself (a bound function calls its target directly).

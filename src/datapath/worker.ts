@@ -28,7 +28,7 @@ import { CounterWriter } from './counters.js';
 import { type OpenedDevices, openDevices } from './devices.js';
 import { DatapathLoop, type Side } from './loop.js';
 import { type Command, errorData, type Report, type WorkerInit } from './protocol.js';
-import { CONTROL, FOR_WORKER, PACKET, TUN, Waker } from './waker.js';
+import { CONTROL, ENDLESS, FOR_WORKER, PACKET, TUN, Waker } from './waker.js';
 import { warmUp } from './warmup.js';
 
 /**
@@ -79,22 +79,14 @@ try {
   port.close();
 }
 
-/**
- * One slice of the loop (see the file comment). Date.now, not performance.now: per wake-up it is
- * one V8 builtin where performance.now runs a lazy global getter and a brand check first, more
- * code to bring back after an idle gap. It is not monotonic, so a clock step just ends the slice.
- */
+/** One slice of the loop (see the file comment and Waker.slice). */
 function run(): void {
   const start = Date.now();
   const end = start + SLICE_MS;
   // Commands sent before the loop first ran (or during the event-loop turn) announce themselves
   // on the eventfd as well; taking them here first only saves a wake-up.
   takeCommands();
-  while (!stopped) {
-    const now = Date.now();
-    if (now >= end || now < start) break;
-    if (waker.wake(end - now) === FOR_WORKER) rareWake();
-  }
+  while (!stopped && waker.slice(start, end, ENDLESS) === FOR_WORKER) rareWake();
   if (!stopped) setImmediate(run);
 }
 

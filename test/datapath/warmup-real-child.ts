@@ -32,7 +32,7 @@ const config: TranslatorConfig = {
 const translator = new Translator(config);
 warmUp(translator, config);
 
-// The worker calls Waker.wake from its own (interpreted) slice loop, and the optimised wake calls
+// The worker calls Waker.slice from its own (interpreted) loop, and the optimised slice calls
 // what it did not inline as functions of their own: the warm-up must have optimised each of them
 // as such, not only inlined into its loops. V8's status bits (runtime-test.cc): 16 optimised, 64
 // by TurboFan; a compile may still be finishing in the background, hence the wait.
@@ -40,6 +40,7 @@ const status = new Function('f', 'return %GetOptimizationStatus(f)') as (f: unkn
 const wait = new Function('%WaitForBackgroundOptimization()') as () => void;
 wait();
 const entries: Record<string, unknown> = {
+  'Waker.slice': Waker.prototype.slice,
   'Waker.wake': Waker.prototype.wake,
   'DatapathLoop.drainBoth': DatapathLoop.prototype.drainBoth,
   'Tun.read': Tun.prototype.read,
@@ -94,9 +95,10 @@ const replies = one(frame(reply));
 const scratch = createBatch(64, 2048);
 for (let i = 0; i < 300; i++) {
   dev.feedTun(requests, 0, 1);
-  if (waker.wake(0) !== QUIET) throw new Error('the control eventfd woke');
+  const t = Date.now();
+  if (waker.slice(t, t + 1000, 1) !== QUIET) throw new Error('the control eventfd woke');
   dev.feedPacket(replies, 0, 1);
-  waker.wake(0);
+  waker.slice(t, t + 1000, 1);
   dev.drain(scratch);
 }
 dev.close();
