@@ -88,7 +88,9 @@ describe('Raw6Socket', { skip: NEED_ROOT }, () => {
     await withVethPair(
       async ({ a, b, aIndex }) => {
         b.exec('ip', 'addr', 'add', `${B2}/64`, 'dev', 'veth-b', 'nodad');
-        const raw = a.enter(() => Raw6Socket.open({ ifname: 'veth-a', ifindex: aIndex }));
+        // batchSize 2 < the batch's 6 slots: the sockaddrs grow on the first write, and the set
+        // bound in the shim (see binding.ts) is bound again with them.
+        const raw = a.enter(() => Raw6Socket.open({ ifname: 'veth-a', ifindex: aIndex, batchSize: 2 }));
         try {
           const rx = await listen(b);
           const bLL = linkLocal(b, 'veth-b');
@@ -106,6 +108,8 @@ describe('Raw6Socket', { skip: NEED_ROOT }, () => {
           await until('3 datagrams', () => rx.lines.length >= 4);
           await new Promise((r) => setTimeout(r, 50));
           assert.deepEqual(rx.lines.slice(1).sort(), ['to B', 'to B2', 'to link-local']);
+          assert.equal(raw.write(batch, 1), 1, 'the grown set serves the next write');
+          await until('the fourth datagram', () => rx.lines.includes('back side only'));
           assert.equal(raw.read(batch, 0), 0, 'a raw IPPROTO_RAW socket never reads');
         } finally {
           raw.close();
