@@ -99,20 +99,34 @@ static size_t elem_size(napi_typedarray_type t) {
   }
 }
 
+/* A typed array (any Buffer is one) as pointer, element count, bytes and type; throws TypeError otherwise. */
+struct view {
+  void *p;
+  size_t n;     /* elements */
+  size_t bytes; /* n * element size */
+  napi_typedarray_type type;
+  int set;
+};
+
+static int get_view(napi_env env, napi_value v, struct view *out, const char *what) {
+  bool is;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) {
+    throw_type(env, what);
+    return 0;
+  }
+  if (napi_get_typedarray_info(env, v, &out->type, &out->n, &out->p, NULL, NULL) != napi_ok) return 0;
+  out->bytes = out->n * elem_size(out->type);
+  out->set = 1;
+  return 1;
+}
+
 /* Any Buffer or typed array, as bytes (the pointer already includes the view's byte offset). */
 static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len, const char *what) {
-  bool is;
-  if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
-    napi_typedarray_type type;
-    size_t n;
-    void *p;
-    if (napi_get_typedarray_info(env, v, &type, &n, &p, NULL, NULL) != napi_ok) return 0;
-    *data = p;
-    *len = n * elem_size(type);
-    return 1;
-  }
-  throw_type(env, what);
-  return 0;
+  struct view w;
+  if (!get_view(env, v, &w, what)) return 0;
+  *data = w.p;
+  *len = w.bytes;
+  return 1;
 }
 
 static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *count,
@@ -166,14 +180,6 @@ static napi_value result(napi_env env, long rc) { return num(env, rc < 0 ? -errn
 #define BOUND_SLOTS 6
 #define BOUND_MAX 65536
 
-struct view {
-  void *p;
-  size_t n;     /* elements */
-  size_t bytes; /* n * element size */
-  napi_typedarray_type type;
-  int set;
-};
-
 struct bound {
   int used;
   struct view v[BOUND_SLOTS];
@@ -197,13 +203,8 @@ static napi_value Bind(napi_env env, napi_callback_info info) {
   struct bound nb = {0};
   for (size_t i = 0; i < argc; i++) {
     if (is_nullish(env, argv[i])) continue;
-    bool is;
-    if (napi_is_typedarray(env, argv[i], &is) != napi_ok || !is) return throw_type(env, "bind takes typed arrays (or null)");
-    struct view *v = &nb.v[i];
     /* Asking for the data pointer moves a small on-heap array's bytes off the heap, for good. */
-    if (napi_get_typedarray_info(env, argv[i], &v->type, &v->n, &v->p, NULL, NULL) != napi_ok) return NULL;
-    v->bytes = v->n * elem_size(v->type);
-    v->set = 1;
+    if (!get_view(env, argv[i], &nb.v[i], "bind takes typed arrays (or null)")) return NULL;
   }
   uint32_t id = 0;
   while (id < st->cap && st->b[id].used) id++;
