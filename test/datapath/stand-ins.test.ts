@@ -9,19 +9,9 @@ import { PacketSocket } from '../../src/sys/packet-socket.js';
 import { Raw6Socket } from '../../src/sys/raw6.js';
 import { Tun } from '../../src/sys/tun.js';
 import { checksumProblems, ipv4Packet, ipv6Packet, PROTO_ICMP, PROTO_UDP } from '../pkt/build.js';
+import { batchOf } from './batch-of.js';
 
 const STRIDE = 2048;
-
-function batchOf(packets: Uint8Array[]) {
-  const b = createBatch(packets.length, STRIDE);
-  packets.forEach((p, i) => {
-    b.offs[i] = i * STRIDE;
-    b.lens[i] = p.length;
-    b.data.set(p, i * STRIDE);
-  });
-  b.count = packets.length;
-  return b;
-}
 
 const v4 = ipv4Packet(
   { src: '192.0.0.4', dst: '192.0.2.1', df: true },

@@ -21,6 +21,7 @@ import { PollSet } from '../../src/sys/poll.js';
 import { Raw6Socket } from '../../src/sys/raw6.js';
 import { Tun } from '../../src/sys/tun.js';
 import { ipv4Packet, ipv6Packet, PROTO_ICMP, PROTO_ICMPV6 } from '../pkt/build.js';
+import { batchOf } from './batch-of.js';
 
 const config: TranslatorConfig = {
   pool6: '2001:db8:64::/96',
@@ -83,15 +84,8 @@ const c = (((reply[42] as number) << 8) | (reply[43] as number)) - 0x100;
 const fixed = c <= 0 ? c + 0xffff : c;
 reply[42] = fixed >>> 8;
 reply[43] = fixed & 0xff;
-const one = (p: Uint8Array) => {
-  const b = createBatch(1, 2048);
-  b.data.set(p, 0);
-  b.lens[0] = p.length;
-  b.count = 1;
-  return b;
-};
-const requests = one(request);
-const replies = one(frame(reply));
+const requests = batchOf([request]);
+const replies = batchOf([frame(reply)]);
 const scratch = createBatch(64, 2048);
 for (let i = 0; i < 300; i++) {
   dev.feedTun(requests, 0, 1);
