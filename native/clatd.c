@@ -157,9 +157,16 @@ static int get_str(napi_env env, napi_value v, char *buf, size_t size, const cha
   return napi_get_value_string_utf8(env, v, buf, size, &n) == napi_ok;
 }
 
+/*
+ * A number for JS: an int32 when it is one (counts, fds, errnos: nearly every result), which V8
+ * turns into a small integer directly, without the checks its double path makes first.
+ */
 static napi_value num(napi_env env, double v) {
   napi_value r;
-  CHECK(napi_create_double(env, v, &r));
+  if (v >= INT32_MIN && v <= INT32_MAX && v == (double)(int32_t)v)
+    CHECK(napi_create_int32(env, (int32_t)v, &r));
+  else
+    CHECK(napi_create_double(env, v, &r));
   return r;
 }
 

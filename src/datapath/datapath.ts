@@ -20,7 +20,7 @@ import { type PollHandle, pollReadable } from '../sys/poll.js';
 import { type CounterSnapshot, CounterWriter, createCounterBuffer, readCounters } from './counters.js';
 import { closeFds, type DatapathDevices, type OpenedDevices, openDevices, setQueueAttached } from './devices.js';
 import { DatapathLoop, DEFAULT_ICMP_ERRORS_PER_SEC, type LoopIo, type Side } from './loop.js';
-import type { Command, ErrorData, Report, WorkerInit } from './protocol.js';
+import { type Command, type ErrorData, type Report, TURN_MS, type WorkerInit } from './protocol.js';
 import { warmUp } from './warmup.js';
 
 /** The datapath could not start, or a worker refused a command. */
@@ -190,6 +190,7 @@ export class Datapath {
   #queuesDetached = false;
   #started = false;
   #stopping: Promise<void> | undefined;
+  #turnTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     buffers: SharedArrayBuffer[],
@@ -217,6 +218,7 @@ export class Datapath {
     const fanoutGroup = n > 1 ? (o.fanoutGroup ?? process.pid & 0xffff) : undefined;
     const buffers: SharedArrayBuffer[] = [];
     const workers: WorkerHandle[] = [];
+    const turns = new SharedArrayBuffer(4);
     // Created first so the exit handlers below can see its state; the arrays fill in the loop.
     const dp = new Datapath(buffers, workers, undefined, o.detachQueues ?? [], o);
     const onReport = (w: WorkerHandle, r: Report) => {
@@ -234,6 +236,7 @@ export class Datapath {
         devices,
         translator: o.translator,
         counters,
+        turns,
         fanoutGroup,
         stride: o.stride,
         maxBatchesPerWake: o.maxBatchesPerWake,
@@ -262,6 +265,9 @@ export class Datapath {
         );
       dp.#detach();
       dp.#started = true;
+      // The workers' clock (see TURN_MS); unref'd: it never keeps the process alive on its own.
+      const moves = new Int32Array(turns);
+      dp.#turnTimer = setInterval(() => Atomics.add(moves, 0, 1), TURN_MS).unref();
     } catch (e) {
       await dp.stop();
       if (e instanceof DatapathError) throw e;
@@ -397,6 +403,7 @@ export class Datapath {
   }
 
   async #stop(): Promise<void> {
+    clearInterval(this.#turnTimer);
     if (this.#inline) Datapath.#closeInline(this.#inline);
     await Promise.all(
       this.#workers.map(async (w) => {

@@ -17,18 +17,25 @@ export const TUN = 0;
 export const PACKET = 1;
 export const CONTROL = 2;
 
-/** {@link Waker.slice}'s `maxWakes` for a slice bounded by time alone (a small integer, as the warm-up's 1 is). */
+/** {@link Waker.slice}'s `maxWakes` for a slice bounded by turns alone (a small integer, as the warm-up's 1 is). */
 export const ENDLESS = 1 << 30;
 
-/** {@link Waker.wake} results. */
+/** Results of {@link Waker.wake} and {@link Waker.slice}. Nothing woke the poll before its timeout (wake), or the slice is over (slice). */
 export const QUIET = 0;
 /** The control eventfd is readable or a side's fd is gone: the worker deals with it, then calls {@link Waker.serve}. */
 export const FOR_WORKER = 1;
+/** A side woke and was drained (wake only). */
+export const SERVED = 2;
 
 export class Waker {
+  /**
+   * @param turns One Int32 the main thread moves on (Atomics.add) when the worker owes its event
+   *   loop a turn; see {@link slice}. The warm-up's is its own and never moves.
+   */
   constructor(
     readonly polls: PollSet,
     readonly loop: DatapathLoop,
+    readonly turns: Int32Array,
   ) {}
 
   /** Sleeps at most `timeoutMs`; drains the sides that woke, or returns {@link FOR_WORKER}. */
@@ -37,23 +44,25 @@ export class Waker {
     const r = this.polls.revents;
     if (r[CONTROL] !== 0 || (((r[TUN] as number) | (r[PACKET] as number)) & K.POLLNVAL) !== 0) return FOR_WORKER;
     this.serve();
-    return QUIET;
+    return SERVED;
   }
 
   /**
-   * The worker's slice: wake-ups until `endMs` (Date.now) or `maxWakes` of them (the warm-up's
-   * bound; the worker's is {@link ENDLESS}), or until one is for the worker. Returns
-   * {@link FOR_WORKER}, or {@link QUIET} when the slice is over; a clock that steps back before
-   * `startMs` ends it too (Date.now is one V8 builtin; performance.now runs a lazy getter and a
-   * brand check first, more code to bring back after an idle gap). Here and not in the worker's
-   * own loop for the same reason as {@link wake}: so that the warm-up optimises it, where the
-   * worker would interpret it all along.
+   * The worker's slice: wake-ups until one is for the worker ({@link FOR_WORKER}), or, returning
+   * {@link QUIET}, until `turns[0]` is no longer `seen` (the main thread asks for an event-loop
+   * turn), a poll sleeps `idleMs` with nothing to do, or `maxWakes` (the warm-up's bound; the
+   * worker's is {@link ENDLESS}) are done. No clock here: Date.now() is a call into V8's runtime
+   * that allocates its result, on every wake-up — measured ~2 % of a worker's time in a ping
+   * round trip, and garbage that brought collections into an idle datapath. The main thread keeps
+   * the time instead (one timer for all workers), and an Atomics.load is one memory read.
+   * Here and not in the worker's own loop so that the warm-up optimises it, where the worker would
+   * interpret it all along.
    */
-  slice(startMs: number, endMs: number, maxWakes: number): number {
+  slice(seen: number, maxWakes: number, idleMs: number): number {
     for (let w = 0; w < maxWakes; w++) {
-      const now = Date.now();
-      if (now >= endMs || now < startMs) return QUIET;
-      if (this.wake(endMs - now) === FOR_WORKER) return FOR_WORKER;
+      if (Atomics.load(this.turns, 0) !== seen) return QUIET;
+      const r = this.wake(idleMs);
+      if (r !== SERVED) return r;
     }
     return QUIET;
   }

@@ -56,10 +56,11 @@ const BUSY = 48;
 /** See {@link quietWakes}: turns of its call list (a poll, a read or a write each; a slice moves one packet), ~200 ms. */
 const QUIET_WAKES = 2500;
 /**
- * How long the warm-up's slices may last: each serves one wake-up for a packet already queued, so
- * none waits; the bound only keeps a stand-in that lost its packet from stalling the warm-up long.
+ * How long a warm-up slice's poll may sleep: each slice serves one wake-up for a packet already
+ * queued, so none waits; the bound only keeps a stand-in that lost its packet from stalling the
+ * warm-up long.
  */
-const SLICE_BOUND_MS = 5000;
+const SLICE_IDLE_MS = 5000;
 
 /** What a warm-up did, from its own scratch counters. */
 export interface WarmUpResult {
@@ -117,8 +118,9 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
     });
     // A worker's wake-up (poll, then both sides), over the stand-ins' fds; no control eventfd.
     polls = new PollSet([devices.tun.fd, devices.packet.fd, -1], 'warm-up stand-ins');
-    const wakers = loops.map((loop) => new Waker(polls as PollSet, loop));
-    const t0 = Date.now();
+    // A turn counter of their own that never moves (a shared one, as the worker's is).
+    const turns = new Int32Array(new SharedArrayBuffer(4));
+    const wakers = loops.map((loop) => new Waker(polls as PollSet, loop, turns));
     for (let r = 0; r < rounds; r++) {
       // Mostly single packets (an idle host's traffic); every eighth round a busy batch, short of
       // full so that one read ends the wake-up.
@@ -129,7 +131,7 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
       const i = (r >>> 4) & 1;
       // Both ways in which loops are driven: a worker's wake-up, the in-process poll callbacks.
       // (A slice of one wake-up: something is always readable here, so its poll does not sleep.)
-      if (r & 2) (wakers[i] as Waker).slice(t0, t0 + SLICE_BOUND_MS, 1);
+      if (r & 2) (wakers[i] as Waker).slice(0, 1, SLICE_IDLE_MS);
       else {
         const loop = loops[i] as DatapathLoop;
         loop.tunReadable();
@@ -176,7 +178,6 @@ function quietWakes(
   n: number,
 ): void {
   scratch.count = 0;
-  const t0 = Date.now();
   const feedOne = d.feedTun.bind(d, tunFeed, 0, 1);
   const calls = [
     ...wakers.map((w) => w.wake.bind(w, 0)),
@@ -185,7 +186,7 @@ function quietWakes(
     d.tun.write.bind(d.tun, scratch, 0),
     d.raw.write.bind(d.raw, scratch, 1),
     // The slices as the worker runs them, each after a packet so that its poll does not sleep.
-    ...wakers.flatMap((w) => [feedOne, w.slice.bind(w, t0, t0 + SLICE_BOUND_MS, 1)]),
+    ...wakers.flatMap((w) => [feedOne, w.slice.bind(w, 0, 1, SLICE_IDLE_MS)]),
     d.drain.bind(d, scratch),
   ];
   // One call site for all of them, so V8 sees it megamorphic and inlines none of them here: each

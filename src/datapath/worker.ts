@@ -15,8 +15,9 @@
  *
  * Commands arrive as messages, announced on the control eventfd; the loop takes them with
  * receiveMessageOnPort between batches, so a new configuration applies atomically. Every
- * {@link SLICE_MS} the loop gives the event loop one turn (setImmediate), so V8's own tasks run and
- * terminate() takes effect even on an idle worker.
+ * {@link TURN_MS} (when the main thread moves `init.turns`, or after that long idle) the loop gives
+ * the event loop one turn (setImmediate), so V8's own tasks run and terminate() takes effect even
+ * on an idle worker.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { Translator } from '../core/xlat/translator.js';
@@ -27,20 +28,14 @@ import { PollSet } from '../sys/poll.js';
 import { CounterWriter } from './counters.js';
 import { type OpenedDevices, openDevices } from './devices.js';
 import { DatapathLoop, type Side } from './loop.js';
-import { type Command, errorData, type Report, type WorkerInit } from './protocol.js';
+import { type Command, errorData, type Report, TURN_MS, type WorkerInit } from './protocol.js';
 import { CONTROL, ENDLESS, FOR_WORKER, PACKET, TUN, Waker } from './waker.js';
 import { warmUp } from './warmup.js';
-
-/**
- * Longest stretch the loop keeps the thread before one event-loop turn. Each turn wakes an idle
- * worker (measured: about 0.6 ms of CPU each on this VM), so not often; V8's tasks can wait, and
- * terminate() is only the fallback for a worker that ignores its stop command.
- */
-export const SLICE_MS = 2000;
 
 const port = parentPort;
 if (port === null) throw new Error('src/datapath/worker.ts runs only as a worker thread');
 const init = workerData as WorkerInit;
+const turns = new Int32Array(init.turns);
 
 function report(r: Report): void {
   port?.postMessage(r);
@@ -67,7 +62,7 @@ try {
     loop.beforePublish = dev.syncCounters;
     loop.onClosed = sideClosed;
     polls = new PollSet([dev.tun.fd, dev.packet.fd, init.control], `datapath worker ${init.index}`);
-    waker = new Waker(polls, loop);
+    waker = new Waker(polls, loop, turns);
   } catch (e) {
     dev.close();
     throw e;
@@ -81,12 +76,11 @@ try {
 
 /** One slice of the loop (see the file comment and Waker.slice). */
 function run(): void {
-  const start = Date.now();
-  const end = start + SLICE_MS;
+  const seen = Atomics.load(turns, 0);
   // Commands sent before the loop first ran (or during the event-loop turn) announce themselves
   // on the eventfd as well; taking them here first only saves a wake-up.
   takeCommands();
-  while (!stopped && waker.slice(start, end, ENDLESS) === FOR_WORKER) rareWake();
+  while (!stopped && waker.slice(seen, ENDLESS, TURN_MS) === FOR_WORKER) rareWake();
   if (!stopped) setImmediate(run);
 }
 

@@ -5,7 +5,7 @@ import { Translator } from '../../src/core/xlat/translator.js';
 import { CounterWriter, createCounterBuffer, DIR46, DIR64, Slot } from '../../src/datapath/counters.js';
 import { DatapathLoop } from '../../src/datapath/loop.js';
 import { frame, StandIns } from '../../src/datapath/stand-ins.js';
-import { FOR_WORKER, QUIET, Waker } from '../../src/datapath/waker.js';
+import { ENDLESS, FOR_WORKER, QUIET, SERVED, Waker } from '../../src/datapath/waker.js';
 import { EventFd } from '../../src/sys/eventfd.js';
 import { PollSet } from '../../src/sys/poll.js';
 import { ipv4Packet, ipv6Packet, PROTO_UDP } from '../pkt/build.js';
@@ -19,13 +19,14 @@ function setup() {
   const counters = new CounterWriter(createCounterBuffer());
   const loop = new DatapathLoop(new Translator(config), dev, counters, { stride: 2048 });
   const polls = new PollSet([dev.tun.fd, dev.packet.fd, control.fd], 'test');
-  const waker = new Waker(polls, loop);
+  const turns = new Int32Array(new SharedArrayBuffer(4));
+  const waker = new Waker(polls, loop, turns);
   const close = () => {
     polls.close();
     dev.close();
     control.close();
   };
-  return { dev, control, acc: counters.acc, waker, close };
+  return { dev, control, acc: counters.acc, waker, turns, close };
 }
 
 /** Runs `f` over a fresh set-up, always closed after. */
@@ -53,7 +54,7 @@ describe('Waker', () => {
     withSetup((s) => {
       s.dev.feedTun(batchOf([v4]), 0, 1);
       s.dev.feedPacket(batchOf([frame(v6)]), 0, 1);
-      assert.equal(s.waker.wake(1000), QUIET);
+      assert.equal(s.waker.wake(1000), SERVED);
       assert.equal(s.acc[DIR46 + Slot.TRANSLATED], 1);
       assert.equal(s.acc[DIR64 + Slot.TRANSLATED], 1);
       assert.equal(s.waker.wake(0), QUIET, 'all taken');
@@ -73,5 +74,35 @@ describe('Waker', () => {
     withSetup((s) => {
       s.dev.tun.close();
       assert.equal(s.waker.wake(0), FOR_WORKER);
+    }));
+
+  test('slice: serves wake-ups until a poll finds nothing for idleMs', () =>
+    withSetup((s) => {
+      s.dev.feedTun(batchOf([v4]), 0, 1);
+      assert.equal(s.waker.slice(0, ENDLESS, 0), QUIET);
+      assert.equal(s.acc[DIR46 + Slot.TRANSLATED], 1);
+    }));
+
+  test('slice: ends, serving nothing, once the main thread has moved the turn counter', () =>
+    withSetup((s) => {
+      s.dev.feedTun(batchOf([v4]), 0, 1);
+      Atomics.add(s.turns, 0, 1);
+      assert.equal(s.waker.slice(0, ENDLESS, 1000), QUIET);
+      assert.equal(s.acc[DIR46 + Slot.PACKETS_IN], 0, 'left for after the turn');
+      assert.equal(s.waker.slice(1, ENDLESS, 0), QUIET, 'the next slice starts from the new count');
+      assert.equal(s.acc[DIR46 + Slot.TRANSLATED], 1);
+    }));
+
+  test('slice: at most maxWakes wake-ups', () =>
+    withSetup((s) => {
+      s.dev.feedTun(batchOf([v4]), 0, 1);
+      assert.equal(s.waker.slice(0, 0, 1000), QUIET);
+      assert.equal(s.acc[DIR46 + Slot.PACKETS_IN], 0);
+    }));
+
+  test('slice: a wake-up for the worker ends it', () =>
+    withSetup((s) => {
+      s.control.signal(1);
+      assert.equal(s.waker.slice(0, ENDLESS, 1000), FOR_WORKER);
     }));
 });
