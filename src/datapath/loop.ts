@@ -191,29 +191,31 @@ export class DatapathLoop {
    * Drains both sides (bounded), `tunFirst` deciding the order, and publishes the counters once:
    * what a worker does on each wake-up. An answer to what one side just sent is often queued on
    * the other already (the kernel delivers it inline, within the send), and taking it at once,
-   * with no poll and no publication in between, keeps the round trip short.
+   * with no poll and no publication in between, keeps the round trip short. `light` (a wake-up
+   * after a sleep, see Waker.wake): one read of one packet from the TUN, no more.
    */
-  drainBoth(tunFirst: boolean): void {
-    this.#drainSide(tunFirst);
-    this.#drainSide(!tunFirst);
+  drainBoth(tunFirst: boolean, light = false): void {
+    this.#drainSide(tunFirst, light);
+    this.#drainSide(!tunFirst, light);
     this.#publish();
   }
 
   #drain(v4: boolean): boolean {
-    const more = this.#drainSide(v4);
+    const more = this.#drainSide(v4, false);
     // Once per wake-up: failures absorbed by the system layer show up even when nothing was read.
     this.#publish();
     return more;
   }
 
-  #drainSide(v4: boolean): boolean {
+  #drainSide(v4: boolean, light: boolean): boolean {
     if (v4 ? this.tunClosed : this.packetClosed) return false;
     const full = v4 ? this.#tun.batchSize : this.#packet.batchSize;
+    const limit = light && v4 ? 1 : full;
     let more = true;
     for (let n = 0; n < this.#maxBatches; n++) {
       // A short batch means the read met EAGAIN: the queue is empty, so skip the read that would
       // only say so again (the poll calls back when more arrives).
-      if (this.#batch(v4) < full) {
+      if (this.#batch(v4, limit) < full) {
         more = false;
         break;
       }
@@ -227,13 +229,13 @@ export class DatapathLoop {
   }
 
   /** One batch from one side: read, translate, write (the caller publishes). Returns packets read. */
-  #batch(v4: boolean): number {
+  #batch(v4: boolean, limit: number): number {
     const src = v4 ? this.#tun : this.#packet;
     const inb = this.#in;
     inb.count = 0;
     let n: number;
     try {
-      n = src.read(inb, HEADROOM);
+      n = src.read(inb, HEADROOM, limit);
     } catch (e) {
       this.#readFailed(v4, e);
       return 0;

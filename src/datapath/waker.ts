@@ -38,12 +38,26 @@ export class Waker {
     readonly turns: Int32Array,
   ) {}
 
-  /** Sleeps at most `timeoutMs`; drains the sides that woke, or returns {@link FOR_WORKER}. */
+  /**
+   * Sleeps at most `timeoutMs`; drains the sides that woke, or returns {@link FOR_WORKER}.
+   *
+   * It asks first without sleeping. Input waiting already means traffic: whole batches. A wake-up
+   * after a sleep is most likely for one packet (a ping, a DNS query, the start of a flow), and it
+   * reads the TUN once, for one packet: a TUN has no batch read, so the batch is a read(2) per
+   * packet and one more that finds the queue empty — a system call on the packet's way, several
+   * µs when cold. Were more queued, the next wake-up's first poll finds them at once. The extra
+   * poll comes after the work, when the worker is about to sleep anyway (measured, ping every
+   * 10 ms, translator and ping on one vCPU: 0.142–0.151 → 0.118–0.125 ms).
+   */
   wake(timeoutMs: number): number {
-    if (this.polls.wait(timeoutMs) === 0) return QUIET;
+    let light = false;
+    if (this.polls.wait(0) === 0) {
+      if (this.polls.wait(timeoutMs) === 0) return QUIET;
+      light = true;
+    }
     const r = this.polls.revents;
     if (r[CONTROL] !== 0 || (((r[TUN] as number) | (r[PACKET] as number)) & K.POLLNVAL) !== 0) return FOR_WORKER;
-    this.serve();
+    this.serve(light);
     return SERVED;
   }
 
@@ -68,8 +82,8 @@ export class Waker {
   }
 
   /** Drains both sides when either woke, the one that woke first (see DatapathLoop.drainBoth). */
-  serve(): void {
+  serve(light = false): void {
     const r = this.polls.revents;
-    if (r[TUN] !== 0 || r[PACKET] !== 0) this.loop.drainBoth(r[TUN] !== 0);
+    if (r[TUN] !== 0 || r[PACKET] !== 0) this.loop.drainBoth(r[TUN] !== 0, light);
   }
 }

@@ -11,12 +11,13 @@ export interface PacketIo {
   /** The file descriptor to poll for readability (a worker's PollSet, or uv_poll in process), or -1 for fakes. */
   readonly fd: number;
   /**
-   * Reads up to `batchSize` ready packets into `into`, starting at slot `into.count`; packet i is
-   * placed `headroom` bytes into its slot (so 4→6 can grow the header in place). Sets `offs`/`lens`,
-   * advances `count`, and returns how many packets it read: 0 means nothing is ready now.
+   * Reads up to `batchSize` (or `limit`, when smaller) ready packets into `into`, starting at slot
+   * `into.count`; packet i is placed `headroom` bytes into its slot (so 4→6 can grow the header in
+   * place). Sets `offs`/`lens`, advances `count`, and returns how many packets it read: 0 means
+   * nothing is ready now.
    * Transient errors are counted by the implementation and give 0; a closed device throws `ClosedError`.
    */
-  read(into: PacketBatch, headroom: number): number;
+  read(into: PacketBatch, headroom: number, limit?: number): number;
   /**
    * Writes the packets of `from` whose `disp` equals `disp` (all packets when `disp` is undefined)
    * and returns how many the kernel accepted.

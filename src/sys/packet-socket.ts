@@ -160,9 +160,9 @@ export class PacketSocket implements PacketIo {
    * link headers stripped; it starts at least `headroom` bytes into its slot), with its checksum
    * complete. Packets that cannot be used get `lens[i] = 0` (skip) and are counted as malformed.
    */
-  read(into: PacketBatch, headroom: number): number {
+  read(into: PacketBatch, headroom: number, limit: number = this.batchSize): number {
     const fd = this.#live();
-    const max = Math.min(this.batchSize, into.capacity - into.count);
+    const max = Math.min(limit, this.batchSize, into.capacity - into.count);
     if (max <= 0) return 0;
     const strip = VNET_HDR_LEN + this.linkHeaderLen;
     const at = headroom > strip ? headroom - strip : 0;

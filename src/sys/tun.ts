@@ -128,9 +128,9 @@ export class Tun implements PacketIo {
     if (r < 0) throw sysError(-r, 'TUNSETPERSIST', this.name);
   }
 
-  read(into: PacketBatch, headroom: number): number {
+  read(into: PacketBatch, headroom: number, limit: number = this.batchSize): number {
     const fd = this.#live('read');
-    const max = Math.min(this.batchSize, into.capacity - into.count);
+    const max = Math.min(limit, this.batchSize, into.capacity - into.count);
     if (max <= 0) return 0;
     const n = native.readBatch(fd, this.#rx.idFor(into), into.count, max, into.stride, headroom);
     if (n < 0) {

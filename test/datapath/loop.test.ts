@@ -123,6 +123,24 @@ describe('DatapathLoop batching', () => {
     assert.equal(tun.inbound.length, 0);
   });
 
+  test('drainBoth light: one TUN packet (no read that only finds the queue empty), the whole packet-socket queue', () => {
+    const { tun, packet, raw, loop } = setup();
+    tun.inject(pkt(4, Act.FORWARD, 0, 1), pkt(4, Act.FORWARD, 0, 2), pkt(4, Act.FORWARD, 0, 3));
+    packet.inject(pkt(6, Act.FORWARD, 0, 4), pkt(6, Act.FORWARD, 0, 5));
+    loop.drainBoth(true, true);
+    assert.equal(tun.reads, 1);
+    assert.equal(tun.inbound.length, 2, 'left for the next wake-up');
+    assert.deepEqual(
+      raw.written.map((w) => serialOf(w.bytes, 1)),
+      [1],
+    );
+    assert.equal(packet.inbound.length, 0);
+    assert.equal(tun.written.length, 2);
+    loop.drainBoth(true, false);
+    assert.equal(tun.inbound.length, 0, 'a busy wake-up reads whole batches');
+    assert.equal(raw.written.length, 3);
+  });
+
   test('an output batch that would overflow is written out first', () => {
     // 8 inputs of 60 fragments each: more than inCap + OUTPUT_RESERVE at once, so the loop must flush.
     const { tun, raw, loop, counters } = setup({ batchSize: 8 });

@@ -78,6 +78,22 @@ describe('warm-up stand-ins', () => {
     }
   });
 
+  test('reads stop at `limit` and leave the rest queued (TUN and packet socket)', () => {
+    const s = StandIns.open(8);
+    try {
+      s.feedTun(batchOf([v4, v4, v4]), 0, 3);
+      s.feedPacket(batchOf([frame(v6), frame(v6), frame(v6)]), 0, 3);
+      for (const dev of [s.tun, s.packet]) {
+        const into = createBatch(8, STRIDE);
+        assert.equal(dev.read(into, 0, 1), 1);
+        assert.equal(dev.read(into, 0, 8), 2, 'the rest is still there');
+        assert.equal(into.count, 3);
+      }
+    } finally {
+      s.close();
+    }
+  });
+
   test('forgetFd: the device lets go of its number without closing it (after POLLNVAL)', () => {
     const s = StandIns.open(4);
     const fds = [s.tun.fd, s.packet.fd];

@@ -5,9 +5,11 @@ import { Translator } from '../../src/core/xlat/translator.js';
 import { CounterWriter, createCounterBuffer, DIR46, DIR64, Slot } from '../../src/datapath/counters.js';
 import { DatapathLoop } from '../../src/datapath/loop.js';
 import { frame, StandIns } from '../../src/datapath/stand-ins.js';
-import { ENDLESS, FOR_WORKER, QUIET, SERVED, Waker } from '../../src/datapath/waker.js';
+import { ENDLESS, FOR_WORKER, QUIET, SERVED, TUN, Waker } from '../../src/datapath/waker.js';
+import { K } from '../../src/sys/addon.js';
 import { EventFd } from '../../src/sys/eventfd.js';
 import { PollSet } from '../../src/sys/poll.js';
+import { FakePacketIo } from '../fakes/packet-io.js';
 import { ipv4Packet, ipv6Packet, PROTO_UDP } from '../pkt/build.js';
 import { batchOf } from './batch-of.js';
 
@@ -105,4 +107,31 @@ describe('Waker', () => {
       s.control.signal(1);
       assert.equal(s.waker.slice(0, ENDLESS, 1000), FOR_WORKER);
     }));
+
+  test('a wake-up that slept reads one TUN packet; one that found input at once reads whole batches', () => {
+    // A PollSet stand-in that reports the TUN readable only after "sleeping" (a timeout > 0), or
+    // at once when `busy`: what the waker does with each answer is the subject, not poll(2).
+    let busy = false;
+    const polls = {
+      revents: new Int32Array(3),
+      wait(timeoutMs: number) {
+        const ready = busy || timeoutMs > 0;
+        this.revents[TUN] = ready ? K.POLLIN : 0;
+        return ready ? 1 : 0;
+      },
+    };
+    const tun = new FakePacketIo({ name: 'tun', batchSize: 8 });
+    const packet = new FakePacketIo({ name: 'packet', batchSize: 8 });
+    const raw = new FakePacketIo({ name: 'raw', batchSize: 8 });
+    const counters = new CounterWriter(createCounterBuffer());
+    const loop = new DatapathLoop(new Translator(config), { tun, packet, raw }, counters, { stride: 2048 });
+    const waker = new Waker(polls as unknown as PollSet, loop, new Int32Array(1));
+    tun.inject(v4, v4, v4);
+    assert.equal(waker.wake(1000), SERVED);
+    assert.equal(tun.inbound.length, 2, 'after a sleep: one packet, no read that would find the queue empty');
+    busy = true;
+    assert.equal(waker.wake(1000), SERVED);
+    assert.equal(tun.inbound.length, 0, 'input waiting at once: the rest in one go');
+    assert.equal(counters.acc[DIR46 + Slot.TRANSLATED], 3);
+  });
 });

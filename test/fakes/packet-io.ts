@@ -76,7 +76,7 @@ export class FakePacketIo implements PacketIo {
     });
   }
 
-  read(into: PacketBatch, headroom: number): number {
+  read(into: PacketBatch, headroom: number, limit: number = this.batchSize): number {
     if (this.closed) throw new ClosedError(this.name);
     this.reads++;
     if (this.failNextRead) {
@@ -85,7 +85,7 @@ export class FakePacketIo implements PacketIo {
       throw e;
     }
     let n = 0;
-    while (n < this.batchSize && into.count < into.capacity && this.inbound.length > 0) {
+    while (n < Math.min(limit, this.batchSize) && into.count < into.capacity && this.inbound.length > 0) {
       const p = this.inbound.shift() as Uint8Array;
       const i = into.count;
       const off = into.base + i * into.stride + headroom;
