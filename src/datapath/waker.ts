@@ -20,7 +20,10 @@ export const CONTROL = 2;
 /** {@link Waker.slice}'s `maxWakes` for a slice bounded by turns alone (a small integer, as the warm-up's 1 is). */
 export const ENDLESS = 1 << 30;
 
-/** Results of {@link Waker.wake} and {@link Waker.slice}. Nothing woke the poll before its timeout (wake), or the slice is over (slice). */
+/**
+ * Results of {@link Waker.wake} and {@link Waker.slice}. QUIET: nothing woke the poll before its
+ * timeout (wake), or the slice is over (slice).
+ */
 export const QUIET = 0;
 /** The control eventfd is readable or a side's fd is gone: the worker deals with it, then calls {@link Waker.serve}. */
 export const FOR_WORKER = 1;
@@ -46,8 +49,8 @@ export class Waker {
    * reads the TUN once, for one packet: a TUN has no batch read, so the batch is a read(2) per
    * packet and one more that finds the queue empty — a system call on the packet's way, several
    * µs when cold. Were more queued, the next wake-up's first poll finds them at once. The extra
-   * poll comes after the work, when the worker is about to sleep anyway (measured, ping every
-   * 10 ms, translator and ping on one vCPU: 0.142–0.151 → 0.118–0.125 ms).
+   * poll comes after the work, when the worker is about to sleep anyway (measured in
+   * bench/README.md, "Since `d38884b`").
    */
   wake(timeoutMs: number): number {
     let light = false;
@@ -66,9 +69,9 @@ export class Waker {
    * {@link QUIET}, until `turns[0]` is no longer `seen` (the main thread asks for an event-loop
    * turn), a poll sleeps `idleMs` with nothing to do, or `maxWakes` (the warm-up's bound; the
    * worker's is {@link ENDLESS}) are done. No clock here: Date.now() is a call into V8's runtime
-   * that allocates its result, on every wake-up — measured ~2 % of a worker's time in a ping
-   * round trip, and garbage that brought collections into an idle datapath. The main thread keeps
-   * the time instead (one timer for all workers), and an Atomics.load is one memory read.
+   * that allocates its result, on every wake-up — ~2 % of a worker's samples in a ping round
+   * trip, and garbage in a loop that otherwise makes none. The main thread keeps the time instead
+   * (one timer for all workers), and an Atomics.load is one memory read.
    * Here and not in the worker's own loop so that the warm-up optimises it, where the worker would
    * interpret it all along.
    */
