@@ -8,7 +8,9 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { formatIPv6 } from '../../src/core/addr/ipv6.js';
 import type { TranslatorConfig } from '../../src/core/xlat/config.js';
-import { Datapath, DatapathError } from '../../src/datapath/datapath.js';
+import { Datapath, DatapathError, type DatapathEvent } from '../../src/datapath/datapath.js';
+import type { DatapathDevices } from '../../src/datapath/devices.js';
+import { TURN_MS } from '../../src/datapath/protocol.js';
 import { FakePacketIo } from '../fakes/packet-io.js';
 import { checksumProblems, ipv4Packet, ipv6Packet, PROTO_ICMP, PROTO_TCP, PROTO_UDP } from '../pkt/build.js';
 
@@ -232,6 +234,28 @@ describe('Datapath lifecycle', () => {
       code: 'ERR_CLATD_CONFIG',
     });
     assert.equal(io.tun.closed, false);
+  });
+
+  test("the main thread moves the workers' turn counter every TURN_MS while running", async () => {
+    const events: DatapathEvent[] = [];
+    const dp = await Datapath.start({
+      translator: CONFIG,
+      workers: 1,
+      // Never opened: the stand-in worker only watches the counter.
+      devices: {} as DatapathDevices,
+      workerUrl: new URL('./turns-worker.js', import.meta.url),
+      warmUp: false,
+      onEvent: (e) => events.push(e),
+    });
+    try {
+      const deadline = Date.now() + TURN_MS + 2000;
+      while (events.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(events.length, 1, 'the counter moved once within TURN_MS (and a little)');
+      const e = events[0] as DatapathEvent & { error?: Error };
+      assert.match(e.error?.message ?? '', /^moved after \d+ ms$/);
+    } finally {
+      await dp.stop();
+    }
   });
 
   test('fakes cannot cross into workers: a clear error', async () => {
