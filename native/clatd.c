@@ -129,15 +129,17 @@ static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len, co
   return 1;
 }
 
+/* A typed array of type `want`, as pointer and element count; throws TypeError otherwise. */
 static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *count,
                      const char *what) {
-  bool is;
-  napi_typedarray_type type;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
-      napi_get_typedarray_info(env, v, &type, count, data, NULL, NULL) != napi_ok || type != want) {
+  struct view w;
+  if (!get_view(env, v, &w, what)) return 0;
+  if (w.type != want) {
     throw_type(env, what);
     return 0;
   }
+  *data = w.p;
+  *count = w.n;
   return 1;
 }
 
