@@ -93,8 +93,12 @@ export async function main(argv: string[]): Promise<number> {
   ];
   for (const [sig, fn] of handlers) process.on(sig, fn);
   // A bug must not leave the host with a dead TUN and its default route: take everything down first.
+  // Only the first error stops the daemon; one that recurs while it stops must not start it over.
+  let crashed = false;
   const onCrash = (e: unknown) => {
     log.error('internal', `internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    if (crashed) return;
+    crashed = true;
     setTimeout(() => process.exit(70), EXIT_DEADLINE_MS).unref();
     void daemon.stop('internal error', 70);
   };

@@ -9,6 +9,26 @@ const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 4
 
 export type Fields = Record<string, string | number | boolean | undefined | null>;
 
+let stderrBroken = false;
+let stderrWatched = false;
+
+/**
+ * Writes to stderr until it breaks. When whoever reads the log goes away (`clatd run | head`, a
+ * closed terminal), a write fails with EPIPE and the stream emits 'error': unhandled, that error
+ * went to the daemon's crash handler, whose own log line failed the same way, over and over,
+ * starving the event loop — the stop never ran and the TUN, routes and nftables table stayed. A
+ * daemon goes on, and stops cleanly, without its log.
+ */
+function writeStderr(line: string): void {
+  if (!stderrWatched) {
+    stderrWatched = true;
+    process.stderr.on('error', () => {
+      stderrBroken = true;
+    });
+  }
+  if (!stderrBroken) process.stderr.write(line);
+}
+
 export class Logger {
   level: LogLevel;
   format: LogFormat;
@@ -18,7 +38,7 @@ export class Logger {
   constructor(opts: { level?: LogLevel; format?: LogFormat; write?: (line: string) => void; now?: () => Date } = {}) {
     this.level = opts.level ?? 'info';
     this.format = opts.format ?? 'text';
-    this.#write = opts.write ?? ((line) => process.stderr.write(line));
+    this.#write = opts.write ?? writeStderr;
     this.#now = opts.now ?? (() => new Date());
   }
 

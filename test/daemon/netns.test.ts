@@ -250,6 +250,24 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
     });
   });
 
+  test('the log reader goes away (EPIPE on stderr): clatd keeps translating, and SIGTERM still leaves nothing', async () => {
+    await withHostAndRouter(async (p, dir) => {
+      setUp(p);
+      const sock = join(dir, 'c.sock');
+      const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--dad', 'off']);
+      await c.waitFor(running);
+      // As `clatd run | head` does once it has its lines: every later log write fails with EPIPE.
+      c.child.stderr?.destroy();
+      assertPings(p.a);
+      assert.equal(JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock)).state, 'running');
+      c.child.kill('SIGTERM');
+      const ex = await c.exited;
+      assert.equal(ex.code, 0, 'a clean stop, not the crash path');
+      assert.deepEqual(leftovers(p.a), []);
+      assert.equal(p.a.tryExec('test', '-e', sock).status, 1, 'control socket removed');
+    });
+  });
+
   test('kill -9 leaves objects behind; the next start removes them and works', async () => {
     await withHostAndRouter(async (p, dir) => {
       setUp(p);
