@@ -79,6 +79,10 @@ export function parseCommand(
 
 function oneLine(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
+  // A value that starts with a dash (`--workers -1`): parseArgs's first line says only "ambiguous",
+  // its hint (write it --flag=VALUE) is what the user needs.
+  const dash = /^Option '(--[\w-]+)' argument is ambiguous/.exec(msg);
+  if (dash) return `${dash[1]} needs a value; one starting with "-" is written ${dash[1]}=VALUE`;
   // parseArgs messages carry a hint sentence after the first; keep the part that names the flag.
   return msg.split('\n')[0].replace(/\. To specify a positional argument.*$/, '');
 }

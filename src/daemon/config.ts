@@ -223,7 +223,7 @@ export function resolveConfig(flags: RawValues, file: RawValues = {}, filePath?:
   const int = (name: string, min: number, max: number): number | undefined => {
     const v = str(name);
     if (v === undefined) return undefined;
-    if (!/^\d+$/.test(v)) fail(name, `must be an integer, got "${v}"`);
+    if (!/^-?\d+$/.test(v)) fail(name, `must be an integer, got "${v}"`);
     const n = Number(v);
     if (n < min || n > max) fail(name, `must be between ${min} and ${max}, got ${n}`);
     return n;

@@ -38,6 +38,8 @@ describe('clatd run / status / discover on the command line', () => {
       [['run', '--config', '/nonexistent/clatd.toml'], /--config: cannot read/],
       [['status', '--bogus'], /--bogus/],
       [['discover', '--wait', 'x'], /--wait must be an integer/],
+      [['run', '--workers', '-1'], /--workers needs a value; one starting with "-" is written --workers=VALUE/],
+      [['run', '--workers=-1'], /--workers must be between 0 and 256, got -1/],
     ] as [string[], RegExp][]) {
       const r = clatd(...args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
