@@ -81,6 +81,8 @@ interface Observed {
   why?: string;
   prefix?: { prefix: Prefix6; source: PrefixSource };
   native4: boolean;
+  /** The TUN of the IPv4 side no longer exists (deleted from outside: `ip link del`). */
+  tunGone?: boolean;
 }
 
 const DNS64_RETRY_MS = 10_000;
@@ -171,6 +173,8 @@ export class Daemon {
   #dpFailure: string | undefined;
   /** When the datapath was restarted after failures (within the window). */
   #dpRestarts: number[] = [];
+  /** Why the TUN or datapath of a running CLAT is to be built again (see #repair). */
+  #repairWhy: string | undefined;
   #session?: Session;
   #counterBase: Counters = emptyCounters();
   #dad: StatusSnapshot['dad'];
@@ -392,7 +396,9 @@ export class Daemon {
       const own = this.#ipv4?.ifindex;
       native4 = (await net.defaultRoutes4()).some((r) => r.ifindex !== own);
     }
-    return { uplink, uplinkOk: true, prefix: this.#prefixFor(uplink), native4 };
+    const tun = this.#ipv4?.ifindex;
+    const tunGone = tun !== undefined && !links.some((l) => l.index === tun);
+    return { uplink, uplinkOk: true, prefix: this.#prefixFor(uplink), native4, tunGone };
   }
 
   #prefixFor(uplink: LinkInfo): Observed['prefix'] {
@@ -513,6 +519,7 @@ export class Daemon {
     const uplink = o.uplink;
     if (s && s.uplink.index !== uplink.index)
       await this.#teardown(`uplink changed from ${s.uplink.name} to ${uplink.name}`);
+    if (o.tunGone) await this.#dropGoneTun();
 
     if (this.#cfg.mode === 'auto' && o.native4) {
       if (this.#session || this.#ipv4 || this.#upSide) await this.#teardown('native IPv4 default route present');
@@ -582,16 +589,61 @@ export class Daemon {
       await this.#reconfigureDatapath(this.#params(cur));
     }
     cur.source = source;
-    if (this.#dp && this.#dpFailure !== undefined && this.lifecycle.state === 'running') {
-      if (!(await this.#dropFailedDatapath())) return;
-      if (this.lifecycle.done || !this.#upSide || !this.#ipv4) return;
-      this.#dp = await this.#startDatapath(this.#upSide, this.#ipv4, this.#params(cur));
-      this.log.info('translate', `translating again after a datapath restart: ${cur.clat4} <-> ${cur.clat6}`);
+    if (this.lifecycle.state === 'running' && (this.#dpFailure !== undefined || !this.#dp || !this.#ipv4)) {
+      if (!(await this.#repair(uplink, cur))) return;
     }
     if (this.lifecycle.state === 'paused') {
       // Back from down or from a lost prefix with the same addresses: check the address again.
       return this.#bringUp({ uplink, prefix, source, prefix64, mtu, reason: 'resuming', keep: cur.clat6 });
     }
+  }
+
+  /**
+   * The TUN was deleted under the daemon (`ip link del v4-…`): its address and routes went with it
+   * and the workers lost their queues. Lets go of both; {@link #repair} (running) or
+   * {@link #bringUp} (paused) builds them again.
+   */
+  async #dropGoneTun(): Promise<void> {
+    const v4 = this.#ipv4;
+    if (!v4) return;
+    this.#change('tun-gone', `${v4.name} was deleted; creating it again`);
+    this.#repairWhy = `${v4.name} was deleted`;
+    await this.#stopDatapath();
+    this.#ipv4 = undefined;
+    await v4.close();
+  }
+
+  /**
+   * Puts back, with the same addresses, what failed or vanished under a running CLAT: the datapath
+   * after a failure, the TUN and its route after a deletion. Each attempt counts as a datapath
+   * restart (too many and the daemon gives up); one that throws is tried again by the next step,
+   * so a running CLAT never stays without its TUN or datapath. Returns false when it gave up.
+   */
+  async #repair(uplink: LinkInfo, cur: Session): Promise<boolean> {
+    const why = this.#dpFailure ?? this.#repairWhy ?? 'the datapath is not running';
+    if (!this.#mayRestart(why)) return false;
+    // Kept until the repair is done, so that a failed attempt is retried under the same reason.
+    this.#repairWhy = why;
+    await this.#stopDatapath();
+    if (!this.#ipv4) {
+      const name = tunName(uplink.name);
+      this.#ipv4 = await this.#deps.plumbing.createIpv4Side({
+        uplink,
+        name,
+        v4: cur.clat4,
+        mtu: cur.mtu,
+        metric: this.#cfg.routeMetric,
+      });
+      this.log.info(
+        'ipv4',
+        `${name}: ${cur.clat4}/32, MTU ${cur.mtu}, default route metric ${this.#cfg.routeMetric} advmss ${cur.mtu - 40}`,
+      );
+    }
+    if (this.lifecycle.done || !this.#upSide) return false;
+    this.#dp = await this.#startDatapath(this.#upSide, this.#ipv4, this.#params(cur));
+    this.#repairWhy = undefined;
+    this.log.info('translate', `translating again after a datapath restart: ${cur.clat4} <-> ${cur.clat6}`);
+    return true;
   }
 
   #params(s: Session): XlatParams {
@@ -799,7 +851,13 @@ export class Daemon {
    * it failed too often (see {@link MAX_DP_RESTARTS}); the daemon is then on its way out.
    */
   async #dropFailedDatapath(): Promise<boolean> {
-    const why = this.#dpFailure ?? 'failed';
+    if (!this.#mayRestart(this.#dpFailure ?? 'failed')) return false;
+    await this.#stopDatapath();
+    return true;
+  }
+
+  /** Counts a restart of the datapath; false when there were too many, and the daemon fails. */
+  #mayRestart(why: string): boolean {
     const now = this.#deps.clock.now();
     this.#dpRestarts = this.#dpRestarts.filter((t) => now - t < DP_RESTART_WINDOW_MS);
     if (this.#dpRestarts.length >= MAX_DP_RESTARTS) {
@@ -811,7 +869,6 @@ export class Daemon {
     }
     this.#dpRestarts.push(now);
     this.#change('datapath-restarted', `restarting the datapath: ${why}`);
-    await this.#stopDatapath();
     return true;
   }
 

@@ -509,6 +509,56 @@ describe('datapath failures', () => {
     await w.daemon.stop();
   });
 
+  test('the TUN deleted from outside: built again with the same addresses, no new DAD, and translating', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    const { clat4, clat6 } = w.daemon.status();
+    const dads = w.daemon.dadAttempts;
+    // `ip link del v4-eth0`: the link goes (with its route), the workers lose their queues.
+    w.net.links_ = w.net.links_.filter((l) => l.index !== 50);
+    w.plumbing.ops.length = 0;
+    w.plumbing.dp?.fail('worker 0 lost its tun side: TUN v4-eth0 is closed');
+    await flush(w.daemon);
+    assert.deepEqual(w.plumbing.ops, [
+      'stopDatapath',
+      'closeIpv4',
+      'createIpv4 v4-eth0 192.0.0.4 mtu=1472 metric=2048',
+      `startDatapath ${clat4} ${clat6}`,
+    ]);
+    assert.equal(w.daemon.state, 'running');
+    assert.equal(w.daemon.changes['tun-gone'], 1);
+    assert.equal(w.daemon.changes['datapath-restarted'], 1);
+    assert.equal(w.daemon.dadAttempts, dads, 'the IPv6 side is untouched: no new DAD');
+    assert.ok(w.lines.some((l) => /v4-eth0 was deleted; creating it again/.test(l)));
+    await w.daemon.stop();
+    assert.equal(w.plumbing.live.size, 0);
+  });
+
+  test('a repair that fails is tried again by the next step, never left running without a datapath', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    w.net.links_ = w.net.links_.filter((l) => l.index !== 50);
+    w.plumbing.createIpv4Error = new Error('TUNSETIFF v4-eth0: EBUSY (device or resource busy)');
+    w.net.emit({ type: 'link', ifindex: 50, removed: true });
+    await flush(w.daemon);
+    assert.ok(w.lines.some((l) => /step: TUNSETIFF v4-eth0: EBUSY/.test(l)));
+    assert.ok(!w.plumbing.live.has('datapath'));
+    w.plumbing.startDatapathError = new Error('datapath start failed: worker 0 exited');
+    w.clock.advance(2_000);
+    await flush(w.daemon);
+    assert.ok(w.plumbing.live.has('ipv4'), 'the TUN is back');
+    assert.ok(!w.plumbing.live.has('datapath'));
+    w.clock.advance(2_000);
+    await flush(w.daemon);
+    assert.ok(w.plumbing.live.has('datapath'), 'and the datapath on the third attempt');
+    assert.equal(w.daemon.state, 'running');
+    assert.equal(w.daemon.changes['datapath-restarted'], 3);
+    assert.ok(w.lines.some((l) => /translating again after a datapath restart/.test(l)));
+    await w.daemon.stop();
+  });
+
   test('a datapath that keeps failing ends the daemon with an error instead of looping', async () => {
     const w = world({ pref64: '64:ff9b::/96' });
     await w.daemon.start();

@@ -184,7 +184,13 @@ export class FakeDad implements DadPort {
 }
 
 export class FakePlumbing implements PlumbingPort {
+  /** The host the TUN appears on (as a link, ifindex 50) while the IPv4 side is open. */
+  constructor(private readonly net?: FakeNet) {}
   ops: string[] = [];
+  /** Thrown once by the next createIpv4Side when set. */
+  createIpv4Error: Error | undefined;
+  /** Thrown once by the next startDatapath when set. */
+  startDatapathError: Error | undefined;
   /** Objects that exist now, by description. */
   live = new Set<string>();
   leftovers: string[] = [];
@@ -209,7 +215,12 @@ export class FakePlumbing implements PlumbingPort {
   }
   async createIpv4Side(o: { name: string; v4: string; mtu: number; metric: number }): Promise<Ipv4Side> {
     this.ops.push(`createIpv4 ${o.name} ${o.v4} mtu=${o.mtu} metric=${o.metric}`);
+    const e = this.createIpv4Error;
+    this.createIpv4Error = undefined;
+    if (e) throw e;
     this.live.add('ipv4');
+    const net = this.net;
+    net?.links_.push({ index: 50, name: o.name, up: true, mtu: o.mtu });
     return {
       name: o.name,
       ifindex: 50,
@@ -219,11 +230,15 @@ export class FakePlumbing implements PlumbingPort {
       close: async () => {
         this.ops.push('closeIpv4');
         this.live.delete('ipv4');
+        if (net) net.links_ = net.links_.filter((l) => l.index !== 50);
       },
     };
   }
   async startDatapath(o: { params: XlatParams; onFailure: (why: string) => void }): Promise<DatapathHandle> {
     this.ops.push(`startDatapath ${o.params.clat4} ${o.params.clat6}`);
+    const e = this.startDatapathError;
+    this.startDatapathError = undefined;
+    if (e) throw e;
     this.live.add('datapath');
     this.dp = new FakeDatapath(this, o.params, o.onFailure);
     return this.dp;
@@ -308,7 +323,7 @@ export function world(flags: Record<string, string | boolean | string[]> = {}, n
     dns64: new FakeDns64(),
     identity: new FakeIdentity(),
     dad: new FakeDad(),
-    plumbing: new FakePlumbing(),
+    plumbing: new FakePlumbing(net),
     clock,
   };
   const daemon = new Daemon(cfg, deps, log);

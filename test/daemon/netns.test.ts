@@ -268,6 +268,22 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
     });
   });
 
+  test('the TUN deleted from outside (ip link del): built again with its route, and IPv4 works again', async () => {
+    await withHostAndRouter(async (p, dir) => {
+      setUp(p);
+      const c = startClatd(p.a, ['--pref64', PREFIX, '--control', join(dir, 'c.sock'), '--dad', 'off']);
+      await c.waitFor(running);
+      assertPings(p.a);
+      p.a.exec('ip', 'link', 'del', 'v4-veth-a');
+      await c.waitFor((l) => l.event === 'translate' && /after a datapath restart/.test(String(l.msg)));
+      assert.match(p.a.exec('ip', '-4', 'route', 'show', 'default'), /dev v4-veth-a proto 199 .*metric 2048/);
+      assertPings(p.a);
+      c.child.kill('SIGTERM');
+      assert.equal((await c.exited).code, 0);
+      assert.deepEqual(leftovers(p.a), []);
+    });
+  });
+
   test('kill -9 leaves objects behind; the next start removes them and works', async () => {
     await withHostAndRouter(async (p, dir) => {
       setUp(p);
