@@ -173,6 +173,8 @@ export class Daemon {
   #dpFailure: string | undefined;
   /** When the datapath was restarted after failures (within the window). */
   #dpRestarts: number[] = [];
+  /** Who deleted (part of) the nft table of the uplink side, until it is put back. */
+  #filterLostBy: string | undefined;
   /** Why the TUN or datapath of a running CLAT is to be built again (see #repair). */
   #repairWhy: string | undefined;
   #session?: Session;
@@ -324,6 +326,10 @@ export class Daemon {
         }
       }
       this.#armRaTimer();
+    } else if (e.type === 'nft') {
+      const table = this.#upSide?.table;
+      if (table === undefined || (e.table !== undefined && e.table !== table)) return;
+      this.#filterLostBy = e.by;
     } else {
       this.log.debug('netlink', `${e.type} ${e.removed ? 'removed' : 'changed'}`, { ...e });
     }
@@ -520,6 +526,7 @@ export class Daemon {
     if (s && s.uplink.index !== uplink.index)
       await this.#teardown(`uplink changed from ${s.uplink.name} to ${uplink.name}`);
     if (o.tunGone) await this.#dropGoneTun();
+    if (this.#filterLostBy !== undefined && this.#upSide) await this.#restoreFilter(this.#upSide);
 
     if (this.#cfg.mode === 'auto' && o.native4) {
       if (this.#session || this.#ipv4 || this.#upSide) await this.#teardown('native IPv4 default route present');
@@ -596,6 +603,18 @@ export class Daemon {
       // Back from down or from a lost prefix with the same addresses: check the address again.
       return this.#bringUp({ uplink, prefix, source, prefix64, mtu, reason: 'resuming', keep: cur.clat6 });
     }
+  }
+
+  /**
+   * Someone else deleted the nft table or its rules (`flush ruleset` when a firewall is reloaded):
+   * without the drop rule the kernel answers the CLAT's traffic with ICMPv6 errors. Put it back;
+   * if that fails the next step tries again.
+   */
+  async #restoreFilter(up: UplinkSide): Promise<void> {
+    const by = this.#filterLostBy;
+    await up.restoreFilter();
+    this.#filterLostBy = undefined;
+    this.#change('nft-restored', `nft table inet ${up.table} was deleted by ${by}; restored`);
   }
 
   /**
@@ -900,6 +919,7 @@ export class Daemon {
     const up = this.#upSide;
     const v4 = this.#ipv4;
     this.#upSide = undefined;
+    this.#filterLostBy = undefined; // the next uplink side installs its table afresh
     this.#ipv4 = undefined;
     this.#session = undefined;
     const steps: [string, (() => Promise<void>) | undefined][] = [

@@ -38,7 +38,13 @@ export type NetEvent =
   | { type: 'addr'; ifindex: number; family: 4 | 6; removed: boolean }
   | { type: 'route'; family: 4 | 6; removed: boolean }
   /** A PREF64 option (RFC 8781) from a Router Advertisement; lifetime 0 withdraws it. */
-  | { type: 'pref64'; ifindex: number; prefix: Prefix6; lifetime: number };
+  | { type: 'pref64'; ifindex: number; prefix: Prefix6; lifetime: number }
+  /**
+   * Another process deleted (part of) the nftables table `table` (a clatd table), e.g. with
+   * `flush ruleset`; `table` is undefined when events were lost and any may have gone. `by` names
+   * the process for the log.
+   */
+  | { type: 'nft'; table: string | undefined; by: string };
 
 export interface NetPort {
   links(): Promise<LinkInfo[]>;
@@ -119,8 +125,12 @@ export interface XlatParams {
 
 /** The receive and transmit side on the uplink: packet socket, raw socket with anycast, nft drop rule. */
 export interface UplinkSide {
+  /** The nftables table (family inet) holding the drop rule. */
+  readonly table: string;
   /** Points the BPF filter, the anycast membership and the nft rule at a new address / prefix. */
   retarget(clat6: string, pref64: Prefix6): Promise<void>;
+  /** Installs the nft table again, whole, for the current address (after someone deleted it). */
+  restoreFilter(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -17,7 +17,16 @@ import { generateClatAddress } from '../core/nd/neutral.js';
 import { findPref64Options } from '../core/nd/pref64.js';
 import type { TranslatorConfig } from '../core/xlat/config.js';
 import { clatReceiveFilter } from '../sys/bpf.js';
-import { clatTableName, installClatFilter, listClatTables, removeClatFilter, updateClatFilter } from '../sys/nft.js';
+import {
+  clatTableName,
+  installClatFilter,
+  isOwnNftRun,
+  listClatTables,
+  removeClatFilter,
+  TABLE_PREFIX,
+  updateClatFilter,
+} from '../sys/nft.js';
+import { type NftEvent, openNftMonitor } from '../sys/nft-events.js';
 import { PacketSocket } from '../sys/packet-socket.js';
 import { type PollHandle, pollReadable } from '../sys/poll.js';
 import { Raw6Socket } from '../sys/raw6.js';
@@ -121,8 +130,35 @@ export class SystemNet implements NetPort {
     const m = openRtnlMonitor((e: RtnlEvent) => {
       for (const ev of toNetEvents(e)) onEvent(ev);
     }, onError);
-    return { close: () => m.close() };
+    let nft: { close(): void };
+    try {
+      nft = openNftMonitor(
+        TABLE_PREFIX,
+        (e) => {
+          const ev = toNftNetEvent(e, isOwnNftRun);
+          if (ev) onEvent(ev);
+        },
+        onError,
+      );
+    } catch (e) {
+      m.close();
+      throw e;
+    }
+    return {
+      close: () => {
+        m.close();
+        nft.close();
+      },
+    };
   }
+}
+
+/** A deletion in a clatd table by another process as the daemon's event; clatd's own nft runs give none. */
+export function toNftNetEvent(e: NftEvent, isOwn: (pid: number) => boolean): NetEvent | undefined {
+  if (e.kind === 'overrun') return { type: 'nft', table: undefined, by: 'someone (nftables events were lost)' };
+  if (e.pid !== undefined && isOwn(e.pid)) return undefined;
+  const by = e.pid === undefined ? 'another process' : `${e.proc ?? 'process'} (pid ${e.pid})`;
+  return { type: 'nft', table: e.table, by };
 }
 
 /** Maps one rtnetlink event to the daemon's events (PREF64 options are parsed here). */
@@ -215,6 +251,15 @@ export class SystemUplink implements UplinkSide {
 
   get clat6(): Uint8Array {
     return this.#clat6;
+  }
+
+  get table(): string {
+    return clatTableName(this.link.name);
+  }
+
+  async restoreFilter(): Promise<void> {
+    installClatFilter(this.link.name, formatIPv6(this.#clat6));
+    this.#nft = true;
   }
 
   async retarget(clat6: string, _pref64: Prefix6): Promise<void> {

@@ -78,10 +78,26 @@ export function clatRuleset(uplink: string, clatAddr: string): string {
   ].join('\n');
 }
 
+/** The PIDs of this process's last `nft` runs. */
+const ownRuns: number[] = [];
+const OWN_RUNS_KEPT = 16;
+
+/**
+ * Whether `pid` is one of this process's recent `nft` runs: the kernel names the committing process
+ * of each nftables change (nft-events.ts), and clatd's own replace its table by deleting it.
+ */
+export function isOwnNftRun(pid: number): boolean {
+  return ownRuns.includes(pid);
+}
+
 /** Runs `nft` with `args`, feeding `input` on stdin; returns stdout. Throws {@link NftError}. */
 function run(args: string[], input: string | undefined, what: string, opts: NftOptions): string {
   const bin = opts.nft ?? 'nft';
   const r = spawnSync(bin, args, { input, encoding: 'utf8', timeout: 10_000 });
+  if (r.pid) {
+    ownRuns.push(r.pid);
+    if (ownRuns.length > OWN_RUNS_KEPT) ownRuns.shift();
+  }
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new NftError(`${what}: ${bin} not found: install the nftables package`);

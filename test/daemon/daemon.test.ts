@@ -559,6 +559,35 @@ describe('datapath failures', () => {
     await w.daemon.stop();
   });
 
+  test('the nft table deleted by someone else (flush ruleset) is put back; other tables are not ours', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    w.plumbing.ops.length = 0;
+    w.net.emit({ type: 'nft', table: 'clatd-wlan0', by: 'nft (pid 77)' });
+    await flush(w.daemon);
+    assert.deepEqual(w.plumbing.ops, [], 'another uplink’s table');
+    w.net.emit({ type: 'nft', table: 'clatd-eth0', by: 'nft (pid 78)' });
+    await flush(w.daemon);
+    assert.deepEqual(w.plumbing.ops, ['restoreFilter']);
+    assert.ok(w.lines.some((l) => /nft table inet clatd-eth0 was deleted by nft \(pid 78\); restored/.test(l)));
+    // Events lost: any table may be gone, so ours is put back.
+    w.net.emit({ type: 'nft', table: undefined, by: 'someone (nftables events were lost)' });
+    await flush(w.daemon);
+    assert.deepEqual(w.plumbing.ops, ['restoreFilter', 'restoreFilter']);
+    // A restore that fails is tried again by the next step.
+    w.plumbing.restoreError = new Error('nft install clatd-eth0: nft -f - failed: Operation not permitted');
+    w.net.emit({ type: 'nft', table: 'clatd-eth0', by: 'nft (pid 79)' });
+    await flush(w.daemon);
+    assert.ok(w.lines.some((l) => /step: nft install clatd-eth0/.test(l)));
+    w.clock.advance(2_000);
+    await flush(w.daemon);
+    assert.equal(w.plumbing.ops.filter((o) => o === 'restoreFilter').length, 4);
+    assert.equal(w.daemon.changes['nft-restored'], 3);
+    assert.equal(w.daemon.state, 'running');
+    await w.daemon.stop();
+  });
+
   test('a datapath that keeps failing ends the daemon with an error instead of looping', async () => {
     const w = world({ pref64: '64:ff9b::/96' });
     await w.daemon.start();

@@ -201,6 +201,13 @@ export class FakePlumbing implements PlumbingPort {
     this.ops.push(`openUplink ${uplink.name} ${clat6}`);
     this.live.add('uplink');
     return {
+      table: `clatd-${uplink.name}`,
+      restoreFilter: async () => {
+        this.ops.push('restoreFilter');
+        const e = this.restoreError;
+        this.restoreError = undefined;
+        if (e) throw e;
+      },
       retarget: async (a: string) => {
         this.ops.push(`retarget ${a}`);
         const e = this.retargetError;
@@ -246,6 +253,8 @@ export class FakePlumbing implements PlumbingPort {
   async dadParams(): Promise<{ transmits: number; retransMs: number }> {
     return this.dadSysctl;
   }
+  /** Thrown once by the next restoreFilter when set. */
+  restoreError: Error | undefined;
   /** Thrown once by the next retarget when set (the anycast join or the nft rule refused). */
   retargetError: Error | undefined;
   /** Thrown once by the next cleanupLeftovers when set (e.g. a TUN held by another clatd). */

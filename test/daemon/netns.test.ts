@@ -284,6 +284,28 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
     });
   });
 
+  test('nft flush ruleset (a firewall reload) takes the drop table: clatd puts it back and names who did it', async () => {
+    await withHostAndRouter(async (p, dir) => {
+      setUp(p);
+      const c = startClatd(p.a, ['--pref64', PREFIX, '--control', join(dir, 'c.sock'), '--dad', 'off']);
+      await c.waitFor(running);
+      const restored = (l: Record<string, unknown>) => l.event === 'change' && l.kind === 'nft-restored';
+      assert.ok(!c.lines.some(restored), 'clatd’s own nft runs are not taken for someone else’s');
+      p.a.exec('nft', 'flush', 'ruleset');
+      const l = await c.waitFor(restored);
+      assert.match(String(l.msg), /^nft table inet clatd-veth-a was deleted by nft \(pid \d+\); restored$/);
+      assert.match(
+        p.a.exec('nft', 'list', 'table', 'inet', 'clatd-veth-a'),
+        /ip6 daddr 2001:db8:1:.* counter packets \d+ bytes \d+ drop/,
+      );
+      assertPings(p.a);
+      c.child.kill('SIGTERM');
+      assert.equal((await c.exited).code, 0);
+      assert.deepEqual(leftovers(p.a), []);
+      assert.equal(c.lines.filter(restored).length, 1, 'its own removal at the stop is not restored');
+    });
+  });
+
   test('kill -9 leaves objects behind; the next start removes them and works', async () => {
     await withHostAndRouter(async (p, dir) => {
       setUp(p);

@@ -13,8 +13,15 @@ export type {
   RouteSpec,
 } from './messages.js';
 export { decodeAddress, decodeLink, decodeNdUserOption, decodeRoute, scopeName } from './messages.js';
-export { decodeEvent, MONITOR_GROUPS, type RtnlEvent, RtnlMonitor, type WatchReadable } from './monitor.js';
-export { openRouteSocket, openRtnl, openRtnlMonitor, watchReadable } from './open.js';
+export {
+  decodeEvent,
+  MONITOR_GROUPS,
+  NetlinkMonitor,
+  type RtnlEvent,
+  RtnlMonitor,
+  type WatchReadable,
+} from './monitor.js';
+export { openNetlinkSocket, openRouteSocket, openRtnl, openRtnlMonitor, watchReadable } from './open.js';
 export type { AddAddressOptions, AddressFilter, Dev, RouteFilter, RouteOptions } from './rtnl.js';
 export { Rtnl } from './rtnl.js';
 export { NetlinkSocket, type NetlinkSocketOptions, type NetlinkTransport } from './socket.js';

@@ -90,7 +90,13 @@ export function decodeEvent(msg: NlMessage): RtnlEvent | undefined {
  */
 export type WatchReadable = (fd: number, onReadable: () => void, onError: (e: Error) => void) => () => void;
 
-export class RtnlMonitor {
+/**
+ * A netlink socket joined to multicast groups, read whenever the event loop reports it readable,
+ * delivering what `decode` makes of each message (none, one, or several: a decoder may gather a
+ * transaction's messages into events at its end); `overrun` stands for events the kernel dropped.
+ * The rtnetlink monitor below and the nftables one (../nft-events.ts) are this with their decoders.
+ */
+export class NetlinkMonitor<E> {
   private readonly rx = new Uint8Array(64 * 1024);
   private stopWatch: (() => void) | undefined;
   private closed = false;
@@ -99,11 +105,14 @@ export class RtnlMonitor {
    * `transport` must be non-blocking (recv gives -EAGAIN when drained) and bound to the groups.
    * With `watch` the monitor drains itself whenever the socket is readable and reports a failure
    * to `onError` (after stopping: a level-triggered poll would otherwise spin); without it, the
-   * owner calls {@link RtnlMonitor.drain}.
+   * owner calls {@link NetlinkMonitor.drain}. `what` names the monitor in errors.
    */
   constructor(
+    private readonly what: string,
     private readonly transport: NetlinkTransport,
-    private readonly onEvent: (e: RtnlEvent) => void,
+    private readonly decode: (msg: NlMessage) => E | readonly E[] | undefined,
+    private readonly overrun: E,
+    private readonly onEvent: (e: E) => void,
     private readonly onError: (e: Error) => void = (e) => {
       throw e;
     },
@@ -145,17 +154,18 @@ export class RtnlMonitor {
       if (n === -EAGAIN) break;
       if (n === -EINTR) continue;
       if (n === -ENOBUFS) {
-        this.onEvent({ kind: 'overrun' });
+        this.onEvent(this.overrun);
         count++;
         continue;
       }
-      if (n < 0) throw new NetlinkError('rtnetlink monitor: recv', -n);
+      if (n < 0) throw new NetlinkError(`${this.what}: recv`, -n);
       for (const msg of splitMessages(this.rx, n)) {
-        const e = decodeEvent(msg);
-        if (e) {
+        const d = this.decode(msg);
+        if (d === undefined) continue;
+        for (const e of Array.isArray(d) ? (d as readonly E[]) : [d as E]) {
           count++;
           this.onEvent(e);
-          if (this.closed) break; // the handler may close us
+          if (this.closed) return count; // the handler may close us
         }
       }
     }
@@ -169,5 +179,17 @@ export class RtnlMonitor {
     this.stopWatch?.();
     this.stopWatch = undefined;
     this.transport.close();
+  }
+}
+
+/** Link, address, route and ND user option events from a NETLINK_ROUTE socket. */
+export class RtnlMonitor extends NetlinkMonitor<RtnlEvent> {
+  constructor(
+    transport: NetlinkTransport,
+    onEvent: (e: RtnlEvent) => void,
+    onError?: (e: Error) => void,
+    watch?: WatchReadable,
+  ) {
+    super('rtnetlink monitor', transport, decodeEvent, { kind: 'overrun' }, onEvent, onError, watch);
   }
 }

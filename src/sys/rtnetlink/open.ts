@@ -19,12 +19,17 @@ const MONITOR_RCVBUF = 4 * 1024 * 1024;
  * {@link NetlinkTransport}. Throws NetlinkError naming the failed call.
  */
 export function openRouteSocket(groups = 0): NetlinkTransport {
-  const fd = native.socket(K.AF_NETLINK, K.SOCK_RAW, K.NETLINK_ROUTE);
-  if (fd < 0) throw new NetlinkError('socket(AF_NETLINK, NETLINK_ROUTE)', -fd);
+  return openNetlinkSocket(K.NETLINK_ROUTE, 'NETLINK_ROUTE', groups);
+}
+
+/** A non-blocking netlink socket of `protocol` (named `name` in errors) bound to the `groups` bit mask. */
+export function openNetlinkSocket(protocol: number, name: string, groups: number): NetlinkTransport {
+  const fd = native.socket(K.AF_NETLINK, K.SOCK_RAW, protocol);
+  if (fd < 0) throw new NetlinkError(`socket(AF_NETLINK, ${name})`, -fd);
   const rc = native.bindNetlink(fd, groups);
   if (rc < 0) {
     native.close(fd);
-    throw new NetlinkError(`bind(NETLINK_ROUTE, groups 0x${groups.toString(16)})`, -rc);
+    throw new NetlinkError(`bind(${name}, groups 0x${groups.toString(16)})`, -rc);
   }
   // Best effort: the kernel's own text for a refused request ("Nexthop device is not up").
   native.setsockoptInt(fd, K.SOL_NETLINK, K.NETLINK_EXT_ACK, 1);
