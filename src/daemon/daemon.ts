@@ -526,6 +526,11 @@ export class Daemon {
     if (s && s.uplink.index !== uplink.index)
       await this.#teardown(`uplink changed from ${s.uplink.name} to ${uplink.name}`);
     if (o.tunGone) await this.#dropGoneTun();
+    else if (this.#ipv4) {
+      const fixed = await this.#ipv4.repair();
+      if (fixed.length)
+        this.#change('ipv4-restored', `${this.#ipv4.name} changed from outside; put back: ${fixed.join(', ')}`);
+    }
     if (this.#filterLostBy !== undefined && this.#upSide) await this.#restoreFilter(this.#upSide);
 
     if (this.#cfg.mode === 'auto' && o.native4) {

@@ -140,6 +140,11 @@ export interface Ipv4Side {
   readonly ifindex: number;
   /** Sets the TUN MTU and the route's advmss (MTU - 40). */
   setMtu(mtu: number): Promise<void>;
+  /**
+   * Puts back what was taken from the TUN from outside while it exists (set down, its address or
+   * its default route deleted); returns what it put back, in words (empty: all was in place).
+   */
+  repair(): Promise<string[]>;
   close(): Promise<void>;
 }
 

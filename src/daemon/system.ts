@@ -342,6 +342,27 @@ export class SystemIpv4 implements Ipv4Side {
     this.#addRoute(true);
   }
 
+  async repair(): Promise<string[]> {
+    const fixed: string[] = [];
+    const link = this.rtnl.findLink(this.ifindex);
+    if (!link) return fixed; // gone: the daemon builds the whole side again
+    if (!link.up) {
+      // Setting a link down also takes its routes: the route check below puts ours back.
+      this.rtnl.setUp(this.ifindex);
+      fixed.push('the link was down');
+    }
+    if (!this.rtnl.addresses({ dev: this.ifindex, family: 4 }).some((a) => a.address === this.v4)) {
+      this.rtnl.addAddress(this.ifindex, this.v4, 32);
+      fixed.push(`address ${this.v4}/32`);
+    }
+    const routes = this.rtnl.routes({ family: 4, dev: this.ifindex, protocol: RTPROT_CLATD });
+    if (!routes.some((r) => r.dstLen === 0)) {
+      this.#addRoute(true);
+      fixed.push('default route');
+    }
+    return fixed;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

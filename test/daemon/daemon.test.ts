@@ -535,6 +535,24 @@ describe('datapath failures', () => {
     assert.equal(w.plumbing.live.size, 0);
   });
 
+  test('the TUN set down or its route deleted from outside: put back, and said so', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    w.plumbing.ops.length = 0;
+    w.net.emit({ type: 'route', family: 4, removed: true });
+    await flush(w.daemon);
+    assert.deepEqual(w.plumbing.ops, [], 'nothing missing, nothing done');
+    w.plumbing.ipv4Missing = ['the link was down', 'default route'];
+    w.net.emit({ type: 'link', ifindex: 50, removed: false });
+    await flush(w.daemon);
+    assert.deepEqual(w.plumbing.ops, ['repairIpv4 the link was down, default route']);
+    assert.ok(w.lines.some((l) => /v4-eth0 changed from outside; put back: the link was down, default route/.test(l)));
+    assert.equal(w.daemon.changes['ipv4-restored'], 1);
+    assert.equal(w.daemon.state, 'running');
+    await w.daemon.stop();
+  });
+
   test('a repair that fails is tried again by the next step, never left running without a datapath', async () => {
     const w = world({ pref64: '64:ff9b::/96' });
     await w.daemon.start();

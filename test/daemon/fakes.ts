@@ -234,6 +234,12 @@ export class FakePlumbing implements PlumbingPort {
       setMtu: async (mtu: number) => {
         this.ops.push(`setMtu ${mtu}`);
       },
+      repair: async () => {
+        const fixed = this.ipv4Missing;
+        this.ipv4Missing = [];
+        if (fixed.length) this.ops.push(`repairIpv4 ${fixed.join(', ')}`);
+        return fixed;
+      },
       close: async () => {
         this.ops.push('closeIpv4');
         this.live.delete('ipv4');
@@ -253,6 +259,8 @@ export class FakePlumbing implements PlumbingPort {
   async dadParams(): Promise<{ transmits: number; retransMs: number }> {
     return this.dadSysctl;
   }
+  /** What the next repair of the IPv4 side finds missing and puts back (then cleared). */
+  ipv4Missing: string[] = [];
   /** Thrown once by the next restoreFilter when set. */
   restoreError: Error | undefined;
   /** Thrown once by the next retarget when set (the anycast join or the nft rule refused). */

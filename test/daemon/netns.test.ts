@@ -268,11 +268,20 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
     });
   });
 
-  test('the TUN deleted from outside (ip link del): built again with its route, and IPv4 works again', async () => {
+  test('the TUN set down, its route deleted, the TUN deleted (from outside): put back each time, IPv4 works again', async () => {
     await withHostAndRouter(async (p, dir) => {
       setUp(p);
       const c = startClatd(p.a, ['--pref64', PREFIX, '--control', join(dir, 'c.sock'), '--dad', 'off']);
       await c.waitFor(running);
+      assertPings(p.a);
+      const restored = (what: RegExp) => (l: Record<string, unknown>) =>
+        l.event === 'change' && l.kind === 'ipv4-restored' && what.test(String(l.msg));
+      p.a.exec('ip', 'route', 'del', 'default', 'dev', 'v4-veth-a');
+      await c.waitFor(restored(/put back: default route$/));
+      assertPings(p.a);
+      p.a.exec('ip', 'link', 'set', 'v4-veth-a', 'down');
+      await c.waitFor(restored(/put back: the link was down, default route$/));
+      assert.match(p.a.exec('ip', '-4', 'route', 'show', 'default'), /dev v4-veth-a proto 199 .*metric 2048/);
       assertPings(p.a);
       p.a.exec('ip', 'link', 'del', 'v4-veth-a');
       await c.waitFor((l) => l.event === 'translate' && /after a datapath restart/.test(String(l.msg)));
