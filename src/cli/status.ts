@@ -36,7 +36,16 @@ function direction(name: string, c: DirectionCounters): string[] {
     .filter(([, n]) => n > 0)
     .sort((a, b) => b[1] - a[1]);
   const total = drops.reduce((a, [, n]) => a + n, 0);
-  const lines = [`  ${name.padEnd(11)} ${c.packets} packets, ${c.bytes} bytes, ${total} dropped`];
+  // What the packets were besides drops; the JSON form has every counter.
+  const also = [
+    c.translated !== undefined ? `${c.translated} translated` : '',
+    c.neighbor ? `${c.neighbor} neighbor discovery (answered by the kernel)` : '',
+    c.paused ? `${c.paused} while paused` : '',
+    c.oversize ? `${c.oversize} oversize` : '',
+  ].filter((x) => x !== '');
+  const lines = [
+    `  ${name.padEnd(11)} ${c.packets} packets, ${c.bytes} bytes, ${total} dropped${also.map((x) => `, ${x}`).join('')}`,
+  ];
   for (const [reason, n] of drops) lines.push(`  ${''.padEnd(11)}   ${reason}: ${n}`);
   const errors = c.icmpErrors ?? 0;
   const limited = c.icmpRateLimited ?? 0;

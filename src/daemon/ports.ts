@@ -160,6 +160,14 @@ export interface DirectionCounters {
   icmpErrors?: number;
   /** Generated ICMP errors discarded by the rate limit. */
   icmpRateLimited?: number;
+  /** Inputs translated; with the next three and the drops, all the packets. */
+  translated?: number;
+  /** Neighbor Solicitations and Advertisements for the CLAT address (the kernel answers them). */
+  neighbor?: number;
+  /** Inputs read and dropped while translation was paused. */
+  paused?: number;
+  /** Inputs longer than a batch slot. */
+  oversize?: number;
 }
 
 export interface Counters {

@@ -69,7 +69,15 @@ describe('clatd run / status / discover on the command line', () => {
 
   test('status text shows state, addresses, prefix source, DAD, MTU and counters', () => {
     const counters = emptyCounters();
-    counters['64'] = { packets: 5, bytes: 500, drops: { D64_HOP_LIMIT: 1 }, icmpErrors: 1, icmpRateLimited: 0 };
+    counters['64'] = {
+      packets: 5,
+      bytes: 500,
+      drops: { D64_HOP_LIMIT: 1 },
+      icmpErrors: 1,
+      icmpRateLimited: 0,
+      translated: 3,
+      neighbor: 1,
+    };
     const t = formatStatus({
       state: 'running',
       reason: null,
@@ -99,7 +107,7 @@ describe('clatd run / status / discover on the command line', () => {
     assert.match(t, /uptime\s+1h 2m 5s/);
     assert.match(
       t,
-      /6->4\s+5 packets, 500 bytes, 1 dropped\n\s+D64_HOP_LIMIT: 1\n\s+1 ICMP errors sent back, 0 more held back/,
+      /6->4\s+5 packets, 500 bytes, 1 dropped, 3 translated, 1 neighbor discovery \(answered by the kernel\)\n\s+D64_HOP_LIMIT: 1\n\s+1 ICMP errors sent back, 0 more held back/,
     );
     assert.doesNotMatch(t, /4->6.*\n\s+\d+ ICMP errors/);
     assert.match(t, /changes\s+prefix64-changed=1/);
