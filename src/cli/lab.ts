@@ -27,7 +27,11 @@ const SPEC: CommandSpec = {
   },
 };
 
-const say = (s: string) => process.stdout.write(`${s}\n`);
+/** Set once stdout's reader is gone (`clatd lab | head`): the lab then stops, as on Ctrl-C, quietly. */
+let stdoutGone = false;
+const say = (s: string) => {
+  if (!stdoutGone) process.stdout.write(`${s}\n`);
+};
 const stamp = () => new Date().toISOString().slice(11, 19);
 
 export async function main(argv: string[]): Promise<number> {
@@ -50,18 +54,24 @@ export async function main(argv: string[]): Promise<number> {
   const interval = intFlag('lab', 'interval', v.interval as string | undefined, 1, 3600) ?? 3;
   const withClatd = !v['no-clatd'];
 
-  say('clatd lab: building an IPv6-only network (namespaces host, router, internet)');
-  const lab = await Lab.create({
-    raPref64: !v['no-ra-pref64'],
-    handleSignals: false,
-    log: (s) => say(`  ${s}`),
-  });
   let stopRequested = false;
   let wake: () => void = () => {};
   const onSignal = () => {
     stopRequested = true;
     wake();
   };
+  const onStdoutError = (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    stdoutGone = true;
+    onSignal();
+  };
+  process.stdout.on('error', onStdoutError);
+  say('clatd lab: building an IPv6-only network (namespaces host, router, internet)');
+  const lab = await Lab.create({
+    raPref64: !v['no-ra-pref64'],
+    handleSignals: false,
+    log: (s) => say(`  ${s}`),
+  });
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {

@@ -4,7 +4,7 @@
  * everything at the end. `--no-clatd` shows the network alone.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { CHILD_ENV, CLI_PATH, missingTools } from '../../src/lab/index.js';
@@ -62,5 +62,35 @@ describe('clatd lab (the main job)', () => {
     assert.ok(rounds.at(-1)! > rounds[0], `the 4→6 counter did not move: ${rounds.join(', ')}`);
     assert.match(r.out, /clatd removed everything it made/);
     assert.deepEqual(await namespacesOf(r.out), [], 'namespaces left behind');
+  });
+
+  test('`clatd lab | head`: once its reader is gone, the lab stops quietly and removes everything', async (t) => {
+    const why = skipReason();
+    if (why) return t.skip(why);
+    const child = spawn(process.execPath, [CLI_PATH, 'lab', '--no-clatd', '--interval', '1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d) => {
+      err += String(d);
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    // As head does: read until the lab's name is known, then close the pipe.
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (d) => {
+        out += String(d);
+        if (/lab: building clatd-[0-9a-z]+-h/.test(out)) {
+          child.stdout.destroy();
+          resolve();
+        }
+      });
+    });
+    const code = await exited;
+    clearTimeout(killer);
+    assert.notEqual(code, null, 'it had to be killed');
+    assert.doesNotMatch(err, /EPIPE|Error/, err);
+    assert.deepEqual(await namespacesOf(out), [], 'namespaces left behind');
   });
 });
