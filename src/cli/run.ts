@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { defaultControlPath, loadConfig, type RawValues, RUN_SPEC } from '../daemon/config.js';
 import { ControlServer } from '../daemon/control.js';
 import { Daemon } from '../daemon/daemon.js';
-import { Logger } from '../daemon/log.js';
+import { Logger, stderrIsJournal } from '../daemon/log.js';
 import { MetricsServer } from '../daemon/metrics.js';
 import { SdNotify } from '../daemon/notify.js';
 import { checkPreflight } from '../daemon/preflight.js';
@@ -21,7 +21,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!parsed) return 0;
   const flags: RawValues = parsed.values;
   const cfg = loadConfig(flags);
-  const log = new Logger({ level: cfg.logLevel, format: cfg.logFormat });
+  const log = new Logger({ level: cfg.logLevel, format: cfg.logFormat, journal: stderrIsJournal() });
   checkPreflight();
 
   // The system layer loads the native addon; import it only now, so --help and bad flags never need it.

@@ -3,9 +3,31 @@
  * route ifindex=2`) or JSON (`{"ts":…,"level":"info","event":"uplink","msg":…,"ifindex":2}`). The
  * event name is a stable word that scripts can match; the message is for people.
  */
+import { fstatSync } from 'node:fs';
 import type { LogFormat, LogLevel } from './config.js';
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+/** syslog(3) priorities, which journald reads from a `<N>` line prefix (sd-daemon(3)). */
+const PRIORITY: Record<LogLevel, number> = { debug: 7, info: 6, warn: 4, error: 3 };
+
+/**
+ * Whether stderr is connected to the systemd journal: systemd sets JOURNAL_STREAM to the
+ * `device:inode` of the stream it connects (systemd.exec(5)), so a stderr redirected elsewhere by
+ * the service does not match.
+ */
+export function stderrIsJournal(
+  env: NodeJS.ProcessEnv = process.env,
+  stat: () => { dev: number; ino: number } = () => fstatSync(2),
+): boolean {
+  const m = /^(\d+):(\d+)$/.exec(env.JOURNAL_STREAM ?? '');
+  if (!m) return false;
+  try {
+    const s = stat();
+    return s.dev === Number(m[1]) && s.ino === Number(m[2]);
+  } catch {
+    return false;
+  }
+}
 
 export type Fields = Record<string, string | number | boolean | undefined | null>;
 
@@ -35,9 +57,24 @@ export class Logger {
   readonly #write: (line: string) => void;
   readonly #now: () => Date;
 
-  constructor(opts: { level?: LogLevel; format?: LogFormat; write?: (line: string) => void; now?: () => Date } = {}) {
+  /**
+   * Text lines for the journal: a `<N>` priority prefix (so `journalctl -p warning` works) and no
+   * timestamp of our own (the journal keeps one per line).
+   */
+  readonly journal: boolean;
+
+  constructor(
+    opts: {
+      level?: LogLevel;
+      format?: LogFormat;
+      journal?: boolean;
+      write?: (line: string) => void;
+      now?: () => Date;
+    } = {},
+  ) {
     this.level = opts.level ?? 'info';
     this.format = opts.format ?? 'text';
+    this.journal = opts.journal ?? false;
     this.#write = opts.write ?? writeStderr;
     this.#now = opts.now ?? (() => new Date());
   }
@@ -70,7 +107,9 @@ export class Logger {
       this.#write(`${JSON.stringify(obj)}\n`);
       return;
     }
-    let line = `${ts} ${level.padEnd(5)} ${event}: ${clean}`;
+    let line = this.journal
+      ? `<${PRIORITY[level]}>${level.padEnd(5)} ${event}: ${clean}`
+      : `${ts} ${level.padEnd(5)} ${event}: ${clean}`;
     for (const [k, v] of Object.entries(fields)) {
       if (v === undefined) continue;
       const s = String(v);

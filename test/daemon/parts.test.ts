@@ -7,7 +7,7 @@ import { pseudoSum6, sum16 } from '../../src/core/checksum.js';
 import { ControlServer, request } from '../../src/daemon/control.js';
 import { emptyCounters, type StatusSnapshot } from '../../src/daemon/daemon.js';
 import { buildRouterSolicitation } from '../../src/daemon/discover.js';
-import { Logger } from '../../src/daemon/log.js';
+import { Logger, stderrIsJournal } from '../../src/daemon/log.js';
 import { MetricsServer, renderMetrics } from '../../src/daemon/metrics.js';
 import { checkPreflight, effectiveCaps } from '../../src/daemon/preflight.js';
 import { canGo, Lifecycle, STATES, StateError } from '../../src/daemon/state.js';
@@ -23,6 +23,28 @@ describe('logger', () => {
     log.level = 'error';
     log.warn('w', 'hidden');
     assert.equal(out.length, 1);
+  });
+  test('text for the journal: a syslog priority prefix per level, no timestamp of its own', () => {
+    const out: string[] = [];
+    const log = new Logger({ level: 'debug', journal: true, write: (l) => out.push(l), now: at });
+    log.debug('a', 'd');
+    log.info('b', 'i', { k: 1 });
+    log.warn('c', 'w');
+    log.error('d', 'e');
+    assert.deepEqual(out, ['<7>debug a: d\n', '<6>info  b: i k=1\n', '<4>warn  c: w\n', '<3>error d: e\n']);
+  });
+  test('stderr is the journal only when JOURNAL_STREAM names its device and inode', () => {
+    const stat = () => ({ dev: 64769, ino: 123456 });
+    assert.equal(stderrIsJournal({ JOURNAL_STREAM: '64769:123456' }, stat), true);
+    assert.equal(stderrIsJournal({ JOURNAL_STREAM: '64769:999' }, stat), false, 'stderr redirected elsewhere');
+    assert.equal(stderrIsJournal({}, stat), false);
+    assert.equal(stderrIsJournal({ JOURNAL_STREAM: 'junk' }, stat), false);
+    assert.equal(
+      stderrIsJournal({ JOURNAL_STREAM: '1:2' }, () => {
+        throw new Error('EBADF');
+      }),
+      false,
+    );
   });
   test('json', () => {
     const out: string[] = [];
