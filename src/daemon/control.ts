@@ -19,6 +19,8 @@ export class ControlError extends ClatdError {
 export type Handler = (req: { cmd: string }) => unknown;
 
 const MAX_REQUEST = 4096;
+/** A client that sends no whole request within this is disconnected (its fd is not held forever). */
+const IDLE_MS = 5000;
 
 /** Asks the socket at `path`; resolves with the parsed answer. */
 export function request(path: string, cmd: string, timeoutMs = 2000): Promise<Record<string, unknown>> {
@@ -82,6 +84,7 @@ export class ControlServer {
   constructor(
     readonly path: string,
     private readonly handler: Handler,
+    private readonly idleMs = IDLE_MS,
   ) {}
 
   /** Listens; a stale socket file (nobody answering) is replaced, a live one is an error. */
@@ -109,6 +112,7 @@ export class ControlServer {
     let buf = '';
     s.setEncoding('utf8');
     s.on('error', () => s.destroy());
+    s.setTimeout(this.idleMs, () => s.destroy());
     s.on('data', (d: string) => {
       buf += d;
       if (buf.length > MAX_REQUEST) {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -186,6 +187,27 @@ describe('control socket', () => {
       rmSync(dir, { recursive: true, force: true });
     }
     await assert.rejects(request(path, 'status'), /no clatd is running there/);
+  });
+
+  test('a client that never finishes its request is disconnected; others are still served', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clatd-ctl-'));
+    const path = join(dir, 'c.sock');
+    const s = new ControlServer(path, () => ({ ok: true }), 100);
+    try {
+      await s.listen();
+      const silent = createConnection(path);
+      silent.write('{"cmd":');
+      const closed = await new Promise<number>((resolve) => {
+        const t0 = Date.now();
+        silent.on('close', () => resolve(Date.now() - t0));
+        silent.on('error', () => {});
+      });
+      assert.ok(closed < 2000, `closed after ${closed} ms`);
+      assert.deepEqual(await request(path, 'status'), { ok: true });
+    } finally {
+      s.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
