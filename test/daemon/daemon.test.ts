@@ -236,6 +236,36 @@ describe('daemon live changes', () => {
     await w.daemon.stop();
   });
 
+  test('the default route moves to another uplink (Wi-Fi to Ethernet): torn down on the old, up on the new', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    w.net.links_.push({ index: 3, name: 'eth1', up: true, mtu: 1400 });
+    w.net.addrs.push({ ifindex: 3, family: 6, address: '2001:db8:2::10', prefixLen: 64, scope: 'global' });
+    w.plumbing.ops.length = 0;
+    w.net.default6 = 3;
+    w.net.emit({ type: 'route', family: 6, removed: false });
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    const st = w.daemon.status();
+    assert.equal(st.uplink?.name, 'eth1');
+    assert.equal(st.tun, 'v4-eth1');
+    assert.match(st.clat6 ?? '', /^2001:db8:2:/);
+    assert.equal(st.mtu, 1372);
+    assert.deepEqual(
+      w.plumbing.ops.slice(0, 3),
+      ['stopDatapath', 'closeUplink', 'closeIpv4'],
+      'the old side is gone before the new one is built',
+    );
+    assert.ok(w.plumbing.ops.some((o) => o.startsWith('openUplink eth1 2001:db8:2:')));
+    assert.ok(w.plumbing.ops.includes('createIpv4 v4-eth1 192.0.0.4 mtu=1372 metric=2048'));
+    assert.ok(
+      w.lines.some((l) => /removed TUN, routes, sockets and nft table: uplink changed from eth0 to eth1/.test(l)),
+    );
+    await w.daemon.stop();
+    assert.deepEqual([...w.plumbing.live], []);
+  });
+
   test('a change that sends no event is seen by the 30 s check', async () => {
     const w = world({ pref64: '64:ff9b::/96' });
     await w.daemon.start();
