@@ -197,16 +197,18 @@ describe('daemon live changes', () => {
     await w.daemon.stop();
   });
 
-  test('uplink down pauses, up resumes with the same address after DAD', async () => {
+  test('uplink down pauses, up resumes with the same address after DAD, and the same datapath', async () => {
     const w = world({ pref64: '64:ff9b::/96' });
     await w.daemon.start();
     await flush(w.daemon);
     const addr = w.daemon.status().clat6;
+    const dp = w.plumbing.dp;
     w.net.links_[1].up = false;
     w.net.emit({ type: 'link', ifindex: 2, removed: false });
     await flush(w.daemon);
     assert.equal(w.daemon.state, 'paused');
     assert.equal(w.daemon.changes['uplink-down'], 1);
+    assert.equal(dp?.paused, true, 'paused, not stopped: its workers stay warm');
     w.net.links_[1].up = true;
     w.net.emit({ type: 'link', ifindex: 2, removed: false });
     await flush(w.daemon);
@@ -214,6 +216,9 @@ describe('daemon live changes', () => {
     assert.equal(w.daemon.status().clat6, addr);
     assert.equal(w.daemon.changes['uplink-up'], 1);
     assert.deepEqual(w.dad.probed, [addr, addr]);
+    assert.equal(w.plumbing.dp, dp);
+    assert.equal(dp?.paused, false);
+    assert.equal(w.plumbing.ops.filter((o) => o.startsWith('startDatapath')).length, 1);
     await w.daemon.stop();
   });
 

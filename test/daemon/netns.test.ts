@@ -407,6 +407,8 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       await c.waitFor((l) => running(l) && runs() >= 2);
       assert.equal(status().clat6, addr);
       ping();
+      const starts = c.lines.filter((l) => l.event === 'datapath' && /worker thread/.test(String(l.msg)));
+      assert.equal(starts.length, 1, 'the same datapath, paused and resumed, not new workers');
 
       // Native IPv4 appears: idle, everything removed; it goes: running again.
       p.a.exec('ip', 'addr', 'add', '198.51.100.2/24', 'dev', 'veth-a');
