@@ -175,6 +175,8 @@ export class Daemon {
   #dpRestarts: number[] = [];
   /** Who deleted (part of) the nft table of the uplink side, until it is put back. */
   #filterLostBy: string | undefined;
+  /** Set by a reload that needs everything built again; the next step tears down first. */
+  #rebuildWhy: string | undefined;
   /** Why the TUN or datapath of a running CLAT is to be built again (see #repair). */
   #repairWhy: string | undefined;
   #session?: Session;
@@ -510,6 +512,11 @@ export class Daemon {
     if (this.lifecycle.done) return;
     this.#seenUplink = o.uplink && { name: o.uplink.name, ifindex: o.uplink.index, up: o.uplinkOk };
     this.#diff(o);
+    if (this.#rebuildWhy !== undefined) {
+      const why = this.#rebuildWhy;
+      this.#rebuildWhy = undefined;
+      await this.#teardown(why);
+    }
     const s = this.#session;
 
     if (!o.uplinkOk || !o.uplink) {
@@ -1010,7 +1017,10 @@ export class Daemon {
     if (identity && this.#session) {
       // Draw the identity again at the next step (the IPv4 side stays unless --v4 changed).
       if (old.v4 !== cfg.v4 && this.#ipv4) {
-        void this.#teardown('--v4 changed').then(() => this.kick());
+        // In the step loop, not here: a step may be in DAD or building, and taking things from
+        // under it aborted that DAD, which failed the daemon.
+        this.#rebuildWhy = '--v4 changed';
+        this.kick();
         return;
       }
       this.#redraw = true;

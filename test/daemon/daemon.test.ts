@@ -433,6 +433,39 @@ describe('daemon DAD modes and reload', () => {
   });
 });
 
+describe('reload during a step', () => {
+  const turns = async (n: number) => {
+    for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+  };
+  test('a new --v4 while DAD of a new /64 is in flight: one orderly rebuild, nothing half-built', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    // A new /64: the step re-addresses and waits in DAD.
+    w.dad.hold = true;
+    w.net.addrs = w.net.addrs.filter((a) => a.address !== '2001:db8:1::10');
+    w.net.addrs.push({ ifindex: 2, family: 6, address: '2001:db8:9::10', prefixLen: 64, scope: 'global' });
+    w.net.emit({ type: 'addr', ifindex: 2, family: 6, removed: false });
+    await turns(20); // not flush: the step waits in DAD until released
+    assert.equal(w.daemon.state, 'dad');
+    w.daemon.reload(resolveConfig({ pref64: '64:ff9b::/96', v4: '192.0.0.6' }));
+    await turns(20);
+    assert.equal(w.daemon.state, 'dad', 'the DAD in flight is not aborted (that failed the daemon)');
+    w.dad.hold = false;
+    w.dad.release();
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    const st = w.daemon.status();
+    assert.equal(st.clat4, '192.0.0.6');
+    assert.match(st.clat6 ?? '', /^2001:db8:9:/);
+    assert.deepEqual([...w.plumbing.live].sort(), ['datapath', 'ipv4', 'uplink']);
+    assert.equal(w.plumbing.dp?.params.clat4, '192.0.0.6');
+    assert.equal(w.plumbing.ops.filter((o) => o.startsWith('openUplink')).length, 2, 'one rebuild');
+    await w.daemon.stop();
+    assert.deepEqual([...w.plumbing.live], []);
+  });
+});
+
 describe('daemon stop', () => {
   test('stop is idempotent and removes everything, datapath first', async () => {
     const w = world({ pref64: '64:ff9b::/96' });
