@@ -850,8 +850,13 @@ export class Daemon {
       ipv4,
       params,
       onFailure: (why) => {
-        if (gen !== this.#dpGen || this.lifecycle.done) return;
+        if (gen !== this.#dpGen || this.lifecycle.done) {
+          this.log.debug('datapath', `a replaced datapath reported: ${why}`);
+          return;
+        }
         // The first report names the cause; the rest (other workers) usually follow from it.
+        if (this.#dpFailure === undefined) this.log.error('datapath', why);
+        else this.log.debug('datapath', why);
         this.#dpFailure ??= why;
         this.kick();
       },

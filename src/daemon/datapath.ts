@@ -14,9 +14,13 @@ import { type DatapathFactory, translatorConfig } from './system.js';
 export function datapathFactory(workers: number, log: Logger): DatapathFactory {
   return async ({ uplink, ipv4, params, onFailure }) => {
     let failed = false;
+    // The daemon logs the first report of a datapath it still runs; the rest (other workers
+    // losing the same device) usually follow from it, and a replaced datapath's are stale.
     const failure = (why: string) => {
-      log.error('datapath', why);
-      if (failed) return;
+      if (failed) {
+        log.debug('datapath', why);
+        return;
+      }
       failed = true;
       onFailure(why);
     };

@@ -552,9 +552,11 @@ describe('datapath failures', () => {
     assert.equal(w.daemon.changes['datapath-restarted'], 1);
     assert.ok(w.lines.some((l) => /restarting the datapath: worker 1 exited/.test(l)));
     assert.equal(w.daemon.status().counters['46'].packets, 10, 'the old datapath counts are kept');
+    assert.equal(w.lines.filter((l) => / error datapath: /.test(l)).length, 1, 'the live report, logged once');
     // The replaced datapath reporting again changes nothing.
     first.fail('late report');
     await flush(w.daemon);
+    assert.ok(w.lines.some((l) => /debug datapath: a replaced datapath reported: late report/.test(l)));
     assert.equal(w.plumbing.ops.filter((o) => o.startsWith('startDatapath')).length, 2);
     await w.daemon.stop();
   });
