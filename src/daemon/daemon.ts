@@ -620,10 +620,16 @@ export class Daemon {
   /**
    * Someone else deleted the nft table or its rules (`flush ruleset` when a firewall is reloaded):
    * without the drop rule the kernel answers the CLAT's traffic with ICMPv6 errors. Put it back;
-   * if that fails the next step tries again.
+   * if that fails the next step tries again. Only when it is really gone: in a PID namespace the
+   * kernel names our own `nft` runs by another PID, and restoring after each of them would loop.
    */
   async #restoreFilter(up: UplinkSide): Promise<void> {
     const by = this.#filterLostBy;
+    if (await up.filterIntact()) {
+      this.#filterLostBy = undefined;
+      this.log.debug('nft', `${by} changed nft table inet ${up.table}; clatd's filter is intact`);
+      return;
+    }
     await up.restoreFilter();
     this.#filterLostBy = undefined;
     this.#change('nft-restored', `nft table inet ${up.table} was deleted by ${by}; restored`);

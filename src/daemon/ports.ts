@@ -129,6 +129,8 @@ export interface UplinkSide {
   readonly table: string;
   /** Points the BPF filter, the anycast membership and the nft rule at a new address / prefix. */
   retarget(clat6: string, pref64: Prefix6): Promise<void>;
+  /** Whether the nft table still holds the filter for the current address as installed. */
+  filterIntact(): Promise<boolean>;
   /** Installs the nft table again, whole, for the current address (after someone deleted it). */
   restoreFilter(): Promise<void>;
   close(): Promise<void>;

@@ -18,6 +18,7 @@ import { findPref64Options } from '../core/nd/pref64.js';
 import type { TranslatorConfig } from '../core/xlat/config.js';
 import { clatReceiveFilter } from '../sys/bpf.js';
 import {
+  clatFilterIntact,
   clatTableName,
   installClatFilter,
   isOwnNftRun,
@@ -255,6 +256,10 @@ export class SystemUplink implements UplinkSide {
 
   get table(): string {
     return clatTableName(this.link.name);
+  }
+
+  async filterIntact(): Promise<boolean> {
+    return clatFilterIntact(this.link.name, formatIPv6(this.#clat6));
   }
 
   async restoreFilter(): Promise<void> {

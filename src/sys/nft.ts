@@ -148,6 +148,38 @@ export function deleteClatTable(table: string, opts: NftOptions = {}): void {
   run(['-f', '-'], `add table inet ${table}\ndelete table inet ${table}\n`, `nft delete table inet ${table}`, opts);
 }
 
+/**
+ * Whether the table of `uplink` holds clatd's filter for `clatAddr` as installed: the prerouting
+ * chain with the ND accept rule before the drop rule, both on that address. A missing table is
+ * `false`; other failures throw.
+ */
+export function clatFilterIntact(uplink: string, clatAddr: string, opts: NftOptions = {}): boolean {
+  const table = clatTableName(uplink);
+  const addr = JSON.stringify(canonical(clatAddr));
+  let out: string;
+  try {
+    out = run(['-j', 'list', 'table', 'inet', table], undefined, `nft list table inet ${table}`, opts);
+  } catch (e) {
+    if (e instanceof NftError && /No such file or directory/.test(e.message)) return false;
+    throw e;
+  }
+  let parsed: { nftables?: Array<Record<string, { chain?: string; name?: string; hook?: string; expr?: unknown }>> };
+  try {
+    parsed = JSON.parse(out);
+  } catch {
+    throw new NftError(`nft list table inet ${table}: unreadable JSON output: ${out.slice(0, 200)}`);
+  }
+  const items = parsed.nftables ?? [];
+  if (!items.some((i) => i.chain?.name === CHAIN && i.chain.hook === 'prerouting')) return false;
+  // The verdicts of the chain's rules on our address, in order.
+  const verdicts = items
+    .filter((i) => i.rule?.chain === CHAIN && JSON.stringify(i.rule.expr).includes(`"right":${addr}`))
+    .map((i) => JSON.stringify(i.rule?.expr))
+    .map((e) => (e.includes('{"accept":null}') ? 'accept' : e.includes('{"drop":null}') ? 'drop' : 'other'));
+  const accept = verdicts.indexOf('accept');
+  return accept >= 0 && verdicts.indexOf('drop', accept) > accept;
+}
+
 /** Names of the `inet` tables whose names start with `clatd-`: leftovers after a crash, or live ones. */
 export function listClatTables(opts: NftOptions = {}): string[] {
   const out = run(['-j', 'list', 'tables', 'inet'], undefined, 'nft list tables', opts);

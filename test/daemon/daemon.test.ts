@@ -672,6 +672,15 @@ describe('datapath failures', () => {
     await flush(w.daemon);
     assert.equal(w.plumbing.ops.filter((o) => o === 'restoreFilter').length, 4);
     assert.equal(w.daemon.changes['nft-restored'], 3);
+    // A change that left clatd's filter whole (or one of its own nft runs named by another PID,
+    // as in a PID namespace) is not answered with a restore, which would loop.
+    w.plumbing.filterIntact = true;
+    w.net.emit({ type: 'nft', table: 'clatd-eth0', by: 'nft (pid 80)' });
+    await flush(w.daemon);
+    assert.equal(w.plumbing.ops.filter((o) => o === 'restoreFilter').length, 4);
+    assert.ok(
+      w.lines.some((l) => /nft \(pid 80\) changed nft table inet clatd-eth0; clatd's filter is intact/.test(l)),
+    );
     assert.equal(w.daemon.state, 'running');
     await w.daemon.stop();
   });

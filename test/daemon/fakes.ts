@@ -202,6 +202,7 @@ export class FakePlumbing implements PlumbingPort {
     this.live.add('uplink');
     return {
       table: `clatd-${uplink.name}`,
+      filterIntact: async () => this.filterIntact,
       restoreFilter: async () => {
         this.ops.push('restoreFilter');
         const e = this.restoreError;
@@ -261,6 +262,8 @@ export class FakePlumbing implements PlumbingPort {
   }
   /** What the next repair of the IPv4 side finds missing and puts back (then cleared). */
   ipv4Missing: string[] = [];
+  /** What filterIntact answers (false: the table was taken). */
+  filterIntact = false;
   /** Thrown once by the next restoreFilter when set. */
   restoreError: Error | undefined;
   /** Thrown once by the next retarget when set (the anycast join or the nft rule refused). */

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseIPv6 } from '../../src/core/addr/ipv6.js';
 import {
+  clatFilterIntact,
   clatRuleset,
   clatTableName,
   deleteClatTable,
@@ -126,6 +127,25 @@ describe('nft in a network namespace', { skip: NEED_ROOT }, () => {
       );
       assert.doesNotMatch(ns.exec('nft', 'list', 'ruleset'), /clatd/);
     }, 'nft');
+  });
+
+  test('intact check: whole filter yes; missing table, flushed chain, other address or a lone rule no', async () => {
+    await withNetns((ns) => {
+      const intact = (addr = '2001:db8::c1a7') => ns.enter(() => clatFilterIntact('eth0', addr));
+      assert.equal(intact(), false, 'no table');
+      ns.enter(() => installClatFilter('eth0', '2001:db8::c1a7'));
+      assert.equal(intact(), true);
+      assert.equal(intact('2001:db8::beef'), false, 'a filter for another address');
+      ns.exec('nft', 'flush', 'chain', 'inet', 'clatd-eth0', 'prerouting');
+      assert.equal(intact(), false, 'flushed chain');
+      ns.exec('nft', 'add', 'rule', 'inet', 'clatd-eth0', 'prerouting', 'ip6', 'daddr', '2001:db8::c1a7', 'drop');
+      assert.equal(intact(), false, 'the drop rule alone');
+      ns.enter(() => installClatFilter('eth0', '2001:db8::c1a7'));
+      ns.exec('nft', 'delete', 'chain', 'inet', 'clatd-eth0', 'prerouting');
+      assert.equal(intact(), false, 'chain deleted');
+      ns.exec('nft', 'flush', 'ruleset');
+      assert.equal(intact(), false, 'flush ruleset');
+    }, 'nftok');
   });
 
   test('drops the kernel copy of a ping to the CLAT anycast address; the NS is still answered', async () => {
