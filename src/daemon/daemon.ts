@@ -767,6 +767,16 @@ export class Daemon {
       await up.retarget(address, o.prefix);
       if (cfg.dad === 'optimistic' && this.#session === session) await this.#reconfigureDatapath(this.#params(session));
     };
+    // DAD holds the CLAT back for about a second (DupAddrDetectTransmits × RetransTimer), and new
+    // workers take about as long to start and warm up their JIT. So a first datapath starts now,
+    // paused, with the IPv4 side built for it: nothing is sent from the address before DAD passes,
+    // and translation starts as soon as it does. (Optimistic DAD translates at once anyway.)
+    let early: Promise<DatapathHandle | Error> | undefined;
+    if (cfg.dad !== 'optimistic' && !this.#dp) {
+      await this.#buildIpv4Side(o, ipv4);
+      if (this.lifecycle.done || !this.#ipv4) return;
+      early = this.#startDatapath(up, this.#ipv4, this.#params(session), true).catch((e: Error) => e);
+    }
     const run = dad.run({
       uplink: o.uplink,
       first,
@@ -792,6 +802,7 @@ export class Daemon {
       );
     } else {
       const r = await run;
+      const startError = await this.#adoptEarly(early);
       if (this.lifecycle.done) return;
       this.#dad.duplicates = r.duplicates;
       if (!r.ok) {
@@ -808,12 +819,43 @@ export class Daemon {
           ? `probes sent for ${r.address}; not waiting (--dad off)`
           : `${r.address} is unique after ${r.attempts} attempt(s)`,
       );
+      // The datapath started during DAD failed: the step is tried again (the sides stay).
+      if (startError) throw startError;
     }
 
     // Step 6: the IPv4 side (kept across address changes).
+    await this.#buildIpv4Side(o, ipv4);
+    if (this.lifecycle.done || !this.#ipv4) return;
+
+    // Step 7: translate.
+    const xp = this.#params(session);
+    if (this.#dp && this.#dpFailure !== undefined && !(await this.#dropFailedDatapath())) return;
+    if (this.lifecycle.done) return;
+    if (!this.#dp) {
+      this.#dp = await this.#startDatapath(up, this.#ipv4, xp);
+      this.log.info('translate', `translating ${ipv4} <-> ${session.clat6} via ${formatPrefix6(o.prefix)}`);
+    } else {
+      // The one started during DAD has these parameters already, unless DAD drew a new address.
+      if (!early || session.clat6 !== first) await this.#reconfigureDatapath(xp);
+      // A refused reconfiguration marked it failed: the next step replaces it (running, fresh).
+      if (this.#dpFailure === undefined) await this.#dp?.resume();
+      this.log.info(
+        'translate',
+        `${early ? 'translating' : 'translating again:'} ${ipv4} <-> ${session.clat6} via ${formatPrefix6(o.prefix)}`,
+      );
+    }
+    this.#session = session;
+    this.#reason = null;
+    if (this.lifecycle.done) return;
+    this.lifecycle.go('running', `CLAT ${ipv4} <-> ${session.clat6}`);
+  }
+
+  /** Step 6: the IPv4 side, built once and kept across address changes (its MTU follows). */
+  async #buildIpv4Side(o: { uplink: LinkInfo; mtu: number }, ipv4: string): Promise<void> {
+    const cfg = this.#cfg;
     if (!this.#ipv4) {
       const name = tunName(o.uplink.name);
-      this.#ipv4 = await plumbing.createIpv4Side({
+      this.#ipv4 = await this.#deps.plumbing.createIpv4Side({
         uplink: o.uplink,
         name,
         v4: ipv4,
@@ -827,34 +869,29 @@ export class Daemon {
     } else if (this.#session && this.#session.mtu !== o.mtu) {
       await this.#ipv4.setMtu(o.mtu);
     }
-    if (this.lifecycle.done) return;
-
-    // Step 7: translate.
-    const xp = this.#params(session);
-    if (this.#dp && this.#dpFailure !== undefined && !(await this.#dropFailedDatapath())) return;
-    if (this.lifecycle.done) return;
-    if (!this.#dp) {
-      this.#dp = await this.#startDatapath(up, this.#ipv4, xp);
-      this.log.info('translate', `translating ${ipv4} <-> ${session.clat6} via ${formatPrefix6(o.prefix)}`);
-    } else {
-      await this.#reconfigureDatapath(xp);
-      // A refused reconfiguration marked it failed: the next step replaces it (running, fresh).
-      if (this.#dpFailure === undefined) await this.#dp?.resume();
-      this.log.info('translate', `translating again: ${ipv4} <-> ${session.clat6} via ${formatPrefix6(o.prefix)}`);
-    }
-    this.#session = session;
-    this.#reason = null;
-    if (this.lifecycle.done) return;
-    this.lifecycle.go('running', `CLAT ${ipv4} <-> ${session.clat6}`);
   }
 
-  #startDatapath(uplink: UplinkSide, ipv4: Ipv4Side, params: XlatParams): Promise<DatapathHandle> {
+  /**
+   * Takes the datapath started during DAD as the daemon's, or stops it if the daemon is stopping
+   * meanwhile (its teardown may have run already). Returns the error of a failed start.
+   */
+  async #adoptEarly(early: Promise<DatapathHandle | Error> | undefined): Promise<Error | undefined> {
+    if (!early) return undefined;
+    const dp = await early;
+    if (dp instanceof Error) return dp;
+    if (this.lifecycle.done) await dp.stop();
+    else this.#dp = dp;
+    return undefined;
+  }
+
+  #startDatapath(uplink: UplinkSide, ipv4: Ipv4Side, params: XlatParams, paused = false): Promise<DatapathHandle> {
     const gen = ++this.#dpGen;
     this.#dpFailure = undefined;
     return this.#deps.plumbing.startDatapath({
       uplink,
       ipv4,
       params,
+      paused,
       onFailure: (why) => {
         if (gen !== this.#dpGen || this.lifecycle.done) {
           this.log.debug('datapath', `a replaced datapath reported: ${why}`);

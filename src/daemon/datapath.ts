@@ -12,7 +12,7 @@ import type { DatapathHandle, XlatParams } from './ports.js';
 import { type DatapathFactory, translatorConfig } from './system.js';
 
 export function datapathFactory(workers: number, log: Logger): DatapathFactory {
-  return async ({ uplink, ipv4, params, onFailure }) => {
+  return async ({ uplink, ipv4, params, paused, onFailure }) => {
     let failed = false;
     // The daemon logs the first report of a datapath it still runs; the rest (other workers
     // losing the same device) usually follow from it, and a replaced datapath's are stale.
@@ -39,6 +39,7 @@ export function datapathFactory(workers: number, log: Logger): DatapathFactory {
         raw: { ifname: uplink.link.name, ifindex: uplink.link.index },
       },
       detachQueues: ipv4.queues.map((q) => q.fd),
+      paused,
       // SIGTERM must end the process within 2 s, teardown included.
       stopTimeoutMs: 1000,
       onEvent: (e) => {

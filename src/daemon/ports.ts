@@ -193,11 +193,13 @@ export interface PlumbingPort {
   /**
    * Starts the datapath. `onFailure` is called (at most once per handle) when a part of it dies on
    * its own: a worker that crashed, a device side given up. The daemon then restarts it.
+   * `paused`: it starts paused (input read and counted, nothing sent) until resumed.
    */
   startDatapath(o: {
     uplink: UplinkSide;
     ipv4: Ipv4Side;
     params: XlatParams;
+    paused?: boolean;
     onFailure: (why: string) => void;
   }): Promise<DatapathHandle>;
   /** DupAddrDetectTransmits and RetransTimer (ms) of an interface. */

@@ -426,6 +426,7 @@ export type DatapathFactory = (o: {
   ipv4: SystemIpv4;
   params: XlatParams;
   workers: number;
+  paused?: boolean;
   onFailure: (why: string) => void;
 }) => Promise<DatapathHandle>;
 
@@ -459,12 +460,14 @@ export class SystemPlumbing implements PlumbingPort, DadPort {
     uplink: UplinkSide;
     ipv4: Ipv4Side;
     params: XlatParams;
+    paused?: boolean;
     onFailure: (why: string) => void;
   }): Promise<DatapathHandle> {
     return this.startDp({
       uplink: o.uplink as SystemUplink,
       ipv4: o.ipv4 as SystemIpv4,
       params: o.params,
+      paused: o.paused,
       workers: this.workers,
       onFailure: o.onFailure,
     });

@@ -68,6 +68,11 @@ export interface DatapathOptions {
    * `devices`, off with ready `io` objects (tests).
    */
   warmUp?: boolean;
+  /**
+   * Start paused: the loops read and count input without translating until {@link Datapath.resume}
+   * (the daemon starts the workers while DAD still checks the address they will send from).
+   */
+  paused?: boolean;
   /** How long stop() waits for a worker before terminating it. Default 3000 ms. */
   stopTimeoutMs?: number;
   /** The worker entry (default: ./worker.js beside this module). Tests use it to inject faults. */
@@ -204,6 +209,7 @@ export class Datapath {
     this.#inline = inline;
     this.#detached = detached;
     this.#stopTimeoutMs = o.stopTimeoutMs ?? 3000;
+    if (o.paused) this.#state = 'paused';
   }
 
   /** Starts the loops; resolves once every one is polling, or rejects after cleaning up. */
@@ -242,6 +248,7 @@ export class Datapath {
         maxBatchesPerWake: o.maxBatchesPerWake,
         icmpErrorsPerSec: (o.icmpErrorsPerSec ?? DEFAULT_ICMP_ERRORS_PER_SEC) / n,
         warmUp: o.warmUp ?? o.devices !== undefined,
+        paused: o.paused ?? false,
       };
       const w = new WorkerHandle(i, init, o.workerUrl ?? new URL('./worker.js', import.meta.url), onReport);
       workers.push(w);
@@ -292,6 +299,7 @@ export class Datapath {
       maxBatchesPerWake: o.maxBatchesPerWake,
       icmpErrorsPerSec: o.icmpErrorsPerSec,
     });
+    loop.paused = o.paused ?? false;
     const inline: InlineLoop = { loop, io, dev, polls: {} };
     if (dev) loop.beforePublish = dev.syncCounters;
     const sideClosed = (side: Side, e: unknown) => {

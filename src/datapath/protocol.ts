@@ -38,6 +38,8 @@ export interface WorkerInit {
   turns: SharedArrayBuffer;
   /** Run the JIT warm-up (warmup.ts) before opening the devices. */
   warmUp: boolean;
+  /** Start paused (input read and counted as `paused`) until a `resume` command. */
+  paused: boolean;
 }
 
 /** Main → worker. Each carries an id that the worker's `done` answer repeats. */

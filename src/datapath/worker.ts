@@ -59,6 +59,7 @@ try {
       maxBatchesPerWake: init.maxBatchesPerWake,
       icmpErrorsPerSec: init.icmpErrorsPerSec,
     });
+    loop.paused = init.paused;
     loop.beforePublish = dev.syncCounters;
     loop.onClosed = sideClosed;
     polls = new PollSet([dev.tun.fd, dev.packet.fd, init.control], `datapath worker ${init.index}`);

@@ -7,15 +7,28 @@ import { TunInUseError } from '../../src/daemon/system.js';
 import { FakeNet, flush, LAB, WKP, world } from './fakes.js';
 
 describe('daemon start-up', () => {
-  test('happy path with --pref64: addresses, receive side, DAD, TUN, datapath, in that order', async () => {
+  test('happy path with --pref64: receive side, then TUN and a paused datapath while DAD runs, then translate', async () => {
     const w = world({ pref64: '64:ff9b::/96' });
+    w.dad.hold = true;
     await w.daemon.start();
-    await flush(w.daemon);
-    assert.equal(w.daemon.state, 'running');
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r)); // not flush: DAD holds the step
+    assert.equal(w.daemon.state, 'dad');
     assert.deepEqual(
       w.plumbing.ops.map((o) => o.split(' ')[0]),
       ['openUplink', 'createIpv4', 'startDatapath'],
     );
+    assert.match(w.plumbing.ops[2], / paused$/, 'the workers start while DAD runs, sending nothing');
+    assert.equal(w.plumbing.dp?.paused, true);
+    w.dad.hold = false;
+    w.dad.release();
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.deepEqual(
+      w.plumbing.ops.map((o) => o.split(' ')[0]),
+      ['openUplink', 'createIpv4', 'startDatapath', 'resume'],
+      'the address passed DAD as drawn: no reconfiguration',
+    );
+    assert.equal(w.plumbing.dp?.paused, false);
     assert.equal(w.dad.probed.length, 1);
     assert.match(w.plumbing.ops[1], /^createIpv4 v4-eth0 192\.0\.0\.4 mtu=1472 metric=2048$/);
     const s = w.daemon.status();
@@ -484,14 +497,31 @@ describe('daemon stop', () => {
     await w.daemon.stop();
   });
 
-  test('stop during DAD aborts it and removes the receive side', async () => {
+  test('stop during DAD aborts it and removes the receive side, the TUN and the paused datapath', async () => {
     const w = world({ pref64: '64:ff9b::/96' });
     w.dad.hold = true;
     await w.daemon.start();
-    await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
     assert.equal(w.daemon.state, 'dad');
+    assert.ok(w.plumbing.live.has('datapath'));
     await w.daemon.stop();
     assert.equal(w.daemon.state, 'stopped');
+    assert.deepEqual([...w.plumbing.live], []);
+  });
+
+  test('the datapath started during DAD fails: the step is retried and the CLAT comes up', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    w.plumbing.startDatapathError = new Error('datapath start failed: worker 0 exited during start (code 1)');
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.ok(w.lines.some((l) => /error step: datapath start failed: worker 0 exited/.test(l)));
+    assert.notEqual(w.daemon.state, 'running');
+    w.clock.advance(2_000);
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.deepEqual([...w.plumbing.live].sort(), ['datapath', 'ipv4', 'uplink']);
+    assert.equal(w.plumbing.dp?.paused, false);
+    await w.daemon.stop();
     assert.deepEqual([...w.plumbing.live], []);
   });
 

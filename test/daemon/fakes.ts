@@ -248,13 +248,18 @@ export class FakePlumbing implements PlumbingPort {
       },
     };
   }
-  async startDatapath(o: { params: XlatParams; onFailure: (why: string) => void }): Promise<DatapathHandle> {
-    this.ops.push(`startDatapath ${o.params.clat4} ${o.params.clat6}`);
+  async startDatapath(o: {
+    params: XlatParams;
+    paused?: boolean;
+    onFailure: (why: string) => void;
+  }): Promise<DatapathHandle> {
+    this.ops.push(`startDatapath ${o.params.clat4} ${o.params.clat6}${o.paused ? ' paused' : ''}`);
     const e = this.startDatapathError;
     this.startDatapathError = undefined;
     if (e) throw e;
     this.live.add('datapath');
     this.dp = new FakeDatapath(this, o.params, o.onFailure);
+    this.dp.paused = o.paused ?? false;
     return this.dp;
   }
   async dadParams(): Promise<{ transmits: number; retransMs: number }> {

@@ -183,6 +183,22 @@ describe('Datapath in process, real translator', () => {
       await dp.stop();
     }
   });
+
+  test('started paused: input is counted, nothing translated until resume', async () => {
+    const io = fakes();
+    const dp = await Datapath.start({ translator: CONFIG, workers: 0, io, paused: true });
+    try {
+      assert.equal(dp.state, 'paused');
+      io.tun.inject(udp4());
+      await until(() => dp.counters()['46'].paused === 1, 'a paused drop');
+      assert.equal(io.raw.written.length, 0);
+      await dp.resume();
+      io.tun.inject(udp4());
+      await until(() => io.raw.written.length === 1, 'translation after resume');
+    } finally {
+      await dp.stop();
+    }
+  });
 });
 
 describe('Datapath lifecycle', () => {
