@@ -122,6 +122,11 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
     const turns = new Int32Array(new SharedArrayBuffer(4));
     const wakers = loops.map((loop) => new Waker(polls as PollSet, loop, turns));
     for (let r = 0; r < rounds; r++) {
+      // Now and then paused, as a worker is while DAD runs or its uplink is down: a field written
+      // only in the constructor is taken as a constant by optimised code, and the worker's first
+      // pause or resume then threw the loop's code away ("code dependencies").
+      const paused = r % 64 === 61;
+      for (const loop of loops) loop.paused = paused;
       // Mostly single packets (an idle host's traffic); every eighth round a busy batch, short of
       // full so that one read ends the wake-up.
       const per = r % 8 === 7 ? BUSY : 1;
@@ -139,6 +144,7 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
       }
       devices.drain(scratch);
     }
+    for (const loop of loops) loop.paused = false;
     quietWakes(wakers, loops, devices, tunFeed, scratch, QUIET_WAKES);
     // Optimised code keeps what its feedback saw (the devices' shapes, the arenas, the counter
     // arrays) weakly; were these collected, V8 would throw that code away ("weak objects"

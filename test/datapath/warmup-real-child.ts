@@ -64,6 +64,7 @@ const loop = new DatapathLoop(translator, io, counters, {
   maxBatchesPerWake: 8,
   icmpErrorsPerSec: 1000,
 });
+loop.paused = true; // the daemon starts the workers paused while DAD runs…
 loop.beforePublish = counterSync(dev.tun, dev.packet);
 loop.onClosed = sideClosed;
 const control = EventFd.create();
@@ -94,6 +95,13 @@ const lightWake = (): void => {
   if (waker.polls.wait(1000) === 0) throw new Error('nothing readable');
   waker.serve(true);
 };
+// …and they read (and count) what comes meanwhile; then DAD passes and they are resumed.
+for (let i = 0; i < 4; i++) {
+  dev.feedTun(requests, 0, 1);
+  waker.slice(0, 1, 1000);
+  dev.drain(scratch);
+}
+loop.paused = false;
 for (let i = 0; i < 300; i++) {
   dev.feedTun(requests, 0, 1);
   if (i & 1) lightWake();
