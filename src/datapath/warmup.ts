@@ -27,7 +27,7 @@ import { udpSetChecksum } from '../core/hdr/udp.js';
 import { buildDadSolicitation } from '../core/nd/dad-probe.js';
 import type { TranslatorConfig } from '../core/xlat/config.js';
 import { Drop } from '../core/xlat/drop.js';
-import type { Translator } from '../core/xlat/translator.js';
+import { Translator } from '../core/xlat/translator.js';
 import { PollSet } from '../sys/poll.js';
 import { CounterWriter, createCounterBuffer, DIR46, DIR64, Slot } from './counters.js';
 import { counterSync } from './devices.js';
@@ -106,6 +106,10 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
     // Two loops, so two arenas: the real loop's arena is a third one, and code that caches a view
     // per arena (core/xlat/words.ts) must have seen a change of arena before it is optimised.
     const io = { tun: devices.tun, packet: devices.packet, raw: devices.raw };
+    // A second translator of the same configuration, swapped in now and then: each new
+    // configuration (a DAD redraw, a new /64 or prefix, a reload) is a new translator, and code
+    // that had only ever seen the first was thrown away at the swap ("code dependencies").
+    const translators = [translator, new Translator(config)];
     const loops = [0, 1].map(() => {
       const loop = new DatapathLoop(translator, io, counters, { stride: STRIDE });
       // The worker sets both hooks after construction, so the warm-up does too: the counter hook
@@ -127,6 +131,7 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
       // pause or resume then threw the loop's code away ("code dependencies").
       const paused = r % 64 === 61;
       for (const loop of loops) loop.paused = paused;
+      if (r % 32 === 17) for (const loop of loops) loop.setTranslator(translators[(r >>> 5) & 1] as Translator);
       // Mostly single packets (an idle host's traffic); every eighth round a busy batch, short of
       // full so that one read ends the wake-up.
       const per = r % 8 === 7 ? BUSY : 1;
@@ -144,13 +149,28 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
       }
       devices.drain(scratch);
     }
-    for (const loop of loops) loop.paused = false;
+    for (const loop of loops) {
+      loop.paused = false;
+      loop.setTranslator(translator);
+    }
     quietWakes(wakers, loops, devices, tunFeed, scratch, QUIET_WAKES);
     // Optimised code keeps what its feedback saw (the devices' shapes, the arenas, the counter
     // arrays) weakly; were these collected, V8 would throw that code away ("weak objects"
     // deoptimisation) at the next GC, and the real loop would run in baseline code again until
     // re-optimised at the pace of real traffic. The last warm-up's set is enough (~1 MB).
-    retained.splice(0, retained.length, devices, tunFeed, packetFeed, scratch, counters, polls, ...loops, ...wakers);
+    retained.splice(
+      0,
+      retained.length,
+      devices,
+      tunFeed,
+      packetFeed,
+      scratch,
+      counters,
+      polls,
+      ...loops,
+      ...wakers,
+      ...translators,
+    );
     const c = counters.acc;
     return {
       translated46: c[DIR46 + Slot.TRANSLATED],

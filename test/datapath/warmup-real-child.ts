@@ -102,6 +102,8 @@ for (let i = 0; i < 4; i++) {
   dev.drain(scratch);
 }
 loop.paused = false;
+// A new configuration (a new address after DAD, a new /64 or prefix, a reload) is a new translator.
+loop.setTranslator(new Translator(config));
 for (let i = 0; i < 300; i++) {
   dev.feedTun(requests, 0, 1);
   if (i & 1) lightWake();
