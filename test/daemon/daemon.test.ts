@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { parsePrefix6 } from '../../src/core/addr/prefix.js';
 import { resolveConfig } from '../../src/daemon/config.js';
 import { ipv4Mtu, tunName } from '../../src/daemon/ports.js';
-import { TunInUseError } from '../../src/daemon/system.js';
+import { TunInUseError, toNftNetEvent } from '../../src/daemon/system.js';
 import { FakeNet, flush, LAB, WKP, world } from './fakes.js';
 
 describe('daemon start-up', () => {
@@ -443,6 +443,23 @@ describe('daemon DAD modes and reload', () => {
     assert.equal(w.plumbing.dp?.params.translator.trafficClass, 'zero');
     assert.equal(w.daemon.changes.reload, 2);
     await w.daemon.stop();
+  });
+});
+
+describe('nftables events as the daemon sees them', () => {
+  test('own nft runs give none; others are named; lost events stand for any table', () => {
+    const own = (pid: number) => pid === 100;
+    const del = (pid?: number, proc?: string) =>
+      ({ kind: 'deleted', table: 'clatd-eth0', objects: ['table'], pid, proc }) as const;
+    assert.equal(toNftNetEvent(del(100, 'nft'), own), undefined);
+    assert.deepEqual(toNftNetEvent(del(200, 'nft'), own), { type: 'nft', table: 'clatd-eth0', by: 'nft (pid 200)' });
+    assert.deepEqual(toNftNetEvent(del(201), own), { type: 'nft', table: 'clatd-eth0', by: 'process (pid 201)' });
+    assert.deepEqual(toNftNetEvent(del(), own), { type: 'nft', table: 'clatd-eth0', by: 'another process' });
+    assert.deepEqual(toNftNetEvent({ kind: 'overrun' }, own), {
+      type: 'nft',
+      table: undefined,
+      by: 'someone (nftables events were lost)',
+    });
   });
 });
 
