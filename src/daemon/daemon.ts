@@ -662,21 +662,8 @@ export class Daemon {
     // Kept until the repair is done, so that a failed attempt is retried under the same reason.
     this.#repairWhy = why;
     await this.#stopDatapath();
-    if (!this.#ipv4) {
-      const name = tunName(uplink.name);
-      this.#ipv4 = await this.#deps.plumbing.createIpv4Side({
-        uplink,
-        name,
-        v4: cur.clat4,
-        mtu: cur.mtu,
-        metric: this.#cfg.routeMetric,
-      });
-      this.log.info(
-        'ipv4',
-        `${name}: ${cur.clat4}/32, MTU ${cur.mtu}, default route metric ${this.#cfg.routeMetric} advmss ${cur.mtu - 40}`,
-      );
-    }
-    if (this.lifecycle.done || !this.#upSide) return false;
+    await this.#buildIpv4Side({ uplink, mtu: cur.mtu }, cur.clat4);
+    if (this.lifecycle.done || !this.#upSide || !this.#ipv4) return false;
     this.#dp = await this.#startDatapath(this.#upSide, this.#ipv4, this.#params(cur));
     this.#repairWhy = undefined;
     this.log.info('translate', `translating again after a datapath restart: ${cur.clat4} <-> ${cur.clat6}`);
