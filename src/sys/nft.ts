@@ -156,41 +156,44 @@ export function deleteClatTable(table: string, opts: NftOptions = {}): void {
 export function clatFilterIntact(uplink: string, clatAddr: string, opts: NftOptions = {}): boolean {
   const table = clatTableName(uplink);
   const addr = JSON.stringify(canonical(clatAddr));
-  let out: string;
+  let items: NftJsonItem[];
   try {
-    out = run(['-j', 'list', 'table', 'inet', table], undefined, `nft list table inet ${table}`, opts);
+    items = listJson(['list', 'table', 'inet', table], `nft list table inet ${table}`, opts);
   } catch (e) {
     if (e instanceof NftError && /No such file or directory/.test(e.message)) return false;
     throw e;
   }
-  let parsed: { nftables?: Array<Record<string, { chain?: string; name?: string; hook?: string; expr?: unknown }>> };
-  try {
-    parsed = JSON.parse(out);
-  } catch {
-    throw new NftError(`nft list table inet ${table}: unreadable JSON output: ${out.slice(0, 200)}`);
-  }
-  const items = parsed.nftables ?? [];
   if (!items.some((i) => i.chain?.name === CHAIN && i.chain.hook === 'prerouting')) return false;
   // The verdicts of the chain's rules on our address, in order.
   const verdicts = items
-    .filter((i) => i.rule?.chain === CHAIN && JSON.stringify(i.rule.expr).includes(`"right":${addr}`))
+    .filter((i) => i.rule?.chain === CHAIN)
     .map((i) => JSON.stringify(i.rule?.expr))
+    .filter((e) => e.includes(`"right":${addr}`))
     .map((e) => (e.includes('{"accept":null}') ? 'accept' : e.includes('{"drop":null}') ? 'drop' : 'other'));
   const accept = verdicts.indexOf('accept');
   return accept >= 0 && verdicts.indexOf('drop', accept) > accept;
 }
 
+/** One object of `nft -j` output, by kind (`table`, `chain`, `rule`, …); only the fields read here. */
+type NftJsonItem = Record<
+  string,
+  { family?: string; name?: string; chain?: string; hook?: string; expr?: unknown } | undefined
+>;
+
+/** Runs `nft -j` with `args` and returns its objects. Throws {@link NftError}. */
+function listJson(args: string[], what: string, opts: NftOptions): NftJsonItem[] {
+  const out = run(['-j', ...args], undefined, what, opts);
+  try {
+    return (JSON.parse(out) as { nftables?: NftJsonItem[] }).nftables ?? [];
+  } catch {
+    throw new NftError(`${what}: unreadable JSON output: ${out.slice(0, 200)}`);
+  }
+}
+
 /** Names of the `inet` tables whose names start with `clatd-`: leftovers after a crash, or live ones. */
 export function listClatTables(opts: NftOptions = {}): string[] {
-  const out = run(['-j', 'list', 'tables', 'inet'], undefined, 'nft list tables', opts);
-  let parsed: { nftables?: Array<{ table?: { family?: string; name?: string } }> };
-  try {
-    parsed = JSON.parse(out);
-  } catch {
-    throw new NftError(`nft list tables: unreadable JSON output: ${out.slice(0, 200)}`);
-  }
   const names: string[] = [];
-  for (const item of parsed.nftables ?? []) {
+  for (const item of listJson(['list', 'tables', 'inet'], 'nft list tables', opts)) {
     const t = item.table;
     if (t?.family === 'inet' && t.name?.startsWith(TABLE_PREFIX)) names.push(t.name);
   }
