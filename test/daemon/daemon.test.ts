@@ -4,14 +4,14 @@ import { parsePrefix6 } from '../../src/core/addr/prefix.js';
 import { resolveConfig } from '../../src/daemon/config.js';
 import { ipv4Mtu, tunName } from '../../src/daemon/ports.js';
 import { TunInUseError, toNftNetEvent } from '../../src/daemon/system.js';
-import { FakeNet, flush, LAB, WKP, world } from './fakes.js';
+import { FakeNet, flush, LAB, turns, WKP, world } from './fakes.js';
 
 describe('daemon start-up', () => {
   test('happy path with --pref64: receive side, then TUN and a paused datapath while DAD runs, then translate', async () => {
     const w = world({ pref64: '64:ff9b::/96' });
     w.dad.hold = true;
     await w.daemon.start();
-    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r)); // not flush: DAD holds the step
+    await turns(20); // not flush: DAD holds the step
     assert.equal(w.daemon.state, 'dad');
     assert.deepEqual(
       w.plumbing.ops.map((o) => o.split(' ')[0]),
@@ -464,9 +464,6 @@ describe('nftables events as the daemon sees them', () => {
 });
 
 describe('reload during a step', () => {
-  const turns = async (n: number) => {
-    for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
-  };
   test('a new --v4 while DAD of a new /64 is in flight: one orderly rebuild, nothing half-built', async () => {
     const w = world({ pref64: '64:ff9b::/96' });
     await w.daemon.start();
@@ -518,7 +515,7 @@ describe('daemon stop', () => {
     const w = world({ pref64: '64:ff9b::/96' });
     w.dad.hold = true;
     await w.daemon.start();
-    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    await turns(20);
     assert.equal(w.daemon.state, 'dad');
     assert.ok(w.plumbing.live.has('datapath'));
     await w.daemon.stop();

@@ -358,6 +358,14 @@ export function world(flags: Record<string, string | boolean | string[]> = {}, n
 export const WKP = parsePrefix6('64:ff9b::/96');
 export const LAB = parsePrefix6('2001:db8:64::/96');
 
+/**
+ * Lets the event loop turn `n` times without waiting for the daemon to settle: for a step held
+ * in DAD (FakeDad.hold), which {@link flush} would wait on for ever.
+ */
+export async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+}
+
 /** Lets promise callbacks run (the fakes resolve at once). */
 export async function flush(d: Daemon): Promise<void> {
   for (let i = 0; i < 5; i++) {
