@@ -24,6 +24,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <linux/filter.h>
@@ -437,6 +438,44 @@ static napi_value AttachFilter(napi_env env, napi_callback_info info) {
   /* The kernel copies the program during the call, so the Buffer need not outlive it. */
   struct sock_fprog prog = {.len = (unsigned short)(n / sizeof(struct sock_filter)), .filter = (void *)p};
   return result(env, setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog));
+}
+
+/*
+ * bpf(cmd, attr, ptrs) -> result | -errno: the bpf(2) system call with `attr` (a union bpf_attr
+ * built in TypeScript; its layout is the kernel's stable ABI). `ptrs` lists [offset, typed array
+ * or null, ...]: the address of each array is written into attr at that offset, as the 64-bit
+ * pointers the command takes (instructions, license, log, keys, values, packets). The kernel reads
+ * and writes those arrays only during the call.
+ */
+static napi_value Bpf(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t cmd;
+  uint8_t *attr;
+  size_t n;
+  if (!get_i32(env, argv[0], &cmd, "cmd must be a number") ||
+      !get_bytes(env, argv[1], &attr, &n, "attr must be a Buffer or typed array"))
+    return NULL;
+  uint32_t count;
+  bool is;
+  if (napi_is_array(env, argv[2], &is) != napi_ok || !is) return throw_type(env, "ptrs must be an array");
+  CHECK(napi_get_array_length(env, argv[2], &count));
+  if (count % 2 != 0) return throw_type(env, "ptrs must be [offset, array, ...] pairs");
+  for (uint32_t i = 0; i < count; i += 2) {
+    napi_value o, a;
+    int32_t off;
+    CHECK(napi_get_element(env, argv[2], i, &o));
+    CHECK(napi_get_element(env, argv[2], i + 1, &a));
+    if (!get_i32(env, o, &off, "pointer offset must be a number")) return NULL;
+    if (off < 0 || (size_t)off + 8 > n || off % 8 != 0) return throw_type(env, "pointer offset outside attr");
+    uint64_t ptr = 0;
+    if (!is_nullish(env, a)) {
+      struct view w;
+      if (!get_view(env, a, &w, "pointer target must be a Buffer or typed array")) return NULL;
+      ptr = (uint64_t)(uintptr_t)w.p;
+    }
+    memcpy(attr + off, &ptr, sizeof ptr);
+  }
+  return result(env, syscall(__NR_bpf, cmd, attr, (unsigned int)n));
 }
 
 /* bindPacket(fd, protocol, ifindex) -> 0 | -errno; protocol in host order (ETH_P_IPV6). */
@@ -1143,6 +1182,7 @@ NAPI_MODULE_INIT() {
       {"getsockoptInt", GetsockoptInt},
       {"setsockoptMreq6", SetsockoptMreq6},
       {"attachFilter", AttachFilter},
+      {"bpf", Bpf},
       {"bindPacket", BindPacket},
       {"bindNetlink", BindNetlink},
       {"netlinkPortId", NetlinkPortId},

@@ -108,6 +108,11 @@ export interface NativeAddon {
   setsockoptMreq6(fd: number, name: number, addr: Uint8Array, ifindex: number): number;
   /** SO_ATTACH_FILTER with a classic BPF program of 8-byte instructions (see bpf.ts). */
   attachFilter(fd: number, program: Uint8Array): number;
+  /**
+   * bpf(2) with a `union bpf_attr` built by the caller; `ptrs` = [offset, array | null, ...]: each
+   * array's address is written into `attr` at that offset first. The result, or -errno.
+   */
+  bpf(cmd: number, attr: Uint8Array, ptrs: (number | Uint8Array | null)[]): number;
   /** bind(2) of an AF_PACKET socket; `protocol` in host byte order. */
   bindPacket(fd: number, protocol: number, ifindex: number): number;
   /** bind(2) of a netlink socket to multicast `groups` (bit mask); the kernel picks the port id. */

@@ -1,0 +1,280 @@
+/**
+ * The 4→6 offload program, on the TUN's tc egress: an IPv4 packet the host sends from the CLAT
+ * address becomes IPv6 in place (RFC 7915 §4.1, the plain cases the plan names) and leaves by the
+ * uplink through the kernel's neighbour code (bpf_redirect_neigh: the route and link-layer address
+ * the kernel itself would use), without ever reaching the TUN's queue. Everything else goes on
+ * unchanged (TCX_NEXT) into the TUN and to the user-space datapath. TCP segmentation offload
+ * super-packets (GSO) are translated whole when every segment will fit the IPv6 MTU.
+ */
+import {
+  BPF_F_MARK_MANGLED_0,
+  BPF_F_PSEUDO_HDR,
+  BPF_F_RECOMPUTE_CSUM,
+  CSUM_DIFF,
+  CSUM_SIZE_2,
+  L4_CSUM_REPLACE,
+  PROTO_IP_BE,
+  PROTO_IPV6_BE,
+  REDIRECT_NEIGH,
+  SKB_CHANGE_PROTO,
+  SKB_GSO_SIZE,
+  SKB_LEN,
+  SKB_LOAD_BYTES,
+  SKB_PROTOCOL,
+  SKB_STORE_BYTES,
+  TC_ACT_SHOT,
+  TCX_NEXT,
+} from './abi.js';
+import { Asm, FP, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9 } from './asm.js';
+import type { OffloadPlan } from './plan.js';
+import { COUNTER_46, COUNTER_46_FAILED, count, fold, jumpIfNonGlobal, memHalf, memWord } from './snippets.js';
+
+export interface Egress4Target {
+  readonly mapFd: number;
+  /** Where translated packets leave: the uplink. */
+  readonly uplinkIfindex: number;
+  /** Link header length in front of the IPv4 header: 0 on the TUN (14 in tests, on Ethernet). */
+  readonly l2: number;
+}
+
+// Stack: the IPv4 header and 8 bytes of transport header as loaded, the IPv6 header being built,
+// and the words of the pseudo-header that join the ICMP checksum.
+const H = -64;
+const V = -112;
+const T = -128;
+
+export function buildEgress4(p: OffloadPlan, t: Egress4Target): Uint8Array {
+  const L = t.l2;
+  const a = new Asm();
+  a.movReg(R6, R1)
+    .load('w', R2, R6, SKB_PROTOCOL)
+    .jmp32('ne', R2, PROTO_IP_BE, 'pass')
+    .load('w', R7, R6, SKB_LEN)
+    .jmp('lt', R7, L + 28, 'pass')
+    .movReg(R1, R6)
+    .mov(R2, L)
+    .movReg(R3, FP)
+    .alu('add', R3, H)
+    .mov(R4, 28)
+    .call(SKB_LOAD_BYTES)
+    .jmp('ne', R0, 0, 'pass')
+    // Version 4 without options, Total Length exactly the packet, not a fragment, TTL above 1.
+    .load('b', R2, FP, H)
+    .jmp('ne', R2, 0x45, 'pass')
+    .load('h', R8, FP, H + 2)
+    .toBe(R8, 16)
+    .movReg(R2, R7)
+    .alu('sub', R2, L)
+    .jmpReg('ne', R8, R2, 'pass')
+    .load('h', R2, FP, H + 6)
+    .toBe(R2, 16)
+    .alu('and', R2, 0x3fff)
+    .jmp('ne', R2, 0, 'pass')
+    .load('b', R2, FP, H + 8)
+    .jmp('le', R2, 1, 'pass')
+    // A header checksum the core would accept.
+    .mov(R1, 0)
+    .mov(R2, 0)
+    .movReg(R3, FP)
+    .alu('add', R3, H)
+    .mov(R4, 20)
+    .mov(R5, 0)
+    .call(CSUM_DIFF);
+  fold(a, R0, R2);
+  a.jmp('ne', R0, 0xffff, 'pass')
+    // From the CLAT address, to an address under pool6 (not the CLAT's own: that is hairpinning).
+    .load('w', R2, FP, H + 12)
+    .jmp32('ne', R2, memWord(p.clat4, 0), 'pass')
+    .load('w', R2, FP, H + 16)
+    .jmp32('eq', R2, memWord(p.clat4, 0), 'pass');
+  if (p.wkpGlobalOnly) {
+    a.toBe(R2, 32);
+    jumpIfNonGlobal(a, R2, R3, 'pass');
+  }
+  a.load('b', R9, FP, H + 9)
+    .movReg(R2, R8)
+    .alu('sub', R2, 20)
+    .jmp('eq', R9, 6, 'tcp')
+    .jmp('eq', R9, 17, 'udp')
+    .jmp('eq', R9, 1, 'icmp')
+    .goto('pass')
+    .label('tcp')
+    .jmp('lt', R2, 20, 'pass')
+    .goto('sized')
+    .label('udp')
+    .jmp('lt', R2, 8, 'pass')
+    .load('h', R2, FP, H + 26)
+    .jmp('eq', R2, 0, 'pass')
+    .goto('sized')
+    .label('icmp')
+    .jmp('lt', R2, 8, 'pass')
+    .load('b', R2, FP, H + 21)
+    .jmp('ne', R2, 0, 'pass')
+    .load('b', R2, FP, H + 20)
+    .jmp('eq', R2, 8, 'sized')
+    .jmp('eq', R2, 0, 'sized')
+    .goto('pass')
+    // Sizes (RFC 7915 §4): with DF the result must fit the IPv6 MTU, without it the smaller
+    // fragmentation limit (the core fragments above it). A GSO packet (TCP with DF only) is
+    // judged by its segments: IPv6 header, TCP header and one segment's payload.
+    .label('sized')
+    .load('w', R3, R6, SKB_GSO_SIZE)
+    .jmp('eq', R3, 0, 'whole')
+    .jmp('ne', R9, 6, 'pass')
+    .load('h', R2, FP, H + 6)
+    .toBe(R2, 16)
+    .alu('and', R2, 0x4000)
+    .jmp('eq', R2, 0, 'pass')
+    .load('b', R2, FP, H + 32)
+    .alu('rsh', R2, 4)
+    .alu('lsh', R2, 2)
+    .aluReg('add', R2, R3)
+    .alu('add', R2, 40)
+    .jmp('gt', R2, p.ipv6Mtu, 'pass')
+    .goto('fits')
+    .label('whole')
+    .movReg(R2, R8)
+    .alu('add', R2, 20)
+    .load('h', R3, FP, H + 6)
+    .toBe(R3, 16)
+    .alu('and', R3, 0x4000)
+    .jmp('eq', R3, 0, 'nodf')
+    .jmp('gt', R2, p.ipv6Mtu, 'pass')
+    .goto('fits')
+    .label('nodf')
+    .jmp('gt', R2, p.fragLimit, 'pass')
+    .label('fits');
+
+  // The IPv6 header (RFC 7915 §4.1): Traffic Class from TOS, Flow Label 0, Hop Limit TTL − 1.
+  if (p.trafficClassZero) {
+    a.storeImm('h', FP, V, memHalf(0x6000));
+  } else {
+    a.load('b', R2, FP, H + 1)
+      .movReg(R3, R2)
+      .alu('rsh', R3, 4)
+      .alu('or', R3, 0x60)
+      .store('b', FP, V, R3)
+      .alu('and', R2, 0x0f)
+      .alu('lsh', R2, 4)
+      .store('b', FP, V + 1, R2);
+  }
+  a.storeImm('h', FP, V + 2, 0)
+    .movReg(R2, R8)
+    .alu('sub', R2, 20)
+    .toBe(R2, 16)
+    .store('h', FP, V + 4, R2)
+    .jmp('ne', R9, 1, 'proto')
+    .storeImm('b', FP, V + 6, 58)
+    .goto('hop')
+    .label('proto')
+    .store('b', FP, V + 6, R9)
+    .label('hop')
+    .load('b', R2, FP, H + 8)
+    .alu('sub', R2, 1)
+    .store('b', FP, V + 7, R2);
+  for (let k = 0; k < 4; k++) a.storeImm('w', FP, V + 8 + 4 * k, memWord(p.clat6, 4 * k));
+  for (let k = 0; k < 3; k++) a.storeImm('w', FP, V + 24 + 4 * k, memWord(p.pool6, 4 * k));
+  a.load('w', R2, FP, H + 16).store('w', FP, V + 36, R2);
+
+  // ICMP: what the IPv6 pseudo-header adds to the checksum (RFC 7915 §4.2): its constant part as
+  // the seed, destination word, length and next header as the words.
+  a.jmp('ne', R9, 1, 'change')
+    .load('w', R2, FP, H + 16)
+    .store('w', FP, T, R2)
+    .movReg(R2, R8)
+    .alu('sub', R2, 20)
+    .toBe(R2, 32)
+    .store('w', FP, T + 4, R2)
+    .storeImm('w', FP, T + 8, memWord(new Uint8Array([0, 0, 0, 58]), 0))
+    .mov(R1, 0)
+    .mov(R2, 0)
+    .movReg(R3, FP)
+    .alu('add', R3, T)
+    .mov(R4, 12)
+    .mov(R5, memHalf(p.pseudoConst6))
+    .call(CSUM_DIFF)
+    .movReg(R7, R0)
+    .label('change')
+    // From here on the packet is changed: a failure drops it rather than pass it on half-done.
+    .movReg(R1, R6)
+    .mov(R2, PROTO_IPV6_BE)
+    .mov(R3, 0)
+    .call(SKB_CHANGE_PROTO)
+    .jmp('ne', R0, 0, 'pass')
+    .movReg(R1, R6)
+    .mov(R2, L)
+    .movReg(R3, FP)
+    .alu('add', R3, V)
+    .mov(R4, 40)
+    .mov(R5, BPF_F_RECOMPUTE_CSUM)
+    .call(SKB_STORE_BYTES)
+    .jmp('ne', R0, 0, 'failed')
+    .jmp('eq', R9, 1, 'echo');
+  if (p.delta46 !== 0) {
+    a.jmp('eq', R9, 17, 'udpsum')
+      .movReg(R1, R6)
+      .mov(R2, L + 40 + 16)
+      .mov(R3, 0)
+      .mov(R4, memHalf(p.delta46))
+      .mov(R5, BPF_F_PSEUDO_HDR)
+      .call(L4_CSUM_REPLACE)
+      .jmp('ne', R0, 0, 'failed')
+      .goto('out')
+      .label('udpsum')
+      .movReg(R1, R6)
+      .mov(R2, L + 40 + 6)
+      .mov(R3, 0)
+      .mov(R4, memHalf(p.delta46))
+      .mov(R5, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0)
+      .call(L4_CSUM_REPLACE)
+      .jmp('ne', R0, 0, 'failed');
+  }
+  a.goto('out');
+
+  // Echo: the pseudo-header joins the checksum, then the type changes (8 → 128, 0 → 129).
+  a.label('echo')
+    .movReg(R1, R6)
+    .mov(R2, L + 42)
+    .mov(R3, 0)
+    .movReg(R4, R7)
+    .mov(R5, BPF_F_PSEUDO_HDR)
+    .call(L4_CSUM_REPLACE)
+    .jmp('ne', R0, 0, 'failed')
+    .load('b', R2, FP, H + 20)
+    .jmp('ne', R2, 8, 'reply');
+  for (const [from, to, label] of [
+    [8, 128, 'request'],
+    [0, 129, 'reply'],
+  ] as const) {
+    if (label === 'reply') a.label('reply');
+    a.movReg(R1, R6)
+      .mov(R2, L + 42)
+      .mov(R3, memHalf(from << 8))
+      .mov(R4, memHalf(to << 8))
+      .mov(R5, CSUM_SIZE_2)
+      .call(L4_CSUM_REPLACE)
+      .jmp('ne', R0, 0, 'failed')
+      .storeImm('b', FP, T, to)
+      .movReg(R1, R6)
+      .mov(R2, L + 40)
+      .movReg(R3, FP)
+      .alu('add', R3, T)
+      .mov(R4, 1)
+      .mov(R5, 0)
+      .call(SKB_STORE_BYTES)
+      .jmp('ne', R0, 0, 'failed')
+      .goto('out');
+  }
+
+  // Counted as IP packets, without the link header.
+  a.label('out').load('w', R7, R6, SKB_LEN).alu('sub', R7, L);
+  count(a, t.mapFd, COUNTER_46, R7, 'counted');
+  a.mov(R1, t.uplinkIfindex).mov(R2, 0).mov(R3, 0).mov(R4, 0).call(REDIRECT_NEIGH).exit();
+
+  a.label('failed').load('w', R7, R6, SKB_LEN).alu('sub', R7, L);
+  count(a, t.mapFd, COUNTER_46_FAILED, R7, 'counted_failed');
+  a.mov(R0, TC_ACT_SHOT).exit();
+
+  a.label('pass').mov(R0, TCX_NEXT).exit();
+  return a.encode();
+}

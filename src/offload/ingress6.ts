@@ -1,0 +1,268 @@
+/**
+ * The 6→4 offload program, on the uplink's tc ingress: an IPv6 packet from the NAT64 prefix to
+ * the CLAT address becomes IPv4 in place (RFC 7915 §5.1, the plain cases the plan names) and is
+ * redirected into the TUN's receive path, as if the user-space datapath had written it there.
+ * Everything else goes on unchanged (TCX_NEXT) to the packet socket and the user-space datapath.
+ * The packet's fields are read from a copy on the stack (bpf_skb_load_bytes), so no packet bounds
+ * reasoning is needed; the checksums are moved with the kernel's helpers, which keep
+ * CHECKSUM_PARTIAL and CHECKSUM_COMPLETE packets right too.
+ */
+import {
+  BPF_F_INGRESS,
+  BPF_F_MARK_MANGLED_0,
+  BPF_F_PSEUDO_HDR,
+  BPF_F_RECOMPUTE_CSUM,
+  CSUM_DIFF,
+  CSUM_SIZE_2,
+  GET_PRANDOM_U32,
+  L4_CSUM_REPLACE,
+  PACKET_HOST,
+  PROTO_IP_BE,
+  PROTO_IPV6_BE,
+  REDIRECT,
+  SKB_CHANGE_PROTO,
+  SKB_LEN,
+  SKB_LOAD_BYTES,
+  SKB_PKT_TYPE,
+  SKB_PROTOCOL,
+  SKB_STORE_BYTES,
+  TC_ACT_SHOT,
+  TCX_NEXT,
+} from './abi.js';
+import { Asm, FP, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9 } from './asm.js';
+import type { OffloadPlan } from './plan.js';
+import { COUNTER_64, COUNTER_64_FAILED, count, fold, jumpIfNonGlobal, memHalf, memWord } from './snippets.js';
+
+export interface Ingress6Target {
+  /** The counters (snippets.ts). */
+  readonly mapFd: number;
+  /** Where translated packets go: the TUN, as received. */
+  readonly tunIfindex: number;
+  /** Link header length in front of the IPv6 header: 14 on Ethernet. */
+  readonly l2: number;
+}
+
+// Stack: the IPv6 header and 8 bytes of transport header as loaded, the IPv4 header being built,
+// and the words of the pseudo-header that leave the ICMP checksum.
+const H = -64;
+const V = -88;
+const T = -104;
+const DF_THRESHOLD = 1260;
+
+export function buildIngress6(p: OffloadPlan, t: Ingress6Target): Uint8Array {
+  const L = t.l2;
+  const a = new Asm();
+  a.movReg(R6, R1)
+    .load('w', R2, R6, SKB_PROTOCOL)
+    .jmp32('ne', R2, PROTO_IPV6_BE, 'pass')
+    .load('w', R2, R6, SKB_PKT_TYPE)
+    .jmp('ne', R2, PACKET_HOST, 'pass')
+    .load('w', R7, R6, SKB_LEN)
+    .jmp('lt', R7, L + 48, 'pass')
+    .movReg(R1, R6)
+    .mov(R2, L)
+    .movReg(R3, FP)
+    .alu('add', R3, H)
+    .mov(R4, 48)
+    .call(SKB_LOAD_BYTES)
+    .jmp('ne', R0, 0, 'pass')
+    // Version 6, and exactly Payload Length after the header (no link padding, no jumbogram).
+    .load('b', R2, FP, H)
+    .alu('and', R2, 0xf0)
+    .jmp('ne', R2, 0x60, 'pass')
+    .load('h', R8, FP, H + 4)
+    .toBe(R8, 16)
+    .movReg(R2, R7)
+    .alu('sub', R2, L + 40)
+    .jmpReg('ne', R8, R2, 'pass');
+  // To the CLAT address, from inside the NAT64 prefix.
+  for (let k = 0; k < 4; k++) a.load('w', R2, FP, H + 24 + 4 * k).jmp32('ne', R2, memWord(p.clat6, 4 * k), 'pass');
+  for (let k = 0; k < 3; k++) a.load('w', R2, FP, H + 8 + 4 * k).jmp32('ne', R2, memWord(p.pool6, 4 * k), 'pass');
+  a.load('b', R2, FP, H + 7).jmp('le', R2, 1, 'pass');
+  if (p.wkpGlobalOnly) {
+    a.load('w', R2, FP, H + 20).toBe(R2, 32);
+    jumpIfNonGlobal(a, R2, R3, 'pass');
+  }
+  // Next Header straight after the fixed header: TCP, UDP with a checksum, or an echo.
+  a.load('b', R9, FP, H + 6)
+    .jmp('eq', R9, 6, 'tcp')
+    .jmp('eq', R9, 17, 'udp')
+    .jmp('eq', R9, 58, 'icmp')
+    .goto('pass')
+    .label('tcp')
+    .jmp('lt', R8, 20, 'pass')
+    .goto('sized')
+    .label('udp')
+    .jmp('lt', R8, 8, 'pass')
+    .load('h', R2, FP, H + 46)
+    .jmp('eq', R2, 0, 'pass')
+    .goto('sized')
+    .label('icmp')
+    .jmp('lt', R8, 8, 'pass')
+    .load('b', R2, FP, H + 41)
+    .jmp('ne', R2, 0, 'pass')
+    .load('b', R2, FP, H + 40)
+    .jmp('eq', R2, 128, 'sized')
+    .jmp('eq', R2, 129, 'sized')
+    .goto('pass')
+    .label('sized')
+    .movReg(R2, R8)
+    .alu('add', R2, 20)
+    .jmp('gt', R2, p.ipv4Mtu, 'pass');
+
+  // The IPv4 header (RFC 7915 §5.1).
+  a.storeImm('b', FP, V, 0x45);
+  if (p.trafficClassZero) {
+    a.storeImm('b', FP, V + 1, 0);
+  } else {
+    a.load('b', R2, FP, H)
+      .alu('and', R2, 0x0f)
+      .alu('lsh', R2, 4)
+      .load('b', R3, FP, H + 1)
+      .alu('rsh', R3, 4)
+      .aluReg('or', R2, R3)
+      .store('b', FP, V + 1, R2);
+  }
+  a.movReg(R2, R8)
+    .alu('add', R2, 20)
+    .toBe(R2, 16)
+    .store('h', FP, V + 2, R2)
+    // DF exactly above 1260 bytes, with ID 0; smaller packets get a fresh ID (the core counts,
+    // this takes a random one: both satisfy RFC 6864).
+    .movReg(R2, R8)
+    .alu('add', R2, 20)
+    .jmp('gt', R2, DF_THRESHOLD, 'df')
+    .call(GET_PRANDOM_U32)
+    .store('h', FP, V + 4, R0)
+    .storeImm('h', FP, V + 6, 0)
+    .goto('ttl')
+    .label('df')
+    .storeImm('h', FP, V + 4, 0)
+    .storeImm('h', FP, V + 6, memHalf(0x4000))
+    .label('ttl')
+    .load('b', R2, FP, H + 7)
+    .alu('sub', R2, 1)
+    .store('b', FP, V + 8, R2)
+    .jmp('ne', R9, 58, 'proto')
+    .storeImm('b', FP, V + 9, 1)
+    .goto('addrs')
+    .label('proto')
+    .store('b', FP, V + 9, R9)
+    .label('addrs')
+    .storeImm('h', FP, V + 10, 0)
+    .load('w', R2, FP, H + 20)
+    .store('w', FP, V + 12, R2)
+    .storeImm('w', FP, V + 16, memWord(p.clat4, 0))
+    .mov(R1, 0)
+    .mov(R2, 0)
+    .movReg(R3, FP)
+    .alu('add', R3, V)
+    .mov(R4, 20)
+    .mov(R5, 0)
+    .call(CSUM_DIFF);
+  fold(a, R0, R2);
+  a.alu('xor', R0, 0xffff).store('h', FP, V + 10, R0);
+
+  // ICMP: what taking the IPv6 pseudo-header out of the checksum subtracts (RFC 7915 §5.2):
+  // its constant part as the seed, source word, length and next header as the words.
+  a.jmp('ne', R9, 58, 'change')
+    .load('w', R2, FP, H + 20)
+    .store('w', FP, T, R2)
+    .movReg(R2, R8)
+    .toBe(R2, 32)
+    .store('w', FP, T + 4, R2)
+    .storeImm('w', FP, T + 8, memWord(new Uint8Array([0, 0, 0, 58]), 0))
+    .movReg(R1, FP)
+    .alu('add', R1, T)
+    .mov(R2, 12)
+    .mov(R3, 0)
+    .mov(R4, 0)
+    .mov(R5, memHalf(~p.pseudoConst6 & 0xffff))
+    .call(CSUM_DIFF)
+    .movReg(R7, R0)
+    .label('change')
+    // From here on the packet is changed: a failure drops it rather than pass it on half-done.
+    .movReg(R1, R6)
+    .mov(R2, PROTO_IP_BE)
+    .mov(R3, 0)
+    .call(SKB_CHANGE_PROTO)
+    .jmp('ne', R0, 0, 'pass')
+    .movReg(R1, R6)
+    .mov(R2, L)
+    .movReg(R3, FP)
+    .alu('add', R3, V)
+    .mov(R4, 20)
+    .mov(R5, BPF_F_RECOMPUTE_CSUM)
+    .call(SKB_STORE_BYTES)
+    .jmp('ne', R0, 0, 'failed')
+    .jmp('eq', R9, 58, 'echo');
+  if (p.delta64 !== 0) {
+    a.jmp('eq', R9, 17, 'udpsum')
+      .movReg(R1, R6)
+      .mov(R2, L + 20 + 16)
+      .mov(R3, 0)
+      .mov(R4, memHalf(p.delta64))
+      .mov(R5, BPF_F_PSEUDO_HDR)
+      .call(L4_CSUM_REPLACE)
+      .jmp('ne', R0, 0, 'failed')
+      .goto('out')
+      .label('udpsum')
+      .movReg(R1, R6)
+      .mov(R2, L + 20 + 6)
+      .mov(R3, 0)
+      .mov(R4, memHalf(p.delta64))
+      .mov(R5, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0)
+      .call(L4_CSUM_REPLACE)
+      .jmp('ne', R0, 0, 'failed');
+  }
+  a.goto('out');
+
+  // Echo: the pseudo-header leaves the checksum, then the type changes (128 → 8, 129 → 0). The
+  // type byte is stored without recomputing skb->csum: its change and the checksum field's
+  // change cancel out in a CHECKSUM_COMPLETE sum.
+  a.label('echo')
+    .movReg(R1, R6)
+    .mov(R2, L + 22)
+    .mov(R3, 0)
+    .movReg(R4, R7)
+    .mov(R5, BPF_F_PSEUDO_HDR)
+    .call(L4_CSUM_REPLACE)
+    .jmp('ne', R0, 0, 'failed')
+    .load('b', R2, FP, H + 40)
+    .jmp('ne', R2, 128, 'reply');
+  for (const [from, to, label] of [
+    [128, 8, 'request'],
+    [129, 0, 'reply'],
+  ] as const) {
+    if (label === 'reply') a.label('reply');
+    a.movReg(R1, R6)
+      .mov(R2, L + 22)
+      .mov(R3, memHalf(from << 8))
+      .mov(R4, memHalf(to << 8))
+      .mov(R5, CSUM_SIZE_2)
+      .call(L4_CSUM_REPLACE)
+      .jmp('ne', R0, 0, 'failed')
+      .storeImm('b', FP, T, to)
+      .movReg(R1, R6)
+      .mov(R2, L + 20)
+      .movReg(R3, FP)
+      .alu('add', R3, T)
+      .mov(R4, 1)
+      .mov(R5, 0)
+      .call(SKB_STORE_BYTES)
+      .jmp('ne', R0, 0, 'failed')
+      .goto('out');
+  }
+
+  // Counted as IP packets, without the link header.
+  a.label('out').load('w', R7, R6, SKB_LEN).alu('sub', R7, L);
+  count(a, t.mapFd, COUNTER_64, R7, 'counted');
+  a.mov(R1, t.tunIfindex).mov(R2, BPF_F_INGRESS).call(REDIRECT).exit();
+
+  a.label('failed').load('w', R7, R6, SKB_LEN).alu('sub', R7, L);
+  count(a, t.mapFd, COUNTER_64_FAILED, R7, 'counted_failed');
+  a.mov(R0, TC_ACT_SHOT).exit();
+
+  a.label('pass').mov(R0, TCX_NEXT).exit();
+  return a.encode();
+}

@@ -1,0 +1,79 @@
+/**
+ * Pieces both offload programs use: values in the byte order a program sees them in memory,
+ * one's-complement folding, the counters, and RFC 6052 §3.1's non-global IPv4 ranges.
+ */
+
+import { MAP_LOOKUP_ELEM } from './abi.js';
+import { type Asm, FP, R0, R1, R2, type Reg } from './asm.js';
+
+/**
+ * The 32-bit word a program loads from bytes `b[at..at+4)` (little-endian host), as an
+ * immediate: comparing loaded words with it needs no byte swap.
+ */
+export function memWord(b: Uint8Array, at: number): number {
+  return b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24) | 0;
+}
+
+/** A 16-bit value in network order as the program loads it from memory. */
+export function memHalf(v: number): number {
+  return ((v & 0xff) << 8) | ((v >>> 8) & 0xff);
+}
+
+/** Folds the 32-bit one's-complement sum in `r` to 16 bits (twice, for the carry), using `tmp`. */
+export function fold(a: Asm, r: Reg, tmp: Reg): void {
+  a.alu('lsh', r, 32).alu('rsh', r, 32);
+  for (let i = 0; i < 2; i++) {
+    a.movReg(tmp, r).alu('rsh', tmp, 16).alu('and', r, 0xffff).aluReg('add', r, tmp);
+  }
+}
+
+/** Counter slots of the offload's map: 16 bytes each, packets then bytes. */
+export const COUNTER_64 = 0;
+export const COUNTER_46 = 1;
+/** Packets dropped because a helper failed after the packet was already changed. */
+export const COUNTER_64_FAILED = 2;
+export const COUNTER_46_FAILED = 3;
+export const COUNTER_SLOTS = 4;
+export const COUNTER_VALUE_LEN = 16;
+
+/** Adds one packet of `lenReg` bytes to counter `slot` (clobbers r0–r5; `lenReg` must be r6–r9). */
+export function count(a: Asm, mapFd: number, slot: number, lenReg: Reg, skip: string): void {
+  a.storeImm('w', FP, -4, slot)
+    .loadMap(R1, mapFd)
+    .movReg(R2, FP)
+    .alu('add', R2, -4)
+    .call(MAP_LOOKUP_ELEM)
+    .jmp('eq', R0, 0, skip)
+    .mov(R1, 1)
+    .atomicAdd64(R0, 0, R1)
+    .movReg(R1, lenReg)
+    .atomicAdd64(R0, 8, R1)
+    .label(skip);
+}
+
+/** [address, prefix length] of every range isNonGlobal4 (core/xlat/mapping.ts) names. */
+const NON_GLOBAL: readonly [number, number][] = [
+  [0x00000000, 8],
+  [0x0a000000, 8],
+  [0x64400000, 10],
+  [0x7f000000, 8],
+  [0xa9fe0000, 16],
+  [0xac100000, 12],
+  [0xc0000000, 24],
+  [0xc0000200, 24],
+  [0xc0a80000, 16],
+  [0xc6120000, 15],
+  [0xc6336400, 24],
+  [0xcb007100, 24],
+  [0xe0000000, 3],
+];
+
+/** Jumps to `label` when the IPv4 address in `r` (host order, low 32 bits) is not global; uses `tmp`. */
+export function jumpIfNonGlobal(a: Asm, r: Reg, tmp: Reg, label: string): void {
+  for (const [addr, len] of NON_GLOBAL) {
+    const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) | 0;
+    a.movReg(tmp, r)
+      .alu32('and', tmp, mask)
+      .jmp32('eq', tmp, addr | 0, label);
+  }
+}
