@@ -43,6 +43,8 @@ export interface RunConfig {
   /** IPv4 MTU of the TUN, overriding the one derived from the uplink's path MTU. */
   mtu?: number;
   workers?: number;
+  /** auto: translate plain TCP, UDP and ping in the kernel (tc eBPF) when it can; off: never. */
+  offload: 'auto' | 'off';
   translator: TranslatorSettings;
   configFile?: string;
   logLevel: LogLevel;
@@ -55,6 +57,7 @@ export interface RunConfig {
 
 export const DEFAULTS = {
   mode: 'auto',
+  offload: 'auto',
   dad: 'strict',
   routeMetric: 2048,
   logLevel: 'info',
@@ -114,6 +117,11 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
     type: 'string',
     value: 'N',
     help: 'datapath worker threads; 0 runs the loop on the main thread (default: one per core)',
+  },
+  offload: {
+    type: 'string',
+    value: 'auto|off',
+    help: 'translate plain TCP, UDP and ping in the kernel with tc eBPF programs, Linux >= 6.6 (default: auto)',
   },
   'traffic-class': {
     type: 'string',
@@ -310,6 +318,7 @@ export function resolveConfig(flags: RawValues, file: RawValues = {}, filePath?:
     routeMetric: int('route-metric', 0, 0xffffffff) ?? DEFAULTS.routeMetric,
     mtu: int('mtu', 576, 65507),
     workers: int('workers', 0, 256),
+    offload: oneOf('offload', ['auto', 'off'] as const, DEFAULTS.offload),
     translator: {
       trafficClass: oneOf('traffic-class', ['copy', 'zero'] as const, DEFAULTS.trafficClass),
       udpZeroChecksum: oneOf('udp-zero-checksum', ['compute', 'drop'] as const, DEFAULTS.udpZeroChecksum),

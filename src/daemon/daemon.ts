@@ -1034,7 +1034,7 @@ export class Daemon {
     const old = this.#cfg;
     this.log.level = cfg.logLevel;
     this.log.format = cfg.logFormat;
-    const restart = (['interface', 'control', 'workers'] as const).filter((k) => old[k] !== cfg[k]);
+    const restart = (['interface', 'control', 'workers', 'offload'] as const).filter((k) => old[k] !== cfg[k]);
     if (JSON.stringify(old.metrics) !== JSON.stringify(cfg.metrics)) restart.push('metrics' as never);
     if (restart.length) this.log.warn('reload', `changes to ${restart.join(', ')} take effect at the next start`);
     this.#cfg = {
@@ -1042,6 +1042,7 @@ export class Daemon {
       interface: old.interface,
       control: old.control,
       workers: old.workers,
+      offload: old.offload,
       metrics: old.metrics,
     };
     const identity =

@@ -8,10 +8,11 @@ import { parseIPv6 } from '../core/addr/ipv6.js';
 import { Datapath } from '../datapath/datapath.js';
 import { clatReceiveFilter } from '../sys/bpf.js';
 import type { Logger } from './log.js';
+import { KernelOffload, type OffloadMode, withOffload } from './offload.js';
 import type { DatapathHandle, XlatParams } from './ports.js';
 import { type DatapathFactory, translatorConfig } from './system.js';
 
-export function datapathFactory(workers: number, log: Logger): DatapathFactory {
+export function datapathFactory(workers: number, log: Logger, offload: OffloadMode = 'auto'): DatapathFactory {
   return async ({ uplink, ipv4, params, paused, onFailure }) => {
     let failed = false;
     // The daemon logs the first report of a datapath it still runs; the rest (other workers
@@ -49,12 +50,46 @@ export function datapathFactory(workers: number, log: Logger): DatapathFactory {
       },
     });
     log.info('datapath', workers === 0 ? 'one loop on the main thread' : `${dp.loops} worker thread(s)`);
+    // The kernel fast path runs only while the workers translate too, for the same addresses.
+    const kernel =
+      offload === 'off'
+        ? null
+        : KernelOffload.open(
+            {
+              uplinkIfindex: uplink.link.index,
+              uplinkName: uplink.link.name,
+              linkHeaderLen: uplink.linkHeaderLen,
+              tunIfindex: ipv4.ifindex,
+              tunName: ipv4.name,
+            },
+            log,
+          );
+    let current = params;
+    let running = !paused;
+    if (running) kernel?.attach(current);
     const handle: DatapathHandle = {
-      reconfigure: (p) => dp.reconfigure(translatorConfig(p), filter(p)),
-      pause: () => dp.pause(),
-      resume: () => dp.resume(),
-      stop: () => dp.stop(),
-      counters: () => dp.counters(),
+      reconfigure: async (p) => {
+        kernel?.detach();
+        current = p;
+        await dp.reconfigure(translatorConfig(p), filter(p));
+        if (running) kernel?.attach(current);
+      },
+      pause: async () => {
+        running = false;
+        kernel?.detach();
+        await dp.pause();
+      },
+      resume: async () => {
+        await dp.resume();
+        running = true;
+        kernel?.attach(current);
+      },
+      stop: async () => {
+        running = false;
+        kernel?.close();
+        await dp.stop();
+      },
+      counters: () => (kernel ? withOffload(dp.counters(), kernel.counts()) : dp.counters()),
     };
     return handle;
   };

@@ -43,6 +43,12 @@ export function renderMetrics(s: StatusSnapshot): string {
     dirs.map((d) => [{ direction: d }, s.counters[d].packetsOut ?? 0]),
   );
   metric(
+    'clatd_offloaded_packets_total',
+    'counter',
+    'Of the packets handed to the other side, those the kernel translated (tc eBPF offload), by input direction.',
+    dirs.map((d) => [{ direction: d }, s.counters[d].offloaded ?? 0]),
+  );
+  metric(
     'clatd_icmp_errors_total',
     'counter',
     'ICMP errors the translator generated and sent back, by input direction.',

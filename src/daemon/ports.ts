@@ -170,6 +170,8 @@ export interface DirectionCounters {
   paused?: number;
   /** Inputs longer than a batch slot. */
   oversize?: number;
+  /** Of `translated`, those the kernel's tc program translated (daemon/offload.ts). */
+  offloaded?: number;
 }
 
 export interface Counters {

@@ -11,6 +11,7 @@ export const L4_CSUM_REPLACE = 11;
 export const REDIRECT = 23;
 export const SKB_LOAD_BYTES = 26;
 export const CSUM_DIFF = 28;
+export const SKB_CHANGE_HEAD = 43;
 export const SKB_CHANGE_PROTO = 31;
 export const REDIRECT_NEIGH = 152;
 

@@ -16,6 +16,7 @@ import {
   PROTO_IP_BE,
   PROTO_IPV6_BE,
   REDIRECT_NEIGH,
+  SKB_CHANGE_HEAD,
   SKB_CHANGE_PROTO,
   SKB_GSO_SIZE,
   SKB_LEN,
@@ -42,6 +43,7 @@ export interface Egress4Target {
 const H = -64;
 const V = -112;
 const T = -128;
+const ETH_HLEN = 14;
 
 export function buildEgress4(p: OffloadPlan, t: Egress4Target): Uint8Array {
   const L = t.l2;
@@ -266,11 +268,31 @@ export function buildEgress4(p: OffloadPlan, t: Egress4Target): Uint8Array {
       .goto('out');
   }
 
+  a.label('out');
+  if (L === 0) {
+    // bpf_redirect_neigh takes a packet with an Ethernet header in front (it pulls 14 bytes, then
+    // writes the real one): a packet from the TUN has none, so it gets a zeroed one with the type.
+    a.movReg(R1, R6)
+      .mov(R2, ETH_HLEN)
+      .mov(R3, 0)
+      .call(SKB_CHANGE_HEAD)
+      .jmp('ne', R0, 0, 'failed')
+      .storeImm('h', FP, T, memHalf(0x86dd))
+      .movReg(R1, R6)
+      .mov(R2, 12)
+      .movReg(R3, FP)
+      .alu('add', R3, T)
+      .mov(R4, 2)
+      .mov(R5, 0)
+      .call(SKB_STORE_BYTES)
+      .jmp('ne', R0, 0, 'failed');
+  }
   // Counted as IP packets, without the link header.
-  a.label('out').load('w', R7, R6, SKB_LEN).alu('sub', R7, L);
+  a.load('w', R7, R6, SKB_LEN).alu('sub', R7, L === 0 ? ETH_HLEN : L);
   count(a, t.mapFd, COUNTER_46, R7, 'counted');
   a.mov(R1, t.uplinkIfindex).mov(R2, 0).mov(R3, 0).mov(R4, 0).call(REDIRECT_NEIGH).exit();
 
+  // (The length may include the pushed link header: a failure here is too rare to tell apart.)
   a.label('failed').load('w', R7, R6, SKB_LEN).alu('sub', R7, L);
   count(a, t.mapFd, COUNTER_46_FAILED, R7, 'counted_failed');
   a.mov(R0, TC_ACT_SHOT).exit();

@@ -1,0 +1,182 @@
+/**
+ * The kernel fast path beside the user-space datapath (programs in src/offload/): while the
+ * datapath runs, the two tc programs for the current addresses are attached with tcx links — 6→4
+ * on the uplink's ingress, 4→6 on the TUN's egress — and translate the plain packets before they
+ * ever reach a worker; everything else still goes through the workers. While the datapath is
+ * paused (DAD, uplink down) or being reconfigured the links are gone, so the user-space datapath
+ * alone decides then. Links are fds: if the process dies, the kernel detaches them.
+ *
+ * Why this exists: a packet that wakes a worker pays for a wake-up of user space (on a software-
+ * virtualised host, far more than the translation); the kernel path pays none (bench/README.md).
+ * Android's clatd does the same for TCP and UDP since Android 13; here ping is offloaded too.
+ */
+import { parseIPv4 } from '../core/addr/ipv4.js';
+import { parseIPv6 } from '../core/addr/ipv6.js';
+import { resolveConfig } from '../core/xlat/config.js';
+import { buildEgress4 } from '../offload/egress4.js';
+import { buildIngress6 } from '../offload/ingress6.js';
+import { planOffload } from '../offload/plan.js';
+import {
+  COUNTER_46,
+  COUNTER_46_FAILED,
+  COUNTER_64,
+  COUNTER_64_FAILED,
+  COUNTER_SLOTS,
+  COUNTER_VALUE_LEN,
+} from '../offload/snippets.js';
+import { attachTcx, closeBpf, createArrayMap, loadTcProgram, lookupArray } from '../sys/ebpf.js';
+import type { Logger } from './log.js';
+import type { Counters, XlatParams } from './ports.js';
+import { translatorConfig } from './system.js';
+
+export type OffloadMode = 'auto' | 'off';
+
+export interface OffloadDevices {
+  readonly uplinkIfindex: number;
+  readonly uplinkName: string;
+  /** Bytes of link header in front of IPv6 on the uplink (14 on Ethernet, 0 on raw IP). */
+  readonly linkHeaderLen: number;
+  readonly tunIfindex: number;
+  readonly tunName: string;
+}
+
+/** Per direction: packets and bytes (out) the kernel translated, packets it dropped half-done. */
+export interface OffloadCounts {
+  packets: number;
+  bytesOut: number;
+  failed: number;
+}
+
+export class KernelOffload {
+  readonly #dev: OffloadDevices;
+  readonly #log: Logger;
+  readonly #map: number;
+  #fds: number[] = [];
+  #closed = false;
+  /** Why the offload is off for the current addresses (logged once per reason). */
+  #why = '';
+  readonly #value = new Uint8Array(COUNTER_VALUE_LEN);
+
+  private constructor(dev: OffloadDevices, log: Logger, map: number) {
+    this.#dev = dev;
+    this.#log = log;
+    this.#map = map;
+  }
+
+  /** The offload for these devices, or null (logged) when this kernel cannot have one. */
+  static open(dev: OffloadDevices, log: Logger): KernelOffload | null {
+    if (dev.linkHeaderLen !== 0 && dev.linkHeaderLen !== 14) {
+      log.info('offload', `not used: ${dev.uplinkName} has a ${dev.linkHeaderLen}-byte link header`);
+      return null;
+    }
+    try {
+      return new KernelOffload(dev, log, createArrayMap('clatd_counters', COUNTER_VALUE_LEN, COUNTER_SLOTS));
+    } catch (e) {
+      log.warn('offload', `not used, all packets go through the workers: ${(e as Error).message}`);
+      return null;
+    }
+  }
+
+  /** Whether the programs are attached now. */
+  get attached(): boolean {
+    return this.#fds.length !== 0;
+  }
+
+  /**
+   * Attaches the programs for `p` (detaching any for earlier addresses first). Returns false, with
+   * the reason logged once, when the configuration or the kernel does not allow it; the
+   * user-space datapath then translates everything, as it would anyway.
+   */
+  attach(p: XlatParams): boolean {
+    this.detach();
+    if (this.#closed) return false;
+    const config = resolveConfig(translatorConfig(p));
+    const choice = planOffload(config, parseIPv4(p.clat4), parseIPv6(p.clat6));
+    if (!('plan' in choice)) {
+      this.#off(`not used for ${p.clat6}: ${choice.reason}`, 'info');
+      return false;
+    }
+    const d = this.#dev;
+    try {
+      const ingress = loadTcProgram(
+        'clatd_ingress6',
+        buildIngress6(choice.plan, { mapFd: this.#map, tunIfindex: d.tunIfindex, l2: d.linkHeaderLen }),
+      );
+      this.#fds.push(ingress);
+      const egress = loadTcProgram(
+        'clatd_egress4',
+        buildEgress4(choice.plan, { mapFd: this.#map, uplinkIfindex: d.uplinkIfindex, l2: 0 }),
+      );
+      this.#fds.push(egress);
+      this.#fds.push(attachTcx(ingress, d.uplinkIfindex, 'ingress', d.uplinkName));
+      this.#fds.push(attachTcx(egress, d.tunIfindex, 'egress', d.tunName));
+    } catch (e) {
+      this.detach();
+      this.#off(`not used, all packets go through the workers: ${(e as Error).message}`, 'warn');
+      return false;
+    }
+    if (this.#why !== '') this.#log.info('offload', 'in use again');
+    else this.#log.info('offload', `plain TCP, UDP and ping translated in the kernel (${d.uplinkName} ingress, ${d.tunName} egress)`);
+    this.#why = '';
+    return true;
+  }
+
+  #off(why: string, level: 'info' | 'warn'): void {
+    if (why === this.#why) return;
+    this.#why = why;
+    this.#log[level]('offload', why);
+  }
+
+  /** Detaches the programs (links first, so nothing runs half-torn-down); idempotent. */
+  detach(): void {
+    // Links were pushed last: close them before the programs they hold.
+    for (const fd of this.#fds.reverse()) closeBpf(fd);
+    this.#fds = [];
+  }
+
+  /** Detaches and frees the counters; idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.detach();
+    closeBpf(this.#map);
+  }
+
+  #read(slot: number): { packets: number; bytes: number } {
+    if (this.#closed) return { packets: 0, bytes: 0 };
+    lookupArray(this.#map, slot, this.#value);
+    const v = new DataView(this.#value.buffer);
+    return { packets: Number(v.getBigUint64(0, true)), bytes: Number(v.getBigUint64(8, true)) };
+  }
+
+  /** What the kernel translated so far, per input direction. */
+  counts(): { '46': OffloadCounts; '64': OffloadCounts } {
+    const out46 = this.#read(COUNTER_46);
+    const out64 = this.#read(COUNTER_64);
+    return {
+      '46': { packets: out46.packets, bytesOut: out46.bytes, failed: this.#read(COUNTER_46_FAILED).packets },
+      '64': { packets: out64.packets, bytesOut: out64.bytes, failed: this.#read(COUNTER_64_FAILED).packets },
+    };
+  }
+}
+
+/**
+ * The datapath's counters with the kernel's added in: its packets are inputs translated like the
+ * workers' ones (the IP header grows by 20 bytes 4→6 and shrinks by 20 6→4), and `offloaded`
+ * says how many of them the kernel did.
+ */
+export function withOffload(c: Counters, o: { '46': OffloadCounts; '64': OffloadCounts }): Counters {
+  const add = (d: Counters['46'], k: OffloadCounts, grow: number): Counters['46'] => {
+    const out = { ...d, drops: { ...d.drops } };
+    const x = d as Counters['46'] & { bytesOut?: number };
+    out.packets += k.packets + k.failed;
+    out.bytes += k.bytesOut - grow * k.packets;
+    out.translated = (d.translated ?? 0) + k.packets;
+    out.packetsOut = (d.packetsOut ?? 0) + k.packets;
+    if (x.bytesOut !== undefined) (out as typeof x).bytesOut = x.bytesOut + k.bytesOut;
+    out.offloaded = k.packets;
+    if (k.failed > 0) out.drops.offload_failed = (out.drops.offload_failed ?? 0) + k.failed;
+    return out;
+  };
+  return { ...c, '46': add(c['46'], o['46'], 20), '64': add(c['64'], o['64'], -20) };
+}

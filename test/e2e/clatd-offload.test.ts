@@ -1,0 +1,90 @@
+/**
+ * The kernel fast path (tc eBPF offload) in the lab: by default plain TCP, UDP and ping are
+ * translated in the kernel and counted as such, while what the programs leave alone (here UDP
+ * fragments) still goes through the workers; with `--offload off` everything goes through the
+ * workers and works the same.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ADDR } from '../../src/lab/index.js';
+import { clatdSuite, pingStats } from './helpers.js';
+
+interface Dir {
+  translated?: number;
+  offloaded?: number;
+}
+
+function dirs(s: unknown): { '46': Dir; '64': Dir } {
+  const c = (s as { counters: { '46': Dir; '64': Dir } }).counters;
+  return { '46': c['46'], '64': c['64'] };
+}
+
+describe('clatd in the lab: kernel offload on (the default)', () => {
+  const suite = clatdSuite();
+
+  test('ping, an HTTP download and UDP echo are translated in the kernel', async (t) => {
+    const r = suite.ready(t);
+    if (!r) return;
+    const s1 = dirs(await r.lab.clatdStatus(r.clatd));
+    const p = await r.lab.exec(r.lab.names.host, ['ping', '-c', '5', '-i', '0.1', '-W', '2', ADDR.server], {
+      allowFail: true,
+    });
+    assert.equal(pingStats(p.stdout).received, 5, p.stdout + p.stderr);
+    const h = await r.lab.probe(r.lab.names.host, ['http', `http://${ADDR.server}/blob.bin`]);
+    assert.equal(h.sha256, r.lab.blobSha256, JSON.stringify(h));
+    const u = await r.lab.probe(r.lab.names.host, ['udp', ADDR.server, String(ADDR.udpEchoPort), '512']);
+    assert.equal(u.same, true, JSON.stringify(u));
+    const s2 = dirs(await r.lab.clatdStatus(r.clatd));
+    for (const d of ['46', '64'] as const) {
+      const moved = (s2[d].offloaded ?? 0) - (s1[d].offloaded ?? 0);
+      // 5 echoes, the TCP handshake and data, one UDP datagram (the 4 MiB download alone is
+      // thousands of segments 6→4 and their acks 4→6).
+      assert.ok(moved >= 20, `${d}: ${moved} packets offloaded`);
+      assert.ok((s2[d].translated ?? 0) >= (s2[d].offloaded ?? 0), `${d}: offloaded counted as translated`);
+    }
+  });
+
+  test('what the kernel leaves alone still goes through the workers: a fragmented UDP datagram', async (t) => {
+    const r = suite.ready(t);
+    if (!r) return;
+    const s1 = dirs(await r.lab.clatdStatus(r.clatd));
+    // 3000 bytes do not fit the TUN's MTU: the host's IPv4 stack sends fragments, which only the
+    // workers translate (with IPv6 Fragment headers); the echo comes back in fragments too.
+    const u = await r.lab.probe(r.lab.names.host, ['udp', ADDR.server, String(ADDR.udpEchoPort), '3000']);
+    assert.equal(u.same, true, JSON.stringify(u));
+    const s2 = dirs(await r.lab.clatdStatus(r.clatd));
+    const workers = (d: Dir) => (d.translated ?? 0) - (d.offloaded ?? 0);
+    assert.ok(workers(s2['46']) - workers(s1['46']) >= 3, 'the workers translated the fragments 4→6');
+    assert.ok(workers(s2['64']) - workers(s1['64']) >= 2, 'the workers translated the fragments 6→4');
+  });
+
+  test('status says how many packets the kernel translated', async (t) => {
+    const r = suite.ready(t);
+    if (!r) return;
+    const text = await r.lab.clatdCli(r.clatd, ['status'], { timeoutMs: 5000 });
+    assert.equal(text.code, 0, text.stdout);
+    assert.match(text.stdout, /4->6 .* translated \(\d+ in the kernel\)/, text.stdout);
+    assert.match(text.stdout, /6->4 .* translated \(\d+ in the kernel\)/, text.stdout);
+  });
+});
+
+describe('clatd in the lab: kernel offload off', () => {
+  const suite = clatdSuite({}, ['--offload', 'off']);
+
+  test('ping, an HTTP download and UDP echo all go through the workers', async (t) => {
+    const r = suite.ready(t);
+    if (!r) return;
+    const p = await r.lab.exec(r.lab.names.host, ['ping', '-c', '3', '-i', '0.2', '-W', '2', ADDR.server], {
+      allowFail: true,
+    });
+    assert.equal(pingStats(p.stdout).received, 3, p.stdout + p.stderr);
+    const h = await r.lab.probe(r.lab.names.host, ['http', `http://${ADDR.server}/blob.bin`]);
+    assert.equal(h.sha256, r.lab.blobSha256, JSON.stringify(h));
+    const u = await r.lab.probe(r.lab.names.host, ['udp', ADDR.server, String(ADDR.udpEchoPort), '512']);
+    assert.equal(u.same, true, JSON.stringify(u));
+    const s = dirs(await r.lab.clatdStatus(r.clatd));
+    assert.equal(s['46'].offloaded ?? 0, 0);
+    assert.equal(s['64'].offloaded ?? 0, 0);
+    assert.ok((s['64'].translated ?? 0) > 1000, 'the download went through the workers');
+  });
+});
