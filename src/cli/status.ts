@@ -38,7 +38,9 @@ function direction(name: string, c: DirectionCounters): string[] {
   const total = drops.reduce((a, [, n]) => a + n, 0);
   // What the packets were besides drops; the JSON form has every counter.
   const also = [
-    c.translated !== undefined ? `${c.translated} translated${c.offloaded ? ` (${c.offloaded} in the kernel)` : ''}` : '',
+    c.translated !== undefined
+      ? `${c.translated} translated${c.offloaded ? ` (${c.offloaded} in the kernel)` : ''}`
+      : '',
     c.neighbor ? `${c.neighbor} neighbor discovery (answered by the kernel)` : '',
     c.paused ? `${c.paused} while paused` : '',
     c.oversize ? `${c.oversize} oversize` : '',

@@ -40,10 +40,10 @@ export interface OffloadDevices {
   readonly tunName: string;
 }
 
-/** Per direction: packets and bytes (out) the kernel translated, packets it dropped half-done. */
+/** Per direction: packets and input bytes the kernel translated, packets it dropped half-done. */
 export interface OffloadCounts {
   packets: number;
-  bytesOut: number;
+  bytes: number;
   failed: number;
 }
 
@@ -116,7 +116,11 @@ export class KernelOffload {
       return false;
     }
     if (this.#why !== '') this.#log.info('offload', 'in use again');
-    else this.#log.info('offload', `plain TCP, UDP and ping translated in the kernel (${d.uplinkName} ingress, ${d.tunName} egress)`);
+    else
+      this.#log.info(
+        'offload',
+        `plain TCP, UDP and ping translated in the kernel (${d.uplinkName} ingress, ${d.tunName} egress)`,
+      );
     this.#why = '';
     return true;
   }
@@ -151,29 +155,29 @@ export class KernelOffload {
 
   /** What the kernel translated so far, per input direction. */
   counts(): { '46': OffloadCounts; '64': OffloadCounts } {
-    const out46 = this.#read(COUNTER_46);
-    const out64 = this.#read(COUNTER_64);
+    const c46 = this.#read(COUNTER_46);
+    const c64 = this.#read(COUNTER_64);
     return {
-      '46': { packets: out46.packets, bytesOut: out46.bytes, failed: this.#read(COUNTER_46_FAILED).packets },
-      '64': { packets: out64.packets, bytesOut: out64.bytes, failed: this.#read(COUNTER_64_FAILED).packets },
+      '46': { ...c46, failed: this.#read(COUNTER_46_FAILED).packets },
+      '64': { ...c64, failed: this.#read(COUNTER_64_FAILED).packets },
     };
   }
 }
 
 /**
  * The datapath's counters with the kernel's added in: its packets are inputs translated like the
- * workers' ones (the IP header grows by 20 bytes 4→6 and shrinks by 20 6→4), and `offloaded`
- * says how many of them the kernel did.
+ * workers' ones, and `offloaded` says how many of them the kernel did. Bytes out (where the
+ * datapath counts them) grow by the 20 bytes per packet the header changes by.
  */
 export function withOffload(c: Counters, o: { '46': OffloadCounts; '64': OffloadCounts }): Counters {
   const add = (d: Counters['46'], k: OffloadCounts, grow: number): Counters['46'] => {
     const out = { ...d, drops: { ...d.drops } };
     const x = d as Counters['46'] & { bytesOut?: number };
     out.packets += k.packets + k.failed;
-    out.bytes += k.bytesOut - grow * k.packets;
+    out.bytes += k.bytes;
     out.translated = (d.translated ?? 0) + k.packets;
     out.packetsOut = (d.packetsOut ?? 0) + k.packets;
-    if (x.bytesOut !== undefined) (out as typeof x).bytesOut = x.bytesOut + k.bytesOut;
+    if (x.bytesOut !== undefined) (out as typeof x).bytesOut = x.bytesOut + k.bytes + grow * k.packets;
     out.offloaded = k.packets;
     if (k.failed > 0) out.drops.offload_failed = (out.drops.offload_failed ?? 0) + k.failed;
     return out;

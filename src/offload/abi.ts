@@ -19,6 +19,7 @@ export const REDIRECT_NEIGH = 152;
 export const SKB_LEN = 0;
 export const SKB_PKT_TYPE = 4;
 export const SKB_PROTOCOL = 16;
+export const SKB_GSO_SEGS = 164;
 export const SKB_GSO_SIZE = 176;
 
 // Return codes: TCX_NEXT (= TC_ACT_UNSPEC) hands the packet on unchanged, to the next program or

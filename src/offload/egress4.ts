@@ -28,7 +28,16 @@ import {
 } from './abi.js';
 import { Asm, FP, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9 } from './asm.js';
 import type { OffloadPlan } from './plan.js';
-import { COUNTER_46, COUNTER_46_FAILED, count, fold, jumpIfNonGlobal, memHalf, memWord } from './snippets.js';
+import {
+  COUNTER_46,
+  COUNTER_46_FAILED,
+  count,
+  fold,
+  jumpIfNonGlobal,
+  memHalf,
+  memWord,
+  wirePackets,
+} from './snippets.js';
 
 export interface Egress4Target {
   readonly mapFd: number;
@@ -127,7 +136,16 @@ export function buildEgress4(p: OffloadPlan, t: Egress4Target): Uint8Array {
     .toBe(R2, 16)
     .alu('and', R2, 0x4000)
     .jmp('eq', R2, 0, 'pass')
-    .load('b', R2, FP, H + 32)
+    // TCP's Data Offset (byte 12 of its header; only 8 bytes of it were loaded).
+    .movReg(R1, R6)
+    .mov(R2, L + 32)
+    .movReg(R3, FP)
+    .alu('add', R3, T)
+    .mov(R4, 1)
+    .call(SKB_LOAD_BYTES)
+    .jmp('ne', R0, 0, 'pass')
+    .load('w', R3, R6, SKB_GSO_SIZE)
+    .load('b', R2, FP, T)
     .alu('rsh', R2, 4)
     .alu('lsh', R2, 2)
     .aluReg('add', R2, R3)
@@ -287,14 +305,18 @@ export function buildEgress4(p: OffloadPlan, t: Egress4Target): Uint8Array {
       .call(SKB_STORE_BYTES)
       .jmp('ne', R0, 0, 'failed');
   }
-  // Counted as IP packets, without the link header.
-  a.load('w', R7, R6, SKB_LEN).alu('sub', R7, L === 0 ? ETH_HLEN : L);
-  count(a, t.mapFd, COUNTER_46, R7, 'counted');
+  // Counted as the IPv4 input: no link header, the 20 bytes the header grew taken off.
+  a.load('w', R7, R6, SKB_LEN).alu('sub', R7, (L === 0 ? ETH_HLEN : L) + 20);
+  wirePackets(a, R8, R6, 'segs');
+  count(a, t.mapFd, COUNTER_46, R8, R7, 'counted');
   a.mov(R1, t.uplinkIfindex).mov(R2, 0).mov(R3, 0).mov(R4, 0).call(REDIRECT_NEIGH).exit();
 
   // (The length may include the pushed link header: a failure here is too rare to tell apart.)
-  a.label('failed').load('w', R7, R6, SKB_LEN).alu('sub', R7, L);
-  count(a, t.mapFd, COUNTER_46_FAILED, R7, 'counted_failed');
+  a.label('failed')
+    .load('w', R7, R6, SKB_LEN)
+    .alu('sub', R7, L + 20);
+  wirePackets(a, R8, R6, 'segs_failed');
+  count(a, t.mapFd, COUNTER_46_FAILED, R8, R7, 'counted_failed');
   a.mov(R0, TC_ACT_SHOT).exit();
 
   a.label('pass').mov(R0, TCX_NEXT).exit();

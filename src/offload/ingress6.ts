@@ -31,7 +31,16 @@ import {
 } from './abi.js';
 import { Asm, FP, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9 } from './asm.js';
 import type { OffloadPlan } from './plan.js';
-import { COUNTER_64, COUNTER_64_FAILED, count, fold, jumpIfNonGlobal, memHalf, memWord } from './snippets.js';
+import {
+  COUNTER_64,
+  COUNTER_64_FAILED,
+  count,
+  fold,
+  jumpIfNonGlobal,
+  memHalf,
+  memWord,
+  wirePackets,
+} from './snippets.js';
 
 export interface Ingress6Target {
   /** The counters (snippets.ts). */
@@ -254,13 +263,19 @@ export function buildIngress6(p: OffloadPlan, t: Ingress6Target): Uint8Array {
       .goto('out');
   }
 
-  // Counted as IP packets, without the link header.
-  a.label('out').load('w', R7, R6, SKB_LEN).alu('sub', R7, L);
-  count(a, t.mapFd, COUNTER_64, R7, 'counted');
+  // Counted as the IPv6 input: no link header, the 20 bytes the header shrank put back.
+  a.label('out')
+    .load('w', R7, R6, SKB_LEN)
+    .alu('sub', R7, L - 20);
+  wirePackets(a, R8, R6, 'segs');
+  count(a, t.mapFd, COUNTER_64, R8, R7, 'counted');
   a.mov(R1, t.tunIfindex).mov(R2, BPF_F_INGRESS).call(REDIRECT).exit();
 
-  a.label('failed').load('w', R7, R6, SKB_LEN).alu('sub', R7, L);
-  count(a, t.mapFd, COUNTER_64_FAILED, R7, 'counted_failed');
+  a.label('failed')
+    .load('w', R7, R6, SKB_LEN)
+    .alu('sub', R7, L - 20);
+  wirePackets(a, R8, R6, 'segs_failed');
+  count(a, t.mapFd, COUNTER_64_FAILED, R8, R7, 'counted_failed');
   a.mov(R0, TC_ACT_SHOT).exit();
 
   a.label('pass').mov(R0, TCX_NEXT).exit();

@@ -3,7 +3,7 @@
  * one's-complement folding, the counters, and RFC 6052 §3.1's non-global IPv4 ranges.
  */
 
-import { MAP_LOOKUP_ELEM } from './abi.js';
+import { MAP_LOOKUP_ELEM, SKB_GSO_SEGS } from './abi.js';
 import { type Asm, FP, R0, R1, R2, type Reg } from './asm.js';
 
 /**
@@ -27,7 +27,10 @@ export function fold(a: Asm, r: Reg, tmp: Reg): void {
   }
 }
 
-/** Counter slots of the offload's map: 16 bytes each, packets then bytes. */
+/**
+ * Counter slots of the offload's map: 16 bytes each, packets then input bytes. A GSO packet counts
+ * as its segments, and its bytes as the skb's (the segments' repeated headers are not in it).
+ */
 export const COUNTER_64 = 0;
 export const COUNTER_46 = 1;
 /** Packets dropped because a helper failed after the packet was already changed. */
@@ -36,18 +39,19 @@ export const COUNTER_46_FAILED = 3;
 export const COUNTER_SLOTS = 4;
 export const COUNTER_VALUE_LEN = 16;
 
-/** Adds one packet of `lenReg` bytes to counter `slot` (clobbers r0–r5; `lenReg` must be r6–r9). */
-export function count(a: Asm, mapFd: number, slot: number, lenReg: Reg, skip: string): void {
+/**
+ * Adds `packetsReg` packets of `lenReg` bytes in all to counter `slot` (clobbers r0–r5; both
+ * registers must be r6–r9).
+ */
+export function count(a: Asm, mapFd: number, slot: number, packetsReg: Reg, lenReg: Reg, skip: string): void {
   a.storeImm('w', FP, -4, slot)
     .loadMap(R1, mapFd)
     .movReg(R2, FP)
     .alu('add', R2, -4)
     .call(MAP_LOOKUP_ELEM)
     .jmp('eq', R0, 0, skip)
-    .mov(R1, 1)
-    .atomicAdd64(R0, 0, R1)
-    .movReg(R1, lenReg)
-    .atomicAdd64(R0, 8, R1)
+    .atomicAdd64(R0, 0, packetsReg)
+    .atomicAdd64(R0, 8, lenReg)
     .label(skip);
 }
 
@@ -76,4 +80,12 @@ export function jumpIfNonGlobal(a: Asm, r: Reg, tmp: Reg, label: string): void {
       .alu32('and', tmp, mask)
       .jmp32('eq', tmp, addr | 0, label);
   }
+}
+
+/**
+ * Puts into `r` how many packets the skb is on the wire: its GSO segment count, or 1 (an skb
+ * that is not GSO has 0 there).
+ */
+export function wirePackets(a: Asm, r: Reg, skb: Reg, label: string): void {
+  a.load('w', r, skb, SKB_GSO_SEGS).jmp('ne', r, 0, label).mov(r, 1).label(label);
 }
