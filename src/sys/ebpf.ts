@@ -111,7 +111,13 @@ export function attachTcx(progFd: number, ifindex: number, direction: TcxDirecti
   v.setUint32(0, progFd, true);
   v.setUint32(4, ifindex, true);
   v.setUint32(8, direction === 'ingress' ? BPF_TCX_INGRESS : BPF_TCX_EGRESS, true);
-  return call(BPF_LINK_CREATE, attr, [], `bpf(BPF_LINK_CREATE tcx ${direction})`, object);
+  const rc = native.bpf(BPF_LINK_CREATE, attr, []);
+  if (rc < 0) {
+    // Kernels before 6.6 do not know the tcx attach types and say only EINVAL.
+    const hint = rc === -Errno.EINVAL ? 'tcx links need Linux 6.6 or later' : undefined;
+    throw sysError(-rc, `bpf(BPF_LINK_CREATE tcx ${direction})`, object, hint);
+  }
+  return rc;
 }
 
 export interface TestRun {
