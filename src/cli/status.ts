@@ -67,6 +67,7 @@ export function formatStatus(s: StatusSnapshot): string {
   const dups = s.dad.duplicates.length ? `, duplicates: ${s.dad.duplicates.map((d) => d.address).join(', ')}` : '';
   lines.push(row('DAD', `${s.dad.result} (--dad ${s.dad.mode}, ${s.dad.attempts} attempt(s)${dups})`));
   lines.push(row('TUN', s.tun ? `${s.tun}, MTU ${s.mtu}` : '-'));
+  if (s.offload) lines.push(row('offload', s.offload));
   lines.push(row('uptime', duration(s.uptimeSec)));
   lines.push(...direction('4->6', s.counters['46']), ...direction('6->4', s.counters['64']));
   const changes = Object.entries(s.changes);

@@ -57,6 +57,8 @@ export interface StatusSnapshot {
   prefix64: string | null;
   tun: string | null;
   mtu: number | null;
+  /** The kernel fast path: in use, off, or why not (null without a datapath). */
+  offload: string | null;
   dad: { mode: string; result: DadResult; attempts: number; duplicates: { address: string; by: string }[] };
   counters: Counters;
   changes: Record<string, number>;
@@ -1088,6 +1090,7 @@ export class Daemon {
       prefix64: s ? `${s.prefix64}/64` : null,
       tun: this.#ipv4?.name ?? null,
       mtu: s?.mtu ?? null,
+      offload: this.#dp?.offload?.() ?? null,
       dad: { ...this.#dad, duplicates: [...this.#dad.duplicates] },
       counters,
       changes: { ...this.changes },

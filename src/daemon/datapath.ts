@@ -51,9 +51,9 @@ export function datapathFactory(workers: number, log: Logger, offload: OffloadMo
     });
     log.info('datapath', workers === 0 ? 'one loop on the main thread' : `${dp.loops} worker thread(s)`);
     // The kernel fast path runs only while the workers translate too, for the same addresses.
-    const kernel =
+    const opened =
       offload === 'off'
-        ? null
+        ? 'off (--offload off)'
         : KernelOffload.open(
             {
               uplinkIfindex: uplink.link.index,
@@ -64,6 +64,7 @@ export function datapathFactory(workers: number, log: Logger, offload: OffloadMo
             },
             log,
           );
+    const kernel = typeof opened === 'string' ? null : opened;
     let current = params;
     let running = !paused;
     if (running) kernel?.attach(current);
@@ -90,6 +91,7 @@ export function datapathFactory(workers: number, log: Logger, offload: OffloadMo
         await dp.stop();
       },
       counters: () => (kernel ? withOffload(dp.counters(), kernel.counts()) : dp.counters()),
+      offload: () => (kernel ? kernel.describe() : (opened as string)),
     };
     return handle;
   };

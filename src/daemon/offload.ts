@@ -56,6 +56,7 @@ export class KernelOffload {
   /** Why the offload is off for the current addresses (logged once per reason). */
   #why = '';
   readonly #value = new Uint8Array(COUNTER_VALUE_LEN);
+  #final: { '46': OffloadCounts; '64': OffloadCounts } | null = null;
 
   private constructor(dev: OffloadDevices, log: Logger, map: number) {
     this.#dev = dev;
@@ -63,18 +64,27 @@ export class KernelOffload {
     this.#map = map;
   }
 
-  /** The offload for these devices, or null (logged) when this kernel cannot have one. */
-  static open(dev: OffloadDevices, log: Logger): KernelOffload | null {
+  /** The offload for these devices, or why this host cannot have one (logged). */
+  static open(dev: OffloadDevices, log: Logger): KernelOffload | string {
     if (dev.linkHeaderLen !== 0 && dev.linkHeaderLen !== 14) {
-      log.info('offload', `not used: ${dev.uplinkName} has a ${dev.linkHeaderLen}-byte link header`);
-      return null;
+      const why = `not used: ${dev.uplinkName} has a ${dev.linkHeaderLen}-byte link header`;
+      log.info('offload', why);
+      return why;
     }
     try {
       return new KernelOffload(dev, log, createArrayMap('clatd_counters', COUNTER_VALUE_LEN, COUNTER_SLOTS));
     } catch (e) {
-      log.warn('offload', `not used, all packets go through the workers: ${(e as Error).message}`);
-      return null;
+      const why = `not used, all packets go through the workers: ${(e as Error).message}`;
+      log.warn('offload', why);
+      return why;
     }
+  }
+
+  /** The state in words, for status. */
+  describe(): string {
+    if (this.#closed) return 'stopped';
+    if (this.attached) return `in use (${this.#dev.uplinkName} ingress, ${this.#dev.tunName} egress)`;
+    return this.#why !== '' ? this.#why : 'detached while translation is paused';
   }
 
   /** Whether the programs are attached now. */
@@ -138,16 +148,16 @@ export class KernelOffload {
     this.#fds = [];
   }
 
-  /** Detaches and frees the counters; idempotent. */
+  /** Detaches and frees the map, keeping its last counts (the daemon adds them up after a stop); idempotent. */
   close(): void {
     if (this.#closed) return;
-    this.#closed = true;
     this.detach();
+    this.#final = this.counts();
+    this.#closed = true;
     closeBpf(this.#map);
   }
 
   #read(slot: number): { packets: number; bytes: number } {
-    if (this.#closed) return { packets: 0, bytes: 0 };
     lookupArray(this.#map, slot, this.#value);
     const v = new DataView(this.#value.buffer);
     return { packets: Number(v.getBigUint64(0, true)), bytes: Number(v.getBigUint64(8, true)) };
@@ -155,6 +165,7 @@ export class KernelOffload {
 
   /** What the kernel translated so far, per input direction. */
   counts(): { '46': OffloadCounts; '64': OffloadCounts } {
+    if (this.#final !== null) return this.#final;
     const c46 = this.#read(COUNTER_46);
     const c64 = this.#read(COUNTER_64);
     return {

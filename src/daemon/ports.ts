@@ -187,6 +187,8 @@ export interface DatapathHandle {
   resume(): Promise<void>;
   stop(): Promise<void>;
   counters(): Counters;
+  /** The kernel fast path's state in words (datapaths without one leave it out). */
+  offload?(): string;
 }
 
 export interface PlumbingPort {

@@ -25,6 +25,14 @@ const ATTR_LEN = 144;
 /** Names are at most 15 characters of [A-Za-z0-9_.] (BPF_OBJ_NAME_LEN 16, NUL included). */
 const NAME_LEN = 16;
 
+/** What EPERM from bpf(2) means for clatd. */
+const BPF_PRIVILEGE_HINT =
+  'the kernel fast path needs CAP_BPF as well as CAP_NET_ADMIN (--offload off does without it)';
+
+function bpfError(errno: number, what: string, object?: string, hint?: string): SysError {
+  return sysError(errno, what, object, hint ?? (errno === Errno.EPERM ? BPF_PRIVILEGE_HINT : undefined));
+}
+
 function call(
   cmd: number,
   attr: Uint8Array,
@@ -33,7 +41,7 @@ function call(
   object?: string,
 ): number {
   const rc = native.bpf(cmd, attr, ptrs);
-  if (rc < 0) throw sysError(-rc, what, object);
+  if (rc < 0) throw bpfError(-rc, what, object);
   return rc;
 }
 
@@ -94,7 +102,7 @@ export function loadTcProgram(name: string, insns: Uint8Array): number {
   };
   const rc = load(null);
   if (rc >= 0) return rc;
-  if (rc !== -Errno.EACCES && rc !== -Errno.EINVAL) throw sysError(-rc, 'bpf(BPF_PROG_LOAD)', name);
+  if (rc !== -Errno.EACCES && rc !== -Errno.EINVAL) throw bpfError(-rc, 'bpf(BPF_PROG_LOAD)', name);
   const log = new Uint8Array(1 << 20);
   const again = load(log);
   if (again >= 0) return again; // cannot happen twice in a row, but an fd is an fd
@@ -115,7 +123,7 @@ export function attachTcx(progFd: number, ifindex: number, direction: TcxDirecti
   if (rc < 0) {
     // Kernels before 6.6 do not know the tcx attach types and say only EINVAL.
     const hint = rc === -Errno.EINVAL ? 'tcx links need Linux 6.6 or later' : undefined;
-    throw sysError(-rc, `bpf(BPF_LINK_CREATE tcx ${direction})`, object, hint);
+    throw bpfError(-rc, `bpf(BPF_LINK_CREATE tcx ${direction})`, object, hint);
   }
   return rc;
 }

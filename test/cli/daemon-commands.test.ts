@@ -77,6 +77,7 @@ describe('clatd run / status / discover on the command line', () => {
       icmpRateLimited: 0,
       translated: 3,
       neighbor: 1,
+      offloaded: 2,
     };
     const t = formatStatus({
       state: 'running',
@@ -92,6 +93,7 @@ describe('clatd run / status / discover on the command line', () => {
       prefix64: '2001:db8::/64',
       tun: 'v4-eth0',
       mtu: 1472,
+      offload: 'in use (eth0 ingress, v4-eth0 egress)',
       dad: { mode: 'strict', result: 'unique', attempts: 2, duplicates: [{ address: '2001:db8::2', by: 'NA' }] },
       counters,
       changes: { 'prefix64-changed': 1 },
@@ -104,10 +106,11 @@ describe('clatd run / status / discover on the command line', () => {
     assert.match(t, /CLAT IPv6\s+2001:db8::1 \(in 2001:db8::\/64\)/);
     assert.match(t, /DAD\s+unique \(--dad strict, 2 attempt\(s\), duplicates: 2001:db8::2\)/);
     assert.match(t, /TUN\s+v4-eth0, MTU 1472/);
+    assert.match(t, /offload\s+in use \(eth0 ingress, v4-eth0 egress\)/);
     assert.match(t, /uptime\s+1h 2m 5s/);
     assert.match(
       t,
-      /6->4\s+5 packets, 500 bytes, 1 dropped, 3 translated, 1 neighbor discovery \(answered by the kernel\)\n\s+D64_HOP_LIMIT: 1\n\s+1 ICMP errors sent back, 0 more held back/,
+      /6->4\s+5 packets, 500 bytes, 1 dropped, 3 translated \(2 in the kernel\), 1 neighbor discovery \(answered by the kernel\)\n\s+D64_HOP_LIMIT: 1\n\s+1 ICMP errors sent back, 0 more held back/,
     );
     assert.doesNotMatch(t, /4->6.*\n\s+\d+ ICMP errors/);
     assert.match(t, /changes\s+prefix64-changed=1/);

@@ -66,13 +66,14 @@ describe('sd_notify', { skip: hasPython ? false : 'needs python3 for the listene
 });
 
 describe('systemd unit', () => {
-  test('systemd/clatd@.service verifies and keeps only the two capabilities', async () => {
+  test('systemd/clatd@.service verifies and keeps only the three capabilities', async () => {
     const { readFileSync, copyFileSync } = await import('node:fs');
     const unit = readFileSync(join(ROOT, 'systemd', 'clatd@.service'), 'utf8');
     assert.match(unit, /^Type=notify$/m);
     assert.match(unit, /^Restart=on-failure$/m);
-    assert.match(unit, /^CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW$/m);
-    assert.match(unit, /^AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW$/m);
+    assert.match(unit, /^CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_BPF$/m);
+    assert.match(unit, /^AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW CAP_BPF$/m);
+    assert.match(unit, /^SystemCallFilter=bpf$/m);
     assert.match(unit, /^ProtectSystem=strict$/m);
     assert.match(unit, /^RuntimeDirectory=clatd$/m);
     assert.match(unit, /^WatchdogSec=/m);

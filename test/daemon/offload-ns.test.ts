@@ -65,7 +65,7 @@ describe('kernel offload on real devices', { skip: NEED_ROOT }, () => {
           },
           log,
         );
-        assert.ok(off, lines.join('\n'));
+        assert.ok(off instanceof KernelOffload, lines.join('\n'));
         assert.equal(off.attach(params('2001:db8:1::4')), true, lines.join('\n'));
         assert.equal(off.attached, true);
         assert.deepEqual(bpfFds(), { links: before.links + 2, progs: before.progs + 2, maps: before.maps + 1 });
@@ -108,13 +108,14 @@ describe('kernel offload on real devices', { skip: NEED_ROOT }, () => {
           },
           log,
         );
-        assert.ok(off);
+        assert.ok(off instanceof KernelOffload);
         const p64 = params('2001:db8:1::4', '2001:db8:64::/64');
         assert.equal(off.attach(p64), false);
         assert.equal(off.attach(p64), false);
         const said = lines.filter((l) => /offload/.test(l));
         assert.equal(said.length, 1, said.join('\n'));
         assert.match(said[0], /not used for 2001:db8:1::4: the NAT64 prefix is not a \/96/);
+        assert.equal(off.describe(), 'not used for 2001:db8:1::4: the NAT64 prefix is not a /96');
         off.close();
       });
     });
@@ -132,7 +133,7 @@ describe('kernel offload on real devices', { skip: NEED_ROOT }, () => {
           { uplinkIfindex: up0, uplinkName: 'up0', linkHeaderLen: 14, tunIfindex: 999, tunName: 'v4-gone' },
           log,
         );
-        assert.ok(off);
+        assert.ok(off instanceof KernelOffload);
         assert.equal(off.attach(params('2001:db8:1::4')), false);
         assert.equal(off.attached, false);
         assert.match(
@@ -152,7 +153,7 @@ describe('kernel offload on real devices', { skip: NEED_ROOT }, () => {
       { uplinkIfindex: 1, uplinkName: 'gre1', linkHeaderLen: 4, tunIfindex: 2, tunName: 'v4-gre1' },
       log,
     );
-    assert.equal(off, null);
+    assert.equal(off, 'not used: gre1 has a 4-byte link header');
     assert.match(lines.join('\n'), /not used: gre1 has a 4-byte link header/);
   });
 });

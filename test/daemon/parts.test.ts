@@ -104,6 +104,7 @@ function snapshot(): StatusSnapshot {
     packetsOut: 8,
     icmpErrors: 2,
     icmpRateLimited: 1,
+    offloaded: 5,
   };
   counters.io = { tunWriteFailed: 3, csumCompleted: 4 };
   return {
@@ -120,6 +121,7 @@ function snapshot(): StatusSnapshot {
     prefix64: '2001:db8::/64',
     tun: 'v4-eth0',
     mtu: 1472,
+    offload: null,
     dad: { mode: 'strict', result: 'unique', attempts: 1, duplicates: [] },
     counters,
     changes: { 'pref64-changed': 1 },
@@ -138,6 +140,8 @@ describe('metrics', () => {
     assert.match(t, /^clatd_bytes_total\{direction="46"\} 840$/m);
     assert.match(t, /^clatd_drops_total\{direction="46",reason="D46_TTL_EXPIRED"\} 2$/m);
     assert.match(t, /^clatd_packets_out_total\{direction="46"\} 8$/m);
+    assert.match(t, /^clatd_offloaded_packets_total\{direction="46"\} 5$/m);
+    assert.match(t, /^clatd_offloaded_packets_total\{direction="64"\} 0$/m);
     assert.match(t, /^clatd_icmp_errors_total\{direction="46"\} 2$/m);
     assert.match(t, /^clatd_icmp_rate_limited_total\{direction="46"\} 1$/m);
     // A datapath without these counters (the fakes) gives zeros, never a missing or NaN line.

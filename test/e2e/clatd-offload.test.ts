@@ -65,6 +65,7 @@ describe('clatd in the lab: kernel offload on (the default)', () => {
     assert.equal(text.code, 0, text.stdout);
     assert.match(text.stdout, /4->6 .* translated \(\d+ in the kernel\)/, text.stdout);
     assert.match(text.stdout, /6->4 .* translated \(\d+ in the kernel\)/, text.stdout);
+    assert.match(text.stdout, /offload\s+in use \(\S+ ingress, v4-\S+ egress\)/, text.stdout);
   });
 });
 
@@ -82,7 +83,9 @@ describe('clatd in the lab: kernel offload off', () => {
     assert.equal(h.sha256, r.lab.blobSha256, JSON.stringify(h));
     const u = await r.lab.probe(r.lab.names.host, ['udp', ADDR.server, String(ADDR.udpEchoPort), '512']);
     assert.equal(u.same, true, JSON.stringify(u));
-    const s = dirs(await r.lab.clatdStatus(r.clatd));
+    const status = await r.lab.clatdStatus(r.clatd);
+    assert.equal(status?.offload, 'off (--offload off)');
+    const s = dirs(status);
     assert.equal(s['46'].offloaded ?? 0, 0);
     assert.equal(s['64'].offloaded ?? 0, 0);
     assert.ok((s['64'].translated ?? 0) > 1000, 'the download went through the workers');
