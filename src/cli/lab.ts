@@ -212,7 +212,10 @@ async function trafficRound(lab: Lab, target: string, clatd: ReturnType<Lab['sta
     if (st.code === 0) {
       try {
         const c = summarize(JSON.parse(st.stdout));
-        parts.push(`counters 4→6 ${c.packets46} pkts, 6→4 ${c.packets64} pkts, drops ${c.drops}`);
+        const k = (n: number) => (n > 0 ? ` (${n} in the kernel)` : '');
+        parts.push(
+          `counters 4→6 ${c.packets46} pkts${k(c.kernel46)}, 6→4 ${c.packets64} pkts${k(c.kernel64)}, drops ${c.drops}`,
+        );
       } catch {
         parts.push('status: not JSON');
       }

@@ -21,12 +21,16 @@ export interface CounterSummary {
   packets64: number;
   /** Every drop counted, all reasons and both directions. */
   drops: number;
+  /** Of the packets, those clatd's kernel fast path translated (0 when the status has no such counter). */
+  kernel46: number;
+  kernel64: number;
 }
 
 const isDrop = (p: string) => /drop|reject|malformed|invalid|oversize/i.test(p);
 
 interface Direction {
   packets?: number;
+  offloaded?: number;
   dropped?: number;
   oversize?: number;
 }
@@ -47,9 +51,11 @@ export function summarize(status: unknown): CounterSummary {
       packets46: d46.packets ?? 0,
       packets64: d64.packets ?? 0,
       drops: drops(d46) + drops(d64) + (io.packetMalformed ?? 0),
+      kernel46: d46.offloaded ?? 0,
+      kernel64: d64.offloaded ?? 0,
     };
   }
-  const s: CounterSummary = { packets46: 0, packets64: 0, drops: 0 };
+  const s: CounterSummary = { packets46: 0, packets64: 0, drops: 0, kernel46: 0, kernel64: 0 };
   for (const [path, n] of flattenNumbers(status)) {
     const p = path.toLowerCase();
     if (isDrop(p)) {

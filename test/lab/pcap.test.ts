@@ -75,12 +75,12 @@ describe('lab status summary', () => {
   test("sums the daemon's layout without counting totals twice", () => {
     const s = {
       counters: {
-        '46': { packets: 10, packetsOut: 9, dropped: 1, oversize: 0, drops: { a: 1 } },
+        '46': { packets: 10, packetsOut: 9, dropped: 1, oversize: 0, drops: { a: 1 }, offloaded: 6 },
         '64': { packets: 7, packetsOut: 7, dropped: 2, oversize: 1, drops: { b: 2 } },
         io: { packetMalformed: 3 },
       },
     };
-    assert.deepEqual(summarize(s), { packets46: 10, packets64: 7, drops: 7 });
+    assert.deepEqual(summarize(s), { packets46: 10, packets64: 7, drops: 7, kernel46: 6, kernel64: 0 });
   });
 
   test('falls back to paths naming a direction and drops', () => {
@@ -88,6 +88,8 @@ describe('lab status summary', () => {
       packets46: 4,
       packets64: 5,
       drops: 2,
+      kernel46: 0,
+      kernel64: 0,
     });
   });
 });
