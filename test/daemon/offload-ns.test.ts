@@ -11,7 +11,7 @@ import { parsePrefix6 } from '../../src/core/addr/prefix.js';
 import { Logger } from '../../src/daemon/log.js';
 import { KernelOffload } from '../../src/daemon/offload.js';
 import type { XlatParams } from '../../src/daemon/ports.js';
-import { NEED_ROOT, withNetns } from '../helpers/netns.js';
+import { NEED_ROOT, NEED_TCX, withNetns } from '../helpers/netns.js';
 
 /** This process's open bpf objects by kind: `link_type` (tcx links), `prog_type`, `map_type`. */
 function bpfFds(): { links: number; progs: number; maps: number } {
@@ -44,7 +44,7 @@ const params = (clat6: string, pref64 = '2001:db8:64::/96'): XlatParams => ({
   },
 });
 
-describe('kernel offload on real devices', { skip: NEED_ROOT }, () => {
+describe('kernel offload on real devices', { skip: NEED_ROOT || NEED_TCX }, () => {
   test('attaches, detaches, re-attaches for new addresses, and closes without leftovers', async () => {
     await withNetns((ns) => {
       ns.sh('ip link add up0 type veth peer name peer0; ip link set up0 up; ip tuntap add mode tun name v4-up0');

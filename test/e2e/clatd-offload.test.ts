@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isChecksumNeutral } from '../../src/core/nd/neutral.js';
 import { ADDR } from '../../src/lab/index.js';
+import { NEED_TCX } from '../helpers/netns.js';
 import { clatdSuite, pingStats } from './helpers.js';
 
 interface Dir {
@@ -22,7 +23,7 @@ function dirs(s: unknown): { '46': Dir; '64': Dir } {
   return { '46': c['46'], '64': c['64'] };
 }
 
-describe('clatd in the lab: kernel offload on (the default)', () => {
+describe('clatd in the lab: kernel offload on (the default)', { skip: NEED_TCX }, () => {
   const suite = clatdSuite();
 
   test('ping, an HTTP download and UDP echo are translated in the kernel', async (t) => {
@@ -95,7 +96,9 @@ describe('clatd in the lab: kernel offload off', () => {
   });
 });
 
-describe('clatd in the lab: kernel offload with a CLAT address that is not checksum-neutral', () => {
+describe('clatd in the lab: kernel offload with a CLAT address that is not checksum-neutral', {
+  skip: NEED_TCX,
+}, () => {
   const V6 = '2001:db8:1::1234';
   const suite = clatdSuite({}, ['--v6', V6]);
 

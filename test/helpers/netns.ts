@@ -19,6 +19,7 @@
  */
 import { type ChildProcess, execFileSync, type SpawnOptions, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
+import { release } from 'node:os';
 
 /** Why namespace tests are skipped, or false when they can run (`describe(name, { skip: NEED_ROOT }, ...)`). */
 export const NEED_ROOT: string | false =
@@ -275,3 +276,16 @@ export async function withVethPair<T>(fn: (pair: VethPair) => Promise<T> | T, op
     await a.destroy();
   }
 }
+
+/**
+ * Why tests of the kernel fast path are skipped, or false: its tcx links need Linux 6.6 or later
+ * (on older kernels clatd runs without it, which other tests cover).
+ */
+export const NEED_TCX: string | false = (() => {
+  const [major, minor] = release()
+    .split('.')
+    .map((x) => Number.parseInt(x, 10));
+  return major > 6 || (major === 6 && minor >= 6)
+    ? false
+    : `needs Linux 6.6 or later for tcx links (this is ${release()})`;
+})();
