@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { RA_SENDER_PY } from '../../src/lab/scripts.js';
-import { NEED_ROOT, type Netns, type VethPair, withVethPair } from '../helpers/netns.js';
+import { NEED_ROOT, NEED_TCX, type Netns, type VethPair, withVethPair } from '../helpers/netns.js';
 import { CLI } from '../helpers/paths.js';
 
 const PREFIX = '2001:db8:64::/96';
@@ -115,6 +115,23 @@ function leftovers(ns: Netns): string[] {
 function assertPings(ns: Netns): void {
   const r = ns.tryExec('ping', '-c', '3', '-i', '0.3', '-W', '3', '192.0.2.1');
   assert.match(r.stdout, / [123] received/, `${r.stdout}${r.stderr}`);
+}
+
+/**
+ * assertPings, and (where the kernel has tcx) that the kernel fast path is attached for the
+ * current devices and addresses and carried them: what a pause, a new address or a new TUN must
+ * bring back.
+ */
+function assertKernelPings(
+  ns: Netns,
+  status: () => { offload: string; counters: { '46': { offloaded?: number } } },
+): void {
+  const before = status().counters['46'].offloaded ?? 0;
+  assertPings(ns);
+  if (NEED_TCX) return;
+  const s = status();
+  assert.match(s.offload, /^in use \(veth-a ingress, v4-veth-a egress\)$/);
+  assert.ok((s.counters['46'].offloaded ?? 0) > before, `the pings did not go through the kernel (${s.offload})`);
 }
 
 function setUp(p: VethPair): void {
@@ -273,7 +290,8 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       setUp(p);
       const c = startClatd(p.a, ['--pref64', PREFIX, '--control', join(dir, 'c.sock'), '--dad', 'off']);
       await c.waitFor(running);
-      assertPings(p.a);
+      const status = () => JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', join(dir, 'c.sock')));
+      assertKernelPings(p.a, status);
       const restored = (what: RegExp) => (l: Record<string, unknown>) =>
         l.event === 'change' && l.kind === 'ipv4-restored' && what.test(String(l.msg));
       p.a.exec('ip', 'route', 'del', 'default', 'dev', 'v4-veth-a');
@@ -286,7 +304,8 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       p.a.exec('ip', 'link', 'del', 'v4-veth-a');
       await c.waitFor((l) => l.event === 'translate' && /after a datapath restart/.test(String(l.msg)));
       assert.match(p.a.exec('ip', '-4', 'route', 'show', 'default'), /dev v4-veth-a proto 199 .*metric 2048/);
-      assertPings(p.a);
+      // A new TUN, a new ifindex: the fast path is attached to it, not to the one that went.
+      assertKernelPings(p.a, status);
       c.child.kill('SIGTERM');
       assert.equal((await c.exited).code, 0);
       assert.deepEqual(leftovers(p.a), []);
@@ -390,7 +409,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       await c.waitFor(running);
       const change = (kind: string) => c.waitFor((l) => l.event === 'change' && l.kind === kind);
       const status = () => JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock));
-      const ping = () => assertPings(p.a);
+      const ping = () => assertKernelPings(p.a, status);
       const runs = () => c.lines.filter(running).length;
 
       // Uplink down: paused with the TUN kept; up: running again with the same address.
