@@ -7,17 +7,11 @@
  * super-packets (GSO) are translated whole when every segment will fit the IPv6 MTU.
  */
 import {
-  BPF_F_MARK_MANGLED_0,
-  BPF_F_PSEUDO_HDR,
-  BPF_F_RECOMPUTE_CSUM,
   CSUM_DIFF,
-  CSUM_SIZE_2,
-  L4_CSUM_REPLACE,
   PROTO_IP_BE,
   PROTO_IPV6_BE,
   REDIRECT_NEIGH,
   SKB_CHANGE_HEAD,
-  SKB_CHANGE_PROTO,
   SKB_GSO_SIZE,
   SKB_LEN,
   SKB_LOAD_BYTES,
@@ -28,6 +22,7 @@ import {
 } from './abi.js';
 import { Asm, FP, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9 } from './asm.js';
 import type { OffloadPlan } from './plan.js';
+import { rewrite } from './rewrite.js';
 import {
   COUNTER_46,
   COUNTER_46_FAILED,
@@ -214,77 +209,21 @@ export function buildEgress4(p: OffloadPlan, t: Egress4Target): Uint8Array {
     .mov(R5, memHalf(p.pseudoConst6))
     .call(CSUM_DIFF)
     .movReg(R7, R0)
-    .label('change')
-    // From here on the packet is changed: a failure drops it rather than pass it on half-done.
-    .movReg(R1, R6)
-    .mov(R2, PROTO_IPV6_BE)
-    .mov(R3, 0)
-    .call(SKB_CHANGE_PROTO)
-    .jmp('ne', R0, 0, 'pass')
-    .movReg(R1, R6)
-    .mov(R2, L)
-    .movReg(R3, FP)
-    .alu('add', R3, V)
-    .mov(R4, 40)
-    .mov(R5, BPF_F_RECOMPUTE_CSUM)
-    .call(SKB_STORE_BYTES)
-    .jmp('ne', R0, 0, 'failed')
-    .jmp('eq', R9, 1, 'echo');
-  if (p.delta46 !== 0) {
-    a.jmp('eq', R9, 17, 'udpsum')
-      .movReg(R1, R6)
-      .mov(R2, L + 40 + 16)
-      .mov(R3, 0)
-      .mov(R4, memHalf(p.delta46))
-      .mov(R5, BPF_F_PSEUDO_HDR)
-      .call(L4_CSUM_REPLACE)
-      .jmp('ne', R0, 0, 'failed')
-      .goto('out')
-      .label('udpsum')
-      .movReg(R1, R6)
-      .mov(R2, L + 40 + 6)
-      .mov(R3, 0)
-      .mov(R4, memHalf(p.delta46))
-      .mov(R5, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0)
-      .call(L4_CSUM_REPLACE)
-      .jmp('ne', R0, 0, 'failed');
-  }
-  a.goto('out');
-
-  // Echo: the pseudo-header joins the checksum, then the type changes (8 → 128, 0 → 129).
-  a.label('echo')
-    .movReg(R1, R6)
-    .mov(R2, L + 42)
-    .mov(R3, 0)
-    .movReg(R4, R7)
-    .mov(R5, BPF_F_PSEUDO_HDR)
-    .call(L4_CSUM_REPLACE)
-    .jmp('ne', R0, 0, 'failed')
-    .load('b', R2, FP, H + 20)
-    .jmp('ne', R2, 8, 'reply');
-  for (const [from, to, label] of [
-    [8, 128, 'request'],
-    [0, 129, 'reply'],
-  ] as const) {
-    if (label === 'reply') a.label('reply');
-    a.movReg(R1, R6)
-      .mov(R2, L + 42)
-      .mov(R3, memHalf(from << 8))
-      .mov(R4, memHalf(to << 8))
-      .mov(R5, CSUM_SIZE_2)
-      .call(L4_CSUM_REPLACE)
-      .jmp('ne', R0, 0, 'failed')
-      .storeImm('b', FP, T, to)
-      .movReg(R1, R6)
-      .mov(R2, L + 40)
-      .movReg(R3, FP)
-      .alu('add', R3, T)
-      .mov(R4, 1)
-      .mov(R5, 0)
-      .call(SKB_STORE_BYTES)
-      .jmp('ne', R0, 0, 'failed')
-      .goto('out');
-  }
+    .label('change');
+  rewrite(a, {
+    proto: PROTO_IPV6_BE,
+    l2: L,
+    header: V,
+    headerLen: 40,
+    delta: p.delta46,
+    icmpIn: 1,
+    typeAt: H + 20,
+    echo: [
+      [8, 128],
+      [0, 129],
+    ],
+    scratch: T,
+  });
 
   a.label('out');
   if (L === 0) {

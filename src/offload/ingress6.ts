@@ -9,28 +9,22 @@
  */
 import {
   BPF_F_INGRESS,
-  BPF_F_MARK_MANGLED_0,
-  BPF_F_PSEUDO_HDR,
-  BPF_F_RECOMPUTE_CSUM,
   CSUM_DIFF,
-  CSUM_SIZE_2,
   GET_PRANDOM_U32,
-  L4_CSUM_REPLACE,
   PACKET_HOST,
   PROTO_IP_BE,
   PROTO_IPV6_BE,
   REDIRECT,
-  SKB_CHANGE_PROTO,
   SKB_LEN,
   SKB_LOAD_BYTES,
   SKB_PKT_TYPE,
   SKB_PROTOCOL,
-  SKB_STORE_BYTES,
   TC_ACT_SHOT,
   TCX_NEXT,
 } from './abi.js';
 import { Asm, FP, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9 } from './asm.js';
 import type { OffloadPlan } from './plan.js';
+import { rewrite } from './rewrite.js';
 import {
   COUNTER_64,
   COUNTER_64_FAILED,
@@ -189,79 +183,21 @@ export function buildIngress6(p: OffloadPlan, t: Ingress6Target): Uint8Array {
     .mov(R5, memHalf(~p.pseudoConst6 & 0xffff))
     .call(CSUM_DIFF)
     .movReg(R7, R0)
-    .label('change')
-    // From here on the packet is changed: a failure drops it rather than pass it on half-done.
-    .movReg(R1, R6)
-    .mov(R2, PROTO_IP_BE)
-    .mov(R3, 0)
-    .call(SKB_CHANGE_PROTO)
-    .jmp('ne', R0, 0, 'pass')
-    .movReg(R1, R6)
-    .mov(R2, L)
-    .movReg(R3, FP)
-    .alu('add', R3, V)
-    .mov(R4, 20)
-    .mov(R5, BPF_F_RECOMPUTE_CSUM)
-    .call(SKB_STORE_BYTES)
-    .jmp('ne', R0, 0, 'failed')
-    .jmp('eq', R9, 58, 'echo');
-  if (p.delta64 !== 0) {
-    a.jmp('eq', R9, 17, 'udpsum')
-      .movReg(R1, R6)
-      .mov(R2, L + 20 + 16)
-      .mov(R3, 0)
-      .mov(R4, memHalf(p.delta64))
-      .mov(R5, BPF_F_PSEUDO_HDR)
-      .call(L4_CSUM_REPLACE)
-      .jmp('ne', R0, 0, 'failed')
-      .goto('out')
-      .label('udpsum')
-      .movReg(R1, R6)
-      .mov(R2, L + 20 + 6)
-      .mov(R3, 0)
-      .mov(R4, memHalf(p.delta64))
-      .mov(R5, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0)
-      .call(L4_CSUM_REPLACE)
-      .jmp('ne', R0, 0, 'failed');
-  }
-  a.goto('out');
-
-  // Echo: the pseudo-header leaves the checksum, then the type changes (128 → 8, 129 → 0). The
-  // type byte is stored without recomputing skb->csum: its change and the checksum field's
-  // change cancel out in a CHECKSUM_COMPLETE sum.
-  a.label('echo')
-    .movReg(R1, R6)
-    .mov(R2, L + 22)
-    .mov(R3, 0)
-    .movReg(R4, R7)
-    .mov(R5, BPF_F_PSEUDO_HDR)
-    .call(L4_CSUM_REPLACE)
-    .jmp('ne', R0, 0, 'failed')
-    .load('b', R2, FP, H + 40)
-    .jmp('ne', R2, 128, 'reply');
-  for (const [from, to, label] of [
-    [128, 8, 'request'],
-    [129, 0, 'reply'],
-  ] as const) {
-    if (label === 'reply') a.label('reply');
-    a.movReg(R1, R6)
-      .mov(R2, L + 22)
-      .mov(R3, memHalf(from << 8))
-      .mov(R4, memHalf(to << 8))
-      .mov(R5, CSUM_SIZE_2)
-      .call(L4_CSUM_REPLACE)
-      .jmp('ne', R0, 0, 'failed')
-      .storeImm('b', FP, T, to)
-      .movReg(R1, R6)
-      .mov(R2, L + 20)
-      .movReg(R3, FP)
-      .alu('add', R3, T)
-      .mov(R4, 1)
-      .mov(R5, 0)
-      .call(SKB_STORE_BYTES)
-      .jmp('ne', R0, 0, 'failed')
-      .goto('out');
-  }
+    .label('change');
+  rewrite(a, {
+    proto: PROTO_IP_BE,
+    l2: L,
+    header: V,
+    headerLen: 20,
+    delta: p.delta64,
+    icmpIn: 58,
+    typeAt: H + 40,
+    echo: [
+      [128, 8],
+      [129, 0],
+    ],
+    scratch: T,
+  });
 
   // Counted as the IPv6 input: no link header, the 20 bytes the header shrank put back.
   a.label('out')

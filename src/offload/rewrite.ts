@@ -1,0 +1,112 @@
+/**
+ * The second half both offload programs share: once a packet is known to be plain and its new
+ * header is built on the stack, change the protocol, write the header and move the transport
+ * checksum. From the protocol change on, the packet is changed: a helper failing after it jumps to
+ * `failed` (drop and count) rather than pass a half-translated packet on. Ends by jumping to `out`.
+ */
+import {
+  BPF_F_MARK_MANGLED_0,
+  BPF_F_PSEUDO_HDR,
+  BPF_F_RECOMPUTE_CSUM,
+  CSUM_SIZE_2,
+  L4_CSUM_REPLACE,
+  SKB_CHANGE_PROTO,
+  SKB_STORE_BYTES,
+} from './abi.js';
+import { type Asm, FP, R0, R1, R2, R3, R4, R5, R6, R7, R9 } from './asm.js';
+import { memHalf } from './snippets.js';
+
+export interface Rewrite {
+  /** skb->protocol to change to (network order as the program sees it). */
+  readonly proto: number;
+  /** Link header length in front of the IP header. */
+  readonly l2: number;
+  /** The new IP header: where it is on the stack, and its length. */
+  readonly header: number;
+  readonly headerLen: number;
+  /** What the address mapping adds to TCP/UDP checksums (0: checksum-neutral, nothing to do). */
+  readonly delta: number;
+  /** The input's ICMP protocol number (1 or 58), as r9 holds the input's protocol. */
+  readonly icmpIn: number;
+  /** Stack offset of the input's ICMP type byte. */
+  readonly typeAt: number;
+  /** The two echo types: [input request, output request], [input reply, output reply]. */
+  readonly echo: readonly [readonly [number, number], readonly [number, number]];
+  /** A free stack word. */
+  readonly scratch: number;
+}
+
+/**
+ * Emits the rewrite. Expects r6 = skb, r9 = the input's protocol and, for ICMP, r7 = the
+ * pseudo-header difference (a checksum difference for bpf_l4_csum_replace).
+ */
+export function rewrite(a: Asm, w: Rewrite): void {
+  const l4 = w.l2 + w.headerLen;
+  a.movReg(R1, R6)
+    .mov(R2, w.proto)
+    .mov(R3, 0)
+    .call(SKB_CHANGE_PROTO)
+    .jmp('ne', R0, 0, 'pass') // unchanged yet
+    .movReg(R1, R6)
+    .mov(R2, w.l2)
+    .movReg(R3, FP)
+    .alu('add', R3, w.header)
+    .mov(R4, w.headerLen)
+    .mov(R5, BPF_F_RECOMPUTE_CSUM)
+    .call(SKB_STORE_BYTES)
+    .jmp('ne', R0, 0, 'failed')
+    .jmp('eq', R9, w.icmpIn, 'echo');
+  // TCP and UDP: the pseudo-header's addresses changed by a constant.
+  if (w.delta !== 0) {
+    for (const [proto, at, flags] of [
+      [6, 16, BPF_F_PSEUDO_HDR],
+      [17, 6, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0],
+    ] as const) {
+      a.jmp('ne', R9, proto, `not${proto}`)
+        .movReg(R1, R6)
+        .mov(R2, l4 + at)
+        .mov(R3, 0)
+        .mov(R4, memHalf(w.delta))
+        .mov(R5, flags)
+        .call(L4_CSUM_REPLACE)
+        .jmp('ne', R0, 0, 'failed')
+        .goto('out')
+        .label(`not${proto}`);
+    }
+  }
+  a.goto('out');
+
+  // Echo: the pseudo-header difference, then the type. The type byte is stored without
+  // recomputing skb->csum: its change and the checksum field's change cancel out in a
+  // CHECKSUM_COMPLETE sum.
+  a.label('echo')
+    .movReg(R1, R6)
+    .mov(R2, l4 + 2)
+    .mov(R3, 0)
+    .movReg(R4, R7)
+    .mov(R5, BPF_F_PSEUDO_HDR)
+    .call(L4_CSUM_REPLACE)
+    .jmp('ne', R0, 0, 'failed')
+    .load('b', R2, FP, w.typeAt)
+    .jmp('ne', R2, w.echo[0][0], 'reply');
+  for (const [i, [from, to]] of w.echo.entries()) {
+    if (i === 1) a.label('reply');
+    a.movReg(R1, R6)
+      .mov(R2, l4 + 2)
+      .mov(R3, memHalf(from << 8))
+      .mov(R4, memHalf(to << 8))
+      .mov(R5, CSUM_SIZE_2)
+      .call(L4_CSUM_REPLACE)
+      .jmp('ne', R0, 0, 'failed')
+      .storeImm('b', FP, w.scratch, to)
+      .movReg(R1, R6)
+      .mov(R2, l4)
+      .movReg(R3, FP)
+      .alu('add', R3, w.scratch)
+      .mov(R4, 1)
+      .mov(R5, 0)
+      .call(SKB_STORE_BYTES)
+      .jmp('ne', R0, 0, 'failed')
+      .goto('out');
+  }
+}
