@@ -13,12 +13,8 @@ import {
   REDIRECT_NEIGH,
   SKB_CHANGE_HEAD,
   SKB_GSO_SIZE,
-  SKB_LEN,
   SKB_LOAD_BYTES,
-  SKB_PROTOCOL,
   SKB_STORE_BYTES,
-  TC_ACT_SHOT,
-  TCX_NEXT,
 } from './abi.js';
 import { Asm, FP, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9 } from './asm.js';
 import type { OffloadPlan } from './plan.js';
@@ -26,12 +22,13 @@ import { rewrite } from './rewrite.js';
 import {
   COUNTER_46,
   COUNTER_46_FAILED,
-  count,
+  countSkb,
+  ends,
   fold,
   jumpIfNonGlobal,
+  loadHead,
   memHalf,
   memWord,
-  wirePackets,
 } from './snippets.js';
 
 export interface Egress4Target {
@@ -52,20 +49,9 @@ const ETH_HLEN = 14;
 export function buildEgress4(p: OffloadPlan, t: Egress4Target): Uint8Array {
   const L = t.l2;
   const a = new Asm();
-  a.movReg(R6, R1)
-    .load('w', R2, R6, SKB_PROTOCOL)
-    .jmp32('ne', R2, PROTO_IP_BE, 'pass')
-    .load('w', R7, R6, SKB_LEN)
-    .jmp('lt', R7, L + 28, 'pass')
-    .movReg(R1, R6)
-    .mov(R2, L)
-    .movReg(R3, FP)
-    .alu('add', R3, H)
-    .mov(R4, 28)
-    .call(SKB_LOAD_BYTES)
-    .jmp('ne', R0, 0, 'pass')
-    // Version 4 without options, Total Length exactly the packet, not a fragment, TTL above 1.
-    .load('b', R2, FP, H)
+  loadHead(a, { proto: PROTO_IP_BE, l2: L, at: H, len: 28 });
+  // Version 4 without options, Total Length exactly the packet, not a fragment, TTL above 1.
+  a.load('b', R2, FP, H)
     .jmp('ne', R2, 0x45, 'pass')
     .load('h', R8, FP, H + 2)
     .toBe(R8, 16)
@@ -245,19 +231,9 @@ export function buildEgress4(p: OffloadPlan, t: Egress4Target): Uint8Array {
       .jmp('ne', R0, 0, 'failed');
   }
   // Counted as the IPv4 input: no link header, the 20 bytes the header grew taken off.
-  a.load('w', R7, R6, SKB_LEN).alu('sub', R7, (L === 0 ? ETH_HLEN : L) + 20);
-  wirePackets(a, R8, R6, 'segs');
-  count(a, t.mapFd, COUNTER_46, R8, R7, 'counted');
+  countSkb(a, t.mapFd, COUNTER_46, (L === 0 ? ETH_HLEN : L) + 20, 'out');
   a.mov(R1, t.uplinkIfindex).mov(R2, 0).mov(R3, 0).mov(R4, 0).call(REDIRECT_NEIGH).exit();
-
-  // (The length may include the pushed link header: a failure here is too rare to tell apart.)
-  a.label('failed')
-    .load('w', R7, R6, SKB_LEN)
-    .alu('sub', R7, L + 20);
-  wirePackets(a, R8, R6, 'segs_failed');
-  count(a, t.mapFd, COUNTER_46_FAILED, R8, R7, 'counted_failed');
-  a.mov(R0, TC_ACT_SHOT).exit();
-
-  a.label('pass').mov(R0, TCX_NEXT).exit();
+  // (A failure after the link header was pushed counts it too: too rare to tell apart.)
+  ends(a, t.mapFd, COUNTER_46_FAILED, L + 20);
   return a.encode();
 }

@@ -15,12 +15,7 @@ import {
   PROTO_IP_BE,
   PROTO_IPV6_BE,
   REDIRECT,
-  SKB_LEN,
-  SKB_LOAD_BYTES,
   SKB_PKT_TYPE,
-  SKB_PROTOCOL,
-  TC_ACT_SHOT,
-  TCX_NEXT,
 } from './abi.js';
 import { Asm, FP, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9 } from './asm.js';
 import type { OffloadPlan } from './plan.js';
@@ -28,12 +23,13 @@ import { rewrite } from './rewrite.js';
 import {
   COUNTER_64,
   COUNTER_64_FAILED,
-  count,
+  countSkb,
+  ends,
   fold,
   jumpIfNonGlobal,
+  loadHead,
   memHalf,
   memWord,
-  wirePackets,
 } from './snippets.js';
 
 export interface Ingress6Target {
@@ -55,20 +51,9 @@ const DF_THRESHOLD = 1260;
 export function buildIngress6(p: OffloadPlan, t: Ingress6Target): Uint8Array {
   const L = t.l2;
   const a = new Asm();
-  a.movReg(R6, R1)
-    .load('w', R2, R6, SKB_PROTOCOL)
-    .jmp32('ne', R2, PROTO_IPV6_BE, 'pass')
-    .load('w', R2, R6, SKB_PKT_TYPE)
+  loadHead(a, { proto: PROTO_IPV6_BE, l2: L, at: H, len: 48 });
+  a.load('w', R2, R6, SKB_PKT_TYPE)
     .jmp('ne', R2, PACKET_HOST, 'pass')
-    .load('w', R7, R6, SKB_LEN)
-    .jmp('lt', R7, L + 48, 'pass')
-    .movReg(R1, R6)
-    .mov(R2, L)
-    .movReg(R3, FP)
-    .alu('add', R3, H)
-    .mov(R4, 48)
-    .call(SKB_LOAD_BYTES)
-    .jmp('ne', R0, 0, 'pass')
     // Version 6, and exactly Payload Length after the header (no link padding, no jumbogram).
     .load('b', R2, FP, H)
     .alu('and', R2, 0xf0)
@@ -200,20 +185,9 @@ export function buildIngress6(p: OffloadPlan, t: Ingress6Target): Uint8Array {
   });
 
   // Counted as the IPv6 input: no link header, the 20 bytes the header shrank put back.
-  a.label('out')
-    .load('w', R7, R6, SKB_LEN)
-    .alu('sub', R7, L - 20);
-  wirePackets(a, R8, R6, 'segs');
-  count(a, t.mapFd, COUNTER_64, R8, R7, 'counted');
+  a.label('out');
+  countSkb(a, t.mapFd, COUNTER_64, L - 20, 'out');
   a.mov(R1, t.tunIfindex).mov(R2, BPF_F_INGRESS).call(REDIRECT).exit();
-
-  a.label('failed')
-    .load('w', R7, R6, SKB_LEN)
-    .alu('sub', R7, L - 20);
-  wirePackets(a, R8, R6, 'segs_failed');
-  count(a, t.mapFd, COUNTER_64_FAILED, R8, R7, 'counted_failed');
-  a.mov(R0, TC_ACT_SHOT).exit();
-
-  a.label('pass').mov(R0, TCX_NEXT).exit();
+  ends(a, t.mapFd, COUNTER_64_FAILED, L - 20);
   return a.encode();
 }

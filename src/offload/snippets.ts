@@ -1,10 +1,10 @@
 /**
  * Pieces both offload programs use: values in the byte order a program sees them in memory,
- * one's-complement folding, the counters, and RFC 6052 §3.1's non-global IPv4 ranges.
+ * one's-complement folding, the counters, RFC 6052 §3.1's non-global IPv4 ranges, and the
+ * programs' common start and ends.
  */
-
-import { MAP_LOOKUP_ELEM, SKB_GSO_SEGS } from './abi.js';
-import { type Asm, FP, R0, R1, R2, type Reg } from './asm.js';
+import { MAP_LOOKUP_ELEM, SKB_GSO_SEGS, SKB_LEN, SKB_LOAD_BYTES, SKB_PROTOCOL, TC_ACT_SHOT, TCX_NEXT } from './abi.js';
+import { type Asm, FP, R0, R1, R2, R3, R4, R6, R7, R8, type Reg } from './asm.js';
 
 /**
  * The 32-bit word a program loads from bytes `b[at..at+4)` (little-endian host), as an
@@ -88,4 +88,38 @@ export function jumpIfNonGlobal(a: Asm, r: Reg, tmp: Reg, label: string): void {
  */
 export function wirePackets(a: Asm, r: Reg, skb: Reg, label: string): void {
   a.load('w', r, skb, SKB_GSO_SEGS).jmp('ne', r, 0, label).mov(r, 1).label(label);
+}
+
+/**
+ * The start both programs share: an skb of protocol `proto` (else `pass`), long enough, whose first
+ * `len` bytes after the link header are copied to the stack at `at` (then r6 = skb, r7 = its length).
+ */
+export function loadHead(a: Asm, o: { proto: number; l2: number; at: number; len: number }): void {
+  a.movReg(R6, R1)
+    .load('w', R2, R6, SKB_PROTOCOL)
+    .jmp32('ne', R2, o.proto, 'pass')
+    .load('w', R7, R6, SKB_LEN)
+    .jmp('lt', R7, o.l2 + o.len, 'pass')
+    .movReg(R1, R6)
+    .mov(R2, o.l2)
+    .movReg(R3, FP)
+    .alu('add', R3, o.at)
+    .mov(R4, o.len)
+    .call(SKB_LOAD_BYTES)
+    .jmp('ne', R0, 0, 'pass');
+}
+
+/** Counts the skb in r6 into `slot`: its wire packets, and its length less `minus` as bytes (uses r7, r8). */
+export function countSkb(a: Asm, mapFd: number, slot: number, minus: number, tag: string): void {
+  a.load('w', R7, R6, SKB_LEN).alu('sub', R7, minus);
+  wirePackets(a, R8, R6, `segs_${tag}`);
+  count(a, mapFd, slot, R8, R7, `counted_${tag}`);
+}
+
+/** The ends both programs share: `failed` (counted into `failedSlot`, dropped) and `pass` (handed on). */
+export function ends(a: Asm, mapFd: number, failedSlot: number, minus: number): void {
+  a.label('failed');
+  countSkb(a, mapFd, failedSlot, minus, 'failed');
+  a.mov(R0, TC_ACT_SHOT).exit();
+  a.label('pass').mov(R0, TCX_NEXT).exit();
 }
