@@ -29,7 +29,7 @@ export async function main(argv: string[]): Promise<number> {
   const { datapathFactory } = await import('../daemon/datapath.js');
   const rtnl = openRtnl();
   const workers = cfg.workers ?? availableParallelism();
-  const deps = systemDeps(rtnl, datapathFactory(workers, log, cfg.offload), workers);
+  const deps = systemDeps(rtnl, datapathFactory(workers, log, cfg.offload, rtnl), workers);
 
   let uplinkGuess = cfg.interface;
   if (uplinkGuess === undefined) {

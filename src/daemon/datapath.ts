@@ -7,12 +7,18 @@
 import { parseIPv6 } from '../core/addr/ipv6.js';
 import { Datapath } from '../datapath/datapath.js';
 import { clatReceiveFilter } from '../sys/bpf.js';
+import type { Rtnl } from '../sys/rtnetlink/index.js';
 import type { Logger } from './log.js';
 import { KernelOffload, type OffloadMode, withOffload } from './offload.js';
 import type { DatapathHandle, XlatParams } from './ports.js';
 import { type DatapathFactory, translatorConfig } from './system.js';
 
-export function datapathFactory(workers: number, log: Logger, offload: OffloadMode = 'auto'): DatapathFactory {
+export function datapathFactory(
+  workers: number,
+  log: Logger,
+  offload: OffloadMode = 'auto',
+  rtnl?: Rtnl,
+): DatapathFactory {
   return async ({ uplink, ipv4, params, paused, onFailure }) => {
     let failed = false;
     // The daemon logs the first report of a datapath it still runs; the rest (other workers
@@ -63,6 +69,7 @@ export function datapathFactory(workers: number, log: Logger, offload: OffloadMo
               tunName: ipv4.name,
             },
             log,
+            { rtnl },
           );
     const kernel = typeof opened === 'string' ? null : opened;
     let current = params;

@@ -13,6 +13,7 @@
 import { parseIPv4 } from '../core/addr/ipv4.js';
 import { parseIPv6 } from '../core/addr/ipv6.js';
 import { resolveConfig } from '../core/xlat/config.js';
+import { OFFLOAD_TC_PRIO } from '../offload/abi.js';
 import { buildEgress4 } from '../offload/egress4.js';
 import { buildIngress6 } from '../offload/ingress6.js';
 import { planOffload } from '../offload/plan.js';
@@ -25,11 +26,21 @@ import {
   COUNTER_VALUE_LEN,
 } from '../offload/snippets.js';
 import { attachTcx, closeBpf, createArrayMap, loadTcProgram, lookupArray } from '../sys/ebpf.js';
+import { Errno, SysError } from '../sys/errors.js';
+import type { Rtnl } from '../sys/rtnetlink/index.js';
 import type { Logger } from './log.js';
 import type { Counters, XlatParams } from './ports.js';
 import { translatorConfig } from './system.js';
 
 export type OffloadMode = 'auto' | 'off';
+
+/**
+ * How the programs are attached: tcx links (Linux ≥ 6.6; fds, gone with the process) or, where
+ * the kernel has no tcx, classic tc filters on a clsact qdisc at this priority (they outlive a
+ * crash: the next start deletes the uplink's one, the TUN's goes with the TUN), at
+ * OFFLOAD_TC_PRIO.
+ */
+export type AttachVia = 'tcx' | 'tc';
 
 export interface OffloadDevices {
   readonly uplinkIfindex: number;
@@ -38,6 +49,13 @@ export interface OffloadDevices {
   readonly linkHeaderLen: number;
   readonly tunIfindex: number;
   readonly tunName: string;
+}
+
+export interface OpenOptions {
+  /** For classic tc filters where the kernel has no tcx. */
+  readonly rtnl?: Rtnl;
+  /** Attach this way rather than find out (tests). */
+  readonly via?: AttachVia;
 }
 
 /** Per direction: packets and input bytes the kernel translated, packets it dropped half-done. */
@@ -52,27 +70,38 @@ export class KernelOffload {
   readonly #log: Logger;
   readonly #map: number;
   #fds: number[] = [];
+  /** Classic tc filters attached (tc mode). */
+  #filters: { ifindex: number; hook: 'ingress' | 'egress' }[] = [];
+  readonly #rtnl: Rtnl | null;
+  /** Found on the first attach unless given: tcx where the kernel has it. */
+  #via: AttachVia | undefined;
   #closed = false;
+  #attached = false;
   /** Why the offload is off for the current addresses (logged once per reason). */
   #why = '';
   readonly #value = new Uint8Array(COUNTER_VALUE_LEN);
   #final: { '46': OffloadCounts; '64': OffloadCounts } | null = null;
 
-  private constructor(dev: OffloadDevices, log: Logger, map: number) {
+  private constructor(dev: OffloadDevices, log: Logger, map: number, o: OpenOptions) {
     this.#dev = dev;
     this.#log = log;
     this.#map = map;
+    this.#rtnl = o.rtnl ?? null;
+    this.#via = o.via;
   }
 
-  /** The offload for these devices, or why this host cannot have one (logged). */
-  static open(dev: OffloadDevices, log: Logger): KernelOffload | string {
+  /**
+   * The offload for these devices, or why this host cannot have one (logged). With `rtnl`, a
+   * kernel without tcx gets classic tc filters instead.
+   */
+  static open(dev: OffloadDevices, log: Logger, o: OpenOptions = {}): KernelOffload | string {
     if (dev.linkHeaderLen !== 0 && dev.linkHeaderLen !== 14) {
       const why = `not used: ${dev.uplinkName} has a ${dev.linkHeaderLen}-byte link header`;
       log.info('offload', why);
       return why;
     }
     try {
-      return new KernelOffload(dev, log, createArrayMap('clatd_counters', COUNTER_VALUE_LEN, COUNTER_SLOTS));
+      return new KernelOffload(dev, log, createArrayMap('clatd_counters', COUNTER_VALUE_LEN, COUNTER_SLOTS), o);
     } catch (e) {
       const why = `not used, all packets go through the workers: ${(e as Error).message}`;
       log.warn('offload', why);
@@ -83,13 +112,37 @@ export class KernelOffload {
   /** The state in words, for status. */
   describe(): string {
     if (this.#closed) return 'stopped';
-    if (this.attached) return `in use (${this.#dev.uplinkName} ingress, ${this.#dev.tunName} egress)`;
+    if (this.attached) {
+      const how = this.#via === 'tc' ? ', classic tc filters' : '';
+      return `in use (${this.#dev.uplinkName} ingress, ${this.#dev.tunName} egress${how})`;
+    }
     return this.#why !== '' ? this.#why : 'detached while translation is paused';
   }
 
   /** Whether the programs are attached now. */
   get attached(): boolean {
-    return this.#fds.length !== 0;
+    return this.#attached;
+  }
+
+  /** Attaches one program: a tcx link, or a classic tc filter where the kernel has no tcx. */
+  #hook(prog: number, name: string, ifindex: number, dev: string, hook: 'ingress' | 'egress'): void {
+    if (this.#via !== 'tc') {
+      try {
+        this.#fds.push(attachTcx(prog, ifindex, hook, dev));
+        this.#via = 'tcx';
+        return;
+      } catch (e) {
+        // EINVAL on the first attach: this kernel has no tcx (before 6.6).
+        const noTcx = e instanceof SysError && e.errno === Errno.EINVAL && this.#via === undefined;
+        if (!noTcx || this.#rtnl === null) throw e;
+        this.#via = 'tc';
+        this.#log.info('offload', 'this kernel has no tcx links (Linux 6.6): attaching with classic tc filters');
+      }
+    }
+    const rtnl = this.#rtnl as Rtnl;
+    rtnl.addClsact(ifindex);
+    rtnl.addBpfFilter(ifindex, hook, prog, name, OFFLOAD_TC_PRIO);
+    this.#filters.push({ ifindex, hook });
   }
 
   /**
@@ -118,8 +171,8 @@ export class KernelOffload {
         buildEgress4(choice.plan, { mapFd: this.#map, uplinkIfindex: d.uplinkIfindex, l2: 0 }),
       );
       this.#fds.push(egress);
-      this.#fds.push(attachTcx(ingress, d.uplinkIfindex, 'ingress', d.uplinkName));
-      this.#fds.push(attachTcx(egress, d.tunIfindex, 'egress', d.tunName));
+      this.#hook(ingress, 'clatd_ingress6', d.uplinkIfindex, d.uplinkName, 'ingress');
+      this.#hook(egress, 'clatd_egress4', d.tunIfindex, d.tunName, 'egress');
     } catch (e) {
       this.detach();
       this.#off(`not used, all packets go through the workers: ${(e as Error).message}`, 'warn');
@@ -132,6 +185,7 @@ export class KernelOffload {
         `plain TCP, UDP and ping translated in the kernel (${d.uplinkName} ingress, ${d.tunName} egress)`,
       );
     this.#why = '';
+    this.#attached = true;
     return true;
   }
 
@@ -141,8 +195,17 @@ export class KernelOffload {
     this.#log[level]('offload', why);
   }
 
-  /** Detaches the programs (links first, so nothing runs half-torn-down); idempotent. */
+  /** Detaches the programs (links and filters first, so nothing runs half-torn-down); idempotent. */
   detach(): void {
+    this.#attached = false;
+    for (const f of this.#filters) {
+      try {
+        this.#rtnl?.deleteBpfFilter(f.ifindex, f.hook, OFFLOAD_TC_PRIO);
+      } catch {
+        // The device went, and its filters with it.
+      }
+    }
+    this.#filters = [];
     // Links were pushed last: close them before the programs they hold.
     for (const fd of this.#fds.reverse()) closeBpf(fd);
     this.#fds = [];

@@ -16,6 +16,7 @@ import { parseNeighborMessage } from '../core/nd/nd-parse.js';
 import { generateClatAddress } from '../core/nd/neutral.js';
 import { findPref64Options } from '../core/nd/pref64.js';
 import type { TranslatorConfig } from '../core/xlat/config.js';
+import { OFFLOAD_TC_PRIO } from '../offload/abi.js';
 import { clatReceiveFilter } from '../sys/bpf.js';
 import {
   clatFilterIntact,
@@ -500,6 +501,10 @@ export class SystemPlumbing implements PlumbingPort, DadPort {
     if (listClatTables().includes(table)) {
       removeClatFilter(uplink);
       removed.push(`nft table inet ${table}`);
+    }
+    // The kernel fast path's classic tc filter (kernels without tcx) outlives a crash.
+    if (this.rtnl.findLink(uplink) && this.rtnl.deleteBpfFilter(uplink, 'ingress', OFFLOAD_TC_PRIO)) {
+      removed.push(`tc filter on ${uplink} ingress, priority ${OFFLOAD_TC_PRIO}`);
     }
     return removed;
   }

@@ -41,3 +41,6 @@ export const PROTO_IPV6_BE = 0xdd86;
 export const PROTO_IP_BE = 0x0008;
 /** PACKET_HOST: a unicast frame for this host. */
 export const PACKET_HOST = 0;
+
+/** The priority of clatd's classic tc filters (kernels without tcx): "c1a7", unlikely to be taken. */
+export const OFFLOAD_TC_PRIO = 0xc1a7;

@@ -11,7 +11,12 @@ import { parsePrefix6 } from '../../src/core/addr/prefix.js';
 import { Logger } from '../../src/daemon/log.js';
 import { KernelOffload, type OffloadDevices } from '../../src/daemon/offload.js';
 import type { XlatParams } from '../../src/daemon/ports.js';
-import { NEED_ROOT, NEED_TCX, type Netns, withNetns } from '../helpers/netns.js';
+import { SystemPlumbing } from '../../src/daemon/system.js';
+import { OFFLOAD_TC_PRIO } from '../../src/offload/abi.js';
+import { Asm, R0 } from '../../src/offload/asm.js';
+import { closeBpf, loadTcProgram } from '../../src/sys/ebpf.js';
+import { openRtnl } from '../../src/sys/rtnetlink/index.js';
+import { NEED_ROOT, NEED_TCX, type Netns, withNetns, withVethPair } from '../helpers/netns.js';
 
 /** This process's open bpf objects by kind: `link_type` (tcx links), `prog_type`, `map_type`. */
 function bpfFds(): { links: number; progs: number; maps: number } {
@@ -139,6 +144,96 @@ describe('kernel offload on real devices', { skip: NEED_ROOT || NEED_TCX }, () =
         { tunIndex: 999 },
       ),
     );
+  });
+
+  for (const via of ['tcx', 'tc'] as const) {
+    test(`a ping goes out and back through both programs alone (${via === 'tc' ? 'classic tc filters' : 'tcx links'})`, async () => {
+      // Namespace a: the uplink veth-a and the TUN, which nothing reads; b: an IPv6 host holding
+      // 2001:db8:64::c633:6407 (198.51.100.7 under the prefix) that answers pings. The reply can
+      // come back only if 4→6 left by the uplink and 6→4 went into the TUN, both in the kernel.
+      await withVethPair(
+        async (pair) => {
+          pair.a.sh(
+            'ip tuntap add mode tun name v4-veth-a; ip link set v4-veth-a up; ' +
+              'ip addr add 192.0.0.4/32 dev v4-veth-a; ip route add default dev v4-veth-a; ' +
+              'ip -6 route add 2001:db8:64::/96 dev veth-a; ' +
+              `ip -6 neigh add 2001:db8:64::c633:6407 lladdr ${pair.bMac} dev veth-a`,
+          );
+          pair.b.sh(
+            'ip -6 route add 2001:db8:1::4/128 dev veth-b; ' +
+              `ip -6 neigh add 2001:db8:1::4 lladdr ${pair.aMac} dev veth-b`,
+          );
+          const dev: OffloadDevices = {
+            uplinkIfindex: pair.aIndex,
+            uplinkName: 'veth-a',
+            linkHeaderLen: 14,
+            tunIfindex: pair.a.ifindex('v4-veth-a'),
+            tunName: 'v4-veth-a',
+          };
+          const lines: string[] = [];
+          const log = new Logger({ level: 'debug', write: (l) => lines.push(l) });
+          const rtnl = pair.a.enter(() => openRtnl());
+          try {
+            const off = pair.a.enter(() => KernelOffload.open(dev, log, { rtnl, via }));
+            assert.ok(off instanceof KernelOffload, lines.join('\n'));
+            assert.equal(
+              pair.a.enter(() => off.attach(params('2001:db8:1::4'))),
+              true,
+              lines.join('\n'),
+            );
+            if (via === 'tc') {
+              assert.match(
+                pair.a.exec('tc', 'filter', 'show', 'dev', 'veth-a', 'ingress'),
+                /clatd_ingress6 direct-action/,
+              );
+              assert.match(
+                pair.a.exec('tc', 'filter', 'show', 'dev', 'v4-veth-a', 'egress'),
+                /clatd_egress4 direct-action/,
+              );
+              assert.match(off.describe(), /classic tc filters/);
+            }
+            const r = pair.a.tryExec('ping', '-c', '2', '-i', '0.2', '-W', '2', '198.51.100.7');
+            assert.match(r.stdout, / 2 received/, r.stdout + r.stderr);
+            const c = off.counts();
+            assert.ok(c['46'].packets >= 2 && c['64'].packets >= 2, JSON.stringify(c));
+            assert.equal(c['46'].bytes, c['46'].packets * 84, 'input bytes: 84-byte IPv4 echoes');
+            pair.a.enter(() => off.close());
+            if (via === 'tc') {
+              assert.doesNotMatch(pair.a.exec('tc', 'filter', 'show', 'dev', 'veth-a', 'ingress'), /clatd/);
+              assert.doesNotMatch(pair.a.exec('tc', 'filter', 'show', 'dev', 'v4-veth-a', 'egress'), /clatd/);
+            }
+            const gone = pair.a.tryExec('ping', '-c', '1', '-W', '1', '198.51.100.7');
+            assert.match(gone.stdout, / 0 received/, 'nothing translates once closed');
+          } finally {
+            rtnl.close();
+          }
+        },
+        { tag: 'off', bAddr: '2001:db8:64::c633:6407/128' },
+      );
+    });
+  }
+
+  test('a classic tc filter left by a crash is removed by the next start', async () => {
+    await withNetns(async (ns) => {
+      ns.sh('ip link add up0 type veth peer name peer0; ip link set up0 up');
+      const rtnl = ns.enter(() => openRtnl()); // its socket stays in the namespace
+      try {
+        const a = new Asm();
+        a.mov(R0, -1).exit();
+        const prog = loadTcProgram('clatd_ingress6', a.encode());
+        rtnl.addClsact('up0');
+        rtnl.addBpfFilter('up0', 'ingress', prog, 'clatd_ingress6', OFFLOAD_TC_PRIO);
+        closeBpf(prog); // the filter holds it, as after a kill -9
+        const plumbing = new SystemPlumbing(rtnl, async () => assert.fail('no datapath here'), 1);
+        // Inside the namespace: cleanupLeftovers also asks nft (a child process) for tables.
+        const removed = await ns.enter(() => plumbing.cleanupLeftovers('up0'));
+        assert.deepEqual(removed, [`tc filter on up0 ingress, priority ${OFFLOAD_TC_PRIO}`]);
+        assert.doesNotMatch(ns.exec('tc', 'filter', 'show', 'dev', 'up0', 'ingress'), /clatd/);
+        assert.deepEqual(await ns.enter(() => plumbing.cleanupLeftovers('up0')), [], 'nothing the second time');
+      } finally {
+        rtnl.close();
+      }
+    });
   });
 
   test('an uplink without a 14-byte link header is not offloaded', () => {

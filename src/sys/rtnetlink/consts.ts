@@ -43,6 +43,9 @@ export const RTM_GETADDR = 22;
 export const RTM_NEWROUTE = 24;
 export const RTM_DELROUTE = 25;
 export const RTM_GETROUTE = 26;
+export const RTM_NEWQDISC = 36;
+export const RTM_NEWTFILTER = 44;
+export const RTM_DELTFILTER = 45;
 export const RTM_NEWNDUSEROPT = 68;
 
 /** Names for error messages and logs. */
@@ -56,8 +59,30 @@ export const RTM_NAMES: Readonly<Record<number, string>> = {
   [RTM_NEWROUTE]: 'RTM_NEWROUTE',
   [RTM_DELROUTE]: 'RTM_DELROUTE',
   [RTM_GETROUTE]: 'RTM_GETROUTE',
+  [RTM_NEWQDISC]: 'RTM_NEWQDISC',
+  [RTM_NEWTFILTER]: 'RTM_NEWTFILTER',
+  [RTM_DELTFILTER]: 'RTM_DELTFILTER',
   [RTM_NEWNDUSEROPT]: 'RTM_NEWNDUSEROPT',
 };
+
+// linux/rtnetlink.h (struct tcmsg, TCA_*), linux/pkt_sched.h, linux/pkt_cls.h: classic tc, for
+// attaching the offload programs on kernels without tcx links.
+/** sizeof(struct tcmsg): family, 3 pad bytes, ifindex, handle, parent, info. */
+export const TCMSG_LEN = 20;
+export const TCA_KIND = 1;
+export const TCA_OPTIONS = 2;
+/** The clsact qdisc's handle and parent, and its two hooks as a filter's parent. */
+export const TC_H_CLSACT = 0xfffffff1;
+export const TC_H_CLSACT_HANDLE = 0xffff0000;
+export const TC_H_INGRESS_HOOK = 0xfffffff2;
+export const TC_H_EGRESS_HOOK = 0xfffffff3;
+export const TCA_BPF_FD = 6;
+export const TCA_BPF_NAME = 7;
+export const TCA_BPF_FLAGS = 8;
+/** The program's return value is the action (TC_ACT_*): no separate action needed. */
+export const TCA_BPF_FLAG_ACT_DIRECT = 1;
+/** ETH_P_ALL in network order, as a filter's protocol (the low half of tcm_info). */
+export const ETH_P_ALL_BE = 0x0300;
 
 // linux/rtnetlink.h: multicast groups (enum rtnetlink_groups). All are <= 32, so the legacy
 // nl_groups bit mask (bit g-1) of sockaddr_nl can join them at bind time.

@@ -55,6 +55,7 @@ import {
   RTN_UNICAST,
   RTNEXTHOP_LEN,
   RTPROT_CLATD,
+  TCMSG_LEN,
 } from './consts.js';
 import { attrStr, attrU8, attrU32, LE, MessageBuilder, parseAttrs, view } from './wire.js';
 
@@ -435,4 +436,23 @@ export function decodeNdUserOption(body: Uint8Array): NdUserOption | undefined {
     options: body.slice(NDUSEROPTMSG_LEN, NDUSEROPTMSG_LEN + optsLen),
     source: addrText(6, a.get(NDUSEROPT_SRCADDR)),
   };
+}
+
+/** The tc message header: device, handle, parent and (for filters) priority and protocol. */
+export interface TcSpec {
+  ifindex: number;
+  handle: number;
+  parent: number;
+  /** Filters: priority << 16 | protocol (network order). */
+  info: number;
+}
+
+export function encodeTc(type: number, flags: number, t: TcSpec): MessageBuilder {
+  const m = new MessageBuilder(type, flags);
+  const h = m.header(TCMSG_LEN);
+  h.setInt32(4, t.ifindex, LE);
+  h.setUint32(8, t.handle >>> 0, LE);
+  h.setUint32(12, t.parent >>> 0, LE);
+  h.setUint32(16, t.info >>> 0, LE);
+  return m;
 }

@@ -11,6 +11,7 @@ import {
   AF_INET,
   AF_INET6,
   AF_UNSPEC,
+  ETH_P_ALL_BE,
   IFADDRMSG_LEN,
   IFINFOMSG_LEN,
   NLM_F_CREATE,
@@ -22,14 +23,27 @@ import {
   RTM_DELADDR,
   RTM_DELLINK,
   RTM_DELROUTE,
+  RTM_DELTFILTER,
   RTM_GETADDR,
   RTM_GETLINK,
   RTM_GETROUTE,
   RTM_NEWADDR,
   RTM_NEWLINK,
+  RTM_NEWQDISC,
   RTM_NEWROUTE,
+  RTM_NEWTFILTER,
   RTMSG_LEN,
   RTN_UNICAST,
+  TC_H_CLSACT,
+  TC_H_CLSACT_HANDLE,
+  TC_H_EGRESS_HOOK,
+  TC_H_INGRESS_HOOK,
+  TCA_BPF_FD,
+  TCA_BPF_FLAG_ACT_DIRECT,
+  TCA_BPF_FLAGS,
+  TCA_BPF_NAME,
+  TCA_KIND,
+  TCA_OPTIONS,
 } from './consts.js';
 import { NetlinkError } from './errors.js';
 import {
@@ -42,6 +56,7 @@ import {
   encodeLink,
   encodeRoute,
   encodeRouteGet,
+  encodeTc,
   type Family,
   familyOfText,
   type Link,
@@ -263,6 +278,66 @@ export class Rtnl {
       mtu: o.mtu,
       advmss: o.advmss,
     };
+  }
+
+  // ------------------------------------------------------------------------- classic tc (bpf)
+
+  /** Adds the clsact qdisc (the tc hooks for BPF programs) to `dev`; one already there is fine. */
+  addClsact(dev: Dev): void {
+    const ifindex = this.index(dev);
+    const m = encodeTc(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, {
+      ifindex,
+      handle: TC_H_CLSACT_HANDLE,
+      parent: TC_H_CLSACT,
+      info: 0,
+    }).str(TCA_KIND, 'clsact');
+    try {
+      this.nl.request(m, `RTM_NEWQDISC ${devText(dev)} clsact`);
+    } catch (e) {
+      if (!(e instanceof NetlinkError && e.errnoName === 'EEXIST')) throw e;
+    }
+  }
+
+  /**
+   * Attaches BPF program `progFd` (direct action) at priority `prio` of `dev`'s clsact hook,
+   * replacing what that priority held. The filter holds the program until deleted.
+   */
+  addBpfFilter(dev: Dev, hook: 'ingress' | 'egress', progFd: number, name: string, prio: number): void {
+    const ifindex = this.index(dev);
+    const m = encodeTc(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_REPLACE, {
+      ifindex,
+      handle: 1,
+      parent: hook === 'ingress' ? TC_H_INGRESS_HOOK : TC_H_EGRESS_HOOK,
+      info: ((prio & 0xffff) << 16) | ETH_P_ALL_BE,
+    })
+      .str(TCA_KIND, 'bpf')
+      .begin(TCA_OPTIONS)
+      .u32(TCA_BPF_FD, progFd)
+      .str(TCA_BPF_NAME, name)
+      .u32(TCA_BPF_FLAGS, TCA_BPF_FLAG_ACT_DIRECT)
+      .end();
+    this.nl.request(m, `RTM_NEWTFILTER ${devText(dev)} ${hook} bpf ${name} prio ${prio}`);
+  }
+
+  /**
+   * Deletes the filters at priority `prio` of `dev`'s clsact hook: true when there were some, false
+   * when there were none (or no clsact).
+   */
+  deleteBpfFilter(dev: Dev, hook: 'ingress' | 'egress', prio: number): boolean {
+    const ifindex = this.index(dev);
+    const m = encodeTc(RTM_DELTFILTER, 0, {
+      ifindex,
+      handle: 0,
+      parent: hook === 'ingress' ? TC_H_INGRESS_HOOK : TC_H_EGRESS_HOOK,
+      info: ((prio & 0xffff) << 16) | ETH_P_ALL_BE,
+    });
+    try {
+      this.nl.request(m, `RTM_DELTFILTER ${devText(dev)} ${hook} prio ${prio}`);
+      return true;
+    } catch (e) {
+      if (e instanceof NetlinkError && ['ENOENT', 'EINVAL'].includes(e.errnoName)) return false;
+      throw e;
+    }
   }
 
   close(): void {
