@@ -121,7 +121,7 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   offload: {
     type: 'string',
     value: 'auto|off',
-    help: 'translate plain TCP, UDP and ping in the kernel with tc eBPF programs, Linux >= 6.6 (default: auto)',
+    help: 'translate plain TCP, UDP and ping in the kernel with tc eBPF programs; off: all in user space (default: auto)',
   },
   'traffic-class': {
     type: 'string',

@@ -48,6 +48,7 @@ describe('run configuration', () => {
       'route-metric': '100',
       mtu: '1400',
       workers: '2',
+      offload: 'off',
       'traffic-class': 'zero',
       'udp-zero-checksum': 'drop',
       'icmp-src-v4': '192.0.0.9',
@@ -67,6 +68,7 @@ describe('run configuration', () => {
     assert.equal(c.routeMetric, 100);
     assert.equal(c.mtu, 1400);
     assert.equal(c.workers, 2);
+    assert.equal(c.offload, 'off');
     assert.equal(c.translator.trafficClass, 'zero');
     assert.equal(c.translator.udpZeroChecksum, 'drop');
     assert.equal(c.translator.wkpGlobalOnly, false);
@@ -83,6 +85,7 @@ describe('run configuration', () => {
     usage(() => resolveConfig({ 'route-metric': 'x' }), /^clatd run: --route-metric must be an integer, got "x"$/);
     usage(() => resolveConfig({ mode: 'sometimes' }), /--mode must be one of auto, always/);
     usage(() => resolveConfig({ dad: 'maybe' }), /--dad must be one of strict, optimistic, off/);
+    usage(() => resolveConfig({ offload: 'on' }), /--offload must be one of auto, off/);
     usage(() => resolveConfig({ pref64: '2001:db8::/33' }), /--pref64 is not a NAT64 prefix/);
     usage(() => resolveConfig({ pref64: 'nonsense' }), /--pref64/);
     usage(() => resolveConfig({ v4: '192.0.0.300' }), /--v4 must be an IPv4 address/);
