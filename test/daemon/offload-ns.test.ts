@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
+import { formatIPv6 } from '../../src/core/addr/ipv6.js';
 import { parsePrefix6 } from '../../src/core/addr/prefix.js';
 import { Logger } from '../../src/daemon/log.js';
 import { KernelOffload, type OffloadDevices } from '../../src/daemon/offload.js';
@@ -14,9 +15,12 @@ import type { XlatParams } from '../../src/daemon/ports.js';
 import { SystemPlumbing } from '../../src/daemon/system.js';
 import { OFFLOAD_TC_PRIO } from '../../src/offload/abi.js';
 import { Asm, R0 } from '../../src/offload/asm.js';
+import { native } from '../../src/sys/addon.js';
 import { closeBpf, loadTcProgram } from '../../src/sys/ebpf.js';
 import { openRtnl } from '../../src/sys/rtnetlink/index.js';
+import { Tun } from '../../src/sys/tun.js';
 import { NEED_ROOT, NEED_TCX, type Netns, withNetns, withVethPair } from '../helpers/netns.js';
+import { checksumProblems } from '../pkt/build.js';
 
 /** This process's open bpf objects by kind: `link_type` (tcx links), `prog_type`, `map_type`. */
 function bpfFds(): { links: number; progs: number; maps: number } {
@@ -218,6 +222,70 @@ describe('kernel offload on real devices', { skip: NEED_ROOT }, () => {
       );
     });
   }
+
+  test('a raw-IP uplink (no link header, like a cellular modem): a ping out and back through both programs', {
+    skip: NEED_TCX,
+  }, async () => {
+    // The uplink is a TUN too: what the 4→6 program sends out of it, the test reads from its fd;
+    // the test writes the echo reply back into it, as the network would, for the 6→4 program.
+    await withNetns(async (ns) => {
+      const up = ns.enter(() => Tun.open('up0'));
+      try {
+        ns.sh(
+          'ip link set up0 up; ip -6 route add 2001:db8:64::/96 dev up0; ' +
+            'ip tuntap add mode tun name v4-up0; ip link set v4-up0 up; ' +
+            'ip addr add 192.0.0.4/32 dev v4-up0; ip route add default dev v4-up0',
+        );
+        const dev: OffloadDevices = {
+          uplinkIfindex: ns.ifindex('up0'),
+          uplinkName: 'up0',
+          linkHeaderLen: 0,
+          tunIfindex: ns.ifindex('v4-up0'),
+          tunName: 'v4-up0',
+        };
+        const lines: string[] = [];
+        const log = new Logger({ level: 'debug', write: (l) => lines.push(l) });
+        const off = ns.enter(() => KernelOffload.open(dev, log));
+        assert.ok(off instanceof KernelOffload, lines.join('\n'));
+        assert.equal(
+          ns.enter(() => off.attach(params('2001:db8:1::4'))),
+          true,
+          lines.join('\n'),
+        );
+        const ping = ns.spawn('ping', ['-c', '1', '-W', '5', '198.51.100.7']);
+        const exited = new Promise<number>((res) => ping.on('exit', (code) => res(code ?? -1)));
+        // The translated echo request, as it left by the uplink (skipping the router solicitations
+        // and such the kernel may send there too).
+        const buf = new Uint8Array(2048);
+        let req: Uint8Array | null = null;
+        for (let i = 0; i < 300 && req === null; i++) {
+          const n = native.read(up.fd, buf);
+          if (n > 0 && buf[0] >>> 4 === 6 && buf[6] === 58 && buf[40] === 128) req = buf.slice(0, n);
+          else if (n <= 0) await new Promise((res) => setTimeout(res, 10));
+        }
+        assert.ok(req, 'no echo request left by the uplink');
+        assert.equal(formatIPv6(req.subarray(8, 24)), '2001:db8:1::4');
+        assert.equal(formatIPv6(req.subarray(24, 40)), '2001:db8:64::c633:6407');
+        assert.deepEqual(checksumProblems(req), []);
+        // The reply: addresses swapped, type 129, checksum moved by the type's change.
+        const reply = req.slice();
+        reply.set(req.subarray(24, 40), 8);
+        reply.set(req.subarray(8, 24), 24);
+        reply[40] = 129;
+        const ck = ((reply[42] << 8) | reply[43]) - 0x0100;
+        reply[42] = (ck + (ck < 0 ? 0xffff : 0)) >>> 8;
+        reply[43] = (ck + (ck < 0 ? 0xffff : 0)) & 0xff;
+        assert.deepEqual(checksumProblems(reply), []);
+        assert.equal(native.write(up.fd, reply), reply.length);
+        assert.equal(await exited, 0, 'ping got its reply through the 6→4 program');
+        const c = off.counts();
+        assert.ok(c['46'].packets >= 1 && c['64'].packets >= 1, JSON.stringify(c));
+        ns.enter(() => off.close());
+      } finally {
+        up.close();
+      }
+    });
+  });
 
   test('a classic tc filter left by a crash is removed by the next start', async () => {
     await withNetns(async (ns) => {
