@@ -22,6 +22,7 @@ import { rewrite } from './rewrite.js';
 import {
   COUNTER_46,
   COUNTER_46_FAILED,
+  checkTransport,
   countSkb,
   ends,
   fold,
@@ -84,33 +85,13 @@ export function buildEgress4(p: OffloadPlan, t: Egress4Target): Uint8Array {
     jumpIfNonGlobal(a, R2, R3, 'pass');
   }
   a.load('b', R9, FP, H + 9)
-    .movReg(R2, R8)
-    .alu('sub', R2, 20)
-    .jmp('eq', R9, 6, 'tcp')
-    .jmp('eq', R9, 17, 'udp')
-    .jmp('eq', R9, 1, 'icmp')
-    .goto('pass')
-    .label('tcp')
-    .jmp('lt', R2, 20, 'pass')
-    .goto('sized')
-    .label('udp')
-    .jmp('lt', R2, 8, 'pass')
-    .load('h', R2, FP, H + 26)
-    .jmp('eq', R2, 0, 'pass')
-    .goto('sized')
-    .label('icmp')
-    .jmp('lt', R2, 8, 'pass')
-    .load('b', R2, FP, H + 21)
-    .jmp('ne', R2, 0, 'pass')
-    .load('b', R2, FP, H + 20)
-    .jmp('eq', R2, 8, 'sized')
-    .jmp('eq', R2, 0, 'sized')
-    .goto('pass')
-    // Sizes (RFC 7915 §4): with DF the result must fit the IPv6 MTU, without it the smaller
-    // fragmentation limit (the core fragments above it). A GSO packet (TCP with DF only) is
-    // judged by its segments: IPv6 header, TCP header and one segment's payload.
-    .label('sized')
-    .load('w', R3, R6, SKB_GSO_SIZE)
+    .movReg(R3, R8)
+    .alu('sub', R3, 20);
+  checkTransport(a, { l4len: R3, l4At: H + 20, icmp: 1, echo: [8, 0] });
+  // Sizes (RFC 7915 §4): with DF the result must fit the IPv6 MTU, without it the smaller
+  // fragmentation limit (the core fragments above it). A GSO packet (TCP with DF only) is
+  // judged by its segments: IPv6 header, TCP header and one segment's payload.
+  a.load('w', R3, R6, SKB_GSO_SIZE)
     .jmp('eq', R3, 0, 'whole')
     .jmp('ne', R9, 6, 'pass')
     .load('h', R2, FP, H + 6)

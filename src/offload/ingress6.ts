@@ -23,6 +23,7 @@ import { rewrite } from './rewrite.js';
 import {
   COUNTER_64,
   COUNTER_64_FAILED,
+  checkTransport,
   countSkb,
   ends,
   fold,
@@ -72,31 +73,9 @@ export function buildIngress6(p: OffloadPlan, t: Ingress6Target): Uint8Array {
     jumpIfNonGlobal(a, R2, R3, 'pass');
   }
   // Next Header straight after the fixed header: TCP, UDP with a checksum, or an echo.
-  a.load('b', R9, FP, H + 6)
-    .jmp('eq', R9, 6, 'tcp')
-    .jmp('eq', R9, 17, 'udp')
-    .jmp('eq', R9, 58, 'icmp')
-    .goto('pass')
-    .label('tcp')
-    .jmp('lt', R8, 20, 'pass')
-    .goto('sized')
-    .label('udp')
-    .jmp('lt', R8, 8, 'pass')
-    .load('h', R2, FP, H + 46)
-    .jmp('eq', R2, 0, 'pass')
-    .goto('sized')
-    .label('icmp')
-    .jmp('lt', R8, 8, 'pass')
-    .load('b', R2, FP, H + 41)
-    .jmp('ne', R2, 0, 'pass')
-    .load('b', R2, FP, H + 40)
-    .jmp('eq', R2, 128, 'sized')
-    .jmp('eq', R2, 129, 'sized')
-    .goto('pass')
-    .label('sized')
-    .movReg(R2, R8)
-    .alu('add', R2, 20)
-    .jmp('gt', R2, p.ipv4Mtu, 'pass');
+  a.load('b', R9, FP, H + 6);
+  checkTransport(a, { l4len: R8, l4At: H + 40, icmp: 58, echo: [128, 129] });
+  a.movReg(R2, R8).alu('add', R2, 20).jmp('gt', R2, p.ipv4Mtu, 'pass');
 
   // The IPv4 header (RFC 7915 §5.1).
   a.storeImm('b', FP, V, 0x45);

@@ -4,7 +4,7 @@
  * programs' common start and ends.
  */
 import { MAP_LOOKUP_ELEM, SKB_GSO_SEGS, SKB_LEN, SKB_LOAD_BYTES, SKB_PROTOCOL, TC_ACT_SHOT, TCX_NEXT } from './abi.js';
-import { type Asm, FP, R0, R1, R2, R3, R4, R6, R7, R8, type Reg } from './asm.js';
+import { type Asm, FP, R0, R1, R2, R3, R4, R6, R7, R8, R9, type Reg } from './asm.js';
 
 /**
  * The 32-bit word a program loads from bytes `b[at..at+4)` (little-endian host), as an
@@ -122,4 +122,38 @@ export function ends(a: Asm, mapFd: number, failedSlot: number, minus: number): 
   countSkb(a, mapFd, failedSlot, minus, 'failed');
   a.mov(R0, TC_ACT_SHOT).exit();
   a.label('pass').mov(R0, TCX_NEXT).exit();
+}
+
+/**
+ * The transport check both programs share, with the protocol in r9 and the transport length in
+ * `l4len` (not r2, which it uses): TCP of at least 20 bytes, UDP of at least 8 with a checksum, or
+ * an echo request/reply with code 0 of at least 8 (types `echo`, ICMP protocol `icmp`). The
+ * transport header's first 8 bytes are on the stack at `l4At`. Goes on at the label `sized`, which
+ * it places after itself; anything else jumps to `pass`.
+ */
+export function checkTransport(
+  a: Asm,
+  o: { l4len: Reg; l4At: number; icmp: number; echo: readonly [number, number] },
+): void {
+  a.jmp('eq', R9, 6, 'tcp')
+    .jmp('eq', R9, 17, 'udp')
+    .jmp('eq', R9, o.icmp, 'icmp')
+    .goto('pass')
+    .label('tcp')
+    .jmp('lt', o.l4len, 20, 'pass')
+    .goto('sized')
+    .label('udp')
+    .jmp('lt', o.l4len, 8, 'pass')
+    .load('h', R2, FP, o.l4At + 6)
+    .jmp('eq', R2, 0, 'pass')
+    .goto('sized')
+    .label('icmp')
+    .jmp('lt', o.l4len, 8, 'pass')
+    .load('b', R2, FP, o.l4At + 1)
+    .jmp('ne', R2, 0, 'pass')
+    .load('b', R2, FP, o.l4At)
+    .jmp('eq', R2, o.echo[0], 'sized')
+    .jmp('eq', R2, o.echo[1], 'sized')
+    .goto('pass')
+    .label('sized');
 }
