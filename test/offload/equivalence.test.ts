@@ -16,10 +16,11 @@ import { generateClatAddress } from '../../src/core/nd/neutral.js';
 import type { TranslatorConfig } from '../../src/core/xlat/config.js';
 import { Translator } from '../../src/core/xlat/translator.js';
 import { TC_ACT_REDIRECT, TCX_NEXT } from '../../src/offload/abi.js';
+import { Asm, R0, R2 } from '../../src/offload/asm.js';
 import { buildEgress4 } from '../../src/offload/egress4.js';
 import { buildIngress6 } from '../../src/offload/ingress6.js';
 import { planOffload } from '../../src/offload/plan.js';
-import { COUNTER_SLOTS, COUNTER_VALUE_LEN } from '../../src/offload/snippets.js';
+import { COUNTER_SLOTS, COUNTER_VALUE_LEN, fold as foldInKernel } from '../../src/offload/snippets.js';
 import { closeBpf, createArrayMap, loadTcProgram, testRun } from '../../src/sys/ebpf.js';
 import { NEED_ROOT } from '../helpers/netns.js';
 import { ipv4Packet, ipv6Packet, type L4, PROTO_ICMP, PROTO_TCP, PROTO_UDP } from '../pkt/build.js';
@@ -96,6 +97,26 @@ const l4Arb = (protos: number[]) =>
 
 /** What may be done to a valid packet so that it is no longer a plain one. */
 type Mutation = 'none' | 'ttl' | 'pad' | 'type' | 'code' | 'truncate' | 'frag' | 'version' | 'headerSum' | 'options';
+
+describe('the programs’ one’s-complement fold, run in the kernel', { skip: NEED_ROOT }, () => {
+  test('folds 32-bit sums to the 16-bit value the core’s fold gives', () => {
+    const out = new Uint8Array(128);
+    for (const v of [0, 1, 0xffff, 0x1fffe, 0x12345678, 0xfffffffe, 0xffffffff]) {
+      const a = new Asm();
+      // r0 = v (as 32 bits: mov sign-extends, the fold's first step drops the upper half).
+      a.mov(R0, v | 0);
+      foldInKernel(a, R0, R2);
+      a.exit();
+      const prog = loadTcProgram('clatd_fold', a.encode());
+      try {
+        const r = testRun(prog, frame(new Uint8Array(40), 0x86dd), out);
+        assert.equal(r.retval >>> 0, fold(v), `fold(0x${v.toString(16)})`);
+      } finally {
+        closeBpf(prog);
+      }
+    }
+  });
+});
 
 describe('offload programs give the core translator’s bytes', { skip: NEED_ROOT }, () => {
   for (const s of SETUPS) {
