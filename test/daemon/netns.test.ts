@@ -112,6 +112,11 @@ function leftovers(ns: Netns): string[] {
  * IPv4 works through the CLAT: at least one of three pings is answered. The first may wait for the
  * router to resolve a new CLAT address, whose anycast NA the kernel delays by up to ~0.8 s.
  */
+/** `clatd status --json` of the daemon whose control socket is `sock`, parsed. */
+function statusOf(ns: Netns, sock: string) {
+  return JSON.parse(ns.exec('node', CLI, 'status', '--json', '--control', sock));
+}
+
 function assertPings(ns: Netns): void {
   const r = ns.tryExec('ping', '-c', '3', '-i', '0.3', '-W', '3', '192.0.2.1');
   assert.match(r.stdout, / [123] received/, `${r.stdout}${r.stderr}`);
@@ -190,7 +195,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
 
       assert.match(p.a.exec('ping', '-c', '2', '-W', '3', '192.0.2.1'), /2 received/);
 
-      const st = JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock));
+      const st = statusOf(p.a, sock);
       assert.equal(st.state, 'running');
       assert.equal(st.pref64, PREFIX);
       assert.equal(st.pref64Source, 'flag');
@@ -276,7 +281,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       // As `clatd run | head` does once it has its lines: every later log write fails with EPIPE.
       c.child.stderr?.destroy();
       assertPings(p.a);
-      assert.equal(JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock)).state, 'running');
+      assert.equal(statusOf(p.a, sock).state, 'running');
       c.child.kill('SIGTERM');
       const ex = await c.exited;
       assert.equal(ex.code, 0, 'a clean stop, not the crash path');
@@ -290,7 +295,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       setUp(p);
       const c = startClatd(p.a, ['--pref64', PREFIX, '--control', join(dir, 'c.sock'), '--dad', 'off']);
       await c.waitFor(running);
-      const status = () => JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', join(dir, 'c.sock')));
+      const status = () => statusOf(p.a, join(dir, 'c.sock'));
       assertKernelPings(p.a, status);
       const restored = (what: RegExp) => (l: Record<string, unknown>) =>
         l.event === 'change' && l.kind === 'ipv4-restored' && what.test(String(l.msg));
@@ -363,7 +368,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       const dup = c.lines.find((l) => l.event === 'change' && l.kind === 'address-duplicate');
       assert.ok(dup, 'a duplicate was reported');
       assert.match(String(dup.msg), /^2001:db8:1::1 is a duplicate; trying 2001:db8:1:0:/);
-      const st = JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock));
+      const st = statusOf(p.a, sock);
       assert.notEqual(st.clat6, '2001:db8:1::1');
       assert.match(st.clat6, /^2001:db8:1:0:/);
       assert.equal(st.dad.duplicates[0].address, '2001:db8:1::1');
@@ -392,7 +397,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       sender.kill('SIGHUP');
       await c.waitFor((l) => l.event === 'change' && l.kind === 'pref64-changed', 15_000);
       await c.waitFor((l) => running(l) && c.lines.filter(running).length >= 2, 10_000);
-      const status = () => JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', join(dir, 'c.sock')));
+      const status = () => statusOf(p.a, join(dir, 'c.sock'));
       assert.equal(status().pref64, '2001:db8:65::/96');
       // The kernel fast path follows: its programs are built for the new prefix.
       assertKernelPings(p.a, status);
@@ -409,7 +414,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--dad', 'off']);
       await c.waitFor(running);
       const change = (kind: string) => c.waitFor((l) => l.event === 'change' && l.kind === kind);
-      const status = () => JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock));
+      const status = () => statusOf(p.a, sock);
       const ping = () => assertKernelPings(p.a, status);
       const runs = () => c.lines.filter(running).length;
 
@@ -480,7 +485,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       writeFileSync(file, `pref64 = "${PREFIX}"\ndad = "off"\ncontrol = "${sock}"\n`);
       const c = startClatd(p.a, ['--config', file]);
       await c.waitFor(running);
-      const status = () => JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock));
+      const status = () => statusOf(p.a, sock);
       assert.equal(status().pref64, PREFIX);
 
       writeFileSync(file, `pref64 = "2001:db8:65::/96"\ndad = "off"\ncontrol = "${sock}"\n`);
@@ -515,7 +520,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       await c.waitFor((l) => l.event === 'state' && l.to === 'paused');
       assert.equal(p.a.tryExec('ip', 'link', 'show', 'v4-veth-a').status, 0, 'the TUN stays while paused');
       assert.equal(p.a.tryExec('ping', '-c', '1', '-W', '1', '192.0.2.1').status, 1, 'nothing is translated');
-      const st = JSON.parse(p.a.exec('node', CLI, 'status', '--json', '--control', sock));
+      const st = statusOf(p.a, sock);
       assert.equal(st.state, 'paused');
       assert.match(st.reason, /no NAT64 prefix/);
 

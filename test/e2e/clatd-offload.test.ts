@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isChecksumNeutral } from '../../src/core/nd/neutral.js';
-import { ADDR } from '../../src/lab/index.js';
+import { ADDR, type Lab } from '../../src/lab/index.js';
 import { NEED_TCX } from '../helpers/netns.js';
 import { clatdSuite, pingStats } from './helpers.js';
 
@@ -23,6 +23,18 @@ function dirs(s: unknown): { '46': Dir; '64': Dir } {
   return { '46': c['46'], '64': c['64'] };
 }
 
+/** Ping, the 4 MiB HTTP download and a UDP echo from the host to the IPv4-only server: all must work. */
+async function plainTraffic(lab: Lab, o: { pings: number; interval: string; udpBytes: number }): Promise<void> {
+  const p = await lab.exec(lab.names.host, ['ping', '-c', String(o.pings), '-i', o.interval, '-W', '2', ADDR.server], {
+    allowFail: true,
+  });
+  assert.equal(pingStats(p.stdout).received, o.pings, p.stdout + p.stderr);
+  const h = await lab.probe(lab.names.host, ['http', `http://${ADDR.server}/blob.bin`]);
+  assert.equal(h.sha256, lab.blobSha256, JSON.stringify(h));
+  const u = await lab.probe(lab.names.host, ['udp', ADDR.server, String(ADDR.udpEchoPort), String(o.udpBytes)]);
+  assert.equal(u.same, true, JSON.stringify(u));
+}
+
 describe('clatd in the lab: kernel offload on (the default)', { skip: NEED_TCX }, () => {
   const suite = clatdSuite();
 
@@ -30,14 +42,7 @@ describe('clatd in the lab: kernel offload on (the default)', { skip: NEED_TCX }
     const r = suite.ready(t);
     if (!r) return;
     const s1 = dirs(await r.lab.clatdStatus(r.clatd));
-    const p = await r.lab.exec(r.lab.names.host, ['ping', '-c', '5', '-i', '0.1', '-W', '2', ADDR.server], {
-      allowFail: true,
-    });
-    assert.equal(pingStats(p.stdout).received, 5, p.stdout + p.stderr);
-    const h = await r.lab.probe(r.lab.names.host, ['http', `http://${ADDR.server}/blob.bin`]);
-    assert.equal(h.sha256, r.lab.blobSha256, JSON.stringify(h));
-    const u = await r.lab.probe(r.lab.names.host, ['udp', ADDR.server, String(ADDR.udpEchoPort), '512']);
-    assert.equal(u.same, true, JSON.stringify(u));
+    await plainTraffic(r.lab, { pings: 5, interval: '0.1', udpBytes: 512 });
     const s2 = dirs(await r.lab.clatdStatus(r.clatd));
     for (const d of ['46', '64'] as const) {
       const moved = (s2[d].offloaded ?? 0) - (s1[d].offloaded ?? 0);
@@ -79,14 +84,7 @@ describe('clatd in the lab: kernel offload off', () => {
   test('ping, an HTTP download and UDP echo all go through the workers', async (t) => {
     const r = suite.ready(t);
     if (!r) return;
-    const p = await r.lab.exec(r.lab.names.host, ['ping', '-c', '3', '-i', '0.2', '-W', '2', ADDR.server], {
-      allowFail: true,
-    });
-    assert.equal(pingStats(p.stdout).received, 3, p.stdout + p.stderr);
-    const h = await r.lab.probe(r.lab.names.host, ['http', `http://${ADDR.server}/blob.bin`]);
-    assert.equal(h.sha256, r.lab.blobSha256, JSON.stringify(h));
-    const u = await r.lab.probe(r.lab.names.host, ['udp', ADDR.server, String(ADDR.udpEchoPort), '512']);
-    assert.equal(u.same, true, JSON.stringify(u));
+    await plainTraffic(r.lab, { pings: 3, interval: '0.2', udpBytes: 512 });
     const status = await r.lab.clatdStatus(r.clatd);
     assert.equal(status?.offload, 'off (--offload off)');
     const s = dirs(status);
@@ -108,14 +106,7 @@ describe('clatd in the lab: kernel offload with a CLAT address that is not check
     const s1 = await r.lab.clatdStatus(r.clatd);
     assert.equal(s1?.clat6, V6);
     assert.equal(isChecksumNeutral({ ipv6: V6, pref64: String(s1?.pref64), ipv4: String(s1?.clat4) }), false);
-    const p = await r.lab.exec(r.lab.names.host, ['ping', '-c', '3', '-i', '0.2', '-W', '2', ADDR.server], {
-      allowFail: true,
-    });
-    assert.equal(pingStats(p.stdout).received, 3, p.stdout + p.stderr);
-    const h = await r.lab.probe(r.lab.names.host, ['http', `http://${ADDR.server}/blob.bin`]);
-    assert.equal(h.sha256, r.lab.blobSha256, JSON.stringify(h));
-    const u = await r.lab.probe(r.lab.names.host, ['udp', ADDR.server, String(ADDR.udpEchoPort), '777']);
-    assert.equal(u.same, true, JSON.stringify(u));
+    await plainTraffic(r.lab, { pings: 3, interval: '0.2', udpBytes: 777 });
     // Upload: the host's TCP hands over partial checksums; the server verifies what arrives.
     await r.lab.exec(r.lab.names.internet, ['iperf3', '-s', '-1', '-D', '-B', ADDR.server]);
     await new Promise((res) => setTimeout(res, 300));
