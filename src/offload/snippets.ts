@@ -43,7 +43,7 @@ export const COUNTER_VALUE_LEN = 16;
  * Adds `packetsReg` packets of `lenReg` bytes in all to counter `slot` (clobbers r0–r5; both
  * registers must be r6–r9).
  */
-export function count(a: Asm, mapFd: number, slot: number, packetsReg: Reg, lenReg: Reg, skip: string): void {
+function count(a: Asm, mapFd: number, slot: number, packetsReg: Reg, lenReg: Reg, skip: string): void {
   a.storeImm('w', FP, -4, slot)
     .loadMap(R1, mapFd)
     .movReg(R2, FP)
@@ -86,7 +86,7 @@ export function jumpIfNonGlobal(a: Asm, r: Reg, tmp: Reg, label: string): void {
  * Puts into `r` how many packets the skb is on the wire: its GSO segment count, or 1 (an skb
  * that is not GSO has 0 there).
  */
-export function wirePackets(a: Asm, r: Reg, skb: Reg, label: string): void {
+function wirePackets(a: Asm, r: Reg, skb: Reg, label: string): void {
   a.load('w', r, skb, SKB_GSO_SEGS).jmp('ne', r, 0, label).mov(r, 1).label(label);
 }
 

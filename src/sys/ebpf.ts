@@ -33,15 +33,17 @@ function bpfError(errno: number, what: string, object?: string, hint?: string): 
   return sysError(errno, what, object, hint ?? (errno === Errno.EPERM ? BPF_PRIVILEGE_HINT : undefined));
 }
 
+/** bpf(2) or its error; `hintFor` may say what an errno means for this command. */
 function call(
   cmd: number,
   attr: Uint8Array,
   ptrs: (number | Uint8Array | null)[],
   what: string,
   object?: string,
+  hintFor?: (errno: number) => string | undefined,
 ): number {
   const rc = native.bpf(cmd, attr, ptrs);
-  if (rc < 0) throw bpfError(-rc, what, object);
+  if (rc < 0) throw bpfError(-rc, what, object, hintFor?.(-rc));
   return rc;
 }
 
@@ -119,13 +121,10 @@ export function attachTcx(progFd: number, ifindex: number, direction: TcxDirecti
   v.setUint32(0, progFd, true);
   v.setUint32(4, ifindex, true);
   v.setUint32(8, direction === 'ingress' ? BPF_TCX_INGRESS : BPF_TCX_EGRESS, true);
-  const rc = native.bpf(BPF_LINK_CREATE, attr, []);
-  if (rc < 0) {
-    // Kernels before 6.6 do not know the tcx attach types and say only EINVAL.
-    const hint = rc === -Errno.EINVAL ? 'tcx links need Linux 6.6 or later' : undefined;
-    throw bpfError(-rc, `bpf(BPF_LINK_CREATE tcx ${direction})`, object, hint);
-  }
-  return rc;
+  // Kernels before 6.6 do not know the tcx attach types and say only EINVAL.
+  return call(BPF_LINK_CREATE, attr, [], `bpf(BPF_LINK_CREATE tcx ${direction})`, object, (errno) =>
+    errno === Errno.EINVAL ? 'tcx links need Linux 6.6 or later' : undefined,
+  );
 }
 
 export interface TestRun {
