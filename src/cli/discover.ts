@@ -4,6 +4,7 @@
  * for Router Advertisements for a moment (soliciting one when it may) and asks DNS64 meanwhile.
  */
 import type { Prefix6 } from '../core/addr/prefix.js';
+import { pref64Problem } from '../core/nd/pref64.js';
 import { RUN_OPTIONS, resolveConfig } from '../daemon/config.js';
 import { type Discovery, discover } from '../daemon/discover.js';
 import { type CommandSpec, intFlag, parseCommand } from './args.js';
@@ -49,7 +50,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   const waitMs = intFlag('discover', 'wait', v.wait as string | undefined, 0, 60_000) ?? 3000;
   const flags = Object.fromEntries(SHARED.map((k) => [k, v[k]]));
   const cfg = resolveConfig(flags);
-  const sys = await import('../daemon/system.js');
+  const sys = await import('../daemon/system/index.js');
   const rtnl = sys.openRtnl();
   try {
     const net = new sys.SystemNet(rtnl);
@@ -76,7 +77,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
 }
 
 async function waitForRa(
-  sys: typeof import('../daemon/system.js'),
+  sys: typeof import('../daemon/system/index.js'),
   net: InstanceType<typeof sys.SystemNet>,
   ifindex: number,
   ms: number,
@@ -86,7 +87,9 @@ async function waitForRa(
     let timer: ReturnType<typeof setTimeout> | undefined;
     const w = net.watch(
       (e) => {
-        if (e.type === 'pref64' && e.ifindex === ifindex && e.lifetime > 0) done(e.prefix);
+        // A PREF64 that cannot be a NAT64 prefix is refused here as run refuses it.
+        if (e.type === 'pref64' && e.ifindex === ifindex && e.lifetime > 0 && pref64Problem(e.prefix) === null)
+          done(e.prefix);
       },
       () => done(undefined),
     );

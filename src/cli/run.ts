@@ -4,6 +4,7 @@
  * systemd notification and the metrics server around it.
  */
 import { availableParallelism } from 'node:os';
+import { dirname } from 'node:path';
 import { defaultControlPath, loadConfig, type RawValues, RUN_SPEC } from '../daemon/config.js';
 import { ControlServer } from '../daemon/control.js';
 import { Daemon } from '../daemon/daemon.js';
@@ -25,18 +26,20 @@ export async function main(argv: string[]): Promise<number> {
   checkPreflight();
 
   // The system layer loads the native addon; import it only now, so --help and bad flags never need it.
-  const { openRtnl, systemDeps } = await import('../daemon/system.js');
+  const { openRtnl, SystemNet, systemDeps } = await import('../daemon/system/index.js');
   const { datapathFactory } = await import('../daemon/datapath.js');
   const rtnl = openRtnl();
   const workers = cfg.workers ?? availableParallelism();
-  const deps = systemDeps(rtnl, datapathFactory(workers, log, cfg.offload, rtnl), workers);
 
   let uplinkGuess = cfg.interface;
   if (uplinkGuess === undefined) {
-    const r = await deps.net.defaultRoute6();
-    uplinkGuess = r && (await deps.net.links()).find((l) => l.index === r.ifindex)?.name;
+    const net = new SystemNet(rtnl);
+    const r = await net.defaultRoute6();
+    uplinkGuess = r && (await net.links()).find((l) => l.index === r.ifindex)?.name;
   }
   const controlPath = cfg.control ?? defaultControlPath(uplinkGuess ?? 'default');
+  // Host settings clatd changes are recorded beside the control socket (under /run by default).
+  const deps = systemDeps(rtnl, datapathFactory(workers, log, cfg.offload, rtnl), workers, dirname(controlPath));
   const daemon = new Daemon(cfg, deps, log);
   const control = new ControlServer(controlPath, (req) => {
     if (req.cmd === 'status') return { ok: true, status: daemon.status() };

@@ -4,9 +4,8 @@
  */
 import { defaultControlPath } from '../daemon/config.js';
 import { ControlError, listSockets, request } from '../daemon/control.js';
-import type { StatusSnapshot } from '../daemon/daemon.js';
-import { describeSource } from '../daemon/daemon.js';
 import type { DirectionCounters } from '../daemon/ports.js';
+import { describeSource, type StatusSnapshot } from '../daemon/status.js';
 import { type CommandSpec, parseCommand, UsageError } from './args.js';
 
 export const STATUS_SPEC: CommandSpec = {

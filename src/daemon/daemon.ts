@@ -1,33 +1,29 @@
 /**
- * The orchestrator: brings the CLAT up in the order of issue 5 and keeps it matched to the host.
- *
- * It works by reconciliation. Every netlink event, timer and reload marks the daemon dirty; one
- * step at a time then observes the host (uplink, addresses, routes, PREF64), compares it with what
- * was last seen (each difference is one "change" log line and counter) and with what is built, and
- * does the least work that makes them agree:
+ * The reconciler: brings the CLAT up and keeps it matched to the host. Every netlink event, timer
+ * and reload marks it dirty; one step at a time then observes the host (observe.ts), logs each
+ * difference as a change, and does the least work that makes what is built agree with it:
  *
  *   1. uplink       --interface, or the interface of the IPv6 default route; up, with a global address
- *   2. NAT64 prefix --pref64 > RA PREF64 (lifetime tracked) > RFC 7050 (DNS64)
+ *   2. NAT64 prefix --pref64 > RA PREF64 per router > RFC 7050 (pref64.ts)
  *   3. native IPv4  (--mode auto) idle while another IPv4 default route exists
- *   4. addresses    CLAT IPv4 (RFC 7335) and a checksum-neutral IPv6 in the /64 the kernel would use
+ *   4. addresses    CLAT IPv4 (RFC 7335) and a checksum-neutral IPv6 in the /64 the kernel would use (addressing.ts)
  *   5. uplink side  raw socket holding the anycast address + nft drop rule, then DAD on the wire
  *   6. IPv4 side    TUN v4-<uplink>, /32, MTU, default route
- *   7. translate    the worker datapath
+ *   7. translate    the datapath (supervisor.ts: start, reconfigure, restart budget)
  *
- * Everything it builds is held in three fields (#upSide, #ipv4, #dp) right after it is built, so
- * `stop()` can always take down exactly what exists, whatever step was running.
+ * Everything built is held in three places (#upSide, #ipv4, the supervisor) as soon as it exists,
+ * so `stop()` always takes down exactly what exists, whatever step was running.
  */
-import { formatIPv6, parseIPv6 } from '../core/addr/ipv6.js';
+import { formatIPv6 } from '../core/addr/ipv6.js';
 import { formatPrefix6, type Prefix6 } from '../core/addr/prefix.js';
+import { Addressing, type DadVerdict } from './addressing.js';
 import type { RunConfig } from './config.js';
 import type { Logger } from './log.js';
+import { ChangeTracker, isLinkLocalOrLoopback, type Observed, observeHost, slash64 } from './observe.js';
 import {
-  type AddrInfo,
   type Closer,
-  type Counters,
   type DaemonDeps,
   type DatapathHandle,
-  type DirectionCounters,
   type Ipv4Side,
   ipv4Mtu,
   type LinkInfo,
@@ -36,36 +32,15 @@ import {
   type UplinkSide,
   type XlatParams,
 } from './ports.js';
+import { Pref64Tracker, type PrefixChoice } from './pref64.js';
 import { Lifecycle, type State } from './state.js';
+import { describeSource, type PrefixSource, type StatusSnapshot } from './status.js';
+import { DatapathSupervisor } from './supervisor.js';
 
-export type PrefixSource = 'flag' | 'ra' | 'dns64';
-
-export type DadResult = 'none' | 'pending' | 'unique' | 'probes-sent' | 'optimistic' | 'failed';
-
-export interface StatusSnapshot {
-  state: State;
-  /** Why the daemon waits or is paused, when it does. */
-  reason: string | null;
-  pid: number;
-  uptimeSec: number;
-  stateSinceSec: number;
-  uplink: { name: string; ifindex: number; up: boolean } | null;
-  pref64: string | null;
-  pref64Source: PrefixSource | null;
-  clat4: string | null;
-  clat6: string | null;
-  prefix64: string | null;
-  tun: string | null;
-  mtu: number | null;
-  /** The kernel fast path: in use, off, or why not (null without a datapath). */
-  offload: string | null;
-  dad: { mode: string; result: DadResult; attempts: number; duplicates: { address: string; by: string }[] };
-  counters: Counters;
-  changes: Record<string, number>;
-  transitions: Record<State, number>;
-  dadAttempts: number;
-  errors: number;
-}
+export { slash64 } from './observe.js';
+export type { DadResult, PrefixSource, StatusSnapshot } from './status.js';
+export { describeSource } from './status.js';
+export { addCounters, emptyCounters } from './supervisor.js';
 
 interface Session {
   uplink: LinkInfo;
@@ -77,90 +52,42 @@ interface Session {
   mtu: number;
 }
 
-interface Observed {
-  uplink?: LinkInfo;
-  uplinkOk: boolean;
-  why?: string;
-  prefix?: { prefix: Prefix6; source: PrefixSource };
-  native4: boolean;
-  /** The TUN of the IPv4 side no longer exists (deleted from outside: `ip link del`). */
-  tunGone?: boolean;
+interface BringUp {
+  uplink: LinkInfo;
+  prefix: Prefix6;
+  source: PrefixSource;
+  prefix64: string;
+  mtu: number;
+  reason: string;
+  /** Probe this address again instead of drawing one (resuming with the same identity). */
+  keep?: string;
 }
 
-const DNS64_RETRY_MS = 10_000;
-/** How long a Router Advertisement gets to bring a PREF64 before RFC 7050 is asked. */
-const RA_HEAD_START_MS = 1_500;
-const DNS64_REFRESH_MS = 600_000;
+type FailedDad = Exclude<DadVerdict, { type: 'unique' } | { type: 'stopped' }>;
+
 const ERROR_RETRY_MS = 2_000;
 const PERIODIC_MS = 30_000;
 const STOP_WAIT_MS = 1_200;
-/**
- * A datapath that fails on its own (a crashed worker, a device side given up) is restarted, at
- * most this many times within {@link DP_RESTART_WINDOW_MS}; one failure more ends the daemon with
- * an error, for the service manager to restart it whole.
- */
-const MAX_DP_RESTARTS = 5;
-const DP_RESTART_WINDOW_MS = 600_000;
-
-export function emptyCounters(): Counters {
-  const d = (): DirectionCounters => ({ packets: 0, bytes: 0, drops: {} });
-  return { '46': d(), '64': d() };
-}
-
-/**
- * Sums two counter snapshots leaf by leaf (every number at the same path), so whatever the
- * datapath counts (per-direction totals, drop reasons, I/O errors) survives a datapath restart.
- */
-export function addCounters(a: Counters, b: Counters): Counters {
-  const sum = (x: unknown, y: unknown): unknown => {
-    if (typeof x === 'number' || typeof y === 'number') return (Number(x) || 0) + (Number(y) || 0);
-    const out: Record<string, unknown> = {};
-    const xo = (x ?? {}) as Record<string, unknown>;
-    const yo = (y ?? {}) as Record<string, unknown>;
-    for (const k of new Set([...Object.keys(xo), ...Object.keys(yo)])) out[k] = sum(xo[k], yo[k]);
-    return out;
-  };
-  return sum(a, b) as Counters;
-}
 
 function prefixKey(p: Prefix6 | undefined): string {
   return p === undefined ? '' : formatPrefix6(p);
 }
 
-/** The /64 containing `address`, as an address string (host bits zero). */
-export function slash64(address: string): string {
-  const b = parseIPv6(address);
-  b.fill(0, 8);
-  return formatIPv6(b);
-}
-
-function isLinkLocalOrLoopback(address: string): boolean {
-  const b = parseIPv6(address);
-  if (b[0] === 0xfe && (b[1] & 0xc0) === 0x80) return true;
-  return b.every((x, i) => (i === 15 ? x === 1 : x === 0));
-}
-
 export class Daemon {
   readonly lifecycle: Lifecycle;
   readonly log: Logger;
-  /** Live changes seen, by kind. */
-  readonly changes: Record<string, number> = {};
   errors = 0;
-  dadAttempts = 0;
 
   #cfg: RunConfig;
   readonly #deps: DaemonDeps;
   readonly #startedAt: number;
+  readonly #changes: ChangeTracker;
+  readonly #pref64: Pref64Tracker;
+  readonly #dp: DatapathSupervisor;
+  readonly #addr: Addressing;
 
   #watch?: Closer;
   #abort = new AbortController();
-  readonly #ra = new Map<number, { prefix: Prefix6; expiresAt: number }>();
-  #raTimer: unknown;
-  #dns64?: { prefix: Prefix6; at: number };
-  #dns64Inflight = false;
-  /** When a Router Solicitation was sent, by ifindex. */
-  readonly #solicited = new Map<number, number>();
-  #dns64LastTry = Number.NEGATIVE_INFINITY;
   #timer: unknown;
   #periodic: unknown;
   #pref64Timer: unknown;
@@ -168,28 +95,22 @@ export class Daemon {
 
   #upSide?: UplinkSide;
   #ipv4?: Ipv4Side;
-  #dp?: DatapathHandle;
-  /** Bumped for each datapath started or stopped: a failure report of an older one is ignored. */
-  #dpGen = 0;
-  /** Why the current datapath failed, until it is replaced. */
-  #dpFailure: string | undefined;
-  /** When the datapath was restarted after failures (within the window). */
-  #dpRestarts: number[] = [];
   /** Who deleted (part of) the nft table of the uplink side, until it is put back. */
   #filterLostBy: string | undefined;
   /** Set by a reload that needs everything built again; the next step tears down first. */
   #rebuildWhy: string | undefined;
   /** Why the TUN or datapath of a running CLAT is to be built again (see #repair). */
   #repairWhy: string | undefined;
+  /** Set by a reload that changes --pref64, --v6 or --dad: the next step draws the addresses again. */
+  #redraw = false;
   #session?: Session;
-  #counterBase: Counters = emptyCounters();
-  #dad: StatusSnapshot['dad'];
   #reason: string | null = null;
   /** Aborts the DAD run of the current identity when a new one starts. */
   #dadRun?: AbortController;
+  /** An optimistic DAD that ended without an address, for the next step to act on. */
+  #dadVerdict?: FailedDad;
   /** The uplink of the last observation, for status while nothing is built. */
   #seenUplink: { name: string; ifindex: number; up: boolean } | undefined;
-  #last?: { uplink?: number; up: boolean; prefix: string; native4: boolean };
 
   #dirty = false;
   #loop?: Promise<void>;
@@ -200,8 +121,6 @@ export class Daemon {
   readonly done: Promise<number>;
   /** Called on each state change (systemd STATUS=). */
   onStatus?: (line: string) => void;
-  /** Set by a reload that changes --pref64, --v6 or --dad: the next step draws the addresses again. */
-  #redraw = false;
 
   constructor(cfg: RunConfig, deps: DaemonDeps, log: Logger) {
     this.#cfg = cfg;
@@ -209,7 +128,27 @@ export class Daemon {
     this.log = log;
     this.#startedAt = deps.clock.now();
     this.lifecycle = new Lifecycle(() => deps.clock.now());
-    this.#dad = { mode: cfg.dad, result: 'none', attempts: 0, duplicates: [] };
+    this.#changes = new ChangeTracker((kind, msg) => this.log.info('change', msg, { kind }));
+    this.#pref64 = new Pref64Tracker(
+      {
+        clock: deps.clock,
+        dns64: deps.dns64,
+        log,
+        solicit: deps.net.solicit && ((i) => deps.net.solicit?.(i)),
+        kick: () => this.kick(),
+      },
+      cfg,
+    );
+    this.#dp = new DatapathSupervisor({
+      plumbing: deps.plumbing,
+      log,
+      now: () => deps.clock.now(),
+      onFailure: () => this.kick(),
+      onRestart: (why) => this.#changes.change('datapath-restarted', `restarting the datapath: ${why}`),
+      // Not awaited: stopping waits for the step that asked to end.
+      onGiveUp: (why) => void this.#fail(why),
+    });
+    this.#addr = new Addressing(deps, log, cfg.dad);
     this.done = new Promise((r) => {
       this.#resolveDone = r;
     });
@@ -225,6 +164,15 @@ export class Daemon {
 
   get state(): State {
     return this.lifecycle.state;
+  }
+
+  /** Live changes seen, by kind. */
+  get changes(): Record<string, number> {
+    return this.#changes.counts;
+  }
+
+  get dadAttempts(): number {
+    return this.#addr.attemptsTotal;
   }
 
   /** Removes leftovers of an earlier instance, subscribes to netlink and starts the first step (not awaited). */
@@ -315,22 +263,10 @@ export class Daemon {
 
   #onEvent(e: NetEvent): void {
     if (e.type === 'pref64') {
-      const now = this.#deps.clock.now();
-      const old = this.#ra.get(e.ifindex);
-      if (e.lifetime === 0) {
-        this.#ra.delete(e.ifindex);
-        if (old) this.log.info('pref64', `Router Advertisement withdrew ${formatPrefix6(old.prefix)}`);
-      } else {
-        this.#ra.set(e.ifindex, { prefix: e.prefix, expiresAt: now + e.lifetime * 1000 });
-        if (!old || prefixKey(old.prefix) !== prefixKey(e.prefix)) {
-          this.log.info('pref64', `Router Advertisement carries PREF64 ${formatPrefix6(e.prefix)}`, {
-            ifindex: e.ifindex,
-            lifetime: e.lifetime,
-          });
-        }
-      }
-      this.#armRaTimer();
-    } else if (e.type === 'nft') {
+      this.#pref64.onRa(e); // kicks
+      return;
+    }
+    if (e.type === 'nft') {
       const table = this.#upSide?.table;
       if (table === undefined || (e.table !== undefined && e.table !== table)) return;
       this.#filterLostBy = e.by;
@@ -340,162 +276,7 @@ export class Daemon {
     this.kick();
   }
 
-  /** One timer at the earliest RA PREF64 expiry. */
-  #armRaTimer(): void {
-    const { clock } = this.#deps;
-    if (this.#raTimer !== undefined) clock.clearTimeout(this.#raTimer);
-    this.#raTimer = undefined;
-    let next = Number.POSITIVE_INFINITY;
-    for (const v of this.#ra.values()) next = Math.min(next, v.expiresAt);
-    if (next === Number.POSITIVE_INFINITY) return;
-    this.#raTimer = clock.setTimeout(
-      () => {
-        this.#raTimer = undefined;
-        const now = clock.now();
-        for (const [k, v] of this.#ra) {
-          if (v.expiresAt <= now) {
-            this.#ra.delete(k);
-            this.log.info('pref64', `PREF64 ${formatPrefix6(v.prefix)} from Router Advertisements expired`);
-          }
-        }
-        this.#armRaTimer();
-        this.kick();
-      },
-      Math.max(0, next - clock.now()),
-    );
-  }
-
-  #change(kind: string, msg: string): void {
-    this.changes[kind] = (this.changes[kind] ?? 0) + 1;
-    this.log.info('change', msg, { kind });
-  }
-
-  /** Observes the host: steps 1-3. */
-  async #observe(): Promise<Observed> {
-    const { net } = this.#deps;
-    const cfg = this.#cfg;
-    const links = await net.links();
-    let uplink: LinkInfo | undefined;
-    if (cfg.interface !== undefined) {
-      uplink = links.find((l) => l.name === cfg.interface);
-      if (!uplink) return { uplinkOk: false, why: `interface ${cfg.interface} does not exist`, native4: false };
-    } else {
-      const r = await net.defaultRoute6();
-      uplink = r && links.find((l) => l.index === r.ifindex);
-      if (!uplink) {
-        // A link going down loses its default route: while it still exists, it is down, not gone.
-        const cur = this.#session?.uplink.index;
-        const still = cur === undefined ? undefined : links.find((l) => l.index === cur);
-        if (still) {
-          const why = still.up ? `no IPv6 default route via ${still.name}` : `uplink ${still.name} is down`;
-          return { uplink: still, uplinkOk: false, why, native4: false };
-        }
-        return { uplinkOk: false, why: 'no IPv6 default route (give one with --interface)', native4: false };
-      }
-    }
-    if (!uplink.up) return { uplink, uplinkOk: false, why: `uplink ${uplink.name} is down`, native4: false };
-    const addrs = await net.addresses();
-    const globals = addrs.filter(
-      (a) => a.ifindex === uplink.index && a.family === 6 && a.scope === 'global' && !a.tentative,
-    );
-    if (globals.length === 0) {
-      return { uplink, uplinkOk: false, why: `uplink ${uplink.name} has no global IPv6 address`, native4: false };
-    }
-    let native4 = false;
-    if (cfg.mode === 'auto') {
-      const own = this.#ipv4?.ifindex;
-      native4 = (await net.defaultRoutes4()).some((r) => r.ifindex !== own);
-    }
-    const tun = this.#ipv4?.ifindex;
-    const tunGone = tun !== undefined && !links.some((l) => l.index === tun);
-    return { uplink, uplinkOk: true, prefix: this.#prefixFor(uplink), native4, tunGone };
-  }
-
-  #prefixFor(uplink: LinkInfo): Observed['prefix'] {
-    const cfg = this.#cfg;
-    if (cfg.pref64) return { prefix: cfg.pref64, source: 'flag' };
-    const ra = this.#ra.get(uplink.index);
-    if (ra && ra.expiresAt > this.#deps.clock.now()) return { prefix: ra.prefix, source: 'ra' };
-    const now = this.#deps.clock.now();
-    if (this.#dns64) {
-      if (now - this.#dns64.at > DNS64_REFRESH_MS) this.#queryDns64();
-      return { prefix: this.#dns64.prefix, source: 'dns64' };
-    }
-    // RAs are preferred (as Android does): solicit one, and give it a head start over DNS64.
-    let asked = this.#solicited.get(uplink.index);
-    if (asked === undefined) {
-      asked = now;
-      this.#solicited.set(uplink.index, now);
-      this.#deps.net.solicit?.(uplink.index);
-      this.log.debug('pref64', `sent a Router Solicitation on ${uplink.name}`);
-    }
-    const wait = asked + RA_HEAD_START_MS - now;
-    if (wait > 0) this.#retryIn(wait);
-    else this.#queryDns64();
-    return undefined;
-  }
-
-  /** RFC 7050 discovery in the background; its answer kicks a new step. */
-  #queryDns64(): void {
-    const { clock, dns64 } = this.#deps;
-    const now = clock.now();
-    if (this.#dns64Inflight || now - this.#dns64LastTry < DNS64_RETRY_MS) return;
-    this.#dns64Inflight = true;
-    this.#dns64LastTry = now;
-    const servers = this.#cfg.dns64Servers;
-    dns64.discover(servers).then(
-      (found) => {
-        this.#dns64Inflight = false;
-        const p = found[0];
-        if (p) {
-          if (prefixKey(p) !== prefixKey(this.#dns64?.prefix)) {
-            this.log.info('dns64', `RFC 7050: ipv4only.arpa gives NAT64 prefix ${formatPrefix6(p)}`, {
-              servers: servers.join(',') || 'system',
-            });
-          }
-          this.#dns64 = { prefix: p, at: clock.now() };
-        } else {
-          this.log.debug('dns64', 'RFC 7050: no NAT64 prefix in the AAAA answers for ipv4only.arpa');
-        }
-        this.kick();
-        if (!p) this.#retryIn(DNS64_RETRY_MS);
-      },
-      (e: Error) => {
-        this.#dns64Inflight = false;
-        this.log.debug('dns64', `RFC 7050 discovery failed: ${e.message}`);
-        this.#retryIn(DNS64_RETRY_MS);
-      },
-    );
-  }
-
-  /** Logs each difference from the last observation as one change. */
-  #diff(o: Observed): void {
-    const last = this.#last;
-    const now = { uplink: o.uplink?.index, up: o.uplinkOk, prefix: prefixKey(o.prefix?.prefix), native4: o.native4 };
-    if (last) {
-      if (last.uplink !== undefined && now.uplink !== last.uplink) {
-        this.#change('uplink-gone', `uplink ifindex ${last.uplink} is gone${o.why ? `: ${o.why}` : ''}`);
-      } else if (last.up && !now.up && now.uplink !== undefined) {
-        this.#change('uplink-down', o.why ?? 'uplink down');
-      } else if (!last.up && now.up && last.uplink === now.uplink) {
-        this.#change('uplink-up', `uplink ${o.uplink?.name} is usable again`);
-      }
-      if (now.up && last.prefix !== now.prefix) {
-        if (last.prefix === '') this.#change('pref64-found', `NAT64 prefix ${now.prefix} (${o.prefix?.source})`);
-        else if (now.prefix === '') this.#change('pref64-lost', `NAT64 prefix ${last.prefix} is gone`);
-        else this.#change('pref64-changed', `NAT64 prefix ${last.prefix} -> ${now.prefix} (${o.prefix?.source})`);
-      }
-      if (this.#cfg.mode === 'auto' && now.up && last.native4 !== now.native4) {
-        this.#change(
-          now.native4 ? 'native-ipv4-appeared' : 'native-ipv4-gone',
-          now.native4 ? 'a native IPv4 default route appeared' : 'the native IPv4 default route is gone',
-        );
-      }
-    }
-    this.#last = now;
-  }
-
-  #wait(state: 'waiting-uplink' | 'waiting-prefix' | 'idle-native-ipv4', why: string): void {
+  #wait(state: 'waiting-uplink' | 'waiting-prefix' | 'idle-native-ipv4' | 'dad', why: string): void {
     const changed = this.#reason !== why || this.lifecycle.state !== state;
     this.#reason = why;
     if (this.lifecycle.state !== state) this.lifecycle.go(state, why);
@@ -505,20 +286,35 @@ export class Daemon {
   async #pause(why: string): Promise<void> {
     this.#reason = why;
     if (this.lifecycle.state === 'paused') return;
-    if (this.#dp) await this.#dp.pause();
+    await this.#dp.pause();
     this.lifecycle.go('paused', why);
   }
 
+  /** Whether anything is built (a session, the IPv4 side or the uplink side). */
+  get #built(): boolean {
+    return this.#session !== undefined || this.#ipv4 !== undefined || this.#upSide !== undefined;
+  }
+
   async #step(): Promise<void> {
-    const o = await this.#observe();
+    const cfg = this.#cfg;
+    const o = await observeHost(this.#deps.net, {
+      iface: cfg.interface,
+      autoMode: cfg.mode === 'auto',
+      current: this.#session?.uplink.index,
+      tun: this.#ipv4?.ifindex,
+    });
     if (this.lifecycle.done) return;
     this.#seenUplink = o.uplink && { name: o.uplink.name, ifindex: o.uplink.index, up: o.uplinkOk };
-    this.#diff(o);
+    const choice = o.uplinkOk && o.uplink ? this.#pref64.choose(o.uplink, o.onLink) : undefined;
+    this.#changes.diff(o, prefixKey(choice?.prefix), choice?.source, cfg.mode === 'auto');
     if (this.#rebuildWhy !== undefined) {
       const why = this.#rebuildWhy;
       this.#rebuildWhy = undefined;
       await this.#teardown(why);
     }
+    const verdict = this.#dadVerdict;
+    this.#dadVerdict = undefined;
+    if (verdict) await this.#afterFailedDad(verdict);
     const s = this.#session;
 
     if (!o.uplinkOk || !o.uplink) {
@@ -528,35 +324,51 @@ export class Daemon {
         // ENETDOWN once, counted), and resuming it is instant where new workers take ~0.8 s to warm up.
         return this.#pause(`${why}; translation paused`);
       }
-      if (s || this.#ipv4 || this.#upSide) await this.#teardown(`${why}`);
+      if (this.#built) await this.#teardown(`${why}`);
       return this.#wait('waiting-uplink', `${why}; waiting`);
     }
     const uplink = o.uplink;
     if (s && s.uplink.index !== uplink.index)
       await this.#teardown(`uplink changed from ${s.uplink.name} to ${uplink.name}`);
-    if (o.tunGone) await this.#dropGoneTun();
-    else if (this.#ipv4) {
-      const fixed = await this.#ipv4.repair();
-      if (fixed.length)
-        this.#change('ipv4-restored', `${this.#ipv4.name} changed from outside; put back: ${fixed.join(', ')}`);
-    }
-    if (this.#filterLostBy !== undefined && this.#upSide) await this.#restoreFilter(this.#upSide);
+    await this.#keepBuilt(o);
 
-    if (this.#cfg.mode === 'auto' && o.native4) {
-      if (this.#session || this.#ipv4 || this.#upSide) await this.#teardown('native IPv4 default route present');
+    if (cfg.mode === 'auto' && o.native4) {
+      if (this.#built) await this.#teardown('native IPv4 default route present');
       return this.#wait('idle-native-ipv4', 'the host has a native IPv4 default route; idle (--mode auto)');
     }
-
-    if (!o.prefix) {
-      const why = this.#cfg.dns64Servers.length
-        ? `no NAT64 prefix: no PREF64 in Router Advertisements on ${uplink.name}, no DNS64 answer from ${this.#cfg.dns64Servers.join(', ')}`
-        : `no NAT64 prefix: no PREF64 in Router Advertisements on ${uplink.name}, no DNS64 answer for ipv4only.arpa`;
+    if (!choice) {
+      const from = cfg.dns64Servers.length ? `from ${cfg.dns64Servers.join(', ')}` : 'for ipv4only.arpa';
+      const why = `no NAT64 prefix: no PREF64 in Router Advertisements on ${uplink.name}, no DNS64 answer ${from}`;
       if (this.#session) return this.#pause(`${why}; translation paused`);
       return this.#wait('waiting-prefix', `${why}; waiting`);
     }
     this.#everHadPrefix = true;
-    const { prefix, source } = o.prefix;
+    const blocked = this.#addr.blockedForMs();
+    if (blocked > 0) {
+      this.#retryIn(blocked);
+      return this.#wait(
+        'dad',
+        `DAD blocked: every address tried was answered for; next round in ${Math.ceil(blocked / 1000)} s`,
+      );
+    }
+    return this.#follow(uplink, choice);
+  }
 
+  /** Puts back what was changed or deleted under a built CLAT: a TUN deleted or altered, the nft table. */
+  async #keepBuilt(o: Observed): Promise<void> {
+    if (o.tunGone) await this.#dropGoneTun();
+    else if (this.#ipv4) {
+      const fixed = await this.#ipv4.repair();
+      if (fixed.length)
+        this.#changes.change('ipv4-restored', `${this.#ipv4.name} changed from outside; put back: ${fixed.join(', ')}`);
+    }
+    if (this.#filterLostBy !== undefined && this.#upSide) await this.#restoreFilter(this.#upSide);
+  }
+
+  /** Steps 4-7 against the current uplink and prefix: bring up, re-address, or keep running. */
+  async #follow(uplink: LinkInfo, choice: PrefixChoice): Promise<void> {
+    const cfg = this.#cfg;
+    const { prefix, source } = choice;
     // Step 4: the source address the kernel would use toward the prefix gives the /64 and path MTU.
     const route = await this.#deps.net.routeGet6(formatIPv6(prefix.addr), uplink.index);
     let src = route?.src;
@@ -568,54 +380,43 @@ export class Daemon {
     }
     if (!src) return this.#wait('waiting-uplink', `uplink ${uplink.name} has no usable source address; waiting`);
     const prefix64 = slash64(src);
-    const mtu = this.#cfg.mtu ?? ipv4Mtu(route?.mtu ?? uplink.mtu);
+    const mtu = cfg.mtu ?? ipv4Mtu(route?.mtu ?? uplink.mtu);
+    const base = { uplink, prefix, source, prefix64, mtu };
 
     const cur = this.#session;
     if (!cur) {
-      this.log.info(
-        'uplink',
-        `${uplink.name} (${this.#cfg.interface ? 'given with --interface' : 'IPv6 default route'})`,
-        {
-          ifindex: uplink.index,
-          mtu: uplink.mtu,
-        },
-      );
+      const how = cfg.interface ? 'given with --interface' : 'IPv6 default route';
+      this.log.info('uplink', `${uplink.name} (${how})`, { ifindex: uplink.index, mtu: uplink.mtu });
       this.log.info('pref64', `NAT64 prefix ${formatPrefix6(prefix)} from ${describeSource(source)}`, { source });
-      if (this.#cfg.mode === 'auto') this.log.info('native-ipv4', 'no native IPv4 default route; CLAT needed');
-      return this.#bringUp({ uplink, prefix, source, prefix64, mtu, reason: 'start' });
+      if (cfg.mode === 'auto') this.log.info('native-ipv4', 'no native IPv4 default route; CLAT needed');
+      return this.#bringUp({ ...base, reason: 'start' });
     }
     const prefixChanged = prefixKey(cur.pref64) !== prefixKey(prefix);
-    const lanChanged = this.#cfg.v6 === undefined && cur.prefix64 !== prefix64;
+    const lanChanged = cfg.v6 === undefined && cur.prefix64 !== prefix64;
     if (lanChanged)
-      this.#change('prefix64-changed', `uplink /64 ${cur.prefix64}/64 -> ${prefix64}/64; new CLAT address`);
+      this.#changes.change('prefix64-changed', `uplink /64 ${cur.prefix64}/64 -> ${prefix64}/64; new CLAT address`);
     if (prefixChanged || lanChanged || this.#redraw) {
       this.#redraw = false;
-      return this.#bringUp({
-        uplink,
-        prefix,
-        source,
-        prefix64,
-        mtu,
-        reason: prefixChanged
-          ? `NAT64 prefix now ${formatPrefix6(prefix)}`
-          : lanChanged
-            ? 'uplink /64 changed'
-            : 'configuration reloaded',
-      });
+      const reason = prefixChanged
+        ? `NAT64 prefix now ${formatPrefix6(prefix)}`
+        : lanChanged
+          ? 'uplink /64 changed'
+          : 'configuration reloaded';
+      return this.#bringUp({ ...base, reason });
     }
     if (mtu !== cur.mtu && this.#ipv4) {
-      this.#change('mtu-changed', `IPv4 MTU ${cur.mtu} -> ${mtu}`);
+      this.#changes.change('mtu-changed', `IPv4 MTU ${cur.mtu} -> ${mtu}`);
       await this.#ipv4.setMtu(mtu);
       cur.mtu = mtu;
-      await this.#reconfigureDatapath(this.#params(cur));
+      await this.#dp.reconfigure(this.#params(cur));
     }
     cur.source = source;
-    if (this.lifecycle.state === 'running' && (this.#dpFailure !== undefined || !this.#dp || !this.#ipv4)) {
+    if (this.lifecycle.state === 'running' && (this.#dp.failure !== undefined || !this.#dp.running || !this.#ipv4)) {
       if (!(await this.#repair(uplink, cur))) return;
     }
     if (this.lifecycle.state === 'paused') {
       // Back from down or from a lost prefix with the same addresses: check the address again.
-      return this.#bringUp({ uplink, prefix, source, prefix64, mtu, reason: 'resuming', keep: cur.clat6 });
+      return this.#bringUp({ ...base, reason: 'resuming', keep: cur.clat6 });
     }
   }
 
@@ -634,7 +435,7 @@ export class Daemon {
     }
     await up.restoreFilter();
     this.#filterLostBy = undefined;
-    this.#change('nft-restored', `nft table inet ${up.table} was deleted by ${by}; restored`);
+    this.#changes.change('nft-restored', `nft table inet ${up.table} was deleted by ${by}; restored`);
   }
 
   /**
@@ -645,9 +446,9 @@ export class Daemon {
   async #dropGoneTun(): Promise<void> {
     const v4 = this.#ipv4;
     if (!v4) return;
-    this.#change('tun-gone', `${v4.name} was deleted; creating it again`);
+    this.#changes.change('tun-gone', `${v4.name} was deleted; creating it again`);
     this.#repairWhy = `${v4.name} was deleted`;
-    await this.#stopDatapath();
+    await this.#dp.stop();
     this.#ipv4 = undefined;
     await v4.close();
   }
@@ -659,14 +460,14 @@ export class Daemon {
    * so a running CLAT never stays without its TUN or datapath. Returns false when it gave up.
    */
   async #repair(uplink: LinkInfo, cur: Session): Promise<boolean> {
-    const why = this.#dpFailure ?? this.#repairWhy ?? 'the datapath is not running';
-    if (!this.#mayRestart(why)) return false;
+    const why = this.#dp.failure ?? this.#repairWhy ?? 'the datapath is not running';
+    if (!this.#dp.mayRestart(why)) return false;
     // Kept until the repair is done, so that a failed attempt is retried under the same reason.
     this.#repairWhy = why;
-    await this.#stopDatapath();
+    await this.#dp.stop();
     await this.#buildIpv4Side({ uplink, mtu: cur.mtu }, cur.clat4);
     if (this.lifecycle.done || !this.#upSide || !this.#ipv4) return false;
-    this.#dp = await this.#startDatapath(this.#upSide, this.#ipv4, this.#params(cur));
+    await this.#dp.run(this.#upSide, this.#ipv4, this.#params(cur));
     this.#repairWhy = undefined;
     this.log.info('translate', `translating again after a datapath restart: ${cur.clat4} <-> ${cur.clat6}`);
     return true;
@@ -677,30 +478,14 @@ export class Daemon {
   }
 
   /** Steps 4-7 for a new or changed identity. The TUN and IPv4 side stay when they exist. */
-  async #bringUp(o: {
-    uplink: LinkInfo;
-    prefix: Prefix6;
-    source: PrefixSource;
-    prefix64: string;
-    mtu: number;
-    reason: string;
-    keep?: string;
-  }): Promise<void> {
-    const { identity, plumbing, net, dad } = this.#deps;
+  async #bringUp(o: BringUp): Promise<void> {
+    const { plumbing } = this.#deps;
     const cfg = this.#cfg;
-    const running = this.lifecycle.state === 'running';
-    if (this.#dp && running && cfg.dad === 'strict') await this.#dp.pause();
+    if (this.#dp.running && this.lifecycle.state === 'running' && cfg.dad === 'strict') await this.#dp.pause();
 
-    let clat4 = this.#session?.clat4 ?? cfg.v4;
-    if (clat4 === undefined) {
-      const inUse = (await net.addresses()).filter((a: AddrInfo) => a.family === 4).map((a) => a.address);
-      clat4 = identity.selectIPv4(inUse);
-      if (clat4 === undefined)
-        throw new Error('no free IPv4 address in 192.0.0.0/29 for the CLAT (give one with --v4)');
-    }
-    const ipv4 = clat4;
+    const ipv4 = await this.#addr.ipv4(this.#session?.clat4, cfg.v4);
     // --v6 is the first choice; a duplicate of it is replaced by a drawn address like any other.
-    const draw = () => identity.generateIPv6({ prefix64: o.prefix64, pref64: o.prefix, ipv4 });
+    const draw = this.#addr.drawer(o.prefix64, o.prefix, ipv4);
     const first = o.keep ?? cfg.v6 ?? draw();
     this.log.info(
       'addresses',
@@ -724,9 +509,8 @@ export class Daemon {
     if (this.lifecycle.done) return;
     const up = this.#upSide;
     const sys = await plumbing.dadParams(o.uplink.name);
-    const params = { mode: cfg.dad, ...sys };
     this.lifecycle.go('dad', o.reason);
-    this.#dad = { mode: cfg.dad, result: 'pending', attempts: 0, duplicates: [] };
+    this.#addr.begin(cfg.dad);
     this.log.info('dad', `probing ${first}: ${sys.transmits} probe(s) ${sys.retransMs} ms apart (--dad ${cfg.dad})`);
 
     // A DAD still running for an earlier identity (optimistic mode) must not move the new one.
@@ -745,68 +529,63 @@ export class Daemon {
       mtu: o.mtu,
     };
     const onAddress = async (address: string) => {
-      if (signal.aborted) return;
-      this.dadAttempts++;
-      this.#dad.attempts++;
       if (address === current) return;
-      this.#change('address-duplicate', `${current} is a duplicate; trying ${address}`);
-      this.#dad.duplicates.push({ address: current, by: 'DAD' });
+      this.#changes.change('address-duplicate', `${current} is a duplicate; trying ${address}`);
       current = address;
       session.clat6 = address;
       await up.retarget(address, o.prefix);
-      if (cfg.dad === 'optimistic' && this.#session === session) await this.#reconfigureDatapath(this.#params(session));
+      if (cfg.dad === 'optimistic' && this.#session === session) await this.#dp.reconfigure(this.#params(session));
     };
     // DAD holds the CLAT back for about a second (DupAddrDetectTransmits × RetransTimer), and new
     // workers take about as long to start and warm up their JIT. So a first datapath starts now,
     // paused, with the IPv4 side built for it: nothing is sent from the address before DAD passes,
     // and translation starts as soon as it does. (Optimistic DAD translates at once anyway.)
     let early: Promise<DatapathHandle | Error> | undefined;
-    if (cfg.dad !== 'optimistic' && !this.#dp) {
+    if (cfg.dad !== 'optimistic' && !this.#dp.running) {
       await this.#buildIpv4Side(o, ipv4);
       if (this.lifecycle.done || !this.#ipv4) return;
-      early = this.#startDatapath(up, this.#ipv4, this.#params(session), true).catch((e: Error) => e);
+      early = this.#dp.start(up, this.#ipv4, this.#params(session), true).catch((e: Error) => e);
     }
-    const run = dad.run({
+    const probing = this.#addr.probe({
       uplink: o.uplink,
+      side: up,
       first,
       redraw: draw,
-      params,
+      mode: cfg.dad,
+      params: sys,
       onAddress,
       signal,
     });
     if (cfg.dad === 'optimistic') {
-      this.#dad.result = 'optimistic';
-      run.then(
-        (r) => {
+      probing.then(
+        (v) => {
           if (this.lifecycle.done || mine.signal.aborted) return;
-          this.#dad.duplicates = r.duplicates;
-          if (r.ok) {
-            this.#dad.result = 'unique';
-            this.log.info('dad', `${r.address} is unique after ${r.attempts} attempt(s)`);
-          } else void this.#fail(`DAD failed: ${r.reason}`);
+          if (v.type === 'unique') this.log.info('dad', `${v.address} is unique after ${v.attempts} attempt(s)`);
+          else if (v.type !== 'stopped') {
+            // Handled by the next step, not here: a step may be building meanwhile.
+            this.#dadVerdict = v;
+            this.kick();
+          }
         },
         (e: Error) => {
-          if (!mine.signal.aborted) void this.#fail(`DAD failed: ${e.message}`);
+          if (!mine.signal.aborted && !this.lifecycle.done) {
+            this.errors++;
+            this.log.error('dad', `DAD failed: ${e.message}`);
+            this.#retryIn(ERROR_RETRY_MS);
+          }
         },
       );
     } else {
-      const r = await run;
+      const v = await probing;
       const startError = await this.#adoptEarly(early);
-      if (this.lifecycle.done) return;
-      this.#dad.duplicates = r.duplicates;
-      if (!r.ok) {
-        this.#dad.result = 'failed';
-        // Not awaited: stopping waits for this step to end.
-        void this.#fail(`DAD failed: ${r.reason}`);
-        return;
-      }
-      session.clat6 = r.address;
-      this.#dad.result = cfg.dad === 'off' ? 'probes-sent' : 'unique';
+      if (this.lifecycle.done || v.type === 'stopped') return;
+      if (v.type !== 'unique') return this.#afterFailedDad(v);
+      session.clat6 = v.address;
       this.log.info(
         'dad',
         cfg.dad === 'off'
-          ? `probes sent for ${r.address}; not waiting (--dad off)`
-          : `${r.address} is unique after ${r.attempts} attempt(s)`,
+          ? `probes sent for ${v.address}; not waiting (--dad off)`
+          : `${v.address} is unique after ${v.attempts} attempt(s)`,
       );
       // The datapath started during DAD failed: the step is tried again (the sides stay).
       if (startError) throw startError;
@@ -818,25 +597,42 @@ export class Daemon {
 
     // Step 7: translate.
     const xp = this.#params(session);
-    if (this.#dp && this.#dpFailure !== undefined && !(await this.#dropFailedDatapath())) return;
+    if (this.#dp.running && this.#dp.failure !== undefined && !(await this.#dp.dropFailed())) return;
     if (this.lifecycle.done) return;
-    if (!this.#dp) {
-      this.#dp = await this.#startDatapath(up, this.#ipv4, xp);
-      this.log.info('translate', `translating ${ipv4} <-> ${session.clat6} via ${formatPrefix6(o.prefix)}`);
+    const via = `${ipv4} <-> ${session.clat6} via ${formatPrefix6(o.prefix)}`;
+    if (!this.#dp.running) {
+      await this.#dp.run(up, this.#ipv4, xp);
+      this.log.info('translate', `translating ${via}`);
     } else {
       // The one started during DAD has these parameters already, unless DAD drew a new address.
-      if (!early || session.clat6 !== first) await this.#reconfigureDatapath(xp);
+      if (!early || session.clat6 !== first) await this.#dp.reconfigure(xp);
       // A refused reconfiguration marked it failed: the next step replaces it (running, fresh).
-      if (this.#dpFailure === undefined) await this.#dp?.resume();
-      this.log.info(
-        'translate',
-        `${early ? 'translating' : 'translating again:'} ${ipv4} <-> ${session.clat6} via ${formatPrefix6(o.prefix)}`,
-      );
+      if (this.#dp.failure === undefined) await this.#dp.resume();
+      this.log.info('translate', `${early ? 'translating' : 'translating again:'} ${via}`);
     }
     this.#session = session;
     this.#reason = null;
     if (this.lifecycle.done) return;
     this.lifecycle.go('running', `CLAT ${ipv4} <-> ${session.clat6}`);
+  }
+
+  /**
+   * DAD did not give an address. Blocked (every address answered for): the CLAT is taken down —
+   * it has no address it may use — and the next round waits out the back-off. Interrupted (the
+   * link failed under it): the step is tried again when the host changes, or in a moment.
+   */
+  async #afterFailedDad(v: FailedDad): Promise<void> {
+    if (v.type === 'interrupted') {
+      this.log.warn('dad', `DAD interrupted: ${v.reason}; trying again`);
+      this.#retryIn(ERROR_RETRY_MS);
+      if (this.#session) return this.#pause(`DAD interrupted: ${v.reason}; translation paused`);
+      return;
+    }
+    const secs = Math.ceil(v.retryInMs / 1000);
+    this.log.warn('dad', `DAD blocked: ${v.reason}; clatd keeps running and tries new addresses in ${secs} s`);
+    await this.#teardown('DAD blocked: no address of ours is free on the link');
+    this.#retryIn(v.retryInMs);
+    this.#wait('dad', `DAD blocked: every address tried was answered for; next round in ${secs} s`);
   }
 
   /** Step 6: the IPv4 side, built once and kept across address changes (its MTU follows). */
@@ -868,103 +664,15 @@ export class Daemon {
     if (!early) return undefined;
     const dp = await early;
     if (dp instanceof Error) return dp;
-    if (this.lifecycle.done) await dp.stop();
-    else this.#dp = dp;
+    await this.#dp.adopt(dp, this.lifecycle.done);
     return undefined;
-  }
-
-  #startDatapath(uplink: UplinkSide, ipv4: Ipv4Side, params: XlatParams, paused = false): Promise<DatapathHandle> {
-    const gen = ++this.#dpGen;
-    this.#dpFailure = undefined;
-    return this.#deps.plumbing.startDatapath({
-      uplink,
-      ipv4,
-      params,
-      paused,
-      onFailure: (why) => {
-        if (gen !== this.#dpGen || this.lifecycle.done) {
-          this.log.debug('datapath', `a replaced datapath reported: ${why}`);
-          return;
-        }
-        // The first report names the cause; the rest (other workers) usually follow from it.
-        if (this.#dpFailure === undefined) this.log.error('datapath', why);
-        else this.log.debug('datapath', why);
-        this.#dpFailure ??= why;
-        this.kick();
-      },
-    });
-  }
-
-  /**
-   * Hands new parameters to the running datapath, if any. Never rejects: a datapath that refuses
-   * them (a worker failing to swap its packet filter, or one stopping under us) may have some
-   * workers on the new parameters and some on the old, so it is treated as failed and replaced by
-   * a fresh one started with the new parameters: all loops agree again.
-   */
-  async #reconfigureDatapath(params: XlatParams): Promise<void> {
-    const dp = this.#dp;
-    if (!dp) return;
-    const gen = this.#dpGen;
-    try {
-      await dp.reconfigure(params);
-    } catch (e) {
-      if (gen !== this.#dpGen || this.lifecycle.done) return; // replaced or stopping already
-      this.#dpFailure ??= `reconfiguring it failed: ${(e as Error).message}`;
-      this.kick();
-    }
-  }
-
-  /**
-   * Stops a datapath that reported a failure, so the caller starts a fresh one. Returns false when
-   * it failed too often (see {@link MAX_DP_RESTARTS}); the daemon is then on its way out.
-   */
-  async #dropFailedDatapath(): Promise<boolean> {
-    if (!this.#mayRestart(this.#dpFailure ?? 'failed')) return false;
-    await this.#stopDatapath();
-    return true;
-  }
-
-  /** Counts a restart of the datapath; false when there were too many, and the daemon fails. */
-  #mayRestart(why: string): boolean {
-    const now = this.#deps.clock.now();
-    this.#dpRestarts = this.#dpRestarts.filter((t) => now - t < DP_RESTART_WINDOW_MS);
-    if (this.#dpRestarts.length >= MAX_DP_RESTARTS) {
-      // Not awaited: stopping waits for this step to end.
-      void this.#fail(
-        `the datapath failed ${MAX_DP_RESTARTS + 1} times within ${DP_RESTART_WINDOW_MS / 60_000} minutes; last: ${why}`,
-      );
-      return false;
-    }
-    this.#dpRestarts.push(now);
-    this.#change('datapath-restarted', `restarting the datapath: ${why}`);
-    return true;
-  }
-
-  async #stopDatapath(): Promise<void> {
-    const dp = this.#releaseDatapath();
-    if (dp) await this.#retire(dp);
-  }
-
-  /** Takes the datapath out of the daemon's hands (a later failure report of it is ignored). */
-  #releaseDatapath(): DatapathHandle | undefined {
-    const dp = this.#dp;
-    this.#dp = undefined;
-    this.#dpGen++;
-    this.#dpFailure = undefined;
-    return dp;
-  }
-
-  /** Stops a released datapath; its counts stay in the totals. */
-  async #retire(dp: DatapathHandle): Promise<void> {
-    this.#counterBase = addCounters(this.#counterBase, dp.counters());
-    await dp.stop();
   }
 
   /** Takes down everything built, datapath first (it uses the sockets and the TUN). */
   async #teardown(why: string): Promise<void> {
     this.#dadRun?.abort();
     this.#dadRun = undefined;
-    const dp = this.#releaseDatapath();
+    const hadDp = this.#dp.running;
     const up = this.#upSide;
     const v4 = this.#ipv4;
     this.#upSide = undefined;
@@ -972,7 +680,7 @@ export class Daemon {
     this.#ipv4 = undefined;
     this.#session = undefined;
     const steps: [string, (() => Promise<void>) | undefined][] = [
-      ['datapath', dp && (() => this.#retire(dp))],
+      ['datapath', hadDp ? () => this.#dp.stop() : undefined],
       ['uplink side', up && (() => up.close())],
       ['IPv4 side', v4 && (() => v4.close())],
     ];
@@ -1011,7 +719,8 @@ export class Daemon {
     if (this.lifecycle.state !== 'stopped') this.lifecycle.go('stopping', reason);
     this.#abort.abort();
     this.#watch?.close();
-    for (const t of [this.#timer, this.#raTimer, this.#pref64Timer, this.#periodic]) {
+    this.#pref64.close();
+    for (const t of [this.#timer, this.#pref64Timer, this.#periodic]) {
       if (t !== undefined) clock.clearTimeout(t);
     }
     // Let a running step notice; it checks `done` after each await and the DAD wait is aborted.
@@ -1026,6 +735,7 @@ export class Daemon {
       ]);
       clock.clearTimeout(timeout);
     }
+    await this.#dp.close();
     await this.#teardown(reason);
     this.lifecycle.go('stopped', reason);
     this.#resolveDone(this.#exitCode);
@@ -1047,11 +757,12 @@ export class Daemon {
       offload: old.offload,
       metrics: old.metrics,
     };
+    this.#pref64.configure(this.#cfg);
     const identity =
       prefixKey(old.pref64) !== prefixKey(cfg.pref64) || old.v4 !== cfg.v4 || old.v6 !== cfg.v6 || old.dad !== cfg.dad;
     const xlat = JSON.stringify(old.translator) !== JSON.stringify(cfg.translator) || old.mtu !== cfg.mtu;
     this.log.info('reload', `configuration re-read${identity ? '; addresses will be chosen again' : ''}`);
-    this.#change('reload', 'configuration reloaded');
+    this.#changes.change('reload', 'configuration reloaded');
     if (identity && this.#session) {
       // Draw the identity again at the next step (the IPv4 side stays unless --v4 changed).
       if (old.v4 !== cfg.v4 && this.#ipv4) {
@@ -1063,7 +774,7 @@ export class Daemon {
       }
       this.#redraw = true;
     } else if (xlat && this.#session) {
-      void this.#reconfigureDatapath(this.#params(this.#session));
+      void this.#dp.reconfigure(this.#params(this.#session));
     }
     this.kick();
   }
@@ -1071,7 +782,7 @@ export class Daemon {
   status(): StatusSnapshot {
     const now = this.#deps.clock.now();
     const s = this.#session;
-    const counters = this.#dp ? addCounters(this.#counterBase, this.#dp.counters()) : this.#counterBase;
+    const pref = this.#pref64.describe();
     return {
       state: this.lifecycle.state,
       reason: this.#reason,
@@ -1085,22 +796,20 @@ export class Daemon {
           : null,
       pref64: s ? formatPrefix6(s.pref64) : null,
       pref64Source: s?.source ?? null,
+      pref64Routers: pref.routers,
+      pref64Refused: pref.refused,
       clat4: s?.clat4 ?? null,
       clat6: s?.clat6 ?? null,
       prefix64: s ? `${s.prefix64}/64` : null,
       tun: this.#ipv4?.name ?? null,
       mtu: s?.mtu ?? null,
-      offload: this.#dp?.offload?.() ?? null,
-      dad: { ...this.#dad, duplicates: [...this.#dad.duplicates] },
-      counters,
+      offload: this.#dp.offload(),
+      dad: this.#addr.status(),
+      counters: this.#dp.counters(),
       changes: { ...this.changes },
       transitions: { ...this.lifecycle.entered },
       dadAttempts: this.dadAttempts,
       errors: this.errors,
     };
   }
-}
-
-export function describeSource(s: PrefixSource): string {
-  return s === 'flag' ? '--pref64' : s === 'ra' ? 'Router Advertisement PREF64 (RFC 8781)' : 'DNS64 (RFC 7050)';
 }

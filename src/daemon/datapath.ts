@@ -11,7 +11,8 @@ import type { Rtnl } from '../sys/rtnetlink/index.js';
 import type { Logger } from './log.js';
 import { KernelOffload, type OffloadMode, withOffload } from './offload.js';
 import type { DatapathHandle, XlatParams } from './ports.js';
-import { type DatapathFactory, translatorConfig } from './system.js';
+import type { DatapathFactory } from './system/index.js';
+import { translatorConfig } from './translator-config.js';
 
 export function datapathFactory(
   workers: number,

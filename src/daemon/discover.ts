@@ -8,8 +8,9 @@ import { formatIPv6 } from '../core/addr/ipv6.js';
 import { formatPrefix6, type Prefix6 } from '../core/addr/prefix.js';
 import { finish, pseudoSum6, sum16 } from '../core/checksum.js';
 import type { RunConfig } from './config.js';
-import { describeSource, type PrefixSource, slash64 } from './daemon.js';
+import { slash64 } from './observe.js';
 import { type Dns64Port, type IdentityPort, ipv4Mtu, type NetPort } from './ports.js';
+import { describeSource, type PrefixSource } from './status.js';
 
 export interface Discovery {
   uplink: { name: string; ifindex: number; how: string; up: boolean; mtu: number } | null;

@@ -4,8 +4,8 @@
  * attempts and reconfigurations by kind.
  */
 import { createServer, type Server } from 'node:http';
-import type { StatusSnapshot } from './daemon.js';
 import { STATES } from './state.js';
+import type { StatusSnapshot } from './status.js';
 
 function esc(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');

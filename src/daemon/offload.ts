@@ -30,7 +30,7 @@ import { Errno, SysError } from '../sys/errors.js';
 import type { Rtnl } from '../sys/rtnetlink/index.js';
 import type { Logger } from './log.js';
 import type { Counters, XlatParams } from './ports.js';
-import { translatorConfig } from './system.js';
+import { translatorConfig } from './translator-config.js';
 
 export type OffloadMode = 'auto' | 'off';
 

@@ -38,7 +38,7 @@ export type NetEvent =
   | { type: 'addr'; ifindex: number; family: 4 | 6; removed: boolean }
   | { type: 'route'; family: 4 | 6; removed: boolean }
   /** A PREF64 option (RFC 8781) from a Router Advertisement; lifetime 0 withdraws it. */
-  | { type: 'pref64'; ifindex: number; prefix: Prefix6; lifetime: number }
+  | { type: 'pref64'; ifindex: number; router?: string; prefix: Prefix6; lifetime: number }
   /**
    * Another process deleted (part of) the nftables table `table` (a clatd table), e.g. with
    * `flush ruleset`; `table` is undefined when events were lost and any may have gone. `by` names
@@ -88,7 +88,18 @@ export interface DadParams {
 
 export type DadOutcome =
   | { ok: true; address: string; attempts: number; duplicates: DadDuplicate[] }
-  | { ok: false; address: string; attempts: number; duplicates: DadDuplicate[]; reason: string };
+  | {
+      ok: false;
+      /**
+       * `duplicates`: every address drawn was answered for; `interrupted`: the link or a socket
+       * failed under DAD (e.g. the link went down), to be tried again; `stopped`: aborted.
+       */
+      kind: 'duplicates' | 'interrupted' | 'stopped';
+      address: string;
+      attempts: number;
+      duplicates: DadDuplicate[];
+      reason: string;
+    };
 
 export interface DadDuplicate {
   address: string;
@@ -101,10 +112,12 @@ export interface DadPort {
    * Runs DAD on the wire for `first`, drawing a new address with `redraw` on a duplicate (at most 3
    * times). `onAddress` is awaited before each new address is probed (so the receive side can follow
    * it); when `onAddress` rejects, the run ends and rejects with its error. In `off` mode it sends
-   * the probes and resolves at once.
+   * the probes and resolves at once. Socket and link failures end it as `interrupted`, never reject.
    */
   run(o: {
     uplink: LinkInfo;
+    /** The uplink side open for `first` (its raw socket sends the probes). */
+    side: UplinkSide;
     first: string;
     redraw: () => string;
     params: DadParams;

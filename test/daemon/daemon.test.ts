@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { parsePrefix6 } from '../../src/core/addr/prefix.js';
 import { resolveConfig } from '../../src/daemon/config.js';
 import { ipv4Mtu, tunName } from '../../src/daemon/ports.js';
-import { TunInUseError, toNftNetEvent } from '../../src/daemon/system.js';
+import { TunInUseError, toNftNetEvent } from '../../src/daemon/system/index.js';
 import { FakeNet, flush, LAB, turns, WKP, world } from './fakes.js';
 
 describe('daemon start-up', () => {
@@ -116,6 +116,10 @@ describe('daemon start-up', () => {
     w.net.emit({ type: 'pref64', ifindex: 2, prefix: LAB, lifetime: 600 });
     await flush(w.daemon);
     w.net.emit({ type: 'pref64', ifindex: 2, prefix: parsePrefix6('2001:db8:65::/96'), lifetime: 600 });
+    await flush(w.daemon);
+    // A router's change of its prefix is damped: the first one after 5 s.
+    assert.equal(w.daemon.status().pref64, '2001:db8:64::/96');
+    w.clock.advance(5_000);
     await flush(w.daemon);
     assert.equal(w.daemon.state, 'running');
     assert.equal(w.daemon.status().pref64, '2001:db8:65::/96');
@@ -342,13 +346,61 @@ describe('daemon DAD', () => {
     assert.deepEqual([...w.plumbing.live], []);
   });
 
-  test('only duplicates: fails with exit code 1 and leaves nothing', async () => {
+  test('only duplicates: DAD is blocked, nothing is left up, clatd keeps running and backs off; it comes up once the answers stop', async () => {
     const w = world({ pref64: '64:ff9b::/96' });
-    for (let i = 1; i <= 4; i++) w.dad.duplicates.add(`2001:db8:1::c00${i}`);
+    // Every address of the first two rounds is answered for.
+    for (let i = 1; i <= 8; i++) w.dad.duplicates.add(`2001:db8:1::c00${i}`);
     await w.daemon.start();
-    assert.equal(await w.daemon.done, 1);
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'dad');
+    assert.deepEqual([...w.plumbing.live], [], 'no CLAT without an address');
+    let st = w.daemon.status();
+    assert.equal(st.dad.result, 'blocked');
+    assert.equal(st.dad.blockedRounds, 1);
+    assert.equal(st.dad.retryInSec, 5);
+    assert.match(st.reason ?? '', /DAD blocked: every address tried was answered for; next round in 5 s/);
+    assert.ok(
+      w.lines.some((l) =>
+        / warn +dad: 2001:db8:1::c001 is in use on the link: Neighbor Advertisement from fe80::99/.test(l),
+      ),
+    );
+    assert.ok(w.lines.some((l) => / warn +dad: DAD blocked: .*keeps running and tries new addresses in 5 s/.test(l)));
+    // Other events do not start a round before the back-off ends.
+    w.net.emit({ type: 'link', ifindex: 2, removed: false });
+    await flush(w.daemon);
+    assert.equal(w.dad.probed.length, 4);
+    w.clock.advance(5_000);
+    await flush(w.daemon);
+    st = w.daemon.status();
+    assert.equal(st.dad.blockedRounds, 2);
+    assert.equal(st.dad.retryInSec, 10, 'the back-off doubles');
+    assert.equal(w.dad.probed.length, 8);
+    w.clock.advance(10_000);
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running', 'the first round that passes brings the CLAT up');
+    st = w.daemon.status();
+    assert.equal(st.dad.result, 'unique');
+    assert.equal(st.dad.blockedRounds, 0);
+    assert.equal(st.clat6, '2001:db8:1::c009');
+    await w.daemon.stop();
+    assert.equal(await w.daemon.done, 0);
     assert.deepEqual([...w.plumbing.live], []);
-    assert.ok(w.lines.some((l) => /fail: DAD failed: 2001:db8:1::c004 is in use/.test(l)));
+  });
+
+  test('DAD interrupted (the link fails under it): not a failure; tried again', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    w.dad.interruptNext = 'uv_poll DAD packet socket on eth0: EBADF';
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.notEqual(w.daemon.state, 'stopped');
+    assert.ok(
+      w.lines.some((l) => /warn +dad: DAD interrupted: uv_poll DAD packet socket on eth0: EBADF; trying again/.test(l)),
+    );
+    w.clock.advance(2_000);
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    await w.daemon.stop();
+    assert.equal(await w.daemon.done, 0);
   });
 
   test('--v6 is used as given', async () => {
@@ -405,6 +457,7 @@ describe('daemon DAD modes and reload', () => {
     await flush(w.daemon);
     assert.equal(w.daemon.state, 'running');
     w.net.emit({ type: 'pref64', ifindex: 2, prefix: WKP, lifetime: 600 });
+    w.clock.advance(5_000); // the router's change of prefix is damped
     await flush(w.daemon);
     assert.equal(w.dad.probed.length, 2);
     w.dad.release();

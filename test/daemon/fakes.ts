@@ -152,8 +152,16 @@ export class FakeDad implements DadPort {
   /** When set, run() waits until the test calls release(). */
   hold = false;
   #release?: () => void;
+  /** The next run ends as `interrupted` with this reason (a socket failing under DAD). */
+  interruptNext: string | undefined;
   async run(o: Parameters<DadPort['run']>[0]): Promise<DadOutcome> {
     let address = o.first;
+    const interrupt = this.interruptNext;
+    this.interruptNext = undefined;
+    if (interrupt !== undefined) {
+      await o.onAddress(address);
+      return { ok: false, kind: 'interrupted', address, attempts: 1, duplicates: [], reason: interrupt };
+    }
     const dups: { address: string; by: string }[] = [];
     for (let attempt = 1; attempt <= 4; attempt++) {
       await o.onAddress(address);
@@ -164,7 +172,8 @@ export class FakeDad implements DadPort {
           o.signal.addEventListener('abort', () => r());
         });
       }
-      if (o.signal.aborted) return { ok: false, address, attempts: attempt, duplicates: dups, reason: 'aborted' };
+      if (o.signal.aborted)
+        return { ok: false, kind: 'stopped', address, attempts: attempt, duplicates: dups, reason: 'aborted' };
       if (!this.duplicates.has(address)) return { ok: true, address, attempts: attempt, duplicates: dups };
       dups.push({ address, by: 'Neighbor Advertisement from fe80::99' });
       if (attempt === 4) break;
@@ -172,6 +181,7 @@ export class FakeDad implements DadPort {
     }
     return {
       ok: false,
+      kind: 'duplicates',
       address,
       attempts: 4,
       duplicates: dups,

@@ -5,14 +5,16 @@
  * one clear log line.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { formatIPv6 } from '../../src/core/addr/ipv6.js';
 import { parsePrefix6 } from '../../src/core/addr/prefix.js';
 import { Logger } from '../../src/daemon/log.js';
 import { KernelOffload, type OffloadDevices } from '../../src/daemon/offload.js';
 import type { XlatParams } from '../../src/daemon/ports.js';
-import { SystemPlumbing } from '../../src/daemon/system.js';
+import { SystemPlumbing } from '../../src/daemon/system/index.js';
 import { OFFLOAD_TC_PRIO } from '../../src/offload/abi.js';
 import { Asm, R0 } from '../../src/offload/asm.js';
 import { native } from '../../src/sys/addon.js';
@@ -298,7 +300,12 @@ describe('kernel offload on real devices', { skip: NEED_ROOT }, () => {
         rtnl.addClsact('up0');
         rtnl.addBpfFilter('up0', 'ingress', prog, 'clatd_ingress6', OFFLOAD_TC_PRIO);
         closeBpf(prog); // the filter holds it, as after a kill -9
-        const plumbing = new SystemPlumbing(rtnl, async () => assert.fail('no datapath here'), 1);
+        const plumbing = new SystemPlumbing(
+          rtnl,
+          async () => assert.fail('no datapath here'),
+          1,
+          mkdtempSync(join(tmpdir(), 'clatd-state-')),
+        );
         // Inside the namespace: cleanupLeftovers also asks nft (a child process) for tables.
         const removed = await ns.enter(() => plumbing.cleanupLeftovers('up0'));
         assert.deepEqual(removed, [`tc filter on up0 ingress, priority ${OFFLOAD_TC_PRIO}`]);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parsePrefix6 } from '../../src/core/addr/prefix.js';
 import { Translator } from '../../src/core/xlat/translator.js';
-import { translatorConfig } from '../../src/daemon/system.js';
+import { translatorConfig } from '../../src/daemon/translator-config.js';
 import { checksumProblems, ipv4Packet, ipv6Packet, PROTO_TCP, PROTO_UDP } from '../pkt/build.js';
 
 const params = {

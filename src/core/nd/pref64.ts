@@ -146,3 +146,35 @@ export function pref64FromDns64Answers(answers: Iterable<Uint8Array | string>): 
   }
   return { prefixes, rejected };
 }
+
+/**
+ * Why `p` cannot be a NAT64 prefix, or null when it can. A NAT64 prefix is where the host sends
+ * unicast traffic for the whole IPv4 internet, so it must be global unicast (RFC 4291 §2.4): not
+ * multicast (ff00::/8), link-local (fe80::/10), the unspecified, loopback and IPv4-compatible
+ * block (::/96, which holds :: and ::1), IPv4-mapped (::ffff:0:0/96), nor overlap one of the
+ * uplink's on-link prefixes (`onLink`), where its addresses would be neighbours, not the PLAT.
+ * Applied to PREF64s from Router Advertisements and DNS64 answers: both come from the network.
+ */
+export function pref64Problem(p: Prefix6, onLink: readonly Prefix6[] = []): string | null {
+  const a = p.addr;
+  if (a[0] === 0xff) return 'multicast (ff00::/8)';
+  if (a[0] === 0xfe && (a[1] & 0xc0) === 0x80) return 'link-local (fe80::/10)';
+  let zeros = 0;
+  while (zeros < 10 && a[zeros] === 0) zeros++;
+  if (zeros === 10 && a[10] === 0xff && a[11] === 0xff) return 'IPv4-mapped (::ffff:0:0/96)';
+  if (zeros === 10 && a[10] === 0 && a[11] === 0) return 'unspecified, loopback or IPv4-compatible (::/96)';
+  for (const l of onLink) {
+    const len = Math.min(l.len, p.len);
+    if (samePrefix(a, l.addr, len)) return `inside the uplink's on-link prefix ${formatIPv6(l.addr)}/${l.len}`;
+  }
+  return null;
+}
+
+function samePrefix(a: Uint8Array, b: Uint8Array, len: number): boolean {
+  const whole = len >> 3;
+  for (let i = 0; i < whole; i++) if (a[i] !== b[i]) return false;
+  const rest = len & 7;
+  if (rest === 0) return true;
+  const mask = (0xff << (8 - rest)) & 0xff;
+  return (a[whole] & mask) === (b[whole] & mask);
+}

@@ -1,0 +1,71 @@
+/**
+ * What the daemon reports about itself: the document `clatd status --json` prints, the metrics
+ * are drawn from and the lab reads. Types and words only (no daemon code), so readers outside the
+ * daemon can depend on them.
+ */
+import type { Counters } from './ports.js';
+import type { State } from './state.js';
+
+export type PrefixSource = 'flag' | 'ra' | 'dns64';
+
+/**
+ * `blocked`: every address drawn in a round was answered for by another node; clatd keeps running
+ * and tries a new round after a back-off (see docs/architecture.md, "DAD under attack").
+ */
+export type DadResult = 'none' | 'pending' | 'unique' | 'probes-sent' | 'optimistic' | 'failed' | 'blocked';
+
+/** One router's PREF64 as clatd holds it. */
+export interface RouterPref64 {
+  router: string;
+  ifindex: number;
+  prefix: string;
+  expiresInSec: number;
+  /** The prefix in use comes from this router. */
+  chosen: boolean;
+}
+
+export interface DadStatus {
+  mode: string;
+  result: DadResult;
+  /** Addresses probed in the current run. */
+  attempts: number;
+  /** Recent duplicates: the address and what answered (with its link-layer address when known). */
+  duplicates: { address: string; by: string }[];
+  /** Rounds in a row in which every address was answered for (0 when DAD last passed). */
+  blockedRounds: number;
+  /** While blocked: seconds until the next round. */
+  retryInSec: number | null;
+}
+
+export interface StatusSnapshot {
+  state: State;
+  /** Why the daemon waits or is paused, when it does. */
+  reason: string | null;
+  pid: number;
+  uptimeSec: number;
+  stateSinceSec: number;
+  uplink: { name: string; ifindex: number; up: boolean } | null;
+  pref64: string | null;
+  pref64Source: PrefixSource | null;
+  /** Every router's PREF64 on record, and those refused lately with why. */
+  pref64Routers: RouterPref64[];
+  pref64Refused: { router: string; prefix: string; why: string }[];
+  clat4: string | null;
+  clat6: string | null;
+  prefix64: string | null;
+  tun: string | null;
+  mtu: number | null;
+  /** The kernel fast path: in use, off, or why not (null without a datapath). */
+  offload: string | null;
+  dad: DadStatus;
+  counters: Counters;
+  changes: Record<string, number>;
+  transitions: Record<State, number>;
+  dadAttempts: number;
+  errors: number;
+}
+
+/** Where a NAT64 prefix came from, in words. */
+export function describeSource(s: PrefixSource): string {
+  return s === 'flag' ? '--pref64' : s === 'ra' ? 'Router Advertisement PREF64 (RFC 8781)' : 'DNS64 (RFC 7050)';
+}

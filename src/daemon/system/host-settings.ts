@@ -1,0 +1,85 @@
+/**
+ * Host-wide settings clatd changes (today the uplink's `proxy_delay`), recorded before each change
+ * in a small file under /run (beside the control socket), with the value the host had:
+ *
+ *   first start:  read 80, write the record {"eth0/proxy_delay": 80}, set 0
+ *   clean exit:   set 80 back, delete the record
+ *   crash:        the record stays; the next start (or `clatd cleanup`) sets 80 back before anything
+ *
+ * So the value given back is always the host's own, never one clatd set itself (reading the live
+ * value after a crash would find clatd's 0). The record is written before the setting changes, so
+ * no crash between the two can lose it.
+ */
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { type Ipv6ConfKey, readIpv6Conf, writeIpv6Conf } from '../../sys/sysctl.js';
+
+type Record_ = Record<string, number>;
+
+export class HostSettings {
+  readonly file: string;
+  #record: Record_;
+
+  /** `dir`: where the record lives (the control socket's folder); one file per uplink. */
+  constructor(dir: string, uplink: string) {
+    this.file = join(dir, `${uplink}.host-settings.json`);
+    this.#record = readRecord(this.file);
+  }
+
+  /**
+   * Sets net.ipv6.conf.IFACE.KEY to `value`, recording the host's value first. Best effort: a
+   * read-only /proc/sys leaves the setting, not clatd, behind. Returns false when it could not.
+   */
+  setIpv6Conf(iface: string, key: Ipv6ConfKey, value: number): boolean {
+    const id = `${iface}/${key}`;
+    try {
+      const old = readIpv6Conf(iface, key);
+      if (old === value && this.#record[id] === undefined) return true;
+      if (this.#record[id] === undefined) {
+        this.#record[id] = old;
+        this.#save();
+      }
+      writeIpv6Conf(iface, key, value);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Gives back every recorded setting and deletes the record; returns what it gave back, in words. */
+  restore(): string[] {
+    const done: string[] = [];
+    for (const [id, v] of Object.entries(this.#record)) {
+      const [iface, key] = id.split('/') as [string, Ipv6ConfKey];
+      try {
+        writeIpv6Conf(iface, key, v);
+        done.push(`net.ipv6.conf.${iface}.${key} back to ${v}`);
+      } catch {
+        // The interface is gone, and its setting with it.
+      }
+    }
+    this.#record = {};
+    rmSync(this.file, { force: true });
+    return done;
+  }
+
+  #save(): void {
+    mkdirSync(dirname(this.file), { recursive: true, mode: 0o755 });
+    const tmp = `${this.file}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify(this.#record)}\n`, { mode: 0o600 });
+    renameSync(tmp, this.file);
+  }
+}
+
+function readRecord(file: string): Record_ {
+  try {
+    const v = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    if (v === null || typeof v !== 'object') return {};
+    const out: Record_ = {};
+    for (const [k, n] of Object.entries(v))
+      if (Number.isSafeInteger(n) && /^[^/]+\/[a-z_]+$/.test(k)) out[k] = n as number;
+    return out;
+  } catch {
+    return {};
+  }
+}
