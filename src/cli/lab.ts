@@ -9,7 +9,7 @@ import { destroyKeptLab, keptLabs, Lab } from '../lab/lab.js';
 import { ndOfFrame } from '../lab/pcap.js';
 import { summarize } from '../lab/status.js';
 import { ADDR, IFACE } from '../lab/topology.js';
-import { type CommandSpec, intFlag, parseCommand, UsageError } from './args.js';
+import { type CommandSpec, intFlag, parseCommand, UsageError } from '../options/args.js';
 
 const SPEC: CommandSpec = {
   name: 'lab',

@@ -7,7 +7,7 @@ import { ControlError, listSockets, request } from '../daemon/control.js';
 import type { StatusSnapshot } from '../daemon/daemon.js';
 import { describeSource } from '../daemon/daemon.js';
 import type { DirectionCounters } from '../daemon/ports.js';
-import { type CommandSpec, parseCommand, UsageError } from './args.js';
+import { type CommandSpec, parseCommand, UsageError } from '../options/args.js';
 
 export const STATUS_SPEC: CommandSpec = {
   name: 'status',

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DAEMON_NODE_FLAGS } from '../cli/node-flags.js';
+import { DAEMON_NODE_FLAGS } from '../options/node-flags.js';
 import { IPV4ONLY_ZONE, LAB_ZONE, NFT_RULES, type RaConfig, radvdConf, taygaConf, unboundConf } from './configs.js';
 import { ensureDeps, which } from './deps.js';
 import {
