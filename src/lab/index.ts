@@ -13,5 +13,5 @@ export {
   raOfFrame,
   solicitedNodeOf,
 } from './pcap.js';
-export { type CounterSummary, flattenNumbers, summarize } from './status.js';
+export { type CounterSummary, parseStatus, summarize } from './status.js';
 export { ADDR, IFACE, type LabNames, type LabOptions, NS_PREFIX } from './topology.js';

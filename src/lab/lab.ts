@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { StatusSnapshot } from '../daemon/daemon.js';
 import { DAEMON_NODE_FLAGS } from '../options/node-flags.js';
 import { IPV4ONLY_ZONE, LAB_ZONE, NFT_RULES, type RaConfig, radvdConf, taygaConf, unboundConf } from './configs.js';
 import { ensureDeps, which } from './deps.js';
@@ -28,6 +29,7 @@ import {
 } from './exec.js';
 import { type Frame, parsePcap } from './pcap.js';
 import { INJECT_PY, RA_SENDER_PY } from './scripts.js';
+import { parseStatus } from './status.js';
 import { ADDR, freshTag, IFACE, type LabNames, type LabOptions, labNames } from './topology.js';
 
 /** The compiled CLI, run as `node CLI run` inside the host namespace. */
@@ -599,12 +601,12 @@ export class Lab {
       150,
     );
     if (up === 'up') {
-      // The route comes with the TUN; translation starts a moment later (workers). When status
-      // says which state clatd is in, wait for "running"; a status that cannot say is not waited on.
+      // The route comes with the TUN; translation starts a moment later (workers): wait for the
+      // status state "running". A status that cannot be read is not waited on.
       await waitFor(
         async () => {
           const s = await this.clatdStatus(proc);
-          return !proc.running || s === null || typeof s.state !== 'string' || s.state === 'running';
+          return !proc.running || s === null || s.state === 'running';
         },
         5000,
         150,
@@ -634,15 +636,10 @@ export class Lab {
     };
   }
 
-  /** `clatd status --json` of a running clatd, parsed; null when it fails. */
-  async clatdStatus(clatd: Proc): Promise<Record<string, unknown> | null> {
+  /** `clatd status --json` of a running clatd; null when it fails or does not print a status. */
+  async clatdStatus(clatd: Proc): Promise<StatusSnapshot | null> {
     const r = await this.clatdCli(clatd, ['status', '--json'], { timeoutMs: 5000 });
-    if (r.code !== 0) return null;
-    try {
-      return JSON.parse(r.stdout) as Record<string, unknown>;
-    } catch {
-      return null;
-    }
+    return r.code === 0 ? parseStatus(r.stdout) : null;
   }
 
   /** Changes the MTU of the PLAT's TUN while the lab runs (see {@link LabOptions.nat64Mtu}). */
