@@ -5,8 +5,9 @@
  * counters, every few seconds until Ctrl-C. Then it removes everything it made.
  */
 import { ClatdError } from '../core/errors.js';
-import { destroyKeptLab, keptLabs, Lab } from '../lab/lab.js';
+import { Lab } from '../lab/lab.js';
 import { ndOfFrame } from '../lab/pcap.js';
+import { destroyKeptLab, keptLabs } from '../lab/state.js';
 import { parseStatus, summarize } from '../lab/status.js';
 import { ADDR, IFACE } from '../lab/topology.js';
 import { type CommandSpec, intFlag, parseCommand, UsageError } from '../options/args.js';
