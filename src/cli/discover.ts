@@ -7,7 +7,7 @@ import type { Prefix6 } from '../core/addr/prefix.js';
 import { pref64Problem } from '../core/nd/pref64.js';
 import { RUN_OPTIONS, resolveConfig } from '../daemon/config.js';
 import { type Discovery, discover } from '../daemon/discover.js';
-import { type CommandSpec, intFlag, parseCommand } from './args.js';
+import { type CommandSpec, intFlag, parseCommand } from '../options/args.js';
 
 const SHARED = ['interface', 'pref64', 'dns64-server', 'mode', 'v4', 'v6', 'dad', 'mtu'] as const;
 

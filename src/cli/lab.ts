@@ -5,11 +5,12 @@
  * counters, every few seconds until Ctrl-C. Then it removes everything it made.
  */
 import { ClatdError } from '../core/errors.js';
-import { destroyKeptLab, keptLabs, Lab } from '../lab/lab.js';
+import { Lab } from '../lab/lab.js';
 import { ndOfFrame } from '../lab/pcap.js';
-import { summarize } from '../lab/status.js';
+import { destroyKeptLab, keptLabs } from '../lab/state.js';
+import { parseStatus, summarize } from '../lab/status.js';
 import { ADDR, IFACE } from '../lab/topology.js';
-import { type CommandSpec, intFlag, parseCommand, UsageError } from './args.js';
+import { type CommandSpec, intFlag, parseCommand, UsageError } from '../options/args.js';
 
 const SPEC: CommandSpec = {
   name: 'lab',
@@ -209,16 +210,15 @@ async function trafficRound(lab: Lab, target: string, clatd: ReturnType<Lab['sta
   ];
   if (clatd) {
     const st = await lab.clatdCli(clatd, ['status', '--json'], { timeoutMs: 5000 });
-    if (st.code === 0) {
-      try {
-        const c = summarize(JSON.parse(st.stdout));
-        const k = (n: number) => (n > 0 ? ` (${n} in the kernel)` : '');
-        parts.push(
-          `counters 4→6 ${c.packets46} pkts${k(c.kernel46)}, 6→4 ${c.packets64} pkts${k(c.kernel64)}, drops ${c.drops}`,
-        );
-      } catch {
-        parts.push('status: not JSON');
-      }
+    const status = st.code === 0 ? parseStatus(st.stdout) : null;
+    if (status) {
+      const c = summarize(status);
+      const k = (n: number) => (n > 0 ? ` (${n} in the kernel)` : '');
+      parts.push(
+        `counters 4→6 ${c.packets46} pkts${k(c.kernel46)}, 6→4 ${c.packets64} pkts${k(c.kernel64)}, drops ${c.drops}`,
+      );
+    } else if (st.code === 0) {
+      parts.push('status: not a clatd status');
     } else {
       parts.push(`status: ${(st.stderr || st.stdout).trim().split('\n')[0]}`);
     }

@@ -2,10 +2,10 @@
 /**
  * The `clatd` entry point: picks the subcommand and runs it. Each subcommand lives in its own file
  * and is loaded on demand, so `clatd translate` never loads the system layer's native addon.
- * The shebang's flags are DAEMON_NODE_FLAGS (src/cli/node-flags.ts says why).
+ * The shebang's flags are DAEMON_NODE_FLAGS (src/options/node-flags.ts says why).
  */
 import { ClatdError } from '../core/errors.js';
-import { UsageError } from './args.js';
+import { UsageError } from '../options/args.js';
 
 interface Subcommand {
   summary: string;

@@ -12,7 +12,7 @@ import { Logger, stderrIsJournal } from '../daemon/log.js';
 import { MetricsServer } from '../daemon/metrics.js';
 import { SdNotify } from '../daemon/notify.js';
 import { checkPreflight } from '../daemon/preflight.js';
-import { parseCommand, UsageError } from './args.js';
+import { parseCommand, UsageError } from '../options/args.js';
 
 /** How long a stop may take before the process exits anyway (the issue asks for 2 s). */
 const EXIT_DEADLINE_MS = 1800;

@@ -6,7 +6,7 @@ import { defaultControlPath } from '../daemon/config.js';
 import { ControlError, listSockets, request } from '../daemon/control.js';
 import type { DirectionCounters } from '../daemon/ports.js';
 import { describeSource, type StatusSnapshot } from '../daemon/status.js';
-import { type CommandSpec, parseCommand, UsageError } from './args.js';
+import { type CommandSpec, parseCommand, UsageError } from '../options/args.js';
 
 export const STATUS_SPEC: CommandSpec = {
   name: 'status',

@@ -10,8 +10,8 @@ import { ClatdError } from '../core/errors.js';
 import type { TranslatorConfig } from '../core/xlat/config.js';
 import { Drop, dropName } from '../core/xlat/drop.js';
 import { Translator } from '../core/xlat/translator.js';
+import { type CommandSpec, enumFlag, intFlag, parseCommand, UsageError } from '../options/args.js';
 import { ipPayload, readPcap, writePcap } from '../pcap/pcap.js';
-import { type CommandSpec, enumFlag, intFlag, parseCommand, UsageError } from './args.js';
 
 export const spec: CommandSpec = {
   name: 'translate',

@@ -7,11 +7,11 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parse as parseToml } from 'smol-toml';
-import { type CommandSpec, type OptionSpec, UsageError } from '../cli/args.js';
 import { parseIPv4 } from '../core/addr/ipv4.js';
 import { parseIPv6 } from '../core/addr/ipv6.js';
 import { type Prefix6, parsePrefix6 } from '../core/addr/prefix.js';
 import { validateRfc6052Prefix } from '../core/addr/rfc6052.js';
+import { type CommandSpec, type OptionSpec, UsageError } from '../options/args.js';
 
 export type Mode = 'auto' | 'always';
 export type DadMode = 'strict' | 'optimistic' | 'off';

@@ -73,3 +73,8 @@ export async function ensureDeps(log: (s: string) => void = () => {}): Promise<v
     );
   }
 }
+
+/** The python3 that runs the lab's scripts (the HTTP server, the RA sender, frame injection). */
+export function python3(): string {
+  return existsSync('/usr/bin/python3') ? '/usr/bin/python3' : (which('python3') ?? 'python3');
+}

@@ -1,8 +1,10 @@
 /** The lab's public surface for tests, benchmarks and `clatd lab`. */
+
+export { CLI_PATH } from './clatd.js';
 export { IPV4ONLY_ZONE, LAB_ZONE, radvdConf, taygaConf, unboundConf } from './configs.js';
 export { ensureDeps, LAB_TOOLS, missingTools, which } from './deps.js';
 export { CHILD_ENV, LabError, Proc, run, sleep, waitFor } from './exec.js';
-export { Capture, CLI_PATH, destroyKeptLab, keptLabs, Lab, runDir } from './lab.js';
+export { Capture, Lab } from './lab.js';
 export {
   type Frame,
   ipv6OfFrame,
@@ -13,5 +15,6 @@ export {
   raOfFrame,
   solicitedNodeOf,
 } from './pcap.js';
-export { type CounterSummary, flattenNumbers, summarize } from './status.js';
+export { destroyKeptLab, keptLabs, runDir } from './state.js';
+export { type CounterSummary, parseStatus, summarize } from './status.js';
 export { ADDR, IFACE, type LabNames, type LabOptions, NS_PREFIX } from './topology.js';

@@ -1,17 +1,27 @@
 /**
- * Reading `clatd status --json` without depending on its exact layout: the numbers are flattened to
- * dotted paths, and the lab sums the ones whose path names a direction, packets or drops. That is
- * enough to show counters moving and to see drops counted.
+ * Reading `clatd status --json` in the lab: the document is the daemon's {@link StatusSnapshot}, and
+ * the lab sums its counters into the few numbers it shows (packets each way, drops, and how many the
+ * kernel fast path translated).
  */
+import type { StatusSnapshot } from '../daemon/status.js';
+import type { IoCounters } from '../datapath/counters.js';
 
-/** Every number in `v`, keyed by its dotted path (array indexes included). */
-export function flattenNumbers(v: unknown, prefix = '', out: Map<string, number> = new Map()): Map<string, number> {
-  if (typeof v === 'number' && Number.isFinite(v)) out.set(prefix, v);
-  else if (typeof v === 'string' && /^\d+$/.test(v) && prefix !== '') out.set(prefix, Number(v));
-  else if (v !== null && typeof v === 'object') {
-    for (const [k, x] of Object.entries(v)) flattenNumbers(x, prefix ? `${prefix}.${k}` : k, out);
+/**
+ * The status a `clatd status --json` printed, or null when `text` is not one: not JSON, or without
+ * the state and both directions' counters that every status has.
+ */
+export function parseStatus(text: string): StatusSnapshot | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
   }
-  return out;
+  const s = v as Partial<StatusSnapshot> | null;
+  if (s === null || typeof s !== 'object' || typeof s.state !== 'string') return null;
+  const c = s.counters;
+  if (typeof c?.['46']?.packets !== 'number' || typeof c['64']?.packets !== 'number') return null;
+  return s as StatusSnapshot;
 }
 
 export interface CounterSummary {
@@ -19,53 +29,32 @@ export interface CounterSummary {
   packets46: number;
   /** Packets translated IPv6 → IPv4. */
   packets64: number;
-  /** Every drop counted, all reasons and both directions. */
+  /** Every drop counted: all reasons, inputs too long for a slot, malformed frames, both directions. */
   drops: number;
-  /** Of the packets, those clatd's kernel fast path translated (0 when the status has no such counter). */
+  /** Of the packets, those clatd's kernel fast path translated (0 without one). */
   kernel46: number;
   kernel64: number;
 }
 
-const isDrop = (p: string) => /drop|reject|malformed|invalid|oversize/i.test(p);
+type Direction = StatusSnapshot['counters']['46'];
 
-interface Direction {
-  packets?: number;
-  offloaded?: number;
-  dropped?: number;
-  oversize?: number;
+/** Drops by reason (translator and kernel fast path) plus inputs longer than a batch slot. */
+function dropsOf(d: Direction): number {
+  let n = d.oversize ?? 0;
+  for (const v of Object.values(d.drops)) n += v;
+  return n;
 }
 
-/**
- * Sums the counters of a status document: the daemon's layout (`counters['46'|'64']` with
- * `packets`, `dropped`, `oversize`, and `counters.io.packetMalformed`) when present, otherwise any
- * numbers whose paths name a direction, packets or drops.
- */
-export function summarize(status: unknown): CounterSummary {
-  const c = (status as { counters?: Record<string, unknown> } | null)?.counters;
-  const d46 = c?.['46'] as Direction | undefined;
-  const d64 = c?.['64'] as Direction | undefined;
-  if (d46 && d64 && typeof d46.packets === 'number') {
-    const io = (c?.io ?? {}) as { packetMalformed?: number };
-    const drops = (d: Direction) => (d.dropped ?? 0) + (d.oversize ?? 0);
-    return {
-      packets46: d46.packets ?? 0,
-      packets64: d64.packets ?? 0,
-      drops: drops(d46) + drops(d64) + (io.packetMalformed ?? 0),
-      kernel46: d46.offloaded ?? 0,
-      kernel64: d64.offloaded ?? 0,
-    };
-  }
-  const s: CounterSummary = { packets46: 0, packets64: 0, drops: 0, kernel46: 0, kernel64: 0 };
-  for (const [path, n] of flattenNumbers(status)) {
-    const p = path.toLowerCase();
-    if (isDrop(p)) {
-      if (!/total/.test(p)) s.drops += n;
-      continue;
-    }
-    const leaf = p.slice(p.lastIndexOf('.') + 1);
-    if (leaf !== 'packets' && leaf !== 'pkts') continue;
-    if (/(^|[^0-9])46([^0-9]|$)/.test(p)) s.packets46 += n;
-    else if (/(^|[^0-9])64([^0-9]|$)/.test(p)) s.packets64 += n;
-  }
-  return s;
+/** Sums the counters of a status. */
+export function summarize(status: Pick<StatusSnapshot, 'counters'>): CounterSummary {
+  const c = status.counters;
+  // The workers' datapath reports I/O counters (datapath/counters.ts); other datapaths may not.
+  const io = c.io as Partial<IoCounters> | undefined;
+  return {
+    packets46: c['46'].packets,
+    packets64: c['64'].packets,
+    drops: dropsOf(c['46']) + dropsOf(c['64']) + (io?.packetMalformed ?? 0),
+    kernel46: c['46'].offloaded ?? 0,
+    kernel64: c['64'].offloaded ?? 0,
+  };
 }

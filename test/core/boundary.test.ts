@@ -3,15 +3,26 @@
  * (workers, offline tools, tests) and cannot block. This test reads every core source file and
  * rejects imports of Node's I/O modules, of the native addon, and of anything outside src/core.
  * The offload programs' builders (src/offload) are held to the same rule: they may use the core.
+ * And the layers run one way: nothing below the command line (src/cli) imports from it.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { test } from 'node:test';
 import { ROOT } from '../helpers/paths.js';
 
 const FORBIDDEN_NODE =
   /^(node:)?(fs|fs\/promises|net|dgram|child_process|worker_threads|cluster|http|https|http2|tls|dns|os)$/;
+
+/** Imports (static, side-effect only, dynamic), re-exports and require() calls: the specifier is one group. */
+const IMPORT_SPEC =
+  /(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|require\(\s*['"]([^'"]+)['"]\s*\)|import\s*['"]([^'"]+)['"]/g;
+
+/** Every module specifier `file` imports. */
+function importsOf(file: string): string[] {
+  return [...readFileSync(file, 'utf8').matchAll(IMPORT_SPEC)].map((m) => m[1] ?? m[2] ?? m[3] ?? m[4]);
+}
 
 function walk(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -28,12 +39,8 @@ for (const [folder, allowed] of [
     const files = walk(join(ROOT, 'src', folder));
     assert.ok(files.length > 0, `no ${folder} sources found`);
     const problems: string[] = [];
-    const spec =
-      /(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|require\(\s*['"]([^'"]+)['"]\s*\)/g;
     for (const f of files) {
-      const text = readFileSync(f, 'utf8');
-      for (const m of text.matchAll(spec)) {
-        const s = m[1] ?? m[2] ?? m[3];
+      for (const s of importsOf(f)) {
         const where = relative(ROOT, f);
         if (FORBIDDEN_NODE.test(s)) problems.push(`${where}: imports ${s}`);
         else if (s.endsWith('.node') || /addon|bindings/.test(s)) problems.push(`${where}: imports native code ${s}`);
@@ -47,3 +54,52 @@ for (const [folder, allowed] of [
     assert.deepEqual(problems, []);
   });
 }
+
+// The layers below the command line: the CLI may use all of them, none of them the CLI. What both
+// need (option parsing, the daemon's Node flags) lives in src/options.
+const BELOW_CLI = ['core', 'offload', 'sys', 'datapath', 'daemon', 'lab', 'options'] as const;
+
+test(`nothing in ${BELOW_CLI.map((f) => `src/${f}`).join(', ')} imports from src/cli`, () => {
+  const cli = join(ROOT, 'src', 'cli');
+  const problems: string[] = [];
+  for (const folder of BELOW_CLI) {
+    const files = walk(join(ROOT, 'src', folder));
+    assert.ok(files.length > 0, `no ${folder} sources found`);
+    for (const f of files) {
+      for (const s of importsOf(f)) {
+        if (!s.startsWith('.')) continue;
+        const target = resolve(join(f, '..'), s);
+        if (target === cli || target.startsWith(`${cli}/`)) problems.push(`${relative(ROOT, f)}: imports ${s}`);
+      }
+    }
+  }
+  assert.deepEqual(problems, []);
+});
+
+test('the import check sees static, type-only, side-effect, re-exported and dynamic imports', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'clatd-boundary-'));
+  try {
+    const f = join(dir, 'sample.ts');
+    writeFileSync(
+      f,
+      [
+        "import { a } from '../cli/a.js';",
+        "import type { B } from '../cli/b.js';",
+        "import {\n  c,\n  type D,\n} from '../cli/c.js';",
+        "export { e } from '../cli/e.js';",
+        "const f = await import('../cli/f.js');",
+        "import 'node:fs';",
+      ].join('\n'),
+    );
+    assert.deepEqual(importsOf(f), [
+      '../cli/a.js',
+      '../cli/b.js',
+      '../cli/c.js',
+      '../cli/e.js',
+      '../cli/f.js',
+      'node:fs',
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { UsageError } from '../../src/cli/args.js';
 import { formatPrefix6 } from '../../src/core/addr/prefix.js';
 import { DEFAULTS, loadConfig, RUN_OPTIONS, resolveConfig, tomlToRaw } from '../../src/daemon/config.js';
+import { UsageError } from '../../src/options/args.js';
 
 function usage(fn: () => unknown, re: RegExp): void {
   assert.throws(fn, (e: unknown) => {

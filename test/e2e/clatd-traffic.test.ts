@@ -49,6 +49,7 @@ describe('clatd in the lab: IPv4 traffic', () => {
     assert.match(String(s1.clat4), /^192\.0\.0\.[1-7]$/);
     await r.lab.exec(r.lab.names.host, ['ping', '-c', '5', '-i', '0.1', '-W', '2', ADDR.server], { allowFail: true });
     const s2 = await r.lab.clatdStatus(r.clatd);
+    assert.ok(s2, 'clatd status --json failed after the pings');
     const a = summarize(s1);
     const b = summarize(s2);
     assert.ok(b.packets46 - a.packets46 >= 5, `4→6 counter moved by ${b.packets46 - a.packets46}`);
@@ -99,6 +100,7 @@ describe('clatd in the lab: IPv4 traffic', () => {
     await new Promise((res) => setTimeout(res, 500));
     const s2 = await lab.clatdStatus(clatd);
     assert.ok(clatd.running, 'clatd died on malformed input');
+    assert.ok(s2, 'clatd status --json failed after the malformed input');
     const certain = [...v4, ...v6].filter((b) => b.certain).length;
     const dropped = summarize(s2).drops - summarize(s1).drops;
     assert.ok(

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildDadSolicitation } from '../../src/core/nd/dad-probe.js';
 import { ndOfFrame, parsePcap, raOfFrame, solicitedNodeOf } from '../../src/lab/pcap.js';
-import { summarize } from '../../src/lab/status.js';
 
 /** A classic little-endian microsecond pcap of Ethernet frames. */
 function pcap(frames: Buffer[]): Buffer {
@@ -68,28 +67,5 @@ describe('lab pcap reading', () => {
     assert.ok(r);
     assert.equal(r.routerLifetime, 1800);
     assert.deepEqual(r.pref64, { prefix: '2001:db8:64::/96', lifetime: 1800 });
-  });
-});
-
-describe('lab status summary', () => {
-  test("sums the daemon's layout without counting totals twice", () => {
-    const s = {
-      counters: {
-        '46': { packets: 10, packetsOut: 9, dropped: 1, oversize: 0, drops: { a: 1 }, offloaded: 6 },
-        '64': { packets: 7, packetsOut: 7, dropped: 2, oversize: 1, drops: { b: 2 } },
-        io: { packetMalformed: 3 },
-      },
-    };
-    assert.deepEqual(summarize(s), { packets46: 10, packets64: 7, drops: 7, kernel46: 6, kernel64: 0 });
-  });
-
-  test('falls back to paths naming a direction and drops', () => {
-    assert.deepEqual(summarize({ v: { '46': { packets: 4 }, '64': { packets: 5 } }, drops: { x: 2, total: 2 } }), {
-      packets46: 4,
-      packets64: 5,
-      drops: 2,
-      kernel46: 0,
-      kernel64: 0,
-    });
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Command-line parsing for every subcommand, on `node:util` parseArgs: unknown flags and bad values
  * become a {@link UsageError} whose message is one line naming the flag; the entry point prints it
- * and exits with status 2.
+ * and exits with status 2. It lives below src/cli because the daemon's configuration
+ * (daemon/config.ts) declares `clatd run`'s options with the same {@link OptionSpec}.
  */
 import { parseArgs } from 'node:util';
 import { ClatdError } from '../core/errors.js';

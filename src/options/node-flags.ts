@@ -1,7 +1,8 @@
 /**
  * Node.js flags the daemon runs with. The `clatd` bin passes them in its shebang line
  * (src/cli/main.ts; a test keeps the two equal), and whatever starts `clatd run` through
- * `node .../main.js` (the lab, the benchmark) passes them itself.
+ * `node .../main.js` (the lab, the benchmark) passes them itself; hence this file sits below
+ * src/cli, where the lab can reach it.
  *
  * `--use-largepages=silent`: Node copies its own code (V8's builtins included, ~24 MB) onto 2 MB
  * pages when the kernel allows transparent huge pages, and quietly does nothing otherwise. After an

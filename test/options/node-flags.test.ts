@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { DAEMON_NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { DAEMON_NODE_FLAGS } from '../../src/options/node-flags.js';
 import { CLI } from '../helpers/paths.js';
 
 describe('daemon Node.js flags', () => {
