@@ -1,10 +1,30 @@
 /**
- * Pieces both offload programs use: values in the byte order a program sees them in memory,
- * one's-complement folding, the counters, RFC 6052 §3.1's non-global IPv4 ranges, and the
- * programs' common start and ends.
+ * Pieces both offload programs use: the roles of the registers that survive helper calls, values
+ * in the byte order a program sees them in memory, one's-complement folding, the counters,
+ * RFC 6052 §3.1's non-global IPv4 ranges, and the programs' common start and ends.
  */
 import { MAP_LOOKUP_ELEM, SKB_GSO_SEGS, SKB_LEN, SKB_LOAD_BYTES, SKB_PROTOCOL, TC_ACT_SHOT, TCX_NEXT } from './abi.js';
 import { type Asm, FP, R0, R1, R2, R3, R4, R6, R7, R8, R9, type Reg } from './asm.js';
+
+// Register roles. r6–r9 survive helper calls, so they hold what a program keeps; r0–r5 are the
+// helper calls' result and arguments, and r2/r3 the scratch between calls.
+
+/** The skb (the program's context), from loadHead to the end. */
+export const SKB = R6;
+/** skb->len, from loadHead until the ICMP checksum difference takes its place. */
+export const PKT_LEN = R7;
+/** For an echo: the pseudo-header's checksum difference that rewrite() hands to bpf_l4_csum_replace. */
+export const ICMP_DIFF = R7;
+/** The input's IP length field (IPv4 Total Length, IPv6 Payload Length), host order. */
+export const IP_LEN = R8;
+/** The input's transport protocol (IPv4 Protocol, IPv6 Next Header), once loaded. */
+export const L4_PROTO = R9;
+
+/**
+ * The stack word the counters' map key is written to (4 bytes, just under the frame pointer): the
+ * programs' own stack slots lie below it.
+ */
+export const COUNTER_KEY = -4;
 
 /**
  * The 32-bit word a program loads from bytes `b[at..at+4)` (little-endian host), as an
@@ -44,10 +64,10 @@ export const COUNTER_VALUE_LEN = 16;
  * registers must be r6–r9).
  */
 function count(a: Asm, mapFd: number, slot: number, packetsReg: Reg, lenReg: Reg, skip: string): void {
-  a.storeImm('w', FP, -4, slot)
+  a.storeImm('w', FP, COUNTER_KEY, slot)
     .loadMap(R1, mapFd)
     .movReg(R2, FP)
-    .alu('add', R2, -4)
+    .alu('add', R2, COUNTER_KEY)
     .call(MAP_LOOKUP_ELEM)
     .jmp('eq', R0, 0, skip)
     .atomicAdd64(R0, 0, packetsReg)
@@ -92,15 +112,15 @@ function wirePackets(a: Asm, r: Reg, skb: Reg, label: string): void {
 
 /**
  * The start both programs share: an skb of protocol `proto` (else `pass`), long enough, whose first
- * `len` bytes after the link header are copied to the stack at `at` (then r6 = skb, r7 = its length).
+ * `len` bytes after the link header are copied to the stack at `at`. Sets SKB and PKT_LEN.
  */
 export function loadHead(a: Asm, o: { proto: number; l2: number; at: number; len: number }): void {
-  a.movReg(R6, R1)
-    .load('w', R2, R6, SKB_PROTOCOL)
+  a.movReg(SKB, R1)
+    .load('w', R2, SKB, SKB_PROTOCOL)
     .jmp32('ne', R2, o.proto, 'pass')
-    .load('w', R7, R6, SKB_LEN)
-    .jmp('lt', R7, o.l2 + o.len, 'pass')
-    .movReg(R1, R6)
+    .load('w', PKT_LEN, SKB, SKB_LEN)
+    .jmp('lt', PKT_LEN, o.l2 + o.len, 'pass')
+    .movReg(R1, SKB)
     .mov(R2, o.l2)
     .movReg(R3, FP)
     .alu('add', R3, o.at)
@@ -109,11 +129,16 @@ export function loadHead(a: Asm, o: { proto: number; l2: number; at: number; len
     .jmp('ne', R0, 0, 'pass');
 }
 
-/** Counts the skb in r6 into `slot`: its wire packets, and its length less `minus` as bytes (uses r7, r8). */
+/**
+ * Counts the skb into `slot`: its wire packets, and its length less `minus` as bytes. Counting is
+ * the last thing a program does, so it takes the registers of PKT_LEN and IP_LEN for the two.
+ */
 export function countSkb(a: Asm, mapFd: number, slot: number, minus: number, tag: string): void {
-  a.load('w', R7, R6, SKB_LEN).alu('sub', R7, minus);
-  wirePackets(a, R8, R6, `segs_${tag}`);
-  count(a, mapFd, slot, R8, R7, `counted_${tag}`);
+  const bytes = PKT_LEN;
+  const packets = IP_LEN;
+  a.load('w', bytes, SKB, SKB_LEN).alu('sub', bytes, minus);
+  wirePackets(a, packets, SKB, `segs_${tag}`);
+  count(a, mapFd, slot, packets, bytes, `counted_${tag}`);
 }
 
 /** The ends both programs share: `failed` (counted into `failedSlot`, dropped) and `pass` (handed on). */
@@ -125,7 +150,7 @@ export function ends(a: Asm, mapFd: number, failedSlot: number, minus: number): 
 }
 
 /**
- * The transport check both programs share, with the protocol in r9 and the transport length in
+ * The transport check both programs share, with the protocol in L4_PROTO and the transport length in
  * `l4len` (not r2, which it uses): TCP of at least 20 bytes, UDP of at least 8 with a checksum, or
  * an echo request/reply with code 0 of at least 8 (types `echo`, ICMP protocol `icmp`). The
  * transport header's first 8 bytes are on the stack at `l4At`. Goes on at the label `sized`, which
@@ -135,9 +160,9 @@ export function checkTransport(
   a: Asm,
   o: { l4len: Reg; l4At: number; icmp: number; echo: readonly [number, number] },
 ): void {
-  a.jmp('eq', R9, 6, 'tcp')
-    .jmp('eq', R9, 17, 'udp')
-    .jmp('eq', R9, o.icmp, 'icmp')
+  a.jmp('eq', L4_PROTO, 6, 'tcp')
+    .jmp('eq', L4_PROTO, 17, 'udp')
+    .jmp('eq', L4_PROTO, o.icmp, 'icmp')
     .goto('pass')
     .label('tcp')
     .jmp('lt', o.l4len, 20, 'pass')
