@@ -25,6 +25,7 @@ import {
   checkTransport,
   countSkb,
   ends,
+  FAILED,
   fold,
   ICMP_DIFF,
   IP_LEN,
@@ -33,6 +34,8 @@ import {
   loadHead,
   memHalf,
   memWord,
+  OUT,
+  PASS,
   PKT_LEN,
   SKB,
 } from './snippets.js';
@@ -69,18 +72,18 @@ export function buildEgress4(p: OffloadPlan, t: Egress4Target): Uint8Array {
   loadHead(a, { proto: PROTO_IP_BE, l2: L, at: IN_HDR, len: IN_LEN });
   // Version 4 without options, Total Length exactly the packet, not a fragment, TTL above 1.
   a.load('b', R2, FP, IN_HDR)
-    .jmp('ne', R2, 0x45, 'pass')
+    .jmp('ne', R2, 0x45, PASS)
     .load('h', TOTAL_LEN, FP, IN_HDR + 2)
     .toBe(TOTAL_LEN, 16)
     .movReg(R2, PKT_LEN)
     .alu('sub', R2, L)
-    .jmpReg('ne', TOTAL_LEN, R2, 'pass')
+    .jmpReg('ne', TOTAL_LEN, R2, PASS)
     .load('h', R2, FP, IN_HDR + 6)
     .toBe(R2, 16)
     .alu('and', R2, 0x3fff)
-    .jmp('ne', R2, 0, 'pass')
+    .jmp('ne', R2, 0, PASS)
     .load('b', R2, FP, IN_HDR + 8)
-    .jmp('le', R2, 1, 'pass')
+    .jmp('le', R2, 1, PASS)
     // A header checksum the core would accept.
     .mov(R1, 0)
     .mov(R2, 0)
@@ -90,15 +93,15 @@ export function buildEgress4(p: OffloadPlan, t: Egress4Target): Uint8Array {
     .mov(R5, 0)
     .call(CSUM_DIFF);
   fold(a, R0, R2);
-  a.jmp('ne', R0, 0xffff, 'pass')
+  a.jmp('ne', R0, 0xffff, PASS)
     // From the CLAT address, to an address under pool6 (not the CLAT's own: that is hairpinning).
     .load('w', R2, FP, IN_HDR + 12)
-    .jmp32('ne', R2, memWord(p.clat4, 0), 'pass')
+    .jmp32('ne', R2, memWord(p.clat4, 0), PASS)
     .load('w', R2, FP, IN_HDR + 16)
-    .jmp32('eq', R2, memWord(p.clat4, 0), 'pass');
+    .jmp32('eq', R2, memWord(p.clat4, 0), PASS);
   if (p.wkpGlobalOnly) {
     a.toBe(R2, 32);
-    jumpIfNonGlobal(a, R2, R3, 'pass');
+    jumpIfNonGlobal(a, R2, R3, PASS);
   }
   a.load('b', L4_PROTO, FP, IN_HDR + 9)
     .movReg(R3, TOTAL_LEN)
@@ -109,11 +112,11 @@ export function buildEgress4(p: OffloadPlan, t: Egress4Target): Uint8Array {
   // judged by its segments: IPv6 header, TCP header and one segment's payload.
   a.load('w', R3, SKB, SKB_GSO_SIZE)
     .jmp('eq', R3, 0, 'whole')
-    .jmp('ne', L4_PROTO, 6, 'pass')
+    .jmp('ne', L4_PROTO, 6, PASS)
     .load('h', R2, FP, IN_HDR + 6)
     .toBe(R2, 16)
     .alu('and', R2, 0x4000)
-    .jmp('eq', R2, 0, 'pass')
+    .jmp('eq', R2, 0, PASS)
     // TCP's Data Offset (byte 12 of its header; only 8 bytes of it were loaded).
     .movReg(R1, SKB)
     .mov(R2, L + 32)
@@ -121,14 +124,14 @@ export function buildEgress4(p: OffloadPlan, t: Egress4Target): Uint8Array {
     .alu('add', R3, SCRATCH)
     .mov(R4, 1)
     .call(SKB_LOAD_BYTES)
-    .jmp('ne', R0, 0, 'pass')
+    .jmp('ne', R0, 0, PASS)
     .load('w', R3, SKB, SKB_GSO_SIZE)
     .load('b', R2, FP, SCRATCH)
     .alu('rsh', R2, 4)
     .alu('lsh', R2, 2)
     .aluReg('add', R2, R3)
     .alu('add', R2, 40)
-    .jmp('gt', R2, p.ipv6Mtu, 'pass')
+    .jmp('gt', R2, p.ipv6Mtu, PASS)
     .goto('fits')
     .label('whole')
     .movReg(R2, TOTAL_LEN)
@@ -137,10 +140,10 @@ export function buildEgress4(p: OffloadPlan, t: Egress4Target): Uint8Array {
     .toBe(R3, 16)
     .alu('and', R3, 0x4000)
     .jmp('eq', R3, 0, 'nodf')
-    .jmp('gt', R2, p.ipv6Mtu, 'pass')
+    .jmp('gt', R2, p.ipv6Mtu, PASS)
     .goto('fits')
     .label('nodf')
-    .jmp('gt', R2, p.fragLimit, 'pass')
+    .jmp('gt', R2, p.fragLimit, PASS)
     .label('fits');
 
   // The IPv6 header (RFC 7915 §4.1): Traffic Class from TOS, Flow Label 0, Hop Limit TTL − 1.
@@ -208,7 +211,7 @@ export function buildEgress4(p: OffloadPlan, t: Egress4Target): Uint8Array {
     scratch: SCRATCH,
   });
 
-  a.label('out');
+  a.label(OUT);
   if (L === 0) {
     // bpf_redirect_neigh takes a packet with an Ethernet header in front (it pulls 14 bytes, then
     // writes the real one): a packet from the TUN has none, so it gets a zeroed one with the type.
@@ -216,7 +219,7 @@ export function buildEgress4(p: OffloadPlan, t: Egress4Target): Uint8Array {
       .mov(R2, ETH_HLEN)
       .mov(R3, 0)
       .call(SKB_CHANGE_HEAD)
-      .jmp('ne', R0, 0, 'failed')
+      .jmp('ne', R0, 0, FAILED)
       .storeImm('h', FP, SCRATCH, memHalf(0x86dd))
       .movReg(R1, SKB)
       .mov(R2, 12)
@@ -225,10 +228,10 @@ export function buildEgress4(p: OffloadPlan, t: Egress4Target): Uint8Array {
       .mov(R4, 2)
       .mov(R5, 0)
       .call(SKB_STORE_BYTES)
-      .jmp('ne', R0, 0, 'failed');
+      .jmp('ne', R0, 0, FAILED);
   }
   // Counted as the IPv4 input: no link header, the 20 bytes the header grew taken off.
-  countSkb(a, t.mapFd, COUNTER_46, (L === 0 ? ETH_HLEN : L) + 20, 'out');
+  countSkb(a, t.mapFd, COUNTER_46, (L === 0 ? ETH_HLEN : L) + 20);
   a.mov(R1, t.uplinkIfindex).mov(R2, 0).mov(R3, 0).mov(R4, 0).call(REDIRECT_NEIGH).exit();
   // (A failure after the link header was pushed counts it too: too rare to tell apart.)
   ends(a, t.mapFd, COUNTER_46_FAILED, L + 20);

@@ -34,6 +34,8 @@ import {
   loadHead,
   memHalf,
   memWord,
+  OUT,
+  PASS,
   PKT_LEN,
   SKB,
 } from './snippets.js';
@@ -70,28 +72,28 @@ export function buildIngress6(p: OffloadPlan, t: Ingress6Target): Uint8Array {
   const a = new Asm();
   loadHead(a, { proto: PROTO_IPV6_BE, l2: L, at: IN_HDR, len: IN_LEN });
   a.load('w', R2, SKB, SKB_PKT_TYPE)
-    .jmp('ne', R2, PACKET_HOST, 'pass')
+    .jmp('ne', R2, PACKET_HOST, PASS)
     // Version 6, and exactly Payload Length after the header (no link padding, no jumbogram).
     .load('b', R2, FP, IN_HDR)
     .alu('and', R2, 0xf0)
-    .jmp('ne', R2, 0x60, 'pass')
+    .jmp('ne', R2, 0x60, PASS)
     .load('h', PAYLOAD_LEN, FP, IN_HDR + 4)
     .toBe(PAYLOAD_LEN, 16)
     .movReg(R2, PKT_LEN)
     .alu('sub', R2, L + 40)
-    .jmpReg('ne', PAYLOAD_LEN, R2, 'pass');
+    .jmpReg('ne', PAYLOAD_LEN, R2, PASS);
   // To the CLAT address, from inside the NAT64 prefix.
-  for (let k = 0; k < 4; k++) a.load('w', R2, FP, IN_HDR + 24 + 4 * k).jmp32('ne', R2, memWord(p.clat6, 4 * k), 'pass');
-  for (let k = 0; k < 3; k++) a.load('w', R2, FP, IN_HDR + 8 + 4 * k).jmp32('ne', R2, memWord(p.pool6, 4 * k), 'pass');
-  a.load('b', R2, FP, IN_HDR + 7).jmp('le', R2, 1, 'pass');
+  for (let k = 0; k < 4; k++) a.load('w', R2, FP, IN_HDR + 24 + 4 * k).jmp32('ne', R2, memWord(p.clat6, 4 * k), PASS);
+  for (let k = 0; k < 3; k++) a.load('w', R2, FP, IN_HDR + 8 + 4 * k).jmp32('ne', R2, memWord(p.pool6, 4 * k), PASS);
+  a.load('b', R2, FP, IN_HDR + 7).jmp('le', R2, 1, PASS);
   if (p.wkpGlobalOnly) {
     a.load('w', R2, FP, IN_HDR + 20).toBe(R2, 32);
-    jumpIfNonGlobal(a, R2, R3, 'pass');
+    jumpIfNonGlobal(a, R2, R3, PASS);
   }
   // Next Header straight after the fixed header: TCP, UDP with a checksum, or an echo.
   a.load('b', L4_PROTO, FP, IN_HDR + 6);
   checkTransport(a, { l4len: PAYLOAD_LEN, l4At: IN_L4, icmp: 58, echo: [128, 129] });
-  a.movReg(R2, PAYLOAD_LEN).alu('add', R2, 20).jmp('gt', R2, p.ipv4Mtu, 'pass');
+  a.movReg(R2, PAYLOAD_LEN).alu('add', R2, 20).jmp('gt', R2, p.ipv4Mtu, PASS);
 
   // The IPv4 header (RFC 7915 §5.1).
   a.storeImm('b', FP, OUT_HDR, 0x45);
@@ -180,8 +182,8 @@ export function buildIngress6(p: OffloadPlan, t: Ingress6Target): Uint8Array {
   });
 
   // Counted as the IPv6 input: no link header, the 20 bytes the header shrank put back.
-  a.label('out');
-  countSkb(a, t.mapFd, COUNTER_64, L - 20, 'out');
+  a.label(OUT);
+  countSkb(a, t.mapFd, COUNTER_64, L - 20);
   a.mov(R1, t.tunIfindex).mov(R2, BPF_F_INGRESS).call(REDIRECT).exit();
   ends(a, t.mapFd, COUNTER_64_FAILED, L - 20);
   return a.encode();
