@@ -29,6 +29,7 @@ import {
   fold,
   ICMP_DIFF,
   IP_LEN,
+  jumpIfMartian,
   jumpIfNonGlobal,
   L4_PROTO,
   loadHead,
@@ -94,11 +95,12 @@ export function buildEgress4(p: OffloadPlan, t: Egress4Target): Uint8Array {
     .call(CSUM_DIFF);
   fold(a, R0, R2);
   a.jmp('ne', R0, 0xffff, PASS)
-    // From the CLAT address, to an address under pool6 (not the CLAT's own: that is hairpinning).
+    // From the CLAT address (never martian: plan.ts), to an address under pool6 that is not
+    // martian (the core drops those) nor the CLAT's own (that is hairpinning).
     .load('w', R2, FP, IN_HDR + 12)
-    .jmp32('ne', R2, memWord(p.clat4, 0), PASS)
-    .load('w', R2, FP, IN_HDR + 16)
-    .jmp32('eq', R2, memWord(p.clat4, 0), PASS);
+    .jmp32('ne', R2, memWord(p.clat4, 0), PASS);
+  jumpIfMartian(a, IN_HDR + 16, PASS);
+  a.load('w', R2, FP, IN_HDR + 16).jmp32('eq', R2, memWord(p.clat4, 0), PASS);
   if (p.wkpGlobalOnly) {
     a.toBe(R2, 32);
     jumpIfNonGlobal(a, R2, R3, PASS);

@@ -29,6 +29,7 @@ import {
   fold,
   ICMP_DIFF,
   IP_LEN,
+  jumpIfMartian,
   jumpIfNonGlobal,
   L4_PROTO,
   loadHead,
@@ -85,6 +86,8 @@ export function buildIngress6(p: OffloadPlan, t: Ingress6Target): Uint8Array {
   // To the CLAT address, from inside the NAT64 prefix.
   for (let k = 0; k < 4; k++) a.load('w', R2, FP, IN_HDR + 24 + 4 * k).jmp32('ne', R2, memWord(p.clat6, 4 * k), PASS);
   for (let k = 0; k < 3; k++) a.load('w', R2, FP, IN_HDR + 8 + 4 * k).jmp32('ne', R2, memWord(p.pool6, 4 * k), PASS);
+  // The IPv4 source in the prefix's last 32 bits: not martian (the core drops those).
+  jumpIfMartian(a, IN_HDR + 20, PASS);
   a.load('b', R2, FP, IN_HDR + 7).jmp('le', R2, 1, PASS);
   if (p.wkpGlobalOnly) {
     a.load('w', R2, FP, IN_HDR + 20).toBe(R2, 32);

@@ -1,7 +1,8 @@
 /**
  * Pieces both offload programs use: the roles of the registers that survive helper calls, values
  * in the byte order a program sees them in memory, one's-complement folding, the counters,
- * RFC 6052 §3.1's non-global IPv4 ranges, and the programs' common start and ends.
+ * RFC 6052 §3.1's non-global IPv4 ranges, martian IPv4 addresses, and the programs' common start
+ * and ends.
  */
 import { MAP_LOOKUP_ELEM, SKB_GSO_SEGS, SKB_LEN, SKB_LOAD_BYTES, SKB_PROTOCOL, TC_ACT_SHOT, TCX_NEXT } from './abi.js';
 import { type Asm, FP, type Label, R0, R1, R2, R3, R4, R6, R7, R8, R9, type Reg } from './asm.js';
@@ -110,6 +111,15 @@ export function jumpIfNonGlobal(a: Asm, r: Reg, tmp: Reg, label: Label): void {
       .alu32('and', tmp, mask)
       .jmp32('eq', tmp, addr | 0, label);
   }
+}
+
+/**
+ * Jumps to `label` when the IPv4 address on the stack at `at` is martian (plan.ts isMartian4:
+ * 0.0.0.0/8, 127.0.0.0/8, 224.0.0.0/4, 240.0.0.0/4), which the core drops in both directions.
+ * Its first byte (the first octet) tells; uses r2.
+ */
+export function jumpIfMartian(a: Asm, at: number, label: Label): void {
+  a.load('b', R2, FP, at).jmp('eq', R2, 0, label).jmp('eq', R2, 127, label).jmp('ge', R2, 224, label);
 }
 
 /**

@@ -22,18 +22,18 @@ const VARIANTS: [string, string, Partial<TranslatorConfig>][] = [
 
 /** sha256 of each program, by `<variant>/<program>/l2=<n>`. */
 const EXPECTED: Record<string, string> = {
-  'doc-tc0/egress4/l2=0': '8c211cd063d6bab535be81731c7be21dc3caf6de498ba4c966bd11f868002c8b',
-  'doc-tc0/egress4/l2=14': '99aae4ba9eee67f9369a021f765db5cc387b472b552d73b106563f3ad51f7d7c',
-  'doc-tc0/ingress6/l2=0': 'e7cb0455130ad688488218a42fa6c2ec8eb6fbf7b987f12bbc6bf609be195ef6',
-  'doc-tc0/ingress6/l2=14': 'beebc8f4641c6e0807aec6941398b8d5c0ddfdc031a31f5ccea7a91e2e90fb28',
-  'doc/egress4/l2=0': '9c846ba18b9634cd62b189e5fe09f47326169ccbb81c6b448378d5a06214121d',
-  'doc/egress4/l2=14': '8e2c38e3484c8db852874e10a45ebd122fc71a1725ef9419c4a817ef5724b54e',
-  'doc/ingress6/l2=0': '35b54675fa153a0f7d39c6b44a5ed25de042b11470763ad935bad7584cc841a2',
-  'doc/ingress6/l2=14': '5aeda16749e05b9bc2db063f2aae26271fc7a9f2f4ef3329895703af04757842',
-  'wkp/egress4/l2=0': '557428a4f3caa8630a93f82664620ae49b3d65a2f69c31dd8cd6da7b1840b435',
-  'wkp/egress4/l2=14': '93142c6123eeea916dbdb7046094782f482024330aefba65afaa5f73f9ca6b8f',
-  'wkp/ingress6/l2=0': '981c303e86b564ce4360f82c5a8ce056e647c34bc6734e8c53ca8581dec05251',
-  'wkp/ingress6/l2=14': '583bb4007e6758ee2a2b8eda5c8626a137d1ee0a739f028d7672ad8c7566c333',
+  'doc-tc0/egress4/l2=0': '4ce5ab0cae90f3987f29393c3bc3ddf52ad47a3ab2c68c7a48d98db2b723a153',
+  'doc-tc0/egress4/l2=14': 'a36be3bc4cafacf880fb3ea5b97c7eb15e2712480fff26e7a9ec64f781999c89',
+  'doc-tc0/ingress6/l2=0': '7930b2533a9abb91fe357db513a32d45625ef61530d176f170431fcc0d1f875c',
+  'doc-tc0/ingress6/l2=14': '333314c517f56cc210b9d0d9f678c787be454eb0f9bf551f9bae0b64f0531d39',
+  'doc/egress4/l2=0': '036f42b950d9a526352e1ceffe71b36a5664c7e8b626f0bc688444d35bbfe9f8',
+  'doc/egress4/l2=14': 'f543c36d9dd7968ea7c272364e7b0295aee278727f04364d6fabe4265a787cab',
+  'doc/ingress6/l2=0': '95327f9f08fe3d876b89f15d9c8c971705c2a24f09e01b866e57aeda93caadf5',
+  'doc/ingress6/l2=14': '30fea5b634e3591bb6c93c61d5bc66acd280bf742a44d4d433fa633bf104d77b',
+  'wkp/egress4/l2=0': 'e30a7e09f9a906370604d69679b1d142d444dee3000cb2b36aebf2c3be48f12a',
+  'wkp/egress4/l2=14': 'e2fa45d382f177d7dcc96df8f5a0d10dafc9c8a4ed690662638dcc0aeba9328c',
+  'wkp/ingress6/l2=0': 'b1ad8873824703ad4df9ea012653ee3d16cb81f1126932192ce0c21879e07084',
+  'wkp/ingress6/l2=14': '95f8a1af7172c355111a52f8eca1c3f3cedebdc3603810adbeb30730cbc12397',
 };
 
 function hashes(): Record<string, string> {
