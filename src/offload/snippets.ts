@@ -1,8 +1,8 @@
 /**
  * Pieces both offload programs use: the roles of the registers that survive helper calls, values
  * in the byte order a program sees them in memory, one's-complement folding, the counters,
- * RFC 6052 §3.1's non-global IPv4 ranges, martian IPv4 addresses, and the programs' common start
- * and ends.
+ * RFC 6052 §3.1's non-global IPv4 ranges, martian IPv4 addresses, and the programs' common start,
+ * ends and program-wide labels.
  */
 import { MAP_LOOKUP_ELEM, SKB_GSO_SEGS, SKB_LEN, SKB_LOAD_BYTES, SKB_PROTOCOL, TC_ACT_SHOT, TCX_NEXT } from './abi.js';
 import { type Asm, FP, type Label, R0, R1, R2, R3, R4, R6, R7, R8, R9, type Reg } from './asm.js';
