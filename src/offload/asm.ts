@@ -1,6 +1,7 @@
 /**
  * An eBPF assembler (the instruction set of linux/bpf.h, as the kernel's verifier takes it): just
- * enough for the offload programs, with named labels for jumps. Pure TypeScript, no I/O: `encode`
+ * enough for the offload programs, with named labels for jumps (program-wide, or scoped to one
+ * snippet instance: see `scope`). Pure TypeScript, no I/O: `encode`
  * gives the bytes that `BPF_PROG_LOAD` takes (8 bytes per instruction, little-endian host order;
  * a 64-bit immediate load takes two).
  *
@@ -65,6 +66,21 @@ const ALU_OP: Record<AluOp, number> = {
 export type JmpOp = 'eq' | 'ne' | 'gt' | 'ge' | 'lt' | 'le' | 'set';
 const JMP_OP: Record<JmpOp, number> = { eq: 0x10, gt: 0x20, ge: 0x30, set: 0x40, ne: 0x50, lt: 0xa0, le: 0xb0 };
 
+/**
+ * A jump target's name: a program-wide name (an identifier), or one a LabelScope gave, which
+ * carries its scope's unique prefix.
+ */
+export type Label = string;
+
+/**
+ * The labels of one snippet instance: `l('skip')` is its label `skip`. Each `Asm.scope` call gives
+ * a new scope, so two uses of one snippet in a program never share a label; a name defined twice
+ * within one scope is still an error.
+ */
+export type LabelScope = (name: string) => Label;
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
 /** A program that cannot be encoded (unknown or repeated label, immediate out of range). */
 export class EbpfAsmError extends ClatdError {
   constructor(message: string) {
@@ -80,7 +96,7 @@ interface Insn {
   off: number;
   imm: number;
   /** Jump target, resolved into `off` by encode. */
-  label?: string;
+  label?: Label;
 }
 
 function imm32(v: number): number {
@@ -97,7 +113,11 @@ function off16(v: number): number {
 export class Asm {
   readonly #insns: Insn[] = [];
   /** Label → index of the instruction slot it names (a 64-bit load counts two slots). */
-  readonly #labels = new Map<string, number>();
+  readonly #labels = new Map<Label, number>();
+  /** Scope name → how many scopes of that name were given out (the next one's number). */
+  readonly #scopes = new Map<string, number>();
+  /** The labels scopes gave: the only names that may be other than identifiers. */
+  readonly #scoped = new Set<Label>();
   #slots = 0;
 
   #push(i: Insn, slots = 1): this {
@@ -106,8 +126,27 @@ export class Asm {
     return this;
   }
 
+  /**
+   * A new label scope for one snippet instance, named `name#n` (n counts the scopes of that name),
+   * so that its labels cannot meet a program-wide label or another scope's.
+   */
+  scope(name: string): LabelScope {
+    if (!IDENTIFIER.test(name)) throw new EbpfAsmError(`scope name ${name} is not an identifier`);
+    const n = this.#scopes.get(name) ?? 0;
+    this.#scopes.set(name, n + 1);
+    return (local: string): Label => {
+      if (!IDENTIFIER.test(local)) throw new EbpfAsmError(`label name ${local} is not an identifier`);
+      const label = `${name}#${n}.${local}`;
+      this.#scoped.add(label);
+      return label;
+    };
+  }
+
   /** Names the next instruction. */
-  label(name: string): this {
+  label(name: Label): this {
+    if (!IDENTIFIER.test(name) && !this.#scoped.has(name)) {
+      throw new EbpfAsmError(`label name ${name} is not an identifier`);
+    }
     if (this.#labels.has(name)) throw new EbpfAsmError(`label ${name} defined twice`);
     this.#labels.set(name, this.#slots);
     return this;
@@ -170,21 +209,21 @@ export class Asm {
   }
 
   /** if (dst op imm) goto label, comparing all 64 bits (imm sign-extended). */
-  jmp(op: JmpOp, dst: Reg, imm: number, label: string): this {
+  jmp(op: JmpOp, dst: Reg, imm: number, label: Label): this {
     return this.#push({ code: JMP | JMP_OP[op] | K, dst, src: 0, off: 0, imm: imm32(imm), label });
   }
 
   /** if (dst op src) goto label. */
-  jmpReg(op: JmpOp, dst: Reg, src: Reg, label: string): this {
+  jmpReg(op: JmpOp, dst: Reg, src: Reg, label: Label): this {
     return this.#push({ code: JMP | JMP_OP[op] | X, dst, src, off: 0, imm: 0, label });
   }
 
   /** if ((u32)dst op (u32)imm) goto label: for comparing 32-bit words read from packets. */
-  jmp32(op: JmpOp, dst: Reg, imm: number, label: string): this {
+  jmp32(op: JmpOp, dst: Reg, imm: number, label: Label): this {
     return this.#push({ code: JMP32 | JMP_OP[op] | K, dst, src: 0, off: 0, imm: imm32(imm), label });
   }
 
-  goto(label: string): this {
+  goto(label: Label): this {
     return this.#push({ code: JMP | 0x00, dst: 0, src: 0, off: 0, imm: 0, label });
   }
 

@@ -16,7 +16,7 @@ import {
   SKB_LOAD_BYTES,
   SKB_STORE_BYTES,
 } from './abi.js';
-import { Asm, FP, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9 } from './asm.js';
+import { Asm, FP, R0, R1, R2, R3, R4, R5 } from './asm.js';
 import type { OffloadPlan } from './plan.js';
 import { rewrite } from './rewrite.js';
 import {
@@ -25,11 +25,20 @@ import {
   checkTransport,
   countSkb,
   ends,
+  FAILED,
   fold,
+  ICMP_DIFF,
+  IP_LEN,
+  jumpIfMartian,
   jumpIfNonGlobal,
+  L4_PROTO,
   loadHead,
   memHalf,
   memWord,
+  OUT,
+  PASS,
+  PKT_LEN,
+  SKB,
 } from './snippets.js';
 
 export interface Egress4Target {
@@ -40,179 +49,191 @@ export interface Egress4Target {
   readonly l2: number;
 }
 
-// Stack: the IPv4 header and 8 bytes of transport header as loaded, the IPv6 header being built,
-// and the words of the pseudo-header that join the ICMP checksum.
-const H = -64;
-const V = -112;
-const T = -128;
+// Stack slots (offsets from the frame pointer, below the snippets' COUNTER_KEY).
+/** The IPv4 header and the first 8 bytes of the transport header, as loaded: IN_LEN bytes. */
+const IN_HDR = -64;
+const IN_LEN = 28;
+/** Where in it the transport header starts (its first 8 bytes). */
+const IN_L4 = IN_HDR + 20;
+/** The IPv6 header being built: OUT_LEN bytes. */
+const OUT_HDR = -112;
+const OUT_LEN = 40;
+/**
+ * 12 bytes for one thing at a time: TCP's Data Offset byte (GSO sizing), the words of the
+ * pseudo-header that join the ICMP checksum, the new echo type (rewrite), the Ethernet type.
+ */
+const SCRATCH = -128;
+/** The input's IPv4 Total Length, from the header check on (IP_LEN). */
+const TOTAL_LEN = IP_LEN;
 const ETH_HLEN = 14;
 
 export function buildEgress4(p: OffloadPlan, t: Egress4Target): Uint8Array {
   const L = t.l2;
   const a = new Asm();
-  loadHead(a, { proto: PROTO_IP_BE, l2: L, at: H, len: 28 });
+  loadHead(a, { proto: PROTO_IP_BE, l2: L, at: IN_HDR, len: IN_LEN });
   // Version 4 without options, Total Length exactly the packet, not a fragment, TTL above 1.
-  a.load('b', R2, FP, H)
-    .jmp('ne', R2, 0x45, 'pass')
-    .load('h', R8, FP, H + 2)
-    .toBe(R8, 16)
-    .movReg(R2, R7)
+  a.load('b', R2, FP, IN_HDR)
+    .jmp('ne', R2, 0x45, PASS)
+    .load('h', TOTAL_LEN, FP, IN_HDR + 2)
+    .toBe(TOTAL_LEN, 16)
+    .movReg(R2, PKT_LEN)
     .alu('sub', R2, L)
-    .jmpReg('ne', R8, R2, 'pass')
-    .load('h', R2, FP, H + 6)
+    .jmpReg('ne', TOTAL_LEN, R2, PASS)
+    .load('h', R2, FP, IN_HDR + 6)
     .toBe(R2, 16)
     .alu('and', R2, 0x3fff)
-    .jmp('ne', R2, 0, 'pass')
-    .load('b', R2, FP, H + 8)
-    .jmp('le', R2, 1, 'pass')
+    .jmp('ne', R2, 0, PASS)
+    .load('b', R2, FP, IN_HDR + 8)
+    .jmp('le', R2, 1, PASS)
     // A header checksum the core would accept.
     .mov(R1, 0)
     .mov(R2, 0)
     .movReg(R3, FP)
-    .alu('add', R3, H)
+    .alu('add', R3, IN_HDR)
     .mov(R4, 20)
     .mov(R5, 0)
     .call(CSUM_DIFF);
   fold(a, R0, R2);
-  a.jmp('ne', R0, 0xffff, 'pass')
-    // From the CLAT address, to an address under pool6 (not the CLAT's own: that is hairpinning).
-    .load('w', R2, FP, H + 12)
-    .jmp32('ne', R2, memWord(p.clat4, 0), 'pass')
-    .load('w', R2, FP, H + 16)
-    .jmp32('eq', R2, memWord(p.clat4, 0), 'pass');
+  a.jmp('ne', R0, 0xffff, PASS)
+    // From the CLAT address (never martian: plan.ts), to an address under pool6 that is not
+    // martian (the core drops those) nor the CLAT's own (that is hairpinning).
+    .load('w', R2, FP, IN_HDR + 12)
+    .jmp32('ne', R2, memWord(p.clat4, 0), PASS);
+  jumpIfMartian(a, IN_HDR + 16, PASS);
+  a.load('w', R2, FP, IN_HDR + 16).jmp32('eq', R2, memWord(p.clat4, 0), PASS);
   if (p.wkpGlobalOnly) {
     a.toBe(R2, 32);
-    jumpIfNonGlobal(a, R2, R3, 'pass');
+    jumpIfNonGlobal(a, R2, R3, PASS);
   }
-  a.load('b', R9, FP, H + 9)
-    .movReg(R3, R8)
+  a.load('b', L4_PROTO, FP, IN_HDR + 9)
+    .movReg(R3, TOTAL_LEN)
     .alu('sub', R3, 20);
-  checkTransport(a, { l4len: R3, l4At: H + 20, icmp: 1, echo: [8, 0] });
+  checkTransport(a, { l4len: R3, l4At: IN_L4, icmp: 1, echo: [8, 0] });
   // Sizes (RFC 7915 §4): with DF the result must fit the IPv6 MTU, without it the smaller
   // fragmentation limit (the core fragments above it). A GSO packet (TCP with DF only) is
   // judged by its segments: IPv6 header, TCP header and one segment's payload.
-  a.load('w', R3, R6, SKB_GSO_SIZE)
+  a.load('w', R3, SKB, SKB_GSO_SIZE)
     .jmp('eq', R3, 0, 'whole')
-    .jmp('ne', R9, 6, 'pass')
-    .load('h', R2, FP, H + 6)
+    .jmp('ne', L4_PROTO, 6, PASS)
+    .load('h', R2, FP, IN_HDR + 6)
     .toBe(R2, 16)
     .alu('and', R2, 0x4000)
-    .jmp('eq', R2, 0, 'pass')
+    .jmp('eq', R2, 0, PASS)
     // TCP's Data Offset (byte 12 of its header; only 8 bytes of it were loaded).
-    .movReg(R1, R6)
+    .movReg(R1, SKB)
     .mov(R2, L + 32)
     .movReg(R3, FP)
-    .alu('add', R3, T)
+    .alu('add', R3, SCRATCH)
     .mov(R4, 1)
     .call(SKB_LOAD_BYTES)
-    .jmp('ne', R0, 0, 'pass')
-    .load('w', R3, R6, SKB_GSO_SIZE)
-    .load('b', R2, FP, T)
+    .jmp('ne', R0, 0, PASS)
+    .load('w', R3, SKB, SKB_GSO_SIZE)
+    .load('b', R2, FP, SCRATCH)
     .alu('rsh', R2, 4)
     .alu('lsh', R2, 2)
     .aluReg('add', R2, R3)
     .alu('add', R2, 40)
-    .jmp('gt', R2, p.ipv6Mtu, 'pass')
+    .jmp('gt', R2, p.ipv6Mtu, PASS)
     .goto('fits')
     .label('whole')
-    .movReg(R2, R8)
+    .movReg(R2, TOTAL_LEN)
     .alu('add', R2, 20)
-    .load('h', R3, FP, H + 6)
+    .load('h', R3, FP, IN_HDR + 6)
     .toBe(R3, 16)
     .alu('and', R3, 0x4000)
     .jmp('eq', R3, 0, 'nodf')
-    .jmp('gt', R2, p.ipv6Mtu, 'pass')
+    .jmp('gt', R2, p.ipv6Mtu, PASS)
     .goto('fits')
     .label('nodf')
-    .jmp('gt', R2, p.fragLimit, 'pass')
+    .jmp('gt', R2, p.fragLimit, PASS)
     .label('fits');
 
   // The IPv6 header (RFC 7915 §4.1): Traffic Class from TOS, Flow Label 0, Hop Limit TTL − 1.
   if (p.trafficClassZero) {
-    a.storeImm('h', FP, V, memHalf(0x6000));
+    a.storeImm('h', FP, OUT_HDR, memHalf(0x6000));
   } else {
-    a.load('b', R2, FP, H + 1)
+    a.load('b', R2, FP, IN_HDR + 1)
       .movReg(R3, R2)
       .alu('rsh', R3, 4)
       .alu('or', R3, 0x60)
-      .store('b', FP, V, R3)
+      .store('b', FP, OUT_HDR, R3)
       .alu('and', R2, 0x0f)
       .alu('lsh', R2, 4)
-      .store('b', FP, V + 1, R2);
+      .store('b', FP, OUT_HDR + 1, R2);
   }
-  a.storeImm('h', FP, V + 2, 0)
-    .movReg(R2, R8)
+  a.storeImm('h', FP, OUT_HDR + 2, 0)
+    .movReg(R2, TOTAL_LEN)
     .alu('sub', R2, 20)
     .toBe(R2, 16)
-    .store('h', FP, V + 4, R2)
-    .jmp('ne', R9, 1, 'proto')
-    .storeImm('b', FP, V + 6, 58)
+    .store('h', FP, OUT_HDR + 4, R2)
+    .jmp('ne', L4_PROTO, 1, 'proto')
+    .storeImm('b', FP, OUT_HDR + 6, 58)
     .goto('hop')
     .label('proto')
-    .store('b', FP, V + 6, R9)
+    .store('b', FP, OUT_HDR + 6, L4_PROTO)
     .label('hop')
-    .load('b', R2, FP, H + 8)
+    .load('b', R2, FP, IN_HDR + 8)
     .alu('sub', R2, 1)
-    .store('b', FP, V + 7, R2);
-  for (let k = 0; k < 4; k++) a.storeImm('w', FP, V + 8 + 4 * k, memWord(p.clat6, 4 * k));
-  for (let k = 0; k < 3; k++) a.storeImm('w', FP, V + 24 + 4 * k, memWord(p.pool6, 4 * k));
-  a.load('w', R2, FP, H + 16).store('w', FP, V + 36, R2);
+    .store('b', FP, OUT_HDR + 7, R2);
+  for (let k = 0; k < 4; k++) a.storeImm('w', FP, OUT_HDR + 8 + 4 * k, memWord(p.clat6, 4 * k));
+  for (let k = 0; k < 3; k++) a.storeImm('w', FP, OUT_HDR + 24 + 4 * k, memWord(p.pool6, 4 * k));
+  a.load('w', R2, FP, IN_HDR + 16).store('w', FP, OUT_HDR + 36, R2);
 
   // ICMP: what the IPv6 pseudo-header adds to the checksum (RFC 7915 §4.2): its constant part as
   // the seed, destination word, length and next header as the words.
-  a.jmp('ne', R9, 1, 'change')
-    .load('w', R2, FP, H + 16)
-    .store('w', FP, T, R2)
-    .movReg(R2, R8)
+  a.jmp('ne', L4_PROTO, 1, 'change')
+    .load('w', R2, FP, IN_HDR + 16)
+    .store('w', FP, SCRATCH, R2)
+    .movReg(R2, TOTAL_LEN)
     .alu('sub', R2, 20)
     .toBe(R2, 32)
-    .store('w', FP, T + 4, R2)
-    .storeImm('w', FP, T + 8, memWord(new Uint8Array([0, 0, 0, 58]), 0))
+    .store('w', FP, SCRATCH + 4, R2)
+    .storeImm('w', FP, SCRATCH + 8, memWord(new Uint8Array([0, 0, 0, 58]), 0))
     .mov(R1, 0)
     .mov(R2, 0)
     .movReg(R3, FP)
-    .alu('add', R3, T)
+    .alu('add', R3, SCRATCH)
     .mov(R4, 12)
     .mov(R5, memHalf(p.pseudoConst6))
     .call(CSUM_DIFF)
-    .movReg(R7, R0)
+    .movReg(ICMP_DIFF, R0)
     .label('change');
   rewrite(a, {
     proto: PROTO_IPV6_BE,
     l2: L,
-    header: V,
-    headerLen: 40,
+    header: OUT_HDR,
+    headerLen: OUT_LEN,
     delta: p.delta46,
     icmpIn: 1,
-    typeAt: H + 20,
+    typeAt: IN_L4,
     echo: [
       [8, 128],
       [0, 129],
     ],
-    scratch: T,
+    scratch: SCRATCH,
   });
 
-  a.label('out');
+  a.label(OUT);
   if (L === 0) {
     // bpf_redirect_neigh takes a packet with an Ethernet header in front (it pulls 14 bytes, then
     // writes the real one): a packet from the TUN has none, so it gets a zeroed one with the type.
-    a.movReg(R1, R6)
+    a.movReg(R1, SKB)
       .mov(R2, ETH_HLEN)
       .mov(R3, 0)
       .call(SKB_CHANGE_HEAD)
-      .jmp('ne', R0, 0, 'failed')
-      .storeImm('h', FP, T, memHalf(0x86dd))
-      .movReg(R1, R6)
+      .jmp('ne', R0, 0, FAILED)
+      .storeImm('h', FP, SCRATCH, memHalf(0x86dd))
+      .movReg(R1, SKB)
       .mov(R2, 12)
       .movReg(R3, FP)
-      .alu('add', R3, T)
+      .alu('add', R3, SCRATCH)
       .mov(R4, 2)
       .mov(R5, 0)
       .call(SKB_STORE_BYTES)
-      .jmp('ne', R0, 0, 'failed');
+      .jmp('ne', R0, 0, FAILED);
   }
   // Counted as the IPv4 input: no link header, the 20 bytes the header grew taken off.
-  countSkb(a, t.mapFd, COUNTER_46, (L === 0 ? ETH_HLEN : L) + 20, 'out');
+  countSkb(a, t.mapFd, COUNTER_46, (L === 0 ? ETH_HLEN : L) + 20);
   a.mov(R1, t.uplinkIfindex).mov(R2, 0).mov(R3, 0).mov(R4, 0).call(REDIRECT_NEIGH).exit();
   // (A failure after the link header was pushed counts it too: too rare to tell apart.)
   ends(a, t.mapFd, COUNTER_46_FAILED, L + 20);

@@ -1,8 +1,8 @@
 /**
  * When the kernel fast path may take over, and the constants it is built from. The offload
  * programs (ingress6.ts, egress4.ts) translate only the plain cases — TCP, UDP with a checksum,
- * ICMP echo; no options, extension headers or fragments; hop limit / TTL above 1; the sizes the
- * core would send whole — for a CLAT configuration (pool6 a /96, one EAM entry CLAT-IPv4 ↔
+ * ICMP echo; no options, extension headers or fragments; hop limit / TTL above 1; no martian IPv4
+ * address; the sizes the core would send whole — for a CLAT configuration (pool6 a /96, one EAM entry CLAT-IPv4 ↔
  * CLAT-IPv6, only the CLAT's own IPv4 address as source). Anything else is handed on untouched to
  * the user-space datapath, which does the rest of RFC 7915, drops and errors included. Pure.
  */
@@ -48,6 +48,16 @@ function norm(x: number): number {
   return x === 0xffff ? 0 : x;
 }
 
+/**
+ * True for the IPv4 addresses the core drops packets to or from, in both directions: this network
+ * (0.0.0.0/8), loopback (127.0.0.0/8), multicast (224.0.0.0/4) and reserved (240.0.0.0/4). The
+ * programs check the remote address (snippets.ts jumpIfMartian); the CLAT address is checked here.
+ */
+export function isMartian4(v: number): boolean {
+  const a = v >>> 24;
+  return a === 0 || a === 127 || a >= 224;
+}
+
 /** Whether `c` (with the CLAT pair `clat4` ↔ `clat6`) is a configuration the offload can serve. */
 export function planOffload(c: ResolvedConfig, clat4: number, clat6: Uint8Array): OffloadChoice {
   const p = c.pool6;
@@ -55,6 +65,7 @@ export function planOffload(c: ResolvedConfig, clat4: number, clat6: Uint8Array)
   if (!c.eamSourcesOnly || c.eam.size !== 1 || !c.eam.has4(clat4 | 0)) {
     return { reason: 'the configuration is not a single CLAT address mapping' };
   }
+  if (isMartian4(clat4 >>> 0)) return { reason: 'the CLAT IPv4 address is martian' };
   const e = c.eam.find6(clat6, 0);
   if (e === undefined) return { reason: 'the CLAT IPv6 address has no mapping' };
   if (matchPrefix6(clat6, 0, p.addr, 96)) return { reason: 'the CLAT IPv6 address lies inside the NAT64 prefix' };

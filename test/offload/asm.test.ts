@@ -1,8 +1,8 @@
 /** The eBPF assembler's encoding (checked against linux/bpf.h's layout) and its refusals. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Asm, EbpfAsmError, FP, R0, R1, R2, R6 } from '../../src/offload/asm.js';
-import { memHalf, memWord } from '../../src/offload/snippets.js';
+import { Asm, EbpfAsmError, FP, R0, R1, R2, R3, R6 } from '../../src/offload/asm.js';
+import { checkTransport, memHalf, memWord, PASS } from '../../src/offload/snippets.js';
 
 function insn(b: Uint8Array, i: number): [number, number, number, number] {
   const v = new DataView(b.buffer, b.byteOffset);
@@ -50,6 +50,40 @@ describe('eBPF assembler', () => {
     assert.throws(() => new Asm().label('x').label('x'), /defined twice/);
     assert.throws(() => new Asm().mov(R0, 2 ** 32), /not 32 bits/);
     assert.throws(() => new Asm().load('b', R0, FP, -40000), /not 16 bits/);
+  });
+
+  test('labels are scoped: a name twice in one scope is refused, the same name in two scopes is two labels', () => {
+    const a = new Asm();
+    const first = a.scope('snippet');
+    const second = a.scope('snippet');
+    a.jmp('eq', R0, 0, first('skip')) // 0
+      .jmp('eq', R0, 0, second('skip')) // 1
+      .mov(R0, 1) // 2
+      .label(first('skip'))
+      .jmp('eq', R0, 0, 'skip') // 3: a program-wide label of the same name is a third one
+      .mov(R0, 2) // 4
+      .label(second('skip'))
+      .mov(R0, 3) // 5
+      .label('skip')
+      .exit(); // 6
+    const b = a.encode();
+    assert.equal(insn(b, 0)[2], 2);
+    assert.equal(insn(b, 1)[2], 3);
+    assert.equal(insn(b, 3)[2], 2);
+    assert.notEqual(first('skip'), second('skip'));
+    assert.throws(() => a.label(first('skip')), /defined twice/);
+    assert.throws(() => a.label(second('skip')), /defined twice/);
+    // Names that could pass for another scope's labels are refused.
+    assert.throws(() => new Asm().label(first('skip')), /not an identifier/);
+    assert.throws(() => a.scope('snippet#1'), /not an identifier/);
+    assert.throws(() => first('a.b'), /not an identifier/);
+  });
+
+  test('one snippet used twice in a program keeps its labels apart', () => {
+    const a = new Asm();
+    for (let i = 0; i < 2; i++) checkTransport(a, { l4len: R3, l4At: -40, icmp: 1, echo: [8, 0] });
+    a.mov(R0, 0).exit().label(PASS).mov(R0, 1).exit();
+    assert.equal(a.encode().length, a.length * 8);
   });
 
   test('memory-order helpers: what a little-endian load of network-order bytes gives', () => {

@@ -4,7 +4,9 @@
  * through the core. A program either passes the packet on untouched, or redirects it — and then
  * its bytes must be what the core forwards (the 6→4 Identification aside: the core counts, the
  * program draws at random), with TCP/ICMP checksum 0x0000 and 0xffff as the same value. Plain
- * packets must always be offloaded, so the comparison is never vacuous.
+ * packets must always be offloaded, so the comparison is never vacuous. Packets the core drops —
+ * a martian IPv4 address, IPv4 Protocol 58, IPv6 Next Header 1 — must be passed on untouched,
+ * whatever the core here does with them.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -50,8 +52,21 @@ const SETUPS: Setup[] = [
   },
 ];
 
-/** Remote IPv4 addresses: documentation ones (non-global) and one outside every special range. */
-const REMOTES = ['198.51.100.7', '203.0.113.200', '192.0.2.1', '192.88.99.1', '10.1.2.3', '224.0.0.5', CLAT4];
+/** Remote IPv4 addresses outside every special range, some at the edges of the martian ranges. */
+const GLOBAL = ['192.88.99.1', '1.0.0.1', '126.255.255.254', '128.0.0.1', '223.255.255.254'];
+/** Documentation and private ones: non-global, translated unless under the well-known prefix. */
+const NON_GLOBAL = ['198.51.100.7', '203.0.113.200', '192.0.2.1', '10.1.2.3'];
+/** Martian ones (0/8, 127/8, 224/4, 240/4): the core drops packets to or from them. */
+const MARTIANS = ['0.0.0.0', '0.1.2.3', '127.0.0.1', '127.255.255.255', '224.0.0.5', '239.255.255.250', '240.0.0.1'];
+const REMOTES = [...GLOBAL, ...NON_GLOBAL, ...MARTIANS, CLAT4];
+
+/** Any address in a martian range. */
+const martianArb = fc
+  .tuple(fc.constantFrom(0, 127, 224, 240), fc.integer({ min: 0, max: 0x0fffffff }))
+  .map(([first, rest]) => {
+    const v = ((first << 24) | (first >= 224 ? rest : rest & 0xffffff)) >>> 0;
+    return [v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff].join('.');
+  });
 
 function frame(p: Uint8Array, type: number): Uint8Array {
   const f = new Uint8Array(14 + p.length);
@@ -137,6 +152,8 @@ describe('offload programs give the core translator’s bytes', { skip: NEED_ROO
       const plan = choice.plan;
       const pool = s.pool6.replace('/96', '');
       const remote6 = (v4: string) => `${pool}${v4}`;
+      /** Remote addresses of plain packets: the well-known prefix carries only global ones. */
+      const plain = s.pool6 === '64:ff9b::/96' ? GLOBAL : [...GLOBAL, ...NON_GLOBAL];
       let map = -1;
       let ingress = -1;
       let egress = -1;
@@ -149,6 +166,13 @@ describe('offload programs give the core translator’s bytes', { skip: NEED_ROO
       after(() => {
         for (const fd of [ingress, egress, map]) closeBpf(fd);
       });
+
+      /** Runs one packet through the program alone: it must hand it on untouched. */
+      function passes(prog: number, p: Uint8Array, type: number): void {
+        const r = testRun(prog, frame(p, type), out);
+        assert.equal(r.retval, TCX_NEXT, `offloaded: ${hex(p)}`);
+        assert.equal(hex(out.subarray(14, r.size)), hex(p), 'a packet passed on must be untouched');
+      }
 
       /** Runs one packet both ways; returns whether the program took it. */
       function check(prog: number, p: Uint8Array, type: number): boolean {
@@ -232,9 +256,7 @@ describe('offload programs give the core translator’s bytes', { skip: NEED_ROO
         fc.assert(
           fc.property(
             l4Arb([PROTO_TCP, PROTO_UDP, PROTO_ICMP]),
-            fc.constantFrom(
-              ...REMOTES.filter((r) => r !== CLAT4 && (s.pool6 !== '64:ff9b::/96' || r === '192.88.99.1')),
-            ),
+            fc.constantFrom(...plain),
             fc.integer({ min: 2, max: 255 }),
             fc.integer({ min: 0, max: 255 }),
             (l4: L4, dst, ttl, tos) => {
@@ -274,7 +296,8 @@ describe('offload programs give the core translator’s bytes', { skip: NEED_ROO
         fc.assert(
           fc.property(
             l4Arb([PROTO_TCP, PROTO_UDP, PROTO_ICMP]),
-            fc.constantFrom(...REMOTES.filter((r) => s.pool6 !== '64:ff9b::/96' || r === '192.88.99.1')),
+            // A remote may have the CLAT's IPv4 address: 6→4 translates it (4→6 would hairpin).
+            fc.constantFrom(...plain, ...(s.pool6 === '64:ff9b::/96' ? [] : [CLAT4])),
             fc.integer({ min: 2, max: 255 }),
             fc.integer({ min: 0, max: 255 }),
             fc.integer({ min: 0, max: 0xfffff }),
@@ -306,6 +329,62 @@ describe('offload programs give the core translator’s bytes', { skip: NEED_ROO
             },
           ),
           { numRuns: 1000 },
+        );
+      });
+
+      test('4→6: a plain packet but to a martian address, or of IPv4 Protocol 58, is passed on untouched', () => {
+        fc.assert(
+          fc.property(
+            l4Arb([PROTO_TCP, PROTO_UDP, PROTO_ICMP]),
+            fc.boolean(),
+            martianArb,
+            fc.constantFrom(...plain),
+            fc.integer({ min: 2, max: 255 }),
+            (l4: L4, byProto, martian, remote, ttl) => {
+              // Small enough for every setup's MTU: nothing but the address or protocol stands out.
+              const body = { ...l4, payload: l4.payload.subarray(0, 1000), zeroChecksum: false };
+              if (!byProto) {
+                passes(egress, ipv4Packet({ src: CLAT4, dst: martian, ttl }, body), 0x0800);
+                return;
+              }
+              // An echo request the program offloads, then the same bytes under Protocol 58.
+              const p = ipv4Packet({ src: CLAT4, dst: remote, ttl }, { ...body, proto: PROTO_ICMP });
+              assert.ok(check(egress, p, 0x0800), `not offloaded: ${hex(p)}`);
+              p[9] = 58;
+              p[10] = 0;
+              p[11] = 0;
+              const c = ~fold(sum16(p, 0, 20)) & 0xffff;
+              p[10] = c >>> 8;
+              p[11] = c;
+              passes(egress, p, 0x0800);
+            },
+          ),
+          { numRuns: 300 },
+        );
+      });
+
+      test('6→4: a plain packet but from a martian address, or of IPv6 Next Header 1, is passed on untouched', () => {
+        fc.assert(
+          fc.property(
+            l4Arb([PROTO_TCP, PROTO_UDP, PROTO_ICMP]),
+            fc.boolean(),
+            martianArb,
+            fc.constantFrom(...plain),
+            fc.integer({ min: 2, max: 255 }),
+            (l4: L4, byProto, martian, remote, hopLimit) => {
+              const body = { ...l4, zeroChecksum: false };
+              if (!byProto) {
+                passes(ingress, ipv6Packet({ src: remote6(martian), dst: s.clat6, hopLimit }, body), 0x86dd);
+                return;
+              }
+              // An echo request the program offloads, then the same bytes under Next Header 1.
+              const p = ipv6Packet({ src: remote6(remote), dst: s.clat6, hopLimit }, { ...body, proto: PROTO_ICMP });
+              assert.ok(check(ingress, p, 0x86dd), `not offloaded: ${hex(p)}`);
+              p[6] = 1;
+              passes(ingress, p, 0x86dd);
+            },
+          ),
+          { numRuns: 300 },
         );
       });
     });

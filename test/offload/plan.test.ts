@@ -6,7 +6,7 @@ import { parseIPv6 } from '../../src/core/addr/ipv6.js';
 import { generateClatAddress } from '../../src/core/nd/neutral.js';
 import { resolveConfig, type TranslatorConfig } from '../../src/core/xlat/config.js';
 import { withOffload } from '../../src/daemon/offload.js';
-import { planOffload } from '../../src/offload/plan.js';
+import { isMartian4, planOffload } from '../../src/offload/plan.js';
 
 const clat = (pool6: string, v6: string, extra: Partial<TranslatorConfig> = {}) => {
   const c = resolveConfig({ pool6, eam: [{ v4: '192.0.0.4/32', v6: `${v6}/128` }], v4Sources: 'eam', ...extra });
@@ -35,6 +35,21 @@ describe('offload plan', () => {
     assert.ok('reason' in any && /single CLAT/.test(any.reason));
     const inside = clat('2001:db8:64::/96', '2001:db8:64::c000:4');
     assert.ok('reason' in inside && /inside the NAT64 prefix/.test(inside.reason));
+  });
+
+  test('a martian CLAT IPv4 address is left to the workers: the core drops its packets', () => {
+    for (const v4 of ['0.0.0.4', '127.0.0.4', '224.0.0.4', '240.0.0.4', '255.255.255.255']) {
+      const c = resolveConfig({
+        pool6: '2001:db8:64::/96',
+        eam: [{ v4: `${v4}/32`, v6: '2001:db8:1::1/128' }],
+        v4Sources: 'eam',
+      });
+      const choice = planOffload(c, parseIPv4(v4), parseIPv6('2001:db8:1::1'));
+      assert.ok('reason' in choice && /martian/.test(choice.reason), v4);
+    }
+    for (const v4 of ['1.0.0.0', '126.255.255.255', '128.0.0.0', '223.255.255.255']) {
+      assert.equal(isMartian4(parseIPv4(v4)), false, v4);
+    }
   });
 
   test('offloaded packets join the counters as translated inputs', () => {
