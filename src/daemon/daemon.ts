@@ -66,6 +66,7 @@ interface BringUp {
 type FailedDad = Exclude<DadVerdict, { type: 'unique' } | { type: 'stopped' }>;
 
 const ERROR_RETRY_MS = 2_000;
+const ERROR_RETRY_MAX_MS = 60_000;
 const PERIODIC_MS = 30_000;
 const STOP_WAIT_MS = 1_200;
 
@@ -112,6 +113,9 @@ export class Daemon {
   /** The uplink of the last observation, for status while nothing is built. */
   #seenUplink: { name: string; ifindex: number; up: boolean } | undefined;
 
+  #stepFailures = { message: '', count: 0 };
+  /** No step before this time (ms): the back-off after a failed step. */
+  #notBefore = 0;
   #dirty = false;
   #loop?: Promise<void>;
   #stopping?: Promise<void>;
@@ -225,17 +229,39 @@ export class Daemon {
 
   async #runLoop(): Promise<void> {
     while (this.#dirty && !this.lifecycle.done) {
+      // After a failed step, events wait for the retry timer: what the failed bring-up itself
+      // created and removed sends netlink events, which would otherwise retry it at once.
+      if (this.#deps.clock.now() < this.#notBefore) break;
       this.#dirty = false;
       try {
         await this.#step();
+        this.#stepFailures = { message: '', count: 0 };
       } catch (e) {
         if (this.lifecycle.done) return;
         this.errors++;
-        this.log.error('step', (e as Error).message, { code: (e as { code?: string }).code });
-        this.#retryIn(ERROR_RETRY_MS);
+        const delay = this.#stepFailed(e as Error);
+        this.#notBefore = this.#deps.clock.now() + delay;
+        this.#retryIn(delay);
       }
     }
     this.#armPeriodic();
+  }
+
+  /**
+   * A failed step is retried after a delay that doubles with each failure in a row (2 s up to
+   * 60 s), so a persistent failure (no privilege for the TUN, an address the kernel refuses) does
+   * not redo the bring-up — a new address, a DAD probe on the wire, log lines — many times a
+   * second. The same error is logged once, then again with its count at each doubling.
+   */
+  #stepFailed(e: Error): number {
+    const f = this.#stepFailures;
+    f.count = f.message === e.message ? f.count + 1 : 1;
+    f.message = e.message;
+    const delay = Math.min(ERROR_RETRY_MS * 2 ** (f.count - 1), ERROR_RETRY_MAX_MS);
+    if (f.count === 1) this.log.error('step', e.message, { code: (e as { code?: string }).code });
+    else if (delay < ERROR_RETRY_MAX_MS || f.count % 10 === 0)
+      this.log.error('step', `${e.message} (${f.count} times in a row; next try in ${delay / 1000} s)`);
+    return delay;
   }
 
   /**

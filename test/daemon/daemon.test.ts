@@ -833,6 +833,35 @@ describe('datapath failures', () => {
   });
 });
 
+describe('a step that keeps failing', () => {
+  test('backs off (2 s doubling to 60 s) whatever events arrive, and logs the same error once, then with its count', async () => {
+    const w = world({ pref64: '64:ff9b::/96' });
+    w.plumbing.createIpv4Always = new Error('TUNSETIFF v4-eth0: EACCES');
+    await w.daemon.start();
+    await flush(w.daemon);
+    // A minute of fake time with netlink events every 100 ms (what a failing bring-up itself causes).
+    for (let t = 0; t < 60_000; t += 100) {
+      w.net.emit({ type: 'link', ifindex: 50, removed: true });
+      w.clock.advance(100);
+      await flush(w.daemon);
+    }
+    // Tries at 0, 2, 6, 14, 30 s (the next at 62 s): five bring-ups, five DAD probes at most.
+    const tries = w.plumbing.ops.filter((o) => o.startsWith('createIpv4')).length;
+    assert.equal(tries, 5);
+    assert.ok(w.dad.probed.length <= tries, `${w.dad.probed.length} probes`);
+    const errors = w.lines.filter((l) => / error +step: TUNSETIFF v4-eth0: EACCES/.test(l));
+    assert.equal(errors.length, 5);
+    assert.match(errors[4], /5 times in a row; next try in 32 s/);
+    assert.equal(w.daemon.state !== 'stopped', true);
+    // The failure clears: the next try brings the CLAT up and the count starts again.
+    w.plumbing.createIpv4Always = undefined;
+    w.clock.advance(32_000);
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    await w.daemon.stop();
+  });
+});
+
 describe('another clatd on the uplink', () => {
   test('a TUN held by a running process ends the start with exit code 1 and touches nothing', async () => {
     const w = world({ pref64: '64:ff9b::/96' });

@@ -199,6 +199,8 @@ export class FakePlumbing implements PlumbingPort {
   ops: string[] = [];
   /** Thrown once by the next createIpv4Side when set. */
   createIpv4Error: Error | undefined;
+  /** Thrown by every createIpv4Side while set (a persistent failure, e.g. no privilege for the TUN). */
+  createIpv4Always: Error | undefined;
   /** Thrown once by the next startDatapath when set. */
   startDatapathError: Error | undefined;
   /** Objects that exist now, by description. */
@@ -233,7 +235,7 @@ export class FakePlumbing implements PlumbingPort {
   }
   async createIpv4Side(o: { name: string; v4: string; mtu: number; metric: number }): Promise<Ipv4Side> {
     this.ops.push(`createIpv4 ${o.name} ${o.v4} mtu=${o.mtu} metric=${o.metric}`);
-    const e = this.createIpv4Error;
+    const e = this.createIpv4Error ?? this.createIpv4Always;
     this.createIpv4Error = undefined;
     if (e) throw e;
     this.live.add('ipv4');
