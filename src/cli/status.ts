@@ -61,10 +61,19 @@ export function formatStatus(s: StatusSnapshot): string {
   const lines = [`clatd ${s.pid}: ${s.state} for ${duration(s.stateSinceSec)}${s.reason ? ` (${s.reason})` : ''}`];
   lines.push(row('uplink', s.uplink ? `${s.uplink.name} (ifindex ${s.uplink.ifindex})` : '-'));
   lines.push(row('NAT64', s.pref64 ? `${s.pref64} from ${describeSource(s.pref64Source ?? 'flag')}` : '-'));
+  for (const r of s.pref64Routers)
+    lines.push(
+      row('', `PREF64 ${r.prefix} from ${r.router}, ${duration(r.expiresInSec)} left${r.chosen ? ' (in use)' : ''}`),
+    );
+  for (const r of s.pref64Refused) lines.push(row('', `refused PREF64 ${r.prefix} from ${r.router}: ${r.why}`));
   lines.push(row('CLAT IPv4', s.clat4 ?? '-'));
   lines.push(row('CLAT IPv6', s.clat6 ? `${s.clat6} (in ${s.prefix64})` : '-'));
-  const dups = s.dad.duplicates.length ? `, duplicates: ${s.dad.duplicates.map((d) => d.address).join(', ')}` : '';
-  lines.push(row('DAD', `${s.dad.result} (--dad ${s.dad.mode}, ${s.dad.attempts} attempt(s)${dups})`));
+  const blocked =
+    s.dad.result === 'blocked'
+      ? `, every address answered for in ${s.dad.blockedRounds} round(s) in a row; next round in ${s.dad.retryInSec ?? 0} s`
+      : '';
+  lines.push(row('DAD', `${s.dad.result} (--dad ${s.dad.mode}, ${s.dad.attempts} attempt(s)${blocked})`));
+  for (const d of s.dad.duplicates) lines.push(row('', `duplicate ${d.address}: ${d.by}`));
   lines.push(row('TUN', s.tun ? `${s.tun}, MTU ${s.mtu}` : '-'));
   if (s.offload) lines.push(row('offload', s.offload));
   lines.push(row('uptime', duration(s.uptimeSec)));

@@ -90,6 +90,24 @@ export function renderMetrics(s: StatusSnapshot): string {
     [{}, s.dadAttempts],
   ]);
   metric(
+    'clatd_dad_blocked_rounds',
+    'gauge',
+    'DAD rounds in a row in which every address tried was answered for by another node (0: DAD passed).',
+    [[{}, s.dad.blockedRounds]],
+  );
+  metric(
+    'clatd_pref64_routers',
+    'gauge',
+    'PREF64s held from Router Advertisements, by router and prefix (1 for the one in use).',
+    s.pref64Routers.map((r) => [{ router: r.router, prefix: r.prefix }, r.chosen ? 1 : 0]),
+  );
+  metric(
+    'clatd_pref64_refused',
+    'gauge',
+    'PREF64s refused lately (they cannot be a NAT64 prefix), by where they came from.',
+    s.pref64Refused.map((r) => [{ router: r.router, prefix: r.prefix }, 1]),
+  );
+  metric(
     'clatd_reconfigurations_total',
     'counter',
     'Live changes handled, by kind.',

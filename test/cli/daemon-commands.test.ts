@@ -113,7 +113,7 @@ describe('clatd run / status / discover on the command line', () => {
     assert.match(t, /^clatd 42: running for 1m 5s\n/);
     assert.match(t, /NAT64\s+64:ff9b::\/96 from DNS64 \(RFC 7050\)/);
     assert.match(t, /CLAT IPv6\s+2001:db8::1 \(in 2001:db8::\/64\)/);
-    assert.match(t, /DAD\s+unique \(--dad strict, 2 attempt\(s\), duplicates: 2001:db8::2\)/);
+    assert.match(t, /DAD\s+unique \(--dad strict, 2 attempt\(s\)\)\n\s+duplicate 2001:db8::2: NA\n/);
     assert.match(t, /TUN\s+v4-eth0, MTU 1472/);
     assert.match(t, /offload\s+in use \(eth0 ingress, v4-eth0 egress\)/);
     assert.match(t, /uptime\s+1h 2m 5s/);
