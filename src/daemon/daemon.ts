@@ -1,25 +1,8 @@
-/**
- * The reconciler: brings the CLAT up and keeps it matched to the host. Every netlink event, timer
- * and reload marks it dirty; one step at a time then observes the host (observe.ts), logs each
- * difference as a change, and does the least work that makes what is built agree with it:
- *
- *   1. uplink       --interface, or the interface of the IPv6 default route; up, with a global address
- *   2. NAT64 prefix --pref64 > RA PREF64 per router > RFC 7050 (pref64.ts)
- *   3. native IPv4  (--mode auto) idle while another IPv4 default route exists
- *   4. addresses    CLAT IPv4 (RFC 7335) and a checksum-neutral IPv6 in the /64 the kernel would use (addressing.ts)
- *   5. uplink side  raw socket holding the anycast address + nft drop rule, then DAD on the wire
- *   6. IPv4 side    TUN v4-<uplink>, /32, MTU, default route
- *   7. translate    the datapath (supervisor.ts: start, reconfigure, restart budget)
- *
- * Everything built is held in three places (#upSide, #ipv4, the supervisor) as soon as it exists,
- * so `stop()` always takes down exactly what exists, whatever step was running.
- */
-import { formatIPv6 } from '../core/addr/ipv6.js';
 import { formatPrefix6, type Prefix6 } from '../core/addr/prefix.js';
 import { Addressing, type DadVerdict } from './addressing.js';
 import type { RunConfig } from './config.js';
 import type { Logger } from './log.js';
-import { ChangeTracker, isLinkLocalOrLoopback, type Observed, observeHost, slash64 } from './observe.js';
+import { ChangeTracker, observeHost, observePath } from './observe.js';
 import {
   type Closer,
   type DaemonDeps,
@@ -28,13 +11,14 @@ import {
   ipv4Mtu,
   type LinkInfo,
   type NetEvent,
-  tunName,
-  type UplinkSide,
   type XlatParams,
 } from './ports.js';
 import { Pref64Tracker, type PrefixChoice } from './pref64.js';
+import { planReload } from './reload.js';
+import { ClatSides } from './sides.js';
 import { Lifecycle, type State } from './state.js';
 import { describeSource, type PrefixSource, type StatusSnapshot } from './status.js';
+import { RETRY_MS, StepLoop } from './step-loop.js';
 import { DatapathSupervisor } from './supervisor.js';
 
 export { slash64 } from './observe.js';
@@ -65,9 +49,6 @@ interface BringUp {
 
 type FailedDad = Exclude<DadVerdict, { type: 'unique' } | { type: 'stopped' }>;
 
-const ERROR_RETRY_MS = 2_000;
-const ERROR_RETRY_MAX_MS = 60_000;
-const PERIODIC_MS = 30_000;
 const STOP_WAIT_MS = 1_200;
 
 function prefixKey(p: Prefix6 | undefined): string {
@@ -77,7 +58,6 @@ function prefixKey(p: Prefix6 | undefined): string {
 export class Daemon {
   readonly lifecycle: Lifecycle;
   readonly log: Logger;
-  errors = 0;
 
   #cfg: RunConfig;
   readonly #deps: DaemonDeps;
@@ -89,15 +69,12 @@ export class Daemon {
 
   #watch?: Closer;
   #abort = new AbortController();
-  #timer: unknown;
-  #periodic: unknown;
   #pref64Timer: unknown;
   #everHadPrefix = false;
 
-  #upSide?: UplinkSide;
-  #ipv4?: Ipv4Side;
-  /** Who deleted (part of) the nft table of the uplink side, until it is put back. */
-  #filterLostBy: string | undefined;
+  readonly #sides: ClatSides;
+  readonly #steps: StepLoop;
+  #errors = 0;
   /** Set by a reload that needs everything built again; the next step tears down first. */
   #rebuildWhy: string | undefined;
   /** Why the TUN or datapath of a running CLAT is to be built again (see #repair). */
@@ -113,11 +90,6 @@ export class Daemon {
   /** The uplink of the last observation, for status while nothing is built. */
   #seenUplink: { name: string; ifindex: number; up: boolean } | undefined;
 
-  #stepFailures = { message: '', count: 0 };
-  /** No step before this time (ms): the back-off after a failed step. */
-  #notBefore = 0;
-  #dirty = false;
-  #loop?: Promise<void>;
   #stopping?: Promise<void>;
   #exitCode = 0;
   #resolveDone!: (code: number) => void;
@@ -153,6 +125,8 @@ export class Daemon {
       onGiveUp: (why) => void this.#fail(why),
     });
     this.#addr = new Addressing(deps, log, cfg.dad);
+    this.#steps = new StepLoop(deps.clock, log, () => this.#step());
+    this.#sides = new ClatSides(deps.plumbing, log, (kind, msg) => this.#changes.change(kind, msg));
     this.done = new Promise((r) => {
       this.#resolveDone = r;
     });
@@ -173,6 +147,11 @@ export class Daemon {
   /** Live changes seen, by kind. */
   get changes(): Record<string, number> {
     return this.#changes.counts;
+  }
+
+  /** Errors logged: failed steps, netlink, teardown. */
+  get errors(): number {
+    return this.#errors + this.#steps.errors;
   }
 
   get dadAttempts(): number {
@@ -196,7 +175,7 @@ export class Daemon {
     this.#watch = net.watch(
       (e) => this.#onEvent(e),
       (e) => {
-        this.errors++;
+        this.#errors++;
         this.log.error('netlink', `event stream failed: ${e.message}`);
       },
     );
@@ -213,78 +192,16 @@ export class Daemon {
 
   /** Marks the host as possibly changed; the next step runs as soon as the current one ends. */
   kick(): void {
-    if (this.lifecycle.done) return;
-    this.#dirty = true;
-    if (!this.#loop) {
-      this.#loop = this.#runLoop().finally(() => {
-        this.#loop = undefined;
-      });
-    }
+    if (!this.lifecycle.done) this.#steps.kick();
   }
 
   /** Waits until no step is running and none is pending (for tests). */
-  async settled(): Promise<void> {
-    while (this.#loop) await this.#loop;
-  }
-
-  async #runLoop(): Promise<void> {
-    while (this.#dirty && !this.lifecycle.done) {
-      // After a failed step, events wait for the retry timer: what the failed bring-up itself
-      // created and removed sends netlink events, which would otherwise retry it at once.
-      if (this.#deps.clock.now() < this.#notBefore) break;
-      this.#dirty = false;
-      try {
-        await this.#step();
-        this.#stepFailures = { message: '', count: 0 };
-      } catch (e) {
-        if (this.lifecycle.done) return;
-        this.errors++;
-        const delay = this.#stepFailed(e as Error);
-        this.#notBefore = this.#deps.clock.now() + delay;
-        this.#retryIn(delay);
-      }
-    }
-    this.#armPeriodic();
-  }
-
-  /**
-   * A failed step is retried after a delay that doubles with each failure in a row (2 s up to
-   * 60 s), so a persistent failure (no privilege for the TUN, an address the kernel refuses) does
-   * not redo the bring-up — a new address, a DAD probe on the wire, log lines — many times a
-   * second. The same error is logged once, then again with its count at each doubling.
-   */
-  #stepFailed(e: Error): number {
-    const f = this.#stepFailures;
-    f.count = f.message === e.message ? f.count + 1 : 1;
-    f.message = e.message;
-    const delay = Math.min(ERROR_RETRY_MS * 2 ** (f.count - 1), ERROR_RETRY_MAX_MS);
-    if (f.count === 1) this.log.error('step', e.message, { code: (e as { code?: string }).code });
-    else if (delay < ERROR_RETRY_MAX_MS || f.count % 10 === 0)
-      this.log.error('step', `${e.message} (${f.count} times in a row; next try in ${delay / 1000} s)`);
-    return delay;
-  }
-
-  /**
-   * A step every 30 s even without events: some changes send none (a path MTU learnt from an RA's
-   * MTU option, a DNS64 answer that ages), and a lost netlink event must not strand the daemon.
-   */
-  #armPeriodic(): void {
-    const { clock } = this.#deps;
-    if (this.lifecycle.done) return;
-    if (this.#periodic !== undefined) clock.clearTimeout(this.#periodic);
-    this.#periodic = clock.setTimeout(() => {
-      this.#periodic = undefined;
-      this.kick();
-    }, PERIODIC_MS);
+  settled(): Promise<void> {
+    return this.#steps.settled();
   }
 
   #retryIn(ms: number): void {
-    const { clock } = this.#deps;
-    if (this.#timer !== undefined) clock.clearTimeout(this.#timer);
-    this.#timer = clock.setTimeout(() => {
-      this.#timer = undefined;
-      this.kick();
-    }, ms);
+    this.#steps.retryIn(ms);
   }
 
   #onEvent(e: NetEvent): void {
@@ -292,11 +209,8 @@ export class Daemon {
       this.#pref64.onRa(e); // kicks
       return;
     }
-    if (e.type === 'nft') {
-      const table = this.#upSide?.table;
-      if (table === undefined || (e.table !== undefined && e.table !== table)) return;
-      this.#filterLostBy = e.by;
-    } else {
+    if (e.type === 'nft') this.#sides.filterLost(e.table, e.by);
+    else {
       this.log.debug('netlink', `${e.type} ${e.removed ? 'removed' : 'changed'}`, { ...e });
     }
     this.kick();
@@ -318,7 +232,7 @@ export class Daemon {
 
   /** Whether anything is built (a session, the IPv4 side or the uplink side). */
   get #built(): boolean {
-    return this.#session !== undefined || this.#ipv4 !== undefined || this.#upSide !== undefined;
+    return this.#session !== undefined || this.#sides.any;
   }
 
   async #step(): Promise<void> {
@@ -327,7 +241,7 @@ export class Daemon {
       iface: cfg.interface,
       autoMode: cfg.mode === 'auto',
       current: this.#session?.uplink.index,
-      tun: this.#ipv4?.ifindex,
+      tun: this.#sides.ipv4?.ifindex,
     });
     if (this.lifecycle.done) return;
     this.#seenUplink = o.uplink && { name: o.uplink.name, ifindex: o.uplink.index, up: o.uplinkOk };
@@ -356,7 +270,8 @@ export class Daemon {
     const uplink = o.uplink;
     if (s && s.uplink.index !== uplink.index)
       await this.#teardown(`uplink changed from ${s.uplink.name} to ${uplink.name}`);
-    await this.#keepBuilt(o);
+    const gone = await this.#sides.repair(o.tunGone === true, () => this.#dp.stop());
+    if (gone !== undefined) this.#repairWhy = `${gone} was deleted`;
 
     if (cfg.mode === 'auto' && o.native4) {
       if (this.#built) await this.#teardown('native IPv4 default route present');
@@ -380,33 +295,15 @@ export class Daemon {
     return this.#follow(uplink, choice);
   }
 
-  /** Puts back what was changed or deleted under a built CLAT: a TUN deleted or altered, the nft table. */
-  async #keepBuilt(o: Observed): Promise<void> {
-    if (o.tunGone) await this.#dropGoneTun();
-    else if (this.#ipv4) {
-      const fixed = await this.#ipv4.repair();
-      if (fixed.length)
-        this.#changes.change('ipv4-restored', `${this.#ipv4.name} changed from outside; put back: ${fixed.join(', ')}`);
-    }
-    if (this.#filterLostBy !== undefined && this.#upSide) await this.#restoreFilter(this.#upSide);
-  }
-
   /** Steps 4-7 against the current uplink and prefix: bring up, re-address, or keep running. */
   async #follow(uplink: LinkInfo, choice: PrefixChoice): Promise<void> {
     const cfg = this.#cfg;
     const { prefix, source } = choice;
     // Step 4: the source address the kernel would use toward the prefix gives the /64 and path MTU.
-    const route = await this.#deps.net.routeGet6(formatIPv6(prefix.addr), uplink.index);
-    let src = route?.src;
-    if (!src || isLinkLocalOrLoopback(src)) {
-      const addrs = await this.#deps.net.addresses();
-      src = addrs.find(
-        (a) => a.ifindex === uplink.index && a.family === 6 && a.scope === 'global' && !a.tentative,
-      )?.address;
-    }
-    if (!src) return this.#wait('waiting-uplink', `uplink ${uplink.name} has no usable source address; waiting`);
-    const prefix64 = slash64(src);
-    const mtu = cfg.mtu ?? ipv4Mtu(route?.mtu ?? uplink.mtu);
+    const path = await observePath(this.#deps.net, uplink, prefix);
+    if (!path) return this.#wait('waiting-uplink', `uplink ${uplink.name} has no usable source address; waiting`);
+    const { prefix64 } = path;
+    const mtu = cfg.mtu ?? ipv4Mtu(path.mtu);
     const base = { uplink, prefix, source, prefix64, mtu };
 
     const cur = this.#session;
@@ -430,53 +327,21 @@ export class Daemon {
           : 'configuration reloaded';
       return this.#bringUp({ ...base, reason });
     }
-    if (mtu !== cur.mtu && this.#ipv4) {
+    const v4 = this.#sides.ipv4;
+    if (mtu !== cur.mtu && v4) {
       this.#changes.change('mtu-changed', `IPv4 MTU ${cur.mtu} -> ${mtu}`);
-      await this.#ipv4.setMtu(mtu);
+      await v4.setMtu(mtu);
       cur.mtu = mtu;
       await this.#dp.reconfigure(this.#params(cur));
     }
     cur.source = source;
-    if (this.lifecycle.state === 'running' && (this.#dp.failure !== undefined || !this.#dp.running || !this.#ipv4)) {
+    if (this.lifecycle.state === 'running' && (this.#dp.failure !== undefined || !this.#dp.running || !v4)) {
       if (!(await this.#repair(uplink, cur))) return;
     }
     if (this.lifecycle.state === 'paused') {
       // Back from down or from a lost prefix with the same addresses: check the address again.
       return this.#bringUp({ ...base, reason: 'resuming', keep: cur.clat6 });
     }
-  }
-
-  /**
-   * Someone else deleted the nft table or its rules (`flush ruleset` when a firewall is reloaded):
-   * without the drop rule the kernel answers the CLAT's traffic with ICMPv6 errors. Put it back;
-   * if that fails the next step tries again. Only when it is really gone: in a PID namespace the
-   * kernel names our own `nft` runs by another PID, and restoring after each of them would loop.
-   */
-  async #restoreFilter(up: UplinkSide): Promise<void> {
-    const by = this.#filterLostBy;
-    if (await up.filterIntact()) {
-      this.#filterLostBy = undefined;
-      this.log.debug('nft', `${by} changed nft table inet ${up.table}; clatd's filter is intact`);
-      return;
-    }
-    await up.restoreFilter();
-    this.#filterLostBy = undefined;
-    this.#changes.change('nft-restored', `nft table inet ${up.table} was deleted by ${by}; restored`);
-  }
-
-  /**
-   * The TUN was deleted under the daemon (`ip link del v4-…`): its address and routes went with it
-   * and the workers lost their queues. Lets go of both; {@link #repair} (running) or
-   * {@link #bringUp} (paused) builds them again.
-   */
-  async #dropGoneTun(): Promise<void> {
-    const v4 = this.#ipv4;
-    if (!v4) return;
-    this.#changes.change('tun-gone', `${v4.name} was deleted; creating it again`);
-    this.#repairWhy = `${v4.name} was deleted`;
-    await this.#dp.stop();
-    this.#ipv4 = undefined;
-    await v4.close();
   }
 
   /**
@@ -491,9 +356,11 @@ export class Daemon {
     // Kept until the repair is done, so that a failed attempt is retried under the same reason.
     this.#repairWhy = why;
     await this.#dp.stop();
-    await this.#buildIpv4Side({ uplink, mtu: cur.mtu }, cur.clat4);
-    if (this.lifecycle.done || !this.#upSide || !this.#ipv4) return false;
-    await this.#dp.run(this.#upSide, this.#ipv4, this.#params(cur));
+    const up = this.#sides.uplink;
+    if (!up) return false;
+    const v4 = await this.#buildIpv4Side(uplink, cur.clat4, cur.mtu);
+    if (this.lifecycle.done) return false;
+    await this.#dp.run(up, v4, this.#params(cur));
     this.#repairWhy = undefined;
     this.log.info('translate', `translating again after a datapath restart: ${cur.clat4} <-> ${cur.clat6}`);
     return true;
@@ -519,21 +386,8 @@ export class Daemon {
     );
 
     // Step 5: receive and announce, then DAD on the wire.
-    if (!this.#upSide && !this.#ipv4) {
-      // The uplink may be known only now (it was not at start): clear what a crashed run left on it.
-      for (const what of await plumbing.cleanupLeftovers(o.uplink.name)) {
-        this.log.warn('recovery', `removed leftover of an earlier clatd: ${what}`);
-      }
-    }
-    if (!this.#upSide) {
-      this.#upSide = await plumbing.openUplink(o.uplink, first, o.prefix);
-      this.log.info('receive', `raw socket with anycast ${first} and nft drop rule on ${o.uplink.name}`);
-    } else {
-      await this.#upSide.retarget(first, o.prefix);
-      this.log.info('receive', `receive side now for ${first}`);
-    }
+    const up = await this.#sides.openUplink(o.uplink, first, o.prefix);
     if (this.lifecycle.done) return;
-    const up = this.#upSide;
     const sys = await plumbing.dadParams(o.uplink.name);
     this.lifecycle.go('dad', o.reason);
     this.#addr.begin(cfg.dad);
@@ -568,9 +422,9 @@ export class Daemon {
     // and translation starts as soon as it does. (Optimistic DAD translates at once anyway.)
     let early: Promise<DatapathHandle | Error> | undefined;
     if (cfg.dad !== 'optimistic' && !this.#dp.running) {
-      await this.#buildIpv4Side(o, ipv4);
-      if (this.lifecycle.done || !this.#ipv4) return;
-      early = this.#dp.start(up, this.#ipv4, this.#params(session), true).catch((e: Error) => e);
+      const v4 = await this.#buildIpv4Side(o.uplink, ipv4, o.mtu);
+      if (this.lifecycle.done) return;
+      early = this.#dp.start(up, v4, this.#params(session), true).catch((e: Error) => e);
     }
     const probing = this.#addr.probe({
       uplink: o.uplink,
@@ -595,9 +449,9 @@ export class Daemon {
         },
         (e: Error) => {
           if (!mine.signal.aborted && !this.lifecycle.done) {
-            this.errors++;
+            this.#errors++;
             this.log.error('dad', `DAD failed: ${e.message}`);
-            this.#retryIn(ERROR_RETRY_MS);
+            this.#retryIn(RETRY_MS);
           }
         },
       );
@@ -618,8 +472,8 @@ export class Daemon {
     }
 
     // Step 6: the IPv4 side (kept across address changes).
-    await this.#buildIpv4Side(o, ipv4);
-    if (this.lifecycle.done || !this.#ipv4) return;
+    const v4 = await this.#buildIpv4Side(o.uplink, ipv4, o.mtu);
+    if (this.lifecycle.done) return;
 
     // Step 7: translate.
     const xp = this.#params(session);
@@ -627,7 +481,7 @@ export class Daemon {
     if (this.lifecycle.done) return;
     const via = `${ipv4} <-> ${session.clat6} via ${formatPrefix6(o.prefix)}`;
     if (!this.#dp.running) {
-      await this.#dp.run(up, this.#ipv4, xp);
+      await this.#dp.run(up, v4, xp);
       this.log.info('translate', `translating ${via}`);
     } else {
       // The one started during DAD has these parameters already, unless DAD drew a new address.
@@ -650,7 +504,7 @@ export class Daemon {
   async #afterFailedDad(v: FailedDad): Promise<void> {
     if (v.type === 'interrupted') {
       this.log.warn('dad', `DAD interrupted: ${v.reason}; trying again`);
-      this.#retryIn(ERROR_RETRY_MS);
+      this.#retryIn(RETRY_MS);
       if (this.#session) return this.#pause(`DAD interrupted: ${v.reason}; translation paused`);
       return;
     }
@@ -659,27 +513,6 @@ export class Daemon {
     await this.#teardown('DAD blocked: no address of ours is free on the link');
     this.#retryIn(v.retryInMs);
     this.#wait('dad', `DAD blocked: every address tried was answered for; next round in ${secs} s`);
-  }
-
-  /** Step 6: the IPv4 side, built once and kept across address changes (its MTU follows). */
-  async #buildIpv4Side(o: { uplink: LinkInfo; mtu: number }, ipv4: string): Promise<void> {
-    const cfg = this.#cfg;
-    if (!this.#ipv4) {
-      const name = tunName(o.uplink.name);
-      this.#ipv4 = await this.#deps.plumbing.createIpv4Side({
-        uplink: o.uplink,
-        name,
-        v4: ipv4,
-        mtu: o.mtu,
-        metric: cfg.routeMetric,
-      });
-      this.log.info(
-        'ipv4',
-        `${name}: ${ipv4}/32, MTU ${o.mtu}, default route metric ${cfg.routeMetric} advmss ${o.mtu - 40}`,
-      );
-    } else if (this.#session && this.#session.mtu !== o.mtu) {
-      await this.#ipv4.setMtu(o.mtu);
-    }
   }
 
   /**
@@ -698,30 +531,31 @@ export class Daemon {
   async #teardown(why: string): Promise<void> {
     this.#dadRun?.abort();
     this.#dadRun = undefined;
-    const hadDp = this.#dp.running;
-    const up = this.#upSide;
-    const v4 = this.#ipv4;
-    this.#upSide = undefined;
-    this.#filterLostBy = undefined; // the next uplink side installs its table afresh
-    this.#ipv4 = undefined;
     this.#session = undefined;
-    const steps: [string, (() => Promise<void>) | undefined][] = [
-      ['datapath', hadDp ? () => this.#dp.stop() : undefined],
-      ['uplink side', up && (() => up.close())],
-      ['IPv4 side', v4 && (() => v4.close())],
-    ];
-    let did = false;
-    for (const [what, fn] of steps) {
-      if (!fn) continue;
-      did = true;
-      try {
-        await fn();
-      } catch (e) {
-        this.errors++;
-        this.log.error('teardown', `removing the ${what} failed: ${(e as Error).message}`);
-      }
+    const did = this.#dp.running || this.#sides.any;
+    const failed: string[] = [];
+    try {
+      await this.#dp.stop();
+    } catch (e) {
+      failed.push(`removing the datapath failed: ${(e as Error).message}`);
+    }
+    failed.push(...(await this.#sides.close()));
+    for (const f of failed) {
+      this.#errors++;
+      this.log.error('teardown', f);
     }
     if (did) this.log.info('teardown', `removed TUN, routes, sockets and nft table: ${why}`);
+  }
+
+  /**
+   * Step 6: the IPv4 side, built once and kept across address changes; an MTU that changed while
+   * no session held it (re-addressing) is applied.
+   */
+  async #buildIpv4Side(uplink: LinkInfo, v4: string, mtu: number): Promise<Ipv4Side> {
+    const had = this.#sides.ipv4;
+    const side = await this.#sides.buildIpv4({ uplink, v4, mtu, metric: this.#cfg.routeMetric });
+    if (had && this.#session && this.#session.mtu !== mtu) await side.setMtu(mtu);
+    return side;
   }
 
   async #fail(why: string): Promise<void> {
@@ -746,11 +580,10 @@ export class Daemon {
     this.#abort.abort();
     this.#watch?.close();
     this.#pref64.close();
-    for (const t of [this.#timer, this.#pref64Timer, this.#periodic]) {
-      if (t !== undefined) clock.clearTimeout(t);
-    }
+    this.#steps.close();
+    if (this.#pref64Timer !== undefined) clock.clearTimeout(this.#pref64Timer);
     // Let a running step notice; it checks `done` after each await and the DAD wait is aborted.
-    const loop = this.#loop;
+    const loop = this.#steps.running;
     if (loop) {
       let timeout: unknown;
       await Promise.race([
@@ -769,37 +602,27 @@ export class Daemon {
 
   /** Applies a new configuration (SIGHUP). Settings that need a restart are named in the log. */
   reload(cfg: RunConfig): void {
-    const old = this.#cfg;
     this.log.level = cfg.logLevel;
     this.log.format = cfg.logFormat;
-    const restart = (['interface', 'control', 'workers', 'offload'] as const).filter((k) => old[k] !== cfg[k]);
-    if (JSON.stringify(old.metrics) !== JSON.stringify(cfg.metrics)) restart.push('metrics' as never);
-    if (restart.length) this.log.warn('reload', `changes to ${restart.join(', ')} take effect at the next start`);
-    this.#cfg = {
-      ...cfg,
-      interface: old.interface,
-      control: old.control,
-      workers: old.workers,
-      offload: old.offload,
-      metrics: old.metrics,
-    };
-    this.#pref64.configure(this.#cfg);
-    const identity =
-      prefixKey(old.pref64) !== prefixKey(cfg.pref64) || old.v4 !== cfg.v4 || old.v6 !== cfg.v6 || old.dad !== cfg.dad;
-    const xlat = JSON.stringify(old.translator) !== JSON.stringify(cfg.translator) || old.mtu !== cfg.mtu;
-    this.log.info('reload', `configuration re-read${identity ? '; addresses will be chosen again' : ''}`);
+    const plan = planReload(this.#cfg, cfg);
+    if (plan.restart.length)
+      this.log.warn('reload', `changes to ${plan.restart.join(', ')} take effect at the next start`);
+    this.#cfg = plan.cfg;
+    this.#pref64.configure(plan.cfg);
+    const what = plan.rebuild
+      ? `; ${plan.rebuild}: the TUN is built again`
+      : plan.redraw
+        ? '; addresses will be chosen again'
+        : '';
+    this.log.info('reload', `configuration re-read${what}`);
     this.#changes.change('reload', 'configuration reloaded');
-    if (identity && this.#session) {
-      // Draw the identity again at the next step (the IPv4 side stays unless --v4 changed).
-      if (old.v4 !== cfg.v4 && this.#ipv4) {
-        // In the step loop, not here: a step may be in DAD or building, and taking things from
-        // under it aborted that DAD, which failed the daemon.
-        this.#rebuildWhy = '--v4 changed';
-        this.kick();
-        return;
-      }
+    if (this.#session && plan.rebuild && this.#sides.ipv4) {
+      // In the step loop, not here: a step may be in DAD or building, and taking things from
+      // under it aborted that DAD, which failed the daemon.
+      this.#rebuildWhy = plan.rebuild;
+    } else if (this.#session && plan.redraw) {
       this.#redraw = true;
-    } else if (xlat && this.#session) {
+    } else if (this.#session && plan.reconfigure) {
       void this.#dp.reconfigure(this.#params(this.#session));
     }
     this.kick();
@@ -827,7 +650,7 @@ export class Daemon {
       clat4: s?.clat4 ?? null,
       clat6: s?.clat6 ?? null,
       prefix64: s ? `${s.prefix64}/64` : null,
-      tun: this.#ipv4?.name ?? null,
+      tun: this.#sides.ipv4?.name ?? null,
       mtu: s?.mtu ?? null,
       offload: this.#dp.offload(),
       dad: this.#addr.status(),

@@ -82,6 +82,28 @@ export async function observeHost(
   return { uplink, uplinkOk: true, onLink, native4, tunGone };
 }
 
+/**
+ * The path toward the NAT64 prefix: the /64 of the source address the kernel would use (`ip -6
+ * route get PREFIX oif UPLINK`; any global address of the uplink when it names none) and the path
+ * MTU (the route's, else the uplink's). Undefined when the uplink has no usable source.
+ */
+export async function observePath(
+  net: NetPort,
+  uplink: LinkInfo,
+  prefix: Prefix6,
+): Promise<{ prefix64: string; mtu: number } | undefined> {
+  const route = await net.routeGet6(formatIPv6(prefix.addr), uplink.index);
+  let src = route?.src;
+  if (!src || isLinkLocalOrLoopback(src)) {
+    const addrs = await net.addresses();
+    src = addrs.find(
+      (a) => a.ifindex === uplink.index && a.family === 6 && a.scope === 'global' && !a.tentative,
+    )?.address;
+  }
+  if (!src) return undefined;
+  return { prefix64: slash64(src), mtu: route?.mtu ?? uplink.mtu };
+}
+
 /** Remembers the last look and turns each difference into one change. */
 export class ChangeTracker {
   /** Live changes seen, by kind. */
