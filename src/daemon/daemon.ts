@@ -1,12 +1,12 @@
 import { formatPrefix6, type Prefix6 } from '../core/addr/prefix.js';
-import { Addressing, type DadVerdict } from './addressing.js';
+import { Addressing } from './addressing.js';
+import { BringUp, type BringUpRequest, type FailedDad, type Session } from './bring-up.js';
 import type { RunConfig } from './config.js';
 import type { Logger } from './log.js';
 import { ChangeTracker, observeHost, observePath } from './observe.js';
 import {
   type Closer,
   type DaemonDeps,
-  type DatapathHandle,
   type Ipv4Side,
   ipv4Mtu,
   type LinkInfo,
@@ -17,7 +17,7 @@ import { Pref64Tracker, type PrefixChoice } from './pref64.js';
 import { planReload } from './reload.js';
 import { ClatSides } from './sides.js';
 import { Lifecycle, type State } from './state.js';
-import { describeSource, type PrefixSource, type StatusSnapshot } from './status.js';
+import { describeSource, type StatusSnapshot } from './status.js';
 import { RETRY_MS, StepLoop } from './step-loop.js';
 import { DatapathSupervisor } from './supervisor.js';
 
@@ -25,29 +25,6 @@ export { slash64 } from './observe.js';
 export type { DadResult, PrefixSource, StatusSnapshot } from './status.js';
 export { describeSource } from './status.js';
 export { addCounters, emptyCounters } from './supervisor.js';
-
-interface Session {
-  uplink: LinkInfo;
-  pref64: Prefix6;
-  source: PrefixSource;
-  prefix64: string;
-  clat4: string;
-  clat6: string;
-  mtu: number;
-}
-
-interface BringUp {
-  uplink: LinkInfo;
-  prefix: Prefix6;
-  source: PrefixSource;
-  prefix64: string;
-  mtu: number;
-  reason: string;
-  /** Probe this address again instead of drawing one (resuming with the same identity). */
-  keep?: string;
-}
-
-type FailedDad = Exclude<DadVerdict, { type: 'unique' } | { type: 'stopped' }>;
 
 const STOP_WAIT_MS = 1_200;
 
@@ -74,6 +51,7 @@ export class Daemon {
 
   readonly #sides: ClatSides;
   readonly #steps: StepLoop;
+  readonly #bringup: BringUp;
   #errors = 0;
   /** Set by a reload that needs everything built again; the next step tears down first. */
   #rebuildWhy: string | undefined;
@@ -83,8 +61,6 @@ export class Daemon {
   #redraw = false;
   #session?: Session;
   #reason: string | null = null;
-  /** Aborts the DAD run of the current identity when a new one starts. */
-  #dadRun?: AbortController;
   /** An optimistic DAD that ended without an address, for the next step to act on. */
   #dadVerdict?: FailedDad;
   /** The uplink of the last observation, for status while nothing is built. */
@@ -127,6 +103,30 @@ export class Daemon {
     this.#addr = new Addressing(deps, log, cfg.dad);
     this.#steps = new StepLoop(deps.clock, log, () => this.#step());
     this.#sides = new ClatSides(deps.plumbing, log, (kind, msg) => this.#changes.change(kind, msg));
+    this.#bringup = new BringUp({
+      cfg: () => this.#cfg,
+      lifecycle: this.lifecycle,
+      log,
+      changes: this.#changes,
+      sides: this.#sides,
+      dp: this.#dp,
+      addr: this.#addr,
+      plumbing: deps.plumbing,
+      stopSignal: this.#abort.signal,
+      session: () => this.#session,
+      buildIpv4Side: (uplink, v4, mtu) => this.#buildIpv4Side(uplink, v4, mtu),
+      params: (s) => this.#params(s),
+      // Handled by the next step, not here: a step may be building meanwhile.
+      onLateVerdict: (v) => {
+        this.#dadVerdict = v;
+        this.kick();
+      },
+      onLateError: (e) => {
+        this.#errors++;
+        this.log.error('dad', `DAD failed: ${e.message}`);
+        this.#retryIn(RETRY_MS);
+      },
+    });
     this.done = new Promise((r) => {
       this.#resolveDone = r;
     });
@@ -370,130 +370,14 @@ export class Daemon {
     return { pref64: s.pref64, clat4: s.clat4, clat6: s.clat6, mtu: s.mtu, translator: this.#cfg.translator };
   }
 
-  /** Steps 4-7 for a new or changed identity. The TUN and IPv4 side stay when they exist. */
-  async #bringUp(o: BringUp): Promise<void> {
-    const { plumbing } = this.#deps;
-    const cfg = this.#cfg;
-    if (this.#dp.running && this.lifecycle.state === 'running' && cfg.dad === 'strict') await this.#dp.pause();
-
-    const ipv4 = await this.#addr.ipv4(this.#session?.clat4, cfg.v4);
-    // --v6 is the first choice; a duplicate of it is replaced by a drawn address like any other.
-    const draw = this.#addr.drawer(o.prefix64, o.prefix, ipv4);
-    const first = o.keep ?? cfg.v6 ?? draw();
-    this.log.info(
-      'addresses',
-      `CLAT IPv4 ${ipv4}${cfg.v4 ? ' (--v4)' : ' (RFC 7335)'}, IPv6 ${first}${cfg.v6 ? ' (--v6)' : ` (checksum-neutral in ${o.prefix64}/64)`}`,
-    );
-
-    // Step 5: receive and announce, then DAD on the wire.
-    const up = await this.#sides.openUplink(o.uplink, first, o.prefix);
-    if (this.lifecycle.done) return;
-    const sys = await plumbing.dadParams(o.uplink.name);
-    this.lifecycle.go('dad', o.reason);
-    this.#addr.begin(cfg.dad);
-    this.log.info('dad', `probing ${first}: ${sys.transmits} probe(s) ${sys.retransMs} ms apart (--dad ${cfg.dad})`);
-
-    // A DAD still running for an earlier identity (optimistic mode) must not move the new one.
-    this.#dadRun?.abort();
-    const mine = new AbortController();
-    this.#dadRun = mine;
-    const signal = AbortSignal.any([this.#abort.signal, mine.signal]);
-    let current = first;
-    const session: Session = {
-      uplink: o.uplink,
-      pref64: o.prefix,
-      source: o.source,
-      prefix64: o.prefix64,
-      clat4: ipv4,
-      clat6: first,
-      mtu: o.mtu,
-    };
-    const onAddress = async (address: string) => {
-      if (address === current) return;
-      this.#changes.change('address-duplicate', `${current} is a duplicate; trying ${address}`);
-      current = address;
-      session.clat6 = address;
-      await up.retarget(address, o.prefix);
-      if (cfg.dad === 'optimistic' && this.#session === session) await this.#dp.reconfigure(this.#params(session));
-    };
-    // DAD holds the CLAT back for about a second (DupAddrDetectTransmits × RetransTimer), and new
-    // workers take about as long to start and warm up their JIT. So a first datapath starts now,
-    // paused, with the IPv4 side built for it: nothing is sent from the address before DAD passes,
-    // and translation starts as soon as it does. (Optimistic DAD translates at once anyway.)
-    let early: Promise<DatapathHandle | Error> | undefined;
-    if (cfg.dad !== 'optimistic' && !this.#dp.running) {
-      const v4 = await this.#buildIpv4Side(o.uplink, ipv4, o.mtu);
-      if (this.lifecycle.done) return;
-      early = this.#dp.start(up, v4, this.#params(session), true).catch((e: Error) => e);
-    }
-    const probing = this.#addr.probe({
-      uplink: o.uplink,
-      side: up,
-      first,
-      redraw: draw,
-      mode: cfg.dad,
-      params: sys,
-      onAddress,
-      signal,
-    });
-    if (cfg.dad === 'optimistic') {
-      probing.then(
-        (v) => {
-          if (this.lifecycle.done || mine.signal.aborted) return;
-          if (v.type === 'unique') this.log.info('dad', `${v.address} is unique after ${v.attempts} attempt(s)`);
-          else if (v.type !== 'stopped') {
-            // Handled by the next step, not here: a step may be building meanwhile.
-            this.#dadVerdict = v;
-            this.kick();
-          }
-        },
-        (e: Error) => {
-          if (!mine.signal.aborted && !this.lifecycle.done) {
-            this.#errors++;
-            this.log.error('dad', `DAD failed: ${e.message}`);
-            this.#retryIn(RETRY_MS);
-          }
-        },
-      );
-    } else {
-      const v = await probing;
-      const startError = await this.#adoptEarly(early);
-      if (this.lifecycle.done || v.type === 'stopped') return;
-      if (v.type !== 'unique') return this.#afterFailedDad(v);
-      session.clat6 = v.address;
-      this.log.info(
-        'dad',
-        cfg.dad === 'off'
-          ? `probes sent for ${v.address}; not waiting (--dad off)`
-          : `${v.address} is unique after ${v.attempts} attempt(s)`,
-      );
-      // The datapath started during DAD failed: the step is tried again (the sides stay).
-      if (startError) throw startError;
-    }
-
-    // Step 6: the IPv4 side (kept across address changes).
-    const v4 = await this.#buildIpv4Side(o.uplink, ipv4, o.mtu);
-    if (this.lifecycle.done) return;
-
-    // Step 7: translate.
-    const xp = this.#params(session);
-    if (this.#dp.running && this.#dp.failure !== undefined && !(await this.#dp.dropFailed())) return;
-    if (this.lifecycle.done) return;
-    const via = `${ipv4} <-> ${session.clat6} via ${formatPrefix6(o.prefix)}`;
-    if (!this.#dp.running) {
-      await this.#dp.run(up, v4, xp);
-      this.log.info('translate', `translating ${via}`);
-    } else {
-      // The one started during DAD has these parameters already, unless DAD drew a new address.
-      if (!early || session.clat6 !== first) await this.#dp.reconfigure(xp);
-      // A refused reconfiguration marked it failed: the next step replaces it (running, fresh).
-      if (this.#dp.failure === undefined) await this.#dp.resume();
-      this.log.info('translate', `${early ? 'translating' : 'translating again:'} ${via}`);
-    }
-    this.#session = session;
+  /** Steps 4-7 for a new or changed identity (bring-up.ts); on success the CLAT is running. */
+  async #bringUp(o: BringUpRequest): Promise<void> {
+    const r = await this.#bringup.run(o);
+    if (r.type === 'dad-failed') return this.#afterFailedDad(r.verdict);
+    if (r.type !== 'running' || this.lifecycle.done) return;
+    this.#session = r.session;
     this.#reason = null;
-    if (this.lifecycle.done) return;
-    this.lifecycle.go('running', `CLAT ${ipv4} <-> ${session.clat6}`);
+    this.lifecycle.go('running', `CLAT ${r.session.clat4} <-> ${r.session.clat6}`);
   }
 
   /**
@@ -515,22 +399,9 @@ export class Daemon {
     this.#wait('dad', `DAD blocked: every address tried was answered for; next round in ${secs} s`);
   }
 
-  /**
-   * Takes the datapath started during DAD as the daemon's, or stops it if the daemon is stopping
-   * meanwhile (its teardown may have run already). Returns the error of a failed start.
-   */
-  async #adoptEarly(early: Promise<DatapathHandle | Error> | undefined): Promise<Error | undefined> {
-    if (!early) return undefined;
-    const dp = await early;
-    if (dp instanceof Error) return dp;
-    await this.#dp.adopt(dp, this.lifecycle.done);
-    return undefined;
-  }
-
   /** Takes down everything built, datapath first (it uses the sockets and the TUN). */
   async #teardown(why: string): Promise<void> {
-    this.#dadRun?.abort();
-    this.#dadRun = undefined;
+    this.#bringup.abort();
     this.#session = undefined;
     const did = this.#dp.running || this.#sides.any;
     const failed: string[] = [];

@@ -1,0 +1,212 @@
+/**
+ * Steps 4-7 for a new or changed CLAT identity, in order:
+ *
+ *   4. addresses    the CLAT IPv4 (kept, --v4, or RFC 7335) and the first IPv6 (kept, --v6, or drawn)
+ *   5. uplink side  receive and announce the address (anycast, nft rule), then DAD on the wire;
+ *                   meanwhile (strict and off modes) the IPv4 side and a paused datapath get ready
+ *   6. IPv4 side    TUN, /32, MTU, default route (kept across address changes)
+ *   7. translate    the datapath started, or reconfigured and resumed
+ *
+ * The reconciler (daemon.ts) decides when; this does it and says how it ended. Everything it
+ * builds is held by the sides and the supervisor as soon as it exists.
+ */
+import { formatPrefix6, type Prefix6 } from '../core/addr/prefix.js';
+import type { Addressing, DadVerdict } from './addressing.js';
+import type { RunConfig } from './config.js';
+import type { Logger } from './log.js';
+import type { ChangeTracker } from './observe.js';
+import type { DatapathHandle, Ipv4Side, LinkInfo, PlumbingPort, XlatParams } from './ports.js';
+import type { ClatSides } from './sides.js';
+import type { Lifecycle } from './state.js';
+import type { PrefixSource } from './status.js';
+import type { DatapathSupervisor } from './supervisor.js';
+
+/** The identity the CLAT runs with. */
+export interface Session {
+  uplink: LinkInfo;
+  pref64: Prefix6;
+  source: PrefixSource;
+  prefix64: string;
+  clat4: string;
+  clat6: string;
+  mtu: number;
+}
+
+export interface BringUpRequest {
+  uplink: LinkInfo;
+  prefix: Prefix6;
+  source: PrefixSource;
+  prefix64: string;
+  mtu: number;
+  reason: string;
+  /** Probe this address again instead of drawing one (resuming with the same identity). */
+  keep?: string;
+}
+
+/** A DAD that ended without an address: blocked (every address answered for) or interrupted. */
+export type FailedDad = Exclude<DadVerdict, { type: 'unique' } | { type: 'stopped' }>;
+
+export type BringUpResult =
+  | { type: 'running'; session: Session }
+  | { type: 'dad-failed'; verdict: FailedDad }
+  /** The daemon is stopping, or a newer identity took over. */
+  | { type: 'stopped' };
+
+export interface BringUpContext {
+  readonly cfg: () => RunConfig;
+  readonly lifecycle: Lifecycle;
+  readonly log: Logger;
+  readonly changes: ChangeTracker;
+  readonly sides: ClatSides;
+  readonly dp: DatapathSupervisor;
+  readonly addr: Addressing;
+  readonly plumbing: PlumbingPort;
+  /** Aborted when the daemon stops. */
+  readonly stopSignal: AbortSignal;
+  /** The session now running, if any. */
+  readonly session: () => Session | undefined;
+  readonly buildIpv4Side: (uplink: LinkInfo, v4: string, mtu: number) => Promise<Ipv4Side>;
+  readonly params: (s: Session) => XlatParams;
+  /** An optimistic DAD (which runs on after the bring-up returned) ended without an address. */
+  readonly onLateVerdict: (v: FailedDad) => void;
+  readonly onLateError: (e: Error) => void;
+}
+
+export class BringUp {
+  /** Aborts the DAD run of the current identity when a new one starts. */
+  #dadRun?: AbortController;
+
+  constructor(private readonly ctx: BringUpContext) {}
+
+  /** Stops the DAD run in progress, if any (a teardown). */
+  abort(): void {
+    this.#dadRun?.abort();
+    this.#dadRun = undefined;
+  }
+
+  async run(o: BringUpRequest): Promise<BringUpResult> {
+    const { lifecycle, log, sides, dp, addr } = this.ctx;
+    const cfg = this.ctx.cfg();
+    if (dp.running && lifecycle.state === 'running' && cfg.dad === 'strict') await dp.pause();
+
+    // Step 4: addresses. --v6 is the first choice; a duplicate of it is replaced like any other.
+    const ipv4 = await addr.ipv4(this.ctx.session()?.clat4, cfg.v4);
+    const draw = addr.drawer(o.prefix64, o.prefix, ipv4);
+    const first = o.keep ?? cfg.v6 ?? draw();
+    log.info(
+      'addresses',
+      `CLAT IPv4 ${ipv4}${cfg.v4 ? ' (--v4)' : ' (RFC 7335)'}, IPv6 ${first}${cfg.v6 ? ' (--v6)' : ` (checksum-neutral in ${o.prefix64}/64)`}`,
+    );
+
+    // Step 5: receive and announce, then DAD on the wire.
+    const up = await sides.openUplink(o.uplink, first, o.prefix);
+    if (lifecycle.done) return { type: 'stopped' };
+    const sys = await this.ctx.plumbing.dadParams(o.uplink.name);
+    lifecycle.go('dad', o.reason);
+    addr.begin(cfg.dad);
+    log.info('dad', `probing ${first}: ${sys.transmits} probe(s) ${sys.retransMs} ms apart (--dad ${cfg.dad})`);
+
+    // A DAD still running for an earlier identity (optimistic mode) must not move the new one.
+    this.#dadRun?.abort();
+    const mine = new AbortController();
+    this.#dadRun = mine;
+    const signal = AbortSignal.any([this.ctx.stopSignal, mine.signal]);
+    let current = first;
+    const session: Session = {
+      uplink: o.uplink,
+      pref64: o.prefix,
+      source: o.source,
+      prefix64: o.prefix64,
+      clat4: ipv4,
+      clat6: first,
+      mtu: o.mtu,
+    };
+    const onAddress = async (address: string) => {
+      if (address === current) return;
+      this.ctx.changes.change('address-duplicate', `${current} is a duplicate; trying ${address}`);
+      current = address;
+      session.clat6 = address;
+      await up.retarget(address, o.prefix);
+      if (cfg.dad === 'optimistic' && this.ctx.session() === session) await dp.reconfigure(this.ctx.params(session));
+    };
+    // DAD holds the CLAT back for about a second (DupAddrDetectTransmits × RetransTimer), and new
+    // workers take about as long to start and warm up their JIT. So a first datapath starts now,
+    // paused, with the IPv4 side built for it: nothing is sent from the address before DAD passes,
+    // and translation starts as soon as it does. (Optimistic DAD translates at once anyway.)
+    let early: Promise<DatapathHandle | Error> | undefined;
+    if (cfg.dad !== 'optimistic' && !dp.running) {
+      const v4 = await this.ctx.buildIpv4Side(o.uplink, ipv4, o.mtu);
+      if (lifecycle.done) return { type: 'stopped' };
+      early = dp.start(up, v4, this.ctx.params(session), true).catch((e: Error) => e);
+    }
+    const probing = addr.probe({
+      uplink: o.uplink,
+      side: up,
+      first,
+      redraw: draw,
+      mode: cfg.dad,
+      params: sys,
+      onAddress,
+      signal,
+    });
+    if (cfg.dad === 'optimistic') {
+      probing.then(
+        (v) => {
+          if (lifecycle.done || mine.signal.aborted) return;
+          if (v.type === 'unique') log.info('dad', `${v.address} is unique after ${v.attempts} attempt(s)`);
+          else if (v.type !== 'stopped') this.ctx.onLateVerdict(v);
+        },
+        (e: Error) => {
+          if (!mine.signal.aborted && !lifecycle.done) this.ctx.onLateError(e);
+        },
+      );
+    } else {
+      const v = await probing;
+      const startError = await this.#adoptEarly(early);
+      if (lifecycle.done || v.type === 'stopped') return { type: 'stopped' };
+      if (v.type !== 'unique') return { type: 'dad-failed', verdict: v };
+      session.clat6 = v.address;
+      log.info(
+        'dad',
+        cfg.dad === 'off'
+          ? `probes sent for ${v.address}; not waiting (--dad off)`
+          : `${v.address} is unique after ${v.attempts} attempt(s)`,
+      );
+      // The datapath started during DAD failed: the step is tried again (the sides stay).
+      if (startError) throw startError;
+    }
+
+    // Step 6: the IPv4 side (kept across address changes).
+    const v4 = await this.ctx.buildIpv4Side(o.uplink, ipv4, o.mtu);
+    if (lifecycle.done) return { type: 'stopped' };
+
+    // Step 7: translate.
+    const xp = this.ctx.params(session);
+    if (dp.running && dp.failure !== undefined && !(await dp.dropFailed())) return { type: 'stopped' };
+    if (lifecycle.done) return { type: 'stopped' };
+    const via = `${ipv4} <-> ${session.clat6} via ${formatPrefix6(o.prefix)}`;
+    if (!dp.running) {
+      await dp.run(up, v4, xp);
+      log.info('translate', `translating ${via}`);
+    } else {
+      // The one started during DAD has these parameters already, unless DAD drew a new address.
+      if (!early || session.clat6 !== first) await dp.reconfigure(xp);
+      // A refused reconfiguration marked it failed: the next step replaces it (running, fresh).
+      if (dp.failure === undefined) await dp.resume();
+      log.info('translate', `${early ? 'translating' : 'translating again:'} ${via}`);
+    }
+    return { type: 'running', session };
+  }
+
+  /**
+   * Takes the datapath started during DAD as the supervised one, or stops it if the daemon is
+   * stopping meanwhile (its teardown may have run already). Returns the error of a failed start.
+   */
+  async #adoptEarly(early: Promise<DatapathHandle | Error> | undefined): Promise<Error | undefined> {
+    if (!early) return undefined;
+    const dp = await early;
+    if (dp instanceof Error) return dp;
+    await this.ctx.dp.adopt(dp, this.ctx.lifecycle.done);
+    return undefined;
+  }
+}
