@@ -15,10 +15,10 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
 import { RA_SENDER_PY } from '../../src/lab/scripts.js';
 import { NEED_ROOT, NEED_TCX, type Netns, type VethPair, withVethPair } from '../helpers/netns.js';
 import { CLI } from '../helpers/paths.js';
+import { describe, test } from '../helpers/suite.js';
 
 const PREFIX = '2001:db8:64::/96';
 const SERVER6 = '2001:db8:64::c000:201';

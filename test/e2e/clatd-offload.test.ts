@@ -7,10 +7,10 @@
  * the host's partial checksums in software, and the IPv4-only server checks what arrives).
  */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
 import { isChecksumNeutral } from '../../src/core/nd/neutral.js';
 import { ADDR, type Lab } from '../../src/lab/index.js';
 import { NEED_TCX } from '../helpers/netns.js';
+import { describe, test } from '../helpers/suite.js';
 import { clatdSuite, pingStats } from './helpers.js';
 
 interface Dir {
