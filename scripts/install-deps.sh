@@ -3,7 +3,9 @@
 # Needs root. Prints what it installs; does nothing when everything is present.
 set -euo pipefail
 PKGS=(iproute2 nftables tayga radvd unbound iperf3 tcpdump iputils-ping iputils-tracepath traceroute
-  procps python3 make g++ jq curl busybox ndisc6)
+  procps python3 make g++ jq curl busybox ndisc6
+  systemd     # systemd-analyze: the unit file test
+  util-linux) # setpriv: the test of clatd run without privilege
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

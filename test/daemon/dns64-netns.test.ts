@@ -5,12 +5,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { NEED_ROOT } from '../helpers/netns.js';
+import { after, before, describe, test } from '../helpers/suite.js';
 
 const NS = `clt-dns64-${process.pid}`;
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'dns64-netns-child.js');
-const SKIP = process.getuid?.() === 0 ? false : 'needs root for a network namespace; CI runs it as root';
 
 function runChild(mode: string): { ok: boolean; prefixes?: string[]; code?: string; message?: string } {
   const out = execFileSync('ip', ['netns', 'exec', NS, process.execPath, CHILD, '--run', mode], {
@@ -20,7 +20,7 @@ function runChild(mode: string): { ok: boolean; prefixes?: string[]; code?: stri
   return JSON.parse(out.trim().split('\n').pop() ?? '{}');
 }
 
-describe('RFC 7050 discovery over real DNS', { skip: SKIP }, () => {
+describe('RFC 7050 discovery over real DNS', { skip: NEED_ROOT }, () => {
   before(() => {
     execFileSync('ip', ['netns', 'add', NS]);
     execFileSync('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);

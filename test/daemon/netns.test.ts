@@ -15,10 +15,10 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
 import { RA_SENDER_PY } from '../../src/lab/scripts.js';
 import { NEED_ROOT, NEED_TCX, type Netns, type VethPair, withVethPair } from '../helpers/netns.js';
-import { CLI } from '../helpers/paths.js';
+import { CLI, ROOT } from '../helpers/paths.js';
+import { describe, test } from '../helpers/suite.js';
 
 const PREFIX = '2001:db8:64::/96';
 const SERVER6 = '2001:db8:64::c000:201';
@@ -30,8 +30,9 @@ interface Running {
   waitFor(pred: (l: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>>;
 }
 
-function startClatd(ns: Netns, args: string[]): Running {
-  const child = ns.spawn('node', [CLI, 'run', '--log-format', 'json', '--log-level', 'debug', ...args], {
+/** clatd run in `ns`; `node` flags go before the CLI (e.g. `--import` NO_TCX). */
+function startClatd(ns: Netns, args: string[], node: string[] = []): Running {
+  const child = ns.spawn('node', [...node, CLI, 'run', '--log-format', 'json', '--log-level', 'debug', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Record<string, unknown>[] = [];
@@ -93,6 +94,15 @@ function startClatd(ns: Netns, args: string[]): Running {
   };
 }
 
+/** Node flag for startClatd: the kernel looks older than 6.6 (no tcx), so clatd uses classic tc filters. */
+const NO_TCX = ['--import', join(ROOT, 'dist', 'test', 'helpers', 'no-tcx.js')];
+
+/** clatd's classic tc filters on a device's hook (`tc filter show`), one line each. */
+function tcFilters(ns: Netns, dev: string, hook: 'ingress' | 'egress'): string[] {
+  const r = ns.tryExec('tc', 'filter', 'show', 'dev', dev, hook);
+  return r.stdout.split('\n').filter((l) => /bpf .*clatd_/.test(l));
+}
+
 const running = (l: Record<string, unknown>) => l.event === 'state' && l.to === 'running';
 
 /** What clatd may leave on the host: its TUN, routes tagged proto 199, nft tables named clatd-*. */
@@ -123,19 +133,19 @@ function assertPings(ns: Netns): void {
 }
 
 /**
- * assertPings, and (where the kernel has tcx) that the kernel fast path is attached for the
- * current devices and addresses and carried them: what a pause, a new address or a new TUN must
- * bring back.
+ * assertPings, and that the kernel fast path is attached for the current devices and addresses and
+ * carried them: what a pause, a new address or a new TUN must bring back. With tcx links, or with
+ * classic tc filters where the kernel has no tcx (or NO_TCX makes it look so).
  */
 function assertKernelPings(
   ns: Netns,
   status: () => { offload: string; counters: { '46': { offloaded?: number } } },
+  classic = NEED_TCX !== false,
 ): void {
   const before = status().counters['46'].offloaded ?? 0;
   assertPings(ns);
-  if (NEED_TCX) return;
   const s = status();
-  assert.match(s.offload, /^in use \(veth-a ingress, v4-veth-a egress\)$/);
+  assert.equal(s.offload, `in use (veth-a ingress, v4-veth-a egress${classic ? ', classic tc filters' : ''})`);
   assert.ok((s.counters['46'].offloaded ?? 0) > before, `the pings did not go through the kernel (${s.offload})`);
 }
 
@@ -314,6 +324,41 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       c.child.kill('SIGTERM');
       assert.equal((await c.exited).code, 0);
       assert.deepEqual(leftovers(p.a), []);
+    });
+  });
+
+  test('classic tc filters where the kernel has no tcx (made so here): in the kernel path, after a new TUN, a kill -9 and a stop', async () => {
+    await withHostAndRouter(async (p, dir) => {
+      setUp(p);
+      const sock = join(dir, 'c.sock');
+      const args = ['--pref64', PREFIX, '--control', sock, '--dad', 'off'];
+      const status = () => statusOf(p.a, sock);
+      const first = startClatd(p.a, args, NO_TCX);
+      await first.waitFor(running);
+      assert.ok(
+        first.lines.some((l) => /no tcx links .*classic tc filters/.test(String(l.msg))),
+        'clatd said it attaches with classic tc filters',
+      );
+      assertKernelPings(p.a, status, true);
+      assert.equal(tcFilters(p.a, 'veth-a', 'ingress').length, 1, 'one filter on the uplink');
+      assert.equal(tcFilters(p.a, 'v4-veth-a', 'egress').length, 1, 'one filter on the TUN');
+      // A new TUN: its filter goes with the old one, the new one gets its own.
+      p.a.exec('ip', 'link', 'del', 'v4-veth-a');
+      await first.waitFor((l) => l.event === 'translate' && /after a datapath restart/.test(String(l.msg)));
+      assertKernelPings(p.a, status, true);
+      assert.equal(tcFilters(p.a, 'veth-a', 'ingress').length, 1, 'still one filter on the uplink');
+      // Filters outlive a crash; the next start replaces the uplink's rather than adding a second.
+      first.child.kill('SIGKILL');
+      await first.exited;
+      assert.equal(tcFilters(p.a, 'veth-a', 'ingress').length, 1, 'the killed clatd left its uplink filter');
+      const second = startClatd(p.a, args, NO_TCX);
+      await second.waitFor(running);
+      assertKernelPings(p.a, status, true);
+      assert.equal(tcFilters(p.a, 'veth-a', 'ingress').length, 1, 'one filter on the uplink after the restart');
+      second.child.kill('SIGTERM');
+      assert.equal((await second.exited).code, 0);
+      assert.deepEqual(leftovers(p.a), []);
+      assert.deepEqual(tcFilters(p.a, 'veth-a', 'ingress'), [], 'the uplink filter removed on stop');
     });
   });
 

@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
 import { formatIPv6 } from '../../src/core/addr/ipv6.js';
 import { parsePrefix6 } from '../../src/core/addr/prefix.js';
 import { Logger } from '../../src/daemon/log.js';
@@ -22,6 +21,7 @@ import { closeBpf, loadTcProgram } from '../../src/sys/ebpf.js';
 import { openRtnl } from '../../src/sys/rtnetlink/index.js';
 import { Tun } from '../../src/sys/tun.js';
 import { NEED_ROOT, NEED_TCX, type Netns, withNetns, withVethPair } from '../helpers/netns.js';
+import { describe, test } from '../helpers/suite.js';
 import { checksumProblems } from '../pkt/build.js';
 
 /** This process's open bpf objects by kind: `link_type` (tcx links), `prog_type`, `map_type`. */

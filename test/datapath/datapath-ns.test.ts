@@ -16,7 +16,6 @@
  * (CHECKSUM_PARTIAL), so TCP and UDP working end to end shows they were completed.
  */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseIPv6 } from '../../src/core/addr/ipv6.js';
@@ -25,6 +24,7 @@ import { Datapath, type DatapathEvent } from '../../src/datapath/datapath.js';
 import type { DatapathDevices } from '../../src/datapath/devices.js';
 import { EventFd } from '../../src/sys/eventfd.js';
 import { NEED_ROOT, type Netns, withVethPair } from '../helpers/netns.js';
+import { describe, test } from '../helpers/suite.js';
 
 const CLAT4 = '192.0.0.4';
 const CLAT6 = '2001:db8:1::4';

@@ -1,7 +1,9 @@
 /**
- * Child of warmup.test.ts, run with `--expose-gc --trace-deopt`: warms a translator up, collects
- * garbage, then drives the loop as a worker does, over I/O objects of another class. The parent
- * reads V8's deoptimisation trace.
+ * Child of warmup.test.ts, run with `--expose-gc --trace-deopt --allow-natives-syntax`: warms a
+ * translator up, collects garbage, reports which of the loop's functions are no longer optimised
+ * (V8's own status bits, whatever its trace calls the cause), then drives the loop as a worker
+ * does, over I/O objects of another class. The parent reads that report and V8's deoptimisation
+ * trace.
  */
 import type { PacketBatch } from '../../src/core/batch.js';
 import type { TranslatorConfig } from '../../src/core/xlat/config.js';
@@ -17,8 +19,22 @@ warmUp(translator, config);
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with --expose-gc');
+// V8's status bits (runtime-test.cc): 16 optimised, 64 by TurboFan; a compile may still be
+// finishing in the background, hence the wait.
+const status = new Function('f', 'return %GetOptimizationStatus(f)') as (f: unknown) => number;
+const wait = new Function('%WaitForBackgroundOptimization()') as () => void;
+const entries: Record<string, unknown> = {
+  'DatapathLoop.drainBoth': DatapathLoop.prototype.drainBoth,
+  'Translator.translate4': Translator.prototype.translate4,
+  'Translator.translate6': Translator.prototype.translate6,
+};
+const notOptimised = () => Object.keys(entries).filter((k) => (status(entries[k]) & (16 | 64)) !== (16 | 64));
+wait();
+console.log(`--- not optimised before GC: [${notOptimised().join(', ')}]`);
+
 // Full collections: whatever the warm-up left unreachable goes now.
 for (let i = 0; i < 3; i++) gc();
+console.log(`--- not optimised after GC: [${notOptimised().join(', ')}]`);
 
 /** An idle device: nothing to read. */
 class Quiet implements PacketIo {

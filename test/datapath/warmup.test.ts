@@ -47,11 +47,15 @@ describe('JIT warm-up', () => {
 describe('JIT warm-up and garbage collection', () => {
   test("a full GC after the warm-up does not throw the loop's optimised code away", () => {
     const child = fileURLToPath(new URL('./warmup-gc-child.js', import.meta.url));
-    const out = execFileSync(process.execPath, ['--expose-gc', '--trace-deopt', child], {
+    const out = execFileSync(process.execPath, ['--expose-gc', '--trace-deopt', '--allow-natives-syntax', child], {
       encoding: 'utf8',
       timeout: 60_000,
     });
     assert.match(out, /--- done/);
+    // The positive check, by V8's status bits: the warm-up optimised the loop and both
+    // translations, and they are still optimised after the collections.
+    assert.match(out, /--- not optimised before GC: \[\]/, 'the warm-up did not optimise the loop');
+    assert.match(out, /--- not optimised after GC: \[\]/, "the GC threw the loop's optimised code away");
     // V8 names it "weak objects": optimised code that embedded a shape only the warm-up's
     // objects had is discarded once they are collected, and the loop runs in baseline code again.
     // The whole output: V8 prints through C's buffered stdout, so its lines do not keep their

@@ -8,6 +8,7 @@ import { execFile, spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { CHILD_ENV, CLI_PATH, missingTools } from '../../src/lab/index.js';
+import { NEED_ROOT } from '../helpers/netns.js';
 import { IN_CI } from './helpers.js';
 
 const exec = promisify(execFile);
@@ -30,7 +31,7 @@ async function namespacesOf(out: string): Promise<string[]> {
 }
 
 function skipReason(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root for network namespaces (CI runs as root)';
+  if (NEED_ROOT) return NEED_ROOT;
   const missing = missingTools();
   if (missing.length > 0 && !IN_CI) return `missing tools: ${missing.join(', ')}`;
   return null;

@@ -28,7 +28,8 @@ describe('clatd in the lab: teardown and crash recovery', () => {
     const ms = Date.now() - t0;
     assert.ok(ex, 'clatd did not exit within 5 s of SIGTERM');
     assert.equal(ex.code, 0, `exit ${ex.code ?? ex.signal}: ${r.clatd.output().slice(-800)}`);
-    assert.ok(ms <= 2500, `clatd took ${ms} ms to exit`);
+    t.diagnostic(`clatd exited ${ms} ms after SIGTERM`);
+    assert.ok(ms <= 2000, `clatd took ${ms} ms to exit`);
     assert.deepEqual(await r.lab.hostLeftovers(), []);
   });
 

@@ -5,8 +5,9 @@
  * daemon that does not work: every test of the file fails with clatd's own words.
  */
 import assert from 'node:assert/strict';
-import { after, before, type TestContext } from 'node:test';
 import { type Capture, ensureDeps, Lab, type LabOptions, type Proc, sleep } from '../../src/lab/index.js';
+import { NEED_ROOT } from '../helpers/netns.js';
+import { after, before, type TestContext } from '../helpers/suite.js';
 
 export const IN_CI = process.env.CI === 'true';
 
@@ -18,8 +19,8 @@ export interface Suite {
 export function labSuite(opts: LabOptions = {}, then?: (lab: Lab) => Promise<void>): Suite {
   const s: { lab: Lab | null; skip: string | null; error: Error | null } = { lab: null, skip: null, error: null };
   before(async () => {
-    if (process.getuid?.() !== 0) {
-      s.skip = 'needs root for network namespaces (CI runs as root)';
+    if (NEED_ROOT) {
+      s.skip = NEED_ROOT;
       return;
     }
     try {

@@ -21,7 +21,10 @@ import { type ChildProcess, execFileSync, type SpawnOptions, spawn } from 'node:
 import { closeSync, openSync } from 'node:fs';
 import { release } from 'node:os';
 
-/** Why namespace tests are skipped, or false when they can run (`describe(name, { skip: NEED_ROOT }, ...)`). */
+/**
+ * Why namespace tests are skipped, or false when they can run: `describe(name, { skip: NEED_ROOT }, ...)`
+ * with test/helpers/suite.js's describe, which skips each test inside (node:test's would hide them).
+ */
 export const NEED_ROOT: string | false =
   process.getuid?.() === 0 ? false : 'needs root (network namespaces, TUN, raw sockets); CI runs it as root';
 

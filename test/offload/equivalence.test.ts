@@ -9,7 +9,6 @@
  * whatever the core here does with them.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { parseIPv4 } from '../../src/core/addr/ipv4.js';
 import { parseIPv6 } from '../../src/core/addr/ipv6.js';
@@ -25,6 +24,7 @@ import { planOffload } from '../../src/offload/plan.js';
 import { COUNTER_SLOTS, COUNTER_VALUE_LEN, fold as foldInKernel } from '../../src/offload/snippets.js';
 import { closeBpf, createArrayMap, loadTcProgram, testRun } from '../../src/sys/ebpf.js';
 import { NEED_ROOT } from '../helpers/netns.js';
+import { after, before, describe, test } from '../helpers/suite.js';
 import { ipv4Packet, ipv6Packet, type L4, PROTO_ICMP, PROTO_TCP, PROTO_UDP } from '../pkt/build.js';
 
 const CLAT4 = '192.0.0.1';

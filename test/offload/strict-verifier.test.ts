@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { describe, test } from 'node:test';
 import { NEED_ROOT } from '../helpers/netns.js';
+import { describe, test } from '../helpers/suite.js';
 
 const url = (p: string) => new URL(p, import.meta.url).href;
 

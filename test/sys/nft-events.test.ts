@@ -3,7 +3,6 @@
  * made for the test, the deletions that `nft flush ruleset` and clatd's own `nft` runs announce.
  */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
 import { installClatFilter, isOwnNftRun, removeClatFilter } from '../../src/sys/nft.js';
 import {
   NFNL_SUBSYS_NFTABLES,
@@ -18,6 +17,7 @@ import {
 } from '../../src/sys/nft-events.js';
 import { splitMessages } from '../../src/sys/rtnetlink/wire.js';
 import { NEED_ROOT, withNetns } from '../helpers/netns.js';
+import { describe, test } from '../helpers/suite.js';
 
 const NFPROTO_IPV4 = 2;
 

@@ -4,7 +4,6 @@
  * a ping to the CLAT anycast address is dropped while the kernel still answers the NS for it.
  */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
 import { parseIPv6 } from '../../src/core/addr/ipv6.js';
 import {
   clatFilterIntact,
@@ -18,6 +17,7 @@ import {
   updateClatFilter,
 } from '../../src/sys/nft.js';
 import { NEED_ROOT, type Netns, withNetns, withVethPair } from '../helpers/netns.js';
+import { describe, test } from '../helpers/suite.js';
 
 describe('nft ruleset (pure)', () => {
   test('table name: clatd- plus the sanitised uplink name', () => {

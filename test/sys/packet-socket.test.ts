@@ -4,7 +4,6 @@
  * seen, and a CLAT-less configuration errors clearly.
  */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
 import { parseIPv6 } from '../../src/core/addr/ipv6.js';
 import { createBatch, type PacketBatch } from '../../src/core/batch.js';
 import { fold, pseudoSum6, sum16 } from '../../src/core/checksum.js';
@@ -14,6 +13,7 @@ import { ClosedError, SysError } from '../../src/sys/errors.js';
 import { PacketSocket } from '../../src/sys/packet-socket.js';
 import { pollReadable } from '../../src/sys/poll.js';
 import { NEED_ROOT, withVethPair } from '../helpers/netns.js';
+import { describe, test } from '../helpers/suite.js';
 import { until } from './wait.js';
 
 const A = '2001:db8:64::1';

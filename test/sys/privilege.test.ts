@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { describe, test } from 'node:test';
 import { NEED_ROOT } from '../helpers/netns.js';
+import { describe, test } from '../helpers/suite.js';
 
 const tunUrl = new URL('../../src/sys/tun.js', import.meta.url).href;
 const rawUrl = new URL('../../src/sys/raw6.js', import.meta.url).href;

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { describe, test } from 'node:test';
 import { parseIPv6 } from '../../src/core/addr/ipv6.js';
 import { createBatch, type PacketBatch } from '../../src/core/batch.js';
 import { finish, pseudoSum6, sum16 } from '../../src/core/checksum.js';
@@ -17,6 +16,7 @@ import { ClosedError, Errno, SysError } from '../../src/sys/errors.js';
 import { PacketSocket } from '../../src/sys/packet-socket.js';
 import { Raw6Socket } from '../../src/sys/raw6.js';
 import { NEED_ROOT, type Netns, withVethPair } from '../helpers/netns.js';
+import { describe, test } from '../helpers/suite.js';
 import { until } from './wait.js';
 
 const A = '2001:db8:64::1';

@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { NEED_ROOT } from '../helpers/netns.js';
 
 const INNER = process.env.CLATD_TEST_NETNS;
 const PEER = process.env.CLATD_TEST_PEER ?? '';
@@ -31,8 +32,7 @@ function innerEnv(ns: string, peer: string): NodeJS.ProcessEnv {
 }
 
 if (INNER === undefined) {
-  const isRoot = process.getuid?.() === 0;
-  test('rtnetlink in a network namespace', { skip: isRoot ? false : 'needs root (network namespaces)' }, (t) => {
+  test('rtnetlink in a network namespace', { skip: NEED_ROOT }, (t) => {
     const ns = `clatd-rtnl-${process.pid}`;
     const peer = `clatd-rtnlr-${process.pid}`;
     try {

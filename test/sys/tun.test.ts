@@ -1,11 +1,11 @@
 /** TUN in a namespace: create, batched read and write (a real ping answered by us), multi-queue, errors. */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
 import { createBatch } from '../../src/core/batch.js';
 import { finish, sum16 } from '../../src/core/checksum.js';
 import { ClosedError, SysError } from '../../src/sys/errors.js';
 import { Tun } from '../../src/sys/tun.js';
 import { NEED_ROOT, withNetns } from '../helpers/netns.js';
+import { describe, test } from '../helpers/suite.js';
 import { exited, until } from './wait.js';
 
 const TUN_SETUP = (dev: string) =>
