@@ -27,7 +27,7 @@ export class HostSettings {
   }
 
   /**
-   * Sets net.ipv6.conf.IFACE.KEY to `value`, recording the host's value first. Best effort: a
+   * Sets the IPv6 setting KEY of IFACE (net.ipv6.conf or .neigh) to `value`, recording the host's value first. Best effort: a
    * read-only /proc/sys leaves the setting, not clatd, behind. Returns false when it could not.
    */
   setIpv6Conf(iface: string, key: Ipv6ConfKey, value: number): boolean {
@@ -53,7 +53,7 @@ export class HostSettings {
       const [iface, key] = id.split('/') as [string, Ipv6ConfKey];
       try {
         writeIpv6Conf(iface, key, v);
-        done.push(`net.ipv6.conf.${iface}.${key} back to ${v}`);
+        done.push(`${key} of ${iface} back to ${v} (the host's value before clatd)`);
       } catch {
         // The interface is gone, and its setting with it.
       }
