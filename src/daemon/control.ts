@@ -207,12 +207,11 @@ export class ControlServer {
       const nl = buf.indexOf('\n');
       if (nl < 0 && buf.length <= MAX_REQUEST) return;
       answered = true;
-      buf = buf.slice(0, nl < 0 ? 0 : nl);
       let answer: unknown;
       if (nl < 0 || nl > MAX_REQUEST) answer = { ok: false, error: 'request too long' };
       else {
         try {
-          const req = JSON.parse(buf) as { cmd?: unknown };
+          const req = JSON.parse(buf.slice(0, nl)) as { cmd?: unknown };
           if (typeof req.cmd !== 'string') throw new Error('missing "cmd"');
           answer = req.cmd === 'ping' ? { ok: true } : this.handler({ cmd: req.cmd });
         } catch (e) {
