@@ -13,6 +13,7 @@ import { MetricsServer } from '../daemon/metrics.js';
 import { SdNotify } from '../daemon/notify.js';
 import { checkPreflight } from '../daemon/preflight.js';
 import { parseCommand, UsageError } from '../options/args.js';
+import { RESERVED_FDS, reserveFds } from '../sys/fd-reserve.js';
 
 /** How long a stop may take before the process exits anyway (the issue asks for 2 s). */
 const EXIT_DEADLINE_MS = 1800;
@@ -24,6 +25,10 @@ export async function main(argv: string[]): Promise<number> {
   const cfg = loadConfig(flags);
   const log = new Logger({ level: cfg.logLevel, format: cfg.logFormat, journal: stderrIsJournal() });
   checkPreflight();
+  // Spare fds for clean-up: with every other fd in use, `nft` and the /proc/sys writes of the
+  // teardown still run (fd-reserve.ts).
+  const spare = reserveFds();
+  if (spare < RESERVED_FDS) log.warn('start', `only ${spare} of ${RESERVED_FDS} spare fds reserved for clean-up`);
 
   // The system layer loads the native addon; import it only now, so --help and bad flags never need it.
   const { openRtnl, SystemNet, systemDeps } = await import('../daemon/system/index.js');

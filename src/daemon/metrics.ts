@@ -131,6 +131,19 @@ export function renderMetrics(s: StatusSnapshot): string {
   return `${out.join('\n')}\n`;
 }
 
+/**
+ * A scrape is one small GET answered at once. Node's HTTP server keeps a connection that sends
+ * nothing for ever and gives a slow request 60 s for its headers (checked every 30 s), so slow
+ * clients could pile up fds as they did on the control socket: a connection that is quiet for this
+ * long, or has not sent its whole request within it, is closed.
+ */
+export const METRICS_REQUEST_MS = 2000;
+/**
+ * Connections at once; more are closed as they come. Prometheus holds one per scraper; 16 is
+ * plenty and a negligible share of fds.
+ */
+export const METRICS_MAX_CONNECTIONS = 16;
+
 export class MetricsServer {
   #server?: Server;
   constructor(
@@ -140,20 +153,29 @@ export class MetricsServer {
   ) {}
 
   async listen(): Promise<void> {
-    const server = createServer((req, res) => {
-      if (req.method !== 'GET' || (req.url !== '/metrics' && req.url !== '/')) {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
-        return;
-      }
-      let body: string;
-      try {
-        body = renderMetrics(this.snapshot());
-      } catch (e) {
-        res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(e as Error).message}\n`);
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(body);
-    });
+    const server = createServer(
+      {
+        headersTimeout: METRICS_REQUEST_MS,
+        requestTimeout: METRICS_REQUEST_MS,
+        connectionsCheckingInterval: METRICS_REQUEST_MS / 4,
+      },
+      (req, res) => {
+        if (req.method !== 'GET' || (req.url !== '/metrics' && req.url !== '/')) {
+          res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
+          return;
+        }
+        let body: string;
+        try {
+          body = renderMetrics(this.snapshot());
+        } catch (e) {
+          res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(e as Error).message}\n`);
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(body);
+      },
+    );
+    server.maxConnections = METRICS_MAX_CONNECTIONS;
+    server.timeout = METRICS_REQUEST_MS; // a connection that sends nothing at all
     await new Promise<void>((resolve, reject) => {
       server.once('error', (e) => reject(new Error(`--metrics ${this.host}:${this.port}: ${e.message}`)));
       server.listen(this.port, this.host, () => resolve());

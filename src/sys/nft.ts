@@ -11,6 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import { formatIPv6, parseIPv6 } from '../core/addr/ipv6.js';
 import { ClatdError } from '../core/errors.js';
+import { isFdShortage, withSpareFds } from './fd-reserve.js';
 
 export class NftError extends ClatdError {
   constructor(message: string) {
@@ -93,7 +94,11 @@ export function isOwnNftRun(pid: number): boolean {
 /** Runs `nft` with `args`, feeding `input` on stdin; returns stdout. Throws {@link NftError}. */
 function run(args: string[], input: string | undefined, what: string, opts: NftOptions): string {
   const bin = opts.nft ?? 'nft';
-  const r = spawnSync(bin, args, { input, encoding: 'utf8', timeout: 10_000 });
+  // At the fd limit the spare fds make room for it: clean-up must not fail with EMFILE.
+  const r = withSpareFds(
+    () => spawnSync(bin, args, { input, encoding: 'utf8', timeout: 10_000 }),
+    (x) => isFdShortage(x.error),
+  );
   if (r.pid) {
     ownRuns.push(r.pid);
     if (ownRuns.length > OWN_RUNS_KEPT) ownRuns.shift();

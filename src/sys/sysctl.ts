@@ -4,6 +4,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ClatdError } from '../core/errors.js';
+import { withSpareFds } from './fd-reserve.js';
 
 export class SysctlError extends ClatdError {
   /** `ENOENT`, `EACCES`, `EINVAL`... */
@@ -35,7 +36,9 @@ function fail(op: string, key: string, e: unknown, hint = ''): never {
 /** Reads `key` (e.g. `net/ipv6/conf/eth0/mtu`) as trimmed text. */
 export function readSysctl(key: string): string {
   try {
-    return readFileSync(keyPath(key), 'utf8').trim();
+    const path = keyPath(key);
+    // At the fd limit the spare fds make room (fd-reserve.ts).
+    return withSpareFds(() => readFileSync(path, 'utf8')).trim();
   } catch (e) {
     if (e instanceof SysctlError) throw e;
     fail('read', key, e);
@@ -44,7 +47,9 @@ export function readSysctl(key: string): string {
 
 export function writeSysctl(key: string, value: string | number): void {
   try {
-    writeFileSync(keyPath(key), `${value}\n`);
+    const path = keyPath(key);
+    // At the fd limit the spare fds make room: giving a setting back must not fail with EMFILE.
+    withSpareFds(() => writeFileSync(path, `${value}\n`));
   } catch (e) {
     if (e instanceof SysctlError) throw e;
     fail('write', key, e);

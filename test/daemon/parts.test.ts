@@ -198,11 +198,12 @@ describe('control socket', () => {
   test('a client that never finishes its request is disconnected; others are still served', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'clatd-ctl-'));
     const path = join(dir, 'c.sock');
-    const s = new ControlServer(path, () => ({ ok: true }), 100);
+    const s = new ControlServer(path, () => ({ ok: true }), { deadlineMs: 100 });
     try {
       await s.listen();
       const silent = createConnection(path);
       silent.write('{"cmd":');
+      silent.resume(); // reads the server's error line, and so sees the close after it
       const closed = await new Promise<number>((resolve) => {
         const t0 = Date.now();
         silent.on('close', () => resolve(Date.now() - t0));

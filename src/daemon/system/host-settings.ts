@@ -12,7 +12,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { type Ipv6ConfKey, readIpv6Conf, writeIpv6Conf } from '../../sys/sysctl.js';
+import { type Ipv6ConfKey, readIpv6Conf, SysctlError, writeIpv6Conf } from '../../sys/sysctl.js';
 
 type Record_ = Record<string, number>;
 
@@ -46,20 +46,33 @@ export class HostSettings {
     }
   }
 
-  /** Gives back every recorded setting and deletes the record; returns what it gave back, in words. */
+  /**
+   * Gives back every recorded setting; returns what it gave back, in words. The record is deleted
+   * once nothing is left in it; a setting that could not be written (other than for a vanished
+   * interface) stays recorded, for the next start or `clatd cleanup` to give back.
+   */
   restore(): string[] {
     const done: string[] = [];
+    const left: Record_ = {};
     for (const [id, v] of Object.entries(this.#record)) {
       const [iface, key] = id.split('/') as [string, Ipv6ConfKey];
       try {
         writeIpv6Conf(iface, key, v);
         done.push(`${key} of ${iface} back to ${v} (the host's value before clatd)`);
-      } catch {
-        // The interface is gone, and its setting with it.
+      } catch (e) {
+        // The interface is gone, and its setting with it; anything else is tried again later.
+        if (!(e instanceof SysctlError && e.errnoName === 'ENOENT')) left[id] = v;
       }
     }
-    this.#record = {};
-    rmSync(this.file, { force: true });
+    this.#record = left;
+    if (Object.keys(left).length === 0) rmSync(this.file, { force: true });
+    else {
+      try {
+        this.#save();
+      } catch {
+        // The record on disk still holds these (and perhaps some given back now): harmless.
+      }
+    }
     return done;
   }
 

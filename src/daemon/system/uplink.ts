@@ -87,8 +87,21 @@ export class SystemUplink implements UplinkSide {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.raw.close();
-    if (this.#nft) removeClatFilter(this.link.name);
-    this.settings.restore();
+    // Every step runs whatever the one before did (a failing `nft` once left proxy_delay at 0);
+    // the first error is thrown afterwards.
+    const steps = [
+      () => this.raw.close(),
+      () => this.#nft && removeClatFilter(this.link.name),
+      () => this.settings.restore(),
+    ];
+    let failed: { e: unknown } | undefined;
+    for (const step of steps) {
+      try {
+        step();
+      } catch (e) {
+        failed ??= { e };
+      }
+    }
+    if (failed) throw failed.e;
   }
 }
