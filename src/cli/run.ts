@@ -12,6 +12,7 @@ import { Logger, stderrIsJournal } from '../daemon/log.js';
 import { MetricsServer } from '../daemon/metrics.js';
 import { SdNotify } from '../daemon/notify.js';
 import { checkPreflight } from '../daemon/preflight.js';
+import type { StatusSnapshot } from '../daemon/status.js';
 import { parseCommand, UsageError } from '../options/args.js';
 import { RESERVED_FDS, reserveFds } from '../sys/fd-reserve.js';
 
@@ -46,8 +47,9 @@ export async function main(argv: string[]): Promise<number> {
   // Host settings clatd changes are recorded beside the control socket (under /run by default).
   const deps = systemDeps(rtnl, datapathFactory(workers, log, cfg.offload, rtnl), workers, dirname(controlPath));
   const daemon = new Daemon(cfg, deps, log);
+  const snapshot = (): StatusSnapshot => ({ ...daemon.status(), control: control.counters });
   const control = new ControlServer(controlPath, (req) => {
-    if (req.cmd === 'status') return { ok: true, status: daemon.status() };
+    if (req.cmd === 'status') return { ok: true, status: snapshot() };
     throw new Error(`unknown command "${req.cmd}" (known: status, ping)`);
   });
   try {
@@ -60,7 +62,7 @@ export async function main(argv: string[]): Promise<number> {
 
   let metrics: MetricsServer | undefined;
   if (cfg.metrics) {
-    metrics = new MetricsServer(cfg.metrics.host, cfg.metrics.port, () => daemon.status());
+    metrics = new MetricsServer(cfg.metrics.host, cfg.metrics.port, snapshot);
     try {
       await metrics.listen();
       log.info('metrics', `Prometheus metrics on http://${cfg.metrics.host}:${cfg.metrics.port}/metrics`);

@@ -107,6 +107,20 @@ export function renderMetrics(s: StatusSnapshot): string {
     'PREF64s refused lately (they cannot be a NAT64 prefix), by where they came from.',
     s.pref64Refused.map((r) => [{ router: r.router, prefix: r.prefix }, 1]),
   );
+  const c = s.control;
+  metric(
+    'clatd_control_clients_total',
+    'counter',
+    'Control socket clients, by how they ended: answered, refused (all slots busy), evicted, timed out.',
+    c
+      ? [
+          [{ outcome: 'answered' }, c.answered],
+          [{ outcome: 'refused' }, c.refused],
+          [{ outcome: 'evicted' }, c.evicted],
+          [{ outcome: 'timed-out' }, c.timedOut],
+        ]
+      : [],
+  );
   metric(
     'clatd_reconfigurations_total',
     'counter',

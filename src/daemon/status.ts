@@ -3,6 +3,7 @@
  * are drawn from and the lab reads. Types and words only (no daemon code), so readers outside the
  * daemon can depend on them.
  */
+import type { ControlCounters } from './control.js';
 import type { Counters } from './ports.js';
 import type { State } from './state.js';
 
@@ -63,6 +64,8 @@ export interface StatusSnapshot {
   transitions: Record<State, number>;
   dadAttempts: number;
   errors: number;
+  /** The control socket's clients (added by `clatd run`, which owns the socket). */
+  control?: ControlCounters;
 }
 
 /** Where a NAT64 prefix came from, in words. */
