@@ -16,6 +16,10 @@ const COMMANDS: Record<string, Subcommand> = {
   run: { summary: 'run the CLAT on this host (the default command)', load: () => import('./run.js') },
   status: { summary: 'show the state and counters of a running clatd', load: () => import('./status.js') },
   discover: { summary: 'print what `run` would choose, changing nothing', load: () => import('./discover.js') },
+  cleanup: {
+    summary: 'remove what a clatd that is no longer running left behind',
+    load: () => import('./cleanup.js'),
+  },
   translate: { summary: 'translate the packets of a pcap file offline', load: () => import('./translate.js') },
   lab: { summary: 'build an IPv6-only network in namespaces and run clatd in it', load: () => import('./lab.js') },
 };
