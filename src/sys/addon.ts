@@ -156,13 +156,14 @@ export interface NativeAddon {
   /** Releases a set: 1, or 0 when `id` was not bound. */
   unbind(id: number): number;
   /**
-   * read(2) into slots `start`..`start+max-1` (slot i = data[i*stride, (i+1)*stride)) of the bound
-   * set `id`, packet at i*stride + headroom, until EAGAIN: sets offs/lens, returns the count (0:
-   * nothing ready) or -errno when the first read fails.
+   * read(2) into slots `start`..`start+max-1` (slot i = data[base + i*stride, base + (i+1)*stride),
+   * `base` being PacketBatch.base) of the bound set `id`, packet at headroom bytes into its slot,
+   * until EAGAIN: sets offs/lens, returns the count (0: nothing ready) or -errno when the first
+   * read fails.
    */
-  readBatch(fd: number, id: number, start: number, max: number, stride: number, headroom: number): number;
+  readBatch(fd: number, id: number, start: number, max: number, stride: number, headroom: number, base: number): number;
   /** recvmmsg(2) into the same slot layout as readBatch, with MSG_TRUNC (lens may exceed the slot). */
-  recvBatch(fd: number, id: number, start: number, max: number, stride: number, headroom: number): number;
+  recvBatch(fd: number, id: number, start: number, max: number, stride: number, headroom: number, base: number): number;
   /**
    * write(2) of each packet of the bound set `id` in `start`..`start+count-1` with lens[i] > 0 and
    * disp[i] == wantDisp (-1: all). Failed packets are skipped and counted into the set's stats

@@ -160,7 +160,7 @@ export class PacketSocket implements PacketIo {
     const strip = VNET_HDR_LEN + this.linkHeaderLen;
     const at = headroom > strip ? headroom - strip : 0;
     const start = into.count;
-    const n = native.recvBatch(fd, this.#rx.idFor(into), start, max, into.stride, at);
+    const n = native.recvBatch(fd, this.#rx.idFor(into), start, max, into.stride, at, into.base);
     if (n < 0) {
       if (isClosedErrno(-n)) throw new ClosedError(`packet socket on ${this.ifname}`);
       this.counters.readErrors++;

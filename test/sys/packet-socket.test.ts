@@ -29,9 +29,9 @@ function l4ChecksumOk(d: Uint8Array, p: number): boolean {
 }
 
 /** Reads until `n` packets are in the batch (or throws after the deadline). */
-async function readN(io: PacketSocket, batch: PacketBatch, n: number): Promise<void> {
+async function readN(io: PacketSocket, batch: PacketBatch, n: number, headroom = 0): Promise<void> {
   await until(`${n} packets on the packet socket`, () => {
-    io.read(batch, 0);
+    io.read(batch, headroom);
     return batch.count >= n;
   });
 }
@@ -167,6 +167,53 @@ describe('PacketSocket', { skip: NEED_ROOT }, () => {
         }
       },
       { aAddr: `${A}/64`, bAddr: `${B}/64`, tag: 'gso' },
+    );
+  });
+
+  test('reads into a batch carved out of an arena (base not 0), GSO segments included', async () => {
+    await withVethPair(
+      async ({ a, b, aIndex, aMac }) => {
+        const sock = a.enter(() =>
+          PacketSocket.open({ ifindex: aIndex, ifname: 'veth-a', filter: clatReceiveFilter(parseIPv6(CLAT)) }),
+        );
+        try {
+          b.exec('ip', '-6', 'neigh', 'replace', CLAT, 'lladdr', aMac, 'dev', 'veth-b');
+          b.exec(
+            'python3',
+            '-c',
+            'import socket\n' +
+              's=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\n' +
+              's.setsockopt(17,103,1200)\n' +
+              `s.sendto(bytes(i % 251 for i in range(3000)),('${CLAT}',9999))\n`,
+          );
+          // Another batch's slots come first in the arena (as the datapath's output batch follows
+          // its input batch); a base that is no multiple of the stride catches any slot math without it.
+          const stride = 8192;
+          const base = 3 * stride + 100;
+          const arena = new Uint8Array(base + 8 * stride).fill(0xee);
+          const batch = createBatch(8, stride, arena, base);
+          await readN(sock, batch, 3, 64);
+          assert.equal(sock.counters.gsoPackets, 1);
+          assert.ok(
+            arena.subarray(0, base).every((x) => x === 0xee),
+            'nothing written in front of the batch',
+          );
+          let pos = 0;
+          for (let i = 0; i < 3; i++) {
+            const p = batch.offs[i];
+            assert.equal(p, base + i * stride + 64, `packet ${i} at the headroom of its own slot`);
+            const ulen = (arena[p + 44] << 8) | arena[p + 45];
+            assert.equal(batch.lens[i], 40 + ulen);
+            assert.ok(l4ChecksumOk(arena, p), `datagram ${i} checksum verifies`);
+            for (let k = 0; k < ulen - 8; k++) assert.equal(arena[p + 48 + k], (pos + k) % 251);
+            pos += ulen - 8;
+          }
+          assert.equal(pos, 3000);
+        } finally {
+          sock.close();
+        }
+      },
+      { aAddr: `${A}/64`, bAddr: `${B}/64`, tag: 'pktb' },
     );
   });
 
