@@ -406,6 +406,24 @@ static napi_value GetsockoptInt(napi_env env, napi_callback_info info) {
   return num(env, v);
 }
 
+/*
+ * getsockoptBuf(fd, level, name, buf) -> option length | -errno: getsockopt into `buf` (a typed
+ * array, e.g. struct tpacket_stats for PACKET_STATISTICS), decoded by the caller.
+ */
+static napi_value GetsockoptBuf(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int32_t fd, level, name;
+  uint8_t *buf;
+  size_t len;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number") || !get_i32(env, argv[1], &level, "level must be a number") ||
+      !get_i32(env, argv[2], &name, "name must be a number") ||
+      !get_bytes(env, argv[3], &buf, &len, "buf must be a Buffer or typed array"))
+    return NULL;
+  socklen_t sl = (socklen_t)len;
+  if (getsockopt(fd, level, name, buf, &sl) < 0) return num(env, -errno);
+  return num(env, sl);
+}
+
 /* setsockoptMreq6(fd, name, addr16, ifindex) -> 0 | -errno: IPV6_JOIN_ANYCAST and friends. */
 static napi_value SetsockoptMreq6(napi_env env, napi_callback_info info) {
   ARGS(4);
@@ -1136,6 +1154,7 @@ static napi_value make_constants(napi_env env) {
   K(PACKET_FANOUT_HASH);
   K(PACKET_FANOUT_CPU);
   K(PACKET_FANOUT_FLAG_DEFRAG);
+  K(PACKET_STATISTICS);
   K(IPV6_JOIN_ANYCAST);
   K(IPV6_LEAVE_ANYCAST);
   K(IPV6_MULTICAST_LOOP);
@@ -1185,6 +1204,7 @@ NAPI_MODULE_INIT() {
       {"setsockoptInt", SetsockoptInt},
       {"setsockoptBuf", SetsockoptBuf},
       {"getsockoptInt", GetsockoptInt},
+      {"getsockoptBuf", GetsockoptBuf},
       {"setsockoptMreq6", SetsockoptMreq6},
       {"attachFilter", AttachFilter},
       {"bpf", Bpf},

@@ -402,6 +402,12 @@ export class Datapath {
 
   /** All loops' counters, summed. Keeps working after stop (the totals stay). */
   counters(): CounterSnapshot {
+    // The in-process loop shares this thread: its low-rate counts (kernel drops) can be fresh.
+    const inline = this.#inline;
+    if (inline?.dev && this.#state !== 'stopped' && !this.#stopping) {
+      inline.dev.packet.readKernelStats();
+      inline.loop.publish();
+    }
     return readCounters(this.#buffers);
   }
 

@@ -223,6 +223,14 @@ export class DatapathLoop {
     return more;
   }
 
+  /**
+   * Publishes the counters outside a wake-up (the loop publishes after each one itself): for the
+   * counts the system layer reads at a low rate, e.g. the packet socket's kernel drops while idle.
+   */
+  publish(): void {
+    this.#publish();
+  }
+
   #publish(): void {
     this.beforePublish?.(this.#c);
     this.#counters.publish();

@@ -49,6 +49,7 @@ export interface NativeConstants {
   readonly PACKET_FANOUT_HASH: number;
   readonly PACKET_FANOUT_CPU: number;
   readonly PACKET_FANOUT_FLAG_DEFRAG: number;
+  readonly PACKET_STATISTICS: number;
   readonly IPV6_JOIN_ANYCAST: number;
   readonly IPV6_LEAVE_ANYCAST: number;
   readonly IPV6_MULTICAST_LOOP: number;
@@ -104,6 +105,8 @@ export interface NativeAddon {
   setsockoptBuf(fd: number, level: number, name: number, value: Uint8Array): number;
   /** The option's int value (assumed not negative), or -errno. */
   getsockoptInt(fd: number, level: number, name: number): number;
+  /** getsockopt(2) into `buf` (a struct the caller decodes): the option's length, or -errno. */
+  getsockoptBuf(fd: number, level: number, name: number, buf: Uint8Array | Uint32Array): number;
   /** setsockopt(IPPROTO_IPV6, name, struct ipv6_mreq { addr, ifindex }). */
   setsockoptMreq6(fd: number, name: number, addr: Uint8Array, ifindex: number): number;
   /** SO_ATTACH_FILTER with a classic BPF program of 8-byte instructions (see bpf.ts). */

@@ -74,6 +74,11 @@ export interface PacketSocketCounters {
   /** Failed reads other than EAGAIN (ENETDOWN while the link is down, ...). */
   readErrors: number;
   lastErrno: number;
+  /**
+   * Packets the kernel dropped because this socket's receive queue was full (a flood, or a worker
+   * that fell behind): PACKET_STATISTICS tp_drops, summed over {@link PacketSocket.readKernelStats}.
+   */
+  kernelDrops: number;
 }
 
 export class PacketSocket implements PacketIo {
@@ -89,9 +94,12 @@ export class PacketSocket implements PacketIo {
     gsoDropped: 0,
     readErrors: 0,
     lastErrno: 0,
+    kernelDrops: 0,
   };
   #fd: number;
   readonly #rx: BatchBinding;
+  /** struct tpacket_stats { tp_packets, tp_drops } (u32 each, host order), for readKernelStats. */
+  readonly #kstats = new Uint32Array(2);
 
   private constructor(fd: number, o: PacketSocketOptions) {
     this.#fd = fd;
@@ -226,6 +234,20 @@ export class PacketSocket implements PacketIo {
     }
     into.count += n + extra;
     return n + extra;
+  }
+
+  /**
+   * Adds the packets the kernel dropped in front of this socket since the last call to
+   * `counters.kernelDrops` (getsockopt PACKET_STATISTICS; reading resets the kernel's counts). A
+   * system call: for a low rate (the datapath calls it every few dozen publications and once per
+   * event-loop turn), not per read. Does nothing on a closed socket or a stand-in without packet
+   * statistics (an AF_UNIX pair answers ENOPROTOOPT).
+   */
+  readKernelStats(): void {
+    if (this.#fd < 0) return;
+    const s = this.#kstats;
+    if (native.getsockoptBuf(this.#fd, K.SOL_PACKET, K.PACKET_STATISTICS, s) < 8) return;
+    this.counters.kernelDrops += s[1];
   }
 
   /** The packet socket only receives; translated packets leave through the raw socket (raw6.ts). */

@@ -101,6 +101,13 @@ s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 17); s.bind(('${SERVER6}', 0
 for i in range(5): s.sendto(b'abc', ('${CLAT6}', 0))
 `;
 
+/** 3000 UDP packets from the server to the CLAT address, as fast as Python sends them. */
+const FLOOD = `
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(('${SERVER6}', 0))
+for i in range(3000): s.sendto(bytes(200), ('${CLAT6}', 9))
+`;
+
 async function waitForLine(child: import('node:child_process').ChildProcess, line: string): Promise<void> {
   let out = '';
   await new Promise<void>((resolve, reject) => {
@@ -262,6 +269,36 @@ describe('Datapath with workers over real devices', { skip: NEED_ROOT }, () => {
         }
       },
       { aAddr: '2001:db8:1::1/64', bAddr: '2001:db8:1::2/64', tag: 'dpi' },
+    );
+  });
+
+  test('packets the kernel drops in front of the packet socket are counted (io.packetKernelDrops)', async () => {
+    await withVethPair(
+      async ({ a, b, aIndex, aMac }) => {
+        b.exec('ip', '-6', 'addr', 'add', `${SERVER6}/128`, 'dev', 'lo');
+        // Resolved in advance: while unresolved, the peer would queue 3 packets and drop the rest itself.
+        b.exec('ip', '-6', 'neigh', 'replace', CLAT6, 'lladdr', aMac, 'dev', 'veth-b');
+        const { holder, anycast } = await setupClatSide(a, aIndex);
+        let dp: Datapath | undefined;
+        try {
+          const devices = await devicesFor(aIndex);
+          devices.packet.rcvbuf = 4096;
+          // In process: while the flood below runs (a synchronous exec), this thread reads nothing.
+          dp = await a.enter(() =>
+            Datapath.start({ translator: CONFIG, workers: 0, devices, detachQueues: [holder.fd] }),
+          );
+          assert.equal(dp.counters().io.packetKernelDrops, 0);
+          b.exec('python3', '-c', FLOOD);
+          const c = dp.counters();
+          assert.ok(c.io.packetKernelDrops > 0, `kernel drops counted: ${JSON.stringify(c.io)}`);
+          assert.ok(c.io.packetKernelDrops + c['64'].packets <= 3000, 'no packet counted twice');
+        } finally {
+          await dp?.stop();
+          anycast.close();
+          holder.close();
+        }
+      },
+      { aAddr: '2001:db8:1::1/64', bAddr: '2001:db8:1::2/64', tag: 'dpk' },
     );
   });
 

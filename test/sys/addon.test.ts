@@ -252,6 +252,7 @@ describe('addon', () => {
     assert.equal(native.close(1_000_000), -Errno.EBADF);
     assert.equal(native.read(1_000_000, new Uint8Array(4)), -Errno.EBADF);
     assert.equal(native.setsockoptInt(1_000_000, K.SOL_SOCKET, K.SO_RCVBUF, 1), -Errno.EBADF);
+    assert.equal(native.getsockoptBuf(1_000_000, K.SOL_PACKET, K.PACKET_STATISTICS, new Uint32Array(2)), -Errno.EBADF);
     const id = native.bind(new Uint8Array(1024), new Uint32Array(4), new Uint32Array(4));
     assert.equal(native.readBatch(1_000_000, id, 0, 4, 256, 0, 0), -Errno.EBADF);
     native.unbind(id);

@@ -298,6 +298,54 @@ describe('PacketSocket', { skip: NEED_ROOT }, () => {
     );
   });
 
+  test('counts the packets the kernel drops in front of a socket nobody reads (PACKET_STATISTICS)', async () => {
+    await withVethPair(
+      async ({ a, b, aIndex, aMac }) => {
+        // The smallest receive buffer: a few frames fill the queue.
+        const sock = a.enter(() =>
+          PacketSocket.open({
+            ifindex: aIndex,
+            ifname: 'veth-a',
+            filter: clatReceiveFilter(parseIPv6(CLAT)),
+            rcvbuf: 4096,
+          }),
+        );
+        try {
+          b.exec('ip', '-6', 'neigh', 'replace', CLAT, 'lladdr', aMac, 'dev', 'veth-b');
+          sock.readKernelStats(); // start from zero whatever arrived before
+          const before = sock.counters.kernelDrops;
+          const sent = 3000;
+          // A flood while nothing reads: the exec blocks this thread until it is over.
+          b.exec(
+            'python3',
+            '-c',
+            'import socket\n' +
+              's=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\n' +
+              `for i in range(${sent}): s.sendto(bytes(200),('${CLAT}',9999))\n`,
+          );
+          sock.readKernelStats();
+          const drops = sock.counters.kernelDrops - before;
+          const batch = createBatch(64, 2048);
+          let read = 0;
+          for (let n = sock.read(batch, 0); n > 0; n = sock.read(batch, 0)) {
+            read += n;
+            batch.count = 0;
+          }
+          assert.ok(drops > 0, `the kernel dropped some of ${sent} (read ${read})`);
+          // Each packet is read or dropped at most once (others may be lost before the socket, in the backlog).
+          assert.ok(read + drops <= sent, `read ${read} + dropped ${drops} <= sent ${sent}`);
+          // Reading the statistics resets them: nothing new, nothing counted twice.
+          sock.readKernelStats();
+          assert.equal(sock.counters.kernelDrops - before, drops);
+        } finally {
+          sock.close();
+        }
+        sock.readKernelStats(); // closed: a no-op, no throw
+      },
+      { aAddr: `${A}/64`, bAddr: `${B}/64`, tag: 'pktd' },
+    );
+  });
+
   test("ignores the host's own outgoing packets (PACKET_IGNORE_OUTGOING)", async () => {
     await withVethPair(
       async ({ a, aIndex }) => {
