@@ -10,7 +10,9 @@
  * the other direction gets its turn and the poll calls again while data remains.
  *
  * Allocation: one arena holds the input batch and the output batch (so the translator copies with
- * `copyWithin`), and both handlers are bound once here. Nothing per packet or per batch.
+ * `copyWithin`), and both handlers are bound once here. Nothing per packet or per batch, except
+ * one clock reading per batch that generates ICMP errors (see #clock);
+ * test/datapath/no-alloc.test.ts checks it.
  */
 import { createBatch, DEFAULT_STRIDE, Disposition, type PacketBatch } from '../core/batch.js';
 import { Drop } from '../core/xlat/drop.js';
@@ -148,6 +150,13 @@ export class DatapathLoop {
   readonly #perMs: number;
   readonly #burst: number;
   readonly #now: () => number;
+  /**
+   * The clock as read for the current batch, and whether it was. A clock reading allocates its
+   * result (performance.now and Date.now return a fresh heap number): read once per batch that
+   * generates an ICMP error, not once per error. A batch takes microseconds, so this is as exact.
+   */
+  readonly #clock = new Float64Array(1);
+  #clockRead = false;
 
   constructor(translator: PacketTranslator, io: LoopIo, counters: CounterWriter, opts: LoopOptions = {}) {
     this.#translator = translator;
@@ -241,6 +250,7 @@ export class DatapathLoop {
     const src = v4 ? this.#tun : this.#packet;
     const inb = this.#in;
     inb.count = 0;
+    this.#clockRead = false;
     let n: number;
     try {
       n = src.read(inb, HEADROOM, limit);
@@ -316,7 +326,11 @@ export class DatapathLoop {
 
   /** Takes one token from direction `dir`'s ICMP error bucket; false when it is empty. */
   #token(dir: number): boolean {
-    const now = this.#now();
+    if (!this.#clockRead) {
+      this.#clock[0] = this.#now();
+      this.#clockRead = true;
+    }
+    const now = this.#clock[0];
     const tokens = Math.min(this.#burst, this.#tokens[dir] + (now - this.#toppedAt[dir]) * this.#perMs);
     this.#toppedAt[dir] = now;
     if (tokens < 1) {
