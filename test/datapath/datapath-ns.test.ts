@@ -19,6 +19,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { BroadcastChannel } from 'node:worker_threads';
 import { parseIPv6 } from '../../src/core/addr/ipv6.js';
 import type { TranslatorConfig } from '../../src/core/xlat/config.js';
 import { Datapath, type DatapathEvent } from '../../src/datapath/datapath.js';
@@ -372,6 +373,29 @@ describe('Datapath with workers over real devices', { skip: NEED_ROOT }, () => {
     );
   });
 
+  test("stop waits for the workers' stopped reports, not for their threads to end (nor for a timeout)", {
+    timeout: 60_000,
+  }, async () => {
+    const { LINGER_CHANNEL } = await import('./lingering-worker.js');
+    const ch = new BroadcastChannel(LINGER_CHANNEL);
+    const answers: unknown[] = [];
+    ch.onmessage = (e) => answers.push((e as MessageEvent).data);
+    try {
+      const workerUrl = new URL('./lingering-worker.js', import.meta.url);
+      // A stop timeout longer than the test's: stop() must not get there by terminating the thread.
+      await withWorkers('dpl', { workers: 1, workerUrl, stopTimeoutMs: 600_000 }, async ({ dp }) => {
+        await dp.stop();
+        assert.equal(dp.state, 'stopped');
+        ch.postMessage('ping');
+        for (let i = 0; i < 500 && answers.length === 0; i++) await sleep(10);
+        assert.deepEqual(answers, ['alive'], 'the thread still runs: stop() neither waited for it nor ended it');
+      });
+    } finally {
+      ch.postMessage('release');
+      ch.close();
+    }
+  });
+
   test('a worker that cannot open its devices fails start cleanly, with the reason', async () => {
     await withVethPair(
       async ({ a, aIndex }) => {
@@ -439,7 +463,7 @@ async function withLostPacketFd(
  */
 async function withWorkers(
   tag: string,
-  o: { workers: number; workerUrl?: URL },
+  o: { workers: number; workerUrl?: URL; stopTimeoutMs?: number },
   body: (t: { a: Netns; dp: Datapath; events: DatapathEvent[]; holder: { close(): void } }) => Promise<void>,
 ): Promise<void> {
   await withVethPair(
@@ -456,6 +480,7 @@ async function withWorkers(
             devices,
             detachQueues: [holder.fd],
             workerUrl: o.workerUrl,
+            stopTimeoutMs: o.stopTimeoutMs,
             onEvent: (e) => events.push(e),
           }),
         );
