@@ -30,6 +30,13 @@ export const HEADROOM = 32;
  * IPv4 packet of 64 KiB fragmented for the 1280-byte IPv6 minimum MTU gives 54, plus an error).
  */
 export const OUTPUT_RESERVE = 64;
+/**
+ * Input slots kept free beyond one read: the packet socket splits GSO/GRO super-packets into the
+ * batch's free slots (a 64 KiB TSO packet at a 1448-byte MSS is 46 segments). Without them a
+ * full read leaves no room, and a super-packet at its end is passed on whole (TCP) or dropped
+ * (UDP). Slots that are never written cost address space, not memory.
+ */
+export const GSO_RESERVE = 64;
 /** Default cap on batches per wake-up, so one busy direction cannot starve the other. */
 export const DEFAULT_MAX_BATCHES_PER_WAKE = 8;
 /**
@@ -167,7 +174,7 @@ export class DatapathLoop {
     this.#c = counters.acc;
     const stride = opts.stride ?? DEFAULT_STRIDE;
     if (stride <= HEADROOM) throw new RangeError(`stride ${stride} leaves no room after the headroom`);
-    const inCap = Math.max(io.tun.batchSize, io.packet.batchSize);
+    const inCap = Math.max(io.tun.batchSize, io.packet.batchSize) + GSO_RESERVE;
     const outCap = inCap + OUTPUT_RESERVE;
     const arena = new Uint8Array((inCap + outCap) * stride);
     this.#in = createBatch(inCap, stride, arena, 0);

@@ -4,7 +4,7 @@
  * (a full queue), fail reads, and report readability to a handler the way a poll would.
  */
 import type { PacketBatch } from '../../src/core/batch.js';
-import { gsoSplit } from '../../src/core/gso.js';
+import { GSO_NO_ROOM, GSO_TCP, gsoSplit } from '../../src/core/gso.js';
 import { ClosedError } from '../../src/sys/errors.js';
 import type { PacketIo } from '../../src/sys/io.js';
 
@@ -150,31 +150,37 @@ export class ReplayPacketIo implements PacketIo {
     this.batchSize = batchSize;
   }
 
+  /**
+   * Like PacketSocket.read: up to `batchSize` packets, then each super-packet split into the free
+   * slots after them; a TCP one without room is left whole, a UDP one dropped (length 0).
+   */
   read(into: PacketBatch, headroom: number, limit: number = this.batchSize): number {
     const max = Math.min(limit, this.batchSize, into.capacity - into.count);
+    const start = into.count;
+    const first = this.#next;
     let n = 0;
-    while (n < max && this.available > 0 && into.count < into.capacity) {
+    while (n < max && this.available > 0) {
       const p = this.#packets[this.#next] as ReplayPacket;
       this.#next = this.#next + 1 === this.#packets.length ? 0 : this.#next + 1;
       this.available--;
-      const i = into.count;
+      const i = start + n;
       const off = into.base + i * into.stride + headroom;
       // The replayed packets fit their slots (no truncation: subarray would allocate).
       into.data.set(p.bytes, off);
       into.offs[i] = off;
       into.lens[i] = p.bytes.length;
-      into.count++;
       n++;
-      const g = p.gso;
-      if (g !== undefined) {
-        const made = gsoSplit(into, i, g.l4, g.proto, g.size, i + 1);
-        if (made >= 0) {
-          into.count += made;
-          n += made;
-        } else into.lens[i] = 0;
-      }
     }
-    return n;
+    let extra = 0;
+    for (let i = 0; i < n; i++) {
+      const g = (this.#packets[(first + i) % this.#packets.length] as ReplayPacket).gso;
+      if (g === undefined) continue;
+      const made = gsoSplit(into, start + i, g.l4, g.proto, g.size, start + n + extra);
+      if (made >= 0) extra += made;
+      else if (made !== GSO_NO_ROOM || g.proto !== GSO_TCP) into.lens[start + i] = 0;
+    }
+    into.count += n + extra;
+    return n + extra;
   }
 
   write(from: PacketBatch, disp?: number): number {
