@@ -406,6 +406,24 @@ static napi_value GetsockoptInt(napi_env env, napi_callback_info info) {
   return num(env, v);
 }
 
+/*
+ * getsockoptBuf(fd, level, name, buf) -> option length | -errno: getsockopt into `buf` (a typed
+ * array, e.g. struct tpacket_stats for PACKET_STATISTICS), decoded by the caller.
+ */
+static napi_value GetsockoptBuf(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int32_t fd, level, name;
+  uint8_t *buf;
+  size_t len;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number") || !get_i32(env, argv[1], &level, "level must be a number") ||
+      !get_i32(env, argv[2], &name, "name must be a number") ||
+      !get_bytes(env, argv[3], &buf, &len, "buf must be a Buffer or typed array"))
+    return NULL;
+  socklen_t sl = (socklen_t)len;
+  if (getsockopt(fd, level, name, buf, &sl) < 0) return num(env, -errno);
+  return num(env, sl);
+}
+
 /* setsockoptMreq6(fd, name, addr16, ifindex) -> 0 | -errno: IPV6_JOIN_ANYCAST and friends. */
 static napi_value SetsockoptMreq6(napi_env env, napi_callback_info info) {
   ARGS(4);
@@ -745,37 +763,42 @@ static void fail(struct batch *b, int n, int err) {
   }
 }
 
-/* Read-side arguments: (fd, id, start, max, stride, headroom). */
+/*
+ * Read-side arguments: (fd, id, start, max, stride, headroom, base). Slot i is
+ * data[base + i*stride, base + (i+1)*stride): `base` is PacketBatch.base, for batches carved out of
+ * a larger arena.
+ */
 static int get_read_args(napi_env env, struct state *st, napi_value *argv, int32_t *fd, struct batch *b,
-                         uint32_t *start, uint32_t *max, uint32_t *stride, uint32_t *headroom) {
+                         uint32_t *start, uint32_t *max, uint32_t *stride, uint32_t *headroom, uint32_t *base) {
   struct bound *bd;
   if (!get_i32(env, argv[0], fd, "fd must be a number") || !(bd = get_bound(env, st, argv[1])) ||
       !get_batch(env, bd, b, 0) || !get_u32(env, argv[2], start, "start must be a number") ||
       !get_u32(env, argv[3], max, "max must be a number") || !get_u32(env, argv[4], stride, "stride must be a number") ||
-      !get_u32(env, argv[5], headroom, "headroom must be a number"))
+      !get_u32(env, argv[5], headroom, "headroom must be a number") ||
+      !get_u32(env, argv[6], base, "base must be a number"))
     return 0;
   uint64_t end = (uint64_t)*start + *max;
-  if (end > b->offs_n || end > b->lens_n || end * *stride > b->data_len || *headroom >= *stride) {
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "batch slots out of range (start + max, stride, headroom)");
+  if (end > b->offs_n || end > b->lens_n || *base + end * *stride > b->data_len || *headroom >= *stride) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "batch slots out of range (start + max, stride, headroom, base)");
     return 0;
   }
   return 1;
 }
 
 /*
- * readBatch(fd, id, start, max, stride, headroom) -> packets read | -errno
+ * readBatch(fd, id, start, max, stride, headroom, base) -> packets read | -errno
  * read() into slots start.. until EAGAIN or `max` packets: a TUN has no recvmmsg. An error after
  * the first packet ends the batch and shows up again on the next call.
  */
 static napi_value ReadBatch(napi_env env, napi_callback_info info) {
-  ARGS_STATE(6);
+  ARGS_STATE(7);
   int32_t fd;
   struct batch b;
-  uint32_t start, max, stride, headroom;
-  if (!get_read_args(env, st, argv, &fd, &b, &start, &max, &stride, &headroom)) return NULL;
+  uint32_t start, max, stride, headroom, base;
+  if (!get_read_args(env, st, argv, &fd, &b, &start, &max, &stride, &headroom, &base)) return NULL;
   uint32_t i = start, end = start + max;
   for (; i < end; i++) {
-    size_t off = (size_t)i * stride + headroom;
+    size_t off = base + (size_t)i * stride + headroom;
     ssize_t n;
     RETRY(n, read(fd, b.data + off, stride - headroom));
     if (n < 0) {
@@ -791,16 +814,16 @@ static napi_value ReadBatch(napi_env env, napi_callback_info info) {
 }
 
 /*
- * recvBatch(fd, id, start, max, stride, headroom) -> packets | -errno
+ * recvBatch(fd, id, start, max, stride, headroom, base) -> packets | -errno
  * recvmmsg with MSG_TRUNC, so lens[i] is the full length even when it did not fit the slot: the
  * caller must drop packets with lens[i] > stride - headroom.
  */
 static napi_value RecvBatch(napi_env env, napi_callback_info info) {
-  ARGS_STATE(6);
+  ARGS_STATE(7);
   int32_t fd;
   struct batch b;
-  uint32_t start, max, stride, headroom;
-  if (!get_read_args(env, st, argv, &fd, &b, &start, &max, &stride, &headroom)) return NULL;
+  uint32_t start, max, stride, headroom, base;
+  if (!get_read_args(env, st, argv, &fd, &b, &start, &max, &stride, &headroom, &base)) return NULL;
   struct mmsghdr msgs[MMSG_CHUNK];
   struct iovec iov[MMSG_CHUNK];
   uint32_t got = 0;
@@ -808,7 +831,7 @@ static napi_value RecvBatch(napi_env env, napi_callback_info info) {
     uint32_t want = max - got < MMSG_CHUNK ? max - got : MMSG_CHUNK;
     memset(msgs, 0, sizeof(msgs[0]) * want);
     for (uint32_t k = 0; k < want; k++) {
-      size_t off = (size_t)(start + got + k) * stride + headroom;
+      size_t off = base + (size_t)(start + got + k) * stride + headroom;
       iov[k].iov_base = b.data + off;
       iov[k].iov_len = stride - headroom;
       msgs[k].msg_hdr.msg_iov = &iov[k];
@@ -822,7 +845,7 @@ static napi_value RecvBatch(napi_env env, napi_callback_info info) {
     }
     for (int k = 0; k < r; k++) {
       uint32_t i = start + got + k;
-      b.offs[i] = (uint32_t)((size_t)i * stride + headroom);
+      b.offs[i] = (uint32_t)(base + (size_t)i * stride + headroom);
       b.lens[i] = msgs[k].msg_len;
     }
     got += (uint32_t)r;
@@ -1131,6 +1154,7 @@ static napi_value make_constants(napi_env env) {
   K(PACKET_FANOUT_HASH);
   K(PACKET_FANOUT_CPU);
   K(PACKET_FANOUT_FLAG_DEFRAG);
+  K(PACKET_STATISTICS);
   K(IPV6_JOIN_ANYCAST);
   K(IPV6_LEAVE_ANYCAST);
   K(IPV6_MULTICAST_LOOP);
@@ -1180,6 +1204,7 @@ NAPI_MODULE_INIT() {
       {"setsockoptInt", SetsockoptInt},
       {"setsockoptBuf", SetsockoptBuf},
       {"getsockoptInt", GetsockoptInt},
+      {"getsockoptBuf", GetsockoptBuf},
       {"setsockoptMreq6", SetsockoptMreq6},
       {"attachFilter", AttachFilter},
       {"bpf", Bpf},

@@ -78,6 +78,10 @@ export function formatStatus(s: StatusSnapshot): string {
   if (s.offload) lines.push(row('offload', s.offload));
   lines.push(row('uptime', duration(s.uptimeSec)));
   lines.push(...direction('4->6', s.counters['46']), ...direction('6->4', s.counters['64']));
+  // Input lost before the datapath saw it, so in none of the counts above.
+  const kernelDrops = (s.counters.io as { packetKernelDrops?: number } | undefined)?.packetKernelDrops ?? 0;
+  if (kernelDrops > 0)
+    lines.push(row('', `${kernelDrops} more dropped by the kernel before clatd read them (packet socket queue full)`));
   const changes = Object.entries(s.changes);
   if (changes.length) lines.push(row('changes', changes.map(([k, n]) => `${k}=${n}`).join(' ')));
   if (s.errors) lines.push(row('errors', String(s.errors)));

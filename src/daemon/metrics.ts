@@ -64,7 +64,7 @@ export function renderMetrics(s: StatusSnapshot): string {
   metric(
     'clatd_io_events_total',
     'counter',
-    'Datapath I/O events: failed reads and writes, malformed frames, completed checksums.',
+    'Datapath I/O events: failed reads and writes, malformed frames, completed checksums, packets the kernel dropped in front of the packet sockets (packetKernelDrops).',
     Object.entries(io)
       .filter((e): e is [string, number] => typeof e[1] === 'number')
       .map(([kind, n]) => [{ kind }, n]),

@@ -20,7 +20,8 @@
  *   | 46: packets in, bytes in, translated, packets out, bytes out, icmp errors, dropped, paused, oversize,   |
  *   |     neighbor, drop[0..COUNT)                                                                             |
  *   | 64: (same)                                                                                               |
- *   | io: tun/packet read errors, tun/raw write failed, packet malformed, checksums completed                   |
+ *   | io: tun/packet read errors, tun/raw write failed, packet malformed, checksums completed, packet socket    |
+ *   |     kernel drops                                                                                         |
  */
 import { Drop, dropName } from '../core/xlat/drop.js';
 
@@ -80,6 +81,11 @@ export const enum IoSlot {
   PACKET_MALFORMED,
   /** Packets whose checksum the packet socket completed (CHECKSUM_PARTIAL from veth or offloads). */
   CSUM_COMPLETED,
+  /**
+   * Packets the kernel dropped because the packet socket's receive queue was full (PACKET_STATISTICS
+   * tp_drops): input that never reached the loop, so in no other counter. Read at a low rate.
+   */
+  PACKET_KERNEL_DROPS,
   END,
 }
 
@@ -191,6 +197,8 @@ export interface IoCounters {
   rawWriteFailed: number;
   packetMalformed: number;
   csumCompleted: number;
+  /** IPv6 packets the kernel dropped in front of the packet sockets (their receive queues were full). */
+  packetKernelDrops: number;
 }
 
 /** All workers' counters summed. Keys `46` and `64` follow the project's direction names. */
@@ -242,6 +250,7 @@ export function readCounters(buffers: readonly SharedArrayBuffer[]): CounterSnap
       rawWriteFailed: t[IO_BASE + IoSlot.RAW_WRITE_FAILED],
       packetMalformed: t[IO_BASE + IoSlot.PACKET_MALFORMED],
       csumCompleted: t[IO_BASE + IoSlot.CSUM_COMPLETED],
+      packetKernelDrops: t[IO_BASE + IoSlot.PACKET_KERNEL_DROPS],
     },
   };
 }

@@ -7,8 +7,9 @@
  *                          └──── stop() ─┴──▶ stopped (once stopped, always stopped)
  *
  * Control crosses to the workers as messages and applies between batches; packets never cross.
- * stop() is idempotent, resolves when every worker has exited, and closes the fds of a worker that
- * died without closing them itself.
+ * stop() is idempotent, resolves when every worker has ended its loop and closed its fds (or has
+ * exited; a worker thread finishes exiting on its own afterwards), and closes the fds of a worker
+ * that died without closing them itself.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -104,6 +105,11 @@ class WorkerHandle {
   exitCode = 0;
   crash: Error | undefined;
   readonly exit: Promise<void>;
+  /**
+   * Resolves when the worker reports `stopped` (its loop ended, its fds closed) or exits,
+   * whichever comes first: all that stop() waits for (see Datapath.#stop).
+   */
+  readonly stopped: Promise<void>;
   readonly ready: Promise<void>;
   readonly #pending = new Map<number, (e: ErrorData | undefined) => void>();
 
@@ -128,13 +134,19 @@ class WorkerHandle {
     });
     // Handled by start(); never an unhandled rejection if start() already gave up on this worker.
     this.ready.catch(() => {});
+    let stopped!: () => void;
+    this.stopped = new Promise<void>((res) => {
+      stopped = res;
+    });
     this.worker.on('message', (r: Report) => {
       if (r.type === 'ready') {
         this.fds = r.fds;
         ready();
       } else if (r.type === 'failed') failed(toError(r.error));
-      else if (r.type === 'stopped') this.clean = true;
-      else if (r.type === 'done') {
+      else if (r.type === 'stopped') {
+        this.clean = true;
+        stopped();
+      } else if (r.type === 'done') {
         const cb = this.#pending.get(r.id);
         this.#pending.delete(r.id);
         cb?.(r.error);
@@ -152,6 +164,7 @@ class WorkerHandle {
         this.#pending.clear();
         // Never signalled again (send() checks `exited`), so the number cannot reach a reused fd.
         this.control.close();
+        stopped();
         res();
       });
     });
@@ -402,6 +415,12 @@ export class Datapath {
 
   /** All loops' counters, summed. Keeps working after stop (the totals stay). */
   counters(): CounterSnapshot {
+    // The in-process loop shares this thread: its low-rate counts (kernel drops) can be fresh.
+    const inline = this.#inline;
+    if (inline?.dev && this.#state !== 'stopped' && !this.#stopping) {
+      inline.dev.packet.readKernelStats();
+      inline.loop.publish();
+    }
     return readCounters(this.#buffers);
   }
 
@@ -421,7 +440,11 @@ export class Datapath {
         const late = new Promise<boolean>((res) => {
           timer = setTimeout(() => res(true), this.#stopTimeoutMs);
         });
-        const tooLate = await Promise.race([w.exit.then(() => false), late]);
+        // Its report that the loop ended and its fds are closed is the end of what the datapath
+        // owns. The thread's own exit comes later, once Node has torn down its environment and V8
+        // isolate (under a flood, tens of milliseconds after the report, and more than the fd
+        // closing itself): stop() does not wait for it, so the caller's teardown runs meanwhile.
+        const tooLate = await Promise.race([w.stopped.then(() => false), late]);
         clearTimeout(timer);
         if (tooLate) {
           await w.worker.terminate();

@@ -32,7 +32,10 @@ export interface OpenedDevices {
   raw: Raw6Socket;
   /** The fds, for the main thread's clean-up after a crash. */
   fds: number[];
-  /** Adds the system layer's own error counts into a loop's counters (call before publishing). */
+  /**
+   * Adds the system layer's own counts into a loop's counters (call before publishing); the
+   * packet socket's kernel drops are read every {@link KERNEL_STATS_EVERY} calls.
+   */
   syncCounters(acc: Float64Array): void;
   /** Closes all three. Idempotent. */
   close(): void;
@@ -68,26 +71,41 @@ export function openDevices(d: DatapathDevices, fanoutGroup: number | undefined)
 }
 
 /**
- * The system layer counts failures it absorbs (read errors, malformed frames); the returned
- * function folds their growth since its last call into a loop's counters. One function for the
- * real devices and the warm-up's stand-ins: it runs on every wake-up, and V8 then optimises it
- * (and calls of it) before the first packet.
+ * Publications between two reads of the packet socket's kernel statistics (a system call): a
+ * busy worker publishes on every wake-up, thousands of times a second. An idle worker reads them
+ * once per event-loop turn instead (worker.ts), so drops at the end of a burst show up too.
+ */
+export const KERNEL_STATS_EVERY = 64;
+
+/**
+ * The system layer counts failures it absorbs (read errors, malformed frames) and the kernel's
+ * drops; the returned function folds their growth since its last call into a loop's counters.
+ * One function for the real devices and the warm-up's stand-ins: it runs on every wake-up, and V8
+ * then optimises it (and calls of it) before the first packet.
  */
 export function counterSync(tun: Tun, packet: PacketSocket): (acc: Float64Array) => void {
   let tunRead = 0;
   let pktRead = 0;
   let malformed = 0;
   let completed = 0;
+  let kernelDrops = 0;
+  let calls = 0;
   return (acc: Float64Array): void => {
+    if (++calls >= KERNEL_STATS_EVERY) {
+      calls = 0;
+      packet.readKernelStats();
+    }
     const pc = packet.counters;
     acc[IO_BASE + IoSlot.TUN_READ_ERRORS] += tun.errors.readErrors - tunRead;
     acc[IO_BASE + IoSlot.PACKET_READ_ERRORS] += pc.readErrors - pktRead;
     acc[IO_BASE + IoSlot.PACKET_MALFORMED] += pc.malformed - malformed;
     acc[IO_BASE + IoSlot.CSUM_COMPLETED] += pc.csumCompleted - completed;
+    acc[IO_BASE + IoSlot.PACKET_KERNEL_DROPS] += pc.kernelDrops - kernelDrops;
     tunRead = tun.errors.readErrors;
     pktRead = pc.readErrors;
     malformed = pc.malformed;
     completed = pc.csumCompleted;
+    kernelDrops = pc.kernelDrops;
   };
 }
 

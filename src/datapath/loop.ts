@@ -10,7 +10,9 @@
  * the other direction gets its turn and the poll calls again while data remains.
  *
  * Allocation: one arena holds the input batch and the output batch (so the translator copies with
- * `copyWithin`), and both handlers are bound once here. Nothing per packet or per batch.
+ * `copyWithin`), and both handlers are bound once here. Nothing per packet or per batch, except
+ * one clock reading per batch that generates ICMP errors (see #clock);
+ * test/datapath/no-alloc.test.ts checks it.
  */
 import { createBatch, DEFAULT_STRIDE, Disposition, type PacketBatch } from '../core/batch.js';
 import { Drop } from '../core/xlat/drop.js';
@@ -28,6 +30,13 @@ export const HEADROOM = 32;
  * IPv4 packet of 64 KiB fragmented for the 1280-byte IPv6 minimum MTU gives 54, plus an error).
  */
 export const OUTPUT_RESERVE = 64;
+/**
+ * Input slots kept free beyond one read: the packet socket splits GSO/GRO super-packets into the
+ * batch's free slots (a 64 KiB TSO packet at a 1448-byte MSS is 46 segments). Without them a
+ * full read leaves no room, and a super-packet at its end is passed on whole (TCP) or dropped
+ * (UDP). Slots that are never written cost address space, not memory.
+ */
+export const GSO_RESERVE = 64;
 /** Default cap on batches per wake-up, so one busy direction cannot starve the other. */
 export const DEFAULT_MAX_BATCHES_PER_WAKE = 8;
 /**
@@ -148,6 +157,13 @@ export class DatapathLoop {
   readonly #perMs: number;
   readonly #burst: number;
   readonly #now: () => number;
+  /**
+   * The clock as read for the current batch, and whether it was. A clock reading allocates its
+   * result (performance.now and Date.now return a fresh heap number): read once per batch that
+   * generates an ICMP error, not once per error. A batch takes microseconds, so this is as exact.
+   */
+  readonly #clock = new Float64Array(1);
+  #clockRead = false;
 
   constructor(translator: PacketTranslator, io: LoopIo, counters: CounterWriter, opts: LoopOptions = {}) {
     this.#translator = translator;
@@ -158,7 +174,7 @@ export class DatapathLoop {
     this.#c = counters.acc;
     const stride = opts.stride ?? DEFAULT_STRIDE;
     if (stride <= HEADROOM) throw new RangeError(`stride ${stride} leaves no room after the headroom`);
-    const inCap = Math.max(io.tun.batchSize, io.packet.batchSize);
+    const inCap = Math.max(io.tun.batchSize, io.packet.batchSize) + GSO_RESERVE;
     const outCap = inCap + OUTPUT_RESERVE;
     const arena = new Uint8Array((inCap + outCap) * stride);
     this.#in = createBatch(inCap, stride, arena, 0);
@@ -223,6 +239,14 @@ export class DatapathLoop {
     return more;
   }
 
+  /**
+   * Publishes the counters outside a wake-up (the loop publishes after each one itself): for the
+   * counts the system layer reads at a low rate, e.g. the packet socket's kernel drops while idle.
+   */
+  publish(): void {
+    this.#publish();
+  }
+
   #publish(): void {
     this.beforePublish?.(this.#c);
     this.#counters.publish();
@@ -233,6 +257,7 @@ export class DatapathLoop {
     const src = v4 ? this.#tun : this.#packet;
     const inb = this.#in;
     inb.count = 0;
+    this.#clockRead = false;
     let n: number;
     try {
       n = src.read(inb, HEADROOM, limit);
@@ -308,7 +333,11 @@ export class DatapathLoop {
 
   /** Takes one token from direction `dir`'s ICMP error bucket; false when it is empty. */
   #token(dir: number): boolean {
-    const now = this.#now();
+    if (!this.#clockRead) {
+      this.#clock[0] = this.#now();
+      this.#clockRead = true;
+    }
+    const now = this.#clock[0];
     const tokens = Math.min(this.#burst, this.#tokens[dir] + (now - this.#toppedAt[dir]) * this.#perMs);
     this.#toppedAt[dir] = now;
     if (tokens < 1) {

@@ -86,7 +86,7 @@ export class StandIns {
     for (const peer of [this.#peers[0] as number, this.#peers[2] as number]) {
       let n = scratch.capacity;
       while (n === scratch.capacity) {
-        n = native.readBatch(peer, this.#drain.idFor(scratch), 0, scratch.capacity, scratch.stride, 0);
+        n = native.readBatch(peer, this.#drain.idFor(scratch), 0, scratch.capacity, scratch.stride, 0, scratch.base);
       }
     }
   }

@@ -82,7 +82,12 @@ function run(): void {
   // on the eventfd as well; taking them here first only saves a wake-up.
   takeCommands();
   while (!stopped && waker.slice(seen, ENDLESS, TURN_MS) === FOR_WORKER) rareWake();
-  if (!stopped) setImmediate(run);
+  if (stopped) return;
+  // Once per slice (at most about TURN_MS apart): the kernel's drops in front of the packet
+  // socket, which a busy loop reads only every few dozen wake-ups and an idle one never would.
+  dev.packet.readKernelStats();
+  loop.publish();
+  setImmediate(run);
 }
 
 /** A wake-up the Waker hands back: a command on the control eventfd, or a side's fd gone. */

@@ -49,6 +49,7 @@ export interface NativeConstants {
   readonly PACKET_FANOUT_HASH: number;
   readonly PACKET_FANOUT_CPU: number;
   readonly PACKET_FANOUT_FLAG_DEFRAG: number;
+  readonly PACKET_STATISTICS: number;
   readonly IPV6_JOIN_ANYCAST: number;
   readonly IPV6_LEAVE_ANYCAST: number;
   readonly IPV6_MULTICAST_LOOP: number;
@@ -104,6 +105,8 @@ export interface NativeAddon {
   setsockoptBuf(fd: number, level: number, name: number, value: Uint8Array): number;
   /** The option's int value (assumed not negative), or -errno. */
   getsockoptInt(fd: number, level: number, name: number): number;
+  /** getsockopt(2) into `buf` (a struct the caller decodes): the option's length, or -errno. */
+  getsockoptBuf(fd: number, level: number, name: number, buf: Uint8Array | Uint32Array): number;
   /** setsockopt(IPPROTO_IPV6, name, struct ipv6_mreq { addr, ifindex }). */
   setsockoptMreq6(fd: number, name: number, addr: Uint8Array, ifindex: number): number;
   /** SO_ATTACH_FILTER with a classic BPF program of 8-byte instructions (see bpf.ts). */
@@ -156,13 +159,14 @@ export interface NativeAddon {
   /** Releases a set: 1, or 0 when `id` was not bound. */
   unbind(id: number): number;
   /**
-   * read(2) into slots `start`..`start+max-1` (slot i = data[i*stride, (i+1)*stride)) of the bound
-   * set `id`, packet at i*stride + headroom, until EAGAIN: sets offs/lens, returns the count (0:
-   * nothing ready) or -errno when the first read fails.
+   * read(2) into slots `start`..`start+max-1` (slot i = data[base + i*stride, base + (i+1)*stride),
+   * `base` being PacketBatch.base) of the bound set `id`, packet at headroom bytes into its slot,
+   * until EAGAIN: sets offs/lens, returns the count (0: nothing ready) or -errno when the first
+   * read fails.
    */
-  readBatch(fd: number, id: number, start: number, max: number, stride: number, headroom: number): number;
+  readBatch(fd: number, id: number, start: number, max: number, stride: number, headroom: number, base: number): number;
   /** recvmmsg(2) into the same slot layout as readBatch, with MSG_TRUNC (lens may exceed the slot). */
-  recvBatch(fd: number, id: number, start: number, max: number, stride: number, headroom: number): number;
+  recvBatch(fd: number, id: number, start: number, max: number, stride: number, headroom: number, base: number): number;
   /**
    * write(2) of each packet of the bound set `id` in `start`..`start+count-1` with lens[i] > 0 and
    * disp[i] == wantDisp (-1: all). Failed packets are skipped and counted into the set's stats

@@ -14,11 +14,13 @@
  * datapath sees the packet, so nothing is ever forwarded with a wrong checksum.
  *
  * GSO/GRO super-packets (gso_type != NONE; GRO on a real uplink, TSO or UDP_SEGMENT senders on
- * veth) are split back into MSS/gso_size packets here. Android passes them on whole, which gives
- * an IPv4 packet above the MTU (refused when forwarded with DF) and, for UDP, merged datagrams.
+ * veth) are split back into MSS/gso_size packets here (by core/gso.ts, into the batch's free
+ * slots). Android passes them on whole, which gives an IPv4 packet above the MTU (refused when
+ * forwarded with DF) and, for UDP, merged datagrams.
  */
 import type { PacketBatch } from '../core/batch.js';
-import { finish, pseudoSum6, sum16 } from '../core/checksum.js';
+import { finish, sum16 } from '../core/checksum.js';
+import { GSO_BAD, GSO_TCP, GSO_UDP, gsoSplit } from '../core/gso.js';
 import { K, native } from './addon.js';
 import { BatchBinding } from './binding.js';
 import { ClosedError, check, isClosedErrno } from './errors.js';
@@ -30,20 +32,11 @@ export const VNET_HDR_LEN = 10;
 const VNET_F_NEEDS_CSUM = 1;
 const ETH_HLEN = 14;
 const IPV6_HLEN = 40;
-const UDP_HLEN = 8;
-const UDP = 17;
-const TCP = 6;
-const TCP_FIN = 0x01;
-const TCP_PSH = 0x08;
-const TCP_CWR = 0x80;
 /** virtio_net_hdr gso_type values (linux/virtio_net.h). */
 const GSO_NONE = 0;
 const GSO_TCPV6 = 4;
 const GSO_UDP_L4 = 5;
 const GSO_ECN = 0x80;
-/** Results of #split that leave the packet as it was. */
-const NO_ROOM = -1;
-const BAD = -2;
 
 export interface PacketSocketOptions {
   /** Uplink interface index. */
@@ -81,6 +74,11 @@ export interface PacketSocketCounters {
   /** Failed reads other than EAGAIN (ENETDOWN while the link is down, ...). */
   readErrors: number;
   lastErrno: number;
+  /**
+   * Packets the kernel dropped because this socket's receive queue was full (a flood, or a worker
+   * that fell behind): PACKET_STATISTICS tp_drops, summed over {@link PacketSocket.readKernelStats}.
+   */
+  kernelDrops: number;
 }
 
 export class PacketSocket implements PacketIo {
@@ -96,9 +94,12 @@ export class PacketSocket implements PacketIo {
     gsoDropped: 0,
     readErrors: 0,
     lastErrno: 0,
+    kernelDrops: 0,
   };
   #fd: number;
   readonly #rx: BatchBinding;
+  /** struct tpacket_stats { tp_packets, tp_drops } (u32 each, host order), for readKernelStats. */
+  readonly #kstats = new Uint32Array(2);
 
   private constructor(fd: number, o: PacketSocketOptions) {
     this.#fd = fd;
@@ -167,7 +168,7 @@ export class PacketSocket implements PacketIo {
     const strip = VNET_HDR_LEN + this.linkHeaderLen;
     const at = headroom > strip ? headroom - strip : 0;
     const start = into.count;
-    const n = native.recvBatch(fd, this.#rx.idFor(into), start, max, into.stride, at);
+    const n = native.recvBatch(fd, this.#rx.idFor(into), start, max, into.stride, at, into.base);
     if (n < 0) {
       if (isClosedErrno(-n)) throw new ClosedError(`packet socket on ${this.ifname}`);
       this.counters.readErrors++;
@@ -205,13 +206,16 @@ export class PacketSocket implements PacketIo {
         // made of: whole, it would be one IPv4 packet above the MTU (and, for UDP, merged datagrams).
         this.counters.gsoPackets++;
         const kind = gsoType & ~GSO_ECN;
-        const proto = kind === GSO_UDP_L4 ? UDP : kind === GSO_TCPV6 ? TCP : -1;
-        const made = needsCsum && proto > 0 ? this.#split(into, i, l4 - (p + strip), start + n + extra, proto) : BAD;
+        const proto = kind === GSO_UDP_L4 ? GSO_UDP : kind === GSO_TCPV6 ? GSO_TCP : -1;
+        const gsoSize = d[p + 4] | (d[p + 5] << 8);
+        const made =
+          needsCsum && proto > 0 ? gsoSplit(into, i, l4 - (p + strip), proto, gsoSize, start + n + extra) : GSO_BAD;
         if (made >= 0) {
           extra += made;
+          this.counters.csumCompleted += made + 1;
           continue;
         }
-        if (made === BAD || proto !== TCP) {
+        if (made === GSO_BAD || proto !== GSO_TCP) {
           into.lens[i] = 0;
           this.counters.gsoDropped++;
           continue;
@@ -233,75 +237,17 @@ export class PacketSocket implements PacketIo {
   }
 
   /**
-   * Splits the GSO packet in slot `i` (IPv6 header and any extension headers `hl` bytes long, then
-   * a TCP or UDP header) into packets of gso_size payload bytes, the way the kernel's own
-   * segmentation would (tcp_gso_segment, __udp_gso_segment): the first stays in slot i, the others
-   * go to the free slots from `free` on. Each gets its own lengths and a full checksum; TCP
-   * segments get their sequence numbers, FIN/PSH only on the last and CWR only on the first.
-   * Returns how many slots it added, or (nothing changed) NO_ROOM when the batch has too few free
-   * slots, BAD when the headers do not add up.
+   * Adds the packets the kernel dropped in front of this socket since the last call to
+   * `counters.kernelDrops` (getsockopt PACKET_STATISTICS; reading resets the kernel's counts). A
+   * system call: for a low rate (the datapath calls it every few dozen publications and once per
+   * event-loop turn), not per read. Does nothing on a closed socket or a stand-in without packet
+   * statistics (an AF_UNIX pair answers ENOPROTOOPT).
    */
-  #split(into: PacketBatch, i: number, hl: number, free: number, proto: number): number {
-    const d = into.data;
-    const q = into.offs[i];
-    const vnet = q - VNET_HDR_LEN - this.linkHeaderLen;
-    const gso = d[vnet + 4] | (d[vnet + 5] << 8);
-    const total = into.lens[i];
-    if (hl < IPV6_HLEN || total < hl + UDP_HLEN) return BAD;
-    const l4len = proto === TCP ? (d[q + hl + 12] >> 4) * 4 : UDP_HLEN;
-    const data = total - hl - l4len;
-    if (gso === 0 || data <= 0 || l4len < UDP_HLEN) return BAD;
-    const segs = Math.ceil(data / gso);
-    const slotOff = q % into.stride;
-    const head = hl + l4len;
-    if (slotOff + head + gso > into.stride) return BAD;
-    if (free + segs - 1 > into.capacity) return NO_ROOM;
-    const seq0 =
-      proto === TCP ? ((d[q + hl + 4] << 24) | (d[q + hl + 5] << 16) | (d[q + hl + 6] << 8) | d[q + hl + 7]) >>> 0 : 0;
-    const flags0 = proto === TCP ? d[q + hl + 13] : 0;
-    // Last segment first: the others copy from slot i, which changes only at k = 0.
-    for (let k = segs - 1; k >= 0; k--) {
-      const chunk = Math.min(gso, data - k * gso);
-      const slot = k === 0 ? i : free + k - 1;
-      const dst = k === 0 ? q : slot * into.stride + slotOff;
-      if (k > 0) {
-        d.copyWithin(dst, q, q + head);
-        d.copyWithin(dst + head, q + head + k * gso, q + head + k * gso + chunk);
-        into.offs[slot] = dst;
-        into.disp[slot] = into.disp[i];
-      }
-      const seglen = l4len + chunk;
-      const plen = hl - IPV6_HLEN + seglen;
-      d[dst + 4] = plen >>> 8;
-      d[dst + 5] = plen & 0xff;
-      const u = dst + hl;
-      let field: number;
-      if (proto === TCP) {
-        const seq = (seq0 + k * gso) >>> 0;
-        d[u + 4] = seq >>> 24;
-        d[u + 5] = (seq >>> 16) & 0xff;
-        d[u + 6] = (seq >>> 8) & 0xff;
-        d[u + 7] = seq & 0xff;
-        let f = flags0;
-        if (k < segs - 1) f &= ~(TCP_FIN | TCP_PSH);
-        if (k > 0) f &= ~TCP_CWR;
-        d[u + 13] = f;
-        field = u + 16;
-      } else {
-        d[u + 4] = seglen >>> 8;
-        d[u + 5] = seglen & 0xff;
-        field = u + 6;
-      }
-      d[field] = 0;
-      d[field + 1] = 0;
-      const c = finish(sum16(d, u, seglen, pseudoSum6(d, dst + 8, dst + 24, proto, seglen)));
-      const v = proto === UDP ? c || 0xffff : c;
-      d[field] = v >>> 8;
-      d[field + 1] = v & 0xff;
-      into.lens[slot] = hl + seglen;
-    }
-    this.counters.csumCompleted += segs;
-    return segs - 1;
+  readKernelStats(): void {
+    if (this.#fd < 0) return;
+    const s = this.#kstats;
+    if (native.getsockoptBuf(this.#fd, K.SOL_PACKET, K.PACKET_STATISTICS, s) < 8) return;
+    this.counters.kernelDrops += s[1];
   }
 
   /** The packet socket only receives; translated packets leave through the raw socket (raw6.ts). */

@@ -132,7 +132,7 @@ export class Tun implements PacketIo {
     const fd = this.#live('read');
     const max = Math.min(limit, this.batchSize, into.capacity - into.count);
     if (max <= 0) return 0;
-    const n = native.readBatch(fd, this.#rx.idFor(into), into.count, max, into.stride, headroom);
+    const n = native.readBatch(fd, this.#rx.idFor(into), into.count, max, into.stride, headroom, into.base);
     if (n < 0) {
       if (isClosedErrno(-n)) throw new ClosedError(`TUN ${this.name}`);
       this.errors.readErrors++;

@@ -85,7 +85,7 @@ describe('clatd run / status / discover on the command line', () => {
       neighbor: 1,
       offloaded: 2,
     };
-    const t = formatStatus({
+    const status: Parameters<typeof formatStatus>[0] = {
       state: 'running',
       reason: null,
       pid: 42,
@@ -115,7 +115,8 @@ describe('clatd run / status / discover on the command line', () => {
       transitions: {} as never,
       dadAttempts: 2,
       errors: 0,
-    });
+    };
+    const t = formatStatus(status);
     assert.match(t, /^clatd 42: running for 1m 5s\n/);
     assert.match(t, /NAT64\s+64:ff9b::\/96 from DNS64 \(RFC 7050\)/);
     assert.match(t, /CLAT IPv6\s+2001:db8::1 \(in 2001:db8::\/64\)/);
@@ -128,6 +129,9 @@ describe('clatd run / status / discover on the command line', () => {
       /6->4\s+5 packets, 500 bytes, 1 dropped, 3 translated \(2 in the kernel\), 1 neighbor discovery \(answered by the kernel\)\n\s+D64_HOP_LIMIT: 1\n\s+1 ICMP errors sent back, 0 more held back/,
     );
     assert.doesNotMatch(t, /4->6.*\n\s+\d+ ICMP errors/);
+    assert.doesNotMatch(t, /dropped by the kernel/, 'no line while there are no kernel drops');
+    const withDrops = formatStatus({ ...status, counters: { ...counters, io: { packetKernelDrops: 7 } } });
+    assert.match(withDrops, /held back by the rate limit\n\s+7 more dropped by the kernel before clatd read them/);
     assert.match(t, /changes\s+prefix64-changed=1/);
   });
 

@@ -13,6 +13,9 @@ import {
   readCounters,
   Slot,
 } from '../../src/datapath/counters.js';
+import { counterSync, KERNEL_STATS_EVERY } from '../../src/datapath/devices.js';
+import type { PacketSocket } from '../../src/sys/packet-socket.js';
+import type { Tun } from '../../src/sys/tun.js';
 
 describe('counters', () => {
   test('publish then read gives the totals, exact beyond 2^32', () => {
@@ -101,5 +104,33 @@ describe('counters', () => {
     assert.ok(reads > 0);
     assert.equal(readCounters([buf])['46'].packets, rounds * 4294967296 + rounds);
     assert.ok(COUNTER_SLOTS > 2 * Drop.COUNT);
+  });
+
+  test('counterSync folds the kernel drops in, reading them once every KERNEL_STATS_EVERY calls', () => {
+    const tun = { errors: { readErrors: 0, writeErrors: 0, lastErrno: 0 } } as unknown as Tun;
+    let reads = 0;
+    const counters = { readErrors: 0, malformed: 0, csumCompleted: 0, kernelDrops: 0 };
+    const packet = {
+      counters,
+      readKernelStats() {
+        reads++;
+        counters.kernelDrops += 10;
+      },
+    } as unknown as PacketSocket;
+    const sync = counterSync(tun, packet);
+    const buf = createCounterBuffer();
+    const w = new CounterWriter(buf);
+    for (let k = 1; k < KERNEL_STATS_EVERY; k++) sync(w.acc);
+    assert.equal(reads, 0, 'no system call on the way of an ordinary publication');
+    sync(w.acc);
+    assert.equal(reads, 1);
+    assert.equal(w.acc[IO_BASE + IoSlot.PACKET_KERNEL_DROPS], 10);
+    // Drops read by someone else in between (the worker's once-per-turn read) are folded in too, once.
+    counters.kernelDrops += 5;
+    sync(w.acc);
+    sync(w.acc);
+    assert.equal(w.acc[IO_BASE + IoSlot.PACKET_KERNEL_DROPS], 15);
+    w.publish();
+    assert.equal(readCounters([buf]).io.packetKernelDrops, 15, 'in the snapshot status and metrics read');
   });
 });

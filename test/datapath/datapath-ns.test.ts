@@ -18,6 +18,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { BroadcastChannel } from 'node:worker_threads';
 import { parseIPv6 } from '../../src/core/addr/ipv6.js';
 import type { TranslatorConfig } from '../../src/core/xlat/config.js';
 import { Datapath, type DatapathEvent } from '../../src/datapath/datapath.js';
@@ -99,6 +100,13 @@ const MALFORMED_PY = `
 import socket
 s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 17); s.bind(('${SERVER6}', 0))
 for i in range(5): s.sendto(b'abc', ('${CLAT6}', 0))
+`;
+
+/** 3000 UDP packets from the server to the CLAT address, as fast as Python sends them. */
+const FLOOD = `
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(('${SERVER6}', 0))
+for i in range(3000): s.sendto(bytes(200), ('${CLAT6}', 9))
 `;
 
 async function waitForLine(child: import('node:child_process').ChildProcess, line: string): Promise<void> {
@@ -265,6 +273,36 @@ describe('Datapath with workers over real devices', { skip: NEED_ROOT }, () => {
     );
   });
 
+  test('packets the kernel drops in front of the packet socket are counted (io.packetKernelDrops)', async () => {
+    await withVethPair(
+      async ({ a, b, aIndex, aMac }) => {
+        b.exec('ip', '-6', 'addr', 'add', `${SERVER6}/128`, 'dev', 'lo');
+        // Resolved in advance: while unresolved, the peer would queue 3 packets and drop the rest itself.
+        b.exec('ip', '-6', 'neigh', 'replace', CLAT6, 'lladdr', aMac, 'dev', 'veth-b');
+        const { holder, anycast } = await setupClatSide(a, aIndex);
+        let dp: Datapath | undefined;
+        try {
+          const devices = await devicesFor(aIndex);
+          devices.packet.rcvbuf = 4096;
+          // In process: while the flood below runs (a synchronous exec), this thread reads nothing.
+          dp = await a.enter(() =>
+            Datapath.start({ translator: CONFIG, workers: 0, devices, detachQueues: [holder.fd] }),
+          );
+          assert.equal(dp.counters().io.packetKernelDrops, 0);
+          b.exec('python3', '-c', FLOOD);
+          const c = dp.counters();
+          assert.ok(c.io.packetKernelDrops > 0, `kernel drops counted: ${JSON.stringify(c.io)}`);
+          assert.ok(c.io.packetKernelDrops + c['64'].packets <= 3000, 'no packet counted twice');
+        } finally {
+          await dp?.stop();
+          anycast.close();
+          holder.close();
+        }
+      },
+      { aAddr: '2001:db8:1::1/64', bAddr: '2001:db8:1::2/64', tag: 'dpk' },
+    );
+  });
+
   test('a TUN deleted under the workers: each reports its TUN side closed, and stops cleanly', async () => {
     await withWorkers('dpd', { workers: 2 }, async ({ a, dp, events }) => {
       a.exec('ip', 'link', 'del', TUN);
@@ -335,6 +373,29 @@ describe('Datapath with workers over real devices', { skip: NEED_ROOT }, () => {
     );
   });
 
+  test("stop waits for the workers' stopped reports, not for their threads to end (nor for a timeout)", {
+    timeout: 60_000,
+  }, async () => {
+    const { LINGER_CHANNEL } = await import('./lingering-worker.js');
+    const ch = new BroadcastChannel(LINGER_CHANNEL);
+    const answers: unknown[] = [];
+    ch.onmessage = (e) => answers.push((e as MessageEvent).data);
+    try {
+      const workerUrl = new URL('./lingering-worker.js', import.meta.url);
+      // A stop timeout longer than the test's: stop() must not get there by terminating the thread.
+      await withWorkers('dpl', { workers: 1, workerUrl, stopTimeoutMs: 600_000 }, async ({ dp }) => {
+        await dp.stop();
+        assert.equal(dp.state, 'stopped');
+        ch.postMessage('ping');
+        for (let i = 0; i < 500 && answers.length === 0; i++) await sleep(10);
+        assert.deepEqual(answers, ['alive'], 'the thread still runs: stop() neither waited for it nor ended it');
+      });
+    } finally {
+      ch.postMessage('release');
+      ch.close();
+    }
+  });
+
   test('a worker that cannot open its devices fails start cleanly, with the reason', async () => {
     await withVethPair(
       async ({ a, aIndex }) => {
@@ -402,7 +463,7 @@ async function withLostPacketFd(
  */
 async function withWorkers(
   tag: string,
-  o: { workers: number; workerUrl?: URL },
+  o: { workers: number; workerUrl?: URL; stopTimeoutMs?: number },
   body: (t: { a: Netns; dp: Datapath; events: DatapathEvent[]; holder: { close(): void } }) => Promise<void>,
 ): Promise<void> {
   await withVethPair(
@@ -419,6 +480,7 @@ async function withWorkers(
             devices,
             detachQueues: [holder.fd],
             workerUrl: o.workerUrl,
+            stopTimeoutMs: o.stopTimeoutMs,
             onEvent: (e) => events.push(e),
           }),
         );

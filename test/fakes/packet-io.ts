@@ -4,6 +4,7 @@
  * (a full queue), fail reads, and report readability to a handler the way a poll would.
  */
 import type { PacketBatch } from '../../src/core/batch.js';
+import { GSO_NO_ROOM, GSO_TCP, gsoSplit } from '../../src/core/gso.js';
 import { ClosedError } from '../../src/sys/errors.js';
 import type { PacketIo } from '../../src/sys/io.js';
 
@@ -118,4 +119,82 @@ export class FakePacketIo implements PacketIo {
     this.closed = true;
     this.#onReadable = undefined;
   }
+}
+
+/** A packet a {@link ReplayPacketIo} serves; with `gso`, a super-packet the read splits as the packet socket does. */
+export interface ReplayPacket {
+  bytes: Uint8Array;
+  gso?: { proto: number; l4: number; size: number };
+}
+
+/**
+ * A {@link PacketIo} that allocates nothing per packet, for allocation tests of the whole loop:
+ * it serves a fixed list of packets over and over (`available` says how many are queued) and
+ * only counts what is written. Super-packets are split on read by the core's gsoSplit into the
+ * batch's free slots, as PacketSocket.read does.
+ */
+export class ReplayPacketIo implements PacketIo {
+  readonly fd = -1;
+  readonly batchSize: number;
+  /** Packets queued for reading. */
+  available = 0;
+  written = 0;
+  writtenBytes = 0;
+  /** Called for each written packet when set (a correctness pass before measuring). */
+  check: ((data: Uint8Array, off: number, len: number, disp: number) => void) | undefined = undefined;
+  readonly #packets: readonly ReplayPacket[];
+  #next = 0;
+
+  constructor(packets: readonly ReplayPacket[], batchSize = 64) {
+    this.#packets = packets;
+    this.batchSize = batchSize;
+  }
+
+  /**
+   * Like PacketSocket.read: up to `batchSize` packets, then each super-packet split into the free
+   * slots after them; a TCP one without room is left whole, a UDP one dropped (length 0).
+   */
+  read(into: PacketBatch, headroom: number, limit: number = this.batchSize): number {
+    const max = Math.min(limit, this.batchSize, into.capacity - into.count);
+    const start = into.count;
+    const first = this.#next;
+    let n = 0;
+    while (n < max && this.available > 0) {
+      const p = this.#packets[this.#next] as ReplayPacket;
+      this.#next = this.#next + 1 === this.#packets.length ? 0 : this.#next + 1;
+      this.available--;
+      const i = start + n;
+      const off = into.base + i * into.stride + headroom;
+      // The replayed packets fit their slots (no truncation: subarray would allocate).
+      into.data.set(p.bytes, off);
+      into.offs[i] = off;
+      into.lens[i] = p.bytes.length;
+      n++;
+    }
+    let extra = 0;
+    for (let i = 0; i < n; i++) {
+      const g = (this.#packets[(first + i) % this.#packets.length] as ReplayPacket).gso;
+      if (g === undefined) continue;
+      const made = gsoSplit(into, start + i, g.l4, g.proto, g.size, start + n + extra);
+      if (made >= 0) extra += made;
+      else if (made !== GSO_NO_ROOM || g.proto !== GSO_TCP) into.lens[start + i] = 0;
+    }
+    into.count += n + extra;
+    return n + extra;
+  }
+
+  write(from: PacketBatch, disp?: number): number {
+    let done = 0;
+    for (let i = 0; i < from.count; i++) {
+      const len = from.lens[i];
+      if (len === 0 || (disp !== undefined && from.disp[i] !== disp)) continue;
+      this.check?.(from.data, from.offs[i], len, from.disp[i]);
+      this.writtenBytes += len;
+      done++;
+    }
+    this.written += done;
+    return done;
+  }
+
+  close(): void {}
 }

@@ -252,8 +252,9 @@ describe('addon', () => {
     assert.equal(native.close(1_000_000), -Errno.EBADF);
     assert.equal(native.read(1_000_000, new Uint8Array(4)), -Errno.EBADF);
     assert.equal(native.setsockoptInt(1_000_000, K.SOL_SOCKET, K.SO_RCVBUF, 1), -Errno.EBADF);
+    assert.equal(native.getsockoptBuf(1_000_000, K.SOL_PACKET, K.PACKET_STATISTICS, new Uint32Array(2)), -Errno.EBADF);
     const id = native.bind(new Uint8Array(1024), new Uint32Array(4), new Uint32Array(4));
-    assert.equal(native.readBatch(1_000_000, id, 0, 4, 256, 0), -Errno.EBADF);
+    assert.equal(native.readBatch(1_000_000, id, 0, 4, 256, 0, 0), -Errno.EBADF);
     native.unbind(id);
   });
 
@@ -264,15 +265,15 @@ describe('addon', () => {
     assert.equal(native.unbind(a), 1);
     assert.equal(native.unbind(a), 0, 'a second unbind is a no-op');
     assert.equal(native.bind(new Uint8Array(8)), a, 'a released number is given out again');
-    assert.throws(() => native.readBatch(0, 999_999, 0, 1, 8, 0), /no such bound array set/);
+    assert.throws(() => native.readBatch(0, 999_999, 0, 1, 8, 0, 0), /no such bound array set/);
     assert.throws(() => native.bind([1, 2] as never), /typed arrays/);
     const seven = Array.from({ length: 7 }, () => new Uint8Array(1));
     assert.throws(() => native.bind(...seven), /at most 6/);
     // Slot 1 is empty, slot 2 is not a Uint32Array: each call says which slot is wrong.
     const c = native.bind(new Uint8Array(8), null, new Uint32Array(1));
     const d = native.bind(new Uint8Array(8), new Uint32Array(1), new Int32Array(1));
-    assert.throws(() => native.readBatch(0, c, 0, 1, 8, 0), /slot 1 \(offs\)/);
-    assert.throws(() => native.readBatch(0, d, 0, 1, 8, 0), /slot 2 \(lens\)/);
+    assert.throws(() => native.readBatch(0, c, 0, 1, 8, 0, 0), /slot 1 \(offs\)/);
+    assert.throws(() => native.readBatch(0, d, 0, 1, 8, 0, 0), /slot 2 \(lens\)/);
     assert.throws(() => native.writeBatch(0, d, 0, 0, -1), /slot 2/);
     for (const id of [a, b, c, d]) native.unbind(id);
   });
@@ -291,9 +292,14 @@ describe('addon', () => {
       data = offs = lens = undefined;
       fullGc();
       assert.equal(native.writeBatch(w, out, 0, 1, -1), 1);
-      assert.equal(native.readBatch(r, inId, 0, 2, 8, 2), 1);
+      assert.equal(native.readBatch(r, inId, 0, 2, 8, 2, 0), 1);
       assert.deepEqual([view.offs[0], view.lens[0]], [2, 4]);
       assert.deepEqual([...view.data.subarray(2, 6)], [1, 2, 3, 4]);
+      // With a base (a batch carved out of an arena at byte 8): slot 0 starts there.
+      assert.equal(native.writeBatch(w, out, 0, 1, -1), 1);
+      assert.equal(native.readBatch(r, inId, 0, 1, 8, 2, 8), 1);
+      assert.deepEqual([view.offs[0], view.lens[0]], [10, 4]);
+      assert.deepEqual([...view.data.subarray(10, 14)], [1, 2, 3, 4]);
       native.unbind(out);
       native.unbind(inId);
     } finally {
@@ -305,10 +311,13 @@ describe('addon', () => {
   test('wrong argument types and out-of-range slots throw, not write out of bounds', () => {
     const id = native.bind(new Uint8Array(1024), new Uint32Array(4), new Uint32Array(4));
     const u16 = native.bind(new Uint8Array(1024), new Uint16Array(4) as never, new Uint32Array(4));
-    assert.throws(() => native.readBatch(0, id, 0, 5, 256, 0), RangeError);
-    assert.throws(() => native.readBatch(0, id, 0, 4, 512, 0), RangeError);
-    assert.throws(() => native.readBatch(0, id, 0, 4, 256, 256), RangeError);
-    assert.throws(() => native.readBatch(0, u16, 0, 4, 256, 0), TypeError);
+    assert.throws(() => native.readBatch(0, id, 0, 5, 256, 0, 0), RangeError);
+    assert.throws(() => native.readBatch(0, id, 0, 4, 512, 0, 0), RangeError);
+    assert.throws(() => native.readBatch(0, id, 0, 4, 256, 256, 0), RangeError);
+    // The base moves every slot: four slots of 256 from byte 1 pass the end of 1024 bytes.
+    assert.throws(() => native.readBatch(0, id, 0, 4, 256, 0, 1), RangeError);
+    assert.throws(() => native.recvBatch(0, id, 0, 3, 256, 0, 257), RangeError);
+    assert.throws(() => native.readBatch(0, u16, 0, 4, 256, 0, 0), TypeError);
     native.unbind(id);
     native.unbind(u16);
     assert.throws(() => native.close('3' as never), TypeError);

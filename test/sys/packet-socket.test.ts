@@ -29,9 +29,9 @@ function l4ChecksumOk(d: Uint8Array, p: number): boolean {
 }
 
 /** Reads until `n` packets are in the batch (or throws after the deadline). */
-async function readN(io: PacketSocket, batch: PacketBatch, n: number): Promise<void> {
+async function readN(io: PacketSocket, batch: PacketBatch, n: number, headroom = 0): Promise<void> {
   await until(`${n} packets on the packet socket`, () => {
-    io.read(batch, 0);
+    io.read(batch, headroom);
     return batch.count >= n;
   });
 }
@@ -170,6 +170,53 @@ describe('PacketSocket', { skip: NEED_ROOT }, () => {
     );
   });
 
+  test('reads into a batch carved out of an arena (base not 0), GSO segments included', async () => {
+    await withVethPair(
+      async ({ a, b, aIndex, aMac }) => {
+        const sock = a.enter(() =>
+          PacketSocket.open({ ifindex: aIndex, ifname: 'veth-a', filter: clatReceiveFilter(parseIPv6(CLAT)) }),
+        );
+        try {
+          b.exec('ip', '-6', 'neigh', 'replace', CLAT, 'lladdr', aMac, 'dev', 'veth-b');
+          b.exec(
+            'python3',
+            '-c',
+            'import socket\n' +
+              's=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\n' +
+              's.setsockopt(17,103,1200)\n' +
+              `s.sendto(bytes(i % 251 for i in range(3000)),('${CLAT}',9999))\n`,
+          );
+          // Another batch's slots come first in the arena (as the datapath's output batch follows
+          // its input batch); a base that is no multiple of the stride catches any slot math without it.
+          const stride = 8192;
+          const base = 3 * stride + 100;
+          const arena = new Uint8Array(base + 8 * stride).fill(0xee);
+          const batch = createBatch(8, stride, arena, base);
+          await readN(sock, batch, 3, 64);
+          assert.equal(sock.counters.gsoPackets, 1);
+          assert.ok(
+            arena.subarray(0, base).every((x) => x === 0xee),
+            'nothing written in front of the batch',
+          );
+          let pos = 0;
+          for (let i = 0; i < 3; i++) {
+            const p = batch.offs[i];
+            assert.equal(p, base + i * stride + 64, `packet ${i} at the headroom of its own slot`);
+            const ulen = (arena[p + 44] << 8) | arena[p + 45];
+            assert.equal(batch.lens[i], 40 + ulen);
+            assert.ok(l4ChecksumOk(arena, p), `datagram ${i} checksum verifies`);
+            for (let k = 0; k < ulen - 8; k++) assert.equal(arena[p + 48 + k], (pos + k) % 251);
+            pos += ulen - 8;
+          }
+          assert.equal(pos, 3000);
+        } finally {
+          sock.close();
+        }
+      },
+      { aAddr: `${A}/64`, bAddr: `${B}/64`, tag: 'pktb' },
+    );
+  });
+
   test('splits a TCP TSO super-packet into MSS segments with their own sequence numbers and checksums', async () => {
     await withVethPair(
       async ({ a, b, aIndex }) => {
@@ -248,6 +295,54 @@ describe('PacketSocket', { skip: NEED_ROOT }, () => {
         }
       },
       { aAddr: `${A}/64`, bAddr: `${B}/64`, tag: 'tso' },
+    );
+  });
+
+  test('counts the packets the kernel drops in front of a socket nobody reads (PACKET_STATISTICS)', async () => {
+    await withVethPair(
+      async ({ a, b, aIndex, aMac }) => {
+        // The smallest receive buffer: a few frames fill the queue.
+        const sock = a.enter(() =>
+          PacketSocket.open({
+            ifindex: aIndex,
+            ifname: 'veth-a',
+            filter: clatReceiveFilter(parseIPv6(CLAT)),
+            rcvbuf: 4096,
+          }),
+        );
+        try {
+          b.exec('ip', '-6', 'neigh', 'replace', CLAT, 'lladdr', aMac, 'dev', 'veth-b');
+          sock.readKernelStats(); // start from zero whatever arrived before
+          const before = sock.counters.kernelDrops;
+          const sent = 3000;
+          // A flood while nothing reads: the exec blocks this thread until it is over.
+          b.exec(
+            'python3',
+            '-c',
+            'import socket\n' +
+              's=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\n' +
+              `for i in range(${sent}): s.sendto(bytes(200),('${CLAT}',9999))\n`,
+          );
+          sock.readKernelStats();
+          const drops = sock.counters.kernelDrops - before;
+          const batch = createBatch(64, 2048);
+          let read = 0;
+          for (let n = sock.read(batch, 0); n > 0; n = sock.read(batch, 0)) {
+            read += n;
+            batch.count = 0;
+          }
+          assert.ok(drops > 0, `the kernel dropped some of ${sent} (read ${read})`);
+          // Each packet is read or dropped at most once (others may be lost before the socket, in the backlog).
+          assert.ok(read + drops <= sent, `read ${read} + dropped ${drops} <= sent ${sent}`);
+          // Reading the statistics resets them: nothing new, nothing counted twice.
+          sock.readKernelStats();
+          assert.equal(sock.counters.kernelDrops - before, drops);
+        } finally {
+          sock.close();
+        }
+        sock.readKernelStats(); // closed: a no-op, no throw
+      },
+      { aAddr: `${A}/64`, bAddr: `${B}/64`, tag: 'pktd' },
     );
   });
 

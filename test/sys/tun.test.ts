@@ -63,6 +63,34 @@ describe('Tun', { skip: NEED_ROOT }, () => {
     }, 'tun');
   });
 
+  test('reads into a batch carved out of an arena (base not 0)', async () => {
+    await withNetns(async (ns) => {
+      const tun = ns.enter(() => Tun.open('v4-base'));
+      try {
+        ns.sh(TUN_SETUP('v4-base'));
+        const stride = 2048;
+        const base = 2 * stride + 36;
+        const arena = new Uint8Array(base + 4 * stride).fill(0xee);
+        const batch = createBatch(4, stride, arena, base);
+        const ping = ns.spawn('ping', ['-n', '-c', '1', '-W', '2', '198.51.100.9']);
+        await until('an echo request', () => tun.read(batch, 20) > 0);
+        const p = batch.offs[0];
+        assert.equal(p, base + 20, 'packet at the headroom of slot 0 of this batch');
+        assert.equal(arena[p] >> 4, 4);
+        assert.deepEqual([...arena.subarray(p + 16, p + 20)], [198, 51, 100, 9]);
+        assert.ok(
+          arena.subarray(0, base).every((x) => x === 0xee),
+          'nothing written in front of the batch',
+        );
+        echoReply(arena, p);
+        assert.equal(tun.write(batch), 1);
+        assert.equal(await exited(ping), 0);
+      } finally {
+        tun.close();
+      }
+    }, 'tunb');
+  });
+
   test('write picks packets by disposition and skips empty slots', async () => {
     await withNetns(async (ns) => {
       const tun = ns.enter(() => Tun.open('v4-disp'));

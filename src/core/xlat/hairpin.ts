@@ -28,14 +28,18 @@ const innerChain = new Ipv6Chain();
  */
 export function hairpinBack(c: ResolvedConfig, out: PacketBatch, o: number, len: number): Drop {
   const d = out.data;
-  const src4 = ((d[o + 12] << 24) | (d[o + 13] << 16) | (d[o + 14] << 8) | d[o + 15]) >>> 0;
+  // Addresses as signed 32-bit values (embed reads them with >>>): a uint32 above 2^31 is no small
+  // integer, and passing one to a function that is not inlined allocates a heap number.
+  const src4 = (d[o + 12] << 24) | (d[o + 13] << 16) | (d[o + 14] << 8) | d[o + 15];
   // The quoted packet's destination, when this is an ICMPv4 error (type 3, 11 or 12).
-  let innerDst4 = -1;
+  let quoted = false;
+  let innerDst4 = 0;
   if (d[o + 9] === 1 && len >= 48) {
     const t = d[o + 20];
     if (t === 3 || t === 11 || t === 12) {
       const io = o + 28;
-      innerDst4 = ((d[io + 16] << 24) | (d[io + 17] << 16) | (d[io + 18] << 8) | d[io + 19]) >>> 0;
+      quoted = true;
+      innerDst4 = (d[io + 16] << 24) | (d[io + 17] << 16) | (d[io + 18] << 8) | d[io + 19];
     }
   }
   // The 4→6 pass may fragment (to lowestIpv6Mtu); its outputs must stay clear of slot `o`.
@@ -50,7 +54,7 @@ export function hairpinBack(c: ResolvedConfig, out: PacketBatch, o: number, len:
     out.offs[k] = out.offs[i];
     out.lens[k] = out.lens[i];
     out.disp[k] = Disposition.Back;
-    if (c.pool6 !== null) toPool6Form(c, d, out.offs[k], out.lens[k], src4, innerDst4);
+    if (c.pool6 !== null) toPool6Form(c, d, out.offs[k], out.lens[k], src4, quoted, innerDst4);
     k++;
   }
   out.count = k;
@@ -58,7 +62,7 @@ export function hairpinBack(c: ResolvedConfig, out: PacketBatch, o: number, len:
   return r === Drop.NONE ? Drop.UNKNOWN : r;
 }
 
-/** Writes the pool6 form of `v4` over the IPv6 address at `d[at]`; returns the new address's sum. */
+/** Writes the pool6 form of `v4` (signed or unsigned 32 bits) over the IPv6 address at `d[at]`; returns the new address's sum. */
 function rewrite(c: ResolvedConfig, d: Uint8Array, at: number, v4: number): number {
   embed(c.pool6 as NonNullable<ResolvedConfig['pool6']>, v4, d, at);
   return sum16(d, at, 16);
@@ -83,7 +87,15 @@ function fixL4(d: Uint8Array, p: number, avail: number, proto: number, oldSum: n
  * `d[o, o+len)` into pool6 form, keeping every checksum right (hairpinning is rare: the ICMPv6
  * error checksum is simply recomputed).
  */
-function toPool6Form(c: ResolvedConfig, d: Uint8Array, o: number, len: number, src4: number, innerDst4: number): void {
+function toPool6Form(
+  c: ResolvedConfig,
+  d: Uint8Array,
+  o: number,
+  len: number,
+  src4: number,
+  quoted: boolean,
+  innerDst4: number,
+): void {
   const end = o + len;
   if (walkIpv6(d, o, end, false, chain) !== Walk.OK) return;
   const oldS = sum16(d, o + 8, 16);
@@ -96,7 +108,7 @@ function toPool6Form(c: ResolvedConfig, d: Uint8Array, o: number, len: number, s
     return;
   }
   const q = l4 + 8;
-  if (innerDst4 >= 0 && end - q >= 40 && walkIpv6(d, q, end, false, innerChain) === Walk.OK) {
+  if (quoted && end - q >= 40 && walkIpv6(d, q, end, false, innerChain) === Walk.OK) {
     const oldD = sum16(d, q + 24, 16);
     const newD = rewrite(c, d, q + 24, innerDst4);
     if (innerChain.fragOffset === 0) fixL4(d, innerChain.l4Off, end - innerChain.l4Off, innerChain.proto, oldD, newD);

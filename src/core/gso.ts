@@ -1,0 +1,103 @@
+/**
+ * Segmentation of IPv6 GSO/GRO super-packets, the way the kernel's own would do it
+ * (tcp_gso_segment, __udp_gso_segment; after wireguard-go's `tun/offload_linux.go gsoSplit`): one
+ * packet carrying many segments' payload behind one TCP or UDP header becomes packets of
+ * `gsoSize` payload bytes each, every one with its own lengths and a full checksum.
+ *
+ * Pure and in place: the first segment stays in its slot, the others go to free slots of the same
+ * batch, at the same offset into their slot. Nothing is allocated.
+ */
+import type { PacketBatch } from './batch.js';
+import { finish, pseudoSum6, sum16 } from './checksum.js';
+
+const IPV6_HLEN = 40;
+const UDP_HLEN = 8;
+const TCP_MIN_HLEN = 20;
+/** IPv6 Next Header / pseudo-header protocol numbers. */
+export const GSO_TCP = 6;
+export const GSO_UDP = 17;
+const TCP_FIN = 0x01;
+const TCP_PSH = 0x08;
+const TCP_CWR = 0x80;
+
+/** {@link gsoSplit} changed nothing: the batch has too few free slots for the segments. */
+export const GSO_NO_ROOM = -1;
+/** {@link gsoSplit} changed nothing: the headers do not add up, or a segment would not fit its slot. */
+export const GSO_BAD = -2;
+
+/**
+ * Splits the super-packet in slot `i` of `b` (`b.offs[i]`, `b.lens[i]`: an IPv6 header and any
+ * extension headers, `l4` bytes in all, then a TCP or UDP header as `proto` says) into packets of
+ * `gsoSize` payload bytes; the last may be shorter. The first stays in slot `i`, the others take
+ * slots `free`, `free + 1`, ... (their `offs`, `lens` and `disp`, copied from slot i, are set;
+ * `b.count` is the caller's). Each gets its Payload Length, its UDP length or TCP sequence number,
+ * and a full L4 checksum (a UDP checksum of 0 is sent as 0xffff, RFC 8200 §8.1). TCP flags as the
+ * kernel sets them: FIN and PSH only on the last segment, CWR only on the first.
+ *
+ * Returns the number of slots added (segments - 1), or {@link GSO_NO_ROOM} / {@link GSO_BAD} with
+ * the batch unchanged. The checksum field of the input need not be valid: it is recomputed.
+ */
+export function gsoSplit(b: PacketBatch, i: number, l4: number, proto: number, gsoSize: number, free: number): number {
+  const d = b.data;
+  const q = b.offs[i];
+  const total = b.lens[i];
+  if (proto !== GSO_TCP && proto !== GSO_UDP) return GSO_BAD;
+  if (l4 < IPV6_HLEN || total < l4 + UDP_HLEN) return GSO_BAD;
+  const l4len = proto === GSO_TCP ? (d[q + l4 + 12] >> 4) * 4 : UDP_HLEN;
+  if (proto === GSO_TCP && l4len < TCP_MIN_HLEN) return GSO_BAD;
+  const data = total - l4 - l4len;
+  if (gsoSize <= 0 || data <= 0) return GSO_BAD;
+  const segs = Math.ceil(data / gsoSize);
+  // Offset of the packet inside its slot; every segment sits at the same one in its own slot.
+  const slotOff = q - (b.base + i * b.stride);
+  const head = l4 + l4len;
+  if (slotOff < 0 || slotOff + head + gsoSize > b.stride) return GSO_BAD;
+  if (free + segs - 1 > b.capacity) return GSO_NO_ROOM;
+  const seq0 =
+    proto === GSO_TCP
+      ? ((d[q + l4 + 4] << 24) | (d[q + l4 + 5] << 16) | (d[q + l4 + 6] << 8) | d[q + l4 + 7]) >>> 0
+      : 0;
+  const flags0 = proto === GSO_TCP ? d[q + l4 + 13] : 0;
+  // Last segment first: the others copy from slot i, which changes only at k = 0.
+  for (let k = segs - 1; k >= 0; k--) {
+    const chunk = Math.min(gsoSize, data - k * gsoSize);
+    const slot = k === 0 ? i : free + k - 1;
+    const dst = k === 0 ? q : b.base + slot * b.stride + slotOff;
+    if (k > 0) {
+      d.copyWithin(dst, q, q + head);
+      d.copyWithin(dst + head, q + head + k * gsoSize, q + head + k * gsoSize + chunk);
+      b.offs[slot] = dst;
+      b.disp[slot] = b.disp[i];
+    }
+    const seglen = l4len + chunk;
+    const plen = l4 - IPV6_HLEN + seglen;
+    d[dst + 4] = plen >>> 8;
+    d[dst + 5] = plen & 0xff;
+    const u = dst + l4;
+    let field: number;
+    if (proto === GSO_TCP) {
+      const seq = (seq0 + k * gsoSize) >>> 0;
+      d[u + 4] = seq >>> 24;
+      d[u + 5] = (seq >>> 16) & 0xff;
+      d[u + 6] = (seq >>> 8) & 0xff;
+      d[u + 7] = seq & 0xff;
+      let f = flags0;
+      if (k < segs - 1) f &= ~(TCP_FIN | TCP_PSH);
+      if (k > 0) f &= ~TCP_CWR;
+      d[u + 13] = f;
+      field = u + 16;
+    } else {
+      d[u + 4] = seglen >>> 8;
+      d[u + 5] = seglen & 0xff;
+      field = u + 6;
+    }
+    d[field] = 0;
+    d[field + 1] = 0;
+    const c = finish(sum16(d, u, seglen, pseudoSum6(d, dst + 8, dst + 24, proto, seglen)));
+    const v = proto === GSO_UDP ? c || 0xffff : c;
+    d[field] = v >>> 8;
+    d[field + 1] = v & 0xff;
+    b.lens[slot] = l4 + seglen;
+  }
+  return segs - 1;
+}
