@@ -60,97 +60,19 @@ import {
   kind46,
   layoutError46,
   map46,
-  newErrorLayout46,
   POINTER_NEXT_HEADER,
   paramPointer46,
   ptbMtu46,
   type46,
 } from './icmp46.js';
-import { map4to6 } from './mapping.js';
-import { copy, sumWords, wordView } from './words.js';
+import { mapAddress46, mapDelta } from './mapping.js';
+import type { XlatState } from './state.js';
+import { copy, sumWords } from './words.js';
 
 // IPv6 header fields this file writes that hdr/ipv6.ts has no name for (RFC 8200 §3).
 const V6_PAYLOAD_LENGTH = 4;
 const V6_NEXT_HEADER = 6;
 const V6_HOP_LIMIT = 7;
-
-/** Reused by every ICMP error translation: the packet path allocates nothing. */
-const layout = newErrorLayout46();
-
-/**
- * A direct-mapped memo of {@link map4to6} (EAM lookup, then pool6): a CLAT sees the same few
- * addresses over and over, and copying 16 remembered bytes is several times cheaper than the
- * lookup. Keyed by the configuration object, which is immutable (reconfiguring makes a new one),
- * so a new configuration simply empties it. Fixed size: nothing allocated per packet.
- */
-const MEMO_SLOTS = 256;
-const memoKey = new Int32Array(MEMO_SLOTS);
-/** 0 = empty, 1 = mapped (bytes in memoAddr), 2 = no mapping. */
-const memoState = new Uint8Array(MEMO_SLOTS);
-const memoAddr = new Uint8Array(MEMO_SLOTS * 16);
-/** The same bytes as 32-bit words (native order), written through a word view of the output. */
-const memoWords = new Int32Array(memoAddr.buffer);
-/** Per slot: the folded 16-bit word sum of the IPv6 address (its part of a pseudo-header sum). */
-const memoSum6 = new Int32Array(MEMO_SLOTS);
-/** Per slot: the RFC 1624 difference the mapping makes to a checksummed sum (see {@link mapDelta}). */
-const memoDelta = new Int32Array(MEMO_SLOTS);
-let memoConfig: ResolvedConfig | null = null;
-
-/** Set by {@link mapAddress46}: the {@link mapDelta} and the sum of the address it just mapped. */
-let lastDelta = 0;
-let lastSum6 = 0;
-
-/**
- * The one's-complement difference (folded, 16 bits) between the sum of the 16-byte IPv6 address
- * at `d[at]` and the sum of the IPv4 address `v4` it replaced: what replacing one by the other
- * adds to every checksum over a pseudo-header holding it. 0 or 0xffff when checksum-neutral.
- */
-function mapDelta(v4: number, d: Uint8Array, at: number): number {
-  return fold((~fold((v4 >>> 16) + (v4 & 0xffff)) & 0xffff) + fold(sum16(d, at, 16)));
-}
-
-/**
- * {@link map4to6} for the IPv4 address at `b[from]`, through the memo. The address stays a signed
- * 32-bit value (a small integer to V8) until a miss: unsigned values above 2^31 would be boxed as
- * heap numbers, an allocation per packet.
- */
-function mapAddress46(c: ResolvedConfig, b: Uint8Array, from: number, d: Uint8Array, at: number): boolean {
-  const v4 = (b[from] << 24) | (b[from + 1] << 16) | (b[from + 2] << 8) | b[from + 3];
-  if (c !== memoConfig) {
-    memoState.fill(0);
-    memoConfig = c;
-  }
-  const h = (v4 ^ (v4 >>> 8) ^ (v4 >>> 16) ^ (v4 >>> 24)) & (MEMO_SLOTS - 1);
-  const state = memoState[h];
-  if (state !== 0 && memoKey[h] === v4) {
-    if (state === 2) return false;
-    const w = wordView(d);
-    if ((at & 3) === 0 && w.length !== 0) {
-      const k = at >>> 2;
-      const m = h << 2;
-      w[k] = memoWords[m];
-      w[k + 1] = memoWords[m + 1];
-      w[k + 2] = memoWords[m + 2];
-      w[k + 3] = memoWords[m + 3];
-    } else {
-      const m = h << 4;
-      for (let i = 0; i < 16; i++) d[at + i] = memoAddr[m + i];
-    }
-    lastDelta = memoDelta[h];
-    lastSum6 = memoSum6[h];
-    return true;
-  }
-  const ok = map4to6(c, v4 >>> 0, d, at);
-  memoKey[h] = v4;
-  memoState[h] = ok ? 1 : 2;
-  if (ok) {
-    const m = h << 4;
-    for (let i = 0; i < 16; i++) memoAddr[m + i] = d[at + i];
-    lastDelta = memoDelta[h] = mapDelta(v4, d, at);
-    lastSum6 = memoSum6[h] = fold(sum16(d, at, 16));
-  }
-  return ok;
-}
 
 /** Why ipv4Check refused, as a drop reason. */
 function invalidToDrop(v: Ipv4Invalid): Drop {
@@ -264,7 +186,8 @@ function emit(out: PacketBatch, i: number, o: number, len: number): void {
 }
 
 /** Translates the IPv4 packet at `b[off, off+len)` into `out` (RFC 7915 §4). */
-export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len: number, out: PacketBatch): Drop {
+export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: number, out: PacketBatch): Drop {
+  const c = s.config;
   const invalid = ipv4Check(b, off, len);
   if (invalid !== Ipv4Invalid.None) return invalidToDrop(invalid);
   const ihl = ipv4HeaderLength(b, off);
@@ -308,18 +231,18 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
   let srcDelta: number;
   let srcSum6: number;
   if (c.eamSourcesOnly && !c.eam.has4(ipv4Src(b, off) | 0)) return Drop.D46_SRC_NOT_EAM;
-  if (mapAddress46(c, b, off + IPV4_SRC, d, o + V6_SRC)) {
-    srcDelta = lastDelta;
-    srcSum6 = lastSum6;
+  if (mapAddress46(s, b, off + IPV4_SRC, d, o + V6_SRC)) {
+    srcDelta = s.memo46.lastDelta;
+    srcSum6 = s.memo46.lastSum6;
   } else {
     if (!isError || c.ownV6 === null) return Drop.D46_SRC_UNMAPPED;
     d.set(c.ownV6, o + V6_SRC);
     srcDelta = mapDelta(ipv4Src(b, off) | 0, d, o + V6_SRC);
     srcSum6 = sum16(d, o + V6_SRC, 16);
   }
-  if (!mapAddress46(c, b, off + IPV4_DST, d, o + V6_DST)) return Drop.D46_DST_UNMAPPED;
-  const diff = fold(srcDelta + lastDelta);
-  const addrSum = srcSum6 + lastSum6;
+  if (!mapAddress46(s, b, off + IPV4_DST, d, o + V6_DST)) return Drop.D46_DST_UNMAPPED;
+  const diff = fold(srcDelta + s.memo46.lastDelta);
+  const addrSum = srcSum6 + s.memo46.lastSum6;
 
   // §4.1 Hop Limit: the translator "(as any router) MUST check for zero and send the ICMPv4 'TTL
   // Exceeded' ... error".
@@ -336,7 +259,7 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
     return Drop.D46_SRC_ROUTE;
   }
 
-  if (isError) return translateError46(c, b, off, ihl, total, out, i, o);
+  if (isError) return translateError46(s, b, off, ihl, total, out, i, o);
 
   let type6 = -1;
   if (proto === PROTO_ICMP) {
@@ -385,7 +308,7 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
     if (pieces === 0 || i + pieces > out.capacity) return Drop.D46_TOO_MANY_FRAGMENTS;
   }
 
-  copy(b, l4, l4len, d, payloadAt);
+  copy(s.words, b, l4, l4len, d, payloadAt);
   const next = protocol46(proto);
   const hop = ttl - 1;
   if (outHeader === V6_HEADER) {
@@ -401,8 +324,8 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
       readdressChecksum(d, payloadAt + TCP_CHECKSUM, diff, false);
     } else if (proto === PROTO_UDP) {
       if (computeUdp) {
-        const s = sumWords(d, payloadAt, l4len, pseudoSum6(d, o + V6_SRC, o + V6_DST, PROTO_UDP, l4len));
-        const n = finish(s);
+        const sum = sumWords(s.words, d, payloadAt, l4len, pseudoSum6(d, o + V6_SRC, o + V6_DST, PROTO_UDP, l4len));
+        const n = finish(sum);
         d[payloadAt + UDP_CHECKSUM] = n === 0 ? 0xff : n >>> 8;
         d[payloadAt + UDP_CHECKSUM + 1] = n === 0 ? 0xff : n;
       } else {
@@ -430,7 +353,7 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
  * verified first.
  */
 function translateError46(
-  c: ResolvedConfig,
+  s: XlatState,
   b: Uint8Array,
   off: number,
   ihl: number,
@@ -439,9 +362,11 @@ function translateError46(
   i: number,
   o: number,
 ): Drop {
+  const c = s.config;
+  const layout = s.errorLayout46;
   const p = off + ihl;
   const icmpLen = total - ihl;
-  if (fold(sumWords(b, p, icmpLen, 0)) !== 0xffff) return Drop.D46_ICMP_BAD_CHECKSUM;
+  if (fold(sumWords(s.words, b, p, icmpLen, 0)) !== 0xffff) return Drop.D46_ICMP_BAD_CHECKSUM;
   const m = map46(icmp4Type(b, p), icmp4Code(b, p));
   const kind = kind46(m);
   if (kind === Kind46.Drop) return Drop.D46_ICMP_UNTRANSLATABLE;
@@ -485,12 +410,12 @@ function translateError46(
 
   const d = out.data;
   const io = o + V6_HEADER + ICMPV4_HEADER_LENGTH; // where the inner IPv6 packet goes
-  if (!mapAddress46(c, b, q + IPV4_SRC, d, io + V6_SRC)) return Drop.D46_ICMP_BAD_INNER;
-  const isrcDelta = lastDelta;
-  const isrcSum6 = lastSum6;
-  if (!mapAddress46(c, b, q + IPV4_DST, d, io + V6_DST)) return Drop.D46_ICMP_BAD_INNER;
-  const idiff = fold(isrcDelta + lastDelta);
-  const iaddrSum = isrcSum6 + lastSum6;
+  if (!mapAddress46(s, b, q + IPV4_SRC, d, io + V6_SRC)) return Drop.D46_ICMP_BAD_INNER;
+  const isrcDelta = s.memo46.lastDelta;
+  const isrcSum6 = s.memo46.lastSum6;
+  if (!mapAddress46(s, b, q + IPV4_DST, d, io + V6_DST)) return Drop.D46_ICMP_BAD_INNER;
+  const idiff = fold(isrcDelta + s.memo46.lastDelta);
+  const iaddrSum = isrcSum6 + s.memo46.lastSum6;
 
   const icmp6Len = ICMPV4_HEADER_LENGTH + layout.quoted6 + layout.pad + layout.ext;
   const totalOut = V6_HEADER + icmp6Len;
@@ -499,7 +424,7 @@ function translateError46(
   // Inner packet: transport header and data, cut to fit; then padding and extension.
   const ipay = io + ih6;
   const copied = Math.min(layout.quoted4 - iihl, layout.quoted6 - ih6);
-  copy(b, q + iihl, copied, d, ipay);
+  copy(s.words, b, q + iihl, copied, d, ipay);
   d.fill(0, ipay + copied, io + layout.quoted6 + layout.pad);
   if (layout.ext !== 0) copyBytes(b, q + layout.quoted4, layout.ext, d, io + layout.quoted6 + layout.pad);
 
@@ -540,7 +465,7 @@ function translateError46(
   d[h + 6] = rest >>> 8;
   d[h + 7] = rest;
   if (layout.lengthField !== 0) d[h + 4] = layout.lengthField; // RFC 4884 §4.2 (ICMPv6)
-  const ck = finish(sumWords(d, h, icmp6Len, pseudoSum6(d, o + V6_SRC, o + V6_DST, PROTO_ICMPV6, icmp6Len)));
+  const ck = finish(sumWords(s.words, d, h, icmp6Len, pseudoSum6(d, o + V6_SRC, o + V6_DST, PROTO_ICMPV6, icmp6Len)));
   d[h + 2] = ck >>> 8;
   d[h + 3] = ck;
   emit(out, i, o, totalOut);

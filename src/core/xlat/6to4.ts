@@ -19,33 +19,20 @@ import {
   isIcmp6Error,
 } from '../hdr/icmpv6.js';
 import { hopLimit6, IPV6_DST, IPV6_SRC, payloadLength6, trafficClass6 } from '../hdr/ipv6.js';
-import { Ipv6Chain, NH_HOP_BY_HOP, NH_ICMPV6, NH_TCP, NH_UDP, Walk, walkIpv6 } from '../hdr/ipv6-ext.js';
+import { type Ipv6Chain, NH_HOP_BY_HOP, NH_ICMPV6, NH_TCP, NH_UDP, Walk, walkIpv6 } from '../hdr/ipv6-ext.js';
 import type { ResolvedConfig } from './config.js';
 import { Drop } from './drop.js';
 import { hairpinBack } from './hairpin.js';
 import { emitIcmp6Error } from './icmp-error.js';
-import { ErrorLayout, icmp6to4TypeCode, layout4884, mapPointer64, NO_ICMP4, ptbMtu64 } from './icmp64.js';
-import { M64_SUM6, M64_V4, M64_VIA_POOL6, mapAddress64, mapped64 } from './mapping.js';
+import { icmp6to4TypeCode, layout4884, mapPointer64, NO_ICMP4, ptbMtu64 } from './icmp64.js';
+import { M64_SUM6, M64_V4, M64_VIA_POOL6, mapAddress64 } from './mapping.js';
+import type { XlatState } from './state.js';
 import { copy, sumWords } from './words.js';
 
 /** RFC 7915 §5.1: DF is set exactly when the IPv4 packet is larger than this. */
 const DF_THRESHOLD = 1260;
 /** Largest translated ICMPv4 error (RFC 1812 §4.3.2.3; what the Jool corpus expects). */
 const ICMP4_ERROR_CAP = 576;
-
-const outer = new Ipv6Chain();
-const inner = new Ipv6Chain();
-const layout = new ErrorLayout();
-
-/** Identification for unfragmented DF=0 results (RFC 7915 §5.1 leaves the generator to us; RFC 6864 §4). */
-let nextId = 0;
-
-/** MTU the result must fit: the IPv4 link's, or no limit for a hairpinned packet (it never leaves on IPv4). */
-let linkMtu = 0xffff;
-
-/** 16-bit word sums of the outer IPv6 source and destination (set by translate6to4). */
-let srcSum6 = 0;
-let dstSum6 = 0;
 
 /**
  * Writes a 20-byte IPv4 header (no options) with its checksum. `idFlags` is from {@link idAndFlags};
@@ -108,14 +95,14 @@ function writeIpv4Header(
  * ID, RFC 8021). Without one, DF = 1 exactly when the result exceeds 1260 bytes; such a packet is
  * atomic and gets ID 0 (RFC 6864 §4.1); smaller ones get a fresh ID.
  */
-function idAndFlags(ch: Ipv6Chain, totalLen: number, fresh: boolean): number {
+function idAndFlags(s: XlatState, ch: Ipv6Chain, totalLen: number, fresh: boolean): number {
   if (ch.fragOff >= 0) {
     return ((ch.fragId & 0xffff) << 16) | (ch.fragMore ? 0x2000 : 0) | (ch.fragOffset & 0x1fff);
   }
   if (totalLen > DF_THRESHOLD) return 0x4000;
   if (!fresh) return 0;
-  nextId = (nextId + 1) & 0xffff;
-  return nextId << 16;
+  s.nextId = (s.nextId + 1) & 0xffff;
+  return s.nextId << 16;
 }
 
 function tosOf(c: ResolvedConfig, b: Uint8Array, off: number): number {
@@ -185,7 +172,10 @@ function commit(out: PacketBatch, o: number, len: number): void {
   out.count++;
 }
 
-export function translate6to4(c: ResolvedConfig, b: Uint8Array, off: number, len: number, out: PacketBatch): Drop {
+export function translate6to4(s: XlatState, b: Uint8Array, off: number, len: number, out: PacketBatch): Drop {
+  const c = s.config;
+  const outer = s.outer;
+  const mapped64 = s.mapped64;
   if (len < 40) return Drop.D64_TRUNCATED;
   if (b[off] >>> 4 !== 6) return Drop.BAD_VERSION;
   const plen = payloadLength6(b, off);
@@ -199,10 +189,10 @@ export function translate6to4(c: ResolvedConfig, b: Uint8Array, off: number, len
   if (w === Walk.TRUNCATED) return Drop.D64_TRUNCATED;
 
   // Addresses stay signed 32-bit values: an unsigned one above 2^31 would be a heap number.
-  if (!mapAddress64(c, b, off + IPV6_DST)) return Drop.D64_DST_UNMAPPED;
+  if (!mapAddress64(s, b, off + IPV6_DST)) return Drop.D64_DST_UNMAPPED;
   const dst = mapped64[M64_V4];
   const dstViaPool6 = mapped64[M64_VIA_POOL6] !== 0;
-  dstSum6 = mapped64[M64_SUM6];
+  s.dstSum6 = mapped64[M64_SUM6];
 
   // Source mapped before any error goes back: the translator answers only packets it would
   // translate. ICMPv6 errors are the exception (RFC 7915 §5.1 / RFC 6791): one from a router
@@ -212,13 +202,13 @@ export function translate6to4(c: ResolvedConfig, b: Uint8Array, off: number, len
   const icmpError =
     w === Walk.OK && proto === NH_ICMPV6 && outer.fragOffset === 0 && end - l4 >= 1 && isIcmp6Error(b[l4]);
   let src: number;
-  if (mapAddress64(c, b, off + IPV6_SRC)) {
+  if (mapAddress64(s, b, off + IPV6_SRC)) {
     src = mapped64[M64_V4];
-    srcSum6 = mapped64[M64_SUM6];
+    s.srcSum6 = mapped64[M64_SUM6];
   } else {
     if (!icmpError || c.icmpSrcV4 === null) return Drop.D64_SRC_UNMAPPED;
     src = c.icmpSrcV4 | 0;
-    srcSum6 = sum16(b, off + IPV6_SRC, 16);
+    s.srcSum6 = sum16(b, off + IPV6_SRC, 16);
   }
 
   if (w === Walk.AFTER_FRAGMENT) {
@@ -251,23 +241,24 @@ export function translate6to4(c: ResolvedConfig, b: Uint8Array, off: number, len
   if (!hairpin && out.count >= out.capacity) return Drop.OUTPUT_FULL;
   // The hairpinned copy keeps the hop limit: the 4→6 pass decrements it once for both.
   const ttl = hairpin ? hop : hop - 1;
-  linkMtu = hairpin ? 0xffff : c.ipv4Mtu;
+  s.linkMtu = hairpin ? 0xffff : c.ipv4Mtu;
+  s.src4 = src;
+  s.dst4 = dst;
+  s.ttl = ttl;
 
   let r: number;
   if (proto === NH_ICMPV6) {
     if (outer.isFragment) return Drop.D64_FRAGMENTED_ICMP;
-    r = icmpError
-      ? translateIcmpError(c, b, off, end, l4, src, dst, ttl, out, o)
-      : translateIcmpInfo(c, b, off, end, l4, src, dst, ttl, out, o);
+    r = icmpError ? translateIcmpError(s, b, off, end, out, o) : translateIcmpInfo(s, b, off, end, out, o);
   } else {
-    r = translatePlain(c, b, off, end, l4, proto, src, dst, ttl, out, o);
+    r = translatePlain(s, b, off, end, out, o);
   }
   if (r < 0) return -r as Drop;
   if (!hairpin) {
     commit(out, o, r);
     return Drop.NONE;
   }
-  return hairpinBack(c, out, o, r);
+  return hairpinBack(s, out, o, r);
 }
 
 /**
@@ -280,59 +271,44 @@ function tooBig(c: ResolvedConfig, b: Uint8Array, off: number, end: number, out:
 }
 
 /** TCP, UDP and every other upper layer (passed through as is, RFC 7915 §5.1). Returns the length or −Drop. */
-function translatePlain(
-  c: ResolvedConfig,
-  b: Uint8Array,
-  off: number,
-  end: number,
-  l4: number,
-  proto: number,
-  src: number,
-  dst: number,
-  ttl: number,
-  out: PacketBatch,
-  o: number,
-): number {
+function translatePlain(s: XlatState, b: Uint8Array, off: number, end: number, out: PacketBatch, o: number): number {
+  const c = s.config;
+  const outer = s.outer;
+  const l4 = outer.l4Off;
+  const proto = outer.proto;
   const l4len = end - l4;
   const total = 20 + l4len;
-  if (total > linkMtu) return tooBig(c, b, off, end, out);
+  if (total > s.linkMtu) return tooBig(c, b, off, end, out);
   if (total > out.stride) return -Drop.OUTPUT_FULL;
   const d = out.data;
   if (outer.fragOffset === 0) {
     if (proto === NH_TCP && l4len < 20) return -Drop.D64_L4_TRUNCATED;
     if (proto === NH_UDP && l4len < 8) return -Drop.D64_L4_TRUNCATED;
   }
-  copy(b, l4, end - l4, d, o + 20);
-  if (outer.fragOffset === 0) fixTransport(d, o + 20, l4len, proto, srcSum6 + dstSum6, sum32(src) + sum32(dst));
-  writeIpv4Header(d, o, tosOf(c, b, off), total, idAndFlags(outer, total, true), ttl, proto, src, dst);
+  copy(s.words, b, l4, end - l4, d, o + 20);
+  if (outer.fragOffset === 0)
+    fixTransport(d, o + 20, l4len, proto, s.srcSum6 + s.dstSum6, sum32(s.src4) + sum32(s.dst4));
+  writeIpv4Header(d, o, tosOf(c, b, off), total, idAndFlags(s, outer, total, true), s.ttl, proto, s.src4, s.dst4);
   return total;
 }
 
 /** RFC 7915 §5.2, informational messages: echo only. Returns the length or −Drop. */
-function translateIcmpInfo(
-  c: ResolvedConfig,
-  b: Uint8Array,
-  off: number,
-  end: number,
-  l4: number,
-  src: number,
-  dst: number,
-  ttl: number,
-  out: PacketBatch,
-  o: number,
-): number {
+function translateIcmpInfo(s: XlatState, b: Uint8Array, off: number, end: number, out: PacketBatch, o: number): number {
+  const c = s.config;
+  const outer = s.outer;
+  const l4 = outer.l4Off;
   const l4len = end - l4;
   if (l4len < 8) return -Drop.D64_L4_TRUNCATED;
   const tc4 = icmp6to4TypeCode(b[l4], b[l4 + 1]);
   if (tc4 === NO_ICMP4) return -Drop.D64_ICMP_UNTRANSLATABLE;
   const total = 20 + l4len;
-  if (total > linkMtu) return tooBig(c, b, off, end, out);
+  if (total > s.linkMtu) return tooBig(c, b, off, end, out);
   if (total > out.stride) return -Drop.OUTPUT_FULL;
   const d = out.data;
-  copy(b, l4, end - l4, d, o + 20);
+  copy(s.words, b, l4, end - l4, d, o + 20);
   // The IPv6 pseudo-header (RFC 8200 §8.1) from the address sums already made.
-  fixEcho(d, o + 20, tc4, srcSum6 + dstSum6 + NH_ICMPV6 + (l4len >>> 16) + (l4len & 0xffff));
-  writeIpv4Header(d, o, tosOf(c, b, off), total, idAndFlags(outer, total, true), ttl, 1, src, dst);
+  fixEcho(d, o + 20, tc4, s.srcSum6 + s.dstSum6 + NH_ICMPV6 + (l4len >>> 16) + (l4len & 0xffff));
+  writeIpv4Header(d, o, tosOf(c, b, off), total, idAndFlags(s, outer, total, true), s.ttl, 1, s.src4, s.dst4);
   return total;
 }
 
@@ -342,17 +318,16 @@ function translateIcmpInfo(
  * whole cut to 576 bytes, and the ICMPv4 checksum computed afresh. Returns the length or −Drop.
  */
 function translateIcmpError(
-  c: ResolvedConfig,
+  s: XlatState,
   b: Uint8Array,
   off: number,
   end: number,
-  l4: number,
-  src: number,
-  dst: number,
-  ttl: number,
   out: PacketBatch,
   o: number,
 ): number {
+  const c = s.config;
+  const outer = s.outer;
+  const l4 = outer.l4Off;
   const icmpLen = end - l4;
   if (icmpLen < 8 + 40) return -Drop.D64_ICMP_BAD_INNER;
   const type = b[l4];
@@ -385,12 +360,15 @@ function translateIcmpError(
 
   // The quoted packet (§5.3).
   if (qEnd - q < 40 || b[q] >>> 4 !== 6) return -Drop.D64_ICMP_BAD_INNER;
+  const inner = s.inner;
+  const mapped64 = s.mapped64;
+  const layout = s.errorLayout64;
   const iw = walkIpv6(b, q, qEnd, false, inner);
   if (iw !== Walk.OK) return -Drop.D64_ICMP_BAD_INNER;
-  if (!mapAddress64(c, b, q + IPV6_SRC)) return -Drop.D64_ICMP_BAD_INNER;
+  if (!mapAddress64(s, b, q + IPV6_SRC)) return -Drop.D64_ICMP_BAD_INNER;
   const isrc = mapped64[M64_V4];
   const isrcSum6 = mapped64[M64_SUM6];
-  if (!mapAddress64(c, b, q + IPV6_DST)) return -Drop.D64_ICMP_BAD_INNER;
+  if (!mapAddress64(s, b, q + IPV6_DST)) return -Drop.D64_ICMP_BAD_INNER;
   const idst = mapped64[M64_V4];
   const idstSum6 = mapped64[M64_SUM6];
   const iproto = inner.proto;
@@ -401,7 +379,7 @@ function translateIcmpError(
   const iTotal = 20 + iorigL4;
   const quoted4 = 20 + (qEnd - il4);
 
-  layout4884(quoted4, extLen, Math.min(ICMP4_ERROR_CAP, linkMtu), layout);
+  layout4884(quoted4, extLen, Math.min(ICMP4_ERROR_CAP, s.linkMtu), layout);
   const total = 28 + layout.field + layout.ext;
   if (total > out.stride) return -Drop.OUTPUT_FULL;
   const d = out.data;
@@ -430,7 +408,7 @@ function translateIcmpError(
       fixTransport(d, io + 20, copyL4, iproto, isrcSum6 + idstSum6, sum32(isrc) + sum32(idst));
     }
   }
-  const iIdFlags = idAndFlags(inner, iTotal, false);
+  const iIdFlags = idAndFlags(s, inner, iTotal, false);
   writeIpv4Header(d, io, tosOf(c, b, q), iTotal, iIdFlags, b[q + 7], iproto === NH_ICMPV6 ? 1 : iproto, isrc, idst);
 
   // ICMPv4 header.
@@ -442,10 +420,10 @@ function translateIcmpError(
   d[m + 5] = layout.lengthWords !== 0 ? layout.lengthWords : word >>> 16;
   d[m + 6] = word >>> 8;
   d[m + 7] = word;
-  const cs = finish(sumWords(d, m, total - 20, 0));
+  const cs = finish(sumWords(s.words, d, m, total - 20, 0));
   d[m + 2] = cs >>> 8;
   d[m + 3] = cs;
 
-  writeIpv4Header(d, o, tosOf(c, b, off), total, idAndFlags(outer, total, true), ttl, 1, src, dst);
+  writeIpv4Header(d, o, tosOf(c, b, off), total, idAndFlags(s, outer, total, true), s.ttl, 1, s.src4, s.dst4);
   return total;
 }

@@ -246,7 +246,7 @@ export const DROP_INFO = {
     name: 'v4_protocol_is_v6_extension',
     doc: 'IPv4 Protocol is an IPv6 extension header number (0, 43, 44, 60); as the IPv6 Next Header it would be parsed as that header.',
   },
-} satisfies Record<Exclude<Drop, Drop.COUNT>, DropInfo>;
+} as const satisfies Record<Exclude<Drop, Drop.COUNT>, DropInfo>;
 
 /** The name of a drop reason, for status, metrics and the offline tool. */
 export function dropName(d: Drop): string {

@@ -13,20 +13,19 @@ import { embed } from '../addr/rfc6052.js';
 import { Disposition, type PacketBatch } from '../batch.js';
 import { adjust, finish, pseudoSum6, sum16 } from '../checksum.js';
 import { isIcmp6Error } from '../hdr/icmpv6.js';
-import { Ipv6Chain, NH_ICMPV6, NH_TCP, NH_UDP, Walk, walkIpv6 } from '../hdr/ipv6-ext.js';
+import { NH_ICMPV6, NH_TCP, NH_UDP, Walk, walkIpv6 } from '../hdr/ipv6-ext.js';
 import { translate4to6 } from './4to6.js';
 import type { ResolvedConfig } from './config.js';
 import { Drop } from './drop.js';
-
-const chain = new Ipv6Chain();
-const innerChain = new Ipv6Chain();
+import type { XlatState } from './state.js';
 
 /**
  * Translates the IPv4 packet at `out.data[o, o+len)` (built by 6→4, with the hop limit not yet
  * decremented) back into IPv6 and appends the result with disposition Back. `o` must lie in a
  * slot the 4→6 pass does not write (the caller uses the batch's last slot).
  */
-export function hairpinBack(c: ResolvedConfig, out: PacketBatch, o: number, len: number): Drop {
+export function hairpinBack(s: XlatState, out: PacketBatch, o: number, len: number): Drop {
+  const c = s.config;
   const d = out.data;
   const src4 = ((d[o + 12] << 24) | (d[o + 13] << 16) | (d[o + 14] << 8) | d[o + 15]) >>> 0;
   // The quoted packet's destination, when this is an ICMPv4 error (type 3, 11 or 12).
@@ -42,7 +41,7 @@ export function hairpinBack(c: ResolvedConfig, out: PacketBatch, o: number, len:
   const pieces = 1 + Math.ceil(len / (c.lowestIpv6Mtu - 48));
   if (out.count + pieces >= out.capacity) return Drop.OUTPUT_FULL;
   const first = out.count;
-  const r = translate4to6(c, d, o, len, out);
+  const r = translate4to6(s, d, o, len, out);
   // Keep only translations: an ICMPv4 error about the intermediate packet has nobody to go to.
   let k = first;
   for (let i = first; i < out.count; i++) {
@@ -50,7 +49,7 @@ export function hairpinBack(c: ResolvedConfig, out: PacketBatch, o: number, len:
     out.offs[k] = out.offs[i];
     out.lens[k] = out.lens[i];
     out.disp[k] = Disposition.Back;
-    if (c.pool6 !== null) toPool6Form(c, d, out.offs[k], out.lens[k], src4, innerDst4);
+    if (c.pool6 !== null) toPool6Form(s, d, out.offs[k], out.lens[k], src4, innerDst4);
     k++;
   }
   out.count = k;
@@ -83,7 +82,10 @@ function fixL4(d: Uint8Array, p: number, avail: number, proto: number, oldSum: n
  * `d[o, o+len)` into pool6 form, keeping every checksum right (hairpinning is rare: the ICMPv6
  * error checksum is simply recomputed).
  */
-function toPool6Form(c: ResolvedConfig, d: Uint8Array, o: number, len: number, src4: number, innerDst4: number): void {
+function toPool6Form(s: XlatState, d: Uint8Array, o: number, len: number, src4: number, innerDst4: number): void {
+  const c = s.config;
+  const chain = s.hairpinChain;
+  const innerChain = s.hairpinInner;
   const end = o + len;
   if (walkIpv6(d, o, end, false, chain) !== Walk.OK) return;
   const oldS = sum16(d, o + 8, 16);
