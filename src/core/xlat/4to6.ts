@@ -7,13 +7,13 @@
  * The input `b[off, off+len)` must not overlap the output slots it is written to (the datapath's
  * input and output batches are different slots of one arena, moved with copyWithin).
  */
-import { copyBytes, Disposition, type PacketBatch, slotStart } from '../batch.js';
+import { appendPacket, copyBytes, Disposition, type PacketBatch, slotStart } from '../batch.js';
 import { adjust, finish, fold, pseudoSum6, sum16 } from '../checksum.js';
+import { ICMP_CHECKSUM, ICMP_CODE, ICMP_TYPE, icmpSetChecksum, icmpWriteHeader } from '../hdr/icmp.js';
 import {
   ICMPV4_HEADER_LENGTH,
   ICMPV4_POINTER,
   Icmp4Type,
-  Icmp4Unreach,
   icmp4Code,
   icmp4IsError,
   icmp4Mtu,
@@ -44,14 +44,14 @@ import {
   PROTO_TCP,
   PROTO_UDP,
 } from '../hdr/ipv4.js';
-import { IPV6_DST as V6_DST, IPV6_HDR_LEN as V6_HEADER, IPV6_SRC as V6_SRC } from '../hdr/ipv6.js';
-import { FRAG_HDR_LEN as FRAG_HEADER } from '../hdr/ipv6-ext.js';
+import { ipv6WriteHeader, IPV6_DST as V6_DST, IPV6_HDR_LEN as V6_HEADER, IPV6_SRC as V6_SRC } from '../hdr/ipv6.js';
+import { FRAG_HDR_LEN as FRAG_HEADER, fragWriteHeader } from '../hdr/ipv6-ext.js';
 import { TCP_CHECKSUM, TCP_MIN_HEADER_LENGTH } from '../hdr/tcp.js';
 import { UDP_CHECKSUM, UDP_HEADER_LENGTH } from '../hdr/udp.js';
 import type { ResolvedConfig } from './config.js';
 import { Drop } from './drop.js';
 import { fragment46, fragmentCount46 } from './frag46.js';
-import { emitIcmp4Error } from './icmp-error.js';
+import { emitIcmp4Error, ICMP4_ERRORS } from './icmp-error.js';
 import {
   code46,
   ICMPV6_DEST_UNREACHABLE,
@@ -69,11 +69,6 @@ import { mapAddress46, mapDelta } from './mapping.js';
 import type { XlatState } from './state.js';
 import { copy, sumWords } from './words.js';
 
-// IPv6 header fields this file writes that hdr/ipv6.ts has no name for (RFC 8200 §3).
-const V6_PAYLOAD_LENGTH = 4;
-const V6_NEXT_HEADER = 6;
-const V6_HOP_LIMIT = 7;
-
 /** Why ipv4Check refused, as a drop reason. */
 function invalidToDrop(v: Ipv4Invalid): Drop {
   switch (v) {
@@ -88,45 +83,9 @@ function invalidToDrop(v: Ipv4Invalid): Drop {
   }
 }
 
-/**
- * RFC 7915 §4.1: the fixed IPv6 header at `d[o]` (addresses are written by the caller):
- * Traffic Class from TOS (or 0 by policy), Flow Label 0, Next Header from Protocol (ICMP 1 → 58).
- */
-function writeV6Header(
-  c: ResolvedConfig,
-  d: Uint8Array,
-  o: number,
-  tos: number,
-  payloadLength: number,
-  next: number,
-  hopLimit: number,
-): void {
-  const tc = c.trafficClass === 'zero' ? 0 : tos;
-  d[o] = 0x60 | (tc >>> 4);
-  d[o + 1] = (tc & 0x0f) << 4;
-  d[o + 2] = 0;
-  d[o + 3] = 0;
-  d[o + V6_PAYLOAD_LENGTH] = payloadLength >>> 8;
-  d[o + V6_PAYLOAD_LENGTH + 1] = payloadLength;
-  d[o + V6_NEXT_HEADER] = next;
-  d[o + V6_HOP_LIMIT] = hopLimit;
-}
-
-/**
- * RFC 7915 §4.1: a Fragment header at `d[o]` for an IPv4 fragment — Next Header from Protocol,
- * offset and M from the IPv4 header, Identification = the 16-bit IPv4 ID zero-extended. RFC 8021:
- * only fragments get one (no atomic fragments).
- */
-function writeFragHeader(d: Uint8Array, o: number, next: number, offsetBytes: number, more: boolean, id: number): void {
-  d[o] = next;
-  d[o + 1] = 0;
-  const fo = offsetBytes | (more ? 1 : 0);
-  d[o + 2] = fo >>> 8;
-  d[o + 3] = fo;
-  d[o + 4] = 0;
-  d[o + 5] = 0;
-  d[o + 6] = id >>> 8;
-  d[o + 7] = id;
+/** RFC 7915 §4.1 Traffic Class: copied from TOS, or 0 by policy. */
+function trafficClass46(c: ResolvedConfig, tos: number): number {
+  return c.trafficClass === 'zero' ? 0 : tos;
 }
 
 function protocol46(p: number): number {
@@ -167,22 +126,12 @@ function readdressChecksum(d: Uint8Array, at: number, diff: number, udp: boolean
  * `l4len` the message length.
  */
 function echo46(d: Uint8Array, q: number, addrSum: number, type6: number, l4len: number): void {
-  const old = (d[q] << 8) | d[q + 1];
-  d[q] = type6;
-  d[q + 1] = 0;
+  const old = (d[q + ICMP_TYPE] << 8) | d[q + ICMP_CODE];
+  d[q + ICMP_TYPE] = type6;
+  d[q + ICMP_CODE] = 0;
   // The ICMPv6 pseudo-header (RFC 8200 §8.1): addresses, length, next header.
   const now = (type6 << 8) + addrSum + PROTO_ICMPV6 + (l4len >>> 16) + (l4len & 0xffff);
-  const n = adjust((d[q + 2] << 8) | d[q + 3], old, now);
-  d[q + 2] = n >>> 8;
-  d[q + 3] = n;
-}
-
-/** Appends slot `i` at `o` of `len` bytes as Forward. */
-function emit(out: PacketBatch, i: number, o: number, len: number): void {
-  out.offs[i] = o;
-  out.lens[i] = len;
-  out.disp[i] = Disposition.Forward;
-  out.count = i + 1;
+  icmpSetChecksum(d, q, adjust((d[q + ICMP_CHECKSUM] << 8) | d[q + ICMP_CHECKSUM + 1], old, now));
 }
 
 /** Translates the IPv4 packet at `b[off, off+len)` into `out` (RFC 7915 §4). */
@@ -248,18 +197,18 @@ export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: num
   // Exceeded' ... error".
   const ttl = ipv4Ttl(b, off);
   if (ttl <= 1) {
-    emitIcmp4Error(c, b, off, total, Icmp4Type.TimeExceeded, 0, 0, out);
+    emitIcmp4Error(c, ICMP4_ERRORS.ttlExceeded, 0, b, off, total, out);
     return Drop.D46_TTL_EXPIRED;
   }
   // §4.1 Options are ignored, but "if an unexpired source route option is present, then the packet
   // MUST instead be discarded, and an ICMPv4 'Destination Unreachable, Source Route Failed' (Type
   // 3, Code 5) error message SHOULD be returned to the sender."
   if (ihl > IPV4_MIN_HEADER_LENGTH && ipv4HasUnexpiredSourceRoute(b, off)) {
-    emitIcmp4Error(c, b, off, total, Icmp4Type.DestUnreachable, Icmp4Unreach.SourceRouteFailed, 0, out);
+    emitIcmp4Error(c, ICMP4_ERRORS.sourceRouteFailed, 0, b, off, total, out);
     return Drop.D46_SRC_ROUTE;
   }
 
-  if (isError) return translateError46(s, b, off, ihl, total, out, i, o);
+  if (isError) return translateError46(s, b, off, ihl, total, out, o);
 
   let type6 = -1;
   if (proto === PROTO_ICMP) {
@@ -275,7 +224,7 @@ export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: num
   let computeUdp = false;
   if (proto === PROTO_UDP && fragOffset === 0 && b[l4 + UDP_CHECKSUM] === 0 && b[l4 + UDP_CHECKSUM + 1] === 0) {
     if (isFragment || c.udpZeroChecksum === 'drop') {
-      emitIcmp4Error(c, b, off, total, Icmp4Type.DestUnreachable, Icmp4Unreach.AdminProhibited, 0, out);
+      emitIcmp4Error(c, ICMP4_ERRORS.adminProhibited, 0, b, off, total, out);
       return Drop.D46_UDP_ZERO_CHECKSUM;
     }
     computeUdp = true;
@@ -290,7 +239,7 @@ export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: num
   if (df) {
     if (outLen > c.ipv6Mtu) {
       const mtu = c.ipv6Mtu - 20;
-      emitIcmp4Error(c, b, off, total, Icmp4Type.DestUnreachable, Icmp4Unreach.FragmentationNeeded, mtu, out);
+      emitIcmp4Error(c, ICMP4_ERRORS.fragmentationNeeded, mtu, b, off, total, out);
       return Drop.D46_TOO_BIG;
     }
   } else {
@@ -312,10 +261,10 @@ export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: num
   const next = protocol46(proto);
   const hop = ttl - 1;
   if (outHeader === V6_HEADER) {
-    writeV6Header(c, d, o, ipv4Tos(b, off), l4len, next, hop);
+    ipv6WriteHeader(d, o, trafficClass46(c, ipv4Tos(b, off)), l4len, next, hop);
   } else {
-    writeV6Header(c, d, o, ipv4Tos(b, off), FRAG_HEADER + l4len, PROTO_FRAGMENT, hop);
-    writeFragHeader(d, o + V6_HEADER, next, fragOffset, mf, ipv4Id(b, off));
+    ipv6WriteHeader(d, o, trafficClass46(c, ipv4Tos(b, off)), FRAG_HEADER + l4len, PROTO_FRAGMENT, hop);
+    fragWriteHeader(d, o + V6_HEADER, next, fragOffset, mf, ipv4Id(b, off));
   }
 
   // §4.4/§4.5 transport checksums (first fragment or whole packet only; later fragments carry none).
@@ -337,7 +286,7 @@ export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: num
   }
 
   if (fragmentTo === 0) {
-    emit(out, i, o, outHeader + l4len);
+    appendPacket(out, o, outHeader + l4len, Disposition.Forward);
   } else {
     fragment46(out, o, l4len, fragmentTo, fragOffset, mf);
   }
@@ -359,7 +308,6 @@ function translateError46(
   ihl: number,
   total: number,
   out: PacketBatch,
-  i: number,
   o: number,
 ): Drop {
   const c = s.config;
@@ -432,10 +380,10 @@ function translateError46(
   const iplen = Math.max(0, itotal - iihl) + (iIsFragment ? FRAG_HEADER : 0);
   const inext = protocol46(iproto);
   if (iIsFragment) {
-    writeV6Header(c, d, io, ipv4Tos(b, q), iplen & 0xffff, PROTO_FRAGMENT, ipv4Ttl(b, q));
-    writeFragHeader(d, io + V6_HEADER, inext, ifragOffset, imf, ipv4Id(b, q));
+    ipv6WriteHeader(d, io, trafficClass46(c, ipv4Tos(b, q)), iplen & 0xffff, PROTO_FRAGMENT, ipv4Ttl(b, q));
+    fragWriteHeader(d, io + V6_HEADER, inext, ifragOffset, imf, ipv4Id(b, q));
   } else {
-    writeV6Header(c, d, io, ipv4Tos(b, q), iplen & 0xffff, inext, ipv4Ttl(b, q));
+    ipv6WriteHeader(d, io, trafficClass46(c, ipv4Tos(b, q)), iplen & 0xffff, inext, ipv4Ttl(b, q));
   }
 
   // Inner transport checksum, when its field was quoted.
@@ -454,20 +402,13 @@ function translateError46(
   }
 
   // Outer IPv6 + ICMPv6 header, checksum over the whole message.
-  writeV6Header(c, d, o, ipv4Tos(b, off), icmp6Len, PROTO_ICMPV6, ipv4Ttl(b, off) - 1);
+  ipv6WriteHeader(d, o, trafficClass46(c, ipv4Tos(b, off)), icmp6Len, PROTO_ICMPV6, ipv4Ttl(b, off) - 1);
   const h = o + V6_HEADER;
-  d[h] = type6;
-  d[h + 1] = code46(m);
-  d[h + 2] = 0;
-  d[h + 3] = 0;
-  d[h + 4] = rest >>> 24;
-  d[h + 5] = rest >>> 16;
-  d[h + 6] = rest >>> 8;
-  d[h + 7] = rest;
-  if (layout.lengthField !== 0) d[h + 4] = layout.lengthField; // RFC 4884 §4.2 (ICMPv6)
+  // RFC 4884 §4.2 (ICMPv6): the length, in 64-bit words, is the first byte of the rest of header.
+  const rest6 = layout.lengthField !== 0 ? (layout.lengthField << 24) | (rest & 0xffffff) : rest;
+  icmpWriteHeader(d, h, type6, code46(m), rest6);
   const ck = finish(sumWords(s.words, d, h, icmp6Len, pseudoSum6(d, o + V6_SRC, o + V6_DST, PROTO_ICMPV6, icmp6Len)));
-  d[h + 2] = ck >>> 8;
-  d[h + 3] = ck;
-  emit(out, i, o, totalOut);
+  icmpSetChecksum(d, h, ck);
+  appendPacket(out, o, totalOut, Disposition.Forward);
   return Drop.NONE;
 }

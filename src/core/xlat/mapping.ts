@@ -11,6 +11,9 @@ import type { ResolvedConfig } from './config.js';
 import type { XlatState } from './state.js';
 import { wordView } from './words.js';
 
+/** RFC 6052 §2.2: bits 64–71 of a pool6 address, the u octet, must be zero (prefixes shorter than /96). */
+const U_OCTET = 8;
+
 /** Returned by {@link map6to4} when an address has no IPv4 mapping. */
 export const NO_MAPPING = -1;
 
@@ -78,7 +81,7 @@ export function map6to4(c: ResolvedConfig, b: Uint8Array, off: number): number {
   const p = c.pool6;
   const pos = c.pool6Pos;
   if (p === null || pos === null || !matchPrefix6(b, off, p.addr, p.len)) return NO_MAPPING;
-  if (p.len < 96 && b[off + 8] !== 0) return NO_MAPPING;
+  if (p.len < 96 && b[off + U_OCTET] !== 0) return NO_MAPPING;
   const v4 = ((b[off + pos[0]] << 24) | (b[off + pos[1]] << 16) | (b[off + pos[2]] << 8) | b[off + pos[3]]) >>> 0;
   if (c.pool6IsWkp && c.wkpGlobalOnly && isNonGlobal4(v4)) return NO_MAPPING;
   return v4;
@@ -149,7 +152,7 @@ export function mapAddress64(s: XlatState, b: Uint8Array, off: number): boolean 
     )
       return false;
     if (len === 96) v4 = w3;
-    else if (b[off + 8] !== 0) return false;
+    else if (b[off + U_OCTET] !== 0) return false;
     else if (len === 32) v4 = w1;
     else {
       const pos = c.pool6Pos as readonly [number, number, number, number];

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { createBatch } from '../../../src/core/batch.js';
 import { resolveConfig } from '../../../src/core/xlat/config.js';
 import { Drop, dropName } from '../../../src/core/xlat/drop.js';
-import { emitIcmp4Error } from '../../../src/core/xlat/icmp-error.js';
+import { emitIcmp4Error, ICMP4_ERRORS } from '../../../src/core/xlat/icmp-error.js';
 import {
   ErrorLayout,
   icmp6to4TypeCode,
@@ -255,7 +255,7 @@ describe('emitIcmp4Error (for the 4→6 direction)', () => {
 
   test('builds a valid ICMPv4 error from the own address back to the sender', () => {
     const out = createBatch(2, 2048);
-    assert.ok(emitIcmp4Error(c, pkt, 0, pkt.length, 3, 4, 1260, out));
+    assert.ok(emitIcmp4Error(c, ICMP4_ERRORS.fragmentationNeeded, 1260, pkt, 0, pkt.length, out));
     const e = out.data.subarray(out.offs[0], out.offs[0] + out.lens[0]);
     const h = v4(e);
     assert.ok(h.headerOk);
@@ -273,10 +273,10 @@ describe('emitIcmp4Error (for the 4→6 direction)', () => {
     const err = pkt.slice();
     err[9] = 1;
     err[20] = 3;
-    assert.equal(emitIcmp4Error(c, err, 0, err.length, 11, 0, 0, out), false);
+    assert.equal(emitIcmp4Error(c, ICMP4_ERRORS.ttlExceeded, 0, err, 0, err.length, out), false);
     const frag = pkt.slice();
     frag[7] = 8;
-    assert.equal(emitIcmp4Error(c, frag, 0, frag.length, 11, 0, 0, out), false);
+    assert.equal(emitIcmp4Error(c, ICMP4_ERRORS.ttlExceeded, 0, frag, 0, frag.length, out), false);
     assert.equal(out.count, 0);
   });
 });
