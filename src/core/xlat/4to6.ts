@@ -65,7 +65,7 @@ import {
   ptbMtu46,
   type46,
 } from './icmp46.js';
-import { mapAddress46, mapDelta } from './mapping.js';
+import { isMartian4Octet, mapAddress46, mapDelta } from './mapping.js';
 import type { XlatState } from './state.js';
 import { copy, sumWords } from './words.js';
 
@@ -139,6 +139,10 @@ export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: num
   const c = s.config;
   const invalid = ipv4Check(b, off, len);
   if (invalid !== Ipv4Invalid.None) return invalidToDrop(invalid);
+  // Martian destinations are never translated, whatever the pool (see isMartian4Octet): there is
+  // no unicast IPv6 packet to make of a loopback, multicast or broadcast destination. Silently, as
+  // every drop before an error could be built.
+  if (isMartian4Octet(b[off + IPV4_DST])) return Drop.D46_DST_MARTIAN;
   const ihl = ipv4HeaderLength(b, off);
   const total = ipv4TotalLength(b, off); // bytes past Total Length are link padding: trimmed
   const ff = ipv4FlagsFragment(b, off);
@@ -148,6 +152,10 @@ export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: num
   const isFragment = mf || fragOffset !== 0;
   const proto = ipv4Protocol(b, off);
   if (isV6ExtensionNumber(proto)) return Drop.D46_PROTOCOL_IS_V6_EXT;
+  // Protocol 58 (ICMPv6 inside IPv4), for the same reason: §4.1 would copy it into Next Header and
+  // let an IPv4 sender inject ICMPv6 (Packet Too Big, Neighbor Discovery, ...) the translator never
+  // checked. No IPv4 host sends it (tundra drops it too).
+  if (proto === PROTO_ICMPV6) return Drop.D46_PROTOCOL_IS_ICMPV6;
   const l4 = off + ihl;
   const l4len = total - ihl;
   // A fragment reaching past 65535 bytes can never be reassembled, and its IPv6 offset would wrap.
@@ -168,6 +176,13 @@ export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: num
     icmpType === Icmp4Type.DestUnreachable ||
     icmpType === Icmp4Type.TimeExceeded ||
     icmpType === Icmp4Type.ParameterProblem;
+  // Martian sources likewise (RFC 7915 §4.1: an illegal source such as 0.0.0.0 or 127.0.0.1 "SHOULD"
+  // be silently dropped; RFC 1812 §5.3.7). ICMPv4 errors are the exception, as in Jool (its
+  // source check is off for errors) and as the Jool corpus requires (rfc7915/ha-1, ha-2: errors
+  // from 127.0.0.1 and 0.0.0.0 are translated): an error must reach the IPv6 sender whatever
+  // router it came from, and on this side the sources are the host's own IPv4 stack. Its
+  // destination is still checked above, and the packet it quotes below.
+  if (!isError && isMartian4Octet(b[off + IPV4_SRC])) return Drop.D46_SRC_MARTIAN;
 
   const i = out.count;
   if (i >= out.capacity) return Drop.OUTPUT_FULL;
@@ -333,7 +348,11 @@ function translateError46(
   const iIsFragment = imf || ifragOffset !== 0;
   const iproto = ipv4Protocol(b, q);
   // Never sent by this side's hosts (the 6→4 direction cannot produce it either): not a real quote.
-  if (isV6ExtensionNumber(iproto)) return Drop.D46_ICMP_BAD_INNER;
+  if (isV6ExtensionNumber(iproto) || iproto === PROTO_ICMPV6) return Drop.D46_ICMP_BAD_INNER;
+  // RFC 7915 §4.3 translates the inner header by §4.1's rules, and Jool applies its address
+  // checks to the inner packet too: a quote with a martian address is about a packet this
+  // translator would never have sent (6→4 drops it), so the error is not translated.
+  if (isMartian4Octet(b[q + IPV4_SRC]) || isMartian4Octet(b[q + IPV4_DST])) return Drop.D46_ICMP_BAD_INNER;
   if (iproto === PROTO_ICMP && ifragOffset === 0 && avail > iihl && icmp4IsError(b[q + iihl])) {
     return Drop.D46_ICMP_ERROR_IN_ERROR;
   }

@@ -50,7 +50,7 @@ import { hairpinBack } from './hairpin.js';
 import { emitIcmp6Error, ICMP6_ERRORS } from './icmp-error.js';
 import { IPV6_MIN_MTU } from './icmp46.js';
 import { icmp6to4TypeCode, layout4884, mapPointer64, NO_ICMP4, ptbMtu64 } from './icmp64.js';
-import { M64_SUM6, M64_V4, M64_VIA_POOL6, mapAddress64 } from './mapping.js';
+import { isMartian4, M64_SUM6, M64_V4, M64_VIA_POOL6, mapAddress64 } from './mapping.js';
 import type { XlatState } from './state.js';
 import { copy, sumWords } from './words.js';
 
@@ -158,6 +158,9 @@ export function translate6to4(s: XlatState, b: Uint8Array, off: number, len: num
   // Addresses stay signed 32-bit values: an unsigned one above 2^31 would be a heap number.
   if (!mapAddress64(s, b, off + IPV6_DST)) return Drop.D64_DST_UNMAPPED;
   const dst = mapped64[M64_V4];
+  // Martian IPv4 addresses decoded from pool6 or EAM are never translated, whatever the pool
+  // (see isMartian4Octet), and silently (RFC 7915 §5.1 sends no error for untranslatable addresses).
+  if (isMartian4(dst)) return Drop.D64_DST_MARTIAN;
   const dstViaPool6 = mapped64[M64_VIA_POOL6] !== 0;
   s.dstSum6 = mapped64[M64_SUM6];
 
@@ -171,12 +174,21 @@ export function translate6to4(s: XlatState, b: Uint8Array, off: number, len: num
   let src: number;
   if (mapAddress64(s, b, off + IPV6_SRC)) {
     src = mapped64[M64_V4];
+    // Also for ICMPv6 errors, unlike 4→6 (and Jool, whose check is off for errors both ways): this
+    // side is the untrusted network, where a pool6 source decoding to 127.0.0.1 or 0.0.0.0 is
+    // forged, and no RFC or corpus case asks for an error from one to reach the host so.
+    if (isMartian4(src)) return Drop.D64_SRC_MARTIAN;
     s.srcSum6 = mapped64[M64_SUM6];
   } else {
     if (!icmpError || c.icmpSrcV4 === null) return Drop.D64_SRC_UNMAPPED;
     src = c.icmpSrcV4 | 0;
     s.srcSum6 = sum16(b, off + IPV6_SRC, 16);
   }
+
+  // Next Header 1 (ICMPv4 inside IPv6) would be copied into Protocol (§5.1) and reach the IPv4
+  // host as an ICMPv4 message nobody checked, e.g. a forged Fragmentation Needed: the mirror of
+  // IPv4 Protocol 58. No IPv6 host sends it. Dropped silently, before any error is generated.
+  if (w === Walk.OK && proto === PROTO_ICMP) return Drop.D64_NEXT_HEADER_IS_ICMPV4;
 
   if (w === Walk.AFTER_FRAGMENT) {
     // RFC 7915 §5.1: "SHOULD be dropped and logged"; answered like any untranslatable packet
@@ -333,13 +345,18 @@ function translateIcmpError(
   const layout = s.errorLayout64;
   const iw = walkIpv6(b, q, qEnd, false, inner);
   if (iw !== Walk.OK) return -Drop.D64_ICMP_BAD_INNER;
+  // RFC 7915 §5.3 translates the inner header by §5.1's rules, and Jool applies its address checks
+  // to the inner packet too: a quote holding a martian (or an ICMPv4 packet, Next Header 1) is
+  // about a packet this translator would never have sent, so the error is not translated.
   if (!mapAddress64(s, b, q + IPV6_SRC)) return -Drop.D64_ICMP_BAD_INNER;
   const isrc = mapped64[M64_V4];
   const isrcSum6 = mapped64[M64_SUM6];
   if (!mapAddress64(s, b, q + IPV6_DST)) return -Drop.D64_ICMP_BAD_INNER;
   const idst = mapped64[M64_V4];
   const idstSum6 = mapped64[M64_SUM6];
+  if (isMartian4(isrc) || isMartian4(idst)) return -Drop.D64_ICMP_BAD_INNER;
   const iproto = inner.proto;
+  if (iproto === PROTO_ICMP) return -Drop.D64_ICMP_BAD_INNER;
   const il4 = inner.l4Off;
   // Lengths of the original inner packet (it may be cut short in the quote).
   const iorigL4 = payloadLength6(b, q) + V6 - (il4 - q);

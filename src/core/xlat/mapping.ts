@@ -44,6 +44,23 @@ export function isNonGlobal4(v: number): boolean {
 }
 
 /**
+ * True for the IPv4 addresses the translator never translates, whatever the pool, given only the
+ * first octet: 0.0.0.0/8 ("this network", RFC 1122 §3.2.1.3: only ever a source while booting),
+ * 127.0.0.0/8 (loopback, RFC 1122 §3.2.1.3), 224.0.0.0/4 (multicast: a stateless translator keeps no
+ * group state and RFC 7915 maps no multicast) and 240.0.0.0/4 (reserved, with the limited
+ * broadcast 255.255.255.255). RFC 1812 §5.3.7 has routers drop these as martians and §5.3.5.1
+ * never forwards a limited broadcast; RFC 7915 §4.1 silently drops "illegal" sources.
+ */
+export function isMartian4Octet(first: number): boolean {
+  return first === 0 || first === 127 || first >= 224;
+}
+
+/** {@link isMartian4Octet} for a whole address (signed or unsigned 32-bit). */
+export function isMartian4(v: number): boolean {
+  return isMartian4Octet(v >>> 24);
+}
+
+/**
  * Writes the IPv6 address for IPv4 `v4` at `out[off]`. Returns false when `v4` has no mapping
  * (no EAM entry and no pool6, or the well-known prefix would carry a non-global address).
  */

@@ -67,12 +67,15 @@ describe('type/code table (RFC 7915 §5.2)', () => {
     for (const p of [40, 41, 1000, -1]) assert.equal(mapPointer64(p), -1);
   });
 
-  test('Packet Too Big MTU: min(MTU − 20, IPv4 MTU, IPv6 MTU − 20), within 16 bits', () => {
+  test('Packet Too Big MTU: min(MTU − 20, IPv4 MTU, IPv6 MTU − 20), within 68..65535', () => {
     assert.equal(ptbMtu64(1280, 1500, 1500), 1260);
     assert.equal(ptbMtu64(1500, 1400, 1500), 1400);
     assert.equal(ptbMtu64(1500, 1500, 1300), 1280);
     assert.equal(ptbMtu64(0x100000, 65535, 65535), 65515);
-    assert.equal(ptbMtu64(10, 1500, 1500), 0);
+    // Never below IPv4's minimum MTU of 68 (RFC 791 §3.2).
+    assert.equal(ptbMtu64(10, 1500, 1500), 68);
+    assert.equal(ptbMtu64(88, 1500, 1500), 68);
+    assert.equal(ptbMtu64(89, 1500, 1500), 69);
   });
 });
 
