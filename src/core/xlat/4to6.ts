@@ -253,7 +253,7 @@ export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: num
   let fragmentTo = 0;
   if (df) {
     if (outLen > c.ipv6Mtu) {
-      const mtu = c.ipv6Mtu - 20;
+      const mtu = c.ipv6Mtu - (V6_HEADER - IPV4_MIN_HEADER_LENGTH);
       emitIcmp4Error(c, ICMP4_ERRORS.fragmentationNeeded, mtu, b, off, total, out);
       return Drop.D46_TOO_BIG;
     }

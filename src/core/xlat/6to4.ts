@@ -331,7 +331,7 @@ function translateIcmpError(
   let qEnd = end;
   let extLen = 0;
   if (hasRfc4884Length6(type) && b[r] !== 0) {
-    const qLen = b[r] * 8;
+    const qLen = b[r] * 8; // RFC 4884 §4.5: the ICMPv6 length counts 64-bit words
     if (q + qLen < end) {
       qEnd = q + qLen;
       extLen = end - qEnd;
