@@ -140,8 +140,8 @@ export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: num
   const invalid = ipv4Check(b, off, len);
   if (invalid !== Ipv4Invalid.None) return invalidToDrop(invalid);
   // Martian destinations are never translated, whatever the pool (see isMartian4Octet): there is
-  // no unicast IPv6 packet to make of a loopback, multicast or broadcast destination. Silently, as
-  // every drop before an error could be built.
+  // no unicast IPv6 packet to make of a loopback, multicast or broadcast destination. Silently (no
+  // ICMP error), as RFC 7915 §4.1 asks for an illegal source.
   if (isMartian4Octet(b[off + IPV4_DST])) return Drop.D46_DST_MARTIAN;
   const ihl = ipv4HeaderLength(b, off);
   const total = ipv4TotalLength(b, off); // bytes past Total Length are link padding: trimmed
@@ -180,7 +180,7 @@ export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: num
   // be silently dropped; RFC 1812 §5.3.7). ICMPv4 errors are the exception, as in Jool (its
   // source check is off for errors) and as the Jool corpus requires (rfc7915/ha-1, ha-2: errors
   // from 127.0.0.1 and 0.0.0.0 are translated): an error must reach the IPv6 sender whatever
-  // router it came from, and on this side the sources are the host's own IPv4 stack. Its
+  // router it came from (in a CLAT the IPv4 side is the host's own stack, not a stranger). Its
   // destination is still checked above, and the packet it quotes below.
   if (!isError && isMartian4Octet(b[off + IPV4_SRC])) return Drop.D46_SRC_MARTIAN;
 
