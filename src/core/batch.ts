@@ -62,6 +62,19 @@ export function createBatch(capacity: number, stride = DEFAULT_STRIDE, data?: Ui
   };
 }
 
+/**
+ * Appends the packet the translator built at `data[o, o+len)` as the batch's next entry, with
+ * disposition `disp`: the one way results enter an output batch. The caller has checked that
+ * `count < capacity`.
+ */
+export function appendPacket(b: PacketBatch, o: number, len: number, disp: Disposition): void {
+  const i = b.count;
+  b.offs[i] = o;
+  b.lens[i] = len;
+  b.disp[i] = disp;
+  b.count = i + 1;
+}
+
 /** Byte offset where slot `i` of `b` begins. */
 export function slotStart(b: PacketBatch, i: number): number {
   return b.base + i * b.stride;

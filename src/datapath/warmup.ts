@@ -260,7 +260,7 @@ let nextId = 1;
  */
 function ipv4(proto: number, src: number, dst: number, l4: Uint8Array, df = true): Uint8Array {
   const p = new Uint8Array(20 + l4.length);
-  ipv4WriteHeader(p, 0, 0, p.length, 64, proto, src, dst);
+  ipv4WriteHeader(p, 0, 0, p.length, 0, 64, proto, src, dst);
   const id = nextId++ & 0xffff;
   p[4] = id >>> 8;
   p[5] = id & 0xff;

@@ -103,3 +103,53 @@ test('the import check sees static, type-only, side-effect, re-exported and dyna
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/**
+ * Module-level mutable state in src/core would be shared by every translator in the thread (two
+ * configurations would read each other's memo, counters or half-written results): per-translator
+ * state lives in XlatState. Immutable tables may stay at module level; an array or object literal
+ * must say so in its type (`readonly`, `Readonly<…>`, `ReadonlyArray<…>`) or with `as const`, and
+ * anything made with `new` (typed arrays cannot be typed read-only) must be listed here with why.
+ */
+const FROZEN_TABLES: Record<string, string> = {
+  'src/core/xlat/icmp64.ts MAP':
+    'the ICMPv6→ICMPv4 type/code table, filled once at load from ERROR_TABLE and INFO_TABLE and only read after',
+};
+
+test('src/core has no module-level let and no module-level const bound to a mutable container', () => {
+  const problems: string[] = [];
+  const allowedSeen = new Set<string>();
+  for (const f of walk(join(ROOT, 'src', 'core'))) {
+    const where = relative(ROOT, f);
+    const text = readFileSync(f, 'utf8');
+    // Biome formats top-level declarations at column 0; anything indented is inside a body.
+    for (const m of text.matchAll(/^(?:export\s+)?(let|var|const)\s+(?!enum\b)(\w+)\s*(:[^=]*)?=\s*/gm)) {
+      const [, kind, name, type = ''] = m;
+      const init = text.slice((m.index ?? 0) + m[0].length);
+      if (kind !== 'const') {
+        problems.push(`${where}: module-level ${kind} ${name}`);
+        continue;
+      }
+      const key = `${where} ${name}`;
+      const typedReadonly = /\breadonly\b|Readonly(Array)?</.test(type);
+      const firstLine = init.split('\n')[0];
+      const statement = init.slice(0, init.search(/;\s*$/m) + 1);
+      if (/^new\s/.test(init) && !/[=!]==/.test(statement)) {
+        if (key in FROZEN_TABLES) allowedSeen.add(key);
+        else problems.push(`${key}: module-level \`${firstLine.trim()}\` (a mutable object)`);
+      } else if (/^[[{]/.test(init)) {
+        // The literal's end: the first line back at column 0 that closes it.
+        const close = init.search(/\n[\]}]/);
+        const tail = close < 0 ? firstLine : init.slice(close, close + 60).split(';')[0];
+        const asConst = /\bas const\b/.test(tail) || /\bas const\b/.test(firstLine);
+        if (!typedReadonly && !asConst) problems.push(`${key}: module-level literal not typed read-only`);
+      }
+    }
+  }
+  assert.deepEqual(problems, []);
+  assert.deepEqual(
+    Object.keys(FROZEN_TABLES).filter((k) => !allowedSeen.has(k)),
+    [],
+    'allow-list entries for tables that no longer exist',
+  );
+});

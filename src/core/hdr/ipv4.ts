@@ -210,14 +210,18 @@ export function ipv4HasUnexpiredSourceRoute(b: Uint8Array, off: number): boolean
 }
 
 /**
- * Writes a 20-byte header without options, checksum included. For packets the translator itself
- * originates (ICMP errors): ID 0 and DF clear, as RFC 7915 lets the sender choose.
+ * Writes a 20-byte header without options at `off`, checksum included: the one IPv4 header
+ * writer. `idFlags` is Identification in the top 16 bits and Flags + Fragment Offset in the low 16
+ * (0 for the translator's own ICMP errors: ID 0, DF clear, as RFC 7915 lets the sender choose);
+ * `src` and `dst` may be signed. The checksum is summed from the field values rather than read
+ * back from the bytes; every value is masked exactly as the byte stores truncate it.
  */
 export function ipv4WriteHeader(
   b: Uint8Array,
   off: number,
   tos: number,
   totalLength: number,
+  idFlags: number,
   ttl: number,
   protocol: number,
   src: number,
@@ -227,10 +231,10 @@ export function ipv4WriteHeader(
   b[off + IPV4_TOS] = tos;
   b[off + IPV4_TOTAL_LENGTH] = totalLength >>> 8;
   b[off + IPV4_TOTAL_LENGTH + 1] = totalLength;
-  b[off + IPV4_ID] = 0;
-  b[off + IPV4_ID + 1] = 0;
-  b[off + IPV4_FLAGS_FRAGMENT] = 0;
-  b[off + IPV4_FLAGS_FRAGMENT + 1] = 0;
+  b[off + IPV4_ID] = idFlags >>> 24;
+  b[off + IPV4_ID + 1] = idFlags >>> 16;
+  b[off + IPV4_FLAGS_FRAGMENT] = idFlags >>> 8;
+  b[off + IPV4_FLAGS_FRAGMENT + 1] = idFlags;
   b[off + IPV4_TTL] = ttl;
   b[off + IPV4_PROTOCOL] = protocol;
   b[off + IPV4_SRC] = src >>> 24;
@@ -241,5 +245,21 @@ export function ipv4WriteHeader(
   b[off + IPV4_DST + 1] = dst >>> 16;
   b[off + IPV4_DST + 2] = dst >>> 8;
   b[off + IPV4_DST + 3] = dst;
-  ipv4SetChecksum(b, off);
+  let s =
+    0x4500 +
+    (tos & 0xff) +
+    (totalLength & 0xffff) +
+    ((idFlags >>> 16) & 0xffff) +
+    (idFlags & 0xffff) +
+    ((ttl & 0xff) << 8) +
+    (protocol & 0xff) +
+    (src >>> 16) +
+    (src & 0xffff) +
+    (dst >>> 16) +
+    (dst & 0xffff);
+  s = (s & 0xffff) + (s >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  const cs = ~s & 0xffff;
+  b[off + IPV4_CHECKSUM] = cs >>> 8;
+  b[off + IPV4_CHECKSUM + 1] = cs;
 }

@@ -14,8 +14,45 @@ export const NH_ICMPV6 = 58;
 export const NH_NONE = 59;
 export const NH_DEST_OPTS = 60;
 
-/** Length of the Fragment header (RFC 8200 §4.5). */
+/**
+ * The Fragment header (RFC 8200 §4.5):
+ *
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |  Next Header  |   Reserved    |      Fragment Offset    |Res|M|
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |                         Identification                        |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ */
 export const FRAG_HDR_LEN = 8;
+export const FRAG_NEXT_HEADER = 0;
+/** The 16-bit word holding the offset (in bytes, a multiple of 8) and the M flag (bit 0). */
+export const FRAG_OFFSET_M = 2;
+export const FRAG_ID = 4;
+
+/** Sets the offset (`offsetBytes`, a multiple of 8) and the M flag of the Fragment header at `off`. */
+export function fragSetOffset(b: Uint8Array, off: number, offsetBytes: number, more: boolean): void {
+  const fo = offsetBytes | (more ? 1 : 0);
+  b[off + FRAG_OFFSET_M] = fo >>> 8;
+  b[off + FRAG_OFFSET_M + 1] = fo;
+}
+
+/** Writes a Fragment header at `off`; `id` is the 32-bit Identification (signed or unsigned). */
+export function fragWriteHeader(
+  b: Uint8Array,
+  off: number,
+  next: number,
+  offsetBytes: number,
+  more: boolean,
+  id: number,
+): void {
+  b[off + FRAG_NEXT_HEADER] = next;
+  b[off + 1] = 0;
+  fragSetOffset(b, off, offsetBytes, more);
+  b[off + FRAG_ID] = id >>> 24;
+  b[off + FRAG_ID + 1] = id >>> 16;
+  b[off + FRAG_ID + 2] = id >>> 8;
+  b[off + FRAG_ID + 3] = id;
+}
 
 /** How a walk ended. */
 export const enum Walk {

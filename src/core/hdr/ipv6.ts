@@ -1,10 +1,26 @@
 /**
  * The fixed IPv6 header (RFC 8200 §3) as offsets and accessors over a byte array: no objects,
- * so the packet path reads fields in place.
+ * so the packet path reads fields in place. {@link ipv6WriteHeader} is the one writer of it.
+ *
+ *    0                   1                   2                   3
+ *    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |Version| Traffic Class |           Flow Label                  |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |         Payload Length        |  Next Header  |   Hop Limit   |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |                    Source Address (16 bytes)                  |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |                 Destination Address (16 bytes)                |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  */
 
 /** Length of the fixed IPv6 header. */
 export const IPV6_HDR_LEN = 40;
+/** Offsets of the fields after the first word. */
+export const IPV6_PAYLOAD_LENGTH = 4;
+export const IPV6_NEXT_HEADER = 6;
+export const IPV6_HOP_LIMIT = 7;
 /** Offset of the 16-byte source address. */
 export const IPV6_SRC = 8;
 /** Offset of the 16-byte destination address. */
@@ -17,34 +33,43 @@ export function trafficClass6(b: Uint8Array, off: number): number {
 
 /** Payload Length: the bytes after the fixed header (extension headers included). */
 export function payloadLength6(b: Uint8Array, off: number): number {
-  return (b[off + 4] << 8) | b[off + 5];
+  return (b[off + IPV6_PAYLOAD_LENGTH] << 8) | b[off + IPV6_PAYLOAD_LENGTH + 1];
 }
 
 export function nextHeader6(b: Uint8Array, off: number): number {
-  return b[off + 6];
+  return b[off + IPV6_NEXT_HEADER];
 }
 
 export function hopLimit6(b: Uint8Array, off: number): number {
-  return b[off + 7];
+  return b[off + IPV6_HOP_LIMIT];
+}
+
+/** Sets Payload Length (fragments are written from one header, then each gets its own length). */
+export function ipv6SetPayloadLength(b: Uint8Array, off: number, payloadLen: number): void {
+  b[off + IPV6_PAYLOAD_LENGTH] = payloadLen >>> 8;
+  b[off + IPV6_PAYLOAD_LENGTH + 1] = payloadLen;
 }
 
 /**
- * Writes a fixed IPv6 header at `off` with Traffic Class and Flow Label zero; source and
- * destination are left for the caller.
+ * Writes the first eight bytes of a fixed IPv6 header at `off`: version 6, `trafficClass`, Flow
+ * Label 0 (RFC 7915 §4.1 "set to zero"; the translator's own packets have no flow either), the
+ * lengths and hop limit. Source and destination are left for the caller, which writes or maps
+ * them in place.
  */
-export function writeIpv6Header(
+export function ipv6WriteHeader(
   b: Uint8Array,
   off: number,
+  trafficClass: number,
   payloadLen: number,
   nextHeader: number,
   hopLimit: number,
 ): void {
-  b[off] = 0x60;
-  b[off + 1] = 0;
+  b[off] = 0x60 | ((trafficClass >>> 4) & 0x0f);
+  b[off + 1] = (trafficClass & 0x0f) << 4;
   b[off + 2] = 0;
   b[off + 3] = 0;
-  b[off + 4] = payloadLen >>> 8;
-  b[off + 5] = payloadLen;
-  b[off + 6] = nextHeader;
-  b[off + 7] = hopLimit;
+  b[off + IPV6_PAYLOAD_LENGTH] = payloadLen >>> 8;
+  b[off + IPV6_PAYLOAD_LENGTH + 1] = payloadLen;
+  b[off + IPV6_NEXT_HEADER] = nextHeader;
+  b[off + IPV6_HOP_LIMIT] = hopLimit;
 }

@@ -8,6 +8,7 @@
 import { parseIPv6, solicitedNode } from '../addr/ipv6.js';
 import { finish, pseudoSum6, sum16 } from '../checksum.js';
 import { AddressError, ClatdError } from '../errors.js';
+import { ipv6WriteHeader } from '../hdr/ipv6.js';
 import { toMac } from './mac.js';
 import {
   DAD_NONCE_LEN,
@@ -53,11 +54,7 @@ export function buildDadSolicitation(
     throw new ClatdError(`buildDadSolicitation: ${DAD_PACKET_LEN} bytes needed at offset ${off}`, 'ERR_CLATD_BUFFER');
   }
   out.fill(0, off, off + DAD_PACKET_LEN);
-  // Version 6, traffic class 0, flow label 0.
-  out[off] = 0x60;
-  out[off + 5] = DAD_PACKET_LEN - IPV6_HEADER_LEN;
-  out[off + 6] = PROTO_ICMPV6;
-  out[off + 7] = ND_HOP_LIMIT;
+  ipv6WriteHeader(out, off, 0, DAD_PACKET_LEN - IPV6_HEADER_LEN, PROTO_ICMPV6, ND_HOP_LIMIT);
   // Source stays :: (bytes 8..23 zero).
   solicitedNode(tgt, out, off + IP6_DST);
   const icmp = off + IPV6_HEADER_LEN;

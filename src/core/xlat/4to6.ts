@@ -7,13 +7,13 @@
  * The input `b[off, off+len)` must not overlap the output slots it is written to (the datapath's
  * input and output batches are different slots of one arena, moved with copyWithin).
  */
-import { copyBytes, Disposition, type PacketBatch, slotStart } from '../batch.js';
+import { appendPacket, copyBytes, Disposition, type PacketBatch, slotStart } from '../batch.js';
 import { adjust, finish, fold, pseudoSum6, sum16 } from '../checksum.js';
+import { ICMP_CHECKSUM, ICMP_CODE, ICMP_TYPE, icmpSetChecksum, icmpWriteHeader } from '../hdr/icmp.js';
 import {
   ICMPV4_HEADER_LENGTH,
   ICMPV4_POINTER,
   Icmp4Type,
-  Icmp4Unreach,
   icmp4Code,
   icmp4IsError,
   icmp4Mtu,
@@ -44,14 +44,14 @@ import {
   PROTO_TCP,
   PROTO_UDP,
 } from '../hdr/ipv4.js';
-import { IPV6_DST as V6_DST, IPV6_HDR_LEN as V6_HEADER, IPV6_SRC as V6_SRC } from '../hdr/ipv6.js';
-import { FRAG_HDR_LEN as FRAG_HEADER } from '../hdr/ipv6-ext.js';
+import { ipv6WriteHeader, IPV6_DST as V6_DST, IPV6_HDR_LEN as V6_HEADER, IPV6_SRC as V6_SRC } from '../hdr/ipv6.js';
+import { FRAG_HDR_LEN as FRAG_HEADER, fragWriteHeader } from '../hdr/ipv6-ext.js';
 import { TCP_CHECKSUM, TCP_MIN_HEADER_LENGTH } from '../hdr/tcp.js';
 import { UDP_CHECKSUM, UDP_HEADER_LENGTH } from '../hdr/udp.js';
 import type { ResolvedConfig } from './config.js';
 import { Drop } from './drop.js';
 import { fragment46, fragmentCount46 } from './frag46.js';
-import { emitIcmp4Error } from './icmp-error.js';
+import { emitIcmp4Error, ICMP4_ERRORS } from './icmp-error.js';
 import {
   code46,
   ICMPV6_DEST_UNREACHABLE,
@@ -60,97 +60,14 @@ import {
   kind46,
   layoutError46,
   map46,
-  newErrorLayout46,
   POINTER_NEXT_HEADER,
   paramPointer46,
   ptbMtu46,
   type46,
 } from './icmp46.js';
-import { map4to6 } from './mapping.js';
-import { copy, sumWords, wordView } from './words.js';
-
-// IPv6 header fields this file writes that hdr/ipv6.ts has no name for (RFC 8200 §3).
-const V6_PAYLOAD_LENGTH = 4;
-const V6_NEXT_HEADER = 6;
-const V6_HOP_LIMIT = 7;
-
-/** Reused by every ICMP error translation: the packet path allocates nothing. */
-const layout = newErrorLayout46();
-
-/**
- * A direct-mapped memo of {@link map4to6} (EAM lookup, then pool6): a CLAT sees the same few
- * addresses over and over, and copying 16 remembered bytes is several times cheaper than the
- * lookup. Keyed by the configuration object, which is immutable (reconfiguring makes a new one),
- * so a new configuration simply empties it. Fixed size: nothing allocated per packet.
- */
-const MEMO_SLOTS = 256;
-const memoKey = new Int32Array(MEMO_SLOTS);
-/** 0 = empty, 1 = mapped (bytes in memoAddr), 2 = no mapping. */
-const memoState = new Uint8Array(MEMO_SLOTS);
-const memoAddr = new Uint8Array(MEMO_SLOTS * 16);
-/** The same bytes as 32-bit words (native order), written through a word view of the output. */
-const memoWords = new Int32Array(memoAddr.buffer);
-/** Per slot: the folded 16-bit word sum of the IPv6 address (its part of a pseudo-header sum). */
-const memoSum6 = new Int32Array(MEMO_SLOTS);
-/** Per slot: the RFC 1624 difference the mapping makes to a checksummed sum (see {@link mapDelta}). */
-const memoDelta = new Int32Array(MEMO_SLOTS);
-let memoConfig: ResolvedConfig | null = null;
-
-/** Set by {@link mapAddress46}: the {@link mapDelta} and the sum of the address it just mapped. */
-let lastDelta = 0;
-let lastSum6 = 0;
-
-/**
- * The one's-complement difference (folded, 16 bits) between the sum of the 16-byte IPv6 address
- * at `d[at]` and the sum of the IPv4 address `v4` it replaced: what replacing one by the other
- * adds to every checksum over a pseudo-header holding it. 0 or 0xffff when checksum-neutral.
- */
-function mapDelta(v4: number, d: Uint8Array, at: number): number {
-  return fold((~fold((v4 >>> 16) + (v4 & 0xffff)) & 0xffff) + fold(sum16(d, at, 16)));
-}
-
-/**
- * {@link map4to6} for the IPv4 address at `b[from]`, through the memo. The address stays a signed
- * 32-bit value (a small integer to V8) until a miss: unsigned values above 2^31 would be boxed as
- * heap numbers, an allocation per packet.
- */
-function mapAddress46(c: ResolvedConfig, b: Uint8Array, from: number, d: Uint8Array, at: number): boolean {
-  const v4 = (b[from] << 24) | (b[from + 1] << 16) | (b[from + 2] << 8) | b[from + 3];
-  if (c !== memoConfig) {
-    memoState.fill(0);
-    memoConfig = c;
-  }
-  const h = (v4 ^ (v4 >>> 8) ^ (v4 >>> 16) ^ (v4 >>> 24)) & (MEMO_SLOTS - 1);
-  const state = memoState[h];
-  if (state !== 0 && memoKey[h] === v4) {
-    if (state === 2) return false;
-    const w = wordView(d);
-    if ((at & 3) === 0 && w.length !== 0) {
-      const k = at >>> 2;
-      const m = h << 2;
-      w[k] = memoWords[m];
-      w[k + 1] = memoWords[m + 1];
-      w[k + 2] = memoWords[m + 2];
-      w[k + 3] = memoWords[m + 3];
-    } else {
-      const m = h << 4;
-      for (let i = 0; i < 16; i++) d[at + i] = memoAddr[m + i];
-    }
-    lastDelta = memoDelta[h];
-    lastSum6 = memoSum6[h];
-    return true;
-  }
-  const ok = map4to6(c, v4 >>> 0, d, at);
-  memoKey[h] = v4;
-  memoState[h] = ok ? 1 : 2;
-  if (ok) {
-    const m = h << 4;
-    for (let i = 0; i < 16; i++) memoAddr[m + i] = d[at + i];
-    lastDelta = memoDelta[h] = mapDelta(v4, d, at);
-    lastSum6 = memoSum6[h] = fold(sum16(d, at, 16));
-  }
-  return ok;
-}
+import { isMartian4Octet, mapAddress46, mapDelta } from './mapping.js';
+import type { XlatState } from './state.js';
+import { copy, sumWords } from './words.js';
 
 /** Why ipv4Check refused, as a drop reason. */
 function invalidToDrop(v: Ipv4Invalid): Drop {
@@ -166,45 +83,9 @@ function invalidToDrop(v: Ipv4Invalid): Drop {
   }
 }
 
-/**
- * RFC 7915 §4.1: the fixed IPv6 header at `d[o]` (addresses are written by the caller):
- * Traffic Class from TOS (or 0 by policy), Flow Label 0, Next Header from Protocol (ICMP 1 → 58).
- */
-function writeV6Header(
-  c: ResolvedConfig,
-  d: Uint8Array,
-  o: number,
-  tos: number,
-  payloadLength: number,
-  next: number,
-  hopLimit: number,
-): void {
-  const tc = c.trafficClass === 'zero' ? 0 : tos;
-  d[o] = 0x60 | (tc >>> 4);
-  d[o + 1] = (tc & 0x0f) << 4;
-  d[o + 2] = 0;
-  d[o + 3] = 0;
-  d[o + V6_PAYLOAD_LENGTH] = payloadLength >>> 8;
-  d[o + V6_PAYLOAD_LENGTH + 1] = payloadLength;
-  d[o + V6_NEXT_HEADER] = next;
-  d[o + V6_HOP_LIMIT] = hopLimit;
-}
-
-/**
- * RFC 7915 §4.1: a Fragment header at `d[o]` for an IPv4 fragment — Next Header from Protocol,
- * offset and M from the IPv4 header, Identification = the 16-bit IPv4 ID zero-extended. RFC 8021:
- * only fragments get one (no atomic fragments).
- */
-function writeFragHeader(d: Uint8Array, o: number, next: number, offsetBytes: number, more: boolean, id: number): void {
-  d[o] = next;
-  d[o + 1] = 0;
-  const fo = offsetBytes | (more ? 1 : 0);
-  d[o + 2] = fo >>> 8;
-  d[o + 3] = fo;
-  d[o + 4] = 0;
-  d[o + 5] = 0;
-  d[o + 6] = id >>> 8;
-  d[o + 7] = id;
+/** RFC 7915 §4.1 Traffic Class: copied from TOS, or 0 by policy. */
+function trafficClass46(c: ResolvedConfig, tos: number): number {
+  return c.trafficClass === 'zero' ? 0 : tos;
 }
 
 function protocol46(p: number): number {
@@ -245,28 +126,23 @@ function readdressChecksum(d: Uint8Array, at: number, diff: number, udp: boolean
  * `l4len` the message length.
  */
 function echo46(d: Uint8Array, q: number, addrSum: number, type6: number, l4len: number): void {
-  const old = (d[q] << 8) | d[q + 1];
-  d[q] = type6;
-  d[q + 1] = 0;
+  const old = (d[q + ICMP_TYPE] << 8) | d[q + ICMP_CODE];
+  d[q + ICMP_TYPE] = type6;
+  d[q + ICMP_CODE] = 0;
   // The ICMPv6 pseudo-header (RFC 8200 §8.1): addresses, length, next header.
   const now = (type6 << 8) + addrSum + PROTO_ICMPV6 + (l4len >>> 16) + (l4len & 0xffff);
-  const n = adjust((d[q + 2] << 8) | d[q + 3], old, now);
-  d[q + 2] = n >>> 8;
-  d[q + 3] = n;
-}
-
-/** Appends slot `i` at `o` of `len` bytes as Forward. */
-function emit(out: PacketBatch, i: number, o: number, len: number): void {
-  out.offs[i] = o;
-  out.lens[i] = len;
-  out.disp[i] = Disposition.Forward;
-  out.count = i + 1;
+  icmpSetChecksum(d, q, adjust((d[q + ICMP_CHECKSUM] << 8) | d[q + ICMP_CHECKSUM + 1], old, now));
 }
 
 /** Translates the IPv4 packet at `b[off, off+len)` into `out` (RFC 7915 §4). */
-export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len: number, out: PacketBatch): Drop {
+export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: number, out: PacketBatch): Drop {
+  const c = s.config;
   const invalid = ipv4Check(b, off, len);
   if (invalid !== Ipv4Invalid.None) return invalidToDrop(invalid);
+  // Martian destinations are never translated, whatever the pool (see isMartian4Octet): there is
+  // no unicast IPv6 packet to make of a loopback, multicast or broadcast destination. Silently (no
+  // ICMP error), as RFC 7915 §4.1 asks for an illegal source.
+  if (isMartian4Octet(b[off + IPV4_DST])) return Drop.D46_DST_MARTIAN;
   const ihl = ipv4HeaderLength(b, off);
   const total = ipv4TotalLength(b, off); // bytes past Total Length are link padding: trimmed
   const ff = ipv4FlagsFragment(b, off);
@@ -276,6 +152,10 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
   const isFragment = mf || fragOffset !== 0;
   const proto = ipv4Protocol(b, off);
   if (isV6ExtensionNumber(proto)) return Drop.D46_PROTOCOL_IS_V6_EXT;
+  // Protocol 58 (ICMPv6 inside IPv4), for the same reason: §4.1 would copy it into Next Header and
+  // let an IPv4 sender inject ICMPv6 (Packet Too Big, Neighbor Discovery, ...) the translator never
+  // checked. No IPv4 host sends it (tundra drops it too).
+  if (proto === PROTO_ICMPV6) return Drop.D46_PROTOCOL_IS_ICMPV6;
   const l4 = off + ihl;
   const l4len = total - ihl;
   // A fragment reaching past 65535 bytes can never be reassembled, and its IPv6 offset would wrap.
@@ -296,6 +176,13 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
     icmpType === Icmp4Type.DestUnreachable ||
     icmpType === Icmp4Type.TimeExceeded ||
     icmpType === Icmp4Type.ParameterProblem;
+  // Martian sources likewise (RFC 7915 §4.1: an illegal source such as 0.0.0.0 or 127.0.0.1 "SHOULD"
+  // be silently dropped; RFC 1812 §5.3.7). ICMPv4 errors are the exception, as in Jool (its
+  // source check is off for errors) and as the Jool corpus requires (rfc7915/ha-1, ha-2: errors
+  // from 127.0.0.1 and 0.0.0.0 are translated): an error must reach the IPv6 sender whatever
+  // router it came from (in a CLAT the IPv4 side is the host's own stack, not a stranger). Its
+  // destination is still checked above, and the packet it quotes below.
+  if (!isError && isMartian4Octet(b[off + IPV4_SRC])) return Drop.D46_SRC_MARTIAN;
 
   const i = out.count;
   if (i >= out.capacity) return Drop.OUTPUT_FULL;
@@ -308,35 +195,35 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
   let srcDelta: number;
   let srcSum6: number;
   if (c.eamSourcesOnly && !c.eam.has4(ipv4Src(b, off) | 0)) return Drop.D46_SRC_NOT_EAM;
-  if (mapAddress46(c, b, off + IPV4_SRC, d, o + V6_SRC)) {
-    srcDelta = lastDelta;
-    srcSum6 = lastSum6;
+  if (mapAddress46(s, b, off + IPV4_SRC, d, o + V6_SRC)) {
+    srcDelta = s.memo46.lastDelta;
+    srcSum6 = s.memo46.lastSum6;
   } else {
     if (!isError || c.ownV6 === null) return Drop.D46_SRC_UNMAPPED;
     d.set(c.ownV6, o + V6_SRC);
     srcDelta = mapDelta(ipv4Src(b, off) | 0, d, o + V6_SRC);
     srcSum6 = sum16(d, o + V6_SRC, 16);
   }
-  if (!mapAddress46(c, b, off + IPV4_DST, d, o + V6_DST)) return Drop.D46_DST_UNMAPPED;
-  const diff = fold(srcDelta + lastDelta);
-  const addrSum = srcSum6 + lastSum6;
+  if (!mapAddress46(s, b, off + IPV4_DST, d, o + V6_DST)) return Drop.D46_DST_UNMAPPED;
+  const diff = fold(srcDelta + s.memo46.lastDelta);
+  const addrSum = srcSum6 + s.memo46.lastSum6;
 
   // §4.1 Hop Limit: the translator "(as any router) MUST check for zero and send the ICMPv4 'TTL
   // Exceeded' ... error".
   const ttl = ipv4Ttl(b, off);
   if (ttl <= 1) {
-    emitIcmp4Error(c, b, off, total, Icmp4Type.TimeExceeded, 0, 0, out);
+    emitIcmp4Error(c, ICMP4_ERRORS.ttlExceeded, 0, b, off, total, out);
     return Drop.D46_TTL_EXPIRED;
   }
   // §4.1 Options are ignored, but "if an unexpired source route option is present, then the packet
   // MUST instead be discarded, and an ICMPv4 'Destination Unreachable, Source Route Failed' (Type
   // 3, Code 5) error message SHOULD be returned to the sender."
   if (ihl > IPV4_MIN_HEADER_LENGTH && ipv4HasUnexpiredSourceRoute(b, off)) {
-    emitIcmp4Error(c, b, off, total, Icmp4Type.DestUnreachable, Icmp4Unreach.SourceRouteFailed, 0, out);
+    emitIcmp4Error(c, ICMP4_ERRORS.sourceRouteFailed, 0, b, off, total, out);
     return Drop.D46_SRC_ROUTE;
   }
 
-  if (isError) return translateError46(c, b, off, ihl, total, out, i, o);
+  if (isError) return translateError46(s, b, off, ihl, total, out, o);
 
   let type6 = -1;
   if (proto === PROTO_ICMP) {
@@ -352,7 +239,7 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
   let computeUdp = false;
   if (proto === PROTO_UDP && fragOffset === 0 && b[l4 + UDP_CHECKSUM] === 0 && b[l4 + UDP_CHECKSUM + 1] === 0) {
     if (isFragment || c.udpZeroChecksum === 'drop') {
-      emitIcmp4Error(c, b, off, total, Icmp4Type.DestUnreachable, Icmp4Unreach.AdminProhibited, 0, out);
+      emitIcmp4Error(c, ICMP4_ERRORS.adminProhibited, 0, b, off, total, out);
       return Drop.D46_UDP_ZERO_CHECKSUM;
     }
     computeUdp = true;
@@ -366,8 +253,8 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
   let fragmentTo = 0;
   if (df) {
     if (outLen > c.ipv6Mtu) {
-      const mtu = c.ipv6Mtu - 20;
-      emitIcmp4Error(c, b, off, total, Icmp4Type.DestUnreachable, Icmp4Unreach.FragmentationNeeded, mtu, out);
+      const mtu = c.ipv6Mtu - (V6_HEADER - IPV4_MIN_HEADER_LENGTH);
+      emitIcmp4Error(c, ICMP4_ERRORS.fragmentationNeeded, mtu, b, off, total, out);
       return Drop.D46_TOO_BIG;
     }
   } else {
@@ -385,14 +272,14 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
     if (pieces === 0 || i + pieces > out.capacity) return Drop.D46_TOO_MANY_FRAGMENTS;
   }
 
-  copy(b, l4, l4len, d, payloadAt);
+  copy(s.words, b, l4, l4len, d, payloadAt);
   const next = protocol46(proto);
   const hop = ttl - 1;
   if (outHeader === V6_HEADER) {
-    writeV6Header(c, d, o, ipv4Tos(b, off), l4len, next, hop);
+    ipv6WriteHeader(d, o, trafficClass46(c, ipv4Tos(b, off)), l4len, next, hop);
   } else {
-    writeV6Header(c, d, o, ipv4Tos(b, off), FRAG_HEADER + l4len, PROTO_FRAGMENT, hop);
-    writeFragHeader(d, o + V6_HEADER, next, fragOffset, mf, ipv4Id(b, off));
+    ipv6WriteHeader(d, o, trafficClass46(c, ipv4Tos(b, off)), FRAG_HEADER + l4len, PROTO_FRAGMENT, hop);
+    fragWriteHeader(d, o + V6_HEADER, next, fragOffset, mf, ipv4Id(b, off));
   }
 
   // §4.4/§4.5 transport checksums (first fragment or whole packet only; later fragments carry none).
@@ -401,8 +288,8 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
       readdressChecksum(d, payloadAt + TCP_CHECKSUM, diff, false);
     } else if (proto === PROTO_UDP) {
       if (computeUdp) {
-        const s = sumWords(d, payloadAt, l4len, pseudoSum6(d, o + V6_SRC, o + V6_DST, PROTO_UDP, l4len));
-        const n = finish(s);
+        const sum = sumWords(s.words, d, payloadAt, l4len, pseudoSum6(d, o + V6_SRC, o + V6_DST, PROTO_UDP, l4len));
+        const n = finish(sum);
         d[payloadAt + UDP_CHECKSUM] = n === 0 ? 0xff : n >>> 8;
         d[payloadAt + UDP_CHECKSUM + 1] = n === 0 ? 0xff : n;
       } else {
@@ -414,7 +301,7 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
   }
 
   if (fragmentTo === 0) {
-    emit(out, i, o, outHeader + l4len);
+    appendPacket(out, o, outHeader + l4len, Disposition.Forward);
   } else {
     fragment46(out, o, l4len, fragmentTo, fragOffset, mf);
   }
@@ -430,18 +317,19 @@ export function translate4to6(c: ResolvedConfig, b: Uint8Array, off: number, len
  * verified first.
  */
 function translateError46(
-  c: ResolvedConfig,
+  s: XlatState,
   b: Uint8Array,
   off: number,
   ihl: number,
   total: number,
   out: PacketBatch,
-  i: number,
   o: number,
 ): Drop {
+  const c = s.config;
+  const layout = s.errorLayout46;
   const p = off + ihl;
   const icmpLen = total - ihl;
-  if (fold(sumWords(b, p, icmpLen, 0)) !== 0xffff) return Drop.D46_ICMP_BAD_CHECKSUM;
+  if (fold(sumWords(s.words, b, p, icmpLen, 0)) !== 0xffff) return Drop.D46_ICMP_BAD_CHECKSUM;
   const m = map46(icmp4Type(b, p), icmp4Code(b, p));
   const kind = kind46(m);
   if (kind === Kind46.Drop) return Drop.D46_ICMP_UNTRANSLATABLE;
@@ -460,7 +348,11 @@ function translateError46(
   const iIsFragment = imf || ifragOffset !== 0;
   const iproto = ipv4Protocol(b, q);
   // Never sent by this side's hosts (the 6→4 direction cannot produce it either): not a real quote.
-  if (isV6ExtensionNumber(iproto)) return Drop.D46_ICMP_BAD_INNER;
+  if (isV6ExtensionNumber(iproto) || iproto === PROTO_ICMPV6) return Drop.D46_ICMP_BAD_INNER;
+  // RFC 7915 §4.3 translates the inner header by §4.1's rules, and Jool applies its address
+  // checks to the inner packet too: a quote with a martian address is about a packet this
+  // translator would never have sent (6→4 drops it), so the error is not translated.
+  if (isMartian4Octet(b[q + IPV4_SRC]) || isMartian4Octet(b[q + IPV4_DST])) return Drop.D46_ICMP_BAD_INNER;
   if (iproto === PROTO_ICMP && ifragOffset === 0 && avail > iihl && icmp4IsError(b[q + iihl])) {
     return Drop.D46_ICMP_ERROR_IN_ERROR;
   }
@@ -485,12 +377,12 @@ function translateError46(
 
   const d = out.data;
   const io = o + V6_HEADER + ICMPV4_HEADER_LENGTH; // where the inner IPv6 packet goes
-  if (!mapAddress46(c, b, q + IPV4_SRC, d, io + V6_SRC)) return Drop.D46_ICMP_BAD_INNER;
-  const isrcDelta = lastDelta;
-  const isrcSum6 = lastSum6;
-  if (!mapAddress46(c, b, q + IPV4_DST, d, io + V6_DST)) return Drop.D46_ICMP_BAD_INNER;
-  const idiff = fold(isrcDelta + lastDelta);
-  const iaddrSum = isrcSum6 + lastSum6;
+  if (!mapAddress46(s, b, q + IPV4_SRC, d, io + V6_SRC)) return Drop.D46_ICMP_BAD_INNER;
+  const isrcDelta = s.memo46.lastDelta;
+  const isrcSum6 = s.memo46.lastSum6;
+  if (!mapAddress46(s, b, q + IPV4_DST, d, io + V6_DST)) return Drop.D46_ICMP_BAD_INNER;
+  const idiff = fold(isrcDelta + s.memo46.lastDelta);
+  const iaddrSum = isrcSum6 + s.memo46.lastSum6;
 
   const icmp6Len = ICMPV4_HEADER_LENGTH + layout.quoted6 + layout.pad + layout.ext;
   const totalOut = V6_HEADER + icmp6Len;
@@ -499,7 +391,7 @@ function translateError46(
   // Inner packet: transport header and data, cut to fit; then padding and extension.
   const ipay = io + ih6;
   const copied = Math.min(layout.quoted4 - iihl, layout.quoted6 - ih6);
-  copy(b, q + iihl, copied, d, ipay);
+  copy(s.words, b, q + iihl, copied, d, ipay);
   d.fill(0, ipay + copied, io + layout.quoted6 + layout.pad);
   if (layout.ext !== 0) copyBytes(b, q + layout.quoted4, layout.ext, d, io + layout.quoted6 + layout.pad);
 
@@ -507,10 +399,10 @@ function translateError46(
   const iplen = Math.max(0, itotal - iihl) + (iIsFragment ? FRAG_HEADER : 0);
   const inext = protocol46(iproto);
   if (iIsFragment) {
-    writeV6Header(c, d, io, ipv4Tos(b, q), iplen & 0xffff, PROTO_FRAGMENT, ipv4Ttl(b, q));
-    writeFragHeader(d, io + V6_HEADER, inext, ifragOffset, imf, ipv4Id(b, q));
+    ipv6WriteHeader(d, io, trafficClass46(c, ipv4Tos(b, q)), iplen & 0xffff, PROTO_FRAGMENT, ipv4Ttl(b, q));
+    fragWriteHeader(d, io + V6_HEADER, inext, ifragOffset, imf, ipv4Id(b, q));
   } else {
-    writeV6Header(c, d, io, ipv4Tos(b, q), iplen & 0xffff, inext, ipv4Ttl(b, q));
+    ipv6WriteHeader(d, io, trafficClass46(c, ipv4Tos(b, q)), iplen & 0xffff, inext, ipv4Ttl(b, q));
   }
 
   // Inner transport checksum, when its field was quoted.
@@ -529,20 +421,13 @@ function translateError46(
   }
 
   // Outer IPv6 + ICMPv6 header, checksum over the whole message.
-  writeV6Header(c, d, o, ipv4Tos(b, off), icmp6Len, PROTO_ICMPV6, ipv4Ttl(b, off) - 1);
+  ipv6WriteHeader(d, o, trafficClass46(c, ipv4Tos(b, off)), icmp6Len, PROTO_ICMPV6, ipv4Ttl(b, off) - 1);
   const h = o + V6_HEADER;
-  d[h] = type6;
-  d[h + 1] = code46(m);
-  d[h + 2] = 0;
-  d[h + 3] = 0;
-  d[h + 4] = rest >>> 24;
-  d[h + 5] = rest >>> 16;
-  d[h + 6] = rest >>> 8;
-  d[h + 7] = rest;
-  if (layout.lengthField !== 0) d[h + 4] = layout.lengthField; // RFC 4884 §4.2 (ICMPv6)
-  const ck = finish(sumWords(d, h, icmp6Len, pseudoSum6(d, o + V6_SRC, o + V6_DST, PROTO_ICMPV6, icmp6Len)));
-  d[h + 2] = ck >>> 8;
-  d[h + 3] = ck;
-  emit(out, i, o, totalOut);
+  // RFC 4884 §4.2 (ICMPv6): the length, in 64-bit words, is the first byte of the rest of header.
+  const rest6 = layout.lengthField !== 0 ? (layout.lengthField << 24) | (rest & 0xffffff) : rest;
+  icmpWriteHeader(d, h, type6, code46(m), rest6);
+  const ck = finish(sumWords(s.words, d, h, icmp6Len, pseudoSum6(d, o + V6_SRC, o + V6_DST, PROTO_ICMPV6, icmp6Len)));
+  icmpSetChecksum(d, h, ck);
+  appendPacket(out, o, totalOut, Disposition.Forward);
   return Drop.NONE;
 }

@@ -89,6 +89,18 @@ export const enum Drop {
    * IPv4 payload as that header; no IPv4 host sends them.
    */
   D46_PROTOCOL_IS_V6_EXT,
+  /** IPv4 source in 0.0.0.0/8, 127.0.0.0/8, 224.0.0.0/4 or 240.0.0.0/4 (a martian). */
+  D46_SRC_MARTIAN,
+  /** IPv4 destination in 0.0.0.0/8, 127.0.0.0/8, 224.0.0.0/4 or 240.0.0.0/4 (incl. 255.255.255.255). */
+  D46_DST_MARTIAN,
+  /** The IPv6 source maps (pool6 or EAM) to a martian IPv4 address. */
+  D64_SRC_MARTIAN,
+  /** The IPv6 destination maps (pool6 or EAM) to a martian IPv4 address. */
+  D64_DST_MARTIAN,
+  /** IPv4 Protocol 58: ICMPv6 inside IPv4, which no IPv4 host sends. */
+  D46_PROTOCOL_IS_ICMPV6,
+  /** IPv6 Next Header 1: ICMPv4 inside IPv6, which no IPv6 host sends. */
+  D64_NEXT_HEADER_IS_ICMPV4,
 
   COUNT,
 }
@@ -246,7 +258,37 @@ export const DROP_INFO = {
     name: 'v4_protocol_is_v6_extension',
     doc: 'IPv4 Protocol is an IPv6 extension header number (0, 43, 44, 60); as the IPv6 Next Header it would be parsed as that header.',
   },
-} satisfies Record<Exclude<Drop, Drop.COUNT>, DropInfo>;
+  [Drop.D46_SRC_MARTIAN]: {
+    name: 'v4_src_martian',
+    doc: 'IPv4 source is a martian (0.0.0.0/8, 127.0.0.0/8, multicast 224.0.0.0/4 or reserved 240.0.0.0/4): never translated, whatever the pool; silently dropped. Check what sends such packets into the TUN.',
+    rfc: 'RFC 7915 §4.1; RFC 1812 §5.3.7',
+  },
+  [Drop.D46_DST_MARTIAN]: {
+    name: 'v4_dst_martian',
+    doc: 'IPv4 destination is a martian (0.0.0.0/8, 127.0.0.0/8, multicast 224.0.0.0/4, reserved 240.0.0.0/4 or the limited broadcast 255.255.255.255): not translated into a unicast IPv6 packet.',
+    rfc: 'RFC 1812 §5.3.7, §5.3.5.1',
+  },
+  [Drop.D64_SRC_MARTIAN]: {
+    name: 'v6_src_martian',
+    doc: 'IPv6 source maps (through pool6 or an EAM entry) to a martian IPv4 address (0.0.0.0/8, 127.0.0.0/8, 224.0.0.0/4, 240.0.0.0/4): a spoofed source the IPv4 host must never see.',
+    rfc: 'RFC 7915 §5.1; RFC 1812 §5.3.7',
+  },
+  [Drop.D64_DST_MARTIAN]: {
+    name: 'v6_dst_martian',
+    doc: 'IPv6 destination maps (through pool6 or an EAM entry) to a martian IPv4 address (0.0.0.0/8, 127.0.0.0/8, 224.0.0.0/4, 240.0.0.0/4 incl. 255.255.255.255).',
+    rfc: 'RFC 1812 §5.3.7, §5.3.5.1',
+  },
+  [Drop.D46_PROTOCOL_IS_ICMPV6]: {
+    name: 'v4_protocol_is_icmpv6',
+    doc: 'IPv4 Protocol 58 (ICMPv6 inside IPv4): copied as the IPv6 Next Header it would let an IPv4 sender inject unchecked ICMPv6 (e.g. Packet Too Big, Neighbor Discovery) into the IPv6 side.',
+    rfc: 'RFC 7915 §4.1',
+  },
+  [Drop.D64_NEXT_HEADER_IS_ICMPV4]: {
+    name: 'v6_next_header_is_icmpv4',
+    doc: 'IPv6 Next Header 1 (ICMPv4 inside IPv6): copied as the IPv4 Protocol it would reach the IPv4 host as an ICMPv4 message the translator never checked (e.g. a forged Fragmentation Needed).',
+    rfc: 'RFC 7915 §5.1',
+  },
+} as const satisfies Record<Exclude<Drop, Drop.COUNT>, DropInfo>;
 
 /** The name of a drop reason, for status, metrics and the offline tool. */
 export function dropName(d: Drop): string {

@@ -4,13 +4,12 @@
  * the Fragment header the caller already wrote (ID from the IPv4 Identification); each but the
  * last carries the largest multiple of 8 payload bytes that fits.
  */
-import { copyBytes, Disposition, type PacketBatch, slotStart } from '../batch.js';
+import { appendPacket, copyBytes, Disposition, type PacketBatch, slotStart } from '../batch.js';
+import { IPV6_HDR_LEN, ipv6SetPayloadLength } from '../hdr/ipv6.js';
+import { FRAG_HDR_LEN, fragSetOffset } from '../hdr/ipv6-ext.js';
 
 /** Fixed IPv6 header + Fragment header. */
-const HEADERS = 48;
-/** Offsets inside the output packet. */
-const PAYLOAD_LENGTH = 4;
-const FRAG_OFFSET_M = 40 + 2;
+const HEADERS = IPV6_HDR_LEN + FRAG_HDR_LEN;
 
 /** How many fragments `payload` bytes need under an MTU of `mtu` (0 if the MTU leaves no room). */
 export function fragmentCount46(payload: number, mtu: number): number {
@@ -38,26 +37,18 @@ export function fragment46(
   const per = (mtu - HEADERS) & ~7;
   const first = out.count;
   let done = 0;
-  let i = first;
   while (done < payload) {
     const n = Math.min(per, payload - done);
     const last = done + n >= payload;
+    const i = out.count;
     const s = i === first ? o : slotStart(out, i);
     if (i !== first) {
       copyBytes(d, o, HEADERS, d, s);
       copyBytes(d, o + HEADERS + done, n, d, s + HEADERS);
     }
-    const plen = 8 + n;
-    d[s + PAYLOAD_LENGTH] = plen >>> 8;
-    d[s + PAYLOAD_LENGTH + 1] = plen;
-    const fo = (baseOffset + done) | (!last || moreAfter ? 1 : 0);
-    d[s + FRAG_OFFSET_M] = fo >>> 8;
-    d[s + FRAG_OFFSET_M + 1] = fo;
-    out.offs[i] = s;
-    out.lens[i] = HEADERS + n;
-    out.disp[i] = Disposition.Forward;
+    ipv6SetPayloadLength(d, s, FRAG_HDR_LEN + n);
+    fragSetOffset(d, s + IPV6_HDR_LEN, baseOffset + done, !last || moreAfter);
+    appendPacket(out, s, HEADERS + n, Disposition.Forward);
     done += n;
-    i++;
   }
-  out.count = i;
 }

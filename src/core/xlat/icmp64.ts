@@ -3,6 +3,7 @@
  * (RFC 7915 §5.2, Figure 6), the Packet Too Big MTU rule, and the RFC 4884 layout of a translated
  * error (how much of the quoted packet and of the extension fit in 576 bytes).
  */
+import { IPV4_MIN_MTU } from '../hdr/ipv4.js';
 
 /** Sentinel for "no ICMPv4 counterpart: drop". */
 export const NO_ICMP4 = -1;
@@ -75,11 +76,14 @@ export function mapPointer64(p: number): number {
 /**
  * RFC 7915 §5.2: the MTU of a translated Packet Too Big is
  * minimum(advertised MTU − 20, MTU of the IPv4 next hop, MTU of the IPv6 next hop − 20),
- * kept within the 16-bit Next-Hop MTU field of RFC 1191.
+ * kept within the 16-bit Next-Hop MTU field of RFC 1191 and never below IPv4's minimum of 68
+ * (RFC 791 §3.2): a PTB advertising less than 88 (below IPv6's own minimum of 1280, so bogus or
+ * forged) would otherwise tell the IPv4 host to send datagrams no IPv4 link has to carry. RFC 7915
+ * sets no floor; tundra clamps to 68 as well.
  */
 export function ptbMtu64(advertised: number, ipv4Mtu: number, ipv6Mtu: number): number {
   const m = Math.min(advertised - 20, ipv4Mtu, ipv6Mtu - 20);
-  return Math.max(0, Math.min(m, 0xffff));
+  return Math.max(IPV4_MIN_MTU, Math.min(m, 0xffff));
 }
 
 /** Bytes of the outer IPv4 and ICMPv4 headers in front of the quoted packet. */

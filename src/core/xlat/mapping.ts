@@ -1,10 +1,18 @@
 /**
  * Address mapping for both directions: EAM first (RFC 7757 §3.3, it takes precedence), then pool6
- * (RFC 6052), with the well-known-prefix rule of RFC 6052 §3.1.
+ * (RFC 6052), with the well-known-prefix rule of RFC 6052 §3.1. The packet-path forms
+ * ({@link mapAddress46}, {@link mapAddress64}) keep their memo, plan and results in the caller's
+ * {@link XlatState}.
  */
 import { eam4to6, eam6to4, mask6Word, word6 } from '../addr/eam.js';
 import { matchPrefix6 } from '../addr/ipv6.js';
+import { fold, sum16 } from '../checksum.js';
 import type { ResolvedConfig } from './config.js';
+import type { XlatState } from './state.js';
+import { wordView } from './words.js';
+
+/** RFC 6052 §2.2: bits 64–71 of a pool6 address, the u octet, must be zero (prefixes shorter than /96). */
+const U_OCTET = 8;
 
 /** Returned by {@link map6to4} when an address has no IPv4 mapping. */
 export const NO_MAPPING = -1;
@@ -33,6 +41,23 @@ export function isNonGlobal4(v: number): boolean {
     (a === 203 && b === 0 && c === 113) ||
     a >= 224
   );
+}
+
+/**
+ * True for the IPv4 addresses the translator never translates, whatever the pool, given only the
+ * first octet: 0.0.0.0/8 ("this network", RFC 1122 §3.2.1.3: only ever a source while booting),
+ * 127.0.0.0/8 (loopback, RFC 1122 §3.2.1.3), 224.0.0.0/4 (multicast: a stateless translator keeps no
+ * group state and RFC 7915 maps no multicast) and 240.0.0.0/4 (reserved, with the limited
+ * broadcast 255.255.255.255). RFC 1812 §5.3.7 has routers drop these as martians and §5.3.5.1
+ * never forwards a limited broadcast; RFC 7915 §4.1 silently drops "illegal" sources.
+ */
+export function isMartian4Octet(first: number): boolean {
+  return first === 0 || first === 127 || first >= 224;
+}
+
+/** {@link isMartian4Octet} for a whole address (signed or unsigned 32-bit). */
+export function isMartian4(v: number): boolean {
+  return isMartian4Octet(v >>> 24);
 }
 
 /**
@@ -73,51 +98,53 @@ export function map6to4(c: ResolvedConfig, b: Uint8Array, off: number): number {
   const p = c.pool6;
   const pos = c.pool6Pos;
   if (p === null || pos === null || !matchPrefix6(b, off, p.addr, p.len)) return NO_MAPPING;
-  if (p.len < 96 && b[off + 8] !== 0) return NO_MAPPING;
+  if (p.len < 96 && b[off + U_OCTET] !== 0) return NO_MAPPING;
   const v4 = ((b[off + pos[0]] << 24) | (b[off + pos[1]] << 16) | (b[off + pos[2]] << 8) | b[off + pos[3]]) >>> 0;
   if (c.pool6IsWkp && c.wkpGlobalOnly && isNonGlobal4(v4)) return NO_MAPPING;
   return v4;
 }
 
 /**
- * What {@link mapAddress64} found: the IPv4 address as a signed 32-bit value (`>>> 0` gives the
- * usual unsigned form; kept signed so that V8 never boxes it), the 16-bit word sum of the IPv6
- * address (unfolded, for the RFC 1624 checksum updates), and whether pool6 did the mapping.
+ * What {@link mapAddress64} finds, kept in {@link XlatState.mapped64}: the IPv4 address as a
+ * signed 32-bit value (`>>> 0` gives the usual unsigned form; kept signed so that V8 never boxes
+ * it), the 16-bit word sum of the IPv6 address (unfolded, for the RFC 1624 checksum updates), and
+ * whether pool6 did the mapping.
  */
-export const mapped64 = new Int32Array(3);
 export const M64_V4 = 0;
 export const M64_SUM6 = 1;
 export const M64_VIA_POOL6 = 2;
+export const M64_FIELDS = 3;
 
 /**
- * pool6 in the form the packet path wants, rebuilt when the configuration object changes (it is
- * immutable; reconfiguring makes a new one): prefix words and masks, and whether the
- * well-known-prefix rule applies. `pool6Len` is -1 without pool6.
+ * pool6 in the form the 6→4 packet path wants: prefix words and masks, and whether the
+ * well-known-prefix rule applies. `len` is -1 without pool6. Rebuilt by {@link Pool6Plan.plan}
+ * whenever the translator is configured.
  */
-let planFor: ResolvedConfig | null = null;
-const pool6Words = new Int32Array(4);
-const pool6Masks = new Int32Array(4);
-let pool6Len = -1;
-let wkpRule = false;
+export class Pool6Plan {
+  readonly words = new Int32Array(4);
+  readonly masks = new Int32Array(4);
+  len = -1;
+  wkpRule = false;
 
-function plan(c: ResolvedConfig): void {
-  planFor = c;
-  const p = c.pool6;
-  pool6Len = p === null || c.pool6Pos === null ? -1 : p.len;
-  wkpRule = c.pool6IsWkp && c.wkpGlobalOnly;
-  for (let k = 0; k < 4; k++) {
-    pool6Masks[k] = p === null ? 0 : mask6Word(p.len, k);
-    pool6Words[k] = p === null ? 0 : word6(p.addr, 0, k) & pool6Masks[k];
+  plan(c: ResolvedConfig): void {
+    const p = c.pool6;
+    this.len = p === null || c.pool6Pos === null ? -1 : p.len;
+    this.wkpRule = c.pool6IsWkp && c.wkpGlobalOnly;
+    for (let k = 0; k < 4; k++) {
+      this.masks[k] = p === null ? 0 : mask6Word(p.len, k);
+      this.words[k] = p === null ? 0 : word6(p.addr, 0, k) & this.masks[k];
+    }
   }
 }
 
 /**
  * {@link map6to4} for the packet path: maps the IPv6 address at `b[off]` and leaves the results
- * in {@link mapped64}; false when there is no mapping. The address is read once as four words,
+ * in `s.mapped64`; false when there is no mapping. The address is read once as four words,
  * which serve the EAM lookup, the pool6 test and the checksum sum alike.
  */
-export function mapAddress64(c: ResolvedConfig, b: Uint8Array, off: number): boolean {
-  if (c !== planFor) plan(c);
+export function mapAddress64(s: XlatState, b: Uint8Array, off: number): boolean {
+  const c = s.config;
+  const plan = s.pool6;
   const w0 = word6(b, off, 0);
   const w1 = word6(b, off, 1);
   const w2 = word6(b, off, 2);
@@ -129,28 +156,31 @@ export function mapAddress64(c: ResolvedConfig, b: Uint8Array, off: number): boo
   if (e >= 0) {
     v4 = eam.v4Of6(e, b, off);
   } else {
-    const len = pool6Len;
+    const len = plan.len;
     if (len < 0) return false;
+    const words = plan.words;
+    const masks = plan.masks;
     if (
-      (((w0 & pool6Masks[0]) ^ pool6Words[0]) |
-        ((w1 & pool6Masks[1]) ^ pool6Words[1]) |
-        ((w2 & pool6Masks[2]) ^ pool6Words[2]) |
-        ((w3 & pool6Masks[3]) ^ pool6Words[3])) !==
+      (((w0 & masks[0]) ^ words[0]) |
+        ((w1 & masks[1]) ^ words[1]) |
+        ((w2 & masks[2]) ^ words[2]) |
+        ((w3 & masks[3]) ^ words[3])) !==
       0
     )
       return false;
     if (len === 96) v4 = w3;
-    else if (b[off + 8] !== 0) return false;
+    else if (b[off + U_OCTET] !== 0) return false;
     else if (len === 32) v4 = w1;
     else {
       const pos = c.pool6Pos as readonly [number, number, number, number];
       v4 = (b[off + pos[0]] << 24) | (b[off + pos[1]] << 16) | (b[off + pos[2]] << 8) | b[off + pos[3]];
     }
-    if (wkpRule && isNonGlobal4(v4)) return false;
+    if (plan.wkpRule && isNonGlobal4(v4)) return false;
     viaPool6 = 1;
   }
-  mapped64[M64_V4] = v4;
-  mapped64[M64_SUM6] =
+  const m = s.mapped64;
+  m[M64_V4] = v4;
+  m[M64_SUM6] =
     (w0 >>> 16) +
     (w0 & 0xffff) +
     (w1 >>> 16) +
@@ -159,6 +189,86 @@ export function mapAddress64(c: ResolvedConfig, b: Uint8Array, off: number): boo
     (w2 & 0xffff) +
     (w3 >>> 16) +
     (w3 & 0xffff);
-  mapped64[M64_VIA_POOL6] = viaPool6;
+  m[M64_VIA_POOL6] = viaPool6;
   return true;
+}
+
+/** Slots of the {@link Memo46} (a power of two). */
+const MEMO_SLOTS = 256;
+
+/**
+ * A direct-mapped memo of {@link map4to6} (EAM lookup, then pool6): a CLAT sees the same few
+ * addresses over and over, and copying 16 remembered bytes is several times cheaper than the
+ * lookup. One per translator, emptied whenever it is configured. Fixed size: nothing allocated
+ * per packet.
+ */
+export class Memo46 {
+  readonly key = new Int32Array(MEMO_SLOTS);
+  /** 0 = empty, 1 = mapped (bytes in `addr`), 2 = no mapping. */
+  readonly state = new Uint8Array(MEMO_SLOTS);
+  readonly addr = new Uint8Array(MEMO_SLOTS * 16);
+  /** The same bytes as 32-bit words (native order), written through a word view of the output. */
+  readonly words = new Int32Array(this.addr.buffer);
+  /** Per slot: the folded 16-bit word sum of the IPv6 address (its part of a pseudo-header sum). */
+  readonly sum6 = new Int32Array(MEMO_SLOTS);
+  /** Per slot: the RFC 1624 difference the mapping makes to a checksummed sum (see {@link mapDelta}). */
+  readonly delta = new Int32Array(MEMO_SLOTS);
+  /** Results of the last {@link mapAddress46}: its {@link mapDelta} and the sum of the IPv6 address. */
+  lastDelta = 0;
+  lastSum6 = 0;
+
+  clear(): void {
+    this.state.fill(0);
+  }
+}
+
+/**
+ * The one's-complement difference (folded, 16 bits) between the sum of the 16-byte IPv6 address
+ * at `d[at]` and the sum of the IPv4 address `v4` it replaced: what replacing one by the other
+ * adds to every checksum over a pseudo-header holding it. 0 or 0xffff when checksum-neutral.
+ */
+export function mapDelta(v4: number, d: Uint8Array, at: number): number {
+  return fold((~fold((v4 >>> 16) + (v4 & 0xffff)) & 0xffff) + fold(sum16(d, at, 16)));
+}
+
+/**
+ * {@link map4to6} for the IPv4 address at `b[from]`, written at `d[at]`, through the memo; the
+ * delta and sum of the result are left in `s.memo46.lastDelta` / `lastSum6`. The address stays a
+ * signed 32-bit value (a small integer to V8) until a miss: unsigned values above 2^31 would be
+ * boxed as heap numbers, an allocation per packet.
+ */
+export function mapAddress46(s: XlatState, b: Uint8Array, from: number, d: Uint8Array, at: number): boolean {
+  const memo = s.memo46;
+  const v4 = (b[from] << 24) | (b[from + 1] << 16) | (b[from + 2] << 8) | b[from + 3];
+  const h = (v4 ^ (v4 >>> 8) ^ (v4 >>> 16) ^ (v4 >>> 24)) & (MEMO_SLOTS - 1);
+  const state = memo.state[h];
+  if (state !== 0 && memo.key[h] === v4) {
+    if (state === 2) return false;
+    const w = wordView(s.words, d);
+    if ((at & 3) === 0 && w.length !== 0) {
+      const k = at >>> 2;
+      const m = h << 2;
+      const mw = memo.words;
+      w[k] = mw[m];
+      w[k + 1] = mw[m + 1];
+      w[k + 2] = mw[m + 2];
+      w[k + 3] = mw[m + 3];
+    } else {
+      const m = h << 4;
+      for (let i = 0; i < 16; i++) d[at + i] = memo.addr[m + i];
+    }
+    memo.lastDelta = memo.delta[h];
+    memo.lastSum6 = memo.sum6[h];
+    return true;
+  }
+  const ok = map4to6(s.config, v4 >>> 0, d, at);
+  memo.key[h] = v4;
+  memo.state[h] = ok ? 1 : 2;
+  if (ok) {
+    const m = h << 4;
+    for (let i = 0; i < 16; i++) memo.addr[m + i] = d[at + i];
+    memo.lastDelta = memo.delta[h] = mapDelta(v4, d, at);
+    memo.lastSum6 = memo.sum6[h] = fold(sum16(d, at, 16));
+  }
+  return ok;
 }

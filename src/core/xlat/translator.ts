@@ -9,6 +9,7 @@ import { translate4to6 } from './4to6.js';
 import { translate6to4 } from './6to4.js';
 import { type ResolvedConfig, resolveConfig, type TranslatorConfig } from './config.js';
 import { Drop, dropName } from './drop.js';
+import { XlatState } from './state.js';
 
 export interface TranslateResult {
   forward: Uint8Array[];
@@ -17,19 +18,20 @@ export interface TranslateResult {
 }
 
 export class Translator {
-  #config: ResolvedConfig;
+  /** This translator's configuration, memo and scratch: made once, reused for every packet. */
+  readonly #state: XlatState;
 
   constructor(config: TranslatorConfig) {
-    this.#config = resolveConfig(config);
+    this.#state = new XlatState(resolveConfig(config));
   }
 
   get config(): ResolvedConfig {
-    return this.#config;
+    return this.#state.config;
   }
 
   /** Swaps in a new configuration (validated first; the old one stays on error). */
   reconfigure(config: TranslatorConfig): void {
-    this.#config = resolveConfig(config);
+    this.#state.configure(resolveConfig(config));
   }
 
   /**
@@ -41,21 +43,21 @@ export class Translator {
   translatePacket(data: Uint8Array, off: number, len: number, out: PacketBatch): Drop {
     if (len < 1) return Drop.BAD_VERSION;
     const v = data[off] >>> 4;
-    if (v === 4) return translate4to6(this.#config, data, off, len, out);
-    if (v === 6) return translate6to4(this.#config, data, off, len, out);
+    if (v === 4) return translate4to6(this.#state, data, off, len, out);
+    if (v === 6) return translate6to4(this.#state, data, off, len, out);
     return Drop.BAD_VERSION;
   }
 
   /** IPv4 input only (the TUN side); anything else is BAD_VERSION. */
   translate4(data: Uint8Array, off: number, len: number, out: PacketBatch): Drop {
     if (len < 1 || data[off] >>> 4 !== 4) return Drop.BAD_VERSION;
-    return translate4to6(this.#config, data, off, len, out);
+    return translate4to6(this.#state, data, off, len, out);
   }
 
   /** IPv6 input only (the uplink side); anything else is BAD_VERSION. */
   translate6(data: Uint8Array, off: number, len: number, out: PacketBatch): Drop {
     if (len < 1 || data[off] >>> 4 !== 6) return Drop.BAD_VERSION;
-    return translate6to4(this.#config, data, off, len, out);
+    return translate6to4(this.#state, data, off, len, out);
   }
 
   /** Convenience form for tools and tests (allocates). */

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { createBatch } from '../../../src/core/batch.js';
 import { resolveConfig } from '../../../src/core/xlat/config.js';
 import { Drop, dropName } from '../../../src/core/xlat/drop.js';
-import { emitIcmp4Error } from '../../../src/core/xlat/icmp-error.js';
+import { emitIcmp4Error, ICMP4_ERRORS } from '../../../src/core/xlat/icmp-error.js';
 import {
   ErrorLayout,
   icmp6to4TypeCode,
@@ -67,12 +67,15 @@ describe('type/code table (RFC 7915 §5.2)', () => {
     for (const p of [40, 41, 1000, -1]) assert.equal(mapPointer64(p), -1);
   });
 
-  test('Packet Too Big MTU: min(MTU − 20, IPv4 MTU, IPv6 MTU − 20), within 16 bits', () => {
+  test('Packet Too Big MTU: min(MTU − 20, IPv4 MTU, IPv6 MTU − 20), within 68..65535', () => {
     assert.equal(ptbMtu64(1280, 1500, 1500), 1260);
     assert.equal(ptbMtu64(1500, 1400, 1500), 1400);
     assert.equal(ptbMtu64(1500, 1500, 1300), 1280);
     assert.equal(ptbMtu64(0x100000, 65535, 65535), 65515);
-    assert.equal(ptbMtu64(10, 1500, 1500), 0);
+    // Never below IPv4's minimum MTU of 68 (RFC 791 §3.2).
+    assert.equal(ptbMtu64(10, 1500, 1500), 68);
+    assert.equal(ptbMtu64(88, 1500, 1500), 68);
+    assert.equal(ptbMtu64(89, 1500, 1500), 69);
   });
 });
 
@@ -255,7 +258,7 @@ describe('emitIcmp4Error (for the 4→6 direction)', () => {
 
   test('builds a valid ICMPv4 error from the own address back to the sender', () => {
     const out = createBatch(2, 2048);
-    assert.ok(emitIcmp4Error(c, pkt, 0, pkt.length, 3, 4, 1260, out));
+    assert.ok(emitIcmp4Error(c, ICMP4_ERRORS.fragmentationNeeded, 1260, pkt, 0, pkt.length, out));
     const e = out.data.subarray(out.offs[0], out.offs[0] + out.lens[0]);
     const h = v4(e);
     assert.ok(h.headerOk);
@@ -273,10 +276,10 @@ describe('emitIcmp4Error (for the 4→6 direction)', () => {
     const err = pkt.slice();
     err[9] = 1;
     err[20] = 3;
-    assert.equal(emitIcmp4Error(c, err, 0, err.length, 11, 0, 0, out), false);
+    assert.equal(emitIcmp4Error(c, ICMP4_ERRORS.ttlExceeded, 0, err, 0, err.length, out), false);
     const frag = pkt.slice();
     frag[7] = 8;
-    assert.equal(emitIcmp4Error(c, frag, 0, frag.length, 11, 0, 0, out), false);
+    assert.equal(emitIcmp4Error(c, ICMP4_ERRORS.ttlExceeded, 0, frag, 0, frag.length, out), false);
     assert.equal(out.count, 0);
   });
 });

@@ -10,15 +10,8 @@ import { formatIPv4 } from '../../../src/core/addr/ipv4.js';
 import { formatIPv6 } from '../../../src/core/addr/ipv6.js';
 import { sum16 } from '../../../src/core/checksum.js';
 import { resolveConfig } from '../../../src/core/xlat/config.js';
-import {
-  M64_SUM6,
-  M64_V4,
-  M64_VIA_POOL6,
-  map6to4,
-  mapAddress64,
-  mapped64,
-  NO_MAPPING,
-} from '../../../src/core/xlat/mapping.js';
+import { M64_SUM6, M64_V4, M64_VIA_POOL6, map6to4, mapAddress64, NO_MAPPING } from '../../../src/core/xlat/mapping.js';
+import { XlatState } from '../../../src/core/xlat/state.js';
 
 const POOL6_LENGTHS = [32, 40, 48, 56, 64, 96];
 
@@ -80,7 +73,9 @@ test('mapAddress64 agrees with map6to4 (address, via pool6, word sum)', () => {
           const b = new Uint8Array(40);
           b.set(a, 21); // an unaligned offset on purpose
           const want = map6to4(c, b, 21);
-          const ok = mapAddress64(c, b, 21);
+          const st = new XlatState(c);
+          const ok = mapAddress64(st, b, 21);
+          const mapped64 = st.mapped64;
           assert.equal(ok, want !== NO_MAPPING, formatIPv6(a));
           if (!ok) continue;
           assert.equal(mapped64[M64_V4] >>> 0, want, formatIPv6(a));
@@ -122,7 +117,8 @@ test('255.255.255.255 is a mapping like any other (its signed form is -1)', () =
   const c = resolveConfig({ pool6: '64:ff9b::/96', wkpGlobalOnly: false });
   const b = new Uint8Array(16);
   b.set([0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255]);
-  assert.equal(mapAddress64(c, b, 0), true);
-  assert.equal(mapped64[M64_V4], -1);
+  const st = new XlatState(c);
+  assert.equal(mapAddress64(st, b, 0), true);
+  assert.equal(st.mapped64[M64_V4], -1);
   assert.equal(map6to4(c, b, 0), 0xffffffff);
 });

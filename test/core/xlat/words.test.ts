@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { finish, fold, sum16 } from '../../../src/core/checksum.js';
-import { copy, sumWords } from '../../../src/core/xlat/words.js';
+import { ArenaWords, copy, sumWords } from '../../../src/core/xlat/words.js';
 
 const ARENA = 4096;
 
@@ -24,7 +24,7 @@ test('sumWords gives the checksum sum16 gives (folded value, zero-ness) at any o
         const off = 512 + shift;
         arena.set(data, off);
         const want = sum16(arena, off, data.length, initial);
-        const got = sumWords(arena, off, data.length, initial);
+        const got = sumWords(new ArenaWords(), arena, off, data.length, initial);
         assert.equal(fold(got), fold(want));
         assert.equal(finish(got), finish(want));
       },
@@ -38,8 +38,8 @@ test('sumWords works on arrays that are not word-aligned views, and on short dat
   for (let i = 0; i < backing.length; i++) backing[i] = (i * 37 + 11) & 0xff;
   const odd = backing.subarray(1); // byteOffset 1: no word view
   for (const len of [0, 1, 2, 31, 32, 33, 200]) {
-    assert.equal(fold(sumWords(odd, 4, len, 0)), fold(sum16(odd, 4, len)), `len ${len}`);
-    assert.equal(fold(sumWords(backing, 4, len, 0)), fold(sum16(backing, 4, len)), `len ${len}`);
+    assert.equal(fold(sumWords(new ArenaWords(), odd, 4, len, 0)), fold(sum16(odd, 4, len)), `len ${len}`);
+    assert.equal(fold(sumWords(new ArenaWords(), backing, 4, len, 0)), fold(sum16(backing, 4, len)), `len ${len}`);
   }
 });
 
@@ -52,7 +52,7 @@ test('copy moves exactly the bytes asked for, within one arena and between array
       const from = 64 + a;
       const to = 1024 + b;
       const before = Uint8Array.from(other);
-      copy(arena, from, len, other, to);
+      copy(new ArenaWords(), arena, from, len, other, to);
       for (let i = 0; i < other.length; i++) {
         const want = i >= to && i < to + len ? arena[from + (i - to)] : before[i];
         assert.equal(other[i], want, `byte ${i}`);
