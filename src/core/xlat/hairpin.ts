@@ -15,7 +15,7 @@ import { adjust, finish, pseudoSum6, sum16 } from '../checksum.js';
 import { ICMP_CHECKSUM, ICMP_HEADER_LENGTH, ICMP_REST, ICMP_TYPE, icmpSetChecksum } from '../hdr/icmp.js';
 import { icmp4IsError } from '../hdr/icmpv4.js';
 import { isIcmp6Error } from '../hdr/icmpv6.js';
-import { IPV4_MIN_HEADER_LENGTH, ipv4Dst, ipv4Protocol, ipv4Src, PROTO_ICMP } from '../hdr/ipv4.js';
+import { IPV4_MIN_HEADER_LENGTH, ipv4Protocol, PROTO_ICMP } from '../hdr/ipv4.js';
 import { IPV6_DST, IPV6_HDR_LEN, IPV6_SRC } from '../hdr/ipv6.js';
 import { FRAG_HDR_LEN, NH_ICMPV6, NH_TCP, NH_UDP, Walk, walkIpv6 } from '../hdr/ipv6-ext.js';
 import { TCP_CHECKSUM } from '../hdr/tcp.js';

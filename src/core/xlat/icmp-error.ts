@@ -132,12 +132,10 @@ export function emitIcmp4Error(
   const own = c.ownV4;
   if (own === null || len < IPV4_MIN_HEADER_LENGTH || out.count >= out.capacity) return false;
   const ihl = ipv4HeaderLength(b, off);
+  // Signed, not `>>> 0`: a uint32 above 2^31 is no small integer, and handing one to the header
+  // writer would allocate a heap number per error.
   const src =
-    ((b[off + IPV4_SRC] << 24) |
-      (b[off + IPV4_SRC + 1] << 16) |
-      (b[off + IPV4_SRC + 2] << 8) |
-      b[off + IPV4_SRC + 3]) >>>
-    0;
+    (b[off + IPV4_SRC] << 24) | (b[off + IPV4_SRC + 1] << 16) | (b[off + IPV4_SRC + 2] << 8) | b[off + IPV4_SRC + 3];
   const dstTop = b[off + IPV4_DST];
   if (ipv4FragmentOffset(b, off) !== 0 || src === 0 || src >>> 28 >= 0xe || dstTop >= 0xe0) return false;
   if (ipv4Protocol(b, off) === PROTO_ICMP && len > ihl && icmp4IsError(b[off + ihl])) return false;
@@ -146,7 +144,7 @@ export function emitIcmp4Error(
   const total = headers + quote;
   const d = out.data;
   const o = slotStart(out, out.count);
-  ipv4WriteHeader(d, o, 0, total, 0, c.generatedTtl, PROTO_ICMP, own, src);
+  ipv4WriteHeader(d, o, 0, total, 0, c.generatedTtl, PROTO_ICMP, own | 0, src);
   writeError(d, o + IPV4_MIN_HEADER_LENGTH, kind, body, b, off, quote, 0);
   appendPacket(out, o, total, Disposition.Back);
   return true;
