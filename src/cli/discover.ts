@@ -49,7 +49,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   const v = parsed.values;
   const waitMs = intFlag('discover', 'wait', v.wait as string | undefined, 0, 60_000) ?? 3000;
   const flags = Object.fromEntries(SHARED.map((k) => [k, v[k]]));
-  const cfg = resolveConfig(flags);
+  const cfg = resolveConfig(flags, {}, undefined, 'discover');
   const sys = await import('../daemon/system/index.js');
   const rtnl = sys.openRtnl();
   try {

@@ -43,7 +43,7 @@ export function checkPreflight(env: PreflightEnv = {}): void {
       .map(([, name]) => name);
     if (missing.length) {
       throw new PreflightError(
-        `clatd needs ${missing.join(' and ')}: run it as root (sudo clatd) or from the systemd unit clatd@.service, which grants them`,
+        `needs ${missing.join(' and ')}: run it as root (sudo clatd) or from the systemd unit clatd@.service, which grants them`,
       );
     }
   }
