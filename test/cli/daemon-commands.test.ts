@@ -205,6 +205,7 @@ describe('clatd run / status / discover on the command line', () => {
       pref64: '64:ff9b::/96',
       pref64Source: 'ra',
       notes: [],
+      unchecked: ['clatd run itself: it needs CAP_NET_RAW, which this process lacks'],
       nativeIPv4: false,
       verdict: 'translate: ...',
       clat4: '192.0.0.4',
@@ -217,5 +218,6 @@ describe('clatd run / status / discover on the command line', () => {
     assert.match(t, /uplink\s+eth0 \(IPv6 default route, up, MTU 1500\)/);
     assert.match(t, /NAT64 prefix\s+64:ff9b::\/96 from Router Advertisement \(RFC 8781\)/);
     assert.match(t, /run would\s+translate/);
+    assert.match(t, /^not checked +clatd run itself: it needs CAP_NET_RAW, which this process lacks$/m);
   });
 });
