@@ -30,6 +30,7 @@ export async function main(argv: string[]): Promise<number> {
   const { datapathFactory } = await import('../daemon/datapath.js');
   const rtnl = openRtnl();
   const workers = cfg.workers ?? availableParallelism();
+  const startTimeSec = Date.now() / 1000;
 
   let uplinkGuess = cfg.interface;
   if (uplinkGuess === undefined) {
@@ -55,7 +56,7 @@ export async function main(argv: string[]): Promise<number> {
 
   let metrics: MetricsServer | undefined;
   if (cfg.metrics) {
-    metrics = new MetricsServer(cfg.metrics.host, cfg.metrics.port, () => daemon.status());
+    metrics = new MetricsServer(cfg.metrics.host, cfg.metrics.port, () => daemon.status(), startTimeSec);
     try {
       await metrics.listen();
       log.info('metrics', `Prometheus metrics on http://${cfg.metrics.host}:${cfg.metrics.port}/metrics`);

@@ -238,11 +238,14 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
         "fetch('http://127.0.0.1:9464/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))",
       );
       assert.match(metrics, /clatd_state\{state="running"\} 1/);
-      assert.match(metrics, /clatd_packets_total\{direction="46"\} [1-9]/);
-      assert.match(metrics, /clatd_drops_total\{direction="46",reason="/);
-      assert.match(metrics, /clatd_packets_out_total\{direction="46"\} [1-9]/);
-      assert.match(metrics, /clatd_icmp_rate_limited_total\{direction="64"\} 0/);
-      assert.match(metrics, /clatd_io_events_total\{kind="tunWriteFailed"\} \d+/);
+      assert.match(metrics, /clatd_packets_total\{direction="4to6"\} [1-9]/);
+      assert.match(metrics, /clatd_drops_total\{direction="4to6",reason="/);
+      assert.match(metrics, /clatd_packets_out_total\{direction="4to6"\} [1-9]/);
+      assert.match(metrics, /clatd_bytes_out_total\{direction="4to6"\} [1-9]/);
+      assert.match(metrics, /clatd_icmp_rate_limited_total\{direction="6to4"\} 0/);
+      assert.match(metrics, /clatd_io_errors_total\{kind="tun_write"\} \d+/);
+      assert.match(metrics, /^clatd_start_time_seconds \d+/m);
+      assert.match(metrics, /^process_resident_memory_bytes [1-9]/m);
       assert.match(metrics, /clatd_dad_attempts_total 1/);
 
       const disc = JSON.parse(p.a.exec('node', CLI, 'discover', '--json', '--pref64', PREFIX, '--wait', '0'));
