@@ -14,7 +14,9 @@ const SHARED = ['interface', 'pref64', 'dns64-server', 'mode', 'v4', 'v6', 'dad'
 
 export const DISCOVER_SPEC: CommandSpec = {
   name: 'discover',
-  summary: 'Print what `clatd run` would choose (uplink, NAT64 prefix and source, addresses), changing nothing.',
+  summary:
+    'Print what `clatd run` would choose (uplink, NAT64 prefix and source, addresses), changing nothing.\n' +
+    'Needs no privileges: without CAP_NET_RAW it sends no Router Solicitation, and it says what it could not check.',
   usage: 'clatd discover [OPTIONS]',
   options: {
     ...Object.fromEntries(SHARED.map((k) => [k, RUN_OPTIONS[k]])),

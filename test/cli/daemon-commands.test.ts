@@ -37,6 +37,7 @@ describe('clatd run / status / discover on the command line', () => {
     assert.equal(discover.code, 0);
     assert.match(discover.out, /--pref64/);
     assert.match(discover.out, /--wait/);
+    assert.match(discover.out, /Needs no privileges/);
   });
 
   test('unknown flags and bad values: one line naming the flag, exit 2', () => {
