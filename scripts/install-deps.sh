@@ -5,6 +5,7 @@ set -euo pipefail
 PKGS=(iproute2 nftables tayga radvd unbound iperf3 tcpdump iputils-ping iputils-tracepath traceroute
   procps python3 make g++ jq curl busybox ndisc6
   systemd     # systemd-analyze: the unit file test
+  python3-prometheus-client # the metrics page read by a real Prometheus parser
   util-linux) # setpriv: the test of clatd run without privilege
 missing=()
 for p in "${PKGS[@]}"; do

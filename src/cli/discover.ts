@@ -7,13 +7,16 @@ import type { Prefix6 } from '../core/addr/prefix.js';
 import { pref64Problem } from '../core/nd/pref64.js';
 import { RUN_OPTIONS, resolveConfig } from '../daemon/config.js';
 import { type Discovery, discover } from '../daemon/discover.js';
+import { missingCapabilities } from '../daemon/preflight.js';
 import { type CommandSpec, intFlag, parseCommand } from '../options/args.js';
 
 const SHARED = ['interface', 'pref64', 'dns64-server', 'mode', 'v4', 'v6', 'dad', 'mtu'] as const;
 
 export const DISCOVER_SPEC: CommandSpec = {
   name: 'discover',
-  summary: 'Print what `clatd run` would choose (uplink, NAT64 prefix and source, addresses), changing nothing.',
+  summary:
+    'Print what `clatd run` would choose (uplink, NAT64 prefix and source, addresses), changing nothing.\n' +
+    'Needs no privileges: without CAP_NET_RAW it sends no Router Solicitation, and it says what it could not check.',
   usage: 'clatd discover [OPTIONS]',
   options: {
     ...Object.fromEntries(SHARED.map((k) => [k, RUN_OPTIONS[k]])),
@@ -38,6 +41,7 @@ export function formatDiscovery(d: Discovery): string {
     row('IPv4 MTU', d.mtu === null ? null : String(d.mtu)),
     row('DAD', d.dad ? `${d.dad.mode}, ${d.dad.transmits} probe(s) ${d.dad.retransMs} ms apart` : null),
     ...d.notes.map((n) => row('note', n)),
+    ...d.unchecked.map((n) => row('not checked', n)),
     row('run would', d.verdict),
   ];
   return `${lines.join('\n')}\n`;
@@ -49,8 +53,11 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   const v = parsed.values;
   const waitMs = intFlag('discover', 'wait', v.wait as string | undefined, 0, 60_000) ?? 3000;
   const flags = Object.fromEntries(SHARED.map((k) => [k, v[k]]));
-  const cfg = resolveConfig(flags);
+  const cfg = resolveConfig(flags, {}, undefined, 'discover');
   const sys = await import('../daemon/system/index.js');
+  // Without privileges discover reads what any user may (links, addresses, routes, RAs) and says
+  // what it could not check; the nftables monitor `run` uses is not needed here.
+  const missingCaps = missingCapabilities();
   const rtnl = sys.openRtnl();
   try {
     const net = new sys.SystemNet(rtnl);
@@ -60,7 +67,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         net,
         dns64: sys.systemDns64,
         identity: sys.systemIdentity,
-        waitForRa: (ifindex, ms) => waitForRa(sys, net, ifindex, ms),
+        waitForRa: (ifindex, ms) => waitForRa(sys, net, ifindex, ms, !missingCaps.includes('CAP_NET_RAW')),
+        missingCaps,
         dadParams: async (name) => {
           const { ipv6Conf } = await import('../sys/sysctl.js');
           const c = ipv6Conf(name);
@@ -81,11 +89,12 @@ async function waitForRa(
   net: InstanceType<typeof sys.SystemNet>,
   ifindex: number,
   ms: number,
+  solicit: boolean,
 ): Promise<Prefix6 | undefined> {
   if (ms === 0) return undefined;
   return new Promise((resolve) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const w = net.watch(
+    const w = net.watchRtnl(
       (e) => {
         // A PREF64 that cannot be a NAT64 prefix is refused here as run refuses it.
         if (e.type === 'pref64' && e.ifindex === ifindex && e.lifetime > 0 && pref64Problem(e.prefix) === null)
@@ -99,6 +108,6 @@ async function waitForRa(
       resolve(p);
     };
     timer = setTimeout(() => done(undefined), ms);
-    void sys.solicitRouters(net.rtnl, ifindex);
+    if (solicit) void sys.solicitRouters(net.rtnl, ifindex);
   });
 }

@@ -47,7 +47,8 @@ export async function main(argv: string[]): Promise<number> {
   if (typeof v.destroy === 'string') {
     if (!/^[0-9a-z]+$/.test(v.destroy))
       throw new UsageError(`clatd lab: --destroy needs a lab tag, got "${v.destroy}"`);
-    if (!destroyKeptLab(v.destroy)) throw new ClatdError(`clatd lab: no kept lab with tag ${v.destroy}`);
+    if (!destroyKeptLab(v.destroy))
+      throw new ClatdError(`no kept lab with tag ${v.destroy} (clatd lab --list shows them)`);
     say(`removed lab ${v.destroy}`);
     return 0;
   }

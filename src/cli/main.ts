@@ -35,10 +35,17 @@ export function usage(): string {
     'Commands:',
     ...rows,
     '',
+    'Options:',
+    '  -h, --help     show this help',
+    '  -V, --version  print the version of clatd',
+    '',
     'Run `clatd COMMAND --help` for the options of a command.',
     '',
   ].join('\n');
 }
+
+/** The command being run, so that an error names it (`clatd lab: …`). */
+let command = 'run';
 
 async function main(argv: string[]): Promise<number> {
   const first = argv[0];
@@ -50,14 +57,13 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write('clatd 0.1.0\n');
     return 0;
   }
-  let name = 'run';
   let rest = argv;
   if (first !== undefined && !first.startsWith('-')) {
     if (!(first in COMMANDS)) throw new UsageError(`clatd: unknown command "${first}" (try clatd --help)`);
-    name = first;
+    command = first;
     rest = argv.slice(1);
   }
-  const mod = await COMMANDS[name].load();
+  const mod = await COMMANDS[command].load();
   return mod.main(rest);
 }
 
@@ -66,15 +72,17 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
+    // A UsageError's message names the command already (`clatd run: --pref64 …`); other errors
+    // are named here, once.
     if (err instanceof UsageError) {
       process.stderr.write(`${err.message}\n`);
       process.exitCode = 2;
     } else if (err instanceof ClatdError) {
-      process.stderr.write(`clatd: ${err.message}\n`);
+      process.stderr.write(`clatd ${command}: ${err.message}\n`);
       process.exitCode = 1;
     } else {
       process.stderr.write(
-        `clatd: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+        `clatd ${command}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
       );
       process.exitCode = 70;
     }

@@ -36,6 +36,7 @@ export async function main(argv: string[]): Promise<number> {
   const { datapathFactory } = await import('../daemon/datapath.js');
   const rtnl = openRtnl();
   const workers = cfg.workers ?? availableParallelism();
+  const startTimeSec = Date.now() / 1000;
 
   let uplinkGuess = cfg.interface;
   if (uplinkGuess === undefined) {
@@ -62,7 +63,7 @@ export async function main(argv: string[]): Promise<number> {
 
   let metrics: MetricsServer | undefined;
   if (cfg.metrics) {
-    metrics = new MetricsServer(cfg.metrics.host, cfg.metrics.port, snapshot);
+    metrics = new MetricsServer(cfg.metrics.host, cfg.metrics.port, snapshot, startTimeSec);
     try {
       await metrics.listen();
       log.info('metrics', `Prometheus metrics on http://${cfg.metrics.host}:${cfg.metrics.port}/metrics`);
@@ -73,8 +74,11 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
 
-  // READY once the daemon manages the host (control socket up, first step started): waiting for
-  // an uplink or a prefix is a normal state of a ready service, shown in STATUS=.
+  // READY=1 once the daemon manages the host (control socket up, leftovers cleared, first step
+  // started), not once it translates: waiting for an uplink or a NAT64 prefix, or idling beside
+  // native IPv4, is a normal state of a ready service, shown in STATUS=. Waiting for translation
+  // would hold `systemctl start` (and boot ordering) hostage to the network and fail the unit at
+  // TimeoutStartSec on a host that simply has native IPv4. systemd/clatd@.service says the same.
   const notify = new SdNotify();
   daemon.onStatus = (line) => notify.status(line);
 
@@ -85,17 +89,19 @@ export async function main(argv: string[]): Promise<number> {
     setTimeout(() => process.exit(daemon.state === 'stopped' ? 0 : 1), EXIT_DEADLINE_MS).unref();
     void daemon.stop(sig);
   };
-  const onHup = () => {
-    if (!cfg.configFile) {
-      log.info('reload', 'SIGHUP: no --config file to re-read');
-      return;
-    }
-    try {
-      daemon.reload(loadConfig(flags));
-    } catch (e) {
-      log.error('reload', `${(e as Error).message}; keeping the running configuration`);
-    }
-  };
+  // RELOADING=1 ... READY=1 around it, so that `systemctl reload` shows the unit reloading.
+  const onHup = () =>
+    notify.aroundReload(() => {
+      if (!cfg.configFile) {
+        log.info('reload', 'SIGHUP: no --config file to re-read');
+        return;
+      }
+      try {
+        daemon.reload(loadConfig(flags));
+      } catch (e) {
+        log.error('reload', `${(e as Error).message}; keeping the running configuration`);
+      }
+    });
   const handlers: [NodeJS.Signals, () => void][] = [
     ['SIGTERM', onStop('SIGTERM')],
     ['SIGINT', onStop('SIGINT')],

@@ -178,12 +178,29 @@ export function readConfigFile(path: string, read: (p: string) => string = (p) =
   return tomlToRaw(text, path);
 }
 
+/**
+ * A TOML syntax error as `FILE:LINE:COLUMN: what`, with a hint when the line holds a bare value
+ * that should have been quoted (`pref64 = 64:ff9b::/96` reads as a broken date to TOML).
+ */
+function tomlError(e: unknown, text: string, path: string): UsageError {
+  const err = e as Error & { line?: number; column?: number };
+  const what = err.message.split('\n')[0].replace(/^Invalid TOML document: /, '');
+  const at = err.line !== undefined && err.column !== undefined ? `${path}:${err.line}:${err.column}` : path;
+  let hint = '';
+  const line = err.line === undefined ? undefined : text.split(/\r?\n/)[err.line - 1];
+  const bare = line === undefined ? null : /^\s*([A-Za-z0-9_-]+)\s*=\s*([^\s"'[{#][^#]*?)\s*(#.*)?$/.exec(line);
+  if (bare && !/^(true|false|[+-]?\d[\d_]*(\.\d+)?)$/.test(bare[2])) {
+    hint = `; a text value is written in quotes: ${bare[1]} = "${bare[2]}"`;
+  }
+  return new UsageError(`clatd run: ${at}: invalid TOML: ${what}${hint}`);
+}
+
 export function tomlToRaw(text: string, path: string): RawValues {
   let doc: Record<string, unknown>;
   try {
     doc = parseToml(text) as Record<string, unknown>;
   } catch (e) {
-    throw new UsageError(`clatd run: ${path}: ${(e as Error).message.split('\n')[0]}`);
+    throw tomlError(e, text, path);
   }
   const out: RawValues = {};
   for (const [key, v] of Object.entries(doc)) {
@@ -204,10 +221,10 @@ export function tomlToRaw(text: string, path: string): RawValues {
       out[key] = String(v);
     } else if (typeof v === 'boolean' && RUN_OPTIONS[key].value === 'on|off') {
       out[key] = v ? 'on' : 'off';
+    } else if (spec.value === 'N' || spec.value === 'SECONDS') {
+      throw new UsageError(`${where} must be a whole number, got ${JSON.stringify(v)}`);
     } else {
-      throw new UsageError(
-        `${where} must be a ${spec.value === 'N' || spec.value === 'SECONDS' ? 'number' : 'string'}`,
-      );
+      throw new UsageError(`${where} must be a string, got ${JSON.stringify(v)}`);
     }
   }
   return out;
@@ -217,11 +234,17 @@ export function tomlToRaw(text: string, path: string): RawValues {
  * Merges flags over file values over defaults and validates the result. Errors are UsageErrors
  * naming the flag, or the file and key when the value came from the file.
  */
-export function resolveConfig(flags: RawValues, file: RawValues = {}, filePath?: string): RunConfig {
+export function resolveConfig(
+  flags: RawValues,
+  file: RawValues = {},
+  filePath?: string,
+  /** The command whose flags these are, named in errors (`clatd discover: --pref64 …`). */
+  command = 'run',
+): RunConfig {
   const origin: Origin = (name) =>
     flags[name] !== undefined || filePath === undefined
-      ? `clatd run: --${name}`
-      : `clatd run: ${filePath}: key "${name}"`;
+      ? `clatd ${command}: --${name}`
+      : `clatd ${command}: ${filePath}: key "${name}"`;
   const pick = <T extends string | boolean | string[]>(name: string): T | undefined =>
     (flags[name] ?? file[name]) as T | undefined;
   const str = (name: string) => pick<string>(name);

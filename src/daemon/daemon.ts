@@ -67,6 +67,8 @@ export class Daemon {
   #seenUplink: { name: string; ifindex: number; up: boolean } | undefined;
 
   #stopping?: Promise<void>;
+  /** Set when the daemon failed: its reason is logged once, by #fail, and not repeated after. */
+  #failed = false;
   #exitCode = 0;
   #resolveDone!: (code: number) => void;
   /** Resolves with the exit code once the daemon has stopped. */
@@ -80,7 +82,7 @@ export class Daemon {
     this.log = log;
     this.#startedAt = deps.clock.now();
     this.lifecycle = new Lifecycle(() => deps.clock.now());
-    this.#changes = new ChangeTracker((kind, msg) => this.log.info('change', msg, { kind }));
+    this.#changes = new ChangeTracker((level, kind, msg) => this.log.log(level, 'change', msg, { kind }));
     this.#pref64 = new Pref64Tracker(
       {
         clock: deps.clock,
@@ -131,7 +133,8 @@ export class Daemon {
       this.#resolveDone = r;
     });
     this.lifecycle.onTransition((t) => {
-      this.log.info('state', `${t.from} -> ${t.to}: ${t.reason}`, { from: t.from, to: t.to });
+      const why = this.#failed ? '' : `: ${t.reason}`;
+      this.log.info('state', `${t.from} -> ${t.to}${why}`, { from: t.from, to: t.to });
       this.onStatus?.(`${t.to}: ${t.reason}`);
     });
   }
@@ -432,6 +435,7 @@ export class Daemon {
   async #fail(why: string): Promise<void> {
     if (this.lifecycle.done) return;
     this.log.error('fail', why);
+    this.#failed = true;
     this.#exitCode = 1;
     if (this.lifecycle.state !== 'failed') this.lifecycle.go('failed', why);
     await this.stop(why, 1);
@@ -466,7 +470,7 @@ export class Daemon {
       clock.clearTimeout(timeout);
     }
     await this.#dp.close();
-    await this.#teardown(reason);
+    await this.#teardown(this.#failed ? 'clatd failed' : reason);
     this.lifecycle.go('stopped', reason);
     this.#resolveDone(this.#exitCode);
   }

@@ -18,6 +18,8 @@ export interface Discovery {
   pref64Source: PrefixSource | null;
   /** Why each prefix source that was tried gave nothing. */
   notes: string[];
+  /** What could not be checked for want of privileges, and why (empty when privileged). */
+  unchecked: string[];
   nativeIPv4: boolean;
   /** What run would do now: translate, or wait and why. */
   verdict: string;
@@ -36,6 +38,11 @@ export interface DiscoverDeps {
   /** Waits up to `ms` for a PREF64 option in a Router Advertisement on `ifindex`. */
   waitForRa(ifindex: number, ms: number): Promise<Prefix6 | undefined>;
   dadParams(ifname: string): Promise<{ transmits: number; retransMs: number }>;
+  /**
+   * The capabilities `clatd run` needs that this process lacks (`CAP_NET_ADMIN`, `CAP_NET_RAW`).
+   * Links, addresses and routes can be read without them; a Router Solicitation cannot be sent.
+   */
+  missingCaps?: string[];
 }
 
 export async function discover(cfg: RunConfig, deps: DiscoverDeps, raWaitMs: number): Promise<Discovery> {
@@ -44,6 +51,7 @@ export async function discover(cfg: RunConfig, deps: DiscoverDeps, raWaitMs: num
     pref64: null,
     pref64Source: null,
     notes: [],
+    unchecked: [],
     nativeIPv4: false,
     verdict: '',
     clat4: null,
@@ -53,6 +61,12 @@ export async function discover(cfg: RunConfig, deps: DiscoverDeps, raWaitMs: num
     mtu: null,
     dad: null,
   };
+  const missing = deps.missingCaps ?? [];
+  if (missing.length) {
+    d.unchecked.push(
+      `clatd run itself: it needs ${missing.join(' and ')}, which this process lacks (run as root, or from clatd@.service)`,
+    );
+  }
   const links = await deps.net.links();
   let how = '--interface';
   let link = cfg.interface === undefined ? undefined : links.find((l) => l.name === cfg.interface);
@@ -79,7 +93,10 @@ export async function discover(cfg: RunConfig, deps: DiscoverDeps, raWaitMs: num
     d.pref64Source = 'flag';
   } else {
     const [ra, dns] = await Promise.all([
-      deps.waitForRa(link.index, raWaitMs),
+      deps.waitForRa(link.index, raWaitMs).catch((e: Error) => {
+        d.unchecked.push(`Router Advertisements: cannot listen for them: ${e.message}`);
+        return undefined;
+      }),
       deps.dns64.discover(cfg.dns64Servers).then(
         (p) => p[0],
         (e: Error) => {
@@ -88,6 +105,11 @@ export async function discover(cfg: RunConfig, deps: DiscoverDeps, raWaitMs: num
         },
       ),
     ]);
+    if (!ra && missing.includes('CAP_NET_RAW')) {
+      d.unchecked.push(
+        `Router Solicitation: not sent (a raw socket needs CAP_NET_RAW), so only an RA the router sent by itself within ${raWaitMs} ms was seen`,
+      );
+    }
     if (ra) {
       prefix = ra;
       d.pref64Source = 'ra';

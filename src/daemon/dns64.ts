@@ -35,7 +35,7 @@ export async function discoverPref64ViaDns(
       try {
         real.setServers(servers);
       } catch (e) {
-        throw new Pref64DiscoveryError(`discoverPref64ViaDns: bad DNS server list "${where}": ${(e as Error).message}`);
+        throw new Pref64DiscoveryError(`bad DNS server list "${where}": ${(e as Error).message}`);
       }
     }
     r = real;
@@ -51,13 +51,13 @@ export async function discoverPref64ViaDns(
         : code === 'ETIMEOUT'
           ? `no answer within ${timeoutMs} ms`
           : `${code ?? 'error'}: ${(e as Error).message}`;
-    throw new Pref64DiscoveryError(`discoverPref64ViaDns: asking ${where} for AAAA ${IPV4ONLY_ARPA}: ${why}`);
+    throw new Pref64DiscoveryError(`asking ${where} for AAAA ${IPV4ONLY_ARPA}: ${why}`);
   }
   const { prefixes, rejected } = pref64FromDns64Answers(answers);
   if (prefixes.length === 0) {
     const list = rejected.map((x) => `${x.answer} (${x.reason})`).join(', ');
     throw new Pref64DiscoveryError(
-      `discoverPref64ViaDns: ${where} answered AAAA ${IPV4ONLY_ARPA} without a NAT64 prefix: ${list || 'empty answer'}`,
+      `${where} answered AAAA ${IPV4ONLY_ARPA} without a NAT64 prefix: ${list || 'empty answer'}`,
     );
   }
   return prefixes;

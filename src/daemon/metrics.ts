@@ -1,11 +1,79 @@
 /**
  * Prometheus text exposition (format 0.0.4) of a daemon's status, served over node:http on
- * `--metrics HOST:PORT` at /metrics. Counters per direction and drop reason, state gauges, DAD
- * attempts and reconfigurations by kind.
+ * `--metrics HOST:PORT` at /metrics (GET or HEAD; a query string is ignored). Counters per direction
+ * and drop reason, state gauges, DAD attempts and reconfigurations by kind, and the process
+ * metrics every Prometheus client library exports (`process_*`, `nodejs_heap_*`).
+ *
+ * Naming follows Prometheus's conventions: a unit suffix (`_bytes`, `_seconds`), `_total` on
+ * counters, a start time rather than an uptime (`time() - clatd_start_time_seconds` is the uptime,
+ * and a start time shows restarts as steps where an uptime saw-tooths). Hand-written rather than
+ * prom-client: everything is drawn from one status snapshot per scrape, the page is small, and the
+ * daemon keeps no dependency for it.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { STATES } from './state.js';
 import type { StatusSnapshot } from './status.js';
+
+/** The counters' direction keys as label values a person reads: IPv4 in (to IPv6), IPv6 in (to IPv4). */
+export const DIRECTION_LABEL = { '46': '4to6', '64': '6to4' } as const;
+
+/** I/O error counters of the datapath (counters.ts `IoCounters`) by label value; checksums are not errors. */
+const IO_ERRORS: Record<string, string> = {
+  tunReadErrors: 'tun_read',
+  packetReadErrors: 'packet_read',
+  tunWriteFailed: 'tun_write',
+  rawWriteFailed: 'raw_write',
+  packetMalformed: 'malformed_frame',
+};
+
+/** What the process uses, read at each scrape. */
+export interface ProcessStats {
+  /** Unix time (s) the process started. */
+  startTimeSec: number;
+  cpuUserSec: number;
+  cpuSystemSec: number;
+  residentBytes: number;
+  heapTotalBytes: number;
+  heapUsedBytes: number;
+  externalBytes: number;
+  /** Open file descriptors (undefined when /proc is not readable). */
+  openFds?: number;
+  /** The soft limit on open files (undefined when unknown). */
+  maxFds?: number;
+}
+
+const PROCESS_START_SEC = Date.now() / 1000 - process.uptime();
+
+/** This process's stats: CPU and memory from Node, descriptors from /proc/self. */
+export function processStats(): ProcessStats {
+  const cpu = process.cpuUsage();
+  const mem = process.memoryUsage();
+  let openFds: number | undefined;
+  let maxFds: number | undefined;
+  try {
+    openFds = readdirSync('/proc/self/fd').length;
+  } catch {
+    openFds = undefined;
+  }
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    maxFds = m ? Number(m[1]) : undefined;
+  } catch {
+    maxFds = undefined;
+  }
+  return {
+    startTimeSec: PROCESS_START_SEC,
+    cpuUserSec: cpu.user / 1e6,
+    cpuSystemSec: cpu.system / 1e6,
+    residentBytes: mem.rss,
+    heapTotalBytes: mem.heapTotal,
+    heapUsedBytes: mem.heapUsed,
+    externalBytes: mem.external,
+    openFds,
+    maxFds,
+  };
+}
 
 function esc(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
@@ -16,62 +84,83 @@ function labels(l: Record<string, string>): string {
   return parts.length ? `{${parts.join(',')}}` : '';
 }
 
-/** Renders a status snapshot as Prometheus text. */
-export function renderMetrics(s: StatusSnapshot): string {
+/**
+ * Renders a status snapshot as Prometheus text. `startTimeSec` is when the daemon started (Unix
+ * time); `proc` the process's stats (none: no process metrics).
+ */
+export function renderMetrics(s: StatusSnapshot, o: { startTimeSec?: number; proc?: ProcessStats } = {}): string {
   const out: string[] = [];
   const metric = (name: string, type: 'counter' | 'gauge', help: string, rows: [Record<string, string>, number][]) => {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [l, v] of rows) out.push(`${name}${labels(l)} ${Number.isFinite(v) ? v : 0}`);
   };
   const dirs = ['46', '64'] as const;
+  const dir = (d: '46' | '64') => ({ direction: DIRECTION_LABEL[d] });
   metric(
     'clatd_packets_total',
     'counter',
-    'Packets read by the datapath, by direction (46: IPv4 in, 64: IPv6 in).',
-    dirs.map((d) => [{ direction: d }, s.counters[d].packets]),
+    'Packets read by the datapath, by direction (4to6: IPv4 in, 6to4: IPv6 in).',
+    dirs.map((d) => [dir(d), s.counters[d].packets]),
   );
   metric(
     'clatd_bytes_total',
     'counter',
     'Bytes read by the datapath, by direction.',
-    dirs.map((d) => [{ direction: d }, s.counters[d].bytes]),
+    dirs.map((d) => [dir(d), s.counters[d].bytes]),
   );
   metric(
     'clatd_packets_out_total',
     'counter',
     'Translated packets handed to the other side, by input direction.',
-    dirs.map((d) => [{ direction: d }, s.counters[d].packetsOut ?? 0]),
+    dirs.map((d) => [dir(d), s.counters[d].packetsOut ?? 0]),
+  );
+  metric(
+    'clatd_bytes_out_total',
+    'counter',
+    'Bytes of the translated packets handed to the other side, by input direction.',
+    dirs.map((d) => [dir(d), s.counters[d].bytesOut ?? 0]),
   );
   metric(
     'clatd_offloaded_packets_total',
     'counter',
     'Of the packets handed to the other side, those the kernel translated (tc eBPF offload), by input direction.',
-    dirs.map((d) => [{ direction: d }, s.counters[d].offloaded ?? 0]),
+    dirs.map((d) => [dir(d), s.counters[d].offloaded ?? 0]),
   );
   metric(
     'clatd_icmp_errors_total',
     'counter',
     'ICMP errors the translator generated and sent back, by input direction.',
-    dirs.map((d) => [{ direction: d }, s.counters[d].icmpErrors ?? 0]),
+    dirs.map((d) => [dir(d), s.counters[d].icmpErrors ?? 0]),
   );
   metric(
     'clatd_icmp_rate_limited_total',
     'counter',
     'Generated ICMP errors discarded by the rate limit (RFC 4443 2.4(f)), by input direction.',
-    dirs.map((d) => [{ direction: d }, s.counters[d].icmpRateLimited ?? 0]),
+    dirs.map((d) => [dir(d), s.counters[d].icmpRateLimited ?? 0]),
   );
   const io = (s.counters.io ?? {}) as Record<string, unknown>;
+  const num = (k: string) => (typeof io[k] === 'number' ? (io[k] as number) : 0);
   metric(
-    'clatd_io_events_total',
+    'clatd_io_errors_total',
     'counter',
-    'Datapath I/O events: failed reads and writes, malformed frames, completed checksums, packets the kernel dropped in front of the packet sockets (packetKernelDrops).',
-    Object.entries(io)
-      .filter((e): e is [string, number] => typeof e[1] === 'number')
-      .map(([kind, n]) => [{ kind }, n]),
+    'Datapath I/O errors: failed reads (tun_read, packet_read) and writes (tun_write, raw_write), malformed frames.',
+    Object.entries(IO_ERRORS).map(([key, kind]) => [{ kind }, num(key)]),
+  );
+  metric(
+    'clatd_checksums_completed_total',
+    'counter',
+    'Packets whose checksum the datapath completed (offloaded checksums of local senders); not an error.',
+    [[{}, num('csumCompleted')]],
+  );
+  metric(
+    'clatd_packet_kernel_drops_total',
+    'counter',
+    'IPv6 packets the kernel dropped in front of the packet sockets (their queue full under a flood) before clatd read them.',
+    [[{}, num('packetKernelDrops')]],
   );
   const drops: [Record<string, string>, number][] = [];
   for (const d of dirs) {
-    for (const [reason, n] of Object.entries(s.counters[d].drops)) drops.push([{ direction: d, reason }, n]);
+    for (const [reason, n] of Object.entries(s.counters[d].drops)) drops.push([{ ...dir(d), reason }, n]);
   }
   metric('clatd_drops_total', 'counter', 'Packets dropped, by direction and reason.', drops);
   metric(
@@ -128,8 +217,12 @@ export function renderMetrics(s: StatusSnapshot): string {
     Object.entries(s.changes).map(([kind, n]) => [{ kind }, n]),
   );
   metric('clatd_errors_total', 'counter', 'Errors logged by the daemon.', [[{}, s.errors]]);
-  metric('clatd_uptime_seconds', 'gauge', 'Seconds since the daemon started.', [[{}, s.uptimeSec]]);
-  metric('clatd_ipv4_mtu', 'gauge', 'IPv4 MTU of the TUN (0 when not running).', [[{}, s.mtu ?? 0]]);
+  if (o.startTimeSec !== undefined) {
+    metric('clatd_start_time_seconds', 'gauge', 'When the daemon started, in seconds since the Unix epoch.', [
+      [{}, o.startTimeSec],
+    ]);
+  }
+  metric('clatd_ipv4_mtu_bytes', 'gauge', 'IPv4 MTU of the TUN (0 when not running).', [[{}, s.mtu ?? 0]]);
   metric('clatd_info', 'gauge', 'Addresses and prefix in use.', [
     [
       {
@@ -142,6 +235,35 @@ export function renderMetrics(s: StatusSnapshot): string {
       1,
     ],
   ]);
+  const p = o.proc;
+  if (p) {
+    metric('process_cpu_user_seconds_total', 'counter', 'User CPU time spent, in seconds.', [[{}, p.cpuUserSec]]);
+    metric('process_cpu_system_seconds_total', 'counter', 'System CPU time spent, in seconds.', [[{}, p.cpuSystemSec]]);
+    metric('process_cpu_seconds_total', 'counter', 'User and system CPU time spent, in seconds.', [
+      [{}, p.cpuUserSec + p.cpuSystemSec],
+    ]);
+    metric('process_start_time_seconds', 'gauge', 'Start time of the process since the Unix epoch, in seconds.', [
+      [{}, p.startTimeSec],
+    ]);
+    metric('process_resident_memory_bytes', 'gauge', 'Resident memory size, in bytes (worker threads included).', [
+      [{}, p.residentBytes],
+    ]);
+    if (p.openFds !== undefined) {
+      metric('process_open_fds', 'gauge', 'Open file descriptors.', [[{}, p.openFds]]);
+    }
+    if (p.maxFds !== undefined) {
+      metric('process_max_fds', 'gauge', 'The limit on open file descriptors.', [[{}, p.maxFds]]);
+    }
+    metric('nodejs_heap_size_total_bytes', 'gauge', 'V8 heap size of the main thread, in bytes.', [
+      [{}, p.heapTotalBytes],
+    ]);
+    metric('nodejs_heap_size_used_bytes', 'gauge', 'V8 heap in use on the main thread, in bytes.', [
+      [{}, p.heapUsedBytes],
+    ]);
+    metric('nodejs_external_memory_bytes', 'gauge', 'Memory of C++ objects bound to JavaScript objects, in bytes.', [
+      [{}, p.externalBytes],
+    ]);
+  }
   return `${out.join('\n')}\n`;
 }
 
@@ -164,6 +286,8 @@ export class MetricsServer {
     readonly host: string,
     readonly port: number,
     private readonly snapshot: () => StatusSnapshot,
+    /** When the daemon started (Unix time, seconds): `clatd_start_time_seconds`. */
+    private readonly startTimeSec = Date.now() / 1000,
   ) {}
 
   async listen(): Promise<void> {
@@ -174,18 +298,30 @@ export class MetricsServer {
         connectionsCheckingInterval: METRICS_REQUEST_MS / 4,
       },
       (req, res) => {
-        if (req.method !== 'GET' || (req.url !== '/metrics' && req.url !== '/')) {
+        // The path alone: a scraper may add a query string (`/metrics?x=1`), which changes nothing.
+        const path = (req.url ?? '/').split('?')[0];
+        if (path !== '/metrics' && path !== '/') {
           res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
+          return;
+        }
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD' }).end('only GET and HEAD\n');
           return;
         }
         let body: string;
         try {
-          body = renderMetrics(this.snapshot());
+          body = renderMetrics(this.snapshot(), { startTimeSec: this.startTimeSec, proc: processStats() });
         } catch (e) {
           res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(e as Error).message}\n`);
           return;
         }
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(body);
+        // HEAD: the same headers, content-length included; Node sends no body for it.
+        res
+          .writeHead(200, {
+            'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+            'content-length': Buffer.byteLength(body),
+          })
+          .end(body);
       },
     );
     server.maxConnections = METRICS_MAX_CONNECTIONS;

@@ -52,8 +52,28 @@ export class SdNotify {
     return native.sendto(this.#fd, Buffer.from(state), this.#addr) >= 0;
   }
 
-  ready(status: string): void {
-    this.send(`READY=1\nSTATUS=${status}`);
+  /** READY=1, with a STATUS= line when given. */
+  ready(status?: string): void {
+    this.send(status === undefined ? 'READY=1' : `READY=1\nSTATUS=${status}`);
+  }
+
+  /**
+   * A reload begins: systemd shows the unit as "reloading" until the next READY=1 (sd_notify(3)).
+   * MONOTONIC_USEC (CLOCK_MONOTONIC, which process.hrtime reads) lets systemd 253 and later tell
+   * this reload from an earlier one.
+   */
+  reloading(): void {
+    this.send(`RELOADING=1\nMONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`);
+  }
+
+  /** Runs `reload` between RELOADING=1 and READY=1, whether it succeeds or throws. */
+  aroundReload(reload: () => void): void {
+    this.reloading();
+    try {
+      reload();
+    } finally {
+      this.ready();
+    }
   }
 
   status(status: string): void {

@@ -5,6 +5,7 @@
  */
 import { formatIPv6, parseIPv6 } from '../core/addr/ipv6.js';
 import type { Prefix6 } from '../core/addr/prefix.js';
+import type { LogLevel } from './config.js';
 import type { LinkInfo, NetPort } from './ports.js';
 
 export interface Observed {
@@ -104,17 +105,44 @@ export async function observePath(
   return { prefix64: slash64(src), mtu: route?.mtu ?? uplink.mtu };
 }
 
+/**
+ * The log level of each kind of change. `warn` is for what an operator should look at (so
+ * `journalctl -p warning` shows it): something put back after it was changed from outside, the
+ * uplink or the NAT64 prefix lost, the datapath restarted. The rest is the daemon following the
+ * network as it should (`info`). A duplicate address is warned about once, by addressing.ts, with
+ * what answered for it; the change that follows (trying the next address) is `info`.
+ */
+export const CHANGE_LEVEL: Record<string, LogLevel> = {
+  'uplink-gone': 'warn',
+  'uplink-down': 'warn',
+  'uplink-up': 'info',
+  'pref64-found': 'info',
+  'pref64-lost': 'warn',
+  'pref64-changed': 'info',
+  'native-ipv4-appeared': 'info',
+  'native-ipv4-gone': 'info',
+  'prefix64-changed': 'info',
+  'mtu-changed': 'info',
+  'address-duplicate': 'info',
+  'tun-gone': 'warn',
+  'ipv4-restored': 'warn',
+  'nft-restored': 'warn',
+  'datapath-restarted': 'warn',
+  reload: 'info',
+};
+
 /** Remembers the last look and turns each difference into one change. */
 export class ChangeTracker {
   /** Live changes seen, by kind. */
   readonly counts: Record<string, number> = {};
   #last?: { uplink?: number; up: boolean; prefix: string; native4: boolean };
 
-  constructor(private readonly log: (kind: string, msg: string) => void) {}
+  /** `log` gets each change with its level from {@link CHANGE_LEVEL} (`info` for a kind not listed). */
+  constructor(private readonly log: (level: LogLevel, kind: string, msg: string) => void) {}
 
   change(kind: string, msg: string): void {
     this.counts[kind] = (this.counts[kind] ?? 0) + 1;
-    this.log(kind, msg);
+    this.log(CHANGE_LEVEL[kind] ?? 'info', kind, msg);
   }
 
   /** Logs each difference from the last observation; `prefix` is the NAT64 prefix now ('' for none). */

@@ -171,6 +171,8 @@ export interface DirectionCounters {
   drops: Record<string, number>;
   /** Translated packets handed to the other side (the datapath's CounterSnapshot has these). */
   packetsOut?: number;
+  /** Their bytes (after translation). */
+  bytesOut?: number;
   /** ICMP errors the translator generated and sent back. */
   icmpErrors?: number;
   /** Generated ICMP errors discarded by the rate limit. */

@@ -26,6 +26,19 @@ export function effectiveCaps(status = (): string => readFileSync('/proc/self/st
   }
 }
 
+/** The capabilities `clatd run` needs that `caps` lacks, by name (none when unknown). */
+export function missingCapabilities(caps: bigint | undefined = effectiveCaps()): string[] {
+  if (caps === undefined) return [];
+  return (
+    [
+      [CAP_NET_ADMIN, 'CAP_NET_ADMIN'],
+      [CAP_NET_RAW, 'CAP_NET_RAW'],
+    ] as const
+  )
+    .filter(([bit]) => (caps & (1n << BigInt(bit))) === 0n)
+    .map(([, name]) => name);
+}
+
 export interface PreflightEnv {
   caps?: bigint;
   tunExists?: boolean;
@@ -35,15 +48,10 @@ export interface PreflightEnv {
 export function checkPreflight(env: PreflightEnv = {}): void {
   const caps = 'caps' in env ? env.caps : effectiveCaps();
   if (caps !== undefined) {
-    const missing = [
-      [CAP_NET_ADMIN, 'CAP_NET_ADMIN'],
-      [CAP_NET_RAW, 'CAP_NET_RAW'],
-    ]
-      .filter(([bit]) => (caps & (1n << BigInt(bit))) === 0n)
-      .map(([, name]) => name);
+    const missing = missingCapabilities(caps);
     if (missing.length) {
       throw new PreflightError(
-        `clatd needs ${missing.join(' and ')}: run it as root (sudo clatd) or from the systemd unit clatd@.service, which grants them`,
+        `needs ${missing.join(' and ')}: run it as root (sudo clatd) or from the systemd unit clatd@.service, which grants them`,
       );
     }
   }

@@ -113,8 +113,9 @@ export class DatapathSupervisor {
       log.debug('datapath', `a replaced datapath reported: ${why}`);
       return;
     }
-    // The first report names the cause; the rest (other workers) usually follow from it.
-    if (this.#failure === undefined) log.error('datapath', why);
+    // The first report names the cause; the rest (other workers) usually follow from it. A warning:
+    // the datapath is replaced; only a spent restart budget is fatal (an error, from the daemon).
+    if (this.#failure === undefined) log.warn('datapath', why);
     else log.debug('datapath', why);
     this.#failure ??= why;
     this.#o.onFailure();

@@ -64,7 +64,7 @@ export function parseCommand(
   try {
     parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: spec.positionals === true });
   } catch (e) {
-    throw new UsageError(`clatd ${spec.name}: ${oneLine(e)}`);
+    throw new UsageError(`clatd ${spec.name}: ${oneLine(e)} (try clatd ${spec.name} --help)`);
   }
   if (parsed.values.help) {
     out(helpText(spec));

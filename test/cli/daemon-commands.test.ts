@@ -1,6 +1,9 @@
 /** `clatd run`, `status` and `discover` as a user meets them: help, bad flags, no daemon. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { formatDiscovery } from '../../src/cli/discover.js';
 import { controlPathFor, formatStatus } from '../../src/cli/status.js';
@@ -34,6 +37,7 @@ describe('clatd run / status / discover on the command line', () => {
     assert.equal(discover.code, 0);
     assert.match(discover.out, /--pref64/);
     assert.match(discover.out, /--wait/);
+    assert.match(discover.out, /Needs no privileges/);
   });
 
   test('unknown flags and bad values: one line naming the flag, exit 2', () => {
@@ -56,6 +60,51 @@ describe('clatd run / status / discover on the command line', () => {
     }
   });
 
+  test('messages a new operator meets: exact text, exit 2 for usage errors', () => {
+    const exact: [string[], number, string][] = [
+      [['discover', '--pref64', '2001:db8::/33'], 2, 'clatd discover: --pref64 is not a NAT64 prefix: '],
+      [['run', '--bogus'], 2, "clatd run: Unknown option '--bogus' (try clatd run --help)\n"],
+      [['--bogus'], 2, "clatd run: Unknown option '--bogus' (try clatd run --help)\n"],
+      [['discover', '--nope'], 2, "clatd discover: Unknown option '--nope' (try clatd discover --help)\n"],
+      [['frobnicate'], 2, 'clatd: unknown command "frobnicate" (try clatd --help)\n'],
+      [['lab', '--destroy', 'nosuch'], 1, 'clatd lab: no kept lab with tag nosuch (clatd lab --list shows them)\n'],
+    ];
+    for (const [args, code, text] of exact) {
+      const r = clatd(...args);
+      assert.equal(r.code, code, `${args.join(' ')}: ${r.err}`);
+      if (text.endsWith('\n')) assert.equal(r.err, text);
+      else assert.ok(r.err.startsWith(text), r.err);
+      assert.equal(r.err.trim().split('\n').length, 1, r.err);
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'clatd-msg-'));
+    try {
+      const file = join(dir, 'clatd.toml');
+      writeFileSync(file, '# clatd\npref64 = 64:ff9b::/96\n');
+      let r = clatd('run', '--config', file);
+      assert.equal(r.code, 2);
+      assert.equal(
+        r.err,
+        `clatd run: ${file}:2:10: invalid TOML: invalid date; a text value is written in quotes: pref64 = "64:ff9b::/96"\n`,
+      );
+      writeFileSync(file, 'workers = 1.5\n');
+      r = clatd('run', '--config', file);
+      assert.equal(r.code, 2);
+      assert.equal(r.err, `clatd run: ${file}: key "workers" must be a whole number, got 1.5\n`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('--help lists --version, which prints the version', () => {
+    const help = clatd('--help');
+    assert.equal(help.code, 0);
+    assert.match(help.out, /^ {2}-V, --version +print the version of clatd$/m);
+    assert.match(help.out, /^ {2}-h, --help +show this help$/m);
+    const v = clatd('--version');
+    assert.equal(v.code, 0);
+    assert.match(v.out, /^clatd \d+\.\d+\.\d+\n$/);
+  });
+
   test('run without privilege: one sentence saying what to do, exit 1', { skip: NEED_SETPRIV }, () => {
     const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'run'], {
       encoding: 'utf8',
@@ -63,7 +112,7 @@ describe('clatd run / status / discover on the command line', () => {
     });
     assert.ifError(r.error);
     assert.equal(r.status, 1, r.stderr);
-    assert.match(r.stderr, /^clatd: clatd needs CAP_NET_ADMIN and CAP_NET_RAW: run it as root \(sudo clatd\)/);
+    assert.match(r.stderr, /^clatd run: needs CAP_NET_ADMIN and CAP_NET_RAW: run it as root \(sudo clatd\)/);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   });
 
@@ -161,6 +210,7 @@ describe('clatd run / status / discover on the command line', () => {
       pref64: '64:ff9b::/96',
       pref64Source: 'ra',
       notes: [],
+      unchecked: ['clatd run itself: it needs CAP_NET_RAW, which this process lacks'],
       nativeIPv4: false,
       verdict: 'translate: ...',
       clat4: '192.0.0.4',
@@ -173,5 +223,6 @@ describe('clatd run / status / discover on the command line', () => {
     assert.match(t, /uplink\s+eth0 \(IPv6 default route, up, MTU 1500\)/);
     assert.match(t, /NAT64 prefix\s+64:ff9b::\/96 from Router Advertisement \(RFC 8781\)/);
     assert.match(t, /run would\s+translate/);
+    assert.match(t, /^not checked +clatd run itself: it needs CAP_NET_RAW, which this process lacks$/m);
   });
 });

@@ -159,11 +159,41 @@ describe('TOML file', () => {
       () => tomlToRaw('metrics-allow-remote = "yes"\n', 'f.toml'),
       /key "metrics-allow-remote" must be true or false/,
     );
-    usage(() => tomlToRaw('interface = \n', 'f.toml'), /^clatd run: f\.toml: /);
+    usage(() => tomlToRaw('interface = \n', 'f.toml'), /^clatd run: f\.toml:1:13: invalid TOML: invalid value$/);
     usage(
       () => resolveConfig({}, tomlToRaw('route-metric = "high"\n', 'f.toml'), 'f.toml'),
       /^clatd run: f\.toml: key "route-metric" must be an integer/,
     );
+  });
+
+  test('a TOML syntax error gives file, line and column, and a hint to quote a bare value', () => {
+    usage(
+      () => tomlToRaw('dad = "off"\npref64 = 64:ff9b::/96\n', '/etc/clatd/clatd.toml'),
+      /^clatd run: \/etc\/clatd\/clatd\.toml:2:10: invalid TOML: invalid date; a text value is written in quotes: pref64 = "64:ff9b::\/96"$/,
+    );
+    usage(
+      () => tomlToRaw('interface = eth0 # the uplink\n', 'f.toml'),
+      /^clatd run: f\.toml:1:\d+: invalid TOML: .*; a text value is written in quotes: interface = "eth0"$/,
+    );
+    // No hint where quoting is not the answer.
+    usage(() => tomlToRaw('dad = "off\n', 'f.toml'), /^clatd run: f\.toml:1:\d+: invalid TOML: [^;]*$/);
+  });
+
+  test('a number that is not whole says so', () => {
+    usage(
+      () => tomlToRaw('workers = 1.5\n', 'f.toml'),
+      /^clatd run: f\.toml: key "workers" must be a whole number, got 1\.5$/,
+    );
+    usage(
+      () => tomlToRaw('mtu = true\n', 'f.toml'),
+      /^clatd run: f\.toml: key "mtu" must be a whole number, got true$/,
+    );
+    assert.equal(tomlToRaw('workers = 2\n', 'f.toml').workers, '2');
+  });
+
+  test('errors name the command whose flags they are', () => {
+    usage(() => resolveConfig({ pref64: '2001:db8::/33' }, {}, undefined, 'discover'), /^clatd discover: --pref64 /);
+    usage(() => resolveConfig({ pref64: '2001:db8::/33' }), /^clatd run: --pref64 /);
   });
 
   test('loadConfig reads --config and reports an unreadable file', () => {

@@ -154,6 +154,12 @@ describe('daemon start-up', () => {
     w.clock.advance(5000);
     assert.equal(await w.daemon.done, 1);
     assert.equal(w.daemon.state, 'stopped');
+    // The reason is said once, as an error; the transitions after it do not repeat it.
+    const said = w.lines.filter((l) => /no NAT64 prefix found within --pref64-timeout 5s/.test(l));
+    assert.equal(said.length, 1, said.join(''));
+    assert.match(said[0], / error fail: no NAT64 prefix found within --pref64-timeout 5s\n$/);
+    const states = w.lines.filter((l) => / state: /.test(l)).map((l) => l.replace(/^.* state: (.*) from=.*\n$/, '$1'));
+    assert.deepEqual(states.slice(-3), ['waiting-prefix -> failed', 'failed -> stopping', 'stopping -> stopped']);
   });
 });
 
@@ -225,6 +231,10 @@ describe('daemon live changes', () => {
     await flush(w.daemon);
     assert.equal(w.daemon.state, 'paused');
     assert.equal(w.daemon.changes['uplink-down'], 1);
+    assert.ok(
+      w.lines.some((l) => / warn +change: uplink eth0 is down/.test(l)),
+      'a lost uplink is a warning',
+    );
     assert.equal(dp?.paused, true, 'paused, not stopped: its workers stay warm');
     w.net.links_[1].up = true;
     w.net.emit({ type: 'link', ifindex: 2, removed: false });
@@ -232,6 +242,7 @@ describe('daemon live changes', () => {
     assert.equal(w.daemon.state, 'running');
     assert.equal(w.daemon.status().clat6, addr);
     assert.equal(w.daemon.changes['uplink-up'], 1);
+    assert.ok(w.lines.some((l) => / info +change: uplink eth0 is usable again/.test(l)));
     assert.deepEqual(w.dad.probed, [addr, addr]);
     assert.equal(w.plumbing.dp, dp);
     assert.equal(dp?.paused, false);
@@ -250,6 +261,7 @@ describe('daemon live changes', () => {
     assert.equal(w.daemon.state, 'waiting-uplink');
     assert.deepEqual([...w.plumbing.live], []);
     assert.equal(w.daemon.changes['uplink-gone'], 1);
+    assert.ok(w.lines.some((l) => / warn +change: uplink ifindex 2 is gone/.test(l)));
     w.net.links_.push(eth0);
     w.net.default6 = 2;
     w.net.emit({ type: 'link', ifindex: 2, removed: false });
@@ -327,6 +339,9 @@ describe('daemon DAD', () => {
     assert.ok(w.plumbing.ops.includes('retarget 2001:db8:1::c002'));
     assert.equal(w.daemon.status().dad.duplicates.length, 1);
     assert.equal(w.daemon.changes['address-duplicate'], 1);
+    // Warned once, with what answered; trying the next address is information.
+    assert.equal(w.lines.filter((l) => / warn +dad: 2001:db8:1::c001 is in use on the link/.test(l)).length, 1);
+    assert.ok(w.lines.some((l) => / info +change: 2001:db8:1::c001 is a duplicate; trying /.test(l)));
     await w.daemon.stop();
   });
 
@@ -647,9 +662,10 @@ describe('datapath failures', () => {
     assert.notEqual(w.plumbing.dp, first);
     assert.equal(w.plumbing.ops.filter((o) => o.startsWith('startDatapath')).length, 2, 'one restart for two reports');
     assert.equal(w.daemon.changes['datapath-restarted'], 1);
-    assert.ok(w.lines.some((l) => /restarting the datapath: worker 1 exited/.test(l)));
+    assert.ok(w.lines.some((l) => / warn +change: restarting the datapath: worker 1 exited/.test(l)));
     assert.equal(w.daemon.status().counters['46'].packets, 10, 'the old datapath counts are kept');
-    assert.equal(w.lines.filter((l) => / error datapath: /.test(l)).length, 1, 'the live report, logged once');
+    // Not fatal (it is replaced): a warning, once.
+    assert.equal(w.lines.filter((l) => / warn +datapath: /.test(l)).length, 1, 'the live report, logged once');
     // The replaced datapath reporting again changes nothing.
     first.fail('late report');
     await flush(w.daemon);
@@ -697,7 +713,7 @@ describe('datapath failures', () => {
     assert.equal(w.daemon.changes['tun-gone'], 1);
     assert.equal(w.daemon.changes['datapath-restarted'], 1);
     assert.equal(w.daemon.dadAttempts, dads, 'the IPv6 side is untouched: no new DAD');
-    assert.ok(w.lines.some((l) => /v4-eth0 was deleted; creating it again/.test(l)));
+    assert.ok(w.lines.some((l) => / warn +change: v4-eth0 was deleted; creating it again/.test(l)));
     await w.daemon.stop();
     assert.equal(w.plumbing.live.size, 0);
   });
@@ -714,7 +730,11 @@ describe('datapath failures', () => {
     w.net.emit({ type: 'link', ifindex: 50, removed: false });
     await flush(w.daemon);
     assert.deepEqual(w.plumbing.ops, ['repairIpv4 the link was down, default route']);
-    assert.ok(w.lines.some((l) => /v4-eth0 changed from outside; put back: the link was down, default route/.test(l)));
+    assert.ok(
+      w.lines.some((l) =>
+        / warn +change: v4-eth0 changed from outside; put back: the link was down, default route/.test(l),
+      ),
+    );
     assert.equal(w.daemon.changes['ipv4-restored'], 1);
     assert.equal(w.daemon.state, 'running');
     await w.daemon.stop();
@@ -755,7 +775,9 @@ describe('datapath failures', () => {
     w.net.emit({ type: 'nft', table: 'clatd-eth0', by: 'nft (pid 78)' });
     await flush(w.daemon);
     assert.deepEqual(w.plumbing.ops, ['restoreFilter']);
-    assert.ok(w.lines.some((l) => /nft table inet clatd-eth0 was deleted by nft \(pid 78\); restored/.test(l)));
+    assert.ok(
+      w.lines.some((l) => / warn +change: nft table inet clatd-eth0 was deleted by nft \(pid 78\); restored/.test(l)),
+    );
     // Events lost: any table may be gone, so ours is put back.
     w.net.emit({ type: 'nft', table: undefined, by: 'someone (nftables events were lost)' });
     await flush(w.daemon);
@@ -792,7 +814,9 @@ describe('datapath failures', () => {
     }
     assert.equal(await w.daemon.done, 1);
     assert.equal(w.daemon.state, 'stopped');
-    assert.ok(w.lines.some((l) => /the datapath failed 6 times within 10 minutes; last: .*failure 5/.test(l)));
+    const fatal = w.lines.filter((l) => /the datapath failed 6 times within 10 minutes/.test(l));
+    assert.equal(fatal.length, 1, 'the restart budget spent: said once');
+    assert.match(fatal[0], / error fail: the datapath failed 6 times within 10 minutes; last: .*failure 5/);
     assert.equal(w.plumbing.live.size, 0, 'everything taken down');
   });
 

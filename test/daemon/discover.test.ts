@@ -44,6 +44,26 @@ describe('discover', () => {
     assert.equal(x.dns64.calls, 0);
   });
 
+  test('without privileges: says what it could not check and why; a failing RA listener is one of them', async () => {
+    const x = { ...deps(undefined, undefined, '64:ff9b::/96'), missingCaps: ['CAP_NET_ADMIN', 'CAP_NET_RAW'] };
+    const d = await discover(resolveConfig({}), x, 100);
+    assert.equal(d.pref64Source, 'dns64', 'what can be found still is');
+    assert.deepEqual(d.unchecked, [
+      'clatd run itself: it needs CAP_NET_ADMIN and CAP_NET_RAW, which this process lacks (run as root, or from clatd@.service)',
+      'Router Solicitation: not sent (a raw socket needs CAP_NET_RAW), so only an RA the router sent by itself within 100 ms was seen',
+    ]);
+    x.waitForRa = async () => {
+      throw new Error('bind(NETLINK_ROUTE): EPERM (operation not permitted)');
+    };
+    x.missingCaps = [];
+    const e = await discover(resolveConfig({}), x, 100);
+    assert.deepEqual(e.unchecked, [
+      'Router Advertisements: cannot listen for them: bind(NETLINK_ROUTE): EPERM (operation not permitted)',
+    ]);
+    assert.equal(e.pref64Source, 'dns64');
+    assert.deepEqual((await discover(resolveConfig({}), deps(), 0)).unchecked, [], 'privileged: nothing to say');
+  });
+
   test('verdicts: no route, down, native IPv4, no prefix', async () => {
     const none = FakeNet.typical();
     none.default6 = undefined;

@@ -11,7 +11,7 @@
  * CLAT address, which the router resolves with an NS that the host's kernel answers (anycast).
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,10 +30,11 @@ interface Running {
   waitFor(pred: (l: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>>;
 }
 
-/** clatd run in `ns`; `node` flags go before the CLI (e.g. `--import` NO_TCX). */
-function startClatd(ns: Netns, args: string[], node: string[] = []): Running {
+/** clatd run in `ns`; `node` flags go before the CLI (e.g. `--import` NO_TCX); `env` is added to ours. */
+function startClatd(ns: Netns, args: string[], node: string[] = [], env: NodeJS.ProcessEnv = {}): Running {
   const child = ns.spawn('node', [...node, CLI, 'run', '--log-format', 'json', '--log-level', 'debug', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   const lines: Record<string, unknown>[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] =
@@ -238,11 +239,14 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
         "fetch('http://127.0.0.1:9464/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))",
       );
       assert.match(metrics, /clatd_state\{state="running"\} 1/);
-      assert.match(metrics, /clatd_packets_total\{direction="46"\} [1-9]/);
-      assert.match(metrics, /clatd_drops_total\{direction="46",reason="/);
-      assert.match(metrics, /clatd_packets_out_total\{direction="46"\} [1-9]/);
-      assert.match(metrics, /clatd_icmp_rate_limited_total\{direction="64"\} 0/);
-      assert.match(metrics, /clatd_io_events_total\{kind="tunWriteFailed"\} \d+/);
+      assert.match(metrics, /clatd_packets_total\{direction="4to6"\} [1-9]/);
+      assert.match(metrics, /clatd_drops_total\{direction="4to6",reason="/);
+      assert.match(metrics, /clatd_packets_out_total\{direction="4to6"\} [1-9]/);
+      assert.match(metrics, /clatd_bytes_out_total\{direction="4to6"\} [1-9]/);
+      assert.match(metrics, /clatd_icmp_rate_limited_total\{direction="6to4"\} 0/);
+      assert.match(metrics, /clatd_io_errors_total\{kind="tun_write"\} \d+/);
+      assert.match(metrics, /^clatd_start_time_seconds \d+/m);
+      assert.match(metrics, /^process_resident_memory_bytes [1-9]/m);
       assert.match(metrics, /clatd_dad_attempts_total 1/);
 
       const disc = JSON.parse(p.a.exec('node', CLI, 'discover', '--json', '--pref64', PREFIX, '--wait', '0'));
@@ -528,26 +532,56 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       const file = join(dir, 'clatd.toml');
       const sock = join(dir, 'c.sock');
       writeFileSync(file, `pref64 = "${PREFIX}"\ndad = "off"\ncontrol = "${sock}"\n`);
-      const c = startClatd(p.a, ['--config', file]);
-      await c.waitFor(running);
-      const status = () => statusOf(p.a, sock);
-      assert.equal(status().pref64, PREFIX);
+      // systemd's notify socket, played by a Python listener: one line per datagram.
+      const notifyPath = join(dir, 'notify');
+      const listener = spawn(
+        'python3',
+        [
+          '-c',
+          'import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint("ready",flush=True)\n' +
+            'while True: print(s.recv(4096).decode().replace("\\n","|"),flush=True)',
+          notifyPath,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let notes = '';
+      listener.stdout?.setEncoding('utf8');
+      await new Promise<void>((r) =>
+        listener.stdout?.on('data', (d: string) => {
+          notes += d;
+          if (notes.startsWith('ready')) r();
+        }),
+      );
+      try {
+        const c = startClatd(p.a, ['--config', file], [], { NOTIFY_SOCKET: notifyPath });
+        await c.waitFor(running);
+        const status = () => statusOf(p.a, sock);
+        assert.equal(status().pref64, PREFIX);
 
-      writeFileSync(file, `pref64 = "2001:db8:65::/96"\ndad = "off"\ncontrol = "${sock}"\n`);
-      c.child.kill('SIGHUP');
-      await c.waitFor((l) => l.event === 'change' && l.kind === 'pref64-changed');
-      await c.waitFor((l) => running(l) && c.lines.filter(running).length >= 2);
-      assert.equal(status().pref64, '2001:db8:65::/96');
-      assertPings(p.a);
+        writeFileSync(file, `pref64 = "2001:db8:65::/96"\ndad = "off"\ncontrol = "${sock}"\n`);
+        c.child.kill('SIGHUP');
+        await c.waitFor((l) => l.event === 'change' && l.kind === 'pref64-changed');
+        await c.waitFor((l) => running(l) && c.lines.filter(running).length >= 2);
+        assert.equal(status().pref64, '2001:db8:65::/96');
+        assertPings(p.a);
+        // READY=1 at start, then the reload framed by RELOADING=1 and READY=1.
+        const sent = notes.trim().split('\n').slice(1);
+        const ready = sent.findIndex((l) => l.startsWith('READY=1'));
+        const reloading = sent.findIndex((l) => /^RELOADING=1\|MONOTONIC_USEC=\d+$/.test(l));
+        assert.ok(ready >= 0 && reloading > ready, notes);
+        assert.ok(sent.slice(reloading + 1).includes('READY=1'), notes);
 
-      writeFileSync(file, 'pref64 = "not a prefix"\n');
-      c.child.kill('SIGHUP');
-      const err = await c.waitFor((l) => l.event === 'reload' && l.level === 'error');
-      assert.match(String(err.msg), /key "pref64" is not a NAT64 prefix.*keeping the running configuration/);
-      assert.equal(status().pref64, '2001:db8:65::/96');
+        writeFileSync(file, 'pref64 = "not a prefix"\n');
+        c.child.kill('SIGHUP');
+        const err = await c.waitFor((l) => l.event === 'reload' && l.level === 'error');
+        assert.match(String(err.msg), /key "pref64" is not a NAT64 prefix.*keeping the running configuration/);
+        assert.equal(status().pref64, '2001:db8:65::/96');
 
-      c.child.kill('SIGTERM');
-      assert.equal((await c.exited).code, 0);
+        c.child.kill('SIGTERM');
+        assert.equal((await c.exited).code, 0);
+      } finally {
+        listener.kill();
+      }
     });
   });
 

@@ -1,7 +1,7 @@
 /** systemd notification: datagrams on $NOTIFY_SOCKET, received here by a small Python listener. */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -34,12 +34,12 @@ describe('sd_notify', () => {
     assert.deepEqual([...a], [1, 0, 0, 0x73, 0x64]);
   });
 
-  test('READY, STATUS and WATCHDOG reach the socket; nothing is sent without NOTIFY_SOCKET', {
+  test('READY, STATUS, RELOADING and WATCHDOG reach the socket; nothing is sent without NOTIFY_SOCKET', {
     skip: NEED_PYTHON,
   }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'clatd-notify-'));
     const path = join(dir, 'notify');
-    const py = spawn('python3', ['-c', LISTEN_PY, path, '3'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const py = spawn('python3', ['-c', LISTEN_PY, path, '10'], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       let out = '';
       py.stdout.setEncoding('utf8');
@@ -59,11 +59,26 @@ describe('sd_notify', () => {
       assert.equal(n.enabled, true);
       n.ready('running: test');
       n.status('paused: uplink down');
+      await new Promise((r) => setTimeout(r, 120)); // a WATCHDOG=1 or two
+      // A reload is framed by RELOADING=1 and READY=1, even one that fails.
+      assert.throws(
+        () =>
+          n.aroundReload(() => {
+            throw new Error('a bad file');
+          }),
+        /a bad file/,
+      );
       await done;
       n.close();
       const lines = out.trim().split('\n').slice(1);
       assert.equal(lines[0], 'READY=1|STATUS=running: test');
       assert.ok(lines.includes('STATUS=paused: uplink down'), out);
+      const reload = lines.filter((l) => l !== 'WATCHDOG=1').slice(2);
+      assert.match(reload[0] ?? '', /^RELOADING=1\|MONOTONIC_USEC=\d+$/, out);
+      const usec = BigInt(reload[0].split('=')[2]);
+      const now = process.hrtime.bigint() / 1000n;
+      assert.ok(usec <= now && now - usec < 5_000_000n, 'CLOCK_MONOTONIC in microseconds');
+      assert.equal(reload[1], 'READY=1', out);
       assert.ok(lines.includes('WATCHDOG=1'), `the watchdog fires every 50 ms: ${out}`);
     } finally {
       py.kill();
@@ -85,6 +100,34 @@ describe('systemd unit', () => {
     assert.match(unit, /^RuntimeDirectory=clatd$/m);
     assert.match(unit, /^WatchdogSec=/m);
     assert.match(unit, /^ExecStart=.*clatd run --interface %I/m);
+    // No /bin/kill (procps, missing on a minimal Debian): the shell's built-in.
+    assert.match(unit, /^ExecReload=\/bin\/sh -c 'kill -HUP \$\{MAINPID\}'$/m);
+    assert.doesNotMatch(unit, /^Exec.*\/bin\/kill/m);
+    // The comment says what the code does: READY=1 at start, not once translating.
+    assert.match(unit, /READY=1 once clatd manages the uplink .*not once it\n# translates/);
+    assert.match(unit, /RELOADING=1 and READY=1/);
+  });
+
+  test("the unit's ExecReload sends SIGHUP to $MAINPID with nothing but /bin/sh", async () => {
+    const unit = readFileSync(join(ROOT, 'systemd', 'clatd@.service'), 'utf8');
+    const line = /^ExecReload=(.*)$/m.exec(unit)?.[1] ?? '';
+    // What systemd runs: ${MAINPID} put in, the single-quoted word unquoted.
+    const m = /^\/bin\/sh -c '(.*)'$/.exec(line.replace(/\$\{MAINPID\}/, String(process.pid)));
+    assert.ok(m, line);
+    let got = 0;
+    const onHup = () => {
+      got++;
+    };
+    process.on('SIGHUP', onHup);
+    try {
+      // No kill program on PATH: only the shell's built-in can do it.
+      const r = spawnSync('/bin/sh', ['-c', m[1]], { encoding: 'utf8', env: { PATH: '/nonexistent' } });
+      assert.equal(r.status, 0, r.stderr);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(got, 1);
+    } finally {
+      process.off('SIGHUP', onHup);
+    }
   });
 
   test('systemd/clatd@.service passes systemd-analyze verify', { skip: NEED_SYSTEMD_ANALYZE }, async () => {

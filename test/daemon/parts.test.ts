@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,7 @@ import { ControlServer, request } from '../../src/daemon/control.js';
 import { emptyCounters, type StatusSnapshot } from '../../src/daemon/daemon.js';
 import { buildRouterSolicitation } from '../../src/daemon/discover.js';
 import { Logger, stderrIsJournal } from '../../src/daemon/log.js';
-import { MetricsServer, renderMetrics } from '../../src/daemon/metrics.js';
+import { MetricsServer, processStats, renderMetrics } from '../../src/daemon/metrics.js';
 import { checkPreflight, effectiveCaps } from '../../src/daemon/preflight.js';
 import { canGo, Lifecycle, STATES, StateError } from '../../src/daemon/state.js';
 
@@ -102,6 +103,7 @@ function snapshot(): StatusSnapshot {
     bytes: 840,
     drops: { D46_TTL_EXPIRED: 2, D46_SRC_ROUTE: 0 },
     packetsOut: 8,
+    bytesOut: 800,
     icmpErrors: 2,
     icmpRateLimited: 1,
     offloaded: 5,
@@ -133,40 +135,134 @@ function snapshot(): StatusSnapshot {
   };
 }
 
+/** A Python with prometheus_client (Debian: python3-prometheus-client), to parse the page as Prometheus does. */
+const PROM_PYTHON = ['/usr/bin/python3', 'python3'].find(
+  (py) => spawnSync(py, ['-c', 'import prometheus_client'], { stdio: 'ignore' }).status === 0,
+);
+
+/** Parses Prometheus text with prometheus_client's parser; returns each sample as `name{labels} value`. */
+function promParse(text: string): { samples: string[]; types: Record<string, string> } {
+  const py = `
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = {'samples': [], 'types': {}}
+for f in text_string_to_metric_families(sys.stdin.read()):
+    out['types'][f.name] = f.type
+    for s in f.samples:
+        labels = ','.join('%s="%s"' % kv for kv in sorted(s.labels.items()))
+        out['samples'].append('%s{%s} %s' % (s.name, labels, repr(s.value)))
+print(json.dumps(out))
+`;
+  const r = spawnSync(PROM_PYTHON as string, ['-c', py], { input: text, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
 describe('metrics', () => {
   test('Prometheus text: counters by direction and reason, state gauge, info', () => {
-    const t = renderMetrics(snapshot());
+    const t = renderMetrics(snapshot(), { startTimeSec: 1_700_000_000.5 });
     assert.match(t, /^# HELP clatd_packets_total /m);
     assert.match(t, /^# TYPE clatd_packets_total counter$/m);
-    assert.match(t, /^clatd_packets_total\{direction="46"\} 10$/m);
-    assert.match(t, /^clatd_bytes_total\{direction="46"\} 840$/m);
-    assert.match(t, /^clatd_drops_total\{direction="46",reason="D46_TTL_EXPIRED"\} 2$/m);
-    assert.match(t, /^clatd_packets_out_total\{direction="46"\} 8$/m);
-    assert.match(t, /^clatd_offloaded_packets_total\{direction="46"\} 5$/m);
-    assert.match(t, /^clatd_offloaded_packets_total\{direction="64"\} 0$/m);
-    assert.match(t, /^clatd_icmp_errors_total\{direction="46"\} 2$/m);
-    assert.match(t, /^clatd_icmp_rate_limited_total\{direction="46"\} 1$/m);
+    assert.match(t, /^clatd_packets_total\{direction="4to6"\} 10$/m);
+    assert.match(t, /^clatd_bytes_total\{direction="4to6"\} 840$/m);
+    assert.match(t, /^clatd_bytes_out_total\{direction="4to6"\} 800$/m);
+    assert.match(t, /^clatd_bytes_out_total\{direction="6to4"\} 0$/m);
+    assert.match(t, /^clatd_drops_total\{direction="4to6",reason="D46_TTL_EXPIRED"\} 2$/m);
+    assert.match(t, /^clatd_packets_out_total\{direction="4to6"\} 8$/m);
+    assert.match(t, /^clatd_offloaded_packets_total\{direction="4to6"\} 5$/m);
+    assert.match(t, /^clatd_offloaded_packets_total\{direction="6to4"\} 0$/m);
+    assert.match(t, /^clatd_icmp_errors_total\{direction="4to6"\} 2$/m);
+    assert.match(t, /^clatd_icmp_rate_limited_total\{direction="4to6"\} 1$/m);
     // A datapath without these counters (the fakes) gives zeros, never a missing or NaN line.
-    assert.match(t, /^clatd_icmp_errors_total\{direction="64"\} 0$/m);
-    assert.match(t, /^clatd_io_events_total\{kind="tunWriteFailed"\} 3$/m);
-    assert.match(t, /^clatd_io_events_total\{kind="csumCompleted"\} 4$/m);
+    assert.match(t, /^clatd_icmp_errors_total\{direction="6to4"\} 0$/m);
+    assert.doesNotMatch(t, /direction="(46|64)"/);
+    // Errors and the non-error apart.
+    assert.match(t, /^clatd_io_errors_total\{kind="tun_write"\} 3$/m);
+    assert.match(t, /^clatd_io_errors_total\{kind="tun_read"\} 0$/m);
+    assert.match(t, /^clatd_checksums_completed_total 4$/m);
+    assert.doesNotMatch(t, /io_events|csumCompleted/);
     assert.match(t, /^clatd_state\{state="running"\} 1$/m);
     assert.match(t, /^clatd_state\{state="paused"\} 0$/m);
     assert.match(t, /^clatd_reconfigurations_total\{kind="pref64-changed"\} 1$/m);
     assert.match(t, /^clatd_dad_attempts_total 1$/m);
+    assert.match(t, /^clatd_ipv4_mtu_bytes 1472$/m);
+    assert.match(t, /^clatd_start_time_seconds 1700000000\.5$/m);
+    assert.doesNotMatch(t, /uptime|^clatd_ipv4_mtu /m);
     assert.match(t, /^clatd_info\{uplink="eth0",pref64="64:ff9b::\/96",pref64_source="ra",/m);
-    for (const line of t.trim().split('\n')) assert.match(line, /^(# (HELP|TYPE) \S+ .+|\S+(\{.*\})? \d+)$/);
+    for (const line of t.trim().split('\n')) assert.match(line, /^(# (HELP|TYPE) \S+ .+|\S+(\{.*\})? \d+(\.\d+)?)$/);
   });
-  test('served over HTTP on loopback', async () => {
-    const m = new MetricsServer('127.0.0.1', 0, snapshot);
+
+  test('process metrics under the names every Prometheus client uses', () => {
+    const proc = processStats();
+    assert.ok(proc.residentBytes > 0 && proc.heapUsedBytes > 0);
+    assert.ok(proc.openFds !== undefined && proc.openFds > 2, 'from /proc/self/fd');
+    const t = renderMetrics(snapshot(), { proc });
+    for (const [name, type] of [
+      ['process_cpu_seconds_total', 'counter'],
+      ['process_cpu_user_seconds_total', 'counter'],
+      ['process_cpu_system_seconds_total', 'counter'],
+      ['process_start_time_seconds', 'gauge'],
+      ['process_resident_memory_bytes', 'gauge'],
+      ['process_open_fds', 'gauge'],
+      ['process_max_fds', 'gauge'],
+      ['nodejs_heap_size_total_bytes', 'gauge'],
+      ['nodejs_heap_size_used_bytes', 'gauge'],
+      ['nodejs_external_memory_bytes', 'gauge'],
+    ]) {
+      assert.match(t, new RegExp(`^# TYPE ${name} ${type}$`, 'm'));
+      assert.match(t, new RegExp(`^${name} \\d+(\\.\\d+)?(e[+-]?\\d+)?$`, 'm'), name);
+    }
+    const start = Number(/^process_start_time_seconds (\S+)$/m.exec(t)?.[1]);
+    assert.ok(Math.abs(start - (Date.now() / 1000 - process.uptime())) < 2);
+  });
+
+  test('parsed by a real Prometheus text parser (prometheus_client)', {
+    skip: PROM_PYTHON === undefined ? 'needs python3-prometheus-client' : false,
+  }, () => {
+    const t = renderMetrics(snapshot(), { startTimeSec: 1_700_000_000, proc: processStats() });
+    const { samples, types } = promParse(t);
+    assert.equal(types.clatd_packets, 'counter');
+    assert.equal(types.clatd_bytes_out, 'counter');
+    assert.equal(types.clatd_io_errors, 'counter');
+    assert.equal(types.clatd_ipv4_mtu_bytes, 'gauge');
+    assert.equal(types.clatd_start_time_seconds, 'gauge');
+    assert.equal(types.process_resident_memory_bytes, 'gauge');
+    assert.equal(types.process_cpu_seconds, 'counter');
+    assert.ok(samples.includes('clatd_packets_total{direction="4to6"} 10.0'), samples.join('\n'));
+    assert.ok(samples.includes('clatd_bytes_out_total{direction="4to6"} 800.0'));
+    assert.ok(samples.includes('clatd_io_errors_total{kind="tun_write"} 3.0'));
+    assert.ok(samples.includes('clatd_checksums_completed_total{} 4.0'));
+    assert.ok(samples.includes('clatd_drops_total{direction="4to6",reason="D46_TTL_EXPIRED"} 2.0'));
+    assert.ok(samples.includes('clatd_start_time_seconds{} 1700000000.0'));
+  });
+
+  test('served over HTTP on loopback: GET and HEAD, with or without a query string', async () => {
+    const m = new MetricsServer('127.0.0.1', 0, snapshot, 1_700_000_000);
     await m.listen();
     try {
       const port = m.address?.port;
       const r = await fetch(`http://127.0.0.1:${port}/metrics`);
       assert.equal(r.status, 200);
       assert.match(r.headers.get('content-type') ?? '', /version=0\.0\.4/);
-      assert.match(await r.text(), /clatd_state\{state="running"\} 1/);
+      const body = await r.text();
+      assert.match(body, /clatd_state\{state="running"\} 1/);
+      assert.match(body, /^clatd_start_time_seconds 1700000000$/m);
+      assert.match(body, /^process_resident_memory_bytes \d+$/m);
+      const q = await fetch(`http://127.0.0.1:${port}/metrics?x=1`);
+      assert.equal(q.status, 200);
+      assert.match(await q.text(), /clatd_state\{state="running"\} 1/);
+      const h = await fetch(`http://127.0.0.1:${port}/metrics`, { method: 'HEAD' });
+      assert.equal(h.status, 200);
+      assert.match(h.headers.get('content-type') ?? '', /version=0\.0\.4/);
+      assert.ok(Number(h.headers.get('content-length')) > 1000);
+      assert.equal(await h.text(), '');
+      const hq = await fetch(`http://127.0.0.1:${port}/metrics?x=1`, { method: 'HEAD' });
+      assert.equal(hq.status, 200);
+      const post = await fetch(`http://127.0.0.1:${port}/metrics`, { method: 'POST' });
+      assert.equal(post.status, 405);
+      assert.equal(post.headers.get('allow'), 'GET, HEAD');
       assert.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/other?metrics`)).status, 404);
     } finally {
       m.close();
     }

@@ -86,9 +86,7 @@ export class SystemNet implements NetPort {
   }
 
   watch(onEvent: (e: NetEvent) => void, onError: (e: Error) => void): Closer {
-    const m = openRtnlMonitor((e: RtnlEvent) => {
-      for (const ev of toNetEvents(e)) onEvent(ev);
-    }, onError);
+    const m = this.watchRtnl(onEvent, onError);
     let nft: { close(): void };
     try {
       nft = openNftMonitor(
@@ -109,6 +107,16 @@ export class SystemNet implements NetPort {
         nft.close();
       },
     };
+  }
+
+  /**
+   * The rtnetlink events alone (links, addresses, routes, PREF64 from RAs), without the nftables
+   * monitor: any user may listen to these, while the netfilter groups need CAP_NET_ADMIN.
+   */
+  watchRtnl(onEvent: (e: NetEvent) => void, onError: (e: Error) => void): Closer {
+    return openRtnlMonitor((e: RtnlEvent) => {
+      for (const ev of toNetEvents(e)) onEvent(ev);
+    }, onError);
   }
 }
 
