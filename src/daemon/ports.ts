@@ -91,8 +91,9 @@ export type DadOutcome =
   | {
       ok: false;
       /**
-       * `duplicates`: every address drawn was answered for; `interrupted`: the link or a socket
-       * failed under DAD (e.g. the link went down), to be tried again; `stopped`: aborted.
+       * `duplicates`: every address drawn was answered for (each is in `duplicates`, the last
+       * included); `interrupted`: the link or a socket failed under DAD (e.g. the link went
+       * down), to be tried again; `stopped`: aborted.
        */
       kind: 'duplicates' | 'interrupted' | 'stopped';
       address: string;

@@ -358,6 +358,11 @@ describe('daemon DAD', () => {
     assert.equal(st.dad.result, 'blocked');
     assert.equal(st.dad.blockedRounds, 1);
     assert.equal(st.dad.retryInSec, 5);
+    assert.deepEqual(
+      st.dad.duplicates.map((d) => d.address),
+      ['2001:db8:1::c001', '2001:db8:1::c002', '2001:db8:1::c003', '2001:db8:1::c004'],
+      'every address of the round, the last included',
+    );
     assert.match(st.reason ?? '', /DAD blocked: every address tried was answered for; next round in 5 s/);
     assert.ok(
       w.lines.some((l) =>
