@@ -483,7 +483,8 @@ export class Daemon {
     const cfg = this.#cfg;
     if (this.#dp.running && this.lifecycle.state === 'running' && cfg.dad === 'strict') await this.#dp.pause();
 
-    const ipv4 = await this.#addr.ipv4(this.#session?.clat4, cfg.v4);
+    // An IPv4 side kept from an attempt that did not finish (DAD interrupted) keeps its address.
+    const ipv4 = await this.#addr.ipv4(this.#session?.clat4 ?? this.#ipv4?.v4, cfg.v4);
     // --v6 is the first choice; a duplicate of it is replaced by a drawn address like any other.
     const draw = this.#addr.drawer(o.prefix64, o.prefix, ipv4);
     const first = o.keep ?? cfg.v6 ?? draw();

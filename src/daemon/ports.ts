@@ -154,6 +154,8 @@ export interface UplinkSide {
 export interface Ipv4Side {
   readonly name: string;
   readonly ifindex: number;
+  /** The CLAT IPv4 address the TUN holds. */
+  readonly v4: string;
   /** Sets the TUN MTU and the route's advmss (MTU - 40). */
   setMtu(mtu: number): Promise<void>;
   /**

@@ -404,6 +404,10 @@ describe('daemon DAD', () => {
     w.clock.advance(2_000);
     await flush(w.daemon);
     assert.equal(w.daemon.state, 'running');
+    // The TUN built for the interrupted attempt stays, and so does its address: the datapath
+    // translates for the address the TUN holds, not for a second one drawn beside it.
+    assert.equal(w.daemon.status().clat4, '192.0.0.4');
+    assert.equal(w.plumbing.dp?.params.clat4, '192.0.0.4');
     await w.daemon.stop();
     assert.equal(await w.daemon.done, 0);
   });
