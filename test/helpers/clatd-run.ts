@@ -57,7 +57,12 @@ export function startClatd(ns: Netns, args: string[]): Running {
     }
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
+    child.on('exit', (code, signal) => {
+      // CLATD_TEST_LOGS=<dir> keeps each run's log lines (JSON, one a line) for a look afterwards.
+      const keep = process.env.CLATD_TEST_LOGS;
+      if (keep) writeFileSync(join(keep, `clatd-${child.pid}.log`), lines.map((l) => JSON.stringify(l)).join('\n'));
+      resolve({ code, signal, at: Date.now() });
+    }),
   );
   return {
     child,
