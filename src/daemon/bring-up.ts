@@ -90,7 +90,8 @@ export class BringUp {
     if (dp.running && lifecycle.state === 'running' && cfg.dad === 'strict') await dp.pause();
 
     // Step 4: addresses. --v6 is the first choice; a duplicate of it is replaced like any other.
-    const ipv4 = await addr.ipv4(this.ctx.session()?.clat4, cfg.v4);
+    // An IPv4 side kept from an attempt that did not finish (DAD interrupted) keeps its address.
+    const ipv4 = await addr.ipv4(this.ctx.session()?.clat4 ?? sides.ipv4?.v4, cfg.v4);
     const draw = addr.drawer(o.prefix64, o.prefix, ipv4);
     const first = o.keep ?? cfg.v6 ?? draw();
     log.info(

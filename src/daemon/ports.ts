@@ -91,8 +91,9 @@ export type DadOutcome =
   | {
       ok: false;
       /**
-       * `duplicates`: every address drawn was answered for; `interrupted`: the link or a socket
-       * failed under DAD (e.g. the link went down), to be tried again; `stopped`: aborted.
+       * `duplicates`: every address drawn was answered for (each is in `duplicates`, the last
+       * included); `interrupted`: the link or a socket failed under DAD (e.g. the link went
+       * down), to be tried again; `stopped`: aborted.
        */
       kind: 'duplicates' | 'interrupted' | 'stopped';
       address: string;
@@ -153,6 +154,8 @@ export interface UplinkSide {
 export interface Ipv4Side {
   readonly name: string;
   readonly ifindex: number;
+  /** The CLAT IPv4 address the TUN holds. */
+  readonly v4: string;
   /** Sets the TUN MTU and the route's advmss (MTU - 40). */
   setMtu(mtu: number): Promise<void>;
   /**

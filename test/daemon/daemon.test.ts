@@ -373,6 +373,11 @@ describe('daemon DAD', () => {
     assert.equal(st.dad.result, 'blocked');
     assert.equal(st.dad.blockedRounds, 1);
     assert.equal(st.dad.retryInSec, 5);
+    assert.deepEqual(
+      st.dad.duplicates.map((d) => d.address),
+      ['2001:db8:1::c001', '2001:db8:1::c002', '2001:db8:1::c003', '2001:db8:1::c004'],
+      'every address of the round, the last included',
+    );
     assert.match(st.reason ?? '', /DAD blocked: every address tried was answered for; next round in 5 s/);
     assert.ok(
       w.lines.some((l) =>
@@ -414,6 +419,10 @@ describe('daemon DAD', () => {
     w.clock.advance(2_000);
     await flush(w.daemon);
     assert.equal(w.daemon.state, 'running');
+    // The TUN built for the interrupted attempt stays, and so does its address: the datapath
+    // translates for the address the TUN holds, not for a second one drawn beside it.
+    assert.equal(w.daemon.status().clat4, '192.0.0.4');
+    assert.equal(w.plumbing.dp?.params.clat4, '192.0.0.4');
     await w.daemon.stop();
     assert.equal(await w.daemon.done, 0);
   });

@@ -241,9 +241,12 @@ export class FakePlumbing implements PlumbingPort {
     this.live.add('ipv4');
     const net = this.net;
     net?.links_.push({ index: 50, name: o.name, up: true, mtu: o.mtu });
+    // As the kernel lists it: the TUN's /32 is an address in use on the host.
+    net?.addrs.push({ ifindex: 50, family: 4, address: o.v4, prefixLen: 32, scope: 'global' });
     return {
       name: o.name,
       ifindex: 50,
+      v4: o.v4,
       setMtu: async (mtu: number) => {
         this.ops.push(`setMtu ${mtu}`);
       },
@@ -256,7 +259,10 @@ export class FakePlumbing implements PlumbingPort {
       close: async () => {
         this.ops.push('closeIpv4');
         this.live.delete('ipv4');
-        if (net) net.links_ = net.links_.filter((l) => l.index !== 50);
+        if (net) {
+          net.links_ = net.links_.filter((l) => l.index !== 50);
+          net.addrs = net.addrs.filter((a) => a.ifindex !== 50);
+        }
       },
     };
   }

@@ -12,9 +12,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { NEED_ROOT, type Netns, withNetns } from '../helpers/netns.js';
+import { describe, test } from '../helpers/suite.js';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'fd-exhaustion-child.js');
 

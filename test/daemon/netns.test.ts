@@ -11,89 +11,24 @@
  * CLAT address, which the router resolves with an NS that the host's kernel answers (anycast).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RA_SENDER_PY } from '../../src/lab/scripts.js';
-import { NEED_ROOT, NEED_TCX, type Netns, type VethPair, withVethPair } from '../helpers/netns.js';
+import {
+  assertPings,
+  leftovers,
+  PREFIX,
+  running,
+  SERVER6,
+  setUp,
+  startClatd,
+  startRaSender,
+  statusOf,
+  withHostAndRouter,
+} from '../helpers/clatd-run.js';
+import { NEED_ROOT, NEED_TCX, type Netns } from '../helpers/netns.js';
 import { CLI, ROOT } from '../helpers/paths.js';
 import { describe, test } from '../helpers/suite.js';
-
-const PREFIX = '2001:db8:64::/96';
-const SERVER6 = '2001:db8:64::c000:201';
-
-interface Running {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
-  waitFor(pred: (l: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>>;
-}
-
-/** clatd run in `ns`; `node` flags go before the CLI (e.g. `--import` NO_TCX); `env` is added to ours. */
-function startClatd(ns: Netns, args: string[], node: string[] = [], env: NodeJS.ProcessEnv = {}): Running {
-  const child = ns.spawn('node', [...node, CLI, 'run', '--log-format', 'json', '--log-level', 'debug', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  const lines: Record<string, unknown>[] = [];
-  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] =
-    [];
-  let buf = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (d: string) => {
-    buf += d;
-    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-      const text = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      let l: Record<string, unknown>;
-      try {
-        l = JSON.parse(text);
-      } catch {
-        l = { event: 'raw', msg: text };
-      }
-      lines.push(l);
-      for (const w of [...waiters]) {
-        if (w.pred(l)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(l);
-        }
-      }
-    }
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
-  );
-  return {
-    child,
-    lines,
-    exited,
-    waitFor(pred, ms = 10_000) {
-      const found = lines.find(pred);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => {
-          reject(
-            new Error(`timed out; clatd said:\n${lines.map((l) => `${String(l.event)}: ${String(l.msg)}`).join('\n')}`),
-          );
-        }, ms);
-        waiters.push({
-          pred,
-          resolve: (l) => {
-            clearTimeout(t);
-            resolve(l);
-          },
-        });
-        void exited.then(() => {
-          clearTimeout(t);
-          reject(
-            new Error(`clatd exited; it said:\n${lines.map((l) => `${String(l.event)}: ${String(l.msg)}`).join('\n')}`),
-          );
-        });
-      });
-    },
-  };
-}
 
 /** Node flag for startClatd: the kernel looks older than 6.6 (no tcx), so clatd uses classic tc filters. */
 const NO_TCX = ['--import', join(ROOT, 'dist', 'test', 'helpers', 'no-tcx.js')];
@@ -102,35 +37,6 @@ const NO_TCX = ['--import', join(ROOT, 'dist', 'test', 'helpers', 'no-tcx.js')];
 function tcFilters(ns: Netns, dev: string, hook: 'ingress' | 'egress'): string[] {
   const r = ns.tryExec('tc', 'filter', 'show', 'dev', dev, hook);
   return r.stdout.split('\n').filter((l) => /bpf .*clatd_/.test(l));
-}
-
-const running = (l: Record<string, unknown>) => l.event === 'state' && l.to === 'running';
-
-/** What clatd may leave on the host: its TUN, routes tagged proto 199, nft tables named clatd-*. */
-function leftovers(ns: Netns): string[] {
-  const out: string[] = [];
-  if (ns.tryExec('ip', 'link', 'show', 'v4-veth-a').status === 0) out.push('link v4-veth-a');
-  for (const fam of ['-4', '-6']) {
-    const r = ns.exec('ip', fam, 'route', 'show', 'proto', '199').trim();
-    if (r) out.push(`routes ${r}`);
-  }
-  const t = ns.exec('nft', 'list', 'tables').trim();
-  if (/clatd-/.test(t)) out.push(`nft ${t}`);
-  return out;
-}
-
-/**
- * IPv4 works through the CLAT: at least one of three pings is answered. The first may wait for the
- * router to resolve a new CLAT address, whose anycast NA the kernel delays by up to ~0.8 s.
- */
-/** `clatd status --json` of the daemon whose control socket is `sock`, parsed. */
-function statusOf(ns: Netns, sock: string) {
-  return JSON.parse(ns.exec('node', CLI, 'status', '--json', '--control', sock));
-}
-
-function assertPings(ns: Netns): void {
-  const r = ns.tryExec('ping', '-c', '3', '-i', '0.3', '-W', '3', '192.0.2.1');
-  assert.match(r.stdout, / [123] received/, `${r.stdout}${r.stderr}`);
 }
 
 /**
@@ -148,46 +54,6 @@ function assertKernelPings(
   const s = status();
   assert.equal(s.offload, `in use (veth-a ingress, v4-veth-a egress${classic ? ', classic tc filters' : ''})`);
   assert.ok((s.counters['46'].offloaded ?? 0) > before, `the pings did not go through the kernel (${s.offload})`);
-}
-
-function setUp(p: VethPair): void {
-  p.b.exec('ip', 'addr', 'add', `${SERVER6}/128`, 'dev', 'lo');
-  p.a.exec('ip', '-6', 'route', 'add', 'default', 'via', '2001:db8:1::1', 'dev', 'veth-a');
-}
-
-/**
- * Router Advertisements with PREF64 from the router side (the lab's RA sender; Debian 12's radvd
- * cannot send PREF64), accepted on the host side. Rewrite `cfg` and send SIGHUP to change them.
- */
-function startRaSender(p: VethPair, dir: string, pref64LifetimeS: number) {
-  const ra = {
-    iface: 'veth-b',
-    prefix: '2001:db8:1::',
-    prefixLen: 64,
-    routerLifetimeS: 600,
-    intervalS: 4,
-    rdnss: '2001:db8:1::1',
-    pref64: PREFIX,
-    pref64LifetimeS,
-  };
-  const cfg = join(dir, 'ra.json');
-  writeFileSync(cfg, JSON.stringify(ra));
-  writeFileSync(join(dir, 'ra.py'), RA_SENDER_PY);
-  p.a.exec('sysctl', '-qw', 'net.ipv6.conf.veth-a.accept_ra=2');
-  const sender = p.b.spawn('python3', [join(dir, 'ra.py'), cfg], { stdio: 'ignore' });
-  return { ra, cfg, sender };
-}
-
-const VETH = { aAddr: '2001:db8:1::10/64', bAddr: '2001:db8:1::1/64', tag: 'clatd' };
-
-/** The host/router veth pair of the drawing above and a temp folder for sockets and configs, both removed afterwards. */
-async function withHostAndRouter(fn: (p: VethPair, dir: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'clatd-test-'));
-  try {
-    await withVethPair((p) => fn(p, dir), VETH);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {

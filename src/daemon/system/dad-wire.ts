@@ -129,6 +129,8 @@ export class WireDad implements DadPort {
               void chain.then(() => finish({ ok: true, address: formatIPv6(a.address), attempts, duplicates }));
               break;
             case 'failed':
+              // The last address was answered for too: it is a duplicate like the others.
+              duplicates.push({ address: formatIPv6(target), by: a.error.answeredBy });
               finish(outcome('duplicates', a.error.message));
               break;
             default:
