@@ -164,7 +164,13 @@ const VETH = { aAddr: '2001:db8:1::10/64', bAddr: '2001:db8:1::1/64', tag: 'clat
 export async function withHostAndRouter(fn: (p: VethPair, dir: string) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'clatd-test-'));
   try {
-    await withVethPair((p) => fn(p, dir), VETH);
+    await withVethPair((p) => {
+      // The router side forwards, as a router does: its Neighbor Advertisements then carry the
+      // Router flag. Without it, the host's kernel takes an NA from the router as "router became
+      // host" (RFC 4861 §7.2.5) and drops its RA default route until the next RA.
+      p.b.exec('sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1');
+      return fn(p, dir);
+    }, VETH);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
