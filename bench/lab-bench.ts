@@ -19,7 +19,9 @@
  *
  * Settings (environment): MODES="native tayga clatd clatd-workers", REPS=3, TCP_SECS=10, UDP_SECS=10, PING_COUNT=200,
  * SOAK_SECS=0 (clatd alone under UDP load for this long before reading its RSS; the issue's target is 60),
- * TESTS="ping tcp tcpr udp" (a subset), CLATD_ARGS="" (extra flags for `clatd run`, e.g. --workers 0).
+ * TESTS="ping tcp tcpr udp" (a subset), CLATD_ARGS="" (extra flags for `clatd run`, e.g. --workers 0),
+ * CLATD_BASE_CLI (another build's dist/src/cli/main.js: modes clatd-base and clatd-base-workers run it,
+ * so a change is measured before and after in one run).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -46,6 +48,8 @@ const PING_COUNT = Number(env('PING_COUNT', '200'));
 const SOAK_SECS = Number(env('SOAK_SECS', '0'));
 const TESTS = new Set(env('TESTS', 'ping tcp tcpr udp').split(/\s+/));
 const CLATD_ARGS = env('CLATD_ARGS', '').split(/\s+/).filter(Boolean);
+/** Another build's `dist/src/cli/main.js`, for before/after runs in one bench (modes clatd-base, clatd-base-workers). */
+const BASE_CLI = process.env.CLATD_BASE_CLI || undefined;
 const OUT = outDir(process.env.BENCH_OUT);
 
 /** $BENCH_OUT (made when missing), or a new folder in the system's temp dir. */
@@ -178,14 +182,16 @@ async function startMode(mode: string, rep: number): Promise<Translator | null> 
     const proc = bg(NS_C, 'tayga', ['-c', conf, '--nodetach'], `tayga-${rep}.log`);
     return (await waitPing(TARGET4, proc)) ? { target: TARGET4, proc } : null;
   }
-  if (mode === 'clatd' || mode === 'clatd-workers') {
+  if (['clatd', 'clatd-workers', 'clatd-base', 'clatd-base-workers'].includes(mode)) {
+    const cli = mode.startsWith('clatd-base') ? BASE_CLI : CLI;
+    if (cli === undefined) throw new Error(`mode ${mode} needs CLATD_BASE_CLI (the main.js of another build)`);
     const proc = bg(
       NS_C,
       process.execPath,
       [
         // As the clatd bin runs it (its shebang).
         ...DAEMON_NODE_FLAGS,
-        CLI,
+        cli,
         'run',
         '--interface',
         'up0',
@@ -195,7 +201,7 @@ async function startMode(mode: string, rep: number): Promise<Translator | null> 
         'always',
         '--control',
         join(OUT, `clatd-${rep}.sock`),
-        ...(mode === 'clatd-workers' ? ['--offload', 'off'] : []),
+        ...(mode.endsWith('-workers') ? ['--offload', 'off'] : []),
         ...CLATD_ARGS,
       ],
       `clatd-${rep}.log`,
@@ -338,6 +344,17 @@ function report(rows: Row[]): string {
   const med = (mode: string, k: keyof Row) => median(rows.filter((r) => r.mode === mode).map((r) => r[k] as number));
   const lines = [`| mode | ${cols.map((c) => c[1]).join(' | ')} |`, `|${' --- |'.repeat(cols.length + 1)}`];
   for (const mode of MODES) lines.push(`| ${mode} | ${cols.map(([k, , d]) => med(mode, k).toFixed(d)).join(' | ')} |`);
+  for (const [now, base] of [
+    ['clatd', 'clatd-base'],
+    ['clatd-workers', 'clatd-base-workers'],
+  ]) {
+    if (!MODES.includes(now) || !MODES.includes(base)) continue;
+    const r = (k: keyof Row) => (med(now, k) / med(base, k)).toFixed(2);
+    lines.push(
+      '',
+      `${now} / ${base}: TCP ${r('tcpGbit')}×, TCP-R ${r('tcpRGbit')}×, UDP ${r('udpPps')}×, ping ${r('pingMs')}×, RSS ${r('rssMb')}×`,
+    );
+  }
   if (MODES.includes('tayga')) {
     for (const m of MODES.filter((x) => x.startsWith('clatd'))) {
       const ratio = (k: keyof Row) => (med(m, k) / med('tayga', k)).toFixed(2);

@@ -399,7 +399,7 @@ describe('clatd run attacked from the link (namespaces)', { skip: NEED_ROOT }, (
       await second.waitFor(running);
       assert.ok(
         second.lines.some(
-          (l) => l.event === 'recovery' && /net\.ipv6\.conf\.veth-a\.proxy_delay back to 40/.test(String(l.msg)),
+          (l) => l.event === 'recovery' && /proxy_delay of veth-a back to 40/.test(String(l.msg)),
         ),
         said(second.lines),
       );
