@@ -176,6 +176,31 @@ static napi_value num(napi_env env, double v) {
 /* The result of a call that returns >= 0 on success and -1 with errno on failure. */
 static napi_value result(napi_env env, long rc) { return num(env, rc < 0 ? -errno : rc); }
 
+/*
+ * A Node-API call failed: make sure JS sees an exception. Most failures leave one pending; those
+ * that do not (a bad status with nothing thrown) would otherwise return `undefined` to a caller
+ * expecting a number or an object.
+ */
+static napi_value napi_failed(napi_env env, const char *what) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) != napi_ok || !pending) napi_throw_error(env, "ERR_CLATD_NAPI", what);
+  return NULL;
+}
+
+/*
+ * The result of a call that returns a new fd: like result(), but the fd is closed when it cannot
+ * be handed to JS, so no error path leaves an fd open that nothing owns.
+ */
+static napi_value fd_result(napi_env env, int fd) {
+  if (fd < 0) return num(env, -errno);
+  napi_value r = num(env, fd);
+  if (r == NULL) {
+    close(fd);
+    return napi_failed(env, "cannot return the new fd");
+  }
+  return r;
+}
+
 /* ---- bound array sets ------------------------------------------------------------------------ */
 /*
  * bind(a0, ..., a5) -> id; unbind(id) -> 1 | 0 (not bound).
@@ -284,7 +309,12 @@ static void *slot(napi_env env, struct bound *b, int i, int t, size_t min, const
 
 /* ---- TUN ------------------------------------------------------------------------------------- */
 
-/* tunOpen(name, flags) -> { fd, name } | -errno. `flags` are IFF_* from `constants`. */
+/*
+ * tunOpen(name, flags) -> { fd, name } | -errno. `flags` are IFF_* from `constants`.
+ * Once open() has succeeded every way out either hands the fd to JS or closes it: a failed
+ * Node-API call after the ioctl (an exception pending, a setter on Object.prototype that throws)
+ * would otherwise leave an fd that nothing knows about, and with it a live TUN device.
+ */
 static napi_value TunOpen(napi_env env, napi_callback_info info) {
   ARGS(2);
   char name[IFNAMSIZ];
@@ -303,11 +333,13 @@ static napi_value TunOpen(napi_env env, napi_callback_info info) {
     return num(env, -e);
   }
   napi_value out, vfd, vname;
-  CHECK(napi_create_object(env, &out));
-  CHECK(napi_create_int32(env, fd, &vfd));
-  CHECK(napi_create_string_utf8(env, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ), &vname));
-  CHECK(napi_set_named_property(env, out, "fd", vfd));
-  CHECK(napi_set_named_property(env, out, "name", vname));
+  if (napi_create_object(env, &out) != napi_ok || napi_create_int32(env, fd, &vfd) != napi_ok ||
+      napi_create_string_utf8(env, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ), &vname) != napi_ok ||
+      napi_set_named_property(env, out, "fd", vfd) != napi_ok ||
+      napi_set_named_property(env, out, "name", vname) != napi_ok) {
+    close(fd);
+    return napi_failed(env, "tunOpen: cannot build the result");
+  }
   return out;
 }
 
@@ -341,7 +373,7 @@ static napi_value Socket(napi_env env, napi_callback_info info) {
   if (!get_i32(env, argv[0], &d, "domain must be a number") || !get_i32(env, argv[1], &t, "type must be a number") ||
       !get_i32(env, argv[2], &p, "protocol must be a number"))
     return NULL;
-  return result(env, socket(d, t | SOCK_NONBLOCK | SOCK_CLOEXEC, p));
+  return fd_result(env, socket(d, t | SOCK_NONBLOCK | SOCK_CLOEXEC, p));
 }
 
 /*
@@ -361,12 +393,17 @@ static napi_value SocketPair(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int sv[2];
-  int r = socketpair(d, t | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv);
-  if (r == 0) {
-    out[0] = sv[0];
-    out[1] = sv[1];
+  if (socketpair(d, t | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) return num(env, -errno);
+  napi_value r = num(env, 0);
+  if (r == NULL) {
+    /* The caller sees an exception, not the fds: they must not stay open. */
+    close(sv[0]);
+    close(sv[1]);
+    return napi_failed(env, "socketPair: cannot return");
   }
-  return result(env, r);
+  out[0] = sv[0];
+  out[1] = sv[1];
+  return r;
 }
 
 /* setsockoptInt(fd, level, name, value) -> 0 | -errno */
@@ -493,6 +530,12 @@ static napi_value Bpf(napi_env env, napi_callback_info info) {
     }
     memcpy(attr + off, &ptr, sizeof ptr);
   }
+  /*
+   * Not fd_result(): whether the result is an fd depends on cmd (BPF_PROG_LOAD: yes;
+   * BPF_MAP_LOOKUP_ELEM: no, 0, which is also stdin's number), and closing a number that is not
+   * ours would be worse than the leak. num() makes a small integer and fails only with a broken
+   * environment.
+   */
   return result(env, syscall(__NR_bpf, cmd, attr, (unsigned int)n));
 }
 
@@ -659,7 +702,7 @@ static napi_value EventFd(napi_env env, napi_callback_info info) {
   int32_t sem = 0;
   if (!get_u32(env, argv[0], &init, "initval must be a number")) return NULL;
   if (argc > 1 && !is_nullish(env, argv[1]) && !get_i32(env, argv[1], &sem, "semaphore must be a number")) return NULL;
-  return result(env, eventfd(init, EFD_NONBLOCK | EFD_CLOEXEC | (sem ? EFD_SEMAPHORE : 0)));
+  return fd_result(env, eventfd(init, EFD_NONBLOCK | EFD_CLOEXEC | (sem ? EFD_SEMAPHORE : 0)));
 }
 
 /* eventfdWrite(fd, value) -> 0 | -errno */
