@@ -917,11 +917,86 @@ static int slot_ok(struct batch *b, uint32_t i) {
   return b->lens[i] != 0 && (uint64_t)b->offs[i] + b->lens[i] <= b->data_len;
 }
 
+static int selected(struct batch *b, uint32_t i, int32_t want) {
+  return slot_ok(b, i) && (want < 0 || b->disp[i] == (uint8_t)want);
+}
+
+/*
+ * The errno policy of both batch writers, writeBatch (write(2), a TUN) and sendBatch (sendmmsg(2),
+ * the raw socket); the one place it is decided. src/sys/errors.ts (isClosedErrno) and the write
+ * methods of src/sys/tun.ts and src/sys/raw6.ts act on it; `writeErrnoClass` exports it so a test
+ * holds the two sides together.
+ *
+ *   EINTR  the call is made again; nothing is counted.
+ *   skip   the kernel refused this packet only: EMSGSIZE, EINVAL (a TUN's malformed packet),
+ *          ENETUNREACH, EHOSTUNREACH, EACCES, EPERM (a firewall rule), ... every errno not listed
+ *          below. It is counted and the batch goes on with the next packet.
+ *   end    no packet would go out now, but the fd is fine: EAGAIN (queue or socket buffer full),
+ *          ENOBUFS and ENOMEM (the kernel is short of memory or its qdisc dropped), ENETDOWN and
+ *          EIO (the device is down: a socket says ENETDOWN, a TUN's write EIO), EPIPE (a
+ *          stand-in's peer is gone). Trying the rest would fail the same way, one system call
+ *          each: this packet and every later selected one are counted, and the batch ends. clatd
+ *          drops what the kernel will not take now; it never queues.
+ *   fatal  the fd or its device is gone for good: EBADF, EBADFD (a TUN whose device was
+ *          deleted), ENODEV, ENXIO. Counted and ended like `end`; the caller closes (ClosedError).
+ *
+ * Result: the packets written; when none was, -errno of the failure that ended the batch (or of
+ * the last skipped packet), 0 when nothing was selected. A fatal errno met after some packets went
+ * out is not reported by this call, so that the count stays exact; it is sticky, and the next call
+ * (or read) on the fd returns it.
+ */
+enum { WRITE_SKIP = 0, WRITE_END = 1, WRITE_FATAL = 2 };
+
+static int write_errno_class(int e) {
+  switch (e) {
+    case EBADF:
+    case EBADFD:
+    case ENODEV:
+    case ENXIO:
+      return WRITE_FATAL;
+    case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+    case ENOBUFS:
+    case ENOMEM:
+    case ENETDOWN:
+    case EIO:
+    case EPIPE:
+      return WRITE_END;
+    default:
+      return WRITE_SKIP;
+  }
+}
+
+/* writeErrnoClass(errno) -> 0 skip | 1 end | 2 fatal: the policy above, for the tests. */
+static napi_value WriteErrnoClass(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int32_t e;
+  if (!get_i32(env, argv[0], &e, "errno must be a number")) return NULL;
+  return num(env, write_errno_class(e));
+}
+
+/*
+ * A write failed with `err` at selected packet `i` (of `end`): counts it, and when the policy ends
+ * the batch also every selected packet after it. Returns whether the batch ends.
+ */
+static int write_failed(struct batch *b, int err, uint32_t i, uint32_t end, int32_t want) {
+  if (write_errno_class(err) == WRITE_SKIP) {
+    fail(b, 1, err);
+    return 0;
+  }
+  uint32_t n = 1;
+  for (uint32_t j = i + 1; j < end; j++)
+    if (selected(b, j, want)) n++;
+  fail(b, (int)n, err);
+  return 1;
+}
+
 /*
  * writeBatch(fd, id, start, count, wantDisp) -> packets written | -errno
- * write() each packet whose disp equals wantDisp (-1: all) and whose length is not 0. A failed
- * packet is counted in stats and skipped; EAGAIN ends the batch. Returns -errno only when nothing
- * was written and a write failed.
+ * write() each packet whose disp equals wantDisp (-1: all) and whose length is not 0; failures as
+ * the errno policy above says.
  */
 static napi_value WriteBatch(napi_env env, napi_callback_info info) {
   ARGS_STATE(5);
@@ -930,10 +1005,10 @@ static napi_value WriteBatch(napi_env env, napi_callback_info info) {
   struct batch b;
   uint32_t start, count;
   if (!get_write_args(env, st, argv, &fd, &bd, &b, &start, &count, &want)) return NULL;
-  uint32_t done = 0;
+  uint32_t done = 0, end = start + count;
   int last = 0;
-  for (uint32_t i = start; i < start + count; i++) {
-    if (!slot_ok(&b, i) || (want >= 0 && b.disp[i] != (uint8_t)want)) continue;
+  for (uint32_t i = start; i < end; i++) {
+    if (!selected(&b, i, want)) continue;
     ssize_t n;
     RETRY(n, write(fd, b.data + b.offs[i], b.lens[i]));
     if (n >= 0) {
@@ -941,15 +1016,7 @@ static napi_value WriteBatch(napi_env env, napi_callback_info info) {
       continue;
     }
     last = errno;
-    if (last == EAGAIN) {
-      uint32_t rest = 0;
-      for (uint32_t j = i; j < start + count; j++)
-        if (slot_ok(&b, j) && (want < 0 || b.disp[j] == (uint8_t)want)) rest++;
-      fail(&b, (int)rest, last);
-      break;
-    }
-    fail(&b, 1, last);
-    if (last == EBADF || last == EBADFD || last == EIO) break;
+    if (write_failed(&b, last, i, end, want)) break;
   }
   return num(env, done == 0 && last != 0 ? (double)-last : (double)done);
 }
@@ -957,8 +1024,9 @@ static napi_value WriteBatch(napi_env env, napi_callback_info info) {
 /*
  * sendBatch(fd, id, start, count, wantDisp, nameLen) -> packets sent | -errno
  * sendmmsg of the selected packets; packet i is sent to the sockaddr at names[i*nameLen, +nameLen)
- * (slot 5 of the bound set, filled in by the caller). A packet the kernel refuses is counted and
- * skipped; EAGAIN/ENOBUFS end the batch.
+ * (slot 5 of the bound set, filled in by the caller). Failures as the errno policy above says:
+ * sendmmsg stops at the first packet the kernel refuses and returns the count before it, so the
+ * next call starts at that packet and reports its errno.
  */
 static napi_value SendBatch(napi_env env, napi_callback_info info) {
   ARGS_STATE(6);
@@ -979,12 +1047,13 @@ static napi_value SendBatch(napi_env env, napi_callback_info info) {
   }
   struct mmsghdr msgs[MMSG_CHUNK];
   struct iovec iov[MMSG_CHUNK];
+  uint32_t idx[MMSG_CHUNK]; /* the batch slot of each message */
   uint32_t done = 0, i = start, end = start + count;
   int last = 0, stop = 0;
   while (i < end && !stop) {
     int n = 0;
     for (; i < end && n < MMSG_CHUNK; i++) {
-      if (!slot_ok(&b, i) || (want >= 0 && b.disp[i] != (uint8_t)want)) continue;
+      if (!selected(&b, i, want)) continue;
       iov[n].iov_base = b.data + b.offs[i];
       iov[n].iov_len = b.lens[i];
       memset(&msgs[n], 0, sizeof msgs[n]);
@@ -992,6 +1061,7 @@ static napi_value SendBatch(napi_env env, napi_callback_info info) {
       msgs[n].msg_hdr.msg_iovlen = 1;
       msgs[n].msg_hdr.msg_name = names + (size_t)i * namelen;
       msgs[n].msg_hdr.msg_namelen = namelen;
+      idx[n] = i;
       n++;
     }
     int k = 0;
@@ -1003,16 +1073,11 @@ static napi_value SendBatch(napi_env env, napi_callback_info info) {
         continue;
       }
       if (r < 0 && errno == EINTR) continue;
-      last = r < 0 ? errno : EIO;
-      if (last == EAGAIN || last == ENOBUFS || last == EBADF) {
-        uint32_t rest = (uint32_t)(n - k);
-        for (uint32_t j = i; j < end; j++)
-          if (slot_ok(&b, j) && (want < 0 || b.disp[j] == (uint8_t)want)) rest++;
-        fail(&b, (int)rest, last);
+      last = r < 0 ? errno : EIO; /* 0 messages sent without an error: never seen, treated as EIO */
+      if (write_failed(&b, last, idx[k], end, want)) {
         stop = 1;
         break;
       }
-      fail(&b, 1, last);
       k++;
     }
   }
@@ -1226,6 +1291,9 @@ static napi_value make_constants(napi_env env) {
   K(BPF_MAXINSNS);
   K(SKF_NET_OFF);
   K(SKF_AD_OFF);
+  K(WRITE_SKIP);
+  K(WRITE_END);
+  K(WRITE_FATAL);
 #undef K
   set_int(env, c, "VIRTIO_NET_HDR_LEN", sizeof(struct virtio_net_hdr));
   set_int(env, c, "SOCKADDR_IN6_LEN", sizeof(struct sockaddr_in6));
@@ -1271,6 +1339,7 @@ NAPI_MODULE_INIT() {
       {"recvBatch", RecvBatch},
       {"writeBatch", WriteBatch},
       {"sendBatch", SendBatch},
+      {"writeErrnoClass", WriteErrnoClass},
       {"pollStart", PollStart},
       {"pollStop", PollStop},
       {"bind", Bind},

@@ -82,6 +82,10 @@ export interface NativeConstants {
   readonly SOCKADDR_IN6_LEN: number;
   readonly SOCKADDR_IN6_ADDR_OFF: number;
   readonly SOCKADDR_IN6_SCOPE_OFF: number;
+  /** The classes of the batch writers' errno policy ({@link NativeAddon.writeErrnoClass}). */
+  readonly WRITE_SKIP: number;
+  readonly WRITE_END: number;
+  readonly WRITE_FATAL: number;
 }
 
 /** An opaque uv_poll handle; pass it back to `pollStop`. */
@@ -169,13 +173,21 @@ export interface NativeAddon {
   recvBatch(fd: number, id: number, start: number, max: number, stride: number, headroom: number, base: number): number;
   /**
    * write(2) of each packet of the bound set `id` in `start`..`start+count-1` with lens[i] > 0 and
-   * disp[i] == wantDisp (-1: all). Failed packets are skipped and counted into the set's stats
-   * ([failed, last errno]) when it has one; returns packets written, or -errno when none was and one
-   * failed.
+   * disp[i] == wantDisp (-1: all). Failed packets are counted into the set's stats ([failed, last
+   * errno]) when it has one, and skipped, or end the batch, as {@link writeErrnoClass} says (an
+   * ending errno counts the rest of the batch too); returns packets written, or -errno when none
+   * was and one failed.
    */
   writeBatch(fd: number, id: number, start: number, count: number, wantDisp: number): number;
   /** sendmmsg(2) of the same selection as writeBatch; packet i goes to names[i*nameLen, +nameLen). */
   sendBatch(fd: number, id: number, start: number, count: number, wantDisp: number, nameLen: number): number;
+  /**
+   * What a failed packet does to writeBatch and sendBatch (the shim's errno policy, written down
+   * beside them): K.WRITE_SKIP (counted, the batch goes on), K.WRITE_END (counted with every later
+   * packet, the batch ends, the fd is fine) or K.WRITE_FATAL (the same, and the fd is gone:
+   * isClosedErrno in errors.ts is true for exactly these). For tests, which hold the two sides together.
+   */
+  writeErrnoClass(errno: number): number;
   /**
    * uv_poll_start on the calling thread's loop; `callback.call(handle, status, events)` runs while
    * the fd is ready (level-triggered). On status < 0 or a throwing callback the poll is already
