@@ -1219,15 +1219,21 @@ static napi_value PollStop(napi_env env, napi_callback_info info) {
 
 /* ---- module ---------------------------------------------------------------------------------- */
 
-static void set_int(napi_env env, napi_value obj, const char *name, double v) {
+/*
+ * A constant for `constants`. Failure is reported, not ignored: a constant missing from the object
+ * reads as undefined in TypeScript, which bit operations turn into 0 without a word (a TUN opened
+ * without IFF_NO_PI, say). Module init fails instead, and src/sys/addon.ts checks the table again.
+ */
+static int set_int(napi_env env, napi_value obj, const char *name, double v) {
   napi_value n;
-  if (napi_create_double(env, v, &n) == napi_ok) napi_set_named_property(env, obj, name, n);
+  return napi_create_double(env, v, &n) == napi_ok && napi_set_named_property(env, obj, name, n) == napi_ok;
 }
 
 static napi_value make_constants(napi_env env) {
   napi_value c;
-  CHECK(napi_create_object(env, &c));
-#define K(x) set_int(env, c, #x, x)
+  if (napi_create_object(env, &c) != napi_ok) return NULL;
+  int ok = 1;
+#define K(x) ok &= set_int(env, c, #x, x)
   K(IFF_TUN);
   K(IFF_NO_PI);
   K(IFF_MULTI_QUEUE);
@@ -1295,10 +1301,11 @@ static napi_value make_constants(napi_env env) {
   K(WRITE_END);
   K(WRITE_FATAL);
 #undef K
-  set_int(env, c, "VIRTIO_NET_HDR_LEN", sizeof(struct virtio_net_hdr));
-  set_int(env, c, "SOCKADDR_IN6_LEN", sizeof(struct sockaddr_in6));
-  set_int(env, c, "SOCKADDR_IN6_ADDR_OFF", offsetof(struct sockaddr_in6, sin6_addr));
-  set_int(env, c, "SOCKADDR_IN6_SCOPE_OFF", offsetof(struct sockaddr_in6, sin6_scope_id));
+  ok &= set_int(env, c, "VIRTIO_NET_HDR_LEN", sizeof(struct virtio_net_hdr));
+  ok &= set_int(env, c, "SOCKADDR_IN6_LEN", sizeof(struct sockaddr_in6));
+  ok &= set_int(env, c, "SOCKADDR_IN6_ADDR_OFF", offsetof(struct sockaddr_in6, sin6_addr));
+  ok &= set_int(env, c, "SOCKADDR_IN6_SCOPE_OFF", offsetof(struct sockaddr_in6, sin6_scope_id));
+  if (!ok) return napi_failed(env, "cannot build the constants table");
   return c;
 }
 
@@ -1345,20 +1352,25 @@ NAPI_MODULE_INIT() {
       {"bind", Bind},
       {"unbind", Unbind},
   };
+  /*
+   * Every failure here throws: a NULL return without an exception would leave require() with a
+   * half-filled exports object, which TypeScript would only notice at the first missing call.
+   */
   /* This environment's bound array sets, handed to every function as its data. */
   struct state *st = calloc(1, sizeof *st);
-  if (st == NULL) return NULL;
+  if (st == NULL) return napi_failed(env, "clatd_native: out of memory");
   if (napi_set_instance_data(env, st, state_free, NULL) != napi_ok) {
     free(st);
-    return NULL;
+    return napi_failed(env, "clatd_native: cannot set instance data");
   }
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
-    CHECK(napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, st, &f));
-    CHECK(napi_set_named_property(env, exports, fns[i].name, f));
+    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, st, &f) != napi_ok ||
+        napi_set_named_property(env, exports, fns[i].name, f) != napi_ok)
+      return napi_failed(env, "clatd_native: cannot export a function");
   }
   napi_value c = make_constants(env);
-  if (c == NULL) return NULL;
-  CHECK(napi_set_named_property(env, exports, "constants", c));
+  if (c == NULL || napi_set_named_property(env, exports, "constants", c) != napi_ok)
+    return napi_failed(env, "clatd_native: cannot export the constants");
   return exports;
 }

@@ -1,16 +1,18 @@
 /**
- * The shim's contracts that a mistake would break silently: both batch writers follow one errno
- * policy, which the TypeScript side reads the same way; and no error path of tunOpen leaves an fd
- * open.
+ * The shim's contracts that a mistake would break silently: every constant the TypeScript side uses
+ * is a number; both batch writers follow one errno policy, which the TypeScript side reads the same
+ * way; and no error path of tunOpen leaves an fd open.
  */
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createBatch, type PacketBatch } from '../../src/core/batch.js';
-import { K, native } from '../../src/sys/addon.js';
+import { AddonError, CONSTANT_NAMES, checkConstants, K, native } from '../../src/sys/addon.js';
 import { ClosedError, Errno, isClosedErrno } from '../../src/sys/errors.js';
 import { Raw6Socket } from '../../src/sys/raw6.js';
 import { Tun } from '../../src/sys/tun.js';
 import { NEED_ROOT, withNetns } from '../helpers/netns.js';
+import { ROOT } from '../helpers/paths.js';
 import { describe, test } from '../helpers/suite.js';
 
 /** Both ends of a fresh AF_UNIX SOCK_SEQPACKET pair (what the datapath's stand-ins use). */
@@ -70,6 +72,43 @@ function fill(fd: number): void {
 function openFds(): string[] {
   return readdirSync('/proc/self/fd').sort();
 }
+
+describe('addon constants', () => {
+  test('every constant the TypeScript side lists is an integer from the shim', () => {
+    for (const name of CONSTANT_NAMES) {
+      assert.ok(Number.isInteger(native.constants[name]), `native.constants.${name} = ${native.constants[name]}`);
+      assert.equal(K[name], native.constants[name], name);
+    }
+  });
+
+  test('every K.NAME used in src/ is listed (and so checked at load)', () => {
+    const listed = new Set<string>(CONSTANT_NAMES);
+    const used = new Set<string>();
+    const walk = (dir: string): void => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const p = join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.name.endsWith('.ts'))
+          for (const m of readFileSync(p, 'utf8').matchAll(/\bK\.([A-Z][A-Z0-9_]*)/g)) used.add(m[1] as string);
+      }
+    };
+    walk(join(ROOT, 'src'));
+    assert.ok(used.size > 20, `found only ${used.size} uses: the scan is broken`);
+    const unlisted = [...used].filter((n) => !listed.has(n));
+    assert.deepEqual(unlisted, [], 'constants used but not in CONSTANT_NAMES');
+  });
+
+  test('a missing or non-numeric constant fails the load loudly, naming it', () => {
+    const { IFF_NO_PI: _, ...missing } = native.constants;
+    assert.throws(
+      () => checkConstants(missing, 'clatd_native.node'),
+      (e: unknown) => e instanceof AddonError && /IFF_NO_PI/.test(e.message) && /rebuild/.test(e.message),
+    );
+    assert.throws(() => checkConstants({ ...native.constants, POLLIN: '1' }, 'x'), /lacks the constants POLLIN\b/);
+    assert.throws(() => checkConstants(undefined, 'x'), AddonError);
+    checkConstants(native.constants, 'x');
+  });
+});
 
 describe('batch writers: one errno policy', () => {
   test('the fatal class is exactly isClosedErrno, for every errno', () => {
