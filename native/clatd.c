@@ -176,6 +176,31 @@ static napi_value num(napi_env env, double v) {
 /* The result of a call that returns >= 0 on success and -1 with errno on failure. */
 static napi_value result(napi_env env, long rc) { return num(env, rc < 0 ? -errno : rc); }
 
+/*
+ * A Node-API call failed: make sure JS sees an exception. Most failures leave one pending; those
+ * that do not (a bad status with nothing thrown) would otherwise return `undefined` to a caller
+ * expecting a number or an object.
+ */
+static napi_value napi_failed(napi_env env, const char *what) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) != napi_ok || !pending) napi_throw_error(env, "ERR_CLATD_NAPI", what);
+  return NULL;
+}
+
+/*
+ * The result of a call that returns a new fd: like result(), but the fd is closed when it cannot
+ * be handed to JS, so no error path leaves an fd open that nothing owns.
+ */
+static napi_value fd_result(napi_env env, int fd) {
+  if (fd < 0) return num(env, -errno);
+  napi_value r = num(env, fd);
+  if (r == NULL) {
+    close(fd);
+    return napi_failed(env, "cannot return the new fd");
+  }
+  return r;
+}
+
 /* ---- bound array sets ------------------------------------------------------------------------ */
 /*
  * bind(a0, ..., a5) -> id; unbind(id) -> 1 | 0 (not bound).
@@ -284,7 +309,12 @@ static void *slot(napi_env env, struct bound *b, int i, int t, size_t min, const
 
 /* ---- TUN ------------------------------------------------------------------------------------- */
 
-/* tunOpen(name, flags) -> { fd, name } | -errno. `flags` are IFF_* from `constants`. */
+/*
+ * tunOpen(name, flags) -> { fd, name } | -errno. `flags` are IFF_* from `constants`.
+ * Once open() has succeeded every way out either hands the fd to JS or closes it: a failed
+ * Node-API call after the ioctl (an exception pending, a setter on Object.prototype that throws)
+ * would otherwise leave an fd that nothing knows about, and with it a live TUN device.
+ */
 static napi_value TunOpen(napi_env env, napi_callback_info info) {
   ARGS(2);
   char name[IFNAMSIZ];
@@ -303,11 +333,13 @@ static napi_value TunOpen(napi_env env, napi_callback_info info) {
     return num(env, -e);
   }
   napi_value out, vfd, vname;
-  CHECK(napi_create_object(env, &out));
-  CHECK(napi_create_int32(env, fd, &vfd));
-  CHECK(napi_create_string_utf8(env, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ), &vname));
-  CHECK(napi_set_named_property(env, out, "fd", vfd));
-  CHECK(napi_set_named_property(env, out, "name", vname));
+  if (napi_create_object(env, &out) != napi_ok || napi_create_int32(env, fd, &vfd) != napi_ok ||
+      napi_create_string_utf8(env, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ), &vname) != napi_ok ||
+      napi_set_named_property(env, out, "fd", vfd) != napi_ok ||
+      napi_set_named_property(env, out, "name", vname) != napi_ok) {
+    close(fd);
+    return napi_failed(env, "tunOpen: cannot build the result");
+  }
   return out;
 }
 
@@ -341,7 +373,7 @@ static napi_value Socket(napi_env env, napi_callback_info info) {
   if (!get_i32(env, argv[0], &d, "domain must be a number") || !get_i32(env, argv[1], &t, "type must be a number") ||
       !get_i32(env, argv[2], &p, "protocol must be a number"))
     return NULL;
-  return result(env, socket(d, t | SOCK_NONBLOCK | SOCK_CLOEXEC, p));
+  return fd_result(env, socket(d, t | SOCK_NONBLOCK | SOCK_CLOEXEC, p));
 }
 
 /*
@@ -361,12 +393,17 @@ static napi_value SocketPair(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int sv[2];
-  int r = socketpair(d, t | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv);
-  if (r == 0) {
-    out[0] = sv[0];
-    out[1] = sv[1];
+  if (socketpair(d, t | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) return num(env, -errno);
+  napi_value r = num(env, 0);
+  if (r == NULL) {
+    /* The caller sees an exception, not the fds: they must not stay open. */
+    close(sv[0]);
+    close(sv[1]);
+    return napi_failed(env, "socketPair: cannot return");
   }
-  return result(env, r);
+  out[0] = sv[0];
+  out[1] = sv[1];
+  return r;
 }
 
 /* setsockoptInt(fd, level, name, value) -> 0 | -errno */
@@ -493,6 +530,12 @@ static napi_value Bpf(napi_env env, napi_callback_info info) {
     }
     memcpy(attr + off, &ptr, sizeof ptr);
   }
+  /*
+   * Not fd_result(): whether the result is an fd depends on cmd (BPF_PROG_LOAD: yes;
+   * BPF_MAP_LOOKUP_ELEM: no, 0, which is also stdin's number), and closing a number that is not
+   * ours would be worse than the leak. num() makes a small integer and fails only with a broken
+   * environment.
+   */
   return result(env, syscall(__NR_bpf, cmd, attr, (unsigned int)n));
 }
 
@@ -659,7 +702,7 @@ static napi_value EventFd(napi_env env, napi_callback_info info) {
   int32_t sem = 0;
   if (!get_u32(env, argv[0], &init, "initval must be a number")) return NULL;
   if (argc > 1 && !is_nullish(env, argv[1]) && !get_i32(env, argv[1], &sem, "semaphore must be a number")) return NULL;
-  return result(env, eventfd(init, EFD_NONBLOCK | EFD_CLOEXEC | (sem ? EFD_SEMAPHORE : 0)));
+  return fd_result(env, eventfd(init, EFD_NONBLOCK | EFD_CLOEXEC | (sem ? EFD_SEMAPHORE : 0)));
 }
 
 /* eventfdWrite(fd, value) -> 0 | -errno */
@@ -874,11 +917,86 @@ static int slot_ok(struct batch *b, uint32_t i) {
   return b->lens[i] != 0 && (uint64_t)b->offs[i] + b->lens[i] <= b->data_len;
 }
 
+static int selected(struct batch *b, uint32_t i, int32_t want) {
+  return slot_ok(b, i) && (want < 0 || b->disp[i] == (uint8_t)want);
+}
+
+/*
+ * The errno policy of both batch writers, writeBatch (write(2), a TUN) and sendBatch (sendmmsg(2),
+ * the raw socket); the one place it is decided. src/sys/errors.ts (isClosedErrno) and the write
+ * methods of src/sys/tun.ts and src/sys/raw6.ts act on it; `writeErrnoClass` exports it so a test
+ * holds the two sides together.
+ *
+ *   EINTR  the call is made again; nothing is counted.
+ *   skip   the kernel refused this packet only: EMSGSIZE, EINVAL (a TUN's malformed packet),
+ *          ENETUNREACH, EHOSTUNREACH, EACCES, EPERM (a firewall rule), ... every errno not listed
+ *          below. It is counted and the batch goes on with the next packet.
+ *   end    no packet would go out now, but the fd is fine: EAGAIN (queue or socket buffer full),
+ *          ENOBUFS and ENOMEM (the kernel is short of memory or its qdisc dropped), ENETDOWN and
+ *          EIO (the device is down: a socket says ENETDOWN, a TUN's write EIO), EPIPE (a
+ *          stand-in's peer is gone). Trying the rest would fail the same way, one system call
+ *          each: this packet and every later selected one are counted, and the batch ends. clatd
+ *          drops what the kernel will not take now; it never queues.
+ *   fatal  the fd or its device is gone for good: EBADF, EBADFD (a TUN whose device was
+ *          deleted), ENODEV, ENXIO. Counted and ended like `end`; the caller closes (ClosedError).
+ *
+ * Result: the packets written; when none was, -errno of the failure that ended the batch (or of
+ * the last skipped packet), 0 when nothing was selected. A fatal errno met after some packets went
+ * out is not reported by this call, so that the count stays exact; it is sticky, and the next call
+ * (or read) on the fd returns it.
+ */
+enum { WRITE_SKIP = 0, WRITE_END = 1, WRITE_FATAL = 2 };
+
+static int write_errno_class(int e) {
+  switch (e) {
+    case EBADF:
+    case EBADFD:
+    case ENODEV:
+    case ENXIO:
+      return WRITE_FATAL;
+    case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+    case ENOBUFS:
+    case ENOMEM:
+    case ENETDOWN:
+    case EIO:
+    case EPIPE:
+      return WRITE_END;
+    default:
+      return WRITE_SKIP;
+  }
+}
+
+/* writeErrnoClass(errno) -> 0 skip | 1 end | 2 fatal: the policy above, for the tests. */
+static napi_value WriteErrnoClass(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int32_t e;
+  if (!get_i32(env, argv[0], &e, "errno must be a number")) return NULL;
+  return num(env, write_errno_class(e));
+}
+
+/*
+ * A write failed with `err` at selected packet `i` (of `end`): counts it, and when the policy ends
+ * the batch also every selected packet after it. Returns whether the batch ends.
+ */
+static int write_failed(struct batch *b, int err, uint32_t i, uint32_t end, int32_t want) {
+  if (write_errno_class(err) == WRITE_SKIP) {
+    fail(b, 1, err);
+    return 0;
+  }
+  uint32_t n = 1;
+  for (uint32_t j = i + 1; j < end; j++)
+    if (selected(b, j, want)) n++;
+  fail(b, (int)n, err);
+  return 1;
+}
+
 /*
  * writeBatch(fd, id, start, count, wantDisp) -> packets written | -errno
- * write() each packet whose disp equals wantDisp (-1: all) and whose length is not 0. A failed
- * packet is counted in stats and skipped; EAGAIN ends the batch. Returns -errno only when nothing
- * was written and a write failed.
+ * write() each packet whose disp equals wantDisp (-1: all) and whose length is not 0; failures as
+ * the errno policy above says.
  */
 static napi_value WriteBatch(napi_env env, napi_callback_info info) {
   ARGS_STATE(5);
@@ -887,10 +1005,10 @@ static napi_value WriteBatch(napi_env env, napi_callback_info info) {
   struct batch b;
   uint32_t start, count;
   if (!get_write_args(env, st, argv, &fd, &bd, &b, &start, &count, &want)) return NULL;
-  uint32_t done = 0;
+  uint32_t done = 0, end = start + count;
   int last = 0;
-  for (uint32_t i = start; i < start + count; i++) {
-    if (!slot_ok(&b, i) || (want >= 0 && b.disp[i] != (uint8_t)want)) continue;
+  for (uint32_t i = start; i < end; i++) {
+    if (!selected(&b, i, want)) continue;
     ssize_t n;
     RETRY(n, write(fd, b.data + b.offs[i], b.lens[i]));
     if (n >= 0) {
@@ -898,15 +1016,7 @@ static napi_value WriteBatch(napi_env env, napi_callback_info info) {
       continue;
     }
     last = errno;
-    if (last == EAGAIN) {
-      uint32_t rest = 0;
-      for (uint32_t j = i; j < start + count; j++)
-        if (slot_ok(&b, j) && (want < 0 || b.disp[j] == (uint8_t)want)) rest++;
-      fail(&b, (int)rest, last);
-      break;
-    }
-    fail(&b, 1, last);
-    if (last == EBADF || last == EBADFD || last == EIO) break;
+    if (write_failed(&b, last, i, end, want)) break;
   }
   return num(env, done == 0 && last != 0 ? (double)-last : (double)done);
 }
@@ -914,8 +1024,9 @@ static napi_value WriteBatch(napi_env env, napi_callback_info info) {
 /*
  * sendBatch(fd, id, start, count, wantDisp, nameLen) -> packets sent | -errno
  * sendmmsg of the selected packets; packet i is sent to the sockaddr at names[i*nameLen, +nameLen)
- * (slot 5 of the bound set, filled in by the caller). A packet the kernel refuses is counted and
- * skipped; EAGAIN/ENOBUFS end the batch.
+ * (slot 5 of the bound set, filled in by the caller). Failures as the errno policy above says:
+ * sendmmsg stops at the first packet the kernel refuses and returns the count before it, so the
+ * next call starts at that packet and reports its errno.
  */
 static napi_value SendBatch(napi_env env, napi_callback_info info) {
   ARGS_STATE(6);
@@ -936,12 +1047,13 @@ static napi_value SendBatch(napi_env env, napi_callback_info info) {
   }
   struct mmsghdr msgs[MMSG_CHUNK];
   struct iovec iov[MMSG_CHUNK];
+  uint32_t idx[MMSG_CHUNK]; /* the batch slot of each message */
   uint32_t done = 0, i = start, end = start + count;
   int last = 0, stop = 0;
   while (i < end && !stop) {
     int n = 0;
     for (; i < end && n < MMSG_CHUNK; i++) {
-      if (!slot_ok(&b, i) || (want >= 0 && b.disp[i] != (uint8_t)want)) continue;
+      if (!selected(&b, i, want)) continue;
       iov[n].iov_base = b.data + b.offs[i];
       iov[n].iov_len = b.lens[i];
       memset(&msgs[n], 0, sizeof msgs[n]);
@@ -949,6 +1061,7 @@ static napi_value SendBatch(napi_env env, napi_callback_info info) {
       msgs[n].msg_hdr.msg_iovlen = 1;
       msgs[n].msg_hdr.msg_name = names + (size_t)i * namelen;
       msgs[n].msg_hdr.msg_namelen = namelen;
+      idx[n] = i;
       n++;
     }
     int k = 0;
@@ -960,16 +1073,11 @@ static napi_value SendBatch(napi_env env, napi_callback_info info) {
         continue;
       }
       if (r < 0 && errno == EINTR) continue;
-      last = r < 0 ? errno : EIO;
-      if (last == EAGAIN || last == ENOBUFS || last == EBADF) {
-        uint32_t rest = (uint32_t)(n - k);
-        for (uint32_t j = i; j < end; j++)
-          if (slot_ok(&b, j) && (want < 0 || b.disp[j] == (uint8_t)want)) rest++;
-        fail(&b, (int)rest, last);
+      last = r < 0 ? errno : EIO; /* 0 messages sent without an error: never seen, treated as EIO */
+      if (write_failed(&b, last, idx[k], end, want)) {
         stop = 1;
         break;
       }
-      fail(&b, 1, last);
       k++;
     }
   }
@@ -1111,15 +1219,21 @@ static napi_value PollStop(napi_env env, napi_callback_info info) {
 
 /* ---- module ---------------------------------------------------------------------------------- */
 
-static void set_int(napi_env env, napi_value obj, const char *name, double v) {
+/*
+ * A constant for `constants`. Failure is reported, not ignored: a constant missing from the object
+ * reads as undefined in TypeScript, which bit operations turn into 0 without a word (a TUN opened
+ * without IFF_NO_PI, say). Module init fails instead, and src/sys/addon.ts checks the table again.
+ */
+static int set_int(napi_env env, napi_value obj, const char *name, double v) {
   napi_value n;
-  if (napi_create_double(env, v, &n) == napi_ok) napi_set_named_property(env, obj, name, n);
+  return napi_create_double(env, v, &n) == napi_ok && napi_set_named_property(env, obj, name, n) == napi_ok;
 }
 
 static napi_value make_constants(napi_env env) {
   napi_value c;
-  CHECK(napi_create_object(env, &c));
-#define K(x) set_int(env, c, #x, x)
+  if (napi_create_object(env, &c) != napi_ok) return NULL;
+  int ok = 1;
+#define K(x) ok &= set_int(env, c, #x, x)
   K(IFF_TUN);
   K(IFF_NO_PI);
   K(IFF_MULTI_QUEUE);
@@ -1183,11 +1297,15 @@ static napi_value make_constants(napi_env env) {
   K(BPF_MAXINSNS);
   K(SKF_NET_OFF);
   K(SKF_AD_OFF);
+  K(WRITE_SKIP);
+  K(WRITE_END);
+  K(WRITE_FATAL);
 #undef K
-  set_int(env, c, "VIRTIO_NET_HDR_LEN", sizeof(struct virtio_net_hdr));
-  set_int(env, c, "SOCKADDR_IN6_LEN", sizeof(struct sockaddr_in6));
-  set_int(env, c, "SOCKADDR_IN6_ADDR_OFF", offsetof(struct sockaddr_in6, sin6_addr));
-  set_int(env, c, "SOCKADDR_IN6_SCOPE_OFF", offsetof(struct sockaddr_in6, sin6_scope_id));
+  ok &= set_int(env, c, "VIRTIO_NET_HDR_LEN", sizeof(struct virtio_net_hdr));
+  ok &= set_int(env, c, "SOCKADDR_IN6_LEN", sizeof(struct sockaddr_in6));
+  ok &= set_int(env, c, "SOCKADDR_IN6_ADDR_OFF", offsetof(struct sockaddr_in6, sin6_addr));
+  ok &= set_int(env, c, "SOCKADDR_IN6_SCOPE_OFF", offsetof(struct sockaddr_in6, sin6_scope_id));
+  if (!ok) return napi_failed(env, "cannot build the constants table");
   return c;
 }
 
@@ -1228,25 +1346,31 @@ NAPI_MODULE_INIT() {
       {"recvBatch", RecvBatch},
       {"writeBatch", WriteBatch},
       {"sendBatch", SendBatch},
+      {"writeErrnoClass", WriteErrnoClass},
       {"pollStart", PollStart},
       {"pollStop", PollStop},
       {"bind", Bind},
       {"unbind", Unbind},
   };
+  /*
+   * Every failure here throws: a NULL return without an exception would leave require() with a
+   * half-filled exports object, which TypeScript would only notice at the first missing call.
+   */
   /* This environment's bound array sets, handed to every function as its data. */
   struct state *st = calloc(1, sizeof *st);
-  if (st == NULL) return NULL;
+  if (st == NULL) return napi_failed(env, "clatd_native: out of memory");
   if (napi_set_instance_data(env, st, state_free, NULL) != napi_ok) {
     free(st);
-    return NULL;
+    return napi_failed(env, "clatd_native: cannot set instance data");
   }
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
-    CHECK(napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, st, &f));
-    CHECK(napi_set_named_property(env, exports, fns[i].name, f));
+    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, st, &f) != napi_ok ||
+        napi_set_named_property(env, exports, fns[i].name, f) != napi_ok)
+      return napi_failed(env, "clatd_native: cannot export a function");
   }
   napi_value c = make_constants(env);
-  if (c == NULL) return NULL;
-  CHECK(napi_set_named_property(env, exports, "constants", c));
+  if (c == NULL || napi_set_named_property(env, exports, "constants", c) != napi_ok)
+    return napi_failed(env, "clatd_native: cannot export the constants");
   return exports;
 }

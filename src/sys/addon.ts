@@ -13,76 +13,86 @@ import { fileURLToPath } from 'node:url';
 import { ClatdError } from '../core/errors.js';
 import { Errno, sysError } from './errors.js';
 
-/** Kernel constants and struct offsets, taken from the headers the shim was compiled against. */
-export interface NativeConstants {
-  readonly IFF_TUN: number;
-  readonly IFF_NO_PI: number;
-  readonly IFF_MULTI_QUEUE: number;
-  readonly IFF_TUN_EXCL: number;
-  readonly IFF_VNET_HDR: number;
-  readonly IFNAMSIZ: number;
-  readonly AF_INET6: number;
-  readonly AF_PACKET: number;
-  readonly AF_UNIX: number;
-  readonly AF_NETLINK: number;
-  readonly SOCK_RAW: number;
-  readonly SOCK_SEQPACKET: number;
-  readonly SOCK_DGRAM: number;
-  readonly IPPROTO_RAW: number;
-  readonly IPPROTO_IPV6: number;
-  readonly ETH_P_IPV6: number;
-  readonly ETH_P_ALL: number;
-  readonly ETH_HLEN: number;
-  readonly SOL_SOCKET: number;
-  readonly SO_BINDTODEVICE: number;
-  readonly SO_RCVBUF: number;
-  readonly SO_SNDBUF: number;
-  readonly SO_RCVBUFFORCE: number;
-  readonly SO_SNDBUFFORCE: number;
-  readonly SO_MARK: number;
-  readonly SO_ATTACH_FILTER: number;
-  readonly SOL_PACKET: number;
-  readonly PACKET_AUXDATA: number;
-  readonly PACKET_VNET_HDR: number;
-  readonly PACKET_IGNORE_OUTGOING: number;
-  readonly PACKET_FANOUT: number;
-  readonly PACKET_FANOUT_HASH: number;
-  readonly PACKET_FANOUT_CPU: number;
-  readonly PACKET_FANOUT_FLAG_DEFRAG: number;
-  readonly PACKET_STATISTICS: number;
-  readonly IPV6_JOIN_ANYCAST: number;
-  readonly IPV6_LEAVE_ANYCAST: number;
-  readonly IPV6_MULTICAST_LOOP: number;
-  readonly IPV6_MULTICAST_HOPS: number;
-  readonly IPV6_UNICAST_HOPS: number;
-  readonly IPV6_MULTICAST_IF: number;
-  readonly NETLINK_ROUTE: number;
-  readonly SOL_NETLINK: number;
-  readonly NETLINK_ADD_MEMBERSHIP: number;
-  readonly NETLINK_EXT_ACK: number;
-  readonly NETLINK_GET_STRICT_CHK: number;
-  readonly NETLINK_NO_ENOBUFS: number;
-  readonly MSG_TRUNC: number;
-  readonly MSG_PEEK: number;
-  readonly MSG_DONTWAIT: number;
-  readonly POLLIN: number;
-  readonly POLLOUT: number;
-  readonly POLLERR: number;
-  readonly POLLHUP: number;
-  readonly POLLNVAL: number;
-  readonly UV_READABLE: number;
-  readonly UV_WRITABLE: number;
-  readonly VIRTIO_NET_HDR_F_NEEDS_CSUM: number;
-  readonly VIRTIO_NET_HDR_F_DATA_VALID: number;
-  readonly VIRTIO_NET_HDR_GSO_NONE: number;
-  readonly VIRTIO_NET_HDR_LEN: number;
-  readonly BPF_MAXINSNS: number;
-  readonly SKF_NET_OFF: number;
-  readonly SKF_AD_OFF: number;
-  readonly SOCKADDR_IN6_LEN: number;
-  readonly SOCKADDR_IN6_ADDR_OFF: number;
-  readonly SOCKADDR_IN6_SCOPE_OFF: number;
-}
+/**
+ * Every constant the shim must export: kernel constants and struct offsets, taken from the headers
+ * it was compiled against, and the classes of its batch writers' errno policy (WRITE_*). Checked at
+ * load (see {@link checkConstants}): a name missing from the shim would read as undefined, which a
+ * bit operation turns into 0 without a word.
+ */
+export const CONSTANT_NAMES = [
+  'IFF_TUN',
+  'IFF_NO_PI',
+  'IFF_MULTI_QUEUE',
+  'IFF_TUN_EXCL',
+  'IFF_VNET_HDR',
+  'IFNAMSIZ',
+  'AF_INET6',
+  'AF_PACKET',
+  'AF_UNIX',
+  'AF_NETLINK',
+  'SOCK_RAW',
+  'SOCK_SEQPACKET',
+  'SOCK_DGRAM',
+  'IPPROTO_RAW',
+  'IPPROTO_IPV6',
+  'ETH_P_IPV6',
+  'ETH_P_ALL',
+  'ETH_HLEN',
+  'SOL_SOCKET',
+  'SO_BINDTODEVICE',
+  'SO_RCVBUF',
+  'SO_SNDBUF',
+  'SO_RCVBUFFORCE',
+  'SO_SNDBUFFORCE',
+  'SO_MARK',
+  'SO_ATTACH_FILTER',
+  'SOL_PACKET',
+  'PACKET_AUXDATA',
+  'PACKET_VNET_HDR',
+  'PACKET_IGNORE_OUTGOING',
+  'PACKET_FANOUT',
+  'PACKET_FANOUT_HASH',
+  'PACKET_FANOUT_CPU',
+  'PACKET_FANOUT_FLAG_DEFRAG',
+  'PACKET_STATISTICS',
+  'IPV6_JOIN_ANYCAST',
+  'IPV6_LEAVE_ANYCAST',
+  'IPV6_MULTICAST_LOOP',
+  'IPV6_MULTICAST_HOPS',
+  'IPV6_UNICAST_HOPS',
+  'IPV6_MULTICAST_IF',
+  'NETLINK_ROUTE',
+  'SOL_NETLINK',
+  'NETLINK_ADD_MEMBERSHIP',
+  'NETLINK_EXT_ACK',
+  'NETLINK_GET_STRICT_CHK',
+  'NETLINK_NO_ENOBUFS',
+  'MSG_TRUNC',
+  'MSG_PEEK',
+  'MSG_DONTWAIT',
+  'POLLIN',
+  'POLLOUT',
+  'POLLERR',
+  'POLLHUP',
+  'POLLNVAL',
+  'UV_READABLE',
+  'UV_WRITABLE',
+  'VIRTIO_NET_HDR_F_NEEDS_CSUM',
+  'VIRTIO_NET_HDR_F_DATA_VALID',
+  'VIRTIO_NET_HDR_GSO_NONE',
+  'VIRTIO_NET_HDR_LEN',
+  'BPF_MAXINSNS',
+  'SKF_NET_OFF',
+  'SKF_AD_OFF',
+  'SOCKADDR_IN6_LEN',
+  'SOCKADDR_IN6_ADDR_OFF',
+  'SOCKADDR_IN6_SCOPE_OFF',
+  'WRITE_SKIP',
+  'WRITE_END',
+  'WRITE_FATAL',
+] as const;
+
+export type NativeConstants = { readonly [N in (typeof CONSTANT_NAMES)[number]]: number };
 
 /** An opaque uv_poll handle; pass it back to `pollStop`. */
 export interface NativePollHandle {
@@ -169,13 +179,21 @@ export interface NativeAddon {
   recvBatch(fd: number, id: number, start: number, max: number, stride: number, headroom: number, base: number): number;
   /**
    * write(2) of each packet of the bound set `id` in `start`..`start+count-1` with lens[i] > 0 and
-   * disp[i] == wantDisp (-1: all). Failed packets are skipped and counted into the set's stats
-   * ([failed, last errno]) when it has one; returns packets written, or -errno when none was and one
-   * failed.
+   * disp[i] == wantDisp (-1: all). Failed packets are counted into the set's stats ([failed, last
+   * errno]) when it has one, and skipped, or end the batch, as {@link writeErrnoClass} says (an
+   * ending errno counts the rest of the batch too); returns packets written, or -errno when none
+   * was and one failed.
    */
   writeBatch(fd: number, id: number, start: number, count: number, wantDisp: number): number;
   /** sendmmsg(2) of the same selection as writeBatch; packet i goes to names[i*nameLen, +nameLen). */
   sendBatch(fd: number, id: number, start: number, count: number, wantDisp: number, nameLen: number): number;
+  /**
+   * What a failed packet does to writeBatch and sendBatch (the shim's errno policy, written down
+   * beside them): K.WRITE_SKIP (counted, the batch goes on), K.WRITE_END (counted with every later
+   * packet, the batch ends, the fd is fine) or K.WRITE_FATAL (the same, and the fd is gone:
+   * isClosedErrno in errors.ts is true for exactly these). For tests, which hold the two sides together.
+   */
+  writeErrnoClass(errno: number): number;
   /**
    * uv_poll_start on the calling thread's loop; `callback.call(handle, status, events)` runs while
    * the fd is ready (level-triggered). On status < 0 or a throwing callback the poll is already
@@ -217,11 +235,30 @@ function locate(): string {
 
 function load(): NativeAddon {
   const path = locate();
+  let addon: NativeAddon;
   try {
-    return createRequire(import.meta.url)(path) as NativeAddon;
+    addon = createRequire(import.meta.url)(path) as NativeAddon;
   } catch (e) {
     throw new AddonError(
       `cannot load the native addon ${path}: ${(e as Error).message}; rebuild it with \`npm rebuild\``,
+    );
+  }
+  checkConstants(addon.constants, path);
+  return addon;
+}
+
+/**
+ * Throws unless every name of {@link CONSTANT_NAMES} is an integer in `c`: an addon built from an
+ * older native/clatd.c (or against headers without a constant) fails here, at start, naming what
+ * it lacks, and not later as a flag silently 0.
+ */
+export function checkConstants(c: unknown, path: string): asserts c is NativeConstants {
+  const table = (typeof c === 'object' && c !== null ? c : {}) as Record<string, unknown>;
+  const bad = CONSTANT_NAMES.filter((name) => !Number.isInteger(table[name]));
+  if (bad.length > 0) {
+    throw new AddonError(
+      `the native addon ${path} lacks the constants ${bad.join(', ')} (or they are not integers): ` +
+        'it was built from another version of native/clatd.c; rebuild it with `npm rebuild`',
     );
   }
 }

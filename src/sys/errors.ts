@@ -86,7 +86,17 @@ export function check(rc: number, syscall: string, object?: string, hint?: strin
   return rc;
 }
 
-/** Whether an errno from a read or write means the fd or its device is gone for good. */
+/**
+ * Whether an errno from a read or write means the fd or its device is gone for good.
+ *
+ * For the batch writers (writeBatch, sendBatch) this is the `fatal` class of the shim's errno
+ * policy, written down once in native/clatd.c above write_errno_class; a test holds the two
+ * equal. In short: EINTR is retried; `skip` errnos (EMSGSIZE, ENETUNREACH, EPERM, ...) cost one
+ * packet; `end` errnos (EAGAIN, ENOBUFS, ENOMEM, ENETDOWN, EIO, EPIPE) cost that packet and the
+ * rest of the batch, and the fd stays; `fatal` ones (these) cost the same and the fd is closed.
+ * Every failed packet is counted in the set's stats; a writer returns -errno only when nothing
+ * went out, and a fatal errno after some packets went out comes back on the next call.
+ */
 export function isClosedErrno(errno: number): boolean {
   return errno === Errno.EBADF || errno === Errno.EBADFD || errno === Errno.ENODEV || errno === Errno.ENXIO;
 }

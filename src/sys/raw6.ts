@@ -163,6 +163,8 @@ export class Raw6Socket implements PacketIo {
       this.errors.writeErrors += stats[0];
       this.errors.lastErrno = stats[1];
     }
+    // The same errno policy as Tun.write (native/clatd.c, write_errno_class): failed packets are
+    // counted in stats; -errno means nothing went out, and only a fatal errno is more than a drop.
     if (n < 0) {
       if (isClosedErrno(-n)) throw new ClosedError(`raw IPv6 socket on ${this.ifname}`);
       return 0;

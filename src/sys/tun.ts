@@ -152,6 +152,8 @@ export class Tun implements PacketIo {
       this.errors.writeErrors += stats[0];
       this.errors.lastErrno = stats[1];
     }
+    // The shim's errno policy (native/clatd.c, write_errno_class): failed packets are already
+    // counted in stats; -errno means nothing went out, and only a fatal errno is more than a drop.
     if (n < 0) {
       if (isClosedErrno(-n)) throw new ClosedError(`TUN ${this.name}`);
       return 0;
