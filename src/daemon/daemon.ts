@@ -1,3 +1,18 @@
+/**
+ * The reconciler: brings the CLAT up and keeps it matched to the host. Every netlink event, timer
+ * and reload kicks the loop of steps (step-loop.ts); each step observes the host (observe.ts), logs
+ * each difference as a change, and does the least work that makes what is built agree with it:
+ *
+ *   1. uplink       --interface, or the interface of the IPv6 default route; up, with a global address
+ *   2. NAT64 prefix --pref64 > RA PREF64 per router > RFC 7050 (pref64.ts)
+ *   3. native IPv4  (--mode auto) idle while another IPv4 default route exists
+ *   4-7. bring-up   addresses and DAD, uplink side, IPv4 side, datapath (bring-up.ts), when the
+ *                   uplink, its /64 or the prefix changed; otherwise MTU changes and repairs
+ *
+ * Everything built is held as soon as it exists (sides.ts: the uplink and IPv4 sides; the
+ * supervisor: the datapath), so `stop()` always takes down exactly what exists, whatever step was
+ * running. docs/architecture.md draws the parts.
+ */
 import { formatPrefix6, type Prefix6 } from '../core/addr/prefix.js';
 import { Addressing } from './addressing.js';
 import { BringUp, type BringUpRequest, type FailedDad, type Session } from './bring-up.js';
@@ -290,6 +305,8 @@ export class Daemon {
     const blocked = this.#addr.blockedForMs();
     if (blocked > 0) {
       this.#retryIn(blocked);
+      // Said once per round (status counts the seconds down), not again at each event meanwhile.
+      if (this.lifecycle.state === 'dad' && this.#reason?.startsWith('DAD blocked')) return;
       return this.#wait(
         'dad',
         `DAD blocked: every address tried was answered for; next round in ${Math.ceil(blocked / 1000)} s`,
