@@ -398,9 +398,7 @@ describe('clatd run attacked from the link (namespaces)', { skip: NEED_ROOT }, (
       const second = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--dad', 'off']);
       await second.waitFor(running);
       assert.ok(
-        second.lines.some(
-          (l) => l.event === 'recovery' && /proxy_delay of veth-a back to 40/.test(String(l.msg)),
-        ),
+        second.lines.some((l) => l.event === 'recovery' && /proxy_delay of veth-a back to 40/.test(String(l.msg))),
         said(second.lines),
       );
       assert.equal(delay(), '0');
