@@ -1,0 +1,90 @@
+/**
+ * src/sys/privileges.ts and the shim's dropPrivileges: naming the user, and the switch itself, run
+ * in a child process (it cannot be undone) started as root.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { test as nodeTest } from 'node:test';
+import { native } from '../../src/sys/addon.js';
+import { PrivilegeError, resolveUser } from '../../src/sys/privileges.js';
+import { NEED_ROOT } from '../helpers/netns.js';
+import { describe, test } from '../helpers/suite.js';
+
+const PASSWD: Record<string, string> = {
+  clatd: 'clatd:x:999:996::/nonexistent:/usr/sbin/nologin',
+  '999': 'clatd:x:999:996::/nonexistent:/usr/sbin/nologin',
+  root: 'root:x:0:0:root:/root:/bin/bash',
+};
+const lookup = (k: string) => PASSWD[k];
+
+nodeTest('resolveUser: a name, a uid, uid:gid; root and strangers are refused', () => {
+  assert.deepEqual(resolveUser('clatd', lookup), { name: 'clatd', uid: 999, gid: 996 });
+  assert.deepEqual(resolveUser('999', lookup), { name: 'clatd', uid: 999, gid: 996 });
+  // A uid the user database does not know: its own number as the group.
+  assert.deepEqual(resolveUser('4242', lookup), { name: '4242', uid: 4242, gid: 4242 });
+  assert.deepEqual(resolveUser('4242:100', lookup), { name: '4242:100', uid: 4242, gid: 100 });
+  assert.throws(() => resolveUser('nobody-here', lookup), /--user: no such user "nobody-here"/);
+  assert.throws(
+    () => resolveUser('root', lookup),
+    (e) => e instanceof PrivilegeError && /is root/.test(e.message),
+  );
+  assert.throws(() => resolveUser('0:0', lookup), /is root/);
+});
+
+nodeTest('dropPrivileges checks its arguments before any system call', () => {
+  assert.throws(() => native.dropPrivileges(65534, 65534, 'x' as never), TypeError);
+  assert.throws(() => native.dropPrivileges('a' as never, 65534, []), TypeError);
+  assert.throws(() => native.dropPrivileges(65534, 65534, [64]), RangeError);
+});
+
+const privUrl = new URL('../../src/sys/privileges.js', import.meta.url).href;
+
+/** In a child started as root: drop to nobody, start a worker, spawn `cat`, report every set. */
+const CHILD = `
+import { readFileSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
+const { dropPrivileges, resolveUser } = await import(${JSON.stringify(privUrl)});
+dropPrivileges(resolveUser('65534:65534'));
+const field = (st, n) => new RegExp('^' + n + ':[ \\\\t]*(.*)$', 'm').exec(st)[1];
+const pick = (st) => ({ uid: field(st, 'Uid'), gid: field(st, 'Gid'), groups: field(st, 'Groups'),
+  eff: field(st, 'CapEff'), prm: field(st, 'CapPrm'), inh: field(st, 'CapInh'), amb: field(st, 'CapAmb'), bnd: field(st, 'CapBnd') });
+const w = new Worker("import { parentPort } from 'node:worker_threads'; import { readFileSync } from 'node:fs'; parentPort.postMessage(readFileSync('/proc/thread-self/status', 'utf8'))", { eval: true });
+const workerStatus = await new Promise((r) => w.once('message', r));
+await w.terminate();
+const threads = readdirSync('/proc/self/task').map((t) => pick(readFileSync('/proc/self/task/' + t + '/status', 'utf8')));
+const child = pick(execFileSync('cat', ['/proc/self/status'], { encoding: 'utf8' }));
+console.log(JSON.stringify({ main: pick(readFileSync('/proc/thread-self/status', 'utf8')), worker: pick(workerStatus), threads, child }));
+`;
+
+describe('dropPrivileges as root', { skip: NEED_ROOT }, () => {
+  test('every thread becomes nobody; the main thread, a later worker and a spawned program keep only the three', () => {
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', CHILD], { encoding: 'utf8' });
+    const r = JSON.parse(out);
+    const three = '0000008000003000'; // CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF
+    for (const who of ['main', 'worker', 'child'] as const) {
+      const c = r[who];
+      assert.equal(c.uid, '65534\t65534\t65534\t65534', who);
+      assert.equal(c.gid, '65534\t65534\t65534\t65534', who);
+      assert.equal(c.groups, '', who);
+      for (const set of ['eff', 'prm', 'inh', 'amb', 'bnd']) assert.equal(c[set], three, `${who} ${set}`);
+    }
+    // V8's and libuv's threads started before the switch: the uid changed (glibc's setxid), and
+    // their capabilities went with it; none is left root.
+    for (const t of r.threads) {
+      assert.equal(t.uid, '65534\t65534\t65534\t65534');
+      assert.equal(BigInt(`0x${t.eff}`) & ~BigInt(`0x${three}`), 0n, `a thread holds ${t.eff}`);
+    }
+  });
+
+  test('a process that is not root is told it must start as root', () => {
+    const body = `const { dropPrivileges } = await import(${JSON.stringify(privUrl)});
+      try { dropPrivileges({ name: 'x', uid: 4242, gid: 4242 }); console.log('no error'); } catch (e) { console.log(e.message); }`;
+    const out = execFileSync(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', body],
+      { encoding: 'utf8' },
+    );
+    assert.match(out, /--user x: clatd must be started as root to switch users \(it runs as uid 65534\)/);
+  });
+});
