@@ -88,3 +88,20 @@ describe('dropPrivileges as root', { skip: NEED_ROOT }, () => {
     assert.match(out, /--user x: clatd must be started as root to switch users \(it runs as uid 65534\)/);
   });
 });
+
+nodeTest('the systemd unit runs clatd as a user, not root, holding exactly the capabilities --user keeps', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { KEPT_CAPABILITIES } = await import('../../src/sys/privileges.js');
+  const unit = readFileSync(new URL('../../../systemd/clatd@.service', import.meta.url), 'utf8');
+  const values = (key: string) => [...unit.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((m) => m[1]);
+  assert.deepEqual(values('User'), ['clatd']);
+  assert.deepEqual(values('DynamicUser'), ['yes']);
+  const three = KEPT_CAPABILITIES.map(([, n]) => n).join(' ');
+  assert.deepEqual(values('AmbientCapabilities'), [three]);
+  assert.deepEqual(values('CapabilityBoundingSet'), [three]);
+  // The records of host settings live in the runtime directory: it must outlive an instance.
+  assert.deepEqual(values('RuntimeDirectory'), ['clatd']);
+  assert.deepEqual(values('RuntimeDirectoryPreserve'), ['yes']);
+  // Clean-up needs no more than the daemon: no `+` (full privileges) on it.
+  assert.ok(values('ExecStopPost').every((v) => !v.startsWith('+') && !v.startsWith('-+')));
+});
