@@ -27,6 +27,7 @@ import {
   withHostAndRouter,
 } from '../helpers/clatd-run.js';
 import { NEED_ROOT, type Netns } from '../helpers/netns.js';
+import { CLI } from '../helpers/paths.js';
 import { describe, test } from '../helpers/suite.js';
 
 const SKIP: string | false =
@@ -191,6 +192,34 @@ describe('clatd as an ordinary user with three capabilities', { skip: SKIP }, ()
 
   test('never root (setpriv, as the systemd unit runs it): the same', async () => {
     await runAsNobody((dir) => [...withOpenTun(dir), ...AS_NOBODY_WITH_CAPS], []);
+  });
+
+  test("killed (-9), then `clatd cleanup` as the same user with the same capabilities (the unit's ExecStopPost=) gives everything back", async () => {
+    await withHostAndRouter(async (p, dir) => {
+      setUp(p);
+      chmodSync(dir, 0o755);
+      const run = join(dir, 'run');
+      mkdirSync(run);
+      spawnSync('chown', [`${NOBODY}:${NOBODY}`, run]);
+      const sock = join(run, 'c.sock');
+      const delay = p.a.exec('cat', '/proc/sys/net/ipv6/neigh/veth-a/proxy_delay').trim();
+      const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock], [], {}, [
+        ...withOpenTun(dir),
+        ...AS_NOBODY_WITH_CAPS,
+      ]);
+      await c.waitFor(running, 20_000);
+      c.child.kill('SIGKILL');
+      await c.exited;
+      assert.notDeepEqual(leftovers(p.a), [], 'a killed clatd leaves its TUN, routes and table');
+      assert.equal(p.a.exec('cat', '/proc/sys/net/ipv6/neigh/veth-a/proxy_delay').trim(), '0');
+
+      const [setpriv, ...privArgs] = AS_NOBODY_WITH_CAPS;
+      const r = p.a.tryExec(setpriv, ...privArgs, process.execPath, CLI, 'cleanup', '-i', 'veth-a', '--control', sock);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      assert.deepEqual(leftovers(p.a), []);
+      assert.equal(p.a.exec('cat', '/proc/sys/net/ipv6/neigh/veth-a/proxy_delay').trim(), delay, 'given back');
+      assert.equal(p.a.tryExec('test', '-e', join(run, 'veth-a.host-settings.json')).status, 1, 'record gone');
+    });
   });
 
   test('--user with a /dev/net/tun the user cannot open: one sentence and exit, no retry loop', {
