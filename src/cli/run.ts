@@ -3,7 +3,17 @@
  * the daemon over the real system layer, and wires signals (TERM/INT stop, HUP reloads --config),
  * systemd notification and the metrics server around it.
  */
-import { accessSync, chownSync, existsSync, constants as fsc, mkdirSync, readdirSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  existsSync,
+  fchownSync,
+  constants as fsc,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+} from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CONTROL_DIR, defaultControlPath, loadConfig, type RawValues, RUN_SPEC } from '../daemon/config.js';
@@ -30,16 +40,37 @@ const EXIT_DEADLINE_MS = 1800;
  * it. Checked after the switch, with /dev/net/tun, so that a run that could not rebuild its TUN
  * fails at once, in one sentence, and not later in a retry loop.
  */
+/**
+ * Gives `path` to the account, as root. Through an fd opened without following a symlink, and only
+ * a directory or a plain file with one link: the folder may already belong to the user (an earlier
+ * --user run), who could have put a symlink or a hard link to a root file (/etc/shadow) where a
+ * record is expected, for this root process to hand over.
+ */
+export function giveTo(path: string, account: { uid: number; gid: number }, dir: boolean): void {
+  const fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | (dir ? fsc.O_DIRECTORY : 0));
+  try {
+    const st = fstatSync(fd);
+    if (dir ? st.isDirectory() : st.isFile() && st.nlink === 1) fchownSync(fd, account.uid, account.gid);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 async function becomeUser(spec: string, controlDir: string, log: Logger): Promise<void> {
   const { dropPrivileges, KEPT_CAPABILITIES, resolveUser } = await import('../sys/privileges.js');
   const account = resolveUser(spec);
   if (!existsSync(controlDir) || controlDir === CONTROL_DIR) {
     mkdirSync(controlDir, { recursive: true, mode: 0o755 });
-    chownSync(controlDir, account.uid, account.gid);
+    giveTo(controlDir, account, true);
     // A record of host settings left by a run as root (mode 0600) would be unreadable after the
     // switch, and the host's own values in it lost: the user takes those over with the folder.
     for (const f of readdirSync(controlDir)) {
-      if (f.endsWith('.host-settings.json')) chownSync(join(controlDir, f), account.uid, account.gid);
+      if (!f.endsWith('.host-settings.json')) continue;
+      try {
+        giveTo(join(controlDir, f), account, false);
+      } catch {
+        // A symlink (ELOOP) or vanished: not a record this run can use; left as it is.
+      }
     }
   }
   dropPrivileges(account);

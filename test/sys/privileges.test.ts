@@ -105,3 +105,30 @@ nodeTest('the systemd unit runs clatd as a user, not root, holding exactly the c
   // Clean-up needs no more than the daemon: no `+` (full privileges) on it.
   assert.ok(values('ExecStopPost').every((v) => !v.startsWith('+') && !v.startsWith('-+')));
 });
+
+describe('handing the control folder and its records to the user', { skip: NEED_ROOT }, () => {
+  test('a plain file is given; a symlink is not followed and a hard link is left alone', async () => {
+    const { giveTo } = await import('../../src/cli/run.js');
+    const fs = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = fs.mkdtempSync(join(tmpdir(), 'clatd-give-'));
+    try {
+      const nobody = { uid: 65534, gid: 65534 };
+      const target = join(dir, 'root-file');
+      fs.writeFileSync(target, 'x', { mode: 0o600 });
+      fs.writeFileSync(join(dir, 'a.host-settings.json'), '{}', { mode: 0o600 });
+      fs.symlinkSync(target, join(dir, 'b.host-settings.json'));
+      fs.linkSync(target, join(dir, 'c.host-settings.json'));
+      giveTo(join(dir, 'a.host-settings.json'), nobody, false);
+      assert.equal(fs.statSync(join(dir, 'a.host-settings.json')).uid, 65534);
+      assert.throws(() => giveTo(join(dir, 'b.host-settings.json'), nobody, false), /ELOOP/);
+      giveTo(join(dir, 'c.host-settings.json'), nobody, false);
+      assert.equal(fs.statSync(target).uid, 0, 'neither link handed over the file it points at');
+      giveTo(dir, nobody, true);
+      assert.equal(fs.statSync(dir).uid, 65534);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
