@@ -56,7 +56,12 @@ export function giveTo(path: string, account: { uid: number; gid: number }, dir:
   }
 }
 
-async function becomeUser(spec: string, controlDir: string, log: Logger): Promise<void> {
+async function becomeUser(
+  spec: string,
+  controlDir: string,
+  configFile: string | undefined,
+  log: Logger,
+): Promise<void> {
   const { dropPrivileges, KEPT_CAPABILITIES, resolveUser } = await import('../sys/privileges.js');
   const account = resolveUser(spec);
   if (!existsSync(controlDir) || controlDir === CONTROL_DIR) {
@@ -85,6 +90,17 @@ async function becomeUser(spec: string, controlDir: string, log: Logger): Promis
   }
   const denied = tunDenied(probeTun(), who);
   if (denied) throw denied;
+  if (configFile !== undefined) {
+    try {
+      accessSync(configFile, fsc.R_OK);
+    } catch (e) {
+      // Not fatal: this run has read it; only a SIGHUP would need it again.
+      log.warn(
+        'privileges',
+        `--config ${configFile} is not readable for ${who} (${(e as NodeJS.ErrnoException).code}): a SIGHUP cannot re-read it`,
+      );
+    }
+  }
   log.info(
     'privileges',
     `running as ${who}, gid ${account.gid}, with ${KEPT_CAPABILITIES.map(([, n]) => n).join(', ')} only`,
@@ -119,7 +135,7 @@ export async function main(argv: string[]): Promise<number> {
   const controlPath = cfg.control ?? defaultControlPath(uplinkGuess ?? 'default');
   if (cfg.user !== undefined) {
     try {
-      await becomeUser(cfg.user, dirname(controlPath), log);
+      await becomeUser(cfg.user, dirname(controlPath), cfg.configFile, log);
     } catch (e) {
       rtnl.close();
       throw e;

@@ -87,5 +87,12 @@ export function dropPrivileges(account: Account): void {
     account.gid,
     KEPT_CAPABILITIES.map(([n]) => n),
   );
-  if (r < 0) throw sysError(-r, 'dropPrivileges', `${account.uid}:${account.gid}`);
+  if (r < 0) {
+    throw sysError(
+      -r,
+      'dropPrivileges',
+      `${account.uid}:${account.gid}`,
+      'switching users needs root with CAP_SETUID, CAP_SETGID and CAP_SETPCAP (a unit whose CapabilityBoundingSet= lacks them cannot use --user; use User= there)',
+    );
+  }
 }

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   assertPings,
@@ -128,7 +128,8 @@ async function deleteTunAndWait(ns: Netns, c: Running, sock: string): Promise<vo
 /** The whole run: start, credentials, pings, a deleted TUN, SIGTERM, nothing left. */
 async function runAsNobody(
   wrap: (dir: string) => string[],
-  extraArgs: string[],
+  /** --user: clatd switches itself (and makes the control folder); else it never was root. */
+  extraArgs: (dir: string) => string[],
   check: (c: Running) => void = () => {},
 ): Promise<void> {
   const hostTun = statSync('/dev/net/tun').mode;
@@ -137,12 +138,13 @@ async function runAsNobody(
     // nobody must reach the control socket's folder; clatd creates `run` and gives it to the user.
     chmodSync(dir, 0o755);
     const sock = join(dir, 'run', 'c.sock');
-    if (extraArgs.length === 0) {
+    const args = extraArgs(dir);
+    if (!args.includes('--user')) {
       mkdirSync(join(dir, 'run'));
       spawnSync('chown', [`${NOBODY}:${NOBODY}`, join(dir, 'run')]);
     }
     const delay = p.a.exec('cat', '/proc/sys/net/ipv6/neigh/veth-a/proxy_delay').trim();
-    const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, ...extraArgs], [], {}, wrap(dir));
+    const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, ...args], [], {}, wrap(dir));
     await c.waitFor(running, 20_000);
 
     const pid = c.child.pid as number;
@@ -180,18 +182,32 @@ async function runAsNobody(
 
 describe('clatd as an ordinary user with three capabilities', { skip: SKIP }, () => {
   test('--user nobody: started as root, it switches and keeps only the three; ping through the kernel fast path; a deleted TUN is rebuilt', async () => {
-    await runAsNobody(withOpenTun, ['--user', 'nobody'], (c) => {
-      const l = c.lines.find((x: LogLine) => x.event === 'privileges');
+    const args = (dir: string) => {
+      // A config file only root may read: this run reads it, a SIGHUP after the switch could not.
+      writeFileSync(join(dir, 'clatd.toml'), 'dad = "strict"\n', { mode: 0o600 });
+      return ['--user', 'nobody', '--config', join(dir, 'clatd.toml')];
+    };
+    await runAsNobody(withOpenTun, args, (c) => {
+      const l = c.lines.find((x: LogLine) => x.event === 'privileges' && x.level === 'info');
       assert.ok(l, said(c.lines));
       assert.match(
         String(l.msg),
         /^running as user nobody \(uid 65534\), gid 65534, with CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF only$/,
       );
+      const w = c.lines.filter((x: LogLine) => x.event === 'privileges' && x.level === 'warn');
+      assert.equal(w.length, 1, said(c.lines));
+      assert.match(
+        String(w[0].msg),
+        /clatd\.toml is not readable for user nobody \(uid 65534\) \(EACCES\): a SIGHUP cannot re-read it$/,
+      );
     });
   });
 
   test('never root (setpriv, as the systemd unit runs it): the same', async () => {
-    await runAsNobody((dir) => [...withOpenTun(dir), ...AS_NOBODY_WITH_CAPS], []);
+    await runAsNobody(
+      (dir) => [...withOpenTun(dir), ...AS_NOBODY_WITH_CAPS],
+      () => [],
+    );
   });
 
   test("killed (-9), then `clatd cleanup` as the same user with the same capabilities (the unit's ExecStopPost=) gives everything back", async () => {
