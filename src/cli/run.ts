@@ -31,16 +31,6 @@ import { RESERVED_FDS, reserveFds } from '../sys/fd-reserve.js';
 const EXIT_DEADLINE_MS = 1800;
 
 /**
- * `--user`: switches to the user, keeping CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF (src/sys/privileges.ts).
- * Done here, before the control socket, the metrics server and the daemon (so before any datapath
- * worker starts, which must inherit the capabilities), and after what needs root: the user
- * database, and the control socket's folder, which also holds the host-settings record and so
- * must stay writable for the user. A folder clatd creates, or its own /run/clatd, is given to the
- * user (as systemd's RuntimeDirectory= with User= does); any other must already be writable for
- * it. Checked after the switch, with /dev/net/tun, so that a run that could not rebuild its TUN
- * fails at once, in one sentence, and not later in a retry loop.
- */
-/**
  * Gives `path` to the account, as root. Through an fd opened without following a symlink, and only
  * a directory or a plain file with one link: the folder may already belong to the user (an earlier
  * --user run), who could have put a symlink or a hard link to a root file (/etc/shadow) where a
@@ -56,6 +46,16 @@ export function giveTo(path: string, account: { uid: number; gid: number }, dir:
   }
 }
 
+/**
+ * `--user`: switches to the user, keeping CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF (src/sys/privileges.ts).
+ * Done here, before the control socket, the metrics server and the daemon (so before any datapath
+ * worker starts, which must inherit the capabilities), and after what needs root: the user
+ * database, and the control socket's folder, which also holds the host-settings record and so
+ * must stay writable for the user. A folder clatd creates, or its own /run/clatd, is given to the
+ * user (as systemd's RuntimeDirectory= with User= does); any other must already be writable for
+ * it. Checked after the switch, with /dev/net/tun, so that a run that could not rebuild its TUN
+ * fails at once, in one sentence, and not later in a retry loop.
+ */
 async function becomeUser(
   spec: string,
   controlDir: string,
