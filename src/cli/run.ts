@@ -62,7 +62,7 @@ async function becomeUser(
   configFile: string | undefined,
   log: Logger,
 ): Promise<void> {
-  const { dropPrivileges, KEPT_CAPABILITIES, resolveUser } = await import('../sys/privileges.js');
+  const { dropPrivileges, resolveUser } = await import('../sys/privileges.js');
   const account = resolveUser(spec);
   if (!existsSync(controlDir) || controlDir === CONTROL_DIR) {
     mkdirSync(controlDir, { recursive: true, mode: 0o755 });
@@ -78,7 +78,7 @@ async function becomeUser(
       }
     }
   }
-  dropPrivileges(account);
+  const kept = dropPrivileges(account);
   const who = `user ${account.name} (uid ${account.uid})`;
   try {
     accessSync(controlDir, fsc.W_OK | fsc.X_OK);
@@ -101,10 +101,7 @@ async function becomeUser(
       );
     }
   }
-  log.info(
-    'privileges',
-    `running as ${who}, gid ${account.gid}, with ${KEPT_CAPABILITIES.map(([, n]) => n).join(', ')} only`,
-  );
+  log.info('privileges', `running as ${who}, gid ${account.gid}, with ${kept.join(', ')} only`);
 }
 
 export async function main(argv: string[]): Promise<number> {

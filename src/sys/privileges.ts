@@ -13,6 +13,7 @@
  * path's eBPF programs and map with CAP_BPF (tc programs need CAP_NET_ADMIN as well).
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { ClatdError } from '../core/errors.js';
 import { native } from './addon.js';
 import { sysError } from './errors.js';
@@ -72,11 +73,31 @@ export function resolveUser(spec: string, lookup: (key: string) => string | unde
   return account;
 }
 
+/** The highest capability number this kernel knows (/proc/sys/kernel/cap_last_cap), or undefined. */
+export function lastCapability(read = () => readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8')): number | undefined {
+  try {
+    const n = Number.parseInt(read().trim(), 10);
+    return Number.isInteger(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Becomes `account`, keeping only {@link KEPT_CAPABILITIES}. Needs root (CAP_SETUID, CAP_SETGID,
- * CAP_SETPCAP). A failure part-way may leave the process half changed, so callers exit on it.
+ * The capabilities to keep on this kernel: a kernel before 5.8 has no CAP_BPF, and asking capset
+ * for a capability the kernel does not know fails the whole switch. There the fast path's programs
+ * need CAP_SYS_ADMIN, which is not kept, so it falls back to the workers (and says so).
  */
-export function dropPrivileges(account: Account): void {
+export function keptCapabilities(last = lastCapability()): (readonly [number, string])[] {
+  return KEPT_CAPABILITIES.filter(([n]) => last === undefined || n <= last);
+}
+
+/**
+ * Becomes `account`, keeping only {@link keptCapabilities}. Needs root (CAP_SETUID, CAP_SETGID,
+ * CAP_SETPCAP). A failure part-way may leave the process half changed, so callers exit on it.
+ * Returns the names of the capabilities kept.
+ */
+export function dropPrivileges(account: Account, keep = keptCapabilities()): string[] {
   if (process.getuid?.() !== 0) {
     throw new PrivilegeError(
       `--user ${account.name}: clatd must be started as root to switch users (it runs as uid ${process.getuid?.()})`,
@@ -85,7 +106,7 @@ export function dropPrivileges(account: Account): void {
   const r = native.dropPrivileges(
     account.uid,
     account.gid,
-    KEPT_CAPABILITIES.map(([n]) => n),
+    keep.map(([n]) => n),
   );
   if (r < 0) {
     throw sysError(
@@ -95,4 +116,5 @@ export function dropPrivileges(account: Account): void {
       'switching users needs root with CAP_SETUID, CAP_SETGID and CAP_SETPCAP (a unit whose CapabilityBoundingSet= lacks them cannot use --user; use User= there)',
     );
   }
+  return keep.map(([, name]) => name);
 }

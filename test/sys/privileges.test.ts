@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test as nodeTest } from 'node:test';
 import { native } from '../../src/sys/addon.js';
-import { PrivilegeError, resolveUser } from '../../src/sys/privileges.js';
+import { keptCapabilities, lastCapability, PrivilegeError, resolveUser } from '../../src/sys/privileges.js';
 import { NEED_ROOT } from '../helpers/netns.js';
 import { describe, test } from '../helpers/suite.js';
 
@@ -29,6 +29,23 @@ nodeTest('resolveUser: a name, a uid, uid:gid; root and strangers are refused', 
     (e) => e instanceof PrivilegeError && /is root/.test(e.message),
   );
   assert.throws(() => resolveUser('0:0', lookup), /is root/);
+});
+
+nodeTest('the capabilities kept: the three, without CAP_BPF on a kernel that has none (before 5.8)', () => {
+  const names = (last?: number) => keptCapabilities(last).map(([, n]) => n);
+  assert.deepEqual(names(40), ['CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_BPF']);
+  assert.deepEqual(names(37), ['CAP_NET_ADMIN', 'CAP_NET_RAW']);
+  assert.deepEqual(names(undefined), ['CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_BPF']);
+  assert.equal(
+    lastCapability(() => '40\n'),
+    40,
+  );
+  assert.equal(
+    lastCapability(() => {
+      throw new Error('no /proc');
+    }),
+    undefined,
+  );
 });
 
 nodeTest('dropPrivileges checks its arguments before any system call', () => {
