@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <sched.h>
 #include <net/if.h>
 #include <poll.h>
@@ -23,10 +24,12 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
@@ -739,6 +742,73 @@ static napi_value SetNetns(napi_env env, napi_callback_info info) {
   return result(env, setns(fd, CLONE_NEWNET));
 }
 
+/* ---- credentials ----------------------------------------------------------------------------- */
+
+/*
+ * dropPrivileges(uid, gid, caps) -> 0 | -errno: becomes uid:gid with no supplementary groups,
+ * keeping only the capabilities numbered in `caps` (permitted, effective, inheritable and ambient,
+ * so that programs it spawns, nft, hold them too), and removes every other one from the bounding
+ * set. Only the system calls; the policy is in src/sys/privileges.ts.
+ *
+ * Threads: setgroups, setresgid and setresuid go through glibc, whose setxid broadcast changes the
+ * ids of every thread of the process (the raw system calls would change the calling thread only,
+ * leaving V8's and libuv's threads root). The capability calls (capset, prctl) act on the calling
+ * thread alone: the others lose all capabilities at the uid change (keep-caps is per thread), and
+ * threads started later (the datapath workers) inherit this thread's set. So call it from the main
+ * thread, before the workers start. A failure part-way leaves the process half changed: the caller
+ * must exit.
+ */
+static napi_value DropPrivileges(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  uint32_t uid, gid, count;
+  if (!get_u32(env, argv[0], &uid, "uid must be a number")) return NULL;
+  if (!get_u32(env, argv[1], &gid, "gid must be a number")) return NULL;
+  bool is;
+  CHECK(napi_is_array(env, argv[2], &is));
+  if (!is) return throw_type(env, "caps must be an array of capability numbers");
+  CHECK(napi_get_array_length(env, argv[2], &count));
+  uint64_t keep = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value el;
+    uint32_t cap;
+    CHECK(napi_get_element(env, argv[2], i, &el));
+    if (!get_u32(env, el, &cap, "caps must be an array of capability numbers")) return NULL;
+    if (cap > 63) {
+      napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "capability number out of range");
+      return NULL;
+    }
+    keep |= 1ULL << cap;
+  }
+  /* The bounding set first: dropping from it needs CAP_SETPCAP, which goes with root. */
+  for (int cap = 0; cap <= 63; cap++) {
+    if (keep & (1ULL << cap)) continue;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+      if (errno == EINVAL) break; /* past the kernel's last capability */
+      return num(env, -errno);
+    }
+  }
+  /* Without keep-caps, leaving uid 0 empties the permitted set. */
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) return num(env, -errno);
+  if (setgroups(0, NULL) < 0) return num(env, -errno);
+  if (setresgid(gid, gid, gid) < 0) return num(env, -errno);
+  if (setresuid(uid, uid, uid) < 0) return num(env, -errno);
+  struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  for (int i = 0; i < 2; i++) {
+    uint32_t part = (uint32_t)(keep >> (32 * i));
+    data[i].permitted = data[i].effective = data[i].inheritable = part;
+  }
+  if (syscall(SYS_capset, &hdr, data) < 0) return num(env, -errno);
+  /* Ambient needs each capability permitted and inheritable, which capset just made them. */
+  for (int cap = 0; cap <= 63; cap++) {
+    if (!(keep & (1ULL << cap))) continue;
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) return num(env, -errno);
+  }
+  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) return num(env, -errno);
+  return num(env, 0);
+}
+
 /* ---- interfaces ------------------------------------------------------------------------------ */
 
 /* ifNameToIndex(name) -> index | -errno */
@@ -1340,6 +1410,7 @@ NAPI_MODULE_INIT() {
       {"eventfdWrite", EventFdWrite},
       {"eventfdRead", EventFdRead},
       {"setNetns", SetNetns},
+      {"dropPrivileges", DropPrivileges},
       {"ifNameToIndex", IfNameToIndex},
       {"ifIndexToName", IfIndexToName},
       {"readBatch", ReadBatch},

@@ -3,21 +3,106 @@
  * the daemon over the real system layer, and wires signals (TERM/INT stop, HUP reloads --config),
  * systemd notification and the metrics server around it.
  */
+import {
+  accessSync,
+  closeSync,
+  existsSync,
+  fchownSync,
+  constants as fsc,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+} from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname } from 'node:path';
-import { defaultControlPath, loadConfig, type RawValues, RUN_SPEC } from '../daemon/config.js';
+import { dirname, join } from 'node:path';
+import { CONTROL_DIR, defaultControlPath, loadConfig, type RawValues, RUN_SPEC } from '../daemon/config.js';
 import { ControlServer } from '../daemon/control.js';
 import { Daemon } from '../daemon/daemon.js';
 import { Logger, stderrIsJournal } from '../daemon/log.js';
 import { MetricsServer } from '../daemon/metrics.js';
 import { SdNotify } from '../daemon/notify.js';
-import { checkPreflight } from '../daemon/preflight.js';
+import { checkPreflight, PreflightError, probeTun, tunDenied } from '../daemon/preflight.js';
 import type { StatusSnapshot } from '../daemon/status.js';
 import { parseCommand, UsageError } from '../options/args.js';
 import { RESERVED_FDS, reserveFds } from '../sys/fd-reserve.js';
 
 /** How long a stop may take before the process exits anyway (the issue asks for 2 s). */
 const EXIT_DEADLINE_MS = 1800;
+
+/**
+ * Gives `path` to the account, as root. Through an fd opened without following a symlink, and only
+ * a directory or a plain file with one link: the folder may already belong to the user (an earlier
+ * --user run), who could have put a symlink or a hard link to a root file (/etc/shadow) where a
+ * record is expected, for this root process to hand over.
+ */
+export function giveTo(path: string, account: { uid: number; gid: number }, dir: boolean): void {
+  const fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | (dir ? fsc.O_DIRECTORY : 0));
+  try {
+    const st = fstatSync(fd);
+    if (dir ? st.isDirectory() : st.isFile() && st.nlink === 1) fchownSync(fd, account.uid, account.gid);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * `--user`: switches to the user, keeping CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF (src/sys/privileges.ts).
+ * Done here, before the control socket, the metrics server and the daemon (so before any datapath
+ * worker starts, which must inherit the capabilities), and after what needs root: the user
+ * database, and the control socket's folder, which also holds the host-settings record and so
+ * must stay writable for the user. A folder clatd creates, or its own /run/clatd, is given to the
+ * user (as systemd's RuntimeDirectory= with User= does); any other must already be writable for
+ * it. Checked after the switch, with /dev/net/tun, so that a run that could not rebuild its TUN
+ * fails at once, in one sentence, and not later in a retry loop.
+ */
+async function becomeUser(
+  spec: string,
+  controlDir: string,
+  configFile: string | undefined,
+  log: Logger,
+): Promise<void> {
+  const { dropPrivileges, resolveUser } = await import('../sys/privileges.js');
+  const account = resolveUser(spec);
+  if (!existsSync(controlDir) || controlDir === CONTROL_DIR) {
+    mkdirSync(controlDir, { recursive: true, mode: 0o755 });
+    giveTo(controlDir, account, true);
+    // A record of host settings left by a run as root (mode 0600) would be unreadable after the
+    // switch, and the host's own values in it lost: the user takes those over with the folder.
+    for (const f of readdirSync(controlDir)) {
+      if (!f.endsWith('.host-settings.json')) continue;
+      try {
+        giveTo(join(controlDir, f), account, false);
+      } catch {
+        // A symlink (ELOOP) or vanished: not a record this run can use; left as it is.
+      }
+    }
+  }
+  const kept = dropPrivileges(account);
+  const who = `user ${account.name} (uid ${account.uid})`;
+  try {
+    accessSync(controlDir, fsc.W_OK | fsc.X_OK);
+  } catch (e) {
+    throw new PreflightError(
+      `the control socket's folder ${controlDir} is not writable for ${who} (${(e as NodeJS.ErrnoException).code}): ` +
+        `give it to that user, or use --control in a folder it owns`,
+    );
+  }
+  const denied = tunDenied(probeTun(), who);
+  if (denied) throw denied;
+  if (configFile !== undefined) {
+    try {
+      accessSync(configFile, fsc.R_OK);
+    } catch (e) {
+      // Not fatal: this run has read it; only a SIGHUP would need it again.
+      log.warn(
+        'privileges',
+        `--config ${configFile} is not readable for ${who} (${(e as NodeJS.ErrnoException).code}): a SIGHUP cannot re-read it`,
+      );
+    }
+  }
+  log.info('privileges', `running as ${who}, gid ${account.gid}, with ${kept.join(', ')} only`);
+}
 
 export async function main(argv: string[]): Promise<number> {
   const parsed = parseCommand(RUN_SPEC, argv);
@@ -45,6 +130,14 @@ export async function main(argv: string[]): Promise<number> {
     uplinkGuess = r && (await net.links()).find((l) => l.index === r.ifindex)?.name;
   }
   const controlPath = cfg.control ?? defaultControlPath(uplinkGuess ?? 'default');
+  if (cfg.user !== undefined) {
+    try {
+      await becomeUser(cfg.user, dirname(controlPath), cfg.configFile, log);
+    } catch (e) {
+      rtnl.close();
+      throw e;
+    }
+  }
   // Host settings clatd changes are recorded beside the control socket (under /run by default).
   const deps = systemDeps(rtnl, datapathFactory(workers, log, cfg.offload, rtnl), workers, dirname(controlPath));
   const daemon = new Daemon(cfg, deps, log);

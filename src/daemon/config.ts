@@ -53,6 +53,8 @@ export interface RunConfig {
   control?: string;
   metrics?: { host: string; port: number };
   metricsAllowRemote: boolean;
+  /** Started as root, run as this user (name, uid or uid:gid) with only the capabilities needed. */
+  user?: string;
 }
 
 export const DEFAULTS = {
@@ -150,6 +152,11 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   control: { type: 'string', value: 'PATH', help: 'control socket (default: /run/clatd/<uplink>.sock)' },
   metrics: { type: 'string', value: 'HOST:PORT', help: 'serve Prometheus metrics here (default: off)' },
   'metrics-allow-remote': { type: 'boolean', help: 'allow --metrics on a non-loopback address' },
+  user: {
+    type: 'string',
+    value: 'NAME',
+    help: 'started as root, run as this user (or UID[:GID]) with only CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF (default: stay)',
+  },
 };
 
 export const RUN_SPEC: CommandSpec = {
@@ -326,6 +333,10 @@ export function resolveConfig(
       fail('metrics', `address ${metrics.host} is not loopback; add --metrics-allow-remote to serve it there`);
     }
   }
+  const user = str('user');
+  if (user !== undefined && !/^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$|^\d+:\d+$/.test(user)) {
+    fail('user', `must be a user name, a uid or uid:gid, got "${user}"`);
+  }
   const control = str('control');
   if (control !== undefined && !control.startsWith('/')) fail('control', `must be an absolute path, got "${control}"`);
 
@@ -355,6 +366,7 @@ export function resolveConfig(
     control,
     metrics,
     metricsAllowRemote: allowRemote,
+    user,
   };
 }
 

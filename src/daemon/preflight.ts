@@ -3,7 +3,7 @@
  * to do: the capabilities, the TUN device node, the nft tool.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { ClatdError } from '../core/errors.js';
 
 export class PreflightError extends ClatdError {
@@ -39,9 +39,35 @@ export function missingCapabilities(caps: bigint | undefined = effectiveCaps()):
     .map(([, name]) => name);
 }
 
+/**
+ * Whether this process can open /dev/net/tun: 'ok', 'missing', or the error code of the open
+ * (EACCES for a 0600 node and a process that is not root). Opening it is harmless (no TUNSETIFF),
+ * and it is the same check the kernel makes each time clatd builds its TUN again.
+ */
+export function probeTun(path = '/dev/net/tun'): string {
+  try {
+    closeSync(openSync(path, 'r+'));
+    return 'ok';
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    return code === 'ENOENT' ? 'missing' : code;
+  }
+}
+
+/** The error for a /dev/net/tun that exists but cannot be opened (`code`), or undefined. */
+export function tunDenied(code: string, who = `uid ${process.getuid?.()}`): PreflightError | undefined {
+  if (code === 'ok' || code === 'missing') return undefined;
+  return new PreflightError(
+    `/dev/net/tun cannot be opened by ${who} (${code}): clatd opens it each time it builds its TUN, also after ` +
+      'a deletion from outside, so it must be readable and writable for the user clatd runs as (mode 0666, as udev makes it)',
+  );
+}
+
 export interface PreflightEnv {
   caps?: bigint;
   tunExists?: boolean;
+  /** The result of {@link probeTun}; overrides tunExists. */
+  tun?: string;
   nftWorks?: boolean;
 }
 
@@ -55,8 +81,10 @@ export function checkPreflight(env: PreflightEnv = {}): void {
       );
     }
   }
-  const tun = env.tunExists ?? existsSync('/dev/net/tun');
-  if (!tun) {
+  const tun = env.tun ?? (env.tunExists === undefined ? probeTun() : env.tunExists ? 'ok' : 'missing');
+  const denied = tunDenied(tun);
+  if (denied) throw denied;
+  if (tun === 'missing') {
     throw new PreflightError(
       '/dev/net/tun is missing: load the tun module with `modprobe tun` (in a container, pass --device /dev/net/tun)',
     );

@@ -156,6 +156,12 @@ export interface NativeAddon {
    * `fd`. Sockets and devices created afterwards belong to it. For tests and tools.
    */
   setNetns(fd: number): number;
+  /**
+   * Becomes uid:gid (no supplementary groups) keeping only the capabilities numbered in `caps`, in
+   * the permitted, effective, inheritable and ambient sets; the rest leave the bounding set too.
+   * 0 or -errno. Call on the main thread before workers start (native/clatd.c says why).
+   */
+  dropPrivileges(uid: number, gid: number, caps: number[]): number;
   /** if_nametoindex(3): the index, or -ENODEV. */
   ifNameToIndex(name: string): number;
   ifIndexToName(index: number): string | number;

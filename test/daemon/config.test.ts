@@ -58,6 +58,7 @@ describe('run configuration', () => {
       'log-format': 'json',
       control: '/tmp/x.sock',
       metrics: '[::1]:9464',
+      user: 'clatd',
     });
     assert.equal(c.interface, 'eth0');
     assert.equal(formatPrefix6(c.pref64!), '2001:db8:64::/96');
@@ -74,6 +75,8 @@ describe('run configuration', () => {
     assert.equal(c.translator.wkpGlobalOnly, false);
     assert.equal(c.translator.lowestIpv6Mtu, 1400);
     assert.deepEqual(c.metrics, { host: '::1', port: 9464 });
+    assert.equal(c.user, 'clatd');
+    assert.equal(resolveConfig({ user: '65534:65534' }).user, '65534:65534');
   });
 
   test('a bare --pref64 address is a /96; other RFC 6052 lengths are accepted', () => {
@@ -99,6 +102,8 @@ describe('run configuration', () => {
     usage(() => resolveConfig({ control: 'relative.sock' }), /--control must be an absolute path/);
     usage(() => resolveConfig({ metrics: 'localhost' }), /--metrics must be HOST:PORT/);
     usage(() => resolveConfig({ metrics: '127.0.0.1:70000' }), /--metrics port must be between 1 and 65535/);
+    usage(() => resolveConfig({ user: 'a b' }), /--user must be a user name, a uid or uid:gid, got "a b"/);
+    usage(() => resolveConfig({ user: '-x' }), /--user must be a user name/);
   });
 
   test('--metrics is refused on a non-loopback address unless allowed', () => {

@@ -11,7 +11,7 @@ import { emptyCounters, type StatusSnapshot } from '../../src/daemon/daemon.js';
 import { buildRouterSolicitation } from '../../src/daemon/discover.js';
 import { Logger, stderrIsJournal } from '../../src/daemon/log.js';
 import { MetricsServer, processStats, renderMetrics } from '../../src/daemon/metrics.js';
-import { checkPreflight, effectiveCaps } from '../../src/daemon/preflight.js';
+import { checkPreflight, effectiveCaps, probeTun } from '../../src/daemon/preflight.js';
 import { canGo, Lifecycle, STATES, StateError } from '../../src/daemon/state.js';
 
 describe('logger', () => {
@@ -322,6 +322,18 @@ describe('preflight', () => {
     assert.throws(() => checkPreflight({ ...ok, caps: 0n }), /needs CAP_NET_ADMIN and CAP_NET_RAW/);
     assert.throws(() => checkPreflight({ ...ok, tunExists: false }), /\/dev\/net\/tun is missing: load the tun module/);
     assert.throws(() => checkPreflight({ ...ok, nftWorks: false }), /install nftables/);
+    // A 0600 node and a process that is not root: clatd could never build (or rebuild) its TUN.
+    assert.throws(
+      () => checkPreflight({ ...ok, tun: 'EACCES' }),
+      /\/dev\/net\/tun cannot be opened by uid \d+ \(EACCES\): .*mode 0666/,
+    );
+    assert.throws(() => checkPreflight({ ...ok, tun: 'missing' }), /\/dev\/net\/tun is missing/);
+    assert.doesNotThrow(() => checkPreflight({ ...ok, tun: 'ok' }));
+  });
+  test("probeTun: ok, missing, or the open's error code", () => {
+    assert.equal(probeTun('/nonexistent/tun'), 'missing');
+    assert.equal(probeTun('/dev/null'), 'ok');
+    assert.equal(probeTun('/'), 'EISDIR');
   });
   test('reads CapEff', () => {
     assert.equal(

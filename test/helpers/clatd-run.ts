@@ -29,10 +29,19 @@ export interface Running {
 
 /**
  * `clatd run` in `ns` with JSON logs at debug level; its stderr lines are parsed into `lines`.
- * `node` flags go before the CLI (e.g. `--import` of test/helpers/no-tcx); `env` is added to ours.
+ * `node` flags go before the CLI (e.g. `--import` of test/helpers/no-tcx); `env` is added to ours;
+ * `wrap` is a command that runs node (`setpriv …`, `unshare …`), which must exec it, so that the
+ * child's pid stays node's.
  */
-export function startClatd(ns: Netns, args: string[], node: string[] = [], env: NodeJS.ProcessEnv = {}): Running {
-  const child = ns.spawn('node', [...node, CLI, 'run', '--log-format', 'json', '--log-level', 'debug', ...args], {
+export function startClatd(
+  ns: Netns,
+  args: string[],
+  node: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+  wrap: string[] = [],
+): Running {
+  const argv = [...wrap, 'node', ...node, CLI, 'run', '--log-format', 'json', '--log-level', 'debug', ...args];
+  const child = ns.spawn(argv[0], argv.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
