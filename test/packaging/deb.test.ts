@@ -3,7 +3,9 @@
  * dpkg-deb (and lintian, when installed: no errors, no warnings), and it is unpacked into a
  * throwaway directory — never this machine's own system — where the installed `clatd --version`
  * and `--help` run, the addon loads into /usr/bin/node, the default config parses, and
- * `systemd-analyze verify` accepts the installed units.
+ * `systemd-analyze verify` accepts the installed units. dpkg itself installs, upgrades, removes and
+ * purges it in a throwaway root (`dpkg --root`, its maintainer scripts run with DPKG_ROOT set, so
+ * they leave this machine's systemd alone), beside a stand-in for Debian's clatd.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -199,5 +201,55 @@ describe('the Debian package (npm run package)', { skip: NEED }, () => {
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stderr.trim(), '', r.stderr);
     }
+  });
+
+  test('dpkg --root: replaces Debian’s clatd; install, upgrade, remove, purge keep the conffile rules', () => {
+    const r = join(tmp, 'dpkg-root');
+    mkdirSync(join(r, 'var', 'lib', 'dpkg', 'info'), { recursive: true });
+    mkdirSync(join(r, 'var', 'lib', 'dpkg', 'updates'));
+    writeFileSync(join(r, 'var', 'lib', 'dpkg', 'status'), '');
+    // The empty root has no nodejs, libc6 or nftables: their dependencies are forced, nothing else.
+    const dpkg = (...args: string[]) =>
+      spawnSync(
+        'dpkg',
+        ['--root', r, '--force-script-chrootless', '--force-depends', '--force-not-root', '--log=/dev/null', ...args],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
+    const installed = () =>
+      dpkg('-l')
+        .stdout.split('\n')
+        .filter((l) => /^[a-z]{2} /.test(l))
+        .map((l) => l.split(/\s+/).slice(0, 3).join(' '));
+    const standin = join(tmp, 'standin');
+    mkdirSync(join(standin, 'DEBIAN'), { recursive: true });
+    mkdirSync(join(standin, 'usr', 'sbin'), { recursive: true });
+    writeFileSync(join(standin, 'usr', 'sbin', 'clatd'), '#!/bin/sh\n', { mode: 0o755 });
+    writeFileSync(
+      join(standin, 'DEBIAN', 'control'),
+      'Package: clatd\nVersion: 1.6-1\nArchitecture: all\nMaintainer: x <x@example.org>\nDescription: stand-in for the Perl clatd\n stand-in\n',
+    );
+    run('dpkg-deb', ['--root-owner-group', '--build', standin, `${standin}.deb`]);
+    assert.equal(dpkg('-i', `${standin}.deb`).status, 0);
+
+    let res = dpkg('-i', deb);
+    assert.equal(res.status, 0, res.stderr);
+    assert.match(res.stdout, /Removing clatd \(1\.6-1\), to allow configuration of clatd-node/);
+    assert.deepEqual(installed(), [`ii clatd-node ${VERSION}`]);
+    assert.equal(run(join(r, 'usr', 'bin', 'clatd'), ['--version']), `clatd ${VERSION}\n`);
+    // Debian's clatd cannot come back while this one is installed.
+    assert.notEqual(dpkg('-i', `${standin}.deb`).status, 0);
+
+    // The administrator's edit survives an upgrade (same version again) and a removal; a purge ends it.
+    const conf = join(r, 'etc', 'clatd', 'clatd.toml');
+    writeFileSync(conf, `${readFileSync(conf, 'utf8')}mode = "always"\n`);
+    res = dpkg('--force-confold', '-i', deb);
+    assert.equal(res.status, 0, res.stderr);
+    assert.match(readFileSync(conf, 'utf8'), /^mode = "always"$/m);
+    assert.equal(dpkg('-r', 'clatd-node').status, 0);
+    assert.ok(!existsSync(join(r, 'usr', 'bin', 'clatd')));
+    assert.match(readFileSync(conf, 'utf8'), /^mode = "always"$/m);
+    assert.equal(dpkg('-P', 'clatd-node').status, 0);
+    assert.ok(!existsSync(join(r, 'etc', 'clatd')));
+    assert.deepEqual(installed(), []);
   });
 });
