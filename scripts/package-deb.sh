@@ -44,8 +44,10 @@ npx tsc -p . >&2
 echo "package-deb: building the addon for $NODE ($("$NODE" --version))" >&2
 mkdir -p "$work/addon"
 cp -r binding.gyp native "$work/addon/"
-# Debian's hardening flags, when dpkg-dev is there (gyp's Makefile reads CFLAGS and LDFLAGS).
+# Debian's hardening flags, all of them (bindnow included), when dpkg-dev is there; gyp's Makefile
+# appends CFLAGS and LDFLAGS to its own.
 if command -v dpkg-buildflags >/dev/null; then
+  export DEB_BUILD_MAINT_OPTIONS=${DEB_BUILD_MAINT_OPTIONS:-hardening=+all}
   export CFLAGS="$(dpkg-buildflags --get CFLAGS) $(dpkg-buildflags --get CPPFLAGS)" LDFLAGS="$(dpkg-buildflags --get LDFLAGS)"
 fi
 gyp=${npm_config_node_gyp:-/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js}
