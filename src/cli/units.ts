@@ -34,6 +34,7 @@ export function renderUnits(opts: UnitOptions, template: string = readTemplate()
   t = t.slice(header.length);
   t = replaceAll(t, `=${TEMPLATE_COMMAND} `, `=${opts.command} `);
   t = replaceAll(t, `=-${TEMPLATE_COMMAND} `, `=-${opts.command} `);
+  // Both run and cleanup read the file (cleanup for its interface and control keys).
   t = replaceAll(t, ` --config ${TEMPLATE_CONFIG} `, ` --config ${opts.config} `);
   if (opts.homeReadable) {
     t = replaceAll(

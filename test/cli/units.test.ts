@@ -18,7 +18,7 @@ describe('renderUnits', () => {
   test('clatd@.service names its instance; clatd.service finds the uplink itself', () => {
     assert.match(units['clatd@.service'], /^ExecStart=.* run --config \/etc\/c\.toml --interface %I --control /m);
     assert.match(units['clatd.service'], /^ExecStart=.* run --config \/etc\/c\.toml$/m);
-    assert.match(units['clatd.service'], /^ExecStopPost=-.* cleanup$/m);
+    assert.match(units['clatd.service'], /^ExecStopPost=-.* cleanup --config \/etc\/c\.toml$/m);
     assert.match(units['clatd.service'], /^Description=464XLAT CLAT \(clatd\)$/m);
     assert.doesNotMatch(units['clatd.service'], /%[iI]/);
   });

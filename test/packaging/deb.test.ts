@@ -181,7 +181,7 @@ describe('the Debian package (npm run package)', { skip: NEED }, () => {
       /^ExecStart=\/usr\/bin\/clatd run --config \/etc\/clatd\/clatd.toml --interface %I --control \/run\/clatd\/%I.sock$/m,
     );
     assert.match(single, /^ExecStart=\/usr\/bin\/clatd run --config \/etc\/clatd\/clatd.toml$/m);
-    assert.match(single, /^ExecStopPost=-\/usr\/bin\/clatd cleanup$/m);
+    assert.match(single, /^ExecStopPost=-\/usr\/bin\/clatd cleanup --config \/etc\/clatd\/clatd.toml$/m);
     assert.doesNotMatch(single, /%[iI]/);
     for (const u of [inst, single]) assert.doesNotMatch(u, /\/usr\/bin\/env/);
   });
