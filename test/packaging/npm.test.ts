@@ -118,7 +118,7 @@ describe('npm pack + npm install -g --prefix', { skip: NEED }, () => {
       inst.includes(`\nExecStart=${cmd} run --config ${config} --interface %I --control /run/clatd/%I.sock\n`),
       inst,
     );
-    assert.ok(inst.includes(`\nExecStopPost=-${cmd} cleanup --interface %I`), inst);
+    assert.ok(inst.includes(`\nExecStopPost=-${cmd} cleanup --config ${config} --interface %I`), inst);
     assert.ok(
       readFileSync(join(units, 'clatd.service'), 'utf8').includes(`\nExecStart=${cmd} run --config ${config}\n`),
     );
