@@ -6,6 +6,7 @@ PKGS=(iproute2 nftables tayga radvd unbound iperf3 tcpdump iputils-ping iputils-
   procps python3 make g++ jq curl busybox ndisc6
   systemd     # systemd-analyze: the unit file test
   python3-prometheus-client # the metrics page read by a real Prometheus parser
+  lintian binutils # the .deb test: lintian checks the package; strip and objdump build it
   util-linux) # setpriv: the test of clatd run without privilege
 missing=()
 for p in "${PKGS[@]}"; do

@@ -6,13 +6,13 @@
  * start comes. A running clatd's TUN means it is not a leftover: nothing is touched then.
  */
 import { dirname } from 'node:path';
-import { defaultControlPath } from '../daemon/config.js';
-import { type CommandSpec, parseCommand } from '../options/args.js';
+import { defaultControlPath, type RawValues, readConfigFile } from '../daemon/config.js';
+import { type CommandSpec, parseCommand, UsageError } from '../options/args.js';
 
 export const CLEANUP_SPEC: CommandSpec = {
   name: 'cleanup',
   summary: 'Remove what a clatd that is no longer running left on an uplink (nft table, tc filter, host settings).',
-  usage: 'clatd cleanup [--interface IF] [--control PATH]',
+  usage: 'clatd cleanup [--interface IF] [--control PATH] [--config FILE]',
   options: {
     interface: {
       type: 'string',
@@ -25,6 +25,12 @@ export const CLEANUP_SPEC: CommandSpec = {
       value: 'PATH',
       help: 'the control socket the clatd used: host settings are recorded beside it (default: /run/clatd/IF.sock)',
     },
+    config: {
+      type: 'string',
+      short: 'c',
+      value: 'FILE',
+      help: 'the TOML file the clatd ran with: its interface and control keys, unless given here',
+    },
   },
 };
 
@@ -32,10 +38,20 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   const parsed = parseCommand(CLEANUP_SPEC, argv, out);
   if (!parsed) return 0;
   const v = parsed.values;
+  let file: RawValues = {};
+  if (v.config !== undefined) {
+    try {
+      file = readConfigFile(v.config as string);
+    } catch (e) {
+      // The file is read as `clatd run` reads it; the message names this command.
+      if (e instanceof UsageError) throw new UsageError(e.message.replace(/^clatd run: /, 'clatd cleanup: '));
+      throw e;
+    }
+  }
   const { openRtnl, SystemNet, SystemPlumbing } = await import('../daemon/system/index.js');
   const rtnl = openRtnl();
   try {
-    let uplink = v.interface as string | undefined;
+    let uplink = (v.interface ?? file.interface) as string | undefined;
     if (uplink === undefined) {
       const net = new SystemNet(rtnl);
       const r = await net.defaultRoute6();
@@ -45,7 +61,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       out('clatd cleanup: no uplink given and no IPv6 default route; nothing to do\n');
       return 0;
     }
-    const control = (v.control as string | undefined) ?? defaultControlPath(uplink);
+    const control = ((v.control ?? file.control) as string | undefined) ?? defaultControlPath(uplink);
     const plumbing = new SystemPlumbing(
       rtnl,
       async () => {

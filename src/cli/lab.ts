@@ -12,7 +12,7 @@ import { parseStatus, summarize } from '../lab/status.js';
 import { ADDR, IFACE } from '../lab/topology.js';
 import { type CommandSpec, intFlag, parseCommand, UsageError } from '../options/args.js';
 
-const SPEC: CommandSpec = {
+export const LAB_SPEC: CommandSpec = {
   name: 'lab',
   summary:
     'Build an IPv6-only network in network namespaces (router with radvd, DNS64 and NAT64; an IPv4-only server), run clatd in it and show IPv4 traffic flowing until Ctrl-C.',
@@ -36,7 +36,7 @@ const say = (s: string) => {
 const stamp = () => new Date().toISOString().slice(11, 19);
 
 export async function main(argv: string[]): Promise<number> {
-  const parsed = parseCommand(SPEC, argv);
+  const parsed = parseCommand(LAB_SPEC, argv);
   if (parsed === null) return 0;
   const v = parsed.values;
   if (v.list) {

@@ -2,47 +2,13 @@
 /**
  * The `clatd` entry point: picks the subcommand and runs it. Each subcommand lives in its own file
  * and is loaded on demand, so `clatd translate` never loads the system layer's native addon.
- * The shebang's flags are DAEMON_NODE_FLAGS (src/options/node-flags.ts says why).
+ * The subcommands, the top-level help and the version are in commands.ts. The shebang's flags are
+ * DAEMON_NODE_FLAGS (src/options/node-flags.ts says why); an installed clatd does not rely on the
+ * shebang's `env` finding node (scripts/npm-install.cjs, the .deb's /usr/bin/clatd).
  */
 import { ClatdError } from '../core/errors.js';
 import { UsageError } from '../options/args.js';
-
-interface Subcommand {
-  summary: string;
-  load: () => Promise<{ main(argv: string[]): Promise<number> }>;
-}
-
-const COMMANDS: Record<string, Subcommand> = {
-  run: { summary: 'run the CLAT on this host (the default command)', load: () => import('./run.js') },
-  status: { summary: 'show the state and counters of a running clatd', load: () => import('./status.js') },
-  discover: { summary: 'print what `run` would choose, changing nothing', load: () => import('./discover.js') },
-  cleanup: {
-    summary: 'remove what a clatd that is no longer running left behind',
-    load: () => import('./cleanup.js'),
-  },
-  translate: { summary: 'translate the packets of a pcap file offline', load: () => import('./translate.js') },
-  lab: { summary: 'build an IPv6-only network in namespaces and run clatd in it', load: () => import('./lab.js') },
-};
-
-export function usage(): string {
-  const w = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
-  const rows = Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(w)}  ${c.summary}`);
-  return [
-    'Usage: clatd [COMMAND] [OPTIONS]',
-    '',
-    'clatd gives an IPv6-only Linux host working IPv4 (464XLAT CLAT, RFC 6877).',
-    '',
-    'Commands:',
-    ...rows,
-    '',
-    'Options:',
-    '  -h, --help     show this help',
-    '  -V, --version  print the version of clatd',
-    '',
-    'Run `clatd COMMAND --help` for the options of a command.',
-    '',
-  ].join('\n');
-}
+import { COMMANDS, usage, VERSION } from './commands.js';
 
 /** The command being run, so that an error names it (`clatd lab: …`). */
 let command = 'run';
@@ -54,7 +20,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (first === '--version' || first === '-V') {
-    process.stdout.write('clatd 0.1.0\n');
+    process.stdout.write(`clatd ${VERSION}\n`);
     return 0;
   }
   let rest = argv;

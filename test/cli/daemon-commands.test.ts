@@ -1,7 +1,7 @@
 /** `clatd run`, `status` and `discover` as a user meets them: help, bad flags, no daemon. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -9,7 +9,7 @@ import { formatDiscovery } from '../../src/cli/discover.js';
 import { controlPathFor, formatStatus } from '../../src/cli/status.js';
 import { RUN_OPTIONS } from '../../src/daemon/config.js';
 import { emptyCounters } from '../../src/daemon/daemon.js';
-import { CLI } from '../helpers/paths.js';
+import { CLI, ROOT } from '../helpers/paths.js';
 
 /** Why the privilege test is skipped, or false: it drops to nobody with setpriv. */
 const NEED_SETPRIV: string | false =
@@ -90,6 +90,19 @@ describe('clatd run / status / discover on the command line', () => {
       r = clatd('run', '--config', file);
       assert.equal(r.code, 2);
       assert.equal(r.err, `clatd run: ${file}: key "workers" must be a whole number, got 1.5\n`);
+      // cleanup reads the same file (the units pass it) and names itself in the message.
+      writeFileSync(file, 'interface = eth0\n');
+      r = clatd('cleanup', '--config', file);
+      assert.equal(r.code, 2);
+      assert.match(
+        r.err,
+        new RegExp(
+          `^clatd cleanup: ${file}:1:13: invalid TOML: .*; a text value is written in quotes: interface = "eth0"\n$`,
+        ),
+      );
+      r = clatd('install-service', '--config', 'relative.toml');
+      assert.equal(r.code, 2);
+      assert.equal(r.err, 'clatd install-service: --config must be an absolute path, got "relative.toml"\n');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -103,6 +116,9 @@ describe('clatd run / status / discover on the command line', () => {
     const v = clatd('--version');
     assert.equal(v.code, 0);
     assert.match(v.out, /^clatd \d+\.\d+\.\d+\n$/);
+    // The version is package.json's, which every install ships beside dist/.
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    assert.equal(v.out, `clatd ${pkg.version}\n`);
   });
 
   test('run without privilege: one sentence saying what to do, exit 1', { skip: NEED_SETPRIV }, () => {

@@ -99,7 +99,7 @@ describe('systemd unit', () => {
     assert.match(unit, /^ProtectSystem=strict$/m);
     assert.match(unit, /^RuntimeDirectory=clatd$/m);
     assert.match(unit, /^WatchdogSec=/m);
-    assert.match(unit, /^ExecStart=.*clatd run --interface %I/m);
+    assert.match(unit, /^ExecStart=.*clatd run --config \/etc\/clatd\/clatd.toml --interface %I/m);
     // No /bin/kill (procps, missing on a minimal Debian): the shell's built-in.
     assert.match(unit, /^ExecReload=\/bin\/sh -c 'kill -HUP \$\{MAINPID\}'$/m);
     assert.doesNotMatch(unit, /^Exec.*\/bin\/kill/m);
