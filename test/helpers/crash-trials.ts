@@ -70,12 +70,19 @@ export function rng(seed: number): () => number {
   };
 }
 
-/** Lifetimes and expiry timers count down; they are not state clatd could leave behind. */
+/**
+ * Lifetimes and expiry timers count down, and the kernel lists some things in the order they came
+ * back (addresses after a flap): neither is state clatd could leave behind. Lines sorted, trimmed.
+ */
 const timers = (s: string) =>
   s
     .replace(/\b(expires|valid_lft|preferred_lft) \S+/g, '$1 T')
     .replace(/\bage \S+/g, 'age T')
-    .replace(/ {2,}/g, ' ');
+    .replace(/ {2,}/g, ' ')
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .sort()
+    .join('\n');
 
 /**
  * What clatd may touch on the host, as text per item: the nft ruleset, routes of every table and
@@ -100,9 +107,11 @@ export function snapshot(ns: Netns, controlDir: string): Record<string, string> 
     qdiscs: x('tc', 'qdisc', 'show', 'dev', 'veth-a'),
     tcIngress: x('tc', 'filter', 'show', 'dev', 'veth-a', 'ingress'),
     tcEgress: x('tc', 'filter', 'show', 'dev', 'veth-a', 'egress'),
-    sysctl: ns
-      .sh("sysctl -a 2>/dev/null | grep -E '^net\\.(ipv4|ipv6)\\.(conf|neigh)\\.|^net\\.ipv4\\.ip_forward' || true")
-      .trim(),
+    sysctl: timers(
+      ns
+        .sh("sysctl -a 2>/dev/null | grep -E '^net\\.(ipv4|ipv6)\\.(conf|neigh)\\.|^net\\.ipv4\\.ip_forward' || true")
+        .trim(),
+    ),
     controlDir: readdirSync(controlDir).sort().join('\n'),
   };
 }
@@ -246,7 +255,7 @@ async function crashAndRestart(
   switch (phase) {
     case 'startup':
       // From the spawn to about when DAD (or, with --dad off, the datapath) begins.
-      delay = within(0, 700);
+      delay = within(0, 500);
       break;
     case 'dad':
       await first.waitFor(dadProbing, 15_000);
