@@ -201,6 +201,8 @@ export class KernelOffload {
     for (const f of this.#filters) {
       try {
         this.#rtnl?.deleteBpfFilter(f.ifindex, f.hook, OFFLOAD_TC_PRIO);
+        // The clsact qdisc added for them too, unless it holds other filters.
+        this.#rtnl?.deleteClsactIfEmpty(f.ifindex);
       } catch {
         // The device went, and its filters with it.
       }

@@ -289,7 +289,7 @@ describe('kernel offload on real devices', { skip: NEED_ROOT }, () => {
     });
   });
 
-  test('a classic tc filter left by a crash is removed by the next start', async () => {
+  test('a classic tc filter left by a crash is removed by the next start, with its clsact qdisc unless that holds others', async () => {
     await withNetns(async (ns) => {
       ns.sh('ip link add up0 type veth peer name peer0; ip link set up0 up');
       const rtnl = ns.enter(() => openRtnl()); // its socket stays in the namespace
@@ -308,9 +308,21 @@ describe('kernel offload on real devices', { skip: NEED_ROOT }, () => {
         );
         // Inside the namespace: cleanupLeftovers also asks nft (a child process) for tables.
         const removed = await ns.enter(() => plumbing.cleanupLeftovers('up0'));
-        assert.deepEqual(removed, [`tc filter on up0 ingress, priority ${OFFLOAD_TC_PRIO}`]);
+        assert.deepEqual(removed, [`tc filter on up0 ingress, priority ${OFFLOAD_TC_PRIO}`, 'clsact qdisc on up0']);
         assert.doesNotMatch(ns.exec('tc', 'filter', 'show', 'dev', 'up0', 'ingress'), /clatd/);
+        assert.doesNotMatch(ns.exec('tc', 'qdisc', 'show', 'dev', 'up0'), /clsact/, 'the qdisc added for it too');
         assert.deepEqual(await ns.enter(() => plumbing.cleanupLeftovers('up0')), [], 'nothing the second time');
+
+        // A clsact that also holds someone else's filter stays, with that filter.
+        const prog2 = loadTcProgram('clatd_ingress6', a.encode());
+        rtnl.addClsact('up0');
+        rtnl.addBpfFilter('up0', 'ingress', prog2, 'clatd_ingress6', OFFLOAD_TC_PRIO);
+        rtnl.addBpfFilter('up0', 'egress', prog2, 'someone_else', 7);
+        closeBpf(prog2);
+        const again = await ns.enter(() => plumbing.cleanupLeftovers('up0'));
+        assert.deepEqual(again, [`tc filter on up0 ingress, priority ${OFFLOAD_TC_PRIO}`]);
+        assert.match(ns.exec('tc', 'qdisc', 'show', 'dev', 'up0'), /clsact/);
+        assert.match(ns.exec('tc', 'filter', 'show', 'dev', 'up0', 'egress'), /someone_else/);
       } finally {
         rtnl.close();
       }

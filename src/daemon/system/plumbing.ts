@@ -1,7 +1,7 @@
 /**
  * The daemon's PlumbingPort over the system layer: opens the uplink side and the IPv4 side, starts
  * the datapath, reads the DAD sysctls, and removes what a crashed run left behind (its nft table,
- * a classic tc filter of the kernel fast path, and host settings it had changed).
+ * a classic tc filter of the kernel fast path and its clsact qdisc, and host settings it had changed).
  */
 import { OFFLOAD_TC_PRIO } from '../../offload/abi.js';
 import { clatTableName, listClatTables, removeClatFilter } from '../../sys/nft.js';
@@ -93,6 +93,7 @@ export class SystemPlumbing implements PlumbingPort {
     // The kernel fast path's classic tc filter (kernels without tcx) outlives a crash.
     if (this.rtnl.findLink(uplink) && this.rtnl.deleteBpfFilter(uplink, 'ingress', OFFLOAD_TC_PRIO)) {
       removed.push(`tc filter on ${uplink} ingress, priority ${OFFLOAD_TC_PRIO}`);
+      if (this.rtnl.deleteClsactIfEmpty(uplink)) removed.push(`clsact qdisc on ${uplink}`);
     }
     removed.push(...new HostSettings(this.stateDir, uplink).restore());
     return removed;

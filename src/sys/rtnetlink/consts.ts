@@ -44,8 +44,10 @@ export const RTM_NEWROUTE = 24;
 export const RTM_DELROUTE = 25;
 export const RTM_GETROUTE = 26;
 export const RTM_NEWQDISC = 36;
+export const RTM_DELQDISC = 37;
 export const RTM_NEWTFILTER = 44;
 export const RTM_DELTFILTER = 45;
+export const RTM_GETTFILTER = 46;
 export const RTM_NEWNDUSEROPT = 68;
 
 /** Names for error messages and logs. */
@@ -60,8 +62,10 @@ export const RTM_NAMES: Readonly<Record<number, string>> = {
   [RTM_DELROUTE]: 'RTM_DELROUTE',
   [RTM_GETROUTE]: 'RTM_GETROUTE',
   [RTM_NEWQDISC]: 'RTM_NEWQDISC',
+  [RTM_DELQDISC]: 'RTM_DELQDISC',
   [RTM_NEWTFILTER]: 'RTM_NEWTFILTER',
   [RTM_DELTFILTER]: 'RTM_DELTFILTER',
+  [RTM_GETTFILTER]: 'RTM_GETTFILTER',
   [RTM_NEWNDUSEROPT]: 'RTM_NEWNDUSEROPT',
 };
 

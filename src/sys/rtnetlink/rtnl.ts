@@ -22,11 +22,13 @@ import {
   RT_TABLE_MAIN,
   RTM_DELADDR,
   RTM_DELLINK,
+  RTM_DELQDISC,
   RTM_DELROUTE,
   RTM_DELTFILTER,
   RTM_GETADDR,
   RTM_GETLINK,
   RTM_GETROUTE,
+  RTM_GETTFILTER,
   RTM_NEWADDR,
   RTM_NEWLINK,
   RTM_NEWQDISC,
@@ -295,6 +297,30 @@ export class Rtnl {
       this.nl.request(m, `RTM_NEWQDISC ${devText(dev)} clsact`);
     } catch (e) {
       if (!(e instanceof NetlinkError && e.errnoName === 'EEXIST')) throw e;
+    }
+  }
+
+  /**
+   * Deletes `dev`'s clsact qdisc when neither of its hooks holds a filter (clatd adds it for its
+   * classic tc filters and, once they are gone, takes it away again); true when it did. One that
+   * holds anyone's filter stays.
+   */
+  deleteClsactIfEmpty(dev: Dev): boolean {
+    const ifindex = this.index(dev);
+    for (const parent of [TC_H_INGRESS_HOOK, TC_H_EGRESS_HOOK]) {
+      const m = encodeTc(RTM_GETTFILTER, 0, { ifindex, handle: 0, parent, info: 0 });
+      const found = this.nl.dump(m, `RTM_GETTFILTER dump ${devText(dev)}`, (msg) =>
+        msg.type === RTM_NEWTFILTER ? true : undefined,
+      );
+      if (found.length > 0) return false;
+    }
+    const m = encodeTc(RTM_DELQDISC, 0, { ifindex, handle: TC_H_CLSACT_HANDLE, parent: TC_H_CLSACT, info: 0 });
+    try {
+      this.nl.request(m, `RTM_DELQDISC ${devText(dev)} clsact`);
+      return true;
+    } catch (e) {
+      if (e instanceof NetlinkError && ['ENOENT', 'EINVAL'].includes(e.errnoName)) return false;
+      throw e;
     }
   }
 
