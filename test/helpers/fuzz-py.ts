@@ -307,7 +307,9 @@ def icmperr():
     return ip4(CLAT4, dst, 1, icmp4(t, c, struct.pack('!I', word) + inner))
 def badhdr():
     src, dst = CLAT4, a4(R.choice(DSTS))
-    proto, seg = l4(src, dst)
+    # Marked: a Total Length below the bytes sent is legal (the rest is link padding), and the
+    # transport checksum, made over all of them, is then wrong.
+    proto, seg = l4(src, dst, mark=True)
     k = R.randrange(4)
     if k == 0: return ip4(src, dst, proto, seg, tl=R.randrange(0, 20))
     if k == 1: return ip4(src, dst, proto, seg, tl=R.randrange(40, 65536))
