@@ -327,13 +327,19 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
     const pm = /(\d+) packets transmitted, (\d+) received/.exec(pingText);
 
     // Counters settle: the workers publish per batch and read the kernel's drops at least once
-    // per event-loop turn (~2 s when idle).
+    // per event-loop turn (~2 s when idle). The offered counts are read before and after clatd's,
+    // and the pair is taken only when nothing came in between (the host's own stack may still
+    // send something into the TUN, or the router an NS).
+    const offeredNow = () => [...nftCounters(p.b, 'fuzzcount'), ...nftCounters(p.a, 'fuzzcount')];
     let counters = statusOf(p.a, sock).counters;
-    for (let i = 0, prev = ''; i < 20; i++) {
+    let offered = offeredNow();
+    for (let i = 0, prev = ''; i < 30; i++) {
       await sleep(500);
+      const before = offeredNow();
       counters = statusOf(p.a, sock).counters;
-      const key = JSON.stringify([counters['64'].packets, counters['46'].packets, counters.io]);
-      if (key === prev && i >= 6) break;
+      offered = offeredNow();
+      const key = JSON.stringify([counters['64'].packets, counters['46'].packets, counters.io, offered]);
+      if (key === prev && i >= 6 && JSON.stringify(before) === JSON.stringify(offered)) break;
       prev = key;
     }
     sampling = false;
@@ -341,8 +347,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
     const end = procSample(pid, t0);
     samples.push(end);
     const stEnd = statusOf(p.a, sock);
-    const [toClat, nd] = nftCounters(p.b, 'fuzzcount');
-    const [toTun] = nftCounters(p.a, 'fuzzcount');
+    const [toClat, nd, toTun] = offered;
     const vethDrops = stat(p.b, 'veth-b', 'tx_dropped') - base.vethB + stat(p.a, 'veth-a', 'rx_dropped') - base.vethA;
     const tunDrops = stat(p.a, tun, 'tx_dropped') - base.tunTx + qdiscDrops(p.a, tun) - base.qdisc;
     const c64 = counters['64'] as Dir;
