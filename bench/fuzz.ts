@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     `  network classes: ${JSON.stringify(r.net.classes)}`,
     `  TUN classes: ${JSON.stringify(r.tun.classes)}`,
     `good traffic: ping ${r.ping.received}/${r.ping.sent}, UDP echo ${r.udp.answered}/${r.udp.sent}`,
-    `clatd: ${r.alive ? 'running' : `NOT running (${r.state})`} at the end, PREF64 ${r.pref64}, exit on SIGTERM ${JSON.stringify(r.exit)}`,
+    `clatd: ${r.alive ? 'running' : `NOT running (${r.state})`} at the end, PREF64 ${r.pref64} (${r.pref64Routers} routers' on record), exit on SIGTERM ${JSON.stringify(r.exit)}`,
     '',
     '| dir | offered | counted | kernel drops | unaccounted | translated | dropped | neighbor | offloaded |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

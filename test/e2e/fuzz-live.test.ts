@@ -5,6 +5,7 @@
  * on the way), everything it emits has valid checksums, and it holds no more fds than before.
  */
 import assert from 'node:assert/strict';
+import { MAX_RA_ROUTERS } from '../../src/daemon/pref64.js';
 import { failures, runFuzz } from '../helpers/fuzz-live.js';
 import { NEED_ROOT } from '../helpers/netns.js';
 import { describe, test } from '../helpers/suite.js';
@@ -23,6 +24,7 @@ describe('clatd run under hostile traffic (namespaces)', { skip: NEED_ROOT }, ()
     assert.ok(r.alive, `clatd ended in state ${r.state}: ${why}`);
     assert.equal(r.exit.code, 0, 'and stops cleanly on SIGTERM afterwards');
     assert.equal(r.pref64, '2001:db8:64::/96', 'the forged RAs did not move the PREF64');
+    assert.ok(r.pref64Routers <= MAX_RA_ROUTERS, `${r.pref64Routers} routers' PREF64s kept from forged RAs`);
     assert.ok(r.net.sent >= 29_000 && r.tun.sent >= 14_000, `sent ${r.net.sent} + ${r.tun.sent}`);
     assert.ok(r.ping.received >= r.ping.sent * 0.8 && r.ping.sent > 0, `ping ${JSON.stringify(r.ping)}`);
     assert.ok(r.udp.answered >= r.udp.sent * 0.8 && r.udp.sent > 0, `UDP echo ${JSON.stringify(r.udp)}`);

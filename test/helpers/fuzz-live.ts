@@ -24,6 +24,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { MAX_RA_ROUTERS } from '../../src/daemon/pref64.js';
 import {
   type Running,
   running,
@@ -90,6 +91,8 @@ export interface FuzzResult {
   alive: boolean;
   state: string;
   pref64: string | null;
+  /** Routers whose PREF64 clatd holds at the end (the forged RAs come from a new source each). */
+  pref64Routers: number;
   exit: { code: number | null; signal: string | null };
   account: { '64': SideAccount; '46': SideAccount };
   /** Non-zero drop reasons per direction. */
@@ -384,6 +387,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
       alive: alive && stEnd.state === 'running',
       state: stEnd.state,
       pref64: stEnd.pref64,
+      pref64Routers: stEnd.pref64Routers.length,
       exit: { code: ex.code, signal: ex.signal },
       account,
       drops: { '64': nonZero(c64.drops), '46': nonZero(c46.drops) },
@@ -407,6 +411,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
 export function failures(r: FuzzResult): string[] {
   const f: string[] = [];
   if (!r.alive) f.push(`clatd not running at the end (state ${r.state}, exit ${JSON.stringify(r.exit)})`);
+  if (r.pref64Routers > MAX_RA_ROUTERS) f.push(`${r.pref64Routers} routers' PREF64s on record`);
   if (r.exit.code !== 0) f.push(`clatd's exit on SIGTERM: ${JSON.stringify(r.exit)}`);
   if (r.ping.received < r.ping.sent * 0.8) f.push(`ping: ${r.ping.received} of ${r.ping.sent} answered`);
   if (r.udp.answered < r.udp.sent * 0.8) f.push(`UDP echo: ${r.udp.answered} of ${r.udp.sent} answered`);

@@ -166,7 +166,7 @@ def ra():
         elif k == 3: opts += struct.pack('!BBH', 38, 2, (R.randrange(1, 8192) << 3)) + R.choice([a6('ff00::')[:12], bytes(12), a6('fe80::')[:12], CLAT[:12], a6('::ffff:0:0')[:12]])  # prefixes no one may use
         elif k == 4: opts += struct.pack('!BB', 38, 0)  # zero length: the kernel drops the whole RA
         elif k == 5: opts += struct.pack('!BB', R.randrange(0, 256), 1) + rb(6)
-        else: opts += struct.pack('!BBH', 38, 2, 1 << 3) + rb(12)[:4] + bytes(8)  # valid format, lifetime 8 s
+        else: opts += struct.pack('!BBH', 38, 2, R.choice([1, 8191]) << 3) + rb(4) + bytes(8)  # valid format, a new source each time, 8 s or 18 h
     body = struct.pack('!BBHII', 64, 0, 0, 0, 0) + opts  # router lifetime 0: never a default router
     return eth_mc(ALLN), ip6(ll, ALLN, 58, icmp6(ll, ALLN, 134, 0, body), hl=R.choice([255, 255, 255, 64]))
 def rnd():
