@@ -37,7 +37,8 @@ const SAMPLE_S = Number(process.env.SAMPLE_S ?? 10);
 const UDP_MBIT = Number(process.env.UDP_MBIT ?? 20);
 const PREFIXES = ['2001:db8:64::/96', '2001:db8:46::/96'];
 const METRICS = '127.0.0.1:9464';
-const CLIENT_TIMEOUTS = ['--connect-timeout', '3000', '--rcv-timeout', '5000', '--snd-timeout', '5000'];
+/** iperf3 accepts a receive timeout only with -R, a send timeout only for TCP. */
+const CONNECT_TIMEOUT = ['--connect-timeout', '3000'];
 /** The host's link back after a down: the kernel flushed its IPv6 address and routes (keep_addr_on_down=0). */
 const LINK_UP =
   'ip link set veth-a up; ip addr replace 2001:db8:1::10/64 dev veth-a nodad; ' +
@@ -107,11 +108,30 @@ async function main(): Promise<void> {
     const loops = (
       [
         // The timeouts end a client whose flow a change broke, so that the loop starts a new one.
-        ['tcp', ['-c', '192.0.2.1', '-p', '5202', '-t', '3600', '-b', '200M', ...CLIENT_TIMEOUTS]],
-        ['tcpR', ['-c', '192.0.2.1', '-p', '5203', '-t', '3600', '-R', '-b', '200M', ...CLIENT_TIMEOUTS]],
+        [
+          'tcp',
+          ['-c', '192.0.2.1', '-p', '5202', '-t', '3600', '-b', '200M', ...CONNECT_TIMEOUT, '--snd-timeout', '5000'],
+        ],
+        [
+          'tcpR',
+          [
+            '-c',
+            '192.0.2.1',
+            '-p',
+            '5203',
+            '-t',
+            '3600',
+            '-R',
+            '-b',
+            '200M',
+            ...CONNECT_TIMEOUT,
+            '--rcv-timeout',
+            '5000',
+          ],
+        ],
         [
           'udp',
-          ['-c', '192.0.2.1', '-p', '5201', '-t', '3600', '-u', '-b', `${UDP_MBIT}M`, '-l', '512', ...CLIENT_TIMEOUTS],
+          ['-c', '192.0.2.1', '-p', '5201', '-t', '3600', '-u', '-b', `${UDP_MBIT}M`, '-l', '512', ...CONNECT_TIMEOUT],
         ],
       ] as const
     ).map(async ([name, args]) => {
