@@ -77,6 +77,8 @@ async function main(): Promise<void> {
   const log = (l: string) => process.stderr.write(`[soak] ${l}\n`);
   const samples: Sample[] = [];
   const restarts: Record<string, number> = { tcp: 0, tcpR: 0, udp: 0 };
+  /** The last words of each kind of client that ended early (why it was restarted). */
+  const lastError: Record<string, string> = {};
   let pingSummary = '';
   let left: string[] = [];
   let exit: unknown;
@@ -92,10 +94,17 @@ async function main(): Promise<void> {
     const end = Date.now() + MIN * 60_000;
     const t0 = Date.now();
     const servers: ChildProcess[] = [];
-    // --idle-timeout: a server whose test lost its flow (a new CLAT address after a prefix change)
-    // would otherwise wait for it for minutes and refuse every new client as busy.
-    for (const port of [5201, 5202, 5203]) {
-      servers.push(p.b.spawn('iperf3', ['-s', '-p', String(port), '--idle-timeout', '3'], { stdio: 'ignore' }));
+    // A server whose test lost its flow (a new CLAT address after a prefix change) would wait for
+    // it for minutes and refuse every new client as busy: a receive (send, for -R) timeout ends
+    // such a test, which --idle-timeout alone does not.
+    for (const [port, timeout] of [
+      [5201, '--rcv-timeout'],
+      [5202, '--rcv-timeout'],
+      [5203, '--snd-timeout'],
+    ] as const) {
+      servers.push(
+        p.b.spawn('iperf3', ['-s', '-p', String(port), '--idle-timeout', '3', timeout, '5000'], { stdio: 'ignore' }),
+      );
     }
     await sleep(500);
     const ping = p.a.spawn('ping', ['-i', '0.2', '192.0.2.1'], { stdio: ['ignore', 'pipe', 'ignore'] });
@@ -139,7 +148,16 @@ async function main(): Promise<void> {
       while (Date.now() < end) {
         if (!first) restarts[name]++;
         first = false;
-        const k = p.a.spawn('iperf3', [...args], { stdio: 'ignore' });
+        const k = p.a.spawn('iperf3', [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let said = '';
+        const keep = (d: unknown) => {
+          said = (said + String(d)).slice(-300);
+        };
+        k.stdout?.on('data', keep);
+        k.stderr?.on('data', keep);
+        k.once('exit', () => {
+          if (Date.now() < end) lastError[name] = said.trim().split('\n').slice(-2).join(' / ');
+        });
         const done = new Promise((r) => k.once('exit', r));
         const t = setInterval(() => {
           if (Date.now() >= end) k.kill('SIGINT');
@@ -232,10 +250,13 @@ async function main(): Promise<void> {
   const max = (k: 'rssMb' | 'fds' | 'heapMb' | 'scrapeMs') => Math.max(...samples.map((s) => s[k]));
   const summary = [
     `${MIN} min: RSS ${first.rssMb.toFixed(1)} -> ${last.rssMb.toFixed(1)} MB (max ${max('rssMb').toFixed(1)}), fds ${first.fds} -> ${last.fds} (max ${max('fds')}), heap ${first.heapMb.toFixed(1)} -> ${last.heapMb.toFixed(1)} MB (max ${max('heapMb').toFixed(1)}), scrape max ${max('scrapeMs').toFixed(1)} ms`,
-    `samples not running: ${samples.filter((s) => s.state !== 'running').length} of ${samples.length}; iperf3 restarts ${JSON.stringify(restarts)}; ping: ${pingSummary}`,
+    `samples not running: ${samples.filter((s) => s.state !== 'running').length} of ${samples.length}; iperf3 restarts ${JSON.stringify(restarts)} (last words ${JSON.stringify(lastError)}); ping: ${pingSummary}`,
     `exit on SIGTERM: ${JSON.stringify(exit)}; left behind: ${left.length ? left.join('; ') : 'nothing'}`,
   ];
-  writeFileSync(join(out, 'soak.json'), JSON.stringify({ samples, restarts, pingSummary, exit, left }, null, 2));
+  writeFileSync(
+    join(out, 'soak.json'),
+    JSON.stringify({ samples, restarts, lastError, pingSummary, exit, left }, null, 2),
+  );
   process.stdout.write(`${rows.join('\n')}\n\n${summary.join('\n')}\nresults: ${join(out, 'soak.json')}\n`);
 }
 
