@@ -1,7 +1,6 @@
 /**
- * Hostile traffic through the real `clatd run` (issue 20, "Hostile traffic through the live
- * daemon"), shared by `npm run fuzz` (bench/fuzz.ts, ~10^6 packets) and the suite's shorter run
- * (test/e2e/fuzz-live.test.ts). The topology is clatd-run.ts's host/router veth pair, PREF64 from
+ * Hostile traffic through the real `clatd run`, shared by `npm run fuzz` (bench/fuzz.ts, ~10^6
+ * packets) and the suite's shorter run (test/e2e/fuzz-live.test.ts). The topology is clatd-run.ts's host/router veth pair, PREF64 from
  * the router's RAs (so that the forged RAs meet the live PREF64 code):
  *
  *   host: clatd, TUN (v4-veth-a)                              router: 2001:db8:64::c000:201 on lo
