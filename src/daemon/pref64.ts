@@ -28,6 +28,14 @@ const HOLD_MAX_MS = 300_000;
 const HOLD_WINDOW_MS = 600_000;
 /** Refused prefixes kept for status. */
 const REFUSED_KEPT = 8;
+/**
+ * Routers whose PREF64 is kept at once. Any on-link node can send RAs from as many link-local
+ * sources as it likes, each with a lifetime of up to 18 hours: without a bound the records (and
+ * the work per RA, the status document, a log line per router) grow with the forger's sources.
+ * No real link has this many routers announcing NAT64 prefixes; when it is full, a new router is
+ * ignored until one on record expires or withdraws, as `choose` would prefer the older ones anyway.
+ */
+export const MAX_RA_ROUTERS = 16;
 
 export interface PrefixChoice {
   prefix: Prefix6;
@@ -64,6 +72,8 @@ export class Pref64Tracker {
   #chosen: (PrefixChoice & { at: number }) | undefined;
   #switches: number[] = [];
   readonly #refused: { router: string; prefix: string; why: string }[] = [];
+  /** The warning that the router records are full was given (again once they have had room). */
+  #fullSaid = false;
   #expiryTimer: unknown;
   #wakeTimer: unknown;
   #dns64?: { prefix: Prefix6; at: number };
@@ -106,6 +116,17 @@ export class Pref64Tracker {
       return;
     }
     const now = clock.now();
+    if (old === undefined && !this.#room(now)) {
+      if (!this.#fullSaid) {
+        this.#fullSaid = true;
+        log.warn(
+          'pref64',
+          `PREF64s of ${MAX_RA_ROUTERS} routers on record: ${text} from ${router} ignored, and any other new router's ` +
+            'until one expires or withdraws (forged Router Advertisements?)',
+        );
+      }
+      return;
+    }
     const same = old !== undefined && formatPrefix6(old.prefix) === text;
     this.#ra.set(key, {
       ifindex: e.ifindex,
@@ -117,6 +138,15 @@ export class Pref64Tracker {
     if (!same) log.info('pref64', `${router} gives PREF64 ${text}`, { ifindex: e.ifindex, lifetime: e.lifetime });
     this.#armExpiry();
     this.#o.kick();
+  }
+
+  /** Whether a new router's PREF64 may be kept: expired records make room first. */
+  #room(now: number): boolean {
+    if (this.#ra.size >= MAX_RA_ROUTERS) {
+      for (const [k, v] of this.#ra) if (v.expiresAt <= now) this.#ra.delete(k);
+    }
+    if (this.#ra.size < MAX_RA_ROUTERS) this.#fullSaid = false;
+    return this.#ra.size < MAX_RA_ROUTERS;
   }
 
   #refuse(router: string, prefix: string, why: string): void {

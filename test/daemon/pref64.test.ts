@@ -9,7 +9,7 @@ import { formatPrefix6, parsePrefix6 } from '../../src/core/addr/prefix.js';
 import { pref64Problem } from '../../src/core/nd/pref64.js';
 import { Logger } from '../../src/daemon/log.js';
 import type { LinkInfo } from '../../src/daemon/ports.js';
-import { Pref64Tracker } from '../../src/daemon/pref64.js';
+import { MAX_RA_ROUTERS, Pref64Tracker } from '../../src/daemon/pref64.js';
 import { FakeClock, FakeDns64 } from './fakes.js';
 
 const ETH0: LinkInfo = { index: 2, name: 'eth0', up: true, mtu: 1500 };
@@ -68,6 +68,35 @@ describe('PREF64 per router', () => {
     assert.equal(w.chosen(), '2001:db8:64::/96 ra fe80::1');
     w.ra('fe80::1', '2001:db8:64::/96', 0);
     assert.equal(w.chosen(), undefined, 'its own router withdraws it');
+  });
+
+  test('forged RAs from many sources: at most MAX_RA_ROUTERS kept, the chosen prefix stays, one warning', () => {
+    const w = tracker();
+    w.ra('fe80::1', '2001:db8:64::/96', 1800);
+    // 10,000 link-local sources, each with a valid-looking prefix and the longest lifetime.
+    for (let i = 0; i < 10_000; i++)
+      w.ra(`fe80::bad:${i.toString(16)}`, `2001:db8:${(i % 0xffff).toString(16)}::/96`, 65528);
+    assert.equal(w.t.describe().routers.length, MAX_RA_ROUTERS);
+    assert.equal(w.chosen(), '2001:db8:64::/96 ra fe80::1');
+    assert.equal(w.lines.filter((l) => /routers on record/.test(l)).length, 1, 'said once, not per router');
+    assert.ok(w.lines.length < 100, `${w.lines.length} log lines`);
+    // The real router still refreshes and changes its own record when the records are full.
+    w.ra('fe80::1', '2001:db8:64::/96', 1800);
+    assert.ok(w.t.describe().routers.some((r) => r.router === 'fe80::1' && r.expiresInSec === 1800));
+  });
+
+  test('full router records make room as records expire', () => {
+    const w = tracker();
+    for (let i = 0; i < MAX_RA_ROUTERS; i++) w.ra(`fe80::${i + 1}`, '2001:db8:64::/96', 60);
+    w.ra('fe80::99', '2001:db8:65::/96', 600);
+    assert.ok(!w.t.describe().routers.some((r) => r.router === 'fe80::99'), 'no room');
+    w.clock.advance(61_000);
+    w.ra('fe80::99', '2001:db8:65::/96', 600);
+    assert.ok(
+      w.t.describe().routers.some((r) => r.router === 'fe80::99'),
+      'room once the others expired',
+    );
+    assert.equal(w.chosen(), '2001:db8:65::/96 ra fe80::99');
   });
 
   test('a second router does not displace the first; it takes over when the first expires', () => {
