@@ -30,13 +30,11 @@ export const HEADROOM = 32;
  * IPv4 packet of 64 KiB fragmented for the 1280-byte IPv6 minimum MTU gives 54, plus an error).
  */
 export const OUTPUT_RESERVE = 64;
-/**
- * Input slots kept free beyond one read: the packet socket splits GSO/GRO super-packets into the
- * batch's free slots (a 64 KiB TSO packet at a 1448-byte MSS is 46 segments). Without them a
- * full read leaves no room, and a super-packet at its end is passed on whole (TCP) or dropped
- * (UDP). Slots that are never written cost address space, not memory.
- */
-export const GSO_RESERVE = 64;
+// No input slots are kept free for GSO segments on purpose: a TCP super-packet the packet socket
+// finds no room to split goes on whole, one valid IPv4 packet of up to 64 KiB that the TUN
+// delivers to this host (translator-config.ts), and carrying it whole is what keeps the worker
+// path's TCP download fast (bench/README.md: forcing every split with 64 spare slots halved it).
+// A UDP super-packet without room is dropped and counted (gsoDropped).
 /** Default cap on batches per wake-up, so one busy direction cannot starve the other. */
 export const DEFAULT_MAX_BATCHES_PER_WAKE = 8;
 /**
@@ -174,7 +172,7 @@ export class DatapathLoop {
     this.#c = counters.acc;
     const stride = opts.stride ?? DEFAULT_STRIDE;
     if (stride <= HEADROOM) throw new RangeError(`stride ${stride} leaves no room after the headroom`);
-    const inCap = Math.max(io.tun.batchSize, io.packet.batchSize) + GSO_RESERVE;
+    const inCap = Math.max(io.tun.batchSize, io.packet.batchSize);
     const outCap = inCap + OUTPUT_RESERVE;
     const arena = new Uint8Array((inCap + outCap) * stride);
     this.#in = createBatch(inCap, stride, arena, 0);

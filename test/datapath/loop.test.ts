@@ -1,23 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { GSO_TCP } from '../../src/core/gso.js';
 import { Drop, dropName } from '../../src/core/xlat/drop.js';
-import { Translator } from '../../src/core/xlat/translator.js';
 import { CounterWriter, createCounterBuffer, readCounters } from '../../src/datapath/counters.js';
-import {
-  DatapathLoop,
-  GSO_RESERVE,
-  type LoopOptions,
-  MAX_READ_FAILURES,
-  OUTPUT_RESERVE,
-} from '../../src/datapath/loop.js';
+import { DatapathLoop, type LoopOptions, MAX_READ_FAILURES, OUTPUT_RESERVE } from '../../src/datapath/loop.js';
 import { ClosedError } from '../../src/sys/errors.js';
-import { FakePacketIo, ReplayPacketIo } from '../fakes/packet-io.js';
-import { ipv6Packet, PROTO_TCP, PROTO_UDP } from '../pkt/build.js';
+import { FakePacketIo } from '../fakes/packet-io.js';
 import { Act, pkt, ScriptedTranslator, serialOf } from './scripted.js';
-
-const CLAT6 = '2001:db8:1:2::4';
-const SERVER6 = '64:ff9b::c000:201';
 
 function setup(o: LoopOptions & { batchSize?: number } = {}) {
   const tun = new FakePacketIo({ name: 'tun', batchSize: o.batchSize ?? 8 });
@@ -157,49 +145,11 @@ describe('DatapathLoop batching', () => {
     // 8 inputs of 60 fragments each: more than inCap + OUTPUT_RESERVE at once, so the loop must flush.
     const { tun, raw, loop, counters } = setup({ batchSize: 8 });
     for (let s = 0; s < 8; s++) tun.inject(pkt(4, Act.FRAGMENTS, 60, s));
-    assert.ok(60 * 8 > 8 + GSO_RESERVE + OUTPUT_RESERVE);
+    assert.ok(60 * 8 > 8 + OUTPUT_RESERVE);
     drain(loop.tunReadable);
     assert.equal(raw.written.length, 480);
     assert.equal(counters()['46'].drops.v4_too_many_fragments, 0);
     assert.ok(raw.writes > 1);
-  });
-});
-
-describe('DatapathLoop with GSO super-packets', () => {
-  test('a full read still has room to split a super-packet at its end: every segment is translated', () => {
-    const udp = { proto: PROTO_UDP, sport: 9, dport: 40000 };
-    const small = ipv6Packet({ src: SERVER6, dst: CLAT6 }, { ...udp, payload: new Uint8Array(16) });
-    const big = ipv6Packet(
-      { src: SERVER6, dst: CLAT6 },
-      { proto: PROTO_TCP, sport: 80, dport: 40001, payload: new Uint8Array(46 * 1400) },
-    );
-    // A full batch of 8 whose last packet is a TSO super-packet of 46 segments.
-    const packets = [
-      ...Array.from({ length: 7 }, () => ({ bytes: small })),
-      {
-        bytes: big,
-        gso: { proto: GSO_TCP, l4: 40, size: 1400 },
-      },
-    ];
-    const packet = new ReplayPacketIo(packets, 8);
-    const tun = new ReplayPacketIo([], 8);
-    const raw = new ReplayPacketIo([], 8);
-    const buf = createCounterBuffer();
-    const translator = new Translator({
-      pool6: '64:ff9b::/96',
-      wkpGlobalOnly: false,
-      eam: [{ v4: '192.0.0.4/32', v6: `${CLAT6}/128` }],
-    });
-    const loop = new DatapathLoop(translator, { tun, packet, raw }, new CounterWriter(buf), { stride: 66000 });
-    const lens: number[] = [];
-    tun.check = (_d, _o, len) => lens.push(len);
-    packet.available = packets.length;
-    loop.packetReadable();
-    const c = readCounters([buf]);
-    assert.equal(c['64'].packets, 7 + 46, 'the super-packet came in as its 46 segments');
-    assert.equal(c['64'].translated, 7 + 46);
-    assert.equal(tun.written, 7 + 46);
-    assert.ok(Math.max(...lens) <= 20 + 20 + 1400, `every IPv4 packet is one segment (largest ${Math.max(...lens)})`);
   });
 });
 
