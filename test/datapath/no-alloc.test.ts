@@ -7,10 +7,7 @@
  * more than a few kilobytes (see test/core/xlat/no-alloc.test.ts for the technique).
  */
 import assert from 'node:assert/strict';
-import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { test } from 'node:test';
-import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { GSO_TCP, GSO_UDP } from '../../src/core/gso.js';
 import { Drop, dropName } from '../../src/core/xlat/drop.js';
 import { Translator } from '../../src/core/xlat/translator.js';
@@ -20,6 +17,7 @@ import { DatapathLoop } from '../../src/datapath/loop.js';
 import type { PacketSocket } from '../../src/sys/packet-socket.js';
 import type { Tun } from '../../src/sys/tun.js';
 import { type ReplayPacket, ReplayPacketIo } from '../fakes/packet-io.js';
+import { fullGc, measureAllocation } from '../helpers/alloc.js';
 import { checksumProblems, ipv4Packet, ipv6Packet, PROTO_ICMP, PROTO_TCP, PROTO_UDP } from '../pkt/build.js';
 
 const CLAT4 = '192.0.0.4';
@@ -80,16 +78,6 @@ function inputs(expired: number): { v4: ReplayPacket[]; v6: ReplayPacket[] } {
   };
 }
 
-function newSpaceUsed(): number {
-  for (const s of getHeapSpaceStatistics()) if (s.space_name === 'new_space') return s.space_used_size;
-  throw new Error('no new_space in v8.getHeapSpaceStatistics()');
-}
-
-function fullGc(): void {
-  setFlagsFromString('--expose-gc');
-  (runInNewContext('gc') as () => void)();
-}
-
 /** A loop over replaying fakes, with the worker's counter sync over stand-ins of the system layer's counters. */
 function setup(expired: number) {
   const translator = new Translator({
@@ -125,24 +113,6 @@ function setup(expired: number) {
   return { v4, v6, tun, packet, raw, buf, round };
 }
 
-/** Runs `rounds` rounds: garbage collections during them, and how much the young generation grew. */
-async function measure(rounds: number, round: (k: number) => void): Promise<{ gcs: number; grown: number }> {
-  let gcs = 0;
-  const obs = new PerformanceObserver((list) => {
-    gcs += list.getEntries().filter((e) => e.startTime >= t0 && e.startTime <= t1).length;
-  });
-  obs.observe({ entryTypes: ['gc'] });
-  const t0 = performance.now();
-  const before = newSpaceUsed();
-  for (let k = 0; k < rounds; k++) round(k);
-  const after = newSpaceUsed();
-  const t1 = performance.now();
-  // GC entries are delivered asynchronously.
-  await new Promise((r) => setTimeout(r, 50));
-  obs.disconnect();
-  return { gcs, grown: after - before };
-}
-
 test('every path of the loop is taken, and what it writes is valid', () => {
   const { v4, v6, tun, packet, raw, buf, round } = setup(1);
   const problems: string[] = [];
@@ -174,7 +144,7 @@ test('every path of the loop is taken, and what it writes is valid', () => {
 test('the loop allocates nothing per packet or wake-up (no GC, young generation flat)', async () => {
   const { buf, round } = setup(0);
   for (let k = 0; k < WARMUP; k++) round(k);
-  const { gcs, grown } = await measure(MEASURED, round);
+  const { gcs, grown } = await measureAllocation(MEASURED, round);
   const total = readCounters([buf]);
   const packets = total['46'].packets + total['64'].packets;
   assert.equal(gcs, 0, `${gcs} garbage collection(s) during ${MEASURED} rounds`);
@@ -190,7 +160,7 @@ test('with ICMP errors: one clock reading per batch that has them, not one per e
   fullGc();
   for (let k = 0; k < 5000; k++) round(k);
   const rounds = 2000;
-  const { gcs, grown } = await measure(rounds, round);
+  const { gcs, grown } = await measureAllocation(rounds, round);
   const c = readCounters([buf]);
   assert.ok(c['46'].icmpRateLimited > 0 && c['64'].icmpRateLimited > 0, 'the rate limit was on the path');
   assert.equal(gcs, 0);

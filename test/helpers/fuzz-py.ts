@@ -37,6 +37,37 @@ def pace(sent, t0, rate):
 `;
 
 /**
+ * The fuzzers' send loop, after their `build()` and socket `s`: a pool of 8192 frames built ahead,
+ * sent in turn at `cfg.rate` per second (an eighth of the pool rebuilt after each pass) until
+ * `cfg.count` are sent or SIGTERM; then one JSON line with the counts per class.
+ */
+const SEND_LOOP_PY = `POOLN = 8192
+tpl = [build() for _ in range(POOLN)]
+stop = {'now': False}
+signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+count, rate = cfg['count'], cfg['rate']
+per = {}
+sent = errors = 0
+t0 = time.monotonic()
+i = 0
+while sent + errors < count and not stop['now']:
+    name, p = tpl[i]
+    try:
+        s.send(p)
+        sent += 1
+        per[name] = per.get(name, 0) + 1
+    except OSError:
+        errors += 1
+        time.sleep(0.001)
+    i += 1
+    if i == POOLN:
+        i = 0
+        for j in R.sample(range(POOLN), POOLN // 8): tpl[j] = build()
+    if (sent & 255) == 0: pace(sent, t0, rate)
+print(json.dumps({'sent': sent, 'sendErrors': errors, 'seconds': round(time.monotonic() - t0, 2), 'classes': per}), flush=True)
+`;
+
+/**
  * argv: JSON {iface, dstMac, srcMac, clat6, pool (the /96 as 12 bytes' worth of text, e.g.
  * 2001:db8:64::), count, rate (packets/s, 0: unpaced)}. Prints one JSON line: sent, send errors,
  * per-class counts.
@@ -198,31 +229,7 @@ def build():
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
 s.bind((cfg['iface'], 0))
 s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-POOLN = 8192
-tpl = [build() for _ in range(POOLN)]
-stop = {'now': False}
-signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
-count, rate = cfg['count'], cfg['rate']
-per = {}
-sent = errors = 0
-t0 = time.monotonic()
-i = 0
-while sent + errors < count and not stop['now']:
-    name, f = tpl[i]
-    try:
-        s.send(f)
-        sent += 1
-        per[name] = per.get(name, 0) + 1
-    except OSError:
-        errors += 1
-        time.sleep(0.001)
-    i += 1
-    if i == POOLN:
-        i = 0
-        for j in R.sample(range(POOLN), POOLN // 8): tpl[j] = build()
-    if (sent & 255) == 0: pace(sent, t0, rate)
-print(json.dumps({'sent': sent, 'sendErrors': errors, 'seconds': round(time.monotonic() - t0, 2), 'classes': per}), flush=True)
-`;
+${SEND_LOOP_PY}`;
 
 /**
  * argv: JSON {iface (the TUN), clat4, count, rate}. Bare IPv4 packets (and junk) into the TUN's
@@ -328,31 +335,7 @@ def build():
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
 s.bind((cfg['iface'], 0x0800))
 s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-POOLN = 8192
-tpl = [build() for _ in range(POOLN)]
-stop = {'now': False}
-signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
-count, rate = cfg['count'], cfg['rate']
-per = {}
-sent = errors = 0
-t0 = time.monotonic()
-i = 0
-while sent + errors < count and not stop['now']:
-    name, p = tpl[i]
-    try:
-        s.send(p)
-        sent += 1
-        per[name] = per.get(name, 0) + 1
-    except OSError:
-        errors += 1
-        time.sleep(0.001)
-    i += 1
-    if i == POOLN:
-        i = 0
-        for j in R.sample(range(POOLN), POOLN // 8): tpl[j] = build()
-    if (sent & 255) == 0: pace(sent, t0, rate)
-print(json.dumps({'sent': sent, 'sendErrors': errors, 'seconds': round(time.monotonic() - t0, 2), 'classes': per}), flush=True)
-`;
+${SEND_LOOP_PY}`;
 
 /**
  * argv: interface, 6|4 (what to verify), optional source filter (an IPv6 address: only packets from

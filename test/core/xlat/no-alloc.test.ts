@@ -5,13 +5,12 @@
  * kilobytes. One boxed number (16 bytes) per packet would be megabytes here: it fails both ways.
  */
 import assert from 'node:assert/strict';
-import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { test } from 'node:test';
-import { getHeapSpaceStatistics } from 'node:v8';
 import { createBatch } from '../../../src/core/batch.js';
 import { finish, pseudoSum6, sum16 } from '../../../src/core/checksum.js';
 import { Drop, dropName } from '../../../src/core/xlat/drop.js';
 import { Translator } from '../../../src/core/xlat/translator.js';
+import { measureAllocation } from '../../helpers/alloc.js';
 import { checksumProblems, ipv4Packet, ipv6Packet, PROTO_ICMP, PROTO_TCP, PROTO_UDP } from '../../pkt/build.js';
 
 const CLAT4 = '192.0.0.4';
@@ -83,11 +82,6 @@ function packets(): { name: string; v4: boolean; p: Uint8Array; drop?: Drop }[] 
   ];
 }
 
-function newSpaceUsed(): number {
-  for (const s of getHeapSpaceStatistics()) if (s.space_name === 'new_space') return s.space_used_size;
-  throw new Error('no new_space in v8.getHeapSpaceStatistics()');
-}
-
 test('the hot path allocates nothing per packet (no GC, young generation flat)', async () => {
   const t = new Translator({
     pool6: '64:ff9b::/96',
@@ -130,23 +124,10 @@ test('the hot path allocates nothing per packet (no GC, young generation flat)',
   };
   run(WARMUP);
 
-  let gcs = 0;
-  const obs = new PerformanceObserver((list) => {
-    gcs += list.getEntries().filter((e) => e.startTime >= t0 && e.startTime <= t1).length;
-  });
-  obs.observe({ entryTypes: ['gc'] });
-  const t0 = performance.now();
-  const before = newSpaceUsed();
-  run(MEASURED);
-  const after = newSpaceUsed();
-  const t1 = performance.now();
-  // GC entries are delivered asynchronously.
-  await new Promise((r) => setTimeout(r, 50));
-  obs.disconnect();
+  const { gcs, grown } = await measureAllocation(1, () => run(MEASURED));
 
   const packetsRun = MEASURED * cases.length;
   assert.equal(gcs, 0, `${gcs} garbage collection(s) during ${packetsRun} translations`);
-  const grown = after - before;
   // The statistics call itself allocates a little; one 16-byte object per 100 packets would be ~43 KB.
   assert.ok(grown < 16 * 1024, `young generation grew by ${grown} bytes over ${packetsRun} translations`);
 });
