@@ -4,7 +4,7 @@
  * last look as one named "change" (a log line and a counter).
  */
 import { formatIPv6, parseIPv6 } from '../core/addr/ipv6.js';
-import type { Prefix6 } from '../core/addr/prefix.js';
+import { type Prefix6, parsePrefix6 } from '../core/addr/prefix.js';
 import type { LogLevel } from './config.js';
 import type { LinkInfo, NetPort } from './ports.js';
 
@@ -30,15 +30,6 @@ export function isLinkLocalOrLoopback(address: string): boolean {
   const b = parseIPv6(address);
   if (b[0] === 0xfe && (b[1] & 0xc0) === 0x80) return true;
   return b.every((x, i) => (i === 15 ? x === 1 : x === 0));
-}
-
-function prefixOf(address: string, len: number): Prefix6 {
-  const b = parseIPv6(address);
-  for (let i = 0; i < 16; i++) {
-    const keep = Math.max(0, Math.min(8, len - i * 8));
-    b[i] &= (0xff << (8 - keep)) & 0xff;
-  }
-  return { addr: b, len };
 }
 
 /**
@@ -77,7 +68,7 @@ export async function observeHost(
   if (globals.length === 0) {
     return { uplink, uplinkOk: false, why: `uplink ${uplink.name} has no global IPv6 address`, ...none };
   }
-  const onLink = globals.filter((a) => a.prefixLen < 128).map((a) => prefixOf(a.address, a.prefixLen));
+  const onLink = globals.filter((a) => a.prefixLen < 128).map((a) => parsePrefix6(`${a.address}/${a.prefixLen}`, true));
   const native4 = o.autoMode && (await net.defaultRoutes4()).some((r) => r.ifindex !== o.tun);
   const tunGone = o.tun !== undefined && !links.some((l) => l.index === o.tun);
   return { uplink, uplinkOk: true, onLink, native4, tunGone };

@@ -3,7 +3,7 @@
  * and the DNS64 heuristic of RFC 7050 (AAAA answers for ipv4only.arpa). Both are pure here; the
  * RA arrives through rtnetlink and the DNS query is made by src/daemon/dns64.ts.
  */
-import { formatIPv6, parseIPv6 } from '../addr/ipv6.js';
+import { formatIPv6, matchPrefix6, parseIPv6 } from '../addr/ipv6.js';
 import type { Prefix6 } from '../addr/prefix.js';
 import { extract, RFC6052_LENGTHS } from '../addr/rfc6052.js';
 import { ND_OPT_PREF64 } from './nd-wire.js';
@@ -165,16 +165,7 @@ export function pref64Problem(p: Prefix6, onLink: readonly Prefix6[] = []): stri
   if (zeros === 10 && a[10] === 0 && a[11] === 0) return 'unspecified, loopback or IPv4-compatible (::/96)';
   for (const l of onLink) {
     const len = Math.min(l.len, p.len);
-    if (samePrefix(a, l.addr, len)) return `inside the uplink's on-link prefix ${formatIPv6(l.addr)}/${l.len}`;
+    if (matchPrefix6(a, 0, l.addr, len)) return `inside the uplink's on-link prefix ${formatIPv6(l.addr)}/${l.len}`;
   }
   return null;
-}
-
-function samePrefix(a: Uint8Array, b: Uint8Array, len: number): boolean {
-  const whole = len >> 3;
-  for (let i = 0; i < whole; i++) if (a[i] !== b[i]) return false;
-  const rest = len & 7;
-  if (rest === 0) return true;
-  const mask = (0xff << (8 - rest)) & 0xff;
-  return (a[whole] & mask) === (b[whole] & mask);
 }
