@@ -12,7 +12,7 @@ import { clatReceiveFilter } from '../../src/sys/bpf.js';
 import { ClosedError, SysError } from '../../src/sys/errors.js';
 import { PacketSocket } from '../../src/sys/packet-socket.js';
 import { pollReadable } from '../../src/sys/poll.js';
-import { NEED_ROOT, withVethPair } from '../helpers/netns.js';
+import { NEED_ROOT, type Netns, withVethPair } from '../helpers/netns.js';
 import { describe, test } from '../helpers/suite.js';
 import { until } from './wait.js';
 
@@ -38,6 +38,18 @@ async function readN(io: PacketSocket, batch: PacketBatch, n: number, headroom =
 
 function udpFrom(ns: { exec(cmd: string, ...a: string[]): string }, dst: string, text: string, port = 9999): void {
   ns.exec('bash', '-c', `printf %s '${text}' > /dev/udp/${dst}/${port}`);
+}
+
+/** One UDP_SEGMENT (103) send from `ns` to the CLAT address: 3000 bytes as datagrams of 1200, 1200 and 600. */
+function sendUdpGso(ns: Netns): void {
+  ns.exec(
+    'python3',
+    '-c',
+    'import socket\n' +
+      's=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\n' +
+      's.setsockopt(17,103,1200)\n' +
+      `s.sendto(bytes(i % 251 for i in range(3000)),('${CLAT}',9999))\n`,
+  );
 }
 
 describe('PacketSocket', { skip: NEED_ROOT }, () => {
@@ -122,14 +134,7 @@ describe('PacketSocket', { skip: NEED_ROOT }, () => {
         try {
           b.exec('ip', '-6', 'neigh', 'replace', CLAT, 'lladdr', aMac, 'dev', 'veth-b');
           // UDP_SEGMENT (103): one send of 3000 bytes = datagrams of 1200, 1200 and 600 bytes.
-          b.exec(
-            'python3',
-            '-c',
-            'import socket\n' +
-              's=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\n' +
-              's.setsockopt(17,103,1200)\n' +
-              `s.sendto(bytes(i % 251 for i in range(3000)),('${CLAT}',9999))\n`,
-          );
+          sendUdpGso(b);
           const batch = createBatch(8, 8192);
           await readN(sock, batch, 3);
           assert.equal(batch.count, 3);
@@ -178,14 +183,7 @@ describe('PacketSocket', { skip: NEED_ROOT }, () => {
         );
         try {
           b.exec('ip', '-6', 'neigh', 'replace', CLAT, 'lladdr', aMac, 'dev', 'veth-b');
-          b.exec(
-            'python3',
-            '-c',
-            'import socket\n' +
-              's=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\n' +
-              's.setsockopt(17,103,1200)\n' +
-              `s.sendto(bytes(i % 251 for i in range(3000)),('${CLAT}',9999))\n`,
-          );
+          sendUdpGso(b);
           // Another batch's slots come first in the arena (as the datapath's output batch follows
           // its input batch); a base that is no multiple of the stride catches any slot math without it.
           const stride = 8192;
