@@ -137,8 +137,20 @@ export interface XlatParams {
   translator: TranslatorSettings;
 }
 
+/**
+ * How the host answers Neighbor Solicitations for the CLAT address on the uplink:
+ * - `anycast`: the kernel, for the address joined as anycast (IPV6_JOIN_ANYCAST; it accepts the
+ *   join only inside a prefix configured on the uplink, e.g. a SLAAC /64);
+ * - `respond`: clatd itself, with its own Neighbor Advertisements (the host has only a /128 in the
+ *   on-link /64, so the kernel refuses the anycast join);
+ * - `none`: nobody; the address is in a prefix routed to the host, so no one solicits it.
+ */
+export type Announce = 'anycast' | 'respond' | 'none';
+
 /** The receive and transmit side on the uplink: packet socket, raw socket with anycast, nft drop rule. */
 export interface UplinkSide {
+  /** How the CLAT address is announced (fixed for the side's life: another way needs a new side). */
+  readonly announce: Announce;
   /** The nftables table (family inet) holding the drop rule. */
   readonly table: string;
   /** Points the BPF filter, the anycast membership and the nft rule at a new address / prefix. */
@@ -210,7 +222,7 @@ export interface DatapathHandle {
 }
 
 export interface PlumbingPort {
-  openUplink(uplink: LinkInfo, clat6: string, pref64: Prefix6): Promise<UplinkSide>;
+  openUplink(uplink: LinkInfo, clat6: string, pref64: Prefix6, announce: Announce): Promise<UplinkSide>;
   createIpv4Side(o: { uplink: LinkInfo; name: string; v4: string; mtu: number; metric: number }): Promise<Ipv4Side>;
   /**
    * Starts the datapath. `onFailure` is called (at most once per handle) when a part of it dies on

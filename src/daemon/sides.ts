@@ -6,7 +6,13 @@
  */
 import type { Prefix6 } from '../core/addr/prefix.js';
 import type { Logger } from './log.js';
-import { type Ipv4Side, type LinkInfo, type PlumbingPort, tunName, type UplinkSide } from './ports.js';
+import { type Announce, type Ipv4Side, type LinkInfo, type PlumbingPort, tunName, type UplinkSide } from './ports.js';
+
+const ANNOUNCED_BY: Record<Announce, string> = {
+  anycast: 'raw socket with anycast',
+  respond: 'clatd answers neighbor solicitations for',
+  none: 'routed prefix (no neighbor discovery) for',
+};
 
 export class ClatSides {
   #up?: UplinkSide;
@@ -34,7 +40,18 @@ export class ClatSides {
   }
 
   /** The uplink side for `clat6`: opened (after clearing a crashed run's leftovers) or pointed at it. */
-  async openUplink(uplink: LinkInfo, clat6: string, pref64: Prefix6): Promise<UplinkSide> {
+  async openUplink(
+    uplink: LinkInfo,
+    clat6: string,
+    pref64: Prefix6,
+    announce: Announce = 'anycast',
+  ): Promise<UplinkSide> {
+    if (this.#up && this.#up.announce !== announce) {
+      // Another way of announcing the address needs another side (a socket joined or not).
+      const old = this.#up;
+      this.#up = undefined;
+      await old.close();
+    }
     if (this.#up) {
       await this.#up.retarget(clat6, pref64);
       this.log.info('receive', `receive side now for ${clat6}`);
@@ -46,8 +63,8 @@ export class ClatSides {
         this.log.warn('recovery', `removed leftover of an earlier clatd: ${what}`);
       }
     }
-    this.#up = await this.plumbing.openUplink(uplink, clat6, pref64);
-    this.log.info('receive', `raw socket with anycast ${clat6} and nft drop rule on ${uplink.name}`);
+    this.#up = await this.plumbing.openUplink(uplink, clat6, pref64, announce);
+    this.log.info('receive', `${ANNOUNCED_BY[announce]} ${clat6} and nft drop rule on ${uplink.name}`);
     return this.#up;
   }
 

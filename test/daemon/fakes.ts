@@ -12,6 +12,7 @@ import { Daemon } from '../../src/daemon/daemon.js';
 import { Logger } from '../../src/daemon/log.js';
 import type {
   AddrInfo,
+  Announce,
   Clock,
   Counters,
   DadOutcome,
@@ -208,11 +209,15 @@ export class FakePlumbing implements PlumbingPort {
   leftovers: string[] = [];
   dp?: FakeDatapath;
   dadSysctl = { transmits: 1, retransMs: 1000 };
+  /** The `announce` of each openUplink. */
+  announced: Announce[] = [];
 
-  async openUplink(uplink: LinkInfo, clat6: string): Promise<UplinkSide> {
+  async openUplink(uplink: LinkInfo, clat6: string, _pref64: Prefix6, announce: Announce): Promise<UplinkSide> {
     this.ops.push(`openUplink ${uplink.name} ${clat6}`);
+    this.announced.push(announce);
     this.live.add('uplink');
     return {
+      announce,
       table: `clatd-${uplink.name}`,
       filterIntact: async () => this.filterIntact,
       restoreFilter: async () => {

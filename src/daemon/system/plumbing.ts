@@ -3,11 +3,12 @@
  * the datapath, reads the DAD sysctls, and removes what a crashed run left behind (its nft table,
  * a classic tc filter of the kernel fast path and its clsact qdisc, and host settings it had changed).
  */
+import type { Prefix6 } from '../../core/addr/prefix.js';
 import { OFFLOAD_TC_PRIO } from '../../offload/abi.js';
 import { clatTableName, listClatTables, removeClatFilter } from '../../sys/nft.js';
 import type { Rtnl } from '../../sys/rtnetlink/index.js';
 import { ipv6Conf } from '../../sys/sysctl.js';
-import type { DatapathHandle, Ipv4Side, LinkInfo, PlumbingPort, UplinkSide, XlatParams } from '../ports.js';
+import type { Announce, DatapathHandle, Ipv4Side, LinkInfo, PlumbingPort, UplinkSide, XlatParams } from '../ports.js';
 import { tunName } from '../ports.js';
 import { HostSettings } from './host-settings.js';
 import { SystemIpv4, TunInUseError } from './ipv4.js';
@@ -31,12 +32,13 @@ export class SystemPlumbing implements PlumbingPort {
     readonly stateDir: string,
   ) {}
 
-  async openUplink(uplink: LinkInfo, clat6: string): Promise<UplinkSide> {
+  async openUplink(uplink: LinkInfo, clat6: string, _pref64: Prefix6, announce: Announce): Promise<UplinkSide> {
     const link = this.rtnl.link(uplink.index);
     return new SystemUplink(
       { ...uplink, linkType: link.linkType },
       clat6,
       new HostSettings(this.stateDir, uplink.name),
+      announce,
     );
   }
 

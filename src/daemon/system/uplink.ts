@@ -14,7 +14,7 @@ import {
   updateClatFilter,
 } from '../../sys/nft.js';
 import { Raw6Socket } from '../../sys/raw6.js';
-import type { LinkInfo, UplinkSide } from '../ports.js';
+import type { Announce, LinkInfo, UplinkSide } from '../ports.js';
 import type { HostSettings } from './host-settings.js';
 
 const ARPHRD_ETHER = 1;
@@ -30,19 +30,21 @@ export class SystemUplink implements UplinkSide {
     readonly link: LinkInfo & { linkType: number },
     clat6: string,
     private readonly settings: HostSettings,
+    readonly announce: Announce = 'anycast',
   ) {
+    if (announce === 'respond') throw new Error('clatd cannot answer neighbor solicitations itself yet');
     this.linkHeaderLen = link.linkType === ARPHRD_ETHER ? 14 : 0;
     this.#clat6 = parseIPv6(clat6);
     this.raw = Raw6Socket.open({ ifname: link.name, ifindex: link.index });
     try {
-      this.raw.joinAnycast(this.#clat6);
+      if (announce === 'anycast') this.raw.joinAnycast(this.#clat6);
       installClatFilter(link.name, clat6);
       this.#nft = true;
     } catch (e) {
       this.raw.close();
       throw e;
     }
-    this.#noAnycastDelay();
+    if (announce === 'anycast') this.#noAnycastDelay();
   }
 
   /**
@@ -78,8 +80,10 @@ export class SystemUplink implements UplinkSide {
     const next = parseIPv6(clat6);
     if (formatIPv6(next) === formatIPv6(this.#clat6)) return;
     // Join the new address before leaving the old, so the kernel never stops answering for us.
-    this.raw.joinAnycast(next);
-    this.raw.leaveAnycast(this.#clat6);
+    if (this.announce === 'anycast') {
+      this.raw.joinAnycast(next);
+      this.raw.leaveAnycast(this.#clat6);
+    }
     updateClatFilter(this.link.name, clat6);
     this.#clat6 = next;
   }
