@@ -6,8 +6,10 @@
  * The router serves 192.0.2.1 under both prefixes the soak switches between.
  *
  * Load, all the time: ping (5/s), a UDP flood (iperf3 -u, UDP_MBIT Mbit/s), TCP up and TCP down
- * (iperf3, and -R); an iperf3 client that ends (a flap or a prefix change breaks its flow) is
- * started again. Each minute, 20 s in: the uplink goes down for 2 s (the kernel flushes its IPv6
+ * (iperf3, and -R), each client with a one-off server of its own and both started again when the
+ * client ends (a flap or a prefix change breaks its flow); DNS through the router's DNS64 (unbound),
+ * DNS_QPS queries a second: A queries over IPv4 through the CLAT, AAAA queries synthesised by the
+ * DNS64 over IPv6. Each minute, 20 s in: the uplink goes down for 2 s (the kernel flushes its IPv6
  * address and routes, put back as a DHCP/SLAAC client would); 35 s in: the RA's PREF64 changes to
  * the other prefix; 50 s in: `nft flush ruleset` in the host (clatd must put its table back).
  *
@@ -21,6 +23,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { IPV4ONLY_ZONE, LAB_ZONE, unboundConf } from '../src/lab/configs.js';
 import {
   leftovers,
   running,
@@ -31,12 +34,16 @@ import {
   withHostAndRouter,
 } from '../test/helpers/clatd-run.js';
 import { procSample } from '../test/helpers/fuzz-live.js';
+import type { Netns } from '../test/helpers/netns.js';
 
 const MIN = Number(process.env.SOAK_MIN ?? 10);
 const SAMPLE_S = Number(process.env.SAMPLE_S ?? 10);
 const UDP_MBIT = Number(process.env.UDP_MBIT ?? 20);
 const PREFIXES = ['2001:db8:64::/96', '2001:db8:46::/96'];
 const METRICS = '127.0.0.1:9464';
+const DNS_QPS = Number(process.env.DNS_QPS ?? 20);
+/** The IPv4 server's address under each prefix: unbound answers on all of them. */
+const SERVERS6 = ['2001:db8:64::c000:201', '2001:db8:46::c000:201'];
 /** iperf3 accepts a receive timeout only with -R, a send timeout only for TCP. */
 const CONNECT_TIMEOUT = ['--connect-timeout', '3000'];
 /** The host's link back after a down: the kernel flushed its IPv6 address and routes (keep_addr_on_down=0). */
@@ -70,6 +77,59 @@ interface Sample {
   event: string;
 }
 
+/**
+ * DNS load from the host, QPS a second, half over IPv4 through the CLAT (A server.lab to 192.0.2.1,
+ * the router's unbound under the NAT64 prefix), half over IPv6 to the DNS64 (AAAA server.lab,
+ * synthesised). Prints a running count once a second; the last line is the summary.
+ */
+const DNS_LOAD_PY = `
+import os, random, select, signal, socket, struct, sys, time
+qps = float(sys.argv[1])
+def query(qtype):
+    qid = random.randrange(65536)
+    name = b''.join(bytes([len(p)]) + p for p in b'server.lab'.split(b'.')) + b'\\0'
+    return qid, struct.pack('!HHHHHH', qid, 0x0100, 1, 0, 0, 0) + name + struct.pack('!HH', qtype, 1)
+s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+sent = {'A': 0, 'AAAA': 0}; ok = {'A': 0, 'AAAA': 0}
+stop = False
+def end(*_):
+    global stop
+    stop = True
+signal.signal(signal.SIGINT, end)
+last = time.monotonic()
+while not stop:
+    for kind, sock, dst, qtype in (('A', s4, ('192.0.2.1', 53), 1), ('AAAA', s6, ('2001:db8:1::1', 53), 28)):
+        qid, q = query(qtype)
+        try:
+            sock.sendto(q, dst); sent[kind] += 1
+        except OSError:
+            continue
+        deadline = time.monotonic() + 1
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([sock], [], [], max(0, deadline - time.monotonic()))
+            if not r: break
+            data = sock.recv(2048)
+            if len(data) >= 12 and struct.unpack('!H', data[:2])[0] == qid:
+                if struct.unpack('!H', data[6:8])[0] > 0: ok[kind] += 1
+                break
+        time.sleep(max(0, 2 / qps - 0.001))
+    if time.monotonic() - last >= 1:
+        last = time.monotonic()
+        print('A %d/%d answered over IPv4 through the CLAT, AAAA %d/%d synthesised by the DNS64' % (ok['A'], sent['A'], ok['AAAA'], sent['AAAA']), flush=True)
+print('A %d/%d answered over IPv4 through the CLAT, AAAA %d/%d synthesised by the DNS64' % (ok['A'], sent['A'], ok['AAAA'], sent['AAAA']), flush=True)
+`;
+
+/** unbound on the router as the DNS64, on its LAN address and the IPv4 server's address under both prefixes. */
+function startUnbound(router: Netns, dir: string): ChildProcess {
+  const d = join(dir, 'unbound');
+  mkdirSync(d, { recursive: true });
+  writeFileSync(join(d, 'ipv4only.arpa.zone'), IPV4ONLY_ZONE);
+  writeFileSync(join(d, 'lab.zone'), LAB_ZONE);
+  writeFileSync(join(d, 'unbound.conf'), unboundConf(d, PREFIXES[0], ['2001:db8:1::1', ...SERVERS6]));
+  return router.spawn('unbound', ['-d', '-c', join(d, 'unbound.conf')], { stdio: 'ignore' });
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the soak builds network namespaces: run it as root');
   const out = process.env.BENCH_OUT || mkdtempSync(join(tmpdir(), 'clatd-soak-'));
@@ -80,6 +140,7 @@ async function main(): Promise<void> {
   /** The last words of each kind of client that ended early (why it was restarted). */
   const lastError: Record<string, string> = {};
   let pingSummary = '';
+  let dnsSummary = '';
   let left: string[] = [];
   let exit: unknown;
   await withHostAndRouter(async (p, dir) => {
@@ -93,19 +154,13 @@ async function main(): Promise<void> {
     writeFileSync(join(dir, 'scrape.py'), SCRAPE_PY);
     const end = Date.now() + MIN * 60_000;
     const t0 = Date.now();
-    const servers: ChildProcess[] = [];
-    // A server whose test lost its flow (a new CLAT address after a prefix change) would wait for
-    // it for minutes and refuse every new client as busy: a receive (send, for -R) timeout ends
-    // such a test, which --idle-timeout alone does not.
-    for (const [port, timeout] of [
-      [5201, '--rcv-timeout'],
-      [5202, '--rcv-timeout'],
-      [5203, '--snd-timeout'],
-    ] as const) {
-      servers.push(
-        p.b.spawn('iperf3', ['-s', '-p', String(port), '--idle-timeout', '3', timeout, '5000'], { stdio: 'ignore' }),
-      );
-    }
+    const unbound = startUnbound(p.b, dir);
+    const dns = p.a.spawn('python3', ['-c', DNS_LOAD_PY, String(DNS_QPS)], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let dnsText = '';
+    dns.stdout?.on('data', (d) => {
+      dnsText = String(d).trim().split('\n').pop() ?? dnsText;
+    });
+    const dnsDone = new Promise((r) => dns.once('exit', r));
     await sleep(500);
     const ping = p.a.spawn('ping', ['-i', '0.2', '192.0.2.1'], { stdio: ['ignore', 'pipe', 'ignore'] });
     let pingText = '';
@@ -119,10 +174,12 @@ async function main(): Promise<void> {
         // The timeouts end a client whose flow a change broke, so that the loop starts a new one.
         [
           'tcp',
+          5202,
           ['-c', '192.0.2.1', '-p', '5202', '-t', '3600', '-b', '200M', ...CONNECT_TIMEOUT, '--snd-timeout', '5000'],
         ],
         [
           'tcpR',
+          5203,
           [
             '-c',
             '192.0.2.1',
@@ -140,14 +197,21 @@ async function main(): Promise<void> {
         ],
         [
           'udp',
+          5201,
           ['-c', '192.0.2.1', '-p', '5201', '-t', '3600', '-u', '-b', `${UDP_MBIT}M`, '-l', '512', ...CONNECT_TIMEOUT],
         ],
       ] as const
-    ).map(async ([name, args]) => {
+    ).map(async ([name, port, args]) => {
       let first = true;
       while (Date.now() < end) {
         if (!first) restarts[name]++;
         first = false;
+        // A one-off server per client: a server whose test lost its flow can stay busy for long
+        // after its client gave up, and refused every new client (hundreds of times in 10 minutes).
+        const server = p.b.spawn('iperf3', ['-s', '-1', '-p', String(port), '--idle-timeout', '10'], {
+          stdio: 'ignore',
+        });
+        await sleep(300);
         const k = p.a.spawn('iperf3', [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
         let said = '';
         const keep = (d: unknown) => {
@@ -164,6 +228,7 @@ async function main(): Promise<void> {
         }, 1000);
         await done;
         clearInterval(t);
+        if (server.exitCode === null && server.signalCode === null) server.kill('SIGTERM');
         await sleep(1000);
       }
     });
@@ -229,10 +294,13 @@ async function main(): Promise<void> {
     ping.kill('SIGINT');
     await pingDone;
     pingSummary = /\d+ packets transmitted.*/.exec(pingText)?.[0] ?? '';
+    dns.kill('SIGINT');
+    await dnsDone;
+    dnsSummary = dnsText;
+    unbound.kill('SIGTERM');
     // A last sample after the load, the host settled.
     await sleep(3000);
     sample();
-    for (const s of servers) s.kill('SIGTERM');
     c.child.kill('SIGTERM');
     exit = await c.exited;
     left = leftovers(p.a);
@@ -250,12 +318,12 @@ async function main(): Promise<void> {
   const max = (k: 'rssMb' | 'fds' | 'heapMb' | 'scrapeMs') => Math.max(...samples.map((s) => s[k]));
   const summary = [
     `${MIN} min: RSS ${first.rssMb.toFixed(1)} -> ${last.rssMb.toFixed(1)} MB (max ${max('rssMb').toFixed(1)}), fds ${first.fds} -> ${last.fds} (max ${max('fds')}), heap ${first.heapMb.toFixed(1)} -> ${last.heapMb.toFixed(1)} MB (max ${max('heapMb').toFixed(1)}), scrape max ${max('scrapeMs').toFixed(1)} ms`,
-    `samples not running: ${samples.filter((s) => s.state !== 'running').length} of ${samples.length}; iperf3 restarts ${JSON.stringify(restarts)} (last words ${JSON.stringify(lastError)}); ping: ${pingSummary}`,
+    `samples not running: ${samples.filter((s) => s.state !== 'running').length} of ${samples.length}; iperf3 restarts ${JSON.stringify(restarts)} (last words ${JSON.stringify(lastError)}); ping: ${pingSummary}; DNS: ${dnsSummary}`,
     `exit on SIGTERM: ${JSON.stringify(exit)}; left behind: ${left.length ? left.join('; ') : 'nothing'}`,
   ];
   writeFileSync(
     join(out, 'soak.json'),
-    JSON.stringify({ samples, restarts, lastError, pingSummary, exit, left }, null, 2),
+    JSON.stringify({ samples, restarts, lastError, pingSummary, dnsSummary, exit, left }, null, 2),
   );
   process.stdout.write(`${rows.join('\n')}\n\n${summary.join('\n')}\nresults: ${join(out, 'soak.json')}\n`);
 }

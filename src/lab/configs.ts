@@ -40,12 +40,13 @@ export function radvdConf(c: RaConfig): string {
 /**
  * unbound as a DNS64 resolver (RFC 6147). The zones are served as `auth-zone`s "for upstream", so
  * the iterator sees an answer without AAAA and the dns64 module synthesises one from the A records,
- * exactly as for a real IPv4-only name on the internet.
+ * exactly as for a real IPv4-only name on the internet. It listens on `interfaces` (the router's LAN
+ * address unless told otherwise).
  */
-export function unboundConf(dir: string, pref64: string): string {
+export function unboundConf(dir: string, pref64: string, interfaces: string[] = [ADDR.routerLan]): string {
   return [
     'server:',
-    `  interface: ${ADDR.routerLan}`,
+    ...interfaces.map((a) => `  interface: ${a}`),
     '  port: 53',
     '  access-control: ::/0 allow',
     '  username: ""',
