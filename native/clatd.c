@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <sched.h>
 #include <net/if.h>
 #include <poll.h>
@@ -820,6 +821,15 @@ static napi_value IfNameToIndex(napi_env env, napi_callback_info info) {
   return num(env, idx == 0 ? -errno : (double)idx);
 }
 
+/* mallopt(param, value) -> 1 | 0: mallopt(3). */
+static napi_value Mallopt(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t param, value;
+  if (!get_i32(env, argv[0], &param, "param must be a number")) return NULL;
+  if (!get_i32(env, argv[1], &value, "value must be a number")) return NULL;
+  return num(env, mallopt(param, value));
+}
+
 /* ifIndexToName(index) -> name | -errno */
 static napi_value IfIndexToName(napi_env env, napi_callback_info info) {
   ARGS(1);
@@ -1370,6 +1380,7 @@ static napi_value make_constants(napi_env env) {
   K(WRITE_SKIP);
   K(WRITE_END);
   K(WRITE_FATAL);
+  K(M_MMAP_THRESHOLD);
 #undef K
   ok &= set_int(env, c, "VIRTIO_NET_HDR_LEN", sizeof(struct virtio_net_hdr));
   ok &= set_int(env, c, "SOCKADDR_IN6_LEN", sizeof(struct sockaddr_in6));
@@ -1413,6 +1424,7 @@ NAPI_MODULE_INIT() {
       {"dropPrivileges", DropPrivileges},
       {"ifNameToIndex", IfNameToIndex},
       {"ifIndexToName", IfIndexToName},
+      {"mallopt", Mallopt},
       {"readBatch", ReadBatch},
       {"recvBatch", RecvBatch},
       {"writeBatch", WriteBatch},

@@ -119,6 +119,9 @@ export async function main(argv: string[]): Promise<number> {
   // The system layer loads the native addon; import it only now, so --help and bad flags never need it.
   const { openRtnl, SystemNet, systemDeps } = await import('../daemon/system/index.js');
   const { datapathFactory } = await import('../daemon/datapath.js');
+  const { fixMmapThreshold } = await import('../sys/malloc.js');
+  // Memory freed by replaced workers goes back to the system (sys/malloc.ts says why).
+  if (!fixMmapThreshold()) log.debug('start', 'mallopt(M_MMAP_THRESHOLD) refused: RSS may grow with datapath restarts');
   const rtnl = openRtnl();
   const workers = cfg.workers ?? availableParallelism();
   const startTimeSec = Date.now() / 1000;

@@ -90,6 +90,7 @@ export const CONSTANT_NAMES = [
   'WRITE_SKIP',
   'WRITE_END',
   'WRITE_FATAL',
+  'M_MMAP_THRESHOLD',
 ] as const;
 
 export type NativeConstants = { readonly [N in (typeof CONSTANT_NAMES)[number]]: number };
@@ -165,6 +166,8 @@ export interface NativeAddon {
   /** if_nametoindex(3): the index, or -ENODEV. */
   ifNameToIndex(name: string): number;
   ifIndexToName(index: number): string | number;
+  /** mallopt(3): 1 on success, 0 on failure. */
+  mallopt(param: number, value: number): number;
   /**
    * Binds up to six typed arrays (null: an empty slot) as one set that the batched calls and
    * pollMany take by number, instead of as arguments of every call (the shim says why). The shim

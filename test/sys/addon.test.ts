@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { interfaceIndex, interfaceName, K, native } from '../../src/sys/addon.js';
 import { ClosedError, check, Errno, errnoName, SysError, sysError } from '../../src/sys/errors.js';
 import { drainEventFd, EventFd } from '../../src/sys/eventfd.js';
+import { fixMmapThreshold, MMAP_THRESHOLD } from '../../src/sys/malloc.js';
 import { PollSet, pollReadable } from '../../src/sys/poll.js';
 
 /** A full, compacting GC (V8 moves what it can), without starting node with --expose-gc. */
@@ -30,6 +31,12 @@ describe('addon', () => {
     assert.equal(K.VIRTIO_NET_HDR_LEN, 10);
     assert.equal(K.SOCKADDR_IN6_LEN, 28);
     assert.equal(K.SKF_NET_OFF, -0x100000);
+  });
+
+  test('mallopt fixes the mmap threshold (glibc); a bad argument is a clear error', () => {
+    assert.equal(fixMmapThreshold(), true);
+    assert.equal(native.mallopt(K.M_MMAP_THRESHOLD, MMAP_THRESHOLD), 1);
+    assert.throws(() => native.mallopt('x' as unknown as number, 1), /param must be a number/);
   });
 
   test('loads inside a worker thread (context-aware) and polls an eventfd there', async () => {
