@@ -65,7 +65,7 @@ import {
   ptbMtu46,
   type46,
 } from './icmp46.js';
-import { isMartian4Octet, mapAddress46, mapDelta } from './mapping.js';
+import { isMartian4Octet, MAP46_MAPPED, MAP46_MARTIAN, mapAddress46, mapDelta } from './mapping.js';
 import type { XlatState } from './state.js';
 import { copy, sumWords } from './words.js';
 
@@ -139,10 +139,6 @@ export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: num
   const c = s.config;
   const invalid = ipv4Check(b, off, len);
   if (invalid !== Ipv4Invalid.None) return invalidToDrop(invalid);
-  // Martian destinations are never translated, whatever the pool (see isMartian4Octet): there is
-  // no unicast IPv6 packet to make of a loopback, multicast or broadcast destination. Silently (no
-  // ICMP error), as RFC 7915 §4.1 asks for an illegal source.
-  if (isMartian4Octet(b[off + IPV4_DST])) return Drop.D46_DST_MARTIAN;
   const ihl = ipv4HeaderLength(b, off);
   const total = ipv4TotalLength(b, off); // bytes past Total Length are link padding: trimmed
   const ff = ipv4FlagsFragment(b, off);
@@ -176,26 +172,33 @@ export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: num
     icmpType === Icmp4Type.DestUnreachable ||
     icmpType === Icmp4Type.TimeExceeded ||
     icmpType === Icmp4Type.ParameterProblem;
-  // Martian sources likewise (RFC 7915 §4.1: an illegal source such as 0.0.0.0 or 127.0.0.1 "SHOULD"
-  // be silently dropped; RFC 1812 §5.3.7). ICMPv4 errors are the exception, as in Jool (its
-  // source check is off for errors) and as the Jool corpus requires (rfc7915/ha-1, ha-2: errors
-  // from 127.0.0.1 and 0.0.0.0 are translated): an error must reach the IPv6 sender whatever
-  // router it came from (in a CLAT the IPv4 side is the host's own stack, not a stranger). Its
-  // destination is still checked above, and the packet it quotes below.
-  if (!isError && isMartian4Octet(b[off + IPV4_SRC])) return Drop.D46_SRC_MARTIAN;
-
   const i = out.count;
   if (i >= out.capacity) return Drop.OUTPUT_FULL;
   const o = slotStart(out, i);
   const d = out.data;
 
-  // §4.1 addresses, written straight into the output header. An ICMP error from a router with
-  // no IPv6 mapping still has to reach the host: it comes from the translator's own address
+  // §4.1 addresses, written straight into the output header; the memo says which are martians
+  // (see isMartian4Octet), never translated whatever the pool.
+  // A martian destination: there is no unicast IPv6 packet to make of a loopback, multicast or
+  // broadcast destination. Silently (no ICMP error), as RFC 7915 §4.1 asks for an illegal source.
+  const rd = mapAddress46(s, b, off + IPV4_DST, d, o + V6_DST);
+  if ((rd & MAP46_MARTIAN) !== 0) return Drop.D46_DST_MARTIAN;
+  const dstDelta = s.memo46.lastDelta;
+  const dstSum6 = s.memo46.lastSum6;
+  // A martian source likewise (RFC 7915 §4.1: an illegal source such as 0.0.0.0 or 127.0.0.1
+  // "SHOULD" be silently dropped; RFC 1812 §5.3.7). ICMPv4 errors are the exception, as in Jool (its
+  // source check is off for errors) and as the Jool corpus requires (rfc7915/ha-1, ha-2: errors
+  // from 127.0.0.1 and 0.0.0.0 are translated): an error must reach the IPv6 sender whatever
+  // router it came from (in a CLAT the IPv4 side is the host's own stack, not a stranger). Its
+  // destination is still checked above, and the packet it quotes below. An error from a router
+  // with no IPv6 mapping still has to reach the host: it comes from the translator's own address
   // (the IPv6 analogue of RFC 6791).
+  const rs = mapAddress46(s, b, off + IPV4_SRC, d, o + V6_SRC);
+  if (!isError && (rs & MAP46_MARTIAN) !== 0) return Drop.D46_SRC_MARTIAN;
+  if (c.eamSourcesOnly && !c.eam.has4(ipv4Src(b, off) | 0)) return Drop.D46_SRC_NOT_EAM;
   let srcDelta: number;
   let srcSum6: number;
-  if (c.eamSourcesOnly && !c.eam.has4(ipv4Src(b, off) | 0)) return Drop.D46_SRC_NOT_EAM;
-  if (mapAddress46(s, b, off + IPV4_SRC, d, o + V6_SRC)) {
+  if ((rs & MAP46_MAPPED) !== 0) {
     srcDelta = s.memo46.lastDelta;
     srcSum6 = s.memo46.lastSum6;
   } else {
@@ -204,9 +207,9 @@ export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: num
     srcDelta = mapDelta(ipv4Src(b, off) | 0, d, o + V6_SRC);
     srcSum6 = sum16(d, o + V6_SRC, 16);
   }
-  if (!mapAddress46(s, b, off + IPV4_DST, d, o + V6_DST)) return Drop.D46_DST_UNMAPPED;
-  const diff = fold(srcDelta + s.memo46.lastDelta);
-  const addrSum = srcSum6 + s.memo46.lastSum6;
+  if ((rd & MAP46_MAPPED) === 0) return Drop.D46_DST_UNMAPPED;
+  const diff = fold(srcDelta + dstDelta);
+  const addrSum = srcSum6 + dstSum6;
 
   // §4.1 Hop Limit: the translator "(as any router) MUST check for zero and send the ICMPv4 'TTL
   // Exceeded' ... error".
@@ -377,10 +380,10 @@ function translateError46(
 
   const d = out.data;
   const io = o + V6_HEADER + ICMPV4_HEADER_LENGTH; // where the inner IPv6 packet goes
-  if (!mapAddress46(s, b, q + IPV4_SRC, d, io + V6_SRC)) return Drop.D46_ICMP_BAD_INNER;
+  if ((mapAddress46(s, b, q + IPV4_SRC, d, io + V6_SRC) & MAP46_MAPPED) === 0) return Drop.D46_ICMP_BAD_INNER;
   const isrcDelta = s.memo46.lastDelta;
   const isrcSum6 = s.memo46.lastSum6;
-  if (!mapAddress46(s, b, q + IPV4_DST, d, io + V6_DST)) return Drop.D46_ICMP_BAD_INNER;
+  if ((mapAddress46(s, b, q + IPV4_DST, d, io + V6_DST) & MAP46_MAPPED) === 0) return Drop.D46_ICMP_BAD_INNER;
   const idiff = fold(isrcDelta + s.memo46.lastDelta);
   const iaddrSum = isrcSum6 + s.memo46.lastSum6;
 

@@ -50,7 +50,7 @@ import { hairpinBack } from './hairpin.js';
 import { emitIcmp6Error, ICMP6_ERRORS } from './icmp-error.js';
 import { IPV6_MIN_MTU } from './icmp46.js';
 import { icmp6to4TypeCode, layout4884, mapPointer64, NO_ICMP4, ptbMtu64 } from './icmp64.js';
-import { isMartian4, M64_SUM6, M64_V4, M64_VIA_POOL6, mapAddress64 } from './mapping.js';
+import { isMartian4, mapAddress64 } from './mapping.js';
 import type { XlatState } from './state.js';
 import { copy, sumWords } from './words.js';
 
@@ -157,12 +157,12 @@ export function translate6to4(s: XlatState, b: Uint8Array, off: number, len: num
 
   // Addresses stay signed 32-bit values: an unsigned one above 2^31 would be a heap number.
   if (!mapAddress64(s, b, off + IPV6_DST)) return Drop.D64_DST_UNMAPPED;
-  const dst = mapped64[M64_V4];
+  const dst = mapped64.v4;
   // Martian IPv4 addresses decoded from pool6 or EAM are never translated, whatever the pool
   // (see isMartian4Octet), and silently (RFC 7915 §5.1 sends no error for untranslatable addresses).
   if (isMartian4(dst)) return Drop.D64_DST_MARTIAN;
-  const dstViaPool6 = mapped64[M64_VIA_POOL6] !== 0;
-  s.dstSum6 = mapped64[M64_SUM6];
+  const dstViaPool6 = mapped64.viaPool6;
+  s.dstSum6 = mapped64.sum6;
 
   // Source mapped before any error goes back: the translator answers only packets it would
   // translate. ICMPv6 errors are the exception (RFC 7915 §5.1 / RFC 6791): one from a router
@@ -173,12 +173,12 @@ export function translate6to4(s: XlatState, b: Uint8Array, off: number, len: num
     w === Walk.OK && proto === NH_ICMPV6 && outer.fragOffset === 0 && end - l4 >= 1 && isIcmp6Error(b[l4]);
   let src: number;
   if (mapAddress64(s, b, off + IPV6_SRC)) {
-    src = mapped64[M64_V4];
+    src = mapped64.v4;
     // Also for ICMPv6 errors, unlike 4→6 (and Jool, whose check is off for errors both ways): this
     // side is the untrusted network, where a pool6 source decoding to 127.0.0.1 or 0.0.0.0 is
     // forged, and no RFC or corpus case asks for an error from one to reach the host so.
     if (isMartian4(src)) return Drop.D64_SRC_MARTIAN;
-    s.srcSum6 = mapped64[M64_SUM6];
+    s.srcSum6 = mapped64.sum6;
   } else {
     if (!icmpError || c.icmpSrcV4 === null) return Drop.D64_SRC_UNMAPPED;
     src = c.icmpSrcV4 | 0;
@@ -349,11 +349,11 @@ function translateIcmpError(
   // to the inner packet too: a quote holding a martian (or an ICMPv4 packet, Next Header 1) is
   // about a packet this translator would never have sent, so the error is not translated.
   if (!mapAddress64(s, b, q + IPV6_SRC)) return -Drop.D64_ICMP_BAD_INNER;
-  const isrc = mapped64[M64_V4];
-  const isrcSum6 = mapped64[M64_SUM6];
+  const isrc = mapped64.v4;
+  const isrcSum6 = mapped64.sum6;
   if (!mapAddress64(s, b, q + IPV6_DST)) return -Drop.D64_ICMP_BAD_INNER;
-  const idst = mapped64[M64_V4];
-  const idstSum6 = mapped64[M64_SUM6];
+  const idst = mapped64.v4;
+  const idstSum6 = mapped64.sum6;
   if (isMartian4(isrc) || isMartian4(idst)) return -Drop.D64_ICMP_BAD_INNER;
   const iproto = inner.proto;
   if (iproto === PROTO_ICMP) return -Drop.D64_ICMP_BAD_INNER;

@@ -108,12 +108,14 @@ export function map6to4(c: ResolvedConfig, b: Uint8Array, off: number): number {
  * What {@link mapAddress64} finds, kept in {@link XlatState.mapped64}: the IPv4 address as a
  * signed 32-bit value (`>>> 0` gives the usual unsigned form; kept signed so that V8 never boxes
  * it), the 16-bit word sum of the IPv6 address (unfolded, for the RFC 1624 checksum updates), and
- * whether pool6 did the mapping.
+ * whether pool6 did the mapping. Plain fields, not a typed array: each typed array the packet
+ * path touches costs loads of its length and data pointer (see Memo46).
  */
-export const M64_V4 = 0;
-export const M64_SUM6 = 1;
-export const M64_VIA_POOL6 = 2;
-export const M64_FIELDS = 3;
+export class Mapped64 {
+  v4 = 0;
+  sum6 = 0;
+  viaPool6 = false;
+}
 
 /**
  * pool6 in the form the 6→4 packet path wants: prefix words and masks, and whether the
@@ -121,8 +123,15 @@ export const M64_FIELDS = 3;
  * whenever the translator is configured.
  */
 export class Pool6Plan {
-  readonly words = new Int32Array(4);
-  readonly masks = new Int32Array(4);
+  /** The prefix's four words, each masked by its mask (see mask6Word). */
+  w0 = 0;
+  w1 = 0;
+  w2 = 0;
+  w3 = 0;
+  m0 = 0;
+  m1 = 0;
+  m2 = 0;
+  m3 = 0;
   len = -1;
   wkpRule = false;
 
@@ -130,16 +139,22 @@ export class Pool6Plan {
     const p = c.pool6;
     this.len = p === null || c.pool6Pos === null ? -1 : p.len;
     this.wkpRule = c.pool6IsWkp && c.wkpGlobalOnly;
-    for (let k = 0; k < 4; k++) {
-      this.masks[k] = p === null ? 0 : mask6Word(p.len, k);
-      this.words[k] = p === null ? 0 : word6(p.addr, 0, k) & this.masks[k];
-    }
+    const m = (k: number) => (p === null ? 0 : mask6Word(p.len, k));
+    const w = (k: number) => (p === null ? 0 : word6(p.addr, 0, k) & m(k));
+    this.m0 = m(0);
+    this.m1 = m(1);
+    this.m2 = m(2);
+    this.m3 = m(3);
+    this.w0 = w(0);
+    this.w1 = w(1);
+    this.w2 = w(2);
+    this.w3 = w(3);
   }
 }
 
 /**
  * {@link map6to4} for the packet path: maps the IPv6 address at `b[off]` and leaves the results
- * in `s.mapped64`; false when there is no mapping. The address is read once as four words,
+ * in `s.mapped64` ({@link Mapped64}); false when there is no mapping. The address is read once as four words,
  * which serve the EAM lookup, the pool6 test and the checksum sum alike.
  */
 export function mapAddress64(s: XlatState, b: Uint8Array, off: number): boolean {
@@ -151,20 +166,18 @@ export function mapAddress64(s: XlatState, b: Uint8Array, off: number): boolean 
   const w3 = word6(b, off, 3);
   const eam = c.eam;
   let v4 = 0;
-  let viaPool6 = 0;
+  let viaPool6 = false;
   const e = eam.size === 0 ? -1 : eam.index6(w0, w1, w2, w3);
   if (e >= 0) {
     v4 = eam.v4Of6(e, b, off);
   } else {
     const len = plan.len;
     if (len < 0) return false;
-    const words = plan.words;
-    const masks = plan.masks;
     if (
-      (((w0 & masks[0]) ^ words[0]) |
-        ((w1 & masks[1]) ^ words[1]) |
-        ((w2 & masks[2]) ^ words[2]) |
-        ((w3 & masks[3]) ^ words[3])) !==
+      (((w0 & plan.m0) ^ plan.w0) |
+        ((w1 & plan.m1) ^ plan.w1) |
+        ((w2 & plan.m2) ^ plan.w2) |
+        ((w3 & plan.m3) ^ plan.w3)) !==
       0
     )
       return false;
@@ -176,11 +189,11 @@ export function mapAddress64(s: XlatState, b: Uint8Array, off: number): boolean 
       v4 = (b[off + pos[0]] << 24) | (b[off + pos[1]] << 16) | (b[off + pos[2]] << 8) | b[off + pos[3]];
     }
     if (plan.wkpRule && isNonGlobal4(v4)) return false;
-    viaPool6 = 1;
+    viaPool6 = true;
   }
   const m = s.mapped64;
-  m[M64_V4] = v4;
-  m[M64_SUM6] =
+  m.v4 = v4;
+  m.sum6 =
     (w0 >>> 16) +
     (w0 & 0xffff) +
     (w1 >>> 16) +
@@ -189,36 +202,42 @@ export function mapAddress64(s: XlatState, b: Uint8Array, off: number): boolean 
     (w2 & 0xffff) +
     (w3 >>> 16) +
     (w3 & 0xffff);
-  m[M64_VIA_POOL6] = viaPool6;
+  m.viaPool6 = viaPool6;
   return true;
 }
 
 /** Slots of the {@link Memo46} (a power of two). */
 const MEMO_SLOTS = 256;
+/**
+ * A slot of the memo's table, in 32-bit words: the key (the IPv4 address, signed), the state (0 =
+ * empty, else {@link mapAddress46}'s result plus one), the delta and the sum (see {@link Memo46}), then the IPv6
+ * address as four words (native byte order, as a word view of the output reads them).
+ */
+const SLOT_KEY = 0;
+const SLOT_STATE = 1;
+const SLOT_DELTA = 2;
+const SLOT_SUM6 = 3;
+const SLOT_ADDR = 4;
+const SLOT_WORDS = 8;
 
 /**
  * A direct-mapped memo of {@link map4to6} (EAM lookup, then pool6): a CLAT sees the same few
  * addresses over and over, and copying 16 remembered bytes is several times cheaper than the
  * lookup. One per translator, emptied whenever it is configured. Fixed size: nothing allocated
- * per packet.
+ * per packet. One table of 8-word slots rather than an array per field: each typed array the hot
+ * path touches costs loads of its length and data pointer (V8 folds them only for module-level
+ * constants), measured at ~40 instructions per packet.
  */
 export class Memo46 {
-  readonly key = new Int32Array(MEMO_SLOTS);
-  /** 0 = empty, 1 = mapped (bytes in `addr`), 2 = no mapping. */
-  readonly state = new Uint8Array(MEMO_SLOTS);
-  readonly addr = new Uint8Array(MEMO_SLOTS * 16);
-  /** The same bytes as 32-bit words (native order), written through a word view of the output. */
-  readonly words = new Int32Array(this.addr.buffer);
-  /** Per slot: the folded 16-bit word sum of the IPv6 address (its part of a pseudo-header sum). */
-  readonly sum6 = new Int32Array(MEMO_SLOTS);
-  /** Per slot: the RFC 1624 difference the mapping makes to a checksummed sum (see {@link mapDelta}). */
-  readonly delta = new Int32Array(MEMO_SLOTS);
+  readonly table = new Int32Array(MEMO_SLOTS * SLOT_WORDS);
+  /** The same bytes, for copies to outputs that are not 4-byte aligned. */
+  readonly bytes = new Uint8Array(this.table.buffer);
   /** Results of the last {@link mapAddress46}: its {@link mapDelta} and the sum of the IPv6 address. */
   lastDelta = 0;
   lastSum6 = 0;
 
   clear(): void {
-    this.state.fill(0);
+    this.table.fill(0);
   }
 }
 
@@ -231,44 +250,55 @@ export function mapDelta(v4: number, d: Uint8Array, at: number): number {
   return fold((~fold((v4 >>> 16) + (v4 & 0xffff)) & 0xffff) + fold(sum16(d, at, 16)));
 }
 
+/** {@link mapAddress46}'s result: bit 0 = mapped (written at `d[at]`), bit 1 = a martian address. */
+export const MAP46_MAPPED = 1;
+export const MAP46_MARTIAN = 2;
+
 /**
  * {@link map4to6} for the IPv4 address at `b[from]`, written at `d[at]`, through the memo; the
- * delta and sum of the result are left in `s.memo46.lastDelta` / `lastSum6`. The address stays a
- * signed 32-bit value (a small integer to V8) until a miss: unsigned values above 2^31 would be
- * boxed as heap numbers, an allocation per packet.
+ * delta and sum of the result are left in `s.memo46.lastDelta` / `lastSum6`. Says, with
+ * {@link MAP46_MARTIAN}, whether the address is a martian ({@link isMartian4}): remembered in the
+ * memo with the mapping, so that the callers' martian checks cost nothing on a hit. The address
+ * stays a signed 32-bit value (a small integer to V8) until a miss: unsigned values above 2^31
+ * would be boxed as heap numbers, an allocation per packet.
  */
-export function mapAddress46(s: XlatState, b: Uint8Array, from: number, d: Uint8Array, at: number): boolean {
+export function mapAddress46(s: XlatState, b: Uint8Array, from: number, d: Uint8Array, at: number): number {
   const memo = s.memo46;
+  const t = memo.table;
   const v4 = (b[from] << 24) | (b[from + 1] << 16) | (b[from + 2] << 8) | b[from + 3];
-  const h = (v4 ^ (v4 >>> 8) ^ (v4 >>> 16) ^ (v4 >>> 24)) & (MEMO_SLOTS - 1);
-  const state = memo.state[h];
-  if (state !== 0 && memo.key[h] === v4) {
-    if (state === 2) return false;
+  const slot = ((v4 ^ (v4 >>> 8) ^ (v4 >>> 16) ^ (v4 >>> 24)) & (MEMO_SLOTS - 1)) * SLOT_WORDS;
+  // The state is the result plus one (0: an empty slot).
+  const state = t[slot + SLOT_STATE];
+  if (state !== 0 && t[slot + SLOT_KEY] === v4) {
+    const r = state - 1;
+    if ((r & MAP46_MAPPED) === 0) return r;
     const w = wordView(s.words, d);
+    const a = slot + SLOT_ADDR;
     if ((at & 3) === 0 && w.length !== 0) {
       const k = at >>> 2;
-      const m = h << 2;
-      const mw = memo.words;
-      w[k] = mw[m];
-      w[k + 1] = mw[m + 1];
-      w[k + 2] = mw[m + 2];
-      w[k + 3] = mw[m + 3];
+      w[k] = t[a];
+      w[k + 1] = t[a + 1];
+      w[k + 2] = t[a + 2];
+      w[k + 3] = t[a + 3];
     } else {
-      const m = h << 4;
-      for (let i = 0; i < 16; i++) d[at + i] = memo.addr[m + i];
+      const m = a << 2;
+      const bytes = memo.bytes;
+      for (let i = 0; i < 16; i++) d[at + i] = bytes[m + i];
     }
-    memo.lastDelta = memo.delta[h];
-    memo.lastSum6 = memo.sum6[h];
-    return true;
+    memo.lastDelta = t[slot + SLOT_DELTA];
+    memo.lastSum6 = t[slot + SLOT_SUM6];
+    return r;
   }
   const ok = map4to6(s.config, v4 >>> 0, d, at);
-  memo.key[h] = v4;
-  memo.state[h] = ok ? 1 : 2;
+  const r = (ok ? MAP46_MAPPED : 0) | (isMartian4(v4) ? MAP46_MARTIAN : 0);
+  t[slot + SLOT_KEY] = v4;
+  t[slot + SLOT_STATE] = r + 1;
   if (ok) {
-    const m = h << 4;
-    for (let i = 0; i < 16; i++) memo.addr[m + i] = d[at + i];
-    memo.lastDelta = memo.delta[h] = mapDelta(v4, d, at);
-    memo.lastSum6 = memo.sum6[h] = fold(sum16(d, at, 16));
+    const m = (slot + SLOT_ADDR) << 2;
+    const bytes = memo.bytes;
+    for (let i = 0; i < 16; i++) bytes[m + i] = d[at + i];
+    memo.lastDelta = t[slot + SLOT_DELTA] = mapDelta(v4, d, at);
+    memo.lastSum6 = t[slot + SLOT_SUM6] = fold(sum16(d, at, 16));
   }
-  return ok;
+  return r;
 }

@@ -12,7 +12,7 @@ import { Ipv6Chain } from '../hdr/ipv6-ext.js';
 import type { ResolvedConfig } from './config.js';
 import { type ErrorLayout46, newErrorLayout46 } from './icmp46.js';
 import { ErrorLayout } from './icmp64.js';
-import { M64_FIELDS, Memo46, Pool6Plan } from './mapping.js';
+import { Mapped64, Memo46, Pool6Plan } from './mapping.js';
 import { ArenaWords } from './words.js';
 
 export class XlatState {
@@ -28,8 +28,8 @@ export class XlatState {
   readonly memo46 = new Memo46();
   /** pool6 as prefix words and masks, for the 6→4 lookups. */
   readonly pool6 = new Pool6Plan();
-  /** Results of the last 6→4 mapping (indexed by M64_V4, M64_SUM6, M64_VIA_POOL6). */
-  readonly mapped64 = new Int32Array(M64_FIELDS);
+  /** Results of the last 6→4 mapping. */
+  readonly mapped64 = new Mapped64();
 
   // ---- 4to6.ts ----
   /** Where the parts of a translated ICMPv4 error go. */

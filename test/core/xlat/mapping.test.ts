@@ -10,7 +10,7 @@ import { formatIPv4 } from '../../../src/core/addr/ipv4.js';
 import { formatIPv6 } from '../../../src/core/addr/ipv6.js';
 import { sum16 } from '../../../src/core/checksum.js';
 import { resolveConfig } from '../../../src/core/xlat/config.js';
-import { M64_SUM6, M64_V4, M64_VIA_POOL6, map6to4, mapAddress64, NO_MAPPING } from '../../../src/core/xlat/mapping.js';
+import { map6to4, mapAddress64, NO_MAPPING } from '../../../src/core/xlat/mapping.js';
 import { XlatState } from '../../../src/core/xlat/state.js';
 
 const POOL6_LENGTHS = [32, 40, 48, 56, 64, 96];
@@ -78,9 +78,9 @@ test('mapAddress64 agrees with map6to4 (address, via pool6, word sum)', () => {
           const mapped64 = st.mapped64;
           assert.equal(ok, want !== NO_MAPPING, formatIPv6(a));
           if (!ok) continue;
-          assert.equal(mapped64[M64_V4] >>> 0, want, formatIPv6(a));
-          assert.equal(mapped64[M64_VIA_POOL6] === 1, c.eam.find6(b, 21) === undefined, formatIPv6(a));
-          assert.equal(mapped64[M64_SUM6], sum16(b, 21, 16), formatIPv6(a));
+          assert.equal(mapped64.v4 >>> 0, want, formatIPv6(a));
+          assert.equal(mapped64.viaPool6, c.eam.find6(b, 21) === undefined, formatIPv6(a));
+          assert.equal(mapped64.sum6, sum16(b, 21, 16), formatIPv6(a));
         }
       },
     ),
@@ -119,6 +119,6 @@ test('255.255.255.255 is a mapping like any other (its signed form is -1)', () =
   b.set([0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255]);
   const st = new XlatState(c);
   assert.equal(mapAddress64(st, b, 0), true);
-  assert.equal(st.mapped64[M64_V4], -1);
+  assert.equal(st.mapped64.v4, -1);
   assert.equal(map6to4(c, b, 0), 0xffffffff);
 });
