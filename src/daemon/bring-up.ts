@@ -2,7 +2,8 @@
  * Steps 4-7 for a new or changed CLAT identity, in order:
  *
  *   4. addresses    the CLAT IPv4 (kept, --v4, or RFC 7335) and the first IPv6 (kept, --v6, or drawn)
- *   5. uplink side  receive and announce the address (anycast, nft rule), then DAD on the wire;
+ *   5. uplink side  receive and announce the address (anycast or clatd's own answers once DAD
+ *                   passed, nft rule), then DAD on the wire;
  *                   meanwhile (strict and off modes) the IPv4 side and a paused datapath get ready
  *   6. IPv4 side    TUN, /32, MTU, default route (kept across address changes)
  *   7. translate    the datapath started, or reconfigured and resumed
@@ -154,8 +155,10 @@ export class BringUp {
       probing.then(
         (v) => {
           if (lifecycle.done || mine.signal.aborted) return;
-          if (v.type === 'unique') log.info('dad', `${v.address} is unique after ${v.attempts} attempt(s)`);
-          else if (v.type !== 'stopped') this.ctx.onLateVerdict(v);
+          if (v.type === 'unique') {
+            up.dadPassed(v.address);
+            log.info('dad', `${v.address} is unique after ${v.attempts} attempt(s)`);
+          } else if (v.type !== 'stopped') this.ctx.onLateVerdict(v);
         },
         (e: Error) => {
           if (!mine.signal.aborted && !lifecycle.done) this.ctx.onLateError(e);
@@ -167,6 +170,8 @@ export class BringUp {
       if (lifecycle.done || v.type === 'stopped') return { type: 'stopped' };
       if (v.type !== 'unique') return { type: 'dad-failed', verdict: v };
       session.clat6 = v.address;
+      // Only now may the address be answered for (announce `respond`).
+      up.dadPassed(v.address);
       log.info(
         'dad',
         cfg.dad === 'off'

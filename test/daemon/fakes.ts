@@ -26,6 +26,7 @@ import type {
   NetEvent,
   NetPort,
   PlumbingPort,
+  ResponderStatus,
   RouteInfo,
   UplinkSide,
   XlatParams,
@@ -211,6 +212,8 @@ export class FakePlumbing implements PlumbingPort {
   dadSysctl = { transmits: 1, retransMs: 1000 };
   /** The `announce` of each openUplink. */
   announced: Announce[] = [];
+  /** What the fake responder reports (`respond` sides), as a test sets it. */
+  responder: ResponderStatus | undefined;
 
   async openUplink(uplink: LinkInfo, clat6: string, _pref64: Prefix6, announce: Announce): Promise<UplinkSide> {
     this.ops.push(`openUplink ${uplink.name} ${clat6}`);
@@ -226,6 +229,10 @@ export class FakePlumbing implements PlumbingPort {
         this.restoreError = undefined;
         if (e) throw e;
       },
+      dadPassed: (a: string) => {
+        this.ops.push(`dadPassed ${a}`);
+      },
+      responder: () => (announce === 'respond' ? this.responder : undefined),
       retarget: async (a: string) => {
         this.ops.push(`retarget ${a}`);
         const e = this.retargetError;
