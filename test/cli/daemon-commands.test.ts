@@ -198,6 +198,25 @@ describe('clatd run / status / discover on the command line', () => {
     const withDrops = formatStatus({ ...status, counters: { ...counters, io: { packetKernelDrops: 7 } } });
     assert.match(withDrops, /held back by the rate limit\n\s+7 more dropped by the kernel before clatd read them/);
     assert.match(t, /changes\s+prefix64-changed=1/);
+    assert.doesNotMatch(t, /^\s+ND\s/m, 'no responder line when the kernel answers');
+    const responding = formatStatus({
+      ...status,
+      responder: {
+        address: '2001:db8::1',
+        answering: true,
+        answered: 7,
+        nud: 2,
+        defended: 1,
+        announced: 1,
+        sendErrors: 0,
+        ignored: { 'before-dad': 3, 'bad-checksum': 1 },
+      },
+    });
+    assert.match(
+      responding,
+      /ND\s+clatd answers neighbor solicitations itself \(answering for 2001:db8::1\)\n\s+7 answered \(2 unreachability probes\), 1 DAD probes of others defended, 1 announced, 0 send errors\n\s+ignored: before-dad 3, bad-checksum 1\n/,
+    );
+    assert.match(responding, /1 neighbor discovery \(answered by clatd\)/);
   });
 
   test('status finds the control socket: --control, --interface, or the only one running', () => {
