@@ -88,12 +88,26 @@ export function formatStatus(s: StatusSnapshot): string {
     );
   for (const r of s.pref64Refused) lines.push(row('', `refused PREF64 ${r.prefix} from ${r.router}: ${r.why}`));
   lines.push(row('CLAT IPv4', s.clat4 ?? '-'));
-  lines.push(row('CLAT IPv6', s.clat6 ? `${s.clat6} (in ${s.prefix64})` : '-'));
+  const where =
+    s.uplinkMode?.mode === 4 ? ' (leased)' : s.uplinkMode?.mode === 3 ? ' (routed prefix)' : ` (in ${s.prefix64})`;
+  lines.push(row('CLAT IPv6', s.clat6 ? `${s.clat6}${where}` : '-'));
+  const m = s.uplinkMode;
+  if (m) {
+    lines.push(row('mode', `${m.mode}, ${m.name}: ${m.how}`));
+    for (const w of m.why) lines.push(row('', `not ${w.mode}: ${w.why}`));
+  }
   const blocked =
     s.dad.result === 'blocked'
       ? `, every address answered for in ${s.dad.blockedRounds} round(s) in a row; next round in ${s.dad.retryInSec ?? 0} s`
       : '';
-  lines.push(row('DAD', `${s.dad.result} (--dad ${s.dad.mode}, ${s.dad.attempts} attempt(s)${blocked})`));
+  lines.push(
+    row(
+      'DAD',
+      s.dad.result === 'skipped'
+        ? `skipped: ${s.dad.skipped}`
+        : `${s.dad.result} (--dad ${s.dad.mode}, ${s.dad.attempts} attempt(s)${blocked})`,
+    ),
+  );
   for (const d of s.dad.duplicates) lines.push(row('', `duplicate ${d.address}: ${d.by}`));
   lines.push(row('TUN', s.tun ? `${s.tun}, MTU ${s.mtu}` : '-'));
   if (s.offload) lines.push(row('offload', s.offload));

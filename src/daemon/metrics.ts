@@ -184,6 +184,13 @@ export function renderMetrics(s: StatusSnapshot, o: { startTimeSec?: number; pro
     'DAD rounds in a row in which every address tried was answered for by another node (0: DAD passed).',
     [[{}, s.dad.blockedRounds]],
   );
+  const m = s.uplinkMode;
+  metric(
+    'clatd_address_mode',
+    'gauge',
+    'How the CLAT IPv6 address was obtained (1 for the way in use): 1 on-link anycast, 2 on-link with clatd answering, 3 routed prefix, 4 leased.',
+    m ? [[{ mode: String(m.mode), announce: m.announce }, 1]] : [],
+  );
   metric(
     'clatd_pref64_routers',
     'gauge',
