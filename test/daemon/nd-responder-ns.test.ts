@@ -19,10 +19,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { formatIPv6, parseIPv6, solicitedNode } from '../../src/core/addr/ipv6.js';
 import { parsePrefix6 } from '../../src/core/addr/prefix.js';
 import { HostSettings } from '../../src/daemon/system/host-settings.js';
 import { SystemUplink } from '../../src/daemon/system/uplink.js';
+import { assertPings, leftovers, running, SERVER6, startClatd, startRaSender, statusOf } from '../helpers/clatd-run.js';
+import { GOOD_PY } from '../helpers/fuzz-py.js';
 import { NEED_ROOT, type Netns, type VethPair, withVethPair } from '../helpers/netns.js';
+import { CLI } from '../helpers/paths.js';
 import { describe, test } from '../helpers/suite.js';
 
 const HOST = '2001:db8:1::a5';
@@ -245,4 +249,77 @@ describe('clatd answers neighbor solicitations for the CLAT address (respond)', 
       { tag: 'ndr' },
     );
   });
+
+  test('`clatd run` with no flags on such a host: mode 2, IPv4 up (ping, UDP), the router resolves the CLAT address to the host MAC; SIGTERM leaves nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clatd-ndresp-'));
+    try {
+      await withVethPair(
+        async (p) => {
+          // The router forwards (its NAs carry the Router flag) and answers for the NAT64 prefix's
+          // server itself; its RAs carry the /64 and PREF64. The host, as a DHCPv6-only host, does no
+          // SLAAC: its one global address is the /128 (nodad, as a DHCPv6 client's after DAD).
+          p.b.sh(
+            `sysctl -qw net.ipv6.conf.all.forwarding=1; ip addr add ${SERVER6}/128 dev lo; ` +
+              'ip addr add 2001:db8:1::1/64 dev veth-b nodad',
+          );
+          p.a.sh(`sysctl -qw net.ipv6.conf.veth-a.autoconf=0; ip addr add ${HOST}/128 dev veth-a noprefixroute nodad`);
+          startRaSender(p, dir, 1800);
+          await waitFor(async () => (await run(p.a, 'ip', '-6', 'route', 'show', 'default')).stdout.includes('via'));
+          const before = sysctls(p.a);
+          const sock = join(dir, 'c.sock');
+          const c = startClatd(p.a, ['--control', sock]);
+          await c.waitFor(running, 30_000);
+          const st = statusOf(p.a, sock);
+          assert.equal(st.uplinkMode?.mode, 2, JSON.stringify(st.uplinkMode));
+          assert.equal(st.uplinkMode.announce, 'respond');
+          assert.match(st.clat6, /^2001:db8:1:0:/);
+          assert.equal(st.dad.result, 'unique');
+          assert.equal(st.responder?.address, st.clat6);
+          assert.equal(st.responder.answering, true);
+
+          assertPings(p.a);
+          const echo = p.b.spawn('python3', ['-c', GOOD_PY, 'server', SERVER6, '7'], {
+            stdio: ['ignore', 'pipe', 'ignore'],
+          });
+          await waitFor(async () => echo.stdout?.read()?.toString().includes('ready') ?? false);
+          const udp = await run(p.a, 'python3', '-c', GOOD_PY, 'client', '192.0.2.1', '7', '20', '1');
+          const u = JSON.parse(udp.stdout.trim()) as { sent: number; answered: number };
+          assert.ok(u.answered >= u.sent - 1 && u.answered > 0, `UDP: ${udp.stdout}`);
+          echo.kill();
+
+          // The router's entry for the CLAT address came from clatd's NA: the host's MAC, confirmed.
+          const neigh = p.b.exec('ip', '-6', 'neigh', 'show', st.clat6, 'dev', 'veth-b');
+          assert.match(neigh, new RegExp(`lladdr ${p.aMac} (router )?REACHABLE`), neigh);
+          const after = statusOf(p.a, sock);
+          assert.ok(after.responder.answered >= 1, JSON.stringify(after.responder));
+          const group = new RegExp(`inet6 ${formatIPv6(solicitedNode(parseIPv6(st.clat6)))}\n`);
+          assert.match(
+            p.a.exec('ip', '-6', 'maddr', 'show', 'dev', 'veth-a'),
+            group,
+            "the CLAT address's group joined",
+          );
+          const text = p.a.exec('node', CLI, 'status', '--control', sock);
+          assert.match(text, /mode\s+2, /);
+          assert.match(text, /ND\s+clatd answers neighbor solicitations itself \(answering for /);
+
+          c.child.kill('SIGTERM');
+          assert.equal((await c.exited).code, 0);
+          assert.deepEqual(leftovers(p.a), []);
+          assert.doesNotMatch(p.a.exec('ip', '-6', 'maddr', 'show', 'dev', 'veth-a'), group, 'the group left');
+          assert.equal(sysctls(p.a), before, 'a sysctl changed');
+        },
+        { tag: 'ndr2' },
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
+async function waitFor(cond: () => Promise<boolean>, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
