@@ -160,7 +160,7 @@ function open(p: VethPair, dir: string, announce: 'anycast' | 'respond'): System
 }
 
 describe('clatd answers neighbor solicitations for the CLAT address (respond)', { skip: NEED_ROOT }, () => {
-  test('on a host with only a /128: nothing before DAD, then resolution, NUD and DAD probes answered with the host MAC; close stops it; no sysctl changed', async () => {
+  test('on a host with only a /128: nothing before DAD, then resolution, NUD and DAD probes answered with the host MAC, again after the link went down and up; close stops it; no sysctl changed', async () => {
     await withVethPair(
       async (p) => {
         hostSetUp(p);
@@ -223,6 +223,18 @@ describe('clatd answers neighbor solicitations for the CLAT address (respond)', 
             assert.equal(st.defended, 1);
             assert.equal(st.sendErrors, 0);
 
+            // The link going down stops the socket under the poll (ENETDOWN); the retarget before
+            // the DAD that follows its return starts it again.
+            p.a.sh('ip link set veth-a down; ip link set veth-a up');
+            await waitFor(async () => up.responder()?.failed !== undefined, 5000);
+            await waitFor(
+              async () => (await run(p.a, 'cat', '/sys/class/net/veth-a/operstate')).stdout.trim() === 'up',
+            );
+            await p.a.enter(() => up.retarget(CLAT, parsePrefix6('64:ff9b::/96')));
+            assert.equal(up.responder()?.failed, undefined);
+            up.dadPassed(CLAT);
+            await waitFor(async () => (await ndisc6(p)) === p.aMac, 10_000);
+
             // A retarget is a new DAD: silent again until it passes.
             // In the host namespace: `nft` runs as a child of this thread (and nothing in retarget or close awaits).
             const pref64 = parsePrefix6('64:ff9b::/96');
@@ -250,7 +262,7 @@ describe('clatd answers neighbor solicitations for the CLAT address (respond)', 
     );
   });
 
-  test('`clatd run` with no flags on such a host: mode 2, IPv4 up (ping, UDP), the router resolves the CLAT address to the host MAC; SIGTERM leaves nothing', async () => {
+  test('`clatd run` with no flags on such a host: mode 2, IPv4 up (ping, UDP), the router resolves the CLAT address to the host MAC, also after a link flap; SIGTERM leaves nothing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'clatd-ndresp-'));
     try {
       await withVethPair(
@@ -301,6 +313,21 @@ describe('clatd answers neighbor solicitations for the CLAT address (respond)', 
           const text = p.a.exec('node', CLI, 'status', '--control', sock);
           assert.match(text, /mode\s+2, /);
           assert.match(text, /ND\s+clatd answers neighbor solicitations itself \(answering for /);
+
+          // A link that goes down and up: clatd pauses, probes the address again, and answers again.
+          // The kernel flushes the /128 with the link (keep_addr_on_down 0); the DHCPv6 client
+          // would put it back, as the test does.
+          const resumed = c.lines.length;
+          p.a.sh(
+            `ip link set veth-a down; sleep 0.2; ip link set veth-a up; ip addr add ${HOST}/128 dev veth-a noprefixroute nodad`,
+          );
+          await c.waitFor((l) => running(l) && c.lines.indexOf(l) >= resumed, 30_000);
+          p.b.exec('ip', '-6', 'neigh', 'flush', 'dev', 'veth-b');
+          assertPings(p.a);
+          assert.match(
+            p.b.exec('ip', '-6', 'neigh', 'show', st.clat6, 'dev', 'veth-b'),
+            new RegExp(`lladdr ${p.aMac} (router )?REACHABLE`),
+          );
 
           c.child.kill('SIGTERM');
           assert.equal((await c.exited).code, 0);
