@@ -231,3 +231,27 @@ export function describeMode(m: UplinkMode): string {
   const why = m.whyNot.map((w) => `not ${w.mode}: ${w.why}`).join('; ');
   return `address mode ${m.mode} (${MODE_NAMES[m.mode]}): ${m.how}${why ? `; ${why}` : ''}`;
 }
+
+/**
+ * The daemon's memory around the choice: the mode last chosen (for status) and a refused anycast
+ * join, which holds while the uplink's addresses stay as they were (a new prefix may let it pass).
+ */
+export class UplinkModes {
+  /** The mode last chosen; undefined while none applies. */
+  last?: UplinkMode;
+  #refused?: { prefix64: string; reason: string; addresses: string };
+  #addresses = '';
+
+  choose(o: Omit<ModeInput, 'anycastRefused'>): UplinkMode | UplinkModeWait {
+    this.#addresses = addressKey(o.addresses);
+    const refused = this.#refused?.addresses === this.#addresses ? this.#refused : undefined;
+    const m = chooseUplinkMode({ ...o, anycastRefused: refused });
+    this.last = isWait(m) ? undefined : m;
+    return m;
+  }
+
+  /** The kernel refused the anycast join for `address` with the uplink's addresses of the last choice. */
+  refused(address: string, reason: string): void {
+    this.#refused = { prefix64: formatIPv6(prefixOf(address, 64).addr), reason, addresses: this.#addresses };
+  }
+}
