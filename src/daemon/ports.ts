@@ -76,6 +76,8 @@ export interface IdentityPort {
   selectIPv4(inUse: string[]): string | undefined;
   /** A random checksum-neutral CLAT IPv6 address in `prefix64` (the /64, as an address). */
   generateIPv6(o: { prefix64: string; pref64: Prefix6; ipv4: string }): string;
+  /** The same in a prefix routed to the host, /32 to /96 (--v6-prefix). */
+  generateInPrefix(o: { prefix: Prefix6; pref64: Prefix6; ipv4: string }): string;
 }
 
 export interface DadParams {
@@ -111,7 +113,7 @@ export interface DadDuplicate {
 export interface DadPort {
   /**
    * Runs DAD on the wire for `first`, drawing a new address with `redraw` on a duplicate (at most 3
-   * times). `onAddress` is awaited before each new address is probed (so the receive side can follow
+   * times; never without `redraw`). `onAddress` is awaited before each new address is probed (so the receive side can follow
    * it); when `onAddress` rejects, the run ends and rejects with its error. In `off` mode it sends
    * the probes and resolves at once. Socket and link failures end it as `interrupted`, never reject.
    */
@@ -120,7 +122,8 @@ export interface DadPort {
     /** The uplink side open for `first` (its raw socket sends the probes). */
     side: UplinkSide;
     first: string;
-    redraw: () => string;
+    /** Undefined: a duplicate ends the run (a leased address is not ours to replace). */
+    redraw?: () => string;
     params: DadParams;
     onAddress: (address: string) => Promise<void>;
     signal: AbortSignal;
@@ -147,19 +150,72 @@ export interface XlatParams {
  */
 export type Announce = 'anycast' | 'respond' | 'none';
 
+/**
+ * An address clatd took off the uplink to serve it itself (a leased --v6 address), recorded before
+ * it was removed so that exit, `clatd cleanup` or the next start after a crash puts it back.
+ */
+export interface TakenAddress {
+  readonly address: string;
+  readonly prefixLen: number;
+  /** Puts it back on the uplink as it was (flags, remaining lifetimes) and forgets the record; says what it did. */
+  giveBack(): Promise<string[]>;
+}
+
+/**
+ * The error of an anycast join the kernel refused because no prefix on the uplink covers the
+ * address (openUplink or retarget with `anycast`): its `errnoName` is `EADDRNOTAVAIL`.
+ */
+export function isAnycastRefused(e: unknown): boolean {
+  return (e as { errnoName?: string } | null)?.errnoName === 'EADDRNOTAVAIL';
+}
+
 /** The receive and transmit side on the uplink: packet socket, raw socket with anycast, nft drop rule. */
 export interface UplinkSide {
   /** How the CLAT address is announced (fixed for the side's life: another way needs a new side). */
   readonly announce: Announce;
   /** The nftables table (family inet) holding the drop rule. */
   readonly table: string;
-  /** Points the BPF filter, the anycast membership and the nft rule at a new address / prefix. */
+  /**
+   * Points the BPF filter, the anycast membership and the nft rule at a new address / prefix. It
+   * comes before each DAD run of the address: with `respond`, nothing is answered for it until
+   * {@link dadPassed}.
+   */
   retarget(clat6: string, pref64: Prefix6): Promise<void>;
+  /**
+   * DAD found `clat6` unique (or sent its probes, --dad off): with `respond`, clatd answers
+   * neighbor solicitations for it from now on and advertises it once to all nodes. Ignored for
+   * another address than the current one; a no-op for `anycast` and `none`.
+   */
+  dadPassed(clat6: string): void;
+  /** What clatd's own neighbor responder did (`respond`; undefined for the others). */
+  responder(): ResponderStatus | undefined;
   /** Whether the nft table still holds the filter for the current address as installed. */
   filterIntact(): Promise<boolean>;
   /** Installs the nft table again, whole, for the current address (after someone deleted it). */
   restoreFilter(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** clatd's own answers to neighbor solicitations for the CLAT address (announce `respond`). */
+export interface ResponderStatus {
+  /** The address answered for. */
+  address: string;
+  /** DAD passed for it: solicitations are answered. */
+  answering: boolean;
+  /** Solicited advertisements sent (address resolution and unreachability probes). */
+  answered: number;
+  /** Of `answered`, unreachability probes (unicast to the address). */
+  nud: number;
+  /** Other nodes' DAD probes for the address, answered to all nodes (the address defended). */
+  defended: number;
+  /** Unsolicited advertisements after DAD passed. */
+  announced: number;
+  /** Advertisements the socket refused. */
+  sendErrors: number;
+  /** Packets read and not answered, by reason (malformed ones by the parser's reason). */
+  ignored: Record<string, number>;
+  /** Why the responder stopped reading (its socket failed), if it did. */
+  failed?: string;
 }
 
 /** The IPv4 side: TUN v4-<uplink>, its /32, MTU and default route. */
@@ -223,6 +279,11 @@ export interface DatapathHandle {
 
 export interface PlumbingPort {
   openUplink(uplink: LinkInfo, clat6: string, pref64: Prefix6, announce: Announce): Promise<UplinkSide>;
+  /**
+   * Takes `address` off the uplink (recording it first, with its prefix length, flags and
+   * lifetimes); undefined when it is not configured there.
+   */
+  takeAddress(uplink: LinkInfo, address: string): Promise<TakenAddress | undefined>;
   createIpv4Side(o: { uplink: LinkInfo; name: string; v4: string; mtu: number; metric: number }): Promise<Ipv4Side>;
   /**
    * Starts the datapath. `onFailure` is called (at most once per handle) when a part of it dies on

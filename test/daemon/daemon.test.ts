@@ -25,8 +25,8 @@ describe('daemon start-up', () => {
     assert.equal(w.daemon.state, 'running');
     assert.deepEqual(
       w.plumbing.ops.map((o) => o.split(' ')[0]),
-      ['openUplink', 'createIpv4', 'startDatapath', 'resume'],
-      'the address passed DAD as drawn: no reconfiguration',
+      ['openUplink', 'createIpv4', 'startDatapath', 'dadPassed', 'resume'],
+      'the address passed DAD as drawn: no reconfiguration; the side hears of it before translation resumes',
     );
     assert.equal(w.plumbing.dp?.paused, false);
     assert.equal(w.dad.probed.length, 1);
@@ -337,6 +337,10 @@ describe('daemon DAD', () => {
     assert.equal(w.daemon.state, 'running');
     assert.equal(w.daemon.status().clat6, '2001:db8:1::c002');
     assert.ok(w.plumbing.ops.includes('retarget 2001:db8:1::c002'));
+    // Only the address DAD passed may be answered for, and only after the side moved to it.
+    const passed = w.plumbing.ops.filter((o) => o.startsWith('dadPassed'));
+    assert.deepEqual(passed, ['dadPassed 2001:db8:1::c002']);
+    assert.ok(w.plumbing.ops.indexOf(passed[0]) > w.plumbing.ops.indexOf('retarget 2001:db8:1::c002'));
     assert.equal(w.daemon.status().dad.duplicates.length, 1);
     assert.equal(w.daemon.changes['address-duplicate'], 1);
     // Warned once, with what answered; trying the next address is information.
@@ -436,14 +440,20 @@ describe('daemon DAD', () => {
     await w.daemon.stop();
   });
 
-  test('a duplicate --v6 is replaced by a drawn address', async () => {
+  test('a duplicate of a leased --v6 is not replaced: DAD is blocked and tried again after the back-off', async () => {
     const w = world({ pref64: '64:ff9b::/96', v6: '2001:db8:1::1234' });
     w.dad.duplicates.add('2001:db8:1::1234');
     await w.daemon.start();
     await flush(w.daemon);
+    assert.equal(w.daemon.state, 'dad');
+    assert.deepEqual(w.dad.probed, ['2001:db8:1::1234'], 'no other address drawn');
+    assert.equal(w.daemon.status().dad.result, 'blocked');
+    assert.equal(w.plumbing.live.size, 0, 'nothing built while the leased address is in use');
+    w.dad.duplicates.clear();
+    w.clock.advance(5_000);
+    await flush(w.daemon);
     assert.equal(w.daemon.state, 'running');
-    assert.deepEqual(w.dad.probed, ['2001:db8:1::1234', '2001:db8:1::c001']);
-    assert.equal(w.daemon.status().clat6, '2001:db8:1::c001');
+    assert.equal(w.daemon.status().clat6, '2001:db8:1::1234');
     await w.daemon.stop();
   });
 
@@ -467,9 +477,11 @@ describe('daemon DAD modes and reload', () => {
     assert.equal(w.daemon.state, 'running');
     assert.equal(w.daemon.status().dad.result, 'optimistic');
     assert.ok(w.plumbing.ops.some((o) => o.startsWith('startDatapath')));
+    assert.ok(!w.plumbing.ops.some((o) => o.startsWith('dadPassed')), 'translating, but not answered for yet');
     w.dad.release();
     await flush(w.daemon);
     assert.equal(w.daemon.status().dad.result, 'unique');
+    assert.equal(w.plumbing.ops.filter((o) => o.startsWith('dadPassed')).length, 1);
     await w.daemon.stop();
   });
 

@@ -121,10 +121,19 @@ function snapshot(): StatusSnapshot {
     clat4: '192.0.0.4',
     clat6: '2001:db8::1',
     prefix64: '2001:db8::/64',
+    uplinkMode: null,
     tun: 'v4-eth0',
     mtu: 1472,
     offload: null,
-    dad: { mode: 'strict', result: 'unique', attempts: 1, duplicates: [], blockedRounds: 0, retryInSec: null },
+    dad: {
+      mode: 'strict',
+      result: 'unique',
+      attempts: 1,
+      duplicates: [],
+      blockedRounds: 0,
+      retryInSec: null,
+      skipped: null,
+    },
     pref64Routers: [],
     pref64Refused: [],
     counters,
@@ -190,6 +199,24 @@ describe('metrics', () => {
     assert.doesNotMatch(t, /uptime|^clatd_ipv4_mtu /m);
     assert.match(t, /^clatd_info\{uplink="eth0",pref64="64:ff9b::\/96",pref64_source="ra",/m);
     for (const line of t.trim().split('\n')) assert.match(line, /^(# (HELP|TYPE) \S+ .+|\S+(\{.*\})? \d+(\.\d+)?)$/);
+    assert.doesNotMatch(t, /^clatd_nd_responder_total\{/m, 'no samples while the kernel answers');
+    const r = renderMetrics({
+      ...snapshot(),
+      responder: {
+        address: '2001:db8::1',
+        answering: true,
+        answered: 7,
+        nud: 2,
+        defended: 1,
+        announced: 1,
+        sendErrors: 0,
+        ignored: { 'before-dad': 3 },
+      },
+    });
+    assert.match(r, /^clatd_nd_responder_total\{kind="answered"\} 7$/m);
+    assert.match(r, /^clatd_nd_responder_total\{kind="nud"\} 2$/m);
+    assert.match(r, /^clatd_nd_responder_total\{kind="defended"\} 1$/m);
+    assert.match(r, /^clatd_nd_responder_ignored_total\{reason="before-dad"\} 3$/m);
   });
 
   test('process metrics under the names every Prometheus client uses', () => {
