@@ -39,7 +39,8 @@ export interface RunConfig {
   v4?: string;
   v6?: string;
   dad: DadMode;
-  routeMetric: number;
+  /** Metric of the IPv4 default route; undefined: 2048 plus the uplink's place among the IPv6 default routes. */
+  routeMetric?: number;
   /** IPv4 MTU of the TUN, overriding the one derived from the uplink's path MTU. */
   mtu?: number;
   workers?: number;
@@ -61,7 +62,6 @@ export const DEFAULTS = {
   mode: 'auto',
   offload: 'auto',
   dad: 'strict',
-  routeMetric: 2048,
   logLevel: 'info',
   logFormat: 'text',
   trafficClass: 'copy',
@@ -109,7 +109,11 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
     help: 'first CLAT IPv6 address to try; DAD replaces it if taken (default: checksum-neutral in the uplink /64)',
   },
   dad: { type: 'string', value: 'strict|optimistic|off', help: 'duplicate address detection mode (default: strict)' },
-  'route-metric': { type: 'string', value: 'N', help: 'metric of the IPv4 default route (default: 2048)' },
+  'route-metric': {
+    type: 'string',
+    value: 'N',
+    help: "metric of the IPv4 default route (default: 2048 plus the uplink's place in the IPv6 default route order, followed live)",
+  },
   mtu: {
     type: 'string',
     value: 'N',
@@ -349,7 +353,7 @@ export function resolveConfig(
     v4,
     v6,
     dad: oneOf('dad', ['strict', 'optimistic', 'off'] as const, DEFAULTS.dad),
-    routeMetric: int('route-metric', 0, 0xffffffff) ?? DEFAULTS.routeMetric,
+    routeMetric: int('route-metric', 0, 0xffffffff),
     mtu: int('mtu', 576, 65507),
     workers: int('workers', 0, 256),
     offload: oneOf('offload', ['auto', 'off'] as const, DEFAULTS.offload),

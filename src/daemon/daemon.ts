@@ -17,6 +17,7 @@ import { formatPrefix6, type Prefix6 } from '../core/addr/prefix.js';
 import { Addressing } from './addressing.js';
 import { BringUp, type BringUpRequest, type FailedDad, type Session } from './bring-up.js';
 import type { RunConfig } from './config.js';
+import { Ipv4Route } from './ipv4-route.js';
 import type { Logger } from './log.js';
 import { ChangeTracker, observeHost, observePath } from './observe.js';
 import {
@@ -65,6 +66,7 @@ export class Daemon {
   #everHadPrefix = false;
 
   readonly #sides: ClatSides;
+  readonly #route: Ipv4Route;
   readonly #steps: StepLoop;
   readonly #bringup: BringUp;
   #errors = 0;
@@ -120,6 +122,7 @@ export class Daemon {
     this.#addr = new Addressing(deps, log, cfg.dad);
     this.#steps = new StepLoop(deps.clock, log, () => this.#step());
     this.#sides = new ClatSides(deps.plumbing, log, (kind, msg) => this.#changes.change(kind, msg));
+    this.#route = new Ipv4Route(deps.net, (kind, msg) => this.#changes.change(kind, msg));
     this.#bringup = new BringUp({
       cfg: () => this.#cfg,
       lifecycle: this.lifecycle,
@@ -245,6 +248,7 @@ export class Daemon {
     this.#reason = why;
     if (this.lifecycle.state === 'paused') return;
     await this.#dp.pause();
+    await this.#route.withdraw(this.#sides.ipv4);
     this.lifecycle.go('paused', why);
   }
 
@@ -358,6 +362,9 @@ export class Daemon {
     if (this.lifecycle.state === 'running' && (this.#dp.failure !== undefined || !this.#dp.running || !v4)) {
       if (!(await this.#repair(uplink, cur))) return;
     }
+    if (this.lifecycle.state === 'running' && this.#sides.ipv4) {
+      await this.#route.follow(this.#sides.ipv4, uplink, cfg.routeMetric);
+    }
     if (this.lifecycle.state === 'paused') {
       // Back from down or from a lost prefix with the same addresses: check the address again.
       return this.#bringUp({ ...base, reason: 'resuming', keep: cur.clat6 });
@@ -396,6 +403,10 @@ export class Daemon {
     if (r.type === 'dad-failed') return this.#afterFailedDad(r.verdict);
     if (r.type !== 'running' || this.lifecycle.done) return;
     this.#session = r.session;
+    // Back from a pause, the route withdrawn meanwhile returns (at the uplink's place now).
+    const v4 = this.#sides.ipv4;
+    if (v4) await this.#route.follow(v4, r.session.uplink, this.#cfg.routeMetric);
+    if (this.lifecycle.done) return;
     this.#reason = null;
     this.lifecycle.go('running', `CLAT ${r.session.clat4} <-> ${r.session.clat6}`);
   }
@@ -444,7 +455,9 @@ export class Daemon {
    */
   async #buildIpv4Side(uplink: LinkInfo, v4: string, mtu: number): Promise<Ipv4Side> {
     const had = this.#sides.ipv4;
-    const side = await this.#sides.buildIpv4({ uplink, v4, mtu, metric: this.#cfg.routeMetric });
+    const side =
+      had ??
+      (await this.#sides.buildIpv4({ uplink, v4, mtu, metric: await this.#route.want(uplink, this.#cfg.routeMetric) }));
     if (had && this.#session && this.#session.mtu !== mtu) await side.setMtu(mtu);
     return side;
   }
