@@ -76,6 +76,12 @@ export function formatStatus(s: StatusSnapshot): string {
   for (const d of s.dad.duplicates) lines.push(row('', `duplicate ${d.address}: ${d.by}`));
   lines.push(row('TUN', s.tun ? `${s.tun}, MTU ${s.mtu}` : '-'));
   if (s.offload) lines.push(row('offload', s.offload));
+  if (s.health) {
+    const h = s.health;
+    const words = { unknown: 'no replies seen yet', ok: 'replies come back', 'no-replies': 'WARNING: no replies' };
+    lines.push(row('health', `${words[h.state]} (for ${duration(h.sinceSec)})`));
+    if (h.message) lines.push(row('', h.message));
+  }
   lines.push(row('uptime', duration(s.uptimeSec)));
   lines.push(...direction('4->6', s.counters['46']), ...direction('6->4', s.counters['64']));
   // Input lost before the datapath saw it, so in none of the counts above.

@@ -17,6 +17,7 @@ import { formatPrefix6, type Prefix6 } from '../core/addr/prefix.js';
 import { Addressing } from './addressing.js';
 import { BringUp, type BringUpRequest, type FailedDad, type Session } from './bring-up.js';
 import type { RunConfig } from './config.js';
+import { HealthWatch, sampleOf } from './health.js';
 import { Ipv4Route } from './ipv4-route.js';
 import type { Logger } from './log.js';
 import { ChangeTracker, observeHost, observePath } from './observe.js';
@@ -67,6 +68,7 @@ export class Daemon {
 
   readonly #sides: ClatSides;
   readonly #route: Ipv4Route;
+  readonly #health: HealthWatch;
   readonly #steps: StepLoop;
   readonly #bringup: BringUp;
   #errors = 0;
@@ -123,6 +125,11 @@ export class Daemon {
     this.#steps = new StepLoop(deps.clock, log, () => this.#step());
     this.#sides = new ClatSides(deps.plumbing, log, (kind, msg) => this.#changes.change(kind, msg));
     this.#route = new Ipv4Route(deps.net, (kind, msg) => this.#changes.change(kind, msg));
+    this.#health = new HealthWatch(deps.clock, log, () =>
+      this.#session && this.lifecycle.state === 'running'
+        ? sampleOf(this.#dp.counters(), this.#session.clat6)
+        : undefined,
+    );
     this.#bringup = new BringUp({
       cfg: () => this.#cfg,
       lifecycle: this.lifecycle,
@@ -208,6 +215,7 @@ export class Daemon {
         }
       }, secs * 1000);
     }
+    this.#health.start();
     this.kick();
   }
 
@@ -486,6 +494,7 @@ export class Daemon {
     this.#watch?.close();
     this.#pref64.close();
     this.#steps.close();
+    this.#health.close();
     if (this.#pref64Timer !== undefined) clock.clearTimeout(this.#pref64Timer);
     // Let a running step notice; it checks `done` after each await and the DAD wait is aborted.
     const loop = this.#steps.running;
@@ -564,6 +573,7 @@ export class Daemon {
       transitions: { ...this.lifecycle.entered },
       dadAttempts: this.dadAttempts,
       errors: this.errors,
+      health: this.#health.status(),
     };
   }
 }

@@ -4,6 +4,7 @@
  * daemon can depend on them.
  */
 import type { ControlCounters } from './control.js';
+import type { HealthStatus } from './health.js';
 import type { Counters } from './ports.js';
 import type { State } from './state.js';
 
@@ -64,6 +65,8 @@ export interface StatusSnapshot {
   transitions: Record<State, number>;
   dadAttempts: number;
   errors: number;
+  /** Whether packets come back to the CLAT address (health.ts); absent in documents of older versions. */
+  health?: HealthStatus;
   /** The control socket's clients (added by `clatd run`, which owns the socket). */
   control?: ControlCounters;
 }

@@ -327,6 +327,8 @@ export class FakeDatapath implements DatapathHandle {
   paused = false;
   params: XlatParams;
   packets = 0;
+  /** IPv6 packets in, when they differ from `packets` (nothing comes back, say). */
+  packets64: number | undefined;
   constructor(
     private readonly p: FakePlumbing,
     params: XlatParams,
@@ -359,7 +361,7 @@ export class FakeDatapath implements DatapathHandle {
   counters(): Counters {
     return {
       '46': { packets: this.packets, bytes: this.packets * 84, drops: { D46_TTL_EXPIRED: 1 } },
-      '64': { packets: this.packets, bytes: this.packets * 104, drops: {} },
+      '64': { packets: this.packets64 ?? this.packets, bytes: (this.packets64 ?? this.packets) * 104, drops: {} },
     };
   }
 }
