@@ -129,7 +129,11 @@ describe('HealthWatch on the clock', () => {
     const log = new Logger({ level: 'info', write: (l) => lines.push(l), now: () => new Date(clock.now()) });
     let out = 0;
     let translating = true;
-    const w = new HealthWatch(clock, log, () => (translating ? { out: (out += 5), in: 0, clat6: A } : undefined));
+    const w = new HealthWatch(clock, log, () => {
+      if (!translating) return undefined;
+      out += 5;
+      return { out, in: 0, clat6: A };
+    });
     w.start();
     w.start(); // once
     clock.advance(20_000);
