@@ -74,7 +74,13 @@ export function formatStatus(s: StatusSnapshot): string {
       : '';
   lines.push(row('DAD', `${s.dad.result} (--dad ${s.dad.mode}, ${s.dad.attempts} attempt(s)${blocked})`));
   for (const d of s.dad.duplicates) lines.push(row('', `duplicate ${d.address}: ${d.by}`));
-  lines.push(row('TUN', s.tun ? `${s.tun}, MTU ${s.mtu}` : '-'));
+  const route =
+    s.routeMetric === undefined
+      ? ''
+      : s.routeMetric === null
+        ? ', no IPv4 default route'
+        : `, IPv4 default route metric ${s.routeMetric}`;
+  lines.push(row('TUN', s.tun ? `${s.tun}, MTU ${s.mtu}${route}` : '-'));
   if (s.offload) lines.push(row('offload', s.offload));
   if (s.health) {
     const h = s.health;

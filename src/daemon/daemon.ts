@@ -565,6 +565,7 @@ export class Daemon {
       clat6: s?.clat6 ?? null,
       prefix64: s ? `${s.prefix64}/64` : null,
       tun: this.#sides.ipv4?.name ?? null,
+      routeMetric: this.#sides.ipv4?.metric ?? null,
       mtu: s?.mtu ?? null,
       offload: this.#dp.offload(),
       dad: this.#addr.status(),

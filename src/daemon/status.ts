@@ -56,6 +56,8 @@ export interface StatusSnapshot {
   clat6: string | null;
   prefix64: string | null;
   tun: string | null;
+  /** The metric of the TUN's IPv4 default route; null while it is withdrawn (paused) or there is no TUN. */
+  routeMetric?: number | null;
   mtu: number | null;
   /** The kernel fast path: in use, off, or why not (null without a datapath). */
   offload: string | null;

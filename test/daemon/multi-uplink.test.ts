@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { formatStatus } from '../../src/cli/status.js';
 import {
   BASE_METRIC,
   type DefaultRoute6,
@@ -164,6 +165,8 @@ describe('the daemon on one of two uplinks', () => {
     assert.equal(w.daemon.state, 'paused');
     assert.equal(w.plumbing.ops.at(-1), 'setRoute withdrawn');
     assert.equal(w.daemon.changes['ipv4-route-withdrawn'], 1);
+    assert.equal(w.daemon.status().routeMetric, null);
+    assert.match(formatStatus(w.daemon.status()), /TUN +v4-eth0, MTU 1472, no IPv4 default route/);
     // Repairs while paused do not put it back.
     w.clock.advance(30_000);
     await flush(w.daemon);
@@ -176,6 +179,8 @@ describe('the daemon on one of two uplinks', () => {
     assert.equal(w.daemon.state, 'running');
     assert.equal(w.plumbing.ops.filter((o) => o.startsWith('setRoute')).at(-1), 'setRoute 2048');
     assert.equal(w.daemon.changes['ipv4-route-restored'], 1);
+    assert.equal(w.daemon.status().routeMetric, 2048);
+    assert.match(formatStatus(w.daemon.status()), /TUN +v4-eth0, MTU 1472, IPv4 default route metric 2048/);
     await w.daemon.stop();
   });
 });

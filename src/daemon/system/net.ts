@@ -59,6 +59,14 @@ export class SystemNet implements NetPort {
     return r && { ifindex: r.oif as number, mtu: r.mtu };
   }
 
+  /**
+   * A clatd's own route is told by the route protocol it sets on every route it adds (RTPROT_CLATD),
+   * not by the TUN's name or the metric: the name of a long uplink's TUN is cut and hashed and a
+   * metric is anyone's to choose (--route-metric, a DHCP client's), while the kernel keeps the
+   * protocol as set, no DHCP client, RA or static route carries 199, and clean-up finds clatd's
+   * routes by it too. So another instance's TUN route (clatd@wlan0 beside clatd@eth0) is a CLAT's,
+   * and any other IPv4 default route is native.
+   */
   async defaultRoutes4(): Promise<RouteInfo[]> {
     return this.rtnl
       .defaultRoutes(4)
