@@ -17,7 +17,7 @@ import { formatPrefix6, type Prefix6 } from '../core/addr/prefix.js';
 import { Addressing } from './addressing.js';
 import { BringUp, type BringUpRequest, type FailedDad, type Session } from './bring-up.js';
 import type { RunConfig } from './config.js';
-import { HealthWatch, sampleOf } from './health.js';
+import { defaultAdvice, HealthWatch, sampleOf } from './health.js';
 import { Ipv4Route } from './ipv4-route.js';
 import type { Logger } from './log.js';
 import { ChangeTracker, observeHost, observePath } from './observe.js';
@@ -125,10 +125,17 @@ export class Daemon {
     this.#steps = new StepLoop(deps.clock, log, () => this.#step());
     this.#sides = new ClatSides(deps.plumbing, log, (kind, msg) => this.#changes.change(kind, msg));
     this.#route = new Ipv4Route(deps.net, (kind, msg) => this.#changes.change(kind, msg));
-    this.#health = new HealthWatch(deps.clock, log, () =>
-      this.#session && this.lifecycle.state === 'running'
-        ? sampleOf(this.#dp.counters(), this.#session.clat6)
-        : undefined,
+    this.#health = new HealthWatch(
+      deps.clock,
+      log,
+      () =>
+        this.#session && this.lifecycle.state === 'running'
+          ? sampleOf(this.#dp.counters(), this.#session.clat6)
+          : undefined,
+      (clat6) =>
+        clat6 === this.#cfg.v6
+          ? `check that the network delivers ${clat6} (given with --v6) to this host, or the NAT64 is down`
+          : defaultAdvice(clat6),
     );
     this.#bringup = new BringUp({
       cfg: () => this.#cfg,

@@ -51,6 +51,14 @@ export interface HealthSample {
 
 export type HealthVerdict = { level: 'warn' | 'info'; message: string } | undefined;
 
+/** What to try when nothing comes back to `clat6`, an address clatd chose itself. */
+export function defaultAdvice(_clat6: string): string {
+  return (
+    'the network may not deliver to an address clatd chose itself (try --v6 with an address the network ' +
+    'assigned to this host, or --v6-prefix with a prefix routed to it), or the NAT64 is down'
+  );
+}
+
 /** The counts a sample takes from the datapath's counters. */
 export function sampleOf(c: Counters, clat6: string): HealthSample {
   const o = c['46'];
@@ -69,7 +77,11 @@ export class ReplyHealth {
   #since: number;
   #message: string | null = null;
 
-  constructor(now: number) {
+  constructor(
+    now: number,
+    /** What to try, for the warning (the daemon knows how the address was chosen). */
+    private readonly advice: (clat6: string) => string = defaultAdvice,
+  ) {
     this.#since = now;
   }
 
@@ -103,10 +115,7 @@ export class ReplyHealth {
     const sent = s.out - r.out;
     if (this.#state !== 'no-replies' && s.in === r.in && sent >= HEALTH_MIN_OUT) {
       const secs = Math.round((now - r.t) / 1000);
-      const message =
-        `${sent} translated packets left in ${secs} s and nothing came back to the CLAT address ${s.clat6}: ` +
-        'the network may not deliver to an address clatd chose itself (try --v6 with an address the network ' +
-        'assigned to this host, or --v6-prefix with a prefix routed to it), or the NAT64 is down';
+      const message = `${sent} translated packets left in ${secs} s and nothing came back to the CLAT address ${s.clat6}: ${this.advice(s.clat6)}`;
       this.#go(now, 'no-replies', message);
       return { level: 'warn', message };
     }
@@ -144,8 +153,9 @@ export class HealthWatch {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly sample: () => HealthSample | undefined,
+    advice?: (clat6: string) => string,
   ) {
-    this.#health = new ReplyHealth(clock.now());
+    this.#health = new ReplyHealth(clock.now(), advice);
   }
 
   start(): void {

@@ -153,6 +153,24 @@ describe('HealthWatch on the clock', () => {
 });
 
 describe('the daemon', () => {
+  test('with --v6, the warning asks whether the network delivers that address', async () => {
+    const w = world({ pref64: '64:ff9b::/96', v6: '2001:db8:1::abcd' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    const dp = w.plumbing.dp;
+    assert.ok(dp);
+    dp.packets64 = 0;
+    for (let i = 0; i < 4; i++) {
+      dp.packets += 5;
+      w.clock.advance(HEALTH_SAMPLE_MS);
+    }
+    assert.match(
+      w.daemon.status().health?.message ?? '',
+      /nothing came back to the CLAT address 2001:db8:1::abcd: check that the network delivers 2001:db8:1::abcd \(given with --v6\) to this host, or the NAT64 is down$/,
+    );
+    await w.daemon.stop();
+  });
+
   test('nothing comes back: a warning in the log, status, text status and metrics; cleared when packets come back', async () => {
     const w = world({ pref64: '64:ff9b::/96' });
     await w.daemon.start();

@@ -3,11 +3,11 @@
  * test/helpers/two-uplinks.ts: both come up (neither takes the other's TUN route for native IPv4),
  * their IPv4 default routes are ordered as the IPv6 default routes are and follow them live,
  * IPv4 goes through the preferred one, and when that uplink goes IPv4 moves to the other without
- * a restart, and back when it returns.
+ * a restart, and back when it returns; a real native IPv4 default route still idles both.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { leftovers, type Running, running, startClatd, statusOf } from '../helpers/clatd-run.js';
+import { leftovers, type Running, running, said, startClatd, statusOf } from '../helpers/clatd-run.js';
 import { NEED_ROOT, type Netns } from '../helpers/netns.js';
 import { describe, test } from '../helpers/suite.js';
 import { type TwoUplinks, until, withTwoUplinks } from '../helpers/two-uplinks.js';
@@ -86,8 +86,19 @@ describe('one clatd per uplink', { skip: NEED_ROOT }, () => {
           const lines = c[name].lines;
           assert.ok(!lines.some((l) => l.level === 'error'), `no errors from clatd@${name}`);
         }
-        assert.equal(c.wlan0.lines.filter((l) => l.kind === 'ipv4-route-withdrawn').length, 1);
-        assert.equal(c.wlan0.lines.filter((l) => l.kind === 'ipv4-route-restored').length, 1);
+        // The log is read from a pipe: wait for the line before counting.
+        await c.wlan0.waitFor((l) => l.kind === 'ipv4-route-restored');
+        const kinds = c.wlan0.lines.filter((l) => l.event === 'change' || l.event === 'state');
+        assert.equal(kinds.filter((l) => l.kind === 'ipv4-route-withdrawn').length, 1, said(kinds));
+        assert.equal(kinds.filter((l) => l.kind === 'ipv4-route-restored').length, 1, said(kinds));
+
+        // A real native IPv4 default route still idles both (--mode auto); when it goes, both are back.
+        t.host.sh('ip addr add 198.51.100.2/24 dev eth0; ip route add default via 198.51.100.1 dev eth0');
+        const idle = (l: { event?: unknown; to?: unknown }) => l.event === 'state' && l.to === 'idle-native-ipv4';
+        await Promise.all([c.eth0.waitFor(idle), c.wlan0.waitFor(idle)]);
+        assert.deepEqual(routes4(t.host), {});
+        t.host.exec('ip', 'route', 'del', 'default', 'via', '198.51.100.1');
+        await until(() => routes4(t.host)['v4-wlan0'] === 2048 && routes4(t.host)['v4-eth0'] === 2049, 'both back');
       } finally {
         for (const x of Object.values(c)) x.child.kill('SIGTERM');
         const ex = await Promise.all(Object.values(c).map((x) => x.exited));
