@@ -85,6 +85,9 @@ describe('one clatd per uplink', { skip: NEED_ROOT }, () => {
           assert.equal(c[name].child.exitCode, null, `clatd@${name} still runs`);
           const lines = c[name].lines;
           assert.ok(!lines.some((l) => l.level === 'error'), `no errors from clatd@${name}`);
+          // Replies came back through each (the kernel fast path's counts included): no health warning.
+          assert.ok(!lines.some((l) => l.event === 'health'), `no health warning from clatd@${name}`);
+          assert.notEqual(statusOf(t.host, socks[name]).health.state, 'no-replies');
         }
         // The log is read from a pipe: wait for the line before counting.
         await c.wlan0.waitFor((l) => l.kind === 'ipv4-route-restored');
