@@ -168,7 +168,14 @@ export class HealthWatch {
   }
 
   #tick(): void {
-    const s = this.sample();
+    let s: HealthSample | undefined;
+    try {
+      s = this.sample();
+    } catch (e) {
+      // Counters that cannot be read now (a datapath being replaced) are read at the next tick.
+      this.log.debug('health', `counters not read: ${(e as Error).message}`);
+      return;
+    }
     if (!s) {
       this.#health.pause();
       return;

@@ -149,6 +149,18 @@ describe('HealthWatch on the clock', () => {
     translating = true;
     clock.advance(60_000);
     assert.equal(out, 20);
+
+    // Counters that cannot be read are skipped, and sampling goes on.
+    let calls = 0;
+    const flaky = new HealthWatch(clock, log, () => {
+      calls++;
+      if (calls === 1) throw new Error('bpf map gone');
+      return { out: 0, in: 0, clat6: A };
+    });
+    flaky.start();
+    clock.advance(15_000);
+    assert.equal(calls, 3);
+    flaky.close();
   });
 });
 
