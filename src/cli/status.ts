@@ -109,8 +109,20 @@ export function formatStatus(s: StatusSnapshot): string {
     ),
   );
   for (const d of s.dad.duplicates) lines.push(row('', `duplicate ${d.address}: ${d.by}`));
-  lines.push(row('TUN', s.tun ? `${s.tun}, MTU ${s.mtu}` : '-'));
+  const route =
+    s.routeMetric === undefined
+      ? ''
+      : s.routeMetric === null
+        ? ', no IPv4 default route'
+        : `, IPv4 default route metric ${s.routeMetric}`;
+  lines.push(row('TUN', s.tun ? `${s.tun}, MTU ${s.mtu}${route}` : '-'));
   if (s.offload) lines.push(row('offload', s.offload));
+  if (s.health) {
+    const h = s.health;
+    const words = { unknown: 'no replies seen yet', ok: 'replies come back', 'no-replies': 'WARNING: no replies' };
+    lines.push(row('health', `${words[h.state]} (for ${duration(h.sinceSec)})`));
+    if (h.message) lines.push(row('', h.message));
+  }
   lines.push(row('uptime', duration(s.uptimeSec)));
   if (s.responder) lines.push(...responder(s.responder));
   const ndBy = s.responder ? 'clatd' : 'the kernel';

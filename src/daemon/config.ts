@@ -43,7 +43,8 @@ export interface RunConfig {
   /** A prefix routed or delegated to the host, /32 to /96: the CLAT address is drawn in it (address mode 3). */
   v6Prefix?: Prefix6;
   dad: DadMode;
-  routeMetric: number;
+  /** Metric of the IPv4 default route; undefined: 2048 plus the uplink's place among the IPv6 default routes. */
+  routeMetric?: number;
   /** IPv4 MTU of the TUN, overriding the one derived from the uplink's path MTU. */
   mtu?: number;
   workers?: number;
@@ -65,7 +66,6 @@ export const DEFAULTS = {
   mode: 'auto',
   offload: 'auto',
   dad: 'strict',
-  routeMetric: 2048,
   logLevel: 'info',
   logFormat: 'text',
   trafficClass: 'copy',
@@ -118,7 +118,11 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
     help: 'prefix routed to this host, /32 to /96: the CLAT IPv6 address is drawn in it, without DAD (default: the uplink /64)',
   },
   dad: { type: 'string', value: 'strict|optimistic|off', help: 'duplicate address detection mode (default: strict)' },
-  'route-metric': { type: 'string', value: 'N', help: 'metric of the IPv4 default route (default: 2048)' },
+  'route-metric': {
+    type: 'string',
+    value: 'N',
+    help: "metric of the IPv4 default route (default: 2048 plus the uplink's place in the IPv6 default route order, followed live)",
+  },
   mtu: {
     type: 'string',
     value: 'N',
@@ -366,7 +370,7 @@ export function resolveConfig(
     v6,
     v6Prefix,
     dad: oneOf('dad', ['strict', 'optimistic', 'off'] as const, DEFAULTS.dad),
-    routeMetric: int('route-metric', 0, 0xffffffff) ?? DEFAULTS.routeMetric,
+    routeMetric: int('route-metric', 0, 0xffffffff),
     mtu: int('mtu', 576, 65507),
     workers: int('workers', 0, 256),
     offload: oneOf('offload', ['auto', 'off'] as const, DEFAULTS.offload),

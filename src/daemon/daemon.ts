@@ -18,6 +18,8 @@ import { formatPrefix6, type Prefix6 } from '../core/addr/prefix.js';
 import { Addressing } from './addressing.js';
 import { BringUp, type BringUpRequest, type FailedDad, type Session } from './bring-up.js';
 import type { RunConfig } from './config.js';
+import { defaultAdvice, HealthWatch, sampleOf } from './health.js';
+import { Ipv4Route } from './ipv4-route.js';
 import type { Logger } from './log.js';
 import { ChangeTracker, type Observed, observeHost, observePath, slash64 } from './observe.js';
 import {
@@ -67,6 +69,8 @@ export class Daemon {
   #everHadPrefix = false;
 
   readonly #sides: ClatSides;
+  readonly #route: Ipv4Route;
+  readonly #health: HealthWatch;
   readonly #steps: StepLoop;
   readonly #bringup: BringUp;
   #errors = 0;
@@ -124,6 +128,19 @@ export class Daemon {
     this.#addr = new Addressing(deps, log, cfg.dad);
     this.#steps = new StepLoop(deps.clock, log, () => this.#step());
     this.#sides = new ClatSides(deps.plumbing, log, (kind, msg) => this.#changes.change(kind, msg));
+    this.#route = new Ipv4Route(deps.net, (kind, msg) => this.#changes.change(kind, msg));
+    this.#health = new HealthWatch(
+      deps.clock,
+      log,
+      () =>
+        this.#session && this.lifecycle.state === 'running'
+          ? sampleOf(this.#dp.counters(), this.#session.clat6)
+          : undefined,
+      (clat6) =>
+        clat6 === this.#cfg.v6
+          ? `check that the network delivers ${clat6} (given with --v6) to this host, or the NAT64 is down`
+          : defaultAdvice(clat6),
+    );
     this.#bringup = new BringUp({
       cfg: () => this.#cfg,
       lifecycle: this.lifecycle,
@@ -209,6 +226,7 @@ export class Daemon {
         }
       }, secs * 1000);
     }
+    this.#health.start();
     this.kick();
   }
 
@@ -249,6 +267,7 @@ export class Daemon {
     this.#reason = why;
     if (this.lifecycle.state === 'paused') return;
     await this.#dp.pause();
+    await this.#route.withdraw(this.#sides.ipv4);
     this.lifecycle.go('paused', why);
   }
 
@@ -385,6 +404,9 @@ export class Daemon {
     if (this.lifecycle.state === 'running' && (this.#dp.failure !== undefined || !this.#dp.running || !v4)) {
       if (!(await this.#repair(uplink, cur))) return;
     }
+    if (this.lifecycle.state === 'running' && this.#sides.ipv4) {
+      await this.#route.follow(this.#sides.ipv4, uplink, cfg.routeMetric);
+    }
     if (this.lifecycle.state === 'paused') {
       // Back from down or from a lost prefix with the same addresses: check the address again.
       return this.#bringUp({ ...base, reason: 'resuming', keep: cur.clat6 });
@@ -430,6 +452,10 @@ export class Daemon {
     }
     if (r.type !== 'running' || this.lifecycle.done) return;
     this.#session = r.session;
+    // Back from a pause, the route withdrawn meanwhile returns (at the uplink's place now).
+    const v4 = this.#sides.ipv4;
+    if (v4) await this.#route.follow(v4, r.session.uplink, this.#cfg.routeMetric);
+    if (this.lifecycle.done) return;
     this.#reason = null;
     this.lifecycle.go('running', `CLAT ${r.session.clat4} <-> ${r.session.clat6}`);
   }
@@ -478,7 +504,9 @@ export class Daemon {
    */
   async #buildIpv4Side(uplink: LinkInfo, v4: string, mtu: number): Promise<Ipv4Side> {
     const had = this.#sides.ipv4;
-    const side = await this.#sides.buildIpv4({ uplink, v4, mtu, metric: this.#cfg.routeMetric });
+    const side =
+      had ??
+      (await this.#sides.buildIpv4({ uplink, v4, mtu, metric: await this.#route.want(uplink, this.#cfg.routeMetric) }));
     if (had && this.#session && this.#session.mtu !== mtu) await side.setMtu(mtu);
     return side;
   }
@@ -507,6 +535,7 @@ export class Daemon {
     this.#watch?.close();
     this.#pref64.close();
     this.#steps.close();
+    this.#health.close();
     if (this.#pref64Timer !== undefined) clock.clearTimeout(this.#pref64Timer);
     // Let a running step notice; it checks `done` after each await and the DAD wait is aborted.
     const loop = this.#steps.running;
@@ -578,6 +607,7 @@ export class Daemon {
       prefix64: s ? `${s.prefix64}/64` : null,
       uplinkMode: modeStatus(s?.mode ?? this.#modes.last),
       tun: this.#sides.ipv4?.name ?? null,
+      routeMetric: this.#sides.ipv4?.metric ?? null,
       mtu: s?.mtu ?? null,
       offload: this.#dp.offload(),
       dad: this.#addr.status(),
@@ -587,6 +617,7 @@ export class Daemon {
       transitions: { ...this.lifecycle.entered },
       dadAttempts: this.dadAttempts,
       errors: this.errors,
+      health: this.#health.status(),
     };
   }
 }

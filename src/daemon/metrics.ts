@@ -192,6 +192,12 @@ export function renderMetrics(s: StatusSnapshot, o: { startTimeSec?: number; pro
     m ? [[{ mode: String(m.mode), announce: m.announce }, 1]] : [],
   );
   metric(
+    'clatd_health_no_replies',
+    'gauge',
+    '1 while translated packets leave and nothing comes back to the CLAT address (see clatd status), else 0.',
+    [[{}, s.health?.state === 'no-replies' ? 1 : 0]],
+  );
+  metric(
     'clatd_pref64_routers',
     'gauge',
     'PREF64s held from Router Advertisements, by router and prefix (1 for the one in use).',

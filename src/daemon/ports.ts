@@ -6,6 +6,7 @@
  */
 import type { Prefix6 } from '../core/addr/prefix.js';
 import type { DadMode, TranslatorSettings } from './config.js';
+import type { DefaultRoute6 } from './route-order.js';
 
 export interface LinkInfo {
   index: number;
@@ -51,8 +52,13 @@ export interface NetPort {
   addresses(): Promise<AddrInfo[]>;
   /** The interface of the best IPv6 default route, if any. */
   defaultRoute6(): Promise<RouteInfo | undefined>;
-  /** Interfaces with an IPv4 default route, other than `except` (clatd's own TUN). */
+  /**
+   * Interfaces with a native IPv4 default route: any but the routes of a clatd (its own and those
+   * of other instances on other uplinks, which carry the route protocol clatd sets).
+   */
   defaultRoutes4(): Promise<RouteInfo[]>;
+  /** The IPv6 default routes, each next hop of a multipath one apart, in the order the kernel lists them. */
+  defaultRoutes6(): Promise<DefaultRoute6[]>;
   /** What `ip -6 route get DST oif IFINDEX` would say: the source the kernel would use, and the MTU. */
   routeGet6(dst: string, oif: number): Promise<RouteInfo | undefined>;
   /** Sends a Router Solicitation on the link, so routers answer (with their PREF64) at once. Optional. */
@@ -226,6 +232,14 @@ export interface Ipv4Side {
   readonly v4: string;
   /** Sets the TUN MTU and the route's advmss (MTU - 40). */
   setMtu(mtu: number): Promise<void>;
+  /** The metric of its IPv4 default route; undefined while the route is withdrawn. */
+  readonly metric: number | undefined;
+  /**
+   * Moves the IPv4 default route to `metric` (the new route is added before the old one goes, so
+   * IPv4 always has a way), or withdraws it (undefined) while translation is paused: a route into
+   * a paused CLAT would hold IPv4 that another uplink's CLAT could carry. Repairs keep it so.
+   */
+  setRoute(metric: number | undefined): Promise<void>;
   /**
    * Puts back what was taken from the TUN from outside while it exists (set down, its address or
    * its default route deleted); returns what it put back, in words (empty: all was in place).

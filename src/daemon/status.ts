@@ -4,6 +4,7 @@
  * daemon can depend on them.
  */
 import type { ControlCounters } from './control.js';
+import type { HealthStatus } from './health.js';
 import type { Counters, ResponderStatus } from './ports.js';
 import type { State } from './state.js';
 
@@ -75,6 +76,8 @@ export interface StatusSnapshot {
   /** How the CLAT IPv6 address was obtained (null until a way is chosen). */
   uplinkMode: UplinkModeStatus | null;
   tun: string | null;
+  /** The metric of the TUN's IPv4 default route; null while it is withdrawn (paused) or there is no TUN. */
+  routeMetric?: number | null;
   mtu: number | null;
   /** The kernel fast path: in use, off, or why not (null without a datapath). */
   offload: string | null;
@@ -86,6 +89,8 @@ export interface StatusSnapshot {
   transitions: Record<State, number>;
   dadAttempts: number;
   errors: number;
+  /** Whether packets come back to the CLAT address (health.ts); absent in documents of older versions. */
+  health?: HealthStatus;
   /** The control socket's clients (added by `clatd run`, which owns the socket). */
   control?: ControlCounters;
 }

@@ -18,7 +18,7 @@ describe('run configuration', () => {
     const c = resolveConfig({});
     assert.equal(c.mode, 'auto');
     assert.equal(c.dad, 'strict');
-    assert.equal(c.routeMetric, 2048);
+    assert.equal(c.routeMetric, undefined, 'derived from the IPv6 default route order');
     assert.equal(c.logLevel, 'info');
     assert.equal(c.logFormat, 'text');
     assert.equal(c.interface, undefined);

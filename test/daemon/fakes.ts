@@ -32,6 +32,7 @@ import type {
   UplinkSide,
   XlatParams,
 } from '../../src/daemon/ports.js';
+import type { DefaultRoute6 } from '../../src/daemon/route-order.js';
 
 export class FakeClock implements Clock {
   t = 1_000_000;
@@ -84,6 +85,12 @@ export class FakeNet implements NetPort {
   }
   async defaultRoutes4(): Promise<RouteInfo[]> {
     return this.defaults4.map((ifindex) => ({ ifindex }));
+  }
+  /** The IPv6 default routes in the kernel's order; unset: one of metric 1024 via `default6`. */
+  routes6: DefaultRoute6[] | undefined;
+  async defaultRoutes6(): Promise<DefaultRoute6[]> {
+    if (this.routes6) return this.routes6.map((r) => ({ ...r }));
+    return this.default6 === undefined ? [] : [{ ifindex: this.default6, metric: 1024, pref: 'medium' }];
   }
   async routeGet6(_dst: string, oif: number): Promise<RouteInfo | undefined> {
     const link = this.links_.find((l) => l.index === oif);
@@ -291,12 +298,20 @@ export class FakePlumbing implements PlumbingPort {
     net?.links_.push({ index: 50, name: o.name, up: true, mtu: o.mtu });
     // As the kernel lists it: the TUN's /32 is an address in use on the host.
     net?.addrs.push({ ifindex: 50, family: 4, address: o.v4, prefixLen: 32, scope: 'global' });
+    let metric: number | undefined = o.metric;
     return {
       name: o.name,
       ifindex: 50,
       v4: o.v4,
       setMtu: async (mtu: number) => {
         this.ops.push(`setMtu ${mtu}`);
+      },
+      get metric() {
+        return metric;
+      },
+      setRoute: async (m: number | undefined) => {
+        this.ops.push(`setRoute ${m ?? 'withdrawn'}`);
+        metric = m;
       },
       repair: async () => {
         const fixed = this.ipv4Missing;
@@ -355,6 +370,8 @@ export class FakeDatapath implements DatapathHandle {
   paused = false;
   params: XlatParams;
   packets = 0;
+  /** IPv6 packets in, when they differ from `packets` (nothing comes back, say). */
+  packets64: number | undefined;
   constructor(
     private readonly p: FakePlumbing,
     params: XlatParams,
@@ -387,7 +404,7 @@ export class FakeDatapath implements DatapathHandle {
   counters(): Counters {
     return {
       '46': { packets: this.packets, bytes: this.packets * 84, drops: { D46_TTL_EXPIRED: 1 } },
-      '64': { packets: this.packets, bytes: this.packets * 104, drops: {} },
+      '64': { packets: this.packets64 ?? this.packets, bytes: (this.packets64 ?? this.packets) * 104, drops: {} },
     };
   }
 }

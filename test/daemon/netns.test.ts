@@ -469,7 +469,9 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       await c.waitFor((l) => l.event === 'change' && l.kind === 'pref64-lost', 15_000);
       await c.waitFor((l) => l.event === 'state' && l.to === 'paused');
       assert.equal(p.a.tryExec('ip', 'link', 'show', 'v4-veth-a').status, 0, 'the TUN stays while paused');
-      assert.equal(p.a.tryExec('ping', '-c', '1', '-W', '1', '192.0.2.1').status, 1, 'nothing is translated');
+      // Its IPv4 default route is withdrawn meanwhile: IPv4 is unreachable, not a black hole.
+      assert.equal(p.a.exec('ip', '-4', 'route', 'show', 'default').trim(), '');
+      assert.equal(p.a.tryExec('ping', '-c', '1', '-W', '1', '192.0.2.1').status, 2, 'nothing is translated');
       const st = statusOf(p.a, sock);
       assert.equal(st.state, 'paused');
       assert.match(st.reason, /no NAT64 prefix/);

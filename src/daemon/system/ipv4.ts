@@ -10,6 +10,8 @@ export class SystemIpv4 implements Ipv4Side {
   readonly queues: Tun[];
   readonly ifindex: number;
   #mtu: number;
+  /** The default route's metric; undefined while it is withdrawn. */
+  #metric: number | undefined;
   #closed = false;
 
   constructor(
@@ -17,8 +19,9 @@ export class SystemIpv4 implements Ipv4Side {
     readonly name: string,
     readonly v4: string,
     mtu: number,
-    private readonly metric: number,
+    metric: number,
   ) {
+    this.#metric = metric;
     // clatd's TUN is not persistent: it goes with its last fd, so one that exists is held by a
     // running process. Opening it would attach a queue to that process's device.
     if (rtnl.findLink(name)) throw new TunInUseError(name);
@@ -32,31 +35,55 @@ export class SystemIpv4 implements Ipv4Side {
       rtnl.addAddress(name, v4, 32);
       rtnl.setUp(name);
       this.#mtu = mtu;
-      this.#addRoute(false);
+      this.#addRoute(metric, 'append');
     } catch (e) {
       for (const q of this.queues) q.close();
       throw e;
     }
   }
 
-  #addRoute(replace: boolean): void {
+  /**
+   * Appended beside a route of the same metric rather than failing with EEXIST: another clatd (on
+   * another uplink) given the same --route-metric, or one in the middle of moving its own.
+   */
+  #addRoute(metric: number, how: true | 'append'): void {
     this.rtnl.addRoute(
       {
         dst: '0.0.0.0/0',
         dev: this.name,
         src: this.v4,
-        metric: this.metric,
+        metric,
         advmss: this.#mtu - 40,
         protocol: RTPROT_CLATD,
       },
-      replace,
+      how,
     );
+  }
+
+  #deleteRoute(metric: number): void {
+    try {
+      this.rtnl.deleteRoute({ dst: '0.0.0.0/0', dev: this.name, metric });
+    } catch {
+      // Gone with the link already, or removed by someone else: nothing to do.
+    }
+  }
+
+  get metric(): number | undefined {
+    return this.#metric;
   }
 
   async setMtu(mtu: number): Promise<void> {
     this.rtnl.setMtu(this.name, mtu);
     this.#mtu = mtu;
-    this.#addRoute(true);
+    if (this.#metric !== undefined) this.#addRoute(this.#metric, true);
+  }
+
+  async setRoute(metric: number | undefined): Promise<void> {
+    const old = this.#metric;
+    if (metric === old) return;
+    if (metric !== undefined) this.#addRoute(metric, 'append');
+    this.#metric = metric;
+    if (old !== undefined) this.#deleteRoute(old);
   }
 
   async repair(): Promise<string[]> {
@@ -72,9 +99,11 @@ export class SystemIpv4 implements Ipv4Side {
       this.rtnl.addAddress(this.ifindex, this.v4, 32);
       fixed.push(`address ${this.v4}/32`);
     }
+    // Withdrawn on purpose (translation paused): nothing to put back.
+    const metric = this.#metric;
     const routes = this.rtnl.routes({ family: 4, dev: this.ifindex, protocol: RTPROT_CLATD });
-    if (!routes.some((r) => r.dstLen === 0)) {
-      this.#addRoute(true);
+    if (metric !== undefined && !routes.some((r) => r.dstLen === 0)) {
+      this.#addRoute(metric, 'append');
       fixed.push('default route');
     }
     return fixed;
@@ -83,11 +112,7 @@ export class SystemIpv4 implements Ipv4Side {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    try {
-      this.rtnl.deleteRoute({ dst: '0.0.0.0/0', dev: this.name, metric: this.metric });
-    } catch {
-      // Gone with the link already, or removed by someone else: nothing to do.
-    }
+    if (this.#metric !== undefined) this.#deleteRoute(this.#metric);
     for (const q of this.queues) q.close();
     // A non-persistent TUN disappears with its last fd; delete it in case something else holds it.
     try {

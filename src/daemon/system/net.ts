@@ -15,10 +15,15 @@ import { ipv6Conf } from '../../sys/sysctl.js';
 import { buildRouterSolicitation } from '../discover.js';
 import { discoverPref64ViaDns } from '../dns64.js';
 import type { AddrInfo, Closer, Dns64Port, IdentityPort, LinkInfo, NetEvent, NetPort, RouteInfo } from '../ports.js';
+import type { DefaultRoute6 } from '../route-order.js';
 
 function scopeName(scope: number): AddrInfo['scope'] {
   return scope === 0 ? 'global' : scope === 200 ? 'site' : scope === 253 ? 'link' : 'host';
 }
+
+/** rtm_flags of a route whose next hop is dead or on a link without carrier (linux/rtnetlink.h). */
+const RTNH_F_DEAD = 1;
+const RTNH_F_LINKDOWN = 16;
 
 /** rtnetlink as the daemon's NetPort. Rtnl is synchronous (a netlink round trip is microseconds). */
 export class SystemNet implements NetPort {
@@ -54,11 +59,34 @@ export class SystemNet implements NetPort {
     return r && { ifindex: r.oif as number, mtu: r.mtu };
   }
 
+  /**
+   * A clatd's own route is told by the route protocol it sets on every route it adds (RTPROT_CLATD),
+   * not by the TUN's name or the metric: the name of a long uplink's TUN is cut and hashed and a
+   * metric is anyone's to choose (--route-metric, a DHCP client's), while the kernel keeps the
+   * protocol as set, no DHCP client, RA or static route carries 199, and clean-up finds clatd's
+   * routes by it too. So another instance's TUN route (clatd@wlan0 beside clatd@eth0) is a CLAT's,
+   * and any other IPv4 default route is native.
+   */
   async defaultRoutes4(): Promise<RouteInfo[]> {
     return this.rtnl
       .defaultRoutes(4)
       .filter((r) => r.oif !== undefined && r.protocol !== RTPROT_CLATD)
       .map((r) => ({ ifindex: r.oif as number }));
+  }
+
+  async defaultRoutes6(): Promise<DefaultRoute6[]> {
+    const out: DefaultRoute6[] = [];
+    for (const r of this.rtnl.defaultRoutes(6)) {
+      // A route on a link without carrier stays, marked, until the router's lifetime ends; it is
+      // no way out meanwhile (the uplink's own clatd has paused and withdrawn its IPv4 route).
+      if (r.flags & (RTNH_F_DEAD | RTNH_F_LINKDOWN)) continue;
+      const metric = r.priority ?? 0;
+      // RTA_PREF: 1 high, 3 low, anything else medium (ICMPV6_ROUTER_PREF_*).
+      const pref = r.pref === 1 ? 'high' : r.pref === 3 ? 'low' : 'medium';
+      const oifs = r.nexthops?.map((h) => h.oif) ?? (r.oif === undefined ? [] : [r.oif]);
+      for (const ifindex of oifs) out.push({ ifindex, metric, pref });
+    }
+    return out;
   }
 
   async routeGet6(dst: string, oif: number): Promise<RouteInfo | undefined> {

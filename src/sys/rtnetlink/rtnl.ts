@@ -14,6 +14,7 @@ import {
   ETH_P_ALL_BE,
   IFADDRMSG_LEN,
   IFINFOMSG_LEN,
+  NLM_F_APPEND,
   NLM_F_CREATE,
   NLM_F_EXCL,
   NLM_F_REPLACE,
@@ -245,9 +246,13 @@ export class Rtnl {
     return this.routes({ family, table }).filter((r) => r.dstLen === 0 && r.type === RTN_UNICAST);
   }
 
-  /** Adds a route; with `replace`, replaces a route with the same key instead of failing with EEXIST. */
-  addRoute(opts: RouteOptions, replace = false): void {
-    const flags = NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL);
+  /**
+   * Adds a route; with `replace`, replaces a route with the same key instead of failing with EEXIST;
+   * with `append`, adds it beside routes with the same key (for IPv4, the same prefix and metric on
+   * another device: the kernel replaces the first of those, whatever its device, on `replace`).
+   */
+  addRoute(opts: RouteOptions, replace: boolean | 'append' = false): void {
+    const flags = NLM_F_CREATE | (replace === 'append' ? NLM_F_APPEND : replace ? NLM_F_REPLACE : NLM_F_EXCL);
     this.nl.request(encodeRoute(RTM_NEWROUTE, flags, this.routeSpec(opts)), `RTM_NEWROUTE ${routeText(opts)}`);
   }
 
