@@ -276,6 +276,9 @@ describe('the daemon in each address mode (fakes)', () => {
     await flush(w.daemon);
     assert.equal(w.daemon.status().uplinkMode?.mode, 1);
     assert.equal(w.daemon.state, 'running');
+    assert.equal(w.daemon.changes['address-mode-changed'], 1);
+    assert.deepEqual(w.plumbing.announced, ['respond', 'anycast']);
+    assert.deepEqual([...w.plumbing.live].sort(), ['datapath', 'ipv4', 'uplink'], 'one of each, the old side closed');
     await w.daemon.stop();
   });
 
