@@ -14,9 +14,9 @@
  * first into a cgroup of its own (removed afterwards), so its `payload`/`supervisor` groups never
  * land in a cgroup it shares with anything else.
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Debian 13: systemd 257 and nodejs 20 from its own archive. */
@@ -79,6 +79,7 @@ export function cachedDebianRoot(log: (s: string) => void = () => {}): string {
   rmSync(tmp, { recursive: true, force: true });
   const mirror = debianMirror();
   log(`debootstrap ${SUITE} from ${mirror} into ${root}`);
+  const t0 = Date.now();
   const r = spawnSync(
     'debootstrap',
     ['--variant=minbase', `--include=${ROOT_PACKAGES.join(',')}`, '--components=main', SUITE, tmp, mirror],
@@ -93,6 +94,7 @@ export function cachedDebianRoot(log: (s: string) => void = () => {}): string {
   rmSync(join(tmp, 'var', 'cache', 'apt', 'archives'), { recursive: true, force: true });
   if (existsSync(root)) rmSync(tmp, { recursive: true, force: true });
   else renameSync(tmp, root);
+  log(`debootstrap ${SUITE}: made in ${Math.round((Date.now() - t0) / 1000)} s`);
   return root;
 }
 
@@ -123,14 +125,14 @@ function ownCgroupDirs(): string[] {
   return dirs;
 }
 
-/** Removes a cgroup directory and its children, deepest first. Never throws. */
+/** Removes a cgroup directory and its children, deepest first; says so on stderr when one stays. */
 function removeCgroup(dir: string): void {
   if (!existsSync(dir)) return;
   for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeCgroup(join(dir, e.name));
   try {
-    execFileSync('rmdir', [dir], { stdio: 'ignore' });
-  } catch {
-    // Still has a process: reported by the caller's checks.
+    rmdirSync(dir);
+  } catch (e) {
+    process.stderr.write(`nspawn: cgroup ${dir} not removed: ${(e as Error).message}\n`);
   }
 }
 

@@ -115,7 +115,7 @@ describe(`the Debian package under a real systemd (Debian ${SUITE} booted with s
         env: { ...process.env, CLATD_DEB_OUT: debs },
       });
       assert.equal(r.status, 0, r.stderr);
-      const root = cachedDebianRoot((s) => process.stderr.write(`# ${s}\n`));
+      const root = cachedDebianRoot((s) => process.stderr.write(`${s}\n`));
 
       // The host/router pair, held open until `after`.
       const pair = await new Promise<VethPair>((resolve, reject) => {
