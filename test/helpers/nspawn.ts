@@ -75,8 +75,14 @@ export function cachedDebianRoot(log: (s: string) => void = () => {}): string {
     .slice(0, 12);
   const root = join(CACHE_DIR, `debian-${SUITE}-${key}`);
   if (existsSync(join(root, 'usr', 'lib', 'systemd', 'systemd'))) return root;
+  // What a killed run left half made (its process gone) goes; another run's build in progress stays.
+  if (existsSync(CACHE_DIR)) {
+    for (const e of readdirSync(CACHE_DIR)) {
+      const pid = /\.partial-(\d+)$/.exec(e)?.[1];
+      if (pid !== undefined && !isAlive(Number(pid))) rmSync(join(CACHE_DIR, e), { recursive: true, force: true });
+    }
+  }
   const tmp = `${root}.partial-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
   const mirror = debianMirror();
   log(`debootstrap ${SUITE} from ${mirror} into ${root}`);
   const t0 = Date.now();
@@ -96,6 +102,15 @@ export function cachedDebianRoot(log: (s: string) => void = () => {}): string {
   else renameSync(tmp, root);
   log(`debootstrap ${SUITE}: made in ${Math.round((Date.now() - t0) / 1000)} s`);
   return root;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
 }
 
 /** A cgroup hierarchy this process is in, as a directory: the unified one and name=systemd. */

@@ -254,9 +254,25 @@ describe(`the Debian package under a real systemd (Debian ${SUITE} booted with s
 
   test('systemctl stop: inactive, and ExecStopPost leaves nothing (seen from outside, in its namespace)', () => {
     c.exec('systemctl', 'stop', UNIT);
-    assert.equal(c.tryExec('systemctl', 'is-active', UNIT).stdout.trim(), 'inactive');
+    const p = show('ActiveState', 'Result', 'ExecMainStatus');
+    assert.equal(
+      p.ActiveState,
+      'inactive',
+      `${JSON.stringify(p)}\n${journal('-o', 'short-monotonic').slice(-25).join('\n')}`,
+    );
     assert.deepEqual(leftovers(), []);
     assert.equal(c.tryExec('test', '-e', '/run/clatd/eth0.sock').status, 1, 'control socket removed');
     assert.equal(c.tryExec('test', '-e', '/run/clatd/eth0.host-settings.json').status, 1, 'record removed');
+  });
+
+  test('clatd.service finds the uplink itself (the IPv6 default route): IPv4 works, stop leaves nothing', async () => {
+    c.exec('systemctl', 'start', 'clatd.service');
+    await eventually(running);
+    const lines = c.exec('journalctl', '--no-pager', '-o', 'cat', '-u', 'clatd.service').trim().split('\n');
+    const uplink = lines.find((l) => /^info {2}uplink: /.test(l));
+    assert.match(String(uplink), /^info {2}uplink: eth0 \((?!given)/, lines.join('\n'));
+    pings();
+    c.exec('systemctl', 'stop', 'clatd.service');
+    assert.deepEqual(leftovers(), []);
   });
 });
