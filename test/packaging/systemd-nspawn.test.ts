@@ -127,7 +127,9 @@ describe(`the Debian package under a real systemd (Debian ${SUITE} booted with s
             'ip link set veth-a down; ip link set veth-a name eth0; ' +
               'ip addr add 2001:db8:1::10/64 dev eth0 nodad; ip link set eth0 up; ' +
               'for i in $(seq 250); do ip -6 addr show dev eth0 scope link | grep -q fe80 && break; sleep 0.02; done; ' +
-              'ip -6 route add default via 2001:db8:1::1 dev eth0',
+              // The default route from the router's answer to the Router Solicitation of eth0 coming up.
+              'for i in $(seq 100); do ip -6 route show default | grep -q "dev eth0" && exit 0; sleep 0.1; done; ' +
+              'echo "no IPv6 default route from a Router Advertisement on eth0" >&2; exit 1',
           );
           const done = new Promise<void>((r2) => {
             release = r2;
