@@ -4,9 +4,9 @@
  * test/helpers/clatd-run.ts, its uplink renamed eth0. The router sends Router Advertisements with
  * PREF64 and answers for 192.0.2.1 behind that prefix. In the container: `apt-get install` of the
  * .deb `npm run package` built (nodejs 20 and nftables from Debian 13's own archive), then
- * `systemctl enable --now clatd@eth0`, reload, `kill -9`, the journal and stop, each checked from
- * inside (systemctl, ping) and from outside, in the container's network namespace (links, routes,
- * nft tables, tc filters, sysctls).
+ * `systemctl enable --now clatd@eth0`, reload, `kill -9`, the journal and stop, then clatd.service,
+ * each checked from inside (systemctl, journalctl, ping) and from outside, in the container's network
+ * namespace (links, routes, nft tables, tc filters, sysctls).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
