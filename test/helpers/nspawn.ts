@@ -175,6 +175,7 @@ export interface BootOptions {
 
 const live = new Set<{ kill(): void }>();
 let hooked = false;
+let booted = 0;
 
 const INSIDE_ENV = {
   PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
@@ -186,7 +187,7 @@ const INSIDE_ENV = {
 
 /** Boots `root` with systemd in `netns`; resolves once `systemctl is-system-running --wait` says running. */
 export async function bootContainer(o: BootOptions): Promise<Container> {
-  const name = o.name ?? `clatd-test-${process.pid}`;
+  const name = o.name ?? `clatd-test-${process.pid}-${++booted}`;
   const cgroups = ownCgroupDirs().map((d) => join(d, name));
   const args = [
     `--directory=${o.root}`,
@@ -199,7 +200,8 @@ export async function bootContainer(o: BootOptions): Promise<Container> {
     '--register=no',
     '--keep-unit',
     `--network-namespace-path=${o.netns}`,
-    // clatd needs these three; nspawn keeps CAP_NET_RAW, and CAP_NET_ADMIN is the container's to give.
+    // The unit gives clatd CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF from the container's bounding set,
+    // where nspawn's default set has CAP_NET_RAW only.
     '--capability=CAP_NET_ADMIN,CAP_BPF',
     // The kernel fast path's eBPF programs: bpf(2) is not in nspawn's default filter.
     '--system-call-filter=bpf',
