@@ -7,7 +7,8 @@ PKGS=(iproute2 nftables tayga radvd unbound iperf3 tcpdump iputils-ping iputils-
   systemd     # systemd-analyze: the unit file test
   python3-prometheus-client # the metrics page read by a real Prometheus parser
   lintian binutils # the .deb test: lintian checks the package; strip and objdump build it
-  util-linux) # setpriv: the test of clatd run without privilege
+  util-linux # setpriv: the test of clatd run without privilege; nsenter: the systemd container test
+  debootstrap systemd-container) # the packaged service under a real systemd (systemd-nspawn --boot)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
