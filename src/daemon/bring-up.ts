@@ -119,7 +119,7 @@ export class BringUp {
     const from =
       m.mode === 4
         ? '--v6, leased'
-        : `checksum-neutral in ${m.drawIn ? formatPrefix6(m.drawIn) : o.prefix64}${m.mode === 3 ? ', --v6-prefix' : ''}`;
+        : `checksum-neutral in ${m.drawIn ? formatPrefix6(m.drawIn) : o.prefix64}${m.mode === 3 ? ', --v6-prefix' : m.mode === 5 ? `, private; shares ${m.shared}` : ''}`;
     log.info('addresses', `CLAT IPv4 ${ipv4}${cfg.v4 ? ' (--v4)' : ' (RFC 7335)'}, IPv6 ${first} (${from})`);
 
     // Step 5: a leased address off the uplink, receive and announce, then DAD on the wire.
@@ -148,7 +148,10 @@ export class BringUp {
     lifecycle.go('dad', o.reason);
     let early: Promise<DatapathHandle | Error> | undefined;
     if (!m.dad) {
-      const why = `${first} is in ${m.drawIn ? formatPrefix6(m.drawIn) : 'a prefix'}, routed to this host: no other node on the link uses it`;
+      const why =
+        m.mode === 5
+          ? `${first} is private to this host (the network sees ${m.shared}): no other node uses it`
+          : `${first} is in ${m.drawIn ? formatPrefix6(m.drawIn) : 'a prefix'}, routed to this host: no other node on the link uses it`;
       this.#dadRun?.abort();
       this.#dadRun = undefined;
       addr.skip(why);

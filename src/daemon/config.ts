@@ -109,8 +109,8 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   v4: { type: 'string', value: 'ADDR', help: 'CLAT IPv4 address (default: first free of 192.0.0.4/29, RFC 7335)' },
   v6: {
     type: 'string',
-    value: 'ADDR',
-    help: 'CLAT IPv6 address leased to this host (DHCPv6, cloud); taken off the uplink while clatd runs (default: drawn in the uplink /64)',
+    value: 'ADDR|shared',
+    help: "CLAT IPv6 address leased to this host (DHCPv6, cloud), taken off the uplink while clatd runs; or 'shared': the host's own address, NAT66 (default: drawn in the uplink /64)",
   },
   'v6-prefix': {
     type: 'string',
@@ -318,7 +318,8 @@ export function resolveConfig(
     }
   }
   const v6 = str('v6');
-  if (v6 !== undefined) {
+  // `--v6 shared`: address mode 5, the host's own address (uplink-mode.ts).
+  if (v6 !== undefined && v6 !== 'shared') {
     let b: Uint8Array | undefined;
     try {
       b = parseIPv6(v6);

@@ -12,7 +12,7 @@ import type { RunConfig } from './config.js';
 import { isLinkLocalOrLoopback, slash64 } from './observe.js';
 import { type Dns64Port, type IdentityPort, ipv4Mtu, type NetPort } from './ports.js';
 import { describeSource, type PrefixSource, type UplinkModeStatus } from './status.js';
-import { chooseUplinkMode, isWait, modeStatus } from './uplink-mode.js';
+import { chooseUplinkMode, isWait, modeStatus, UplinkModes } from './uplink-mode.js';
 
 export interface Discovery {
   uplink: { name: string; ifindex: number; how: string; up: boolean; mtu: number } | null;
@@ -147,6 +147,8 @@ export async function discover(cfg: RunConfig, deps: DiscoverDeps, raWaitMs: num
       source: src,
       v6: cfg.v6,
       v6Prefix: cfg.v6Prefix,
+      // Mode 5's private prefix is drawn anew by each run; this one is a sample, like clat6Sample.
+      privatePrefix: new UplinkModes().privatePrefix,
     });
     if (isWait(mode)) wait = mode.wait;
     else {

@@ -152,9 +152,11 @@ export interface XlatParams {
  *   join only inside a prefix configured on the uplink, e.g. a SLAAC /64);
  * - `respond`: clatd itself, with its own Neighbor Advertisements (the host has only a /128 in the
  *   on-link /64, so the kernel refuses the anycast join);
- * - `none`: nobody; the address is in a prefix routed to the host, so no one solicits it.
+ * - `none`: nobody; the address is in a prefix routed to the host, so no one solicits it;
+ * - `shared`: the kernel, for the host's own address; the CLAT's private address is NATed to it
+ *   (address mode 5), and what comes back reaches clatd through a veth pair of its own.
  */
-export type Announce = 'anycast' | 'respond' | 'none';
+export type Announce = 'anycast' | 'respond' | 'none' | 'shared';
 
 /**
  * An address clatd took off the uplink to serve it itself (a leased --v6 address), recorded before

@@ -21,6 +21,7 @@ const ANNOUNCED_BY: Record<Announce, string> = {
   anycast: 'raw socket with anycast',
   respond: 'clatd answers neighbor solicitations for',
   none: 'routed prefix (no neighbor discovery) for',
+  shared: "the host's own address (NAT66), veth pair, for",
 };
 
 export class ClatSides {

@@ -25,7 +25,7 @@ export type DadResult = 'none' | 'pending' | 'unique' | 'probes-sent' | 'optimis
 export interface UplinkModeStatus {
   mode: number;
   /** Who answers neighbor solicitations for it: the kernel (anycast), clatd (respond), nobody (none). */
-  announce: 'anycast' | 'respond' | 'none';
+  announce: 'anycast' | 'respond' | 'none' | 'shared';
   name: string;
   /** The way taken, in words. */
   how: string;

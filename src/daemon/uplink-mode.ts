@@ -15,15 +15,21 @@
  *      port unreachables) and puts it back on exit; it is announced as in 1 (a prefix on the
  *      uplink covers it) or 2. A duplicate is not redrawn: the network delivers only this one.
  *
- * With neither option, 1 then 2 are tried. --v6-prefix and --v6 choose 3 and 4 (together they
- * are a configuration error). A further way fits as mode 5 with its own `announce`.
+ *   5  shared (--v6 shared, or the last resort): the host's own address. The CLAT's address is
+ *      private to the host (random in a ULA /64); the kernel's NAT rewrites it to the host's
+ *      address on the way out and back on the way in, and its connection tracking keeps CLAT
+ *      flows apart from the host's own (system/shared.ts, docs/architecture.md "Address mode 5").
+ *
+ * With neither option, 1 then 2 are tried, and 5 once nothing came back to mode 2's random
+ * address (the network delivers only addresses it assigned, as in clouds). --v6-prefix and --v6
+ * choose 3 and 4 (together they are a configuration error); `--v6 shared` chooses 5.
  */
 import { formatIPv6, matchPrefix6, parseIPv6 } from '../core/addr/ipv6.js';
 import { formatPrefix6, type Prefix6, parsePrefix6 } from '../core/addr/prefix.js';
 import type { Announce } from './ports.js';
 import type { UplinkModeStatus } from './status.js';
 
-export type UplinkModeNumber = 1 | 2 | 3 | 4;
+export type UplinkModeNumber = 1 | 2 | 3 | 4 | 5;
 
 /** Why an earlier way did not apply. */
 export interface WhyNot {
@@ -38,6 +44,8 @@ export interface UplinkMode {
   drawIn?: Prefix6;
   /** Mode 4: the leased address. */
   address?: string;
+  /** Mode 5: the host's own address the CLAT's flows leave from (drawIn is then the private /64). */
+  shared?: string;
   /** Mode 4: it is configured on the uplink (or clatd holds it, taken off earlier) and must be taken off. */
   take: boolean;
   /** Whether DAD runs (not in a routed prefix). */
@@ -67,6 +75,10 @@ export interface ModeInput {
   v6Prefix?: Prefix6;
   /** The kernel refused the anycast join in this /64 (as an address, host bits zero), so mode 1 is out there. */
   anycastRefused?: { prefix64: string; reason: string };
+  /** Nothing came back to mode 2's random address in this /64 (as for anycastRefused): mode 5 then. */
+  undelivered?: { prefix64: string; reason: string };
+  /** Mode 5: the private /64 the CLAT's own address is drawn in (a random ULA, one per run). */
+  privatePrefix?: Prefix6;
 }
 
 export const MODE_NAMES: Record<UplinkModeNumber, string> = {
@@ -74,7 +86,11 @@ export const MODE_NAMES: Record<UplinkModeNumber, string> = {
   2: 'on-link /64, clatd answers neighbor solicitations',
   3: 'routed prefix (--v6-prefix)',
   4: 'leased address (--v6)',
+  5: "the host's own address, shared (NAT66)",
 };
+
+/** `--v6 shared`: mode 5 asked for. */
+export const V6_SHARED = 'shared';
 
 const ANYCAST_RULE = 'the kernel accepts an anycast join only inside a prefix configured on the device';
 
@@ -98,6 +114,13 @@ const list = (xs: { address: string; prefixLen: number }[]) =>
 export function chooseUplinkMode(o: ModeInput): UplinkMode | UplinkModeWait {
   const all = [...o.addresses, ...(o.held ?? []).filter((h) => !o.addresses.some((a) => a.address === h.address))];
   if (o.v6Prefix) return routed(o, o.v6Prefix, all);
+  if (o.v6 === V6_SHARED) {
+    const given = '--v6 shared given';
+    return shared(
+      o,
+      [1, 2, 3, 4].map((mode) => ({ mode: mode as UplinkModeNumber, why: given })),
+    );
+  }
   if (o.v6 !== undefined) return leased(o, o.v6, all);
   if (o.source === undefined) return { wait: `uplink ${o.uplink} has no usable source address` };
   const p64 = prefixOf(o.source, 64);
@@ -115,6 +138,15 @@ export function chooseUplinkMode(o: ModeInput): UplinkMode | UplinkModeWait {
   }
   if (why === undefined) {
     return { ...base, mode: 1, announce: 'anycast', how: `random in ${text64}, joined as anycast`, whyNot: [] };
+  }
+  const lost = o.undelivered?.prefix64 === formatIPv6(p64.addr) ? o.undelivered : undefined;
+  if (lost) {
+    return shared(o, [
+      { mode: 1, why },
+      { mode: 2, why: `nothing came back to a random address in ${text64}: ${lost.reason}` },
+      { mode: 3, why: 'no --v6-prefix' },
+      { mode: 4, why: 'no --v6' },
+    ]);
   }
   return {
     ...base,
@@ -191,9 +223,34 @@ function leased(o: ModeInput, v6: string, all: { address: string; prefixLen: num
   };
 }
 
+/**
+ * Mode 5: the host's own address (the source it uses toward the NAT64 prefix), with the CLAT's
+ * private address drawn in `privatePrefix`. No DAD: nobody else can hold a random ULA on this host.
+ */
+function shared(o: ModeInput, whyNot: WhyNot[]): UplinkMode | UplinkModeWait {
+  const host = o.source;
+  if (host === undefined || o.addresses.length === 0) {
+    return { wait: `--v6 shared: ${o.uplink} has no global IPv6 address yet to share` };
+  }
+  if (!o.privatePrefix) return { wait: 'mode 5 needs a private prefix to draw the CLAT address in' };
+  return {
+    mode: 5,
+    announce: 'shared',
+    drawIn: o.privatePrefix,
+    shared: host,
+    take: false,
+    dad: false,
+    redraw: false,
+    how:
+      `shares ${host} with the host: the CLAT's private address (a random ULA) is translated to it by the kernel's ` +
+      "NAT on the way out and back on the way in; connection tracking keeps its flows apart from the host's own",
+    whyNot,
+  };
+}
+
 /** What makes two choices the same way to the same address source (a change means a new address). */
 export function modeKey(m: UplinkMode): string {
-  return `${m.mode} ${m.announce} ${m.drawIn ? formatPrefix6(m.drawIn) : ''} ${m.address ?? ''}`;
+  return `${m.mode} ${m.announce} ${m.drawIn ? formatPrefix6(m.drawIn) : ''} ${m.address ?? ''} ${m.shared ?? ''}`;
 }
 
 /** The uplink's addresses as one string, to tell whether they changed since a refusal. */
@@ -234,12 +291,22 @@ export class UplinkModes {
   /** The mode last chosen; undefined while none applies. */
   last?: UplinkMode;
   #refused?: { prefix64: string; reason: string; addresses: string };
+  #undelivered?: { prefix64: string; reason: string; addresses: string };
   #addresses = '';
 
-  choose(o: Omit<ModeInput, 'anycastRefused'>): UplinkMode | UplinkModeWait {
+  /** `privatePrefix`: where mode 5 draws the CLAT's own address (default: a random ULA /64, RFC 4193). */
+  constructor(readonly privatePrefix: Prefix6 = randomUla(globalThis.crypto.getRandomValues(new Uint8Array(5)))) {}
+
+  choose(o: Omit<ModeInput, 'anycastRefused' | 'undelivered' | 'privatePrefix'>): UplinkMode | UplinkModeWait {
     this.#addresses = addressKey(o.addresses);
-    const refused = this.#refused?.addresses === this.#addresses ? this.#refused : undefined;
-    const m = chooseUplinkMode({ ...o, anycastRefused: refused });
+    const held = <T extends { addresses: string }>(x: T | undefined) =>
+      x?.addresses === this.#addresses ? x : undefined;
+    const m = chooseUplinkMode({
+      ...o,
+      anycastRefused: held(this.#refused),
+      undelivered: held(this.#undelivered),
+      privatePrefix: this.privatePrefix,
+    });
     this.last = isWait(m) ? undefined : m;
     return m;
   }
@@ -248,4 +315,23 @@ export class UplinkModes {
   refused(address: string, reason: string): void {
     this.#refused = { prefix64: formatIPv6(prefixOf(address, 64).addr), reason, addresses: this.#addresses };
   }
+
+  /**
+   * Nothing came back to mode 2's random `address` (the network delivers only addresses it
+   * assigned): mode 5 while the uplink's addresses stay as they were. Other modes are not left
+   * this way (a PLAT that is down would look the same, and the host's address would not help).
+   */
+  undelivered(address: string, reason: string): boolean {
+    if (this.last?.mode !== 2) return false;
+    this.#undelivered = { prefix64: formatIPv6(prefixOf(address, 64).addr), reason, addresses: this.#addresses };
+    return true;
+  }
+}
+
+/** A ULA /64 (RFC 4193 §3.2): fd00::/8, the 40-bit random global ID from `id`, subnet 0. */
+export function randomUla(id: Uint8Array): Prefix6 {
+  const a = new Uint8Array(16);
+  a[0] = 0xfd;
+  a.set(id.subarray(0, 5), 1);
+  return parsePrefix6(`${formatIPv6(a)}/64`, true);
 }

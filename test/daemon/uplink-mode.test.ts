@@ -11,7 +11,14 @@ import { parsePrefix6 } from '../../src/core/addr/prefix.js';
 import { resolveConfig } from '../../src/daemon/config.js';
 import { discover } from '../../src/daemon/discover.js';
 import { renderMetrics } from '../../src/daemon/metrics.js';
-import { chooseUplinkMode, describeMode, isWait, type UplinkMode } from '../../src/daemon/uplink-mode.js';
+import {
+  chooseUplinkMode,
+  describeMode,
+  isWait,
+  randomUla,
+  type UplinkMode,
+  UplinkModes,
+} from '../../src/daemon/uplink-mode.js';
 import { UsageError } from '../../src/options/args.js';
 import { FakeDns64, FakeIdentity, FakeNet, flush, world } from './fakes.js';
 
@@ -188,6 +195,103 @@ describe('the choice of address mode', () => {
   });
 });
 
+describe('mode 5: the host address, shared', () => {
+  const ULA = randomUla(new Uint8Array([1, 2, 3, 4, 5]));
+
+  test('a random ULA /64: fd, the 40-bit ID, subnet 0', () => {
+    assert.equal(`${ULA.len}`, '64');
+    assert.deepEqual([...ULA.addr.subarray(0, 8)], [0xfd, 1, 2, 3, 4, 5, 0, 0]);
+  });
+
+  test('--v6 shared: the source address shared, the CLAT address private, no DAD, why not 1-4', () => {
+    const m = chosen(
+      chooseUplinkMode({ uplink: 'eth0', addresses: [SLAAC], source: SLAAC.address, v6: 'shared', privatePrefix: ULA }),
+    );
+    assert.equal(m.mode, 5);
+    assert.equal(m.announce, 'shared');
+    assert.equal(m.shared, SLAAC.address);
+    assert.equal(m.drawIn, ULA);
+    assert.ok(!m.dad && !m.redraw && !m.take);
+    assert.deepEqual(
+      m.whyNot.map((w) => `${w.mode} ${w.why}`),
+      ['1 --v6 shared given', '2 --v6 shared given', '3 --v6 shared given', '4 --v6 shared given'],
+    );
+    assert.match(
+      describeMode(m),
+      /^address mode 5 \(the host's own address, shared \(NAT66\)\): shares 2001:db8:1::10/,
+    );
+  });
+
+  test('--v6 shared with no global address yet: waits with the reason', () => {
+    for (const o of [
+      { addresses: [], source: undefined },
+      { addresses: [], source: '2001:db8:1::10' },
+    ]) {
+      const m = chooseUplinkMode({ uplink: 'eth0', ...o, v6: 'shared', privatePrefix: ULA });
+      assert.ok(isWait(m));
+      assert.equal(m.wait, '--v6 shared: eth0 has no global IPv6 address yet to share');
+    }
+  });
+
+  test("the last resort: nothing came back to mode 2's address in this /64: mode 5 with why not 1-4", () => {
+    const undelivered = { prefix64: '2001:db8:1::', reason: 'no packet in 60 s' };
+    const m = chosen(
+      chooseUplinkMode({ uplink: 'eth0', addresses: [LEASE], source: LEASE.address, undelivered, privatePrefix: ULA }),
+    );
+    assert.equal(m.mode, 5);
+    assert.equal(m.shared, LEASE.address);
+    assert.deepEqual(
+      m.whyNot.map((w) => w.mode),
+      [1, 2, 3, 4],
+    );
+    assert.match(m.whyNot[0].why, /eth0 has no prefix covering 2001:db8:1::\/64/);
+    assert.equal(m.whyNot[1].why, 'nothing came back to a random address in 2001:db8:1::/64: no packet in 60 s');
+    assert.equal(m.whyNot[2].why, 'no --v6-prefix');
+    assert.equal(m.whyNot[3].why, 'no --v6');
+    // Another /64 than the one that failed: mode 2 again.
+    const other = { prefix64: '2001:db8:2::', reason: 'x' };
+    assert.equal(
+      chosen(
+        chooseUplinkMode({
+          uplink: 'eth0',
+          addresses: [LEASE],
+          source: LEASE.address,
+          undelivered: other,
+          privatePrefix: ULA,
+        }),
+      ).mode,
+      2,
+    );
+  });
+
+  test('a SLAAC host stays in mode 1 whatever comes back (a PLAT that is down looks the same)', () => {
+    const undelivered = { prefix64: '2001:db8:1::', reason: 'no packet in 60 s' };
+    const m = chosen(
+      chooseUplinkMode({ uplink: 'eth0', addresses: [SLAAC], source: SLAAC.address, undelivered, privatePrefix: ULA }),
+    );
+    assert.equal(m.mode, 1);
+    const modes = new UplinkModes(ULA);
+    modes.choose({ uplink: 'eth0', addresses: [SLAAC], source: SLAAC.address });
+    assert.equal(modes.undelivered('2001:db8:1::c0a8:1', 'x'), false);
+    assert.equal(chosen(modes.choose({ uplink: 'eth0', addresses: [SLAAC], source: SLAAC.address })).mode, 1);
+  });
+
+  test('UplinkModes: mode 2 undelivered gives mode 5 while the addresses stay; a new address tries mode 2 again', () => {
+    const modes = new UplinkModes(ULA);
+    const lease = { uplink: 'eth0', addresses: [LEASE], source: LEASE.address };
+    assert.equal(chosen(modes.choose(lease)).mode, 2);
+    assert.equal(modes.undelivered('2001:db8:1::c0a8:1', 'nothing back'), true);
+    assert.equal(chosen(modes.choose(lease)).mode, 5);
+    const renewed = { ...lease, addresses: [LEASE, { address: '2001:db8:1::a6', prefixLen: 128 }] };
+    assert.equal(chosen(modes.choose(renewed)).mode, 2);
+  });
+
+  test('two runs draw in different private prefixes', () => {
+    assert.notDeepEqual(new UplinkModes().privatePrefix.addr, new UplinkModes().privatePrefix.addr);
+    assert.equal(new UplinkModes().privatePrefix.addr[0], 0xfd);
+  });
+});
+
 describe('bad input', () => {
   const usage = (fn: () => unknown, re: RegExp) =>
     assert.throws(fn, (e: unknown) => e instanceof UsageError && re.test((e as Error).message));
@@ -202,6 +306,11 @@ describe('bad input', () => {
     usage(() => resolveConfig({ 'v6-prefix': 'nonsense/64' }), /--v6-prefix is not a prefix/);
     usage(() => resolveConfig({ 'v6-prefix': 'fe80::/64' }), /--v6-prefix must be a global unicast prefix/);
     usage(() => resolveConfig({ 'v6-prefix': 'ff02::/64' }), /--v6-prefix must be a global unicast prefix/);
+  });
+
+  test('--v6 shared is accepted; a near miss is still an address error', () => {
+    assert.equal(resolveConfig({ v6: 'shared' }).v6, 'shared');
+    assert.throws(() => resolveConfig({ v6: 'shard' }), /must be an IPv6 address, got "shard"/);
   });
 
   test('--v6 and --v6-prefix together: one clear error', () => {
@@ -363,6 +472,37 @@ describe('the daemon in each address mode (fakes)', () => {
     await w.daemon.stop();
   });
 
+  test('mode 5 with --v6 shared: the private address, announce shared, DAD skipped, status says mode 5', async () => {
+    const w = world({ pref64: '64:ff9b::/96', v6: 'shared' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.deepEqual(w.plumbing.announced, ['shared']);
+    const st = w.daemon.status();
+    assert.equal(st.uplinkMode?.mode, 5);
+    assert.equal(st.uplinkMode?.announce, 'shared');
+    assert.match(st.clat6 ?? '', /^fd/);
+    assert.equal(st.dad?.result, 'skipped');
+    assert.match(formatStatus(st), /mode +5, the host's own address, shared \(NAT66\)/);
+    assert.ok(
+      w.lines.some((l) => /DAD skipped: fd.* is private to this host \(the network sees 2001:db8:1::10\)/.test(l)),
+    );
+    await w.daemon.stop();
+  });
+
+  test('mode 5 with no global address yet: waits with the reason in status, builds nothing', async () => {
+    const net = FakeNet.typical();
+    net.addrs = net.addrs.filter((a) => !(a.family === 6 && a.scope === 'global'));
+    const w = world({ pref64: '64:ff9b::/96', v6: 'shared' }, net);
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.notEqual(w.daemon.state, 'running');
+    assert.match(w.daemon.status().reason ?? '', /no (global IPv6 address|usable source address)/);
+    assert.equal(w.plumbing.live.size, 0);
+    assert.equal(w.daemon.errors, 0);
+    await w.daemon.stop();
+  });
+
   test('reload from mode 1 to mode 3 and back: new sides, the address moves', async () => {
     const w = world({ pref64: '64:ff9b::/96' });
     await w.daemon.start();
@@ -395,6 +535,7 @@ describe('discover gives the same answer as run', () => {
     ['a /128 lease', {}, leaseOnly, 2],
     ['--v6-prefix', { 'v6-prefix': '2001:db8:99::/80' }, FakeNet.typical, 3],
     ['--v6', { v6: '2001:db8:1::a5' }, leaseOnly, 4],
+    ['--v6 shared', { v6: 'shared' }, leaseOnly, 5],
   ] as const) {
     test(`${name}: mode ${mode}, as run chooses`, async () => {
       const d = await discover(resolveConfig({ pref64: '64:ff9b::/96', ...flags }), deps(net()), 0);
