@@ -38,11 +38,12 @@ export function datapathFactory(
       workers,
       devices: {
         tun: { name: ipv4.name },
+        // What comes back for the CLAT address: on the uplink, or (address mode 5) on clatd's veth pair.
         packet: {
-          ifindex: uplink.link.index,
-          ifname: uplink.link.name,
+          ifindex: uplink.receive.index,
+          ifname: uplink.receive.name,
           filter: filter(params),
-          linkHeaderLen: uplink.linkHeaderLen,
+          linkHeaderLen: uplink.receive.linkHeaderLen,
         },
         raw: { ifname: uplink.link.name, ifindex: uplink.link.index },
       },
@@ -61,17 +62,21 @@ export function datapathFactory(
     const opened =
       offload === 'off'
         ? 'off (--offload off)'
-        : KernelOffload.open(
-            {
-              uplinkIfindex: uplink.link.index,
-              uplinkName: uplink.link.name,
-              linkHeaderLen: uplink.linkHeaderLen,
-              tunIfindex: ipv4.ifindex,
-              tunName: ipv4.name,
-            },
-            log,
-            { rtnl },
-          );
+        : uplink.announce === 'shared'
+          ? // Its programs read the uplink before netfilter and send past it: they would see the
+            // host's address, not the CLAT's, and send the private address out unNATed.
+            "off in address mode 5: the kernel's NAT, which the fast path would bypass, shares the host's address"
+          : KernelOffload.open(
+              {
+                uplinkIfindex: uplink.link.index,
+                uplinkName: uplink.link.name,
+                linkHeaderLen: uplink.linkHeaderLen,
+                tunIfindex: ipv4.ifindex,
+                tunName: ipv4.name,
+              },
+              log,
+              { rtnl },
+            );
     const kernel = typeof opened === 'string' ? null : opened;
     let current = params;
     let running = !paused;

@@ -7,6 +7,12 @@
  *
  * Table: `inet clatd-<uplink>` (sanitised), tagged with a comment; every change is one `nft -f -`
  * transaction, so the filter never exists half-written.
+ *
+ * Address mode 5 (the host's own address, daemon/system/shared.ts) adds, in the same transaction,
+ * an `ip6` table of the same name (nft's `dup` exists only there): a masquerade of the CLAT's
+ * private address on the uplink, and after the de-NAT of what comes back, a `dup` of it into
+ * clatd's veth pair and a drop of the original; the inet table also drops the kernel's copy
+ * arriving on the pair. Deleting the table of an uplink deletes both.
  */
 import { spawnSync } from 'node:child_process';
 import { formatIPv6, parseIPv6 } from '../core/addr/ipv6.js';
@@ -79,6 +85,57 @@ export function clatRuleset(uplink: string, clatAddr: string): string {
   ].join('\n');
 }
 
+/** Address mode 5: the veth pair (`tx` the kernel sends into, `rx` clatd reads). */
+export interface SharedPairNames {
+  readonly tx: string;
+  readonly rx: string;
+}
+
+/**
+ * Address mode 5's ruleset: the inet table of {@link clatRuleset} with the kernel's copy on the
+ * pair dropped too, and the ip6 table with the NAT and the `dup` (see the header).
+ */
+export function sharedRuleset(uplink: string, clatAddr: string, pair: SharedPairNames): string {
+  const table = clatTableName(uplink);
+  const addr = canonical(clatAddr);
+  checkUplink(pair.tx);
+  checkUplink(pair.rx);
+  const inet = clatRuleset(uplink, clatAddr).replace(
+    '  }\n}\n',
+    `    iifname "${pair.rx}" ip6 daddr ${addr} counter drop\n  }\n}\n`,
+  );
+  return [
+    inet.trimEnd(),
+    `add table ip6 ${table}`,
+    `delete table ip6 ${table}`,
+    `table ip6 ${table} {`,
+    `  comment "clatd: address mode 5 on ${uplink}, the host's address shared (NAT66)"`,
+    // After conntrack's de-NAT (dstnat, -100): the destination is the CLAT's private address now.
+    '  chain shared-in {',
+    '    type filter hook prerouting priority 0; policy accept;',
+    `    iifname "${uplink}" ip6 daddr ${addr} counter dup to ${addr} device "${pair.tx}" drop`,
+    '  }',
+    '  chain shared-out {',
+    '    type nat hook postrouting priority srcnat; policy accept;',
+    `    oifname "${uplink}" ip6 saddr ${addr} counter masquerade`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** Creates (or atomically replaces) address mode 5's tables for `uplink` and `clatAddr`. */
+export function installSharedFilter(
+  uplink: string,
+  clatAddr: string,
+  pair: SharedPairNames,
+  opts: NftOptions = {},
+): string {
+  const table = clatTableName(uplink);
+  run(['-f', '-'], sharedRuleset(uplink, clatAddr, pair), `nft install ${table} (shared) for ${clatAddr}`, opts);
+  return table;
+}
+
 /** The PIDs of this process's last `nft` runs. */
 const ownRuns: number[] = [];
 const OWN_RUNS_KEPT = 16;
@@ -149,8 +206,14 @@ export function removeClatFilter(uplink: string, opts: NftOptions = {}): void {
 export function deleteClatTable(table: string, opts: NftOptions = {}): void {
   if (!table.startsWith(TABLE_PREFIX) || !/^[A-Za-z0-9_.-]+$/.test(table))
     throw new NftError(`nft: "${table}" is not a clatd table name`);
-  // "add" first makes the delete succeed whether or not the table exists, in one transaction.
-  run(['-f', '-'], `add table inet ${table}\ndelete table inet ${table}\n`, `nft delete table inet ${table}`, opts);
+  // "add" first makes the delete succeed whether or not the table exists, in one transaction;
+  // the ip6 table of the same name is address mode 5's.
+  run(
+    ['-f', '-'],
+    `add table inet ${table}\ndelete table inet ${table}\nadd table ip6 ${table}\ndelete table ip6 ${table}\n`,
+    `nft delete table inet ${table}`,
+    opts,
+  );
 }
 
 /**

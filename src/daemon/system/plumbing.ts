@@ -2,7 +2,7 @@
  * The daemon's PlumbingPort over the system layer: opens the uplink side and the IPv4 side, starts
  * the datapath, reads the DAD sysctls, and removes what a crashed run left behind (its nft table,
  * a classic tc filter of the kernel fast path and its clsact qdisc, host settings it had changed,
- * and leased addresses it had taken off the uplink).
+ * leased addresses it had taken off the uplink, and address mode 5's veth pair).
  */
 import type { Prefix6 } from '../../core/addr/prefix.js';
 import { OFFLOAD_TC_PRIO } from '../../offload/abi.js';
@@ -22,6 +22,7 @@ import type {
 import { tunName } from '../ports.js';
 import { HostSettings } from './host-settings.js';
 import { SystemIpv4, TunInUseError } from './ipv4.js';
+import { removeSharedPair, sharedPairNames } from './shared.js';
 import { TakenAddresses } from './taken-addresses.js';
 import { SystemUplink } from './uplink.js';
 
@@ -50,6 +51,7 @@ export class SystemPlumbing implements PlumbingPort {
       clat6,
       new HostSettings(this.stateDir, uplink.name),
       announce,
+      this.rtnl,
     );
   }
 
@@ -119,6 +121,8 @@ export class SystemPlumbing implements PlumbingPort {
       removed.push(`tc filter on ${uplink} ingress, priority ${OFFLOAD_TC_PRIO}`);
       if (this.rtnl.deleteClsactIfEmpty(uplink)) removed.push(`clsact qdisc on ${uplink}`);
     }
+    // Address mode 5's veth pair is not tied to the process either.
+    if (removeSharedPair(this.rtnl, uplink)) removed.push(`veth pair ${sharedPairNames(uplink).tx}`);
     removed.push(...new HostSettings(this.stateDir, uplink).restore());
     removed.push(...new TakenAddresses(this.stateDir, uplink).giveBack(this.rtnl));
     return removed;

@@ -3,7 +3,10 @@
  * kernel answers neighbor solicitations for it) or, when clatd answers them itself, the address's
  * solicited-node group and clatd's neighbor responder; the nftables rule that drops what arrives
  * for it before the kernel's own stack answers with errors; with anycast, the uplink's proxy_delay
- * set to 0 while it runs. The datapath's and DAD's packet sockets belong to their readers.
+ * set to 0 while it runs. In address mode 5 (`shared`), nothing is announced (the kernel answers
+ * for its own address), and what comes back arrives on clatd's veth pair (shared.ts) after the
+ * kernel's NAT: the packet socket reads there, and the tables add the NAT. The datapath's and
+ * DAD's packet sockets belong to their readers.
  */
 import { formatIPv6, parseIPv6 } from '../../core/addr/ipv6.js';
 import type { Prefix6 } from '../../core/addr/prefix.js';
@@ -13,13 +16,16 @@ import {
   clatFilterIntact,
   clatTableName,
   installClatFilter,
+  installSharedFilter,
   removeClatFilter,
   updateClatFilter,
 } from '../../sys/nft.js';
 import { Raw6Socket } from '../../sys/raw6.js';
+import type { Rtnl } from '../../sys/rtnetlink/index.js';
 import type { Announce, LinkInfo, ResponderStatus, UplinkSide } from '../ports.js';
 import type { HostSettings } from './host-settings.js';
 import { WireResponder } from './nd-responder.js';
+import { SharedPair } from './shared.js';
 
 const ARPHRD_ETHER = 1;
 
@@ -31,6 +37,10 @@ export class SystemUplink implements UplinkSide {
   #closed = false;
   /** With `respond`: clatd's answers to neighbor solicitations. */
   readonly #responder: WireResponder | undefined;
+  /** With `shared`: the veth pair where what comes back for the CLAT address arrives. */
+  readonly #pair: SharedPair | undefined;
+  /** Where the datapath reads what comes back: the uplink, or with `shared` the pair's reading end. */
+  readonly receive: { index: number; name: string; linkHeaderLen: number };
 
   constructor(
     /** `lladdr`: the link-layer address (`aa:bb:…`), which `respond` advertises. */
@@ -38,11 +48,23 @@ export class SystemUplink implements UplinkSide {
     clat6: string,
     private readonly settings: HostSettings,
     readonly announce: Announce = 'anycast',
+    /** Needed with `shared` (the veth pair). */
+    rtnl?: Rtnl,
   ) {
     this.linkHeaderLen = link.linkType === ARPHRD_ETHER ? 14 : 0;
     this.#clat6 = parseIPv6(clat6);
     const mac = announce === 'respond' ? linkAddress(link, this.linkHeaderLen) : undefined;
-    this.raw = Raw6Socket.open({ ifname: link.name, ifindex: link.index });
+    if (announce === 'shared') {
+      if (!rtnl) throw new Error('address mode 5 needs rtnetlink for its veth pair');
+      this.#pair = SharedPair.open(rtnl, link.name, clat6);
+      this.receive = { index: this.#pair.rxIndex, name: this.#pair.rx, linkHeaderLen: 14 };
+    } else this.receive = { index: link.index, name: link.name, linkHeaderLen: this.linkHeaderLen };
+    try {
+      this.raw = Raw6Socket.open({ ifname: link.name, ifindex: link.index });
+    } catch (e) {
+      this.#pair?.close();
+      throw e;
+    }
     try {
       if (announce === 'anycast') this.raw.joinAnycast(this.#clat6);
       if (announce === 'respond') {
@@ -55,11 +77,12 @@ export class SystemUplink implements UplinkSide {
           target: this.#clat6,
         });
       }
-      installClatFilter(link.name, clat6);
+      this.#install(clat6);
       this.#nft = true;
     } catch (e) {
       this.#responder?.close();
       this.raw.close();
+      this.#pair?.close();
       throw e;
     }
     if (announce === 'anycast') this.#noAnycastDelay();
@@ -90,8 +113,13 @@ export class SystemUplink implements UplinkSide {
   }
 
   async restoreFilter(): Promise<void> {
-    installClatFilter(this.link.name, formatIPv6(this.#clat6));
+    this.#install(formatIPv6(this.#clat6));
     this.#nft = true;
+  }
+
+  #install(clat6: string): void {
+    if (this.#pair) installSharedFilter(this.link.name, clat6, this.#pair);
+    else installClatFilter(this.link.name, clat6);
   }
 
   async retarget(clat6: string, _pref64: Prefix6): Promise<void> {
@@ -105,7 +133,10 @@ export class SystemUplink implements UplinkSide {
       this.raw.joinAnycast(next);
       this.raw.leaveAnycast(this.#clat6);
     }
-    updateClatFilter(this.link.name, clat6);
+    if (this.#pair) {
+      this.#pair.retarget(clat6);
+      installSharedFilter(this.link.name, clat6, this.#pair);
+    } else updateClatFilter(this.link.name, clat6);
     this.#clat6 = next;
   }
 
@@ -135,6 +166,7 @@ export class SystemUplink implements UplinkSide {
       () => this.#responder?.close(),
       () => this.raw.close(),
       () => this.#nft && removeClatFilter(this.link.name),
+      () => this.#pair?.close(),
       () => this.settings.restore(),
     ];
     let failed: { e: unknown } | undefined;
