@@ -89,7 +89,13 @@ export function formatStatus(s: StatusSnapshot): string {
   for (const r of s.pref64Refused) lines.push(row('', `refused PREF64 ${r.prefix} from ${r.router}: ${r.why}`));
   lines.push(row('CLAT IPv4', s.clat4 ?? '-'));
   const where =
-    s.uplinkMode?.mode === 4 ? ' (leased)' : s.uplinkMode?.mode === 3 ? ' (routed prefix)' : ` (in ${s.prefix64})`;
+    s.uplinkMode?.mode === 5
+      ? " (private: NATed to the host's address)"
+      : s.uplinkMode?.mode === 4
+        ? ' (leased)'
+        : s.uplinkMode?.mode === 3
+          ? ' (routed prefix)'
+          : ` (in ${s.prefix64})`;
   lines.push(row('CLAT IPv6', s.clat6 ? `${s.clat6}${where}` : '-'));
   const m = s.uplinkMode;
   if (m) {

@@ -1,0 +1,160 @@
+/**
+ * Address mode 5 for real (src/daemon/system/shared.ts), on the host/router pair of
+ * test/helpers/clatd-run.ts: `clatd run --v6 shared` shares the host's own 2001:db8:1::10.
+ * IPv4 works (ping, UDP, an HTTP transfer) while the host's own IPv6 traffic from the same address
+ * keeps working at the same time; the router's server sees both come from 2001:db8:1::10; status
+ * says mode 5 and why the fast path is off. SIGTERM leaves the host as it was (sysctls, nft
+ * tables, links, routes, rules, read from outside), and so does kill -9, a new start and SIGTERM.
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  assertPings,
+  leftovers,
+  PREFIX,
+  running,
+  SERVER6,
+  said,
+  setUp,
+  startClatd,
+  statusOf,
+  withHostAndRouter,
+} from '../helpers/clatd-run.js';
+import { NEED_ROOT, type Netns } from '../helpers/netns.js';
+import { describe, test } from '../helpers/suite.js';
+
+const HOST6 = '2001:db8:1::10';
+const BLOB = 1_000_000;
+
+/** Everything mode 5 could change on the host, as `ip`, `nft` and /proc show it from outside. */
+function hostState(ns: Netns): Record<string, string> {
+  const sysctl = (k: string) => ns.exec('sysctl', '-n', k).trim();
+  const st: Record<string, string> = {
+    links: ns
+      .exec('ip', '-o', 'link')
+      .split('\n')
+      .map((l) => l.split(':')[1]?.trim())
+      .join(' '),
+    routes: ns.exec('ip', '-6', 'route', 'show', 'table', 'all').replace(/expires \d+sec/g, ''),
+    routes4: ns.exec('ip', '-4', 'route', 'show', 'table', 'all'),
+    rules: ns.exec('ip', '-6', 'rule') + ns.exec('ip', '-4', 'rule'),
+    neigh: ns.exec('ip', '-6', 'neigh', 'show', 'nud', 'permanent'),
+    nft: ns.exec('nft', 'list', 'ruleset'),
+  };
+  for (const dev of ['all', 'default', 'veth-a']) {
+    for (const key of ['forwarding', 'accept_ra', 'force_forwarding', 'disable_ipv6']) {
+      const path = `net.ipv6.conf.${dev}.${key}`;
+      const r = ns.tryExec('sysctl', '-n', path);
+      if (r.status === 0) st[path] = r.stdout.trim();
+    }
+  }
+  st['net.ipv4.ip_forward'] = sysctl('net.ipv4.ip_forward');
+  st['net.ipv6.neigh.veth-a.proxy_delay'] = sysctl('net.ipv6.neigh.veth-a.proxy_delay');
+  return st;
+}
+
+function exitOf(c: ChildProcess): Promise<{ code: number | null; out: string }> {
+  let out = '';
+  c.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  c.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  return new Promise((resolve) => c.on('exit', (code) => resolve({ code, out })));
+}
+
+describe('address mode 5 in namespaces', { skip: NEED_ROOT }, () => {
+  test("--v6 shared: IPv4 through the host's own address while the host's IPv6 keeps working; SIGTERM and kill -9 leave nothing", async () => {
+    await withHostAndRouter(async (p, dir) => {
+      setUp(p);
+      writeFileSync(join(dir, 'blob'), Buffer.alloc(BLOB, 0x5a));
+      const before = hostState(p.a);
+      const http = p.b.spawn('python3', ['-m', 'http.server', '8080', '--bind', SERVER6, '--directory', dir], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let served = '';
+      http.stderr?.on('data', (d: Buffer) => {
+        served += d.toString();
+      });
+      try {
+        const sock = join(dir, 'c.sock');
+        const args = ['--pref64', PREFIX, '--control', sock, '--v6', 'shared'];
+        const c = startClatd(p.a, args);
+        await c.waitFor(running);
+        assertPings(p.a);
+
+        // The host's own IPv6 from the same address, all along the CLAT's traffic.
+        const ping6 = exitOf(p.a.spawn('ping', ['-6', '-c', '15', '-i', '0.2', '-W', '2', '2001:db8:1::1']));
+        const udpEcho = p.b.spawn(
+          'python3',
+          [
+            '-c',
+            `import socket;s=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM);s.bind(("${SERVER6}",7));s.settimeout(10);d,a=s.recvfrom(99);s.sendto(d,a)`,
+          ],
+          { stdio: 'ignore' },
+        );
+        await new Promise((r) => setTimeout(r, 300));
+        const udp = p.a.tryExec(
+          'python3',
+          '-c',
+          'import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(5);s.sendto(b"clat",("192.0.2.1",7));print(s.recv(99).decode())',
+        );
+        udpEcho.kill();
+        assert.equal(udp.stdout.trim(), 'clat', udp.stderr);
+        // HTTP over IPv4 through the CLAT and over IPv6 from the host, at the same time.
+        const curl = (url: string) =>
+          exitOf(p.a.spawn('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', '-m', '20', url]));
+        const [v4, v6] = await Promise.all([curl('http://192.0.2.1:8080/blob'), curl(`http://[${SERVER6}]:8080/blob`)]);
+        assert.equal(v4.out, `200 ${BLOB}`, `IPv4 through the CLAT: ${v4.out}\n${said(c.lines)}`);
+        assert.equal(v6.out, `200 ${BLOB}`, `the host's own IPv6: ${v6.out}`);
+        const pinged = await ping6;
+        assert.match(pinged.out, / 15 received/, `the host's own ping during the CLAT traffic:\n${pinged.out}`);
+        // The server saw both transfers come from the host's address: the CLAT's is NATed to it.
+        const gets = served.split('\n').filter((l) => /GET \/blob/.test(l));
+        assert.equal(gets.length, 2, served);
+        for (const l of gets) assert.ok(l.startsWith(`${HOST6} `), `not from ${HOST6}: ${l}`);
+
+        const st = statusOf(p.a, sock);
+        assert.equal(st.state, 'running');
+        assert.equal(st.uplinkMode.mode, 5);
+        assert.equal(st.uplinkMode.announce, 'shared');
+        assert.match(st.uplinkMode.how, new RegExp(`^shares ${HOST6} with the host`));
+        assert.match(st.clat6, /^fd/);
+        assert.equal(st.dad.result, 'skipped');
+        assert.match(String(st.offload), /^off in address mode 5: /);
+        // Nothing host-wide changed while it runs: no forwarding, no RA setting, no proxy_delay.
+        const during = hostState(p.a);
+        for (const k of Object.keys(before).filter((k) => k.startsWith('net.'))) {
+          assert.equal(during[k], before[k], `${k} changed while clatd runs`);
+        }
+        c.child.kill('SIGTERM');
+        assert.equal((await c.exited).code, 0, said(c.lines));
+        assert.deepEqual(leftovers(p.a), []);
+        assert.deepEqual(hostState(p.a), before);
+
+        // kill -9 leaves the pair and the tables; the next start removes them, SIGTERM then leaves nothing.
+        const k = startClatd(p.a, args);
+        await k.waitFor(running);
+        k.child.kill('SIGKILL');
+        await k.exited;
+        assert.match(p.a.exec('ip', '-o', 'link'), /x6-veth-a/, 'a killed clatd cannot remove its pair');
+        const n = startClatd(p.a, args);
+        await n.waitFor(running);
+        assert.ok(
+          n.lines.some((l) => l.event === 'recovery' && /veth pair x6-veth-a/.test(String(l.msg))),
+          said(n.lines),
+        );
+        assertPings(p.a);
+        n.child.kill('SIGTERM');
+        assert.equal((await n.exited).code, 0, said(n.lines));
+        assert.deepEqual(leftovers(p.a), []);
+        assert.deepEqual(hostState(p.a), before);
+      } finally {
+        http.kill();
+      }
+    });
+  });
+});
