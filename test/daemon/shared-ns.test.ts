@@ -4,7 +4,8 @@
  * IPv4 works (ping, UDP, an HTTP transfer) while the host's own IPv6 traffic from the same address
  * keeps working at the same time; the router's server sees both come from 2001:db8:1::10; status
  * says mode 5 and why the fast path is off. SIGTERM leaves the host as it was (sysctls, nft
- * tables, links, routes, rules, read from outside), and so does kill -9, a new start and SIGTERM.
+ * tables, links, routes, rules, read from outside), and so do kill -9 then `clatd cleanup`, and
+ * kill -9 then a new start and SIGTERM.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -23,6 +24,7 @@ import {
   withHostAndRouter,
 } from '../helpers/clatd-run.js';
 import { NEED_ROOT, type Netns } from '../helpers/netns.js';
+import { CLI } from '../helpers/paths.js';
 import { describe, test } from '../helpers/suite.js';
 
 const HOST6 = '2001:db8:1::10';
@@ -135,7 +137,18 @@ describe('address mode 5 in namespaces', { skip: NEED_ROOT }, () => {
         assert.deepEqual(leftovers(p.a), []);
         assert.deepEqual(hostState(p.a), before);
 
-        // kill -9 leaves the pair and the tables; the next start removes them, SIGTERM then leaves nothing.
+        // kill -9 leaves the pair and the tables: `clatd cleanup` removes them.
+        const j = startClatd(p.a, args);
+        await j.waitFor(running);
+        j.child.kill('SIGKILL');
+        await j.exited;
+        assert.match(p.a.exec('ip', '-o', 'link'), /x6-veth-a/, 'a killed clatd cannot remove its pair');
+        const cleaned = p.a.exec('node', CLI, 'cleanup', '--interface', 'veth-a', '--control', sock);
+        assert.match(cleaned, /veth pair x6-veth-a/);
+        assert.deepEqual(leftovers(p.a), []);
+        assert.deepEqual(hostState(p.a), before);
+
+        // Or the next start removes them, and SIGTERM then leaves nothing.
         const k = startClatd(p.a, args);
         await k.waitFor(running);
         k.child.kill('SIGKILL');
@@ -155,6 +168,50 @@ describe('address mode 5 in namespaces', { skip: NEED_ROOT }, () => {
       } finally {
         http.kill();
       }
+    });
+  });
+
+  test('the same address and port from the host and from the CLAT, at once: conntrack keeps the two flows apart', async () => {
+    await withHostAndRouter(async (p, dir) => {
+      setUp(p);
+      // An echo for four datagrams, each answered to its sender.
+      const echo = p.b.spawn(
+        'python3',
+        [
+          '-c',
+          `import socket;s=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM);s.bind(("${SERVER6}",7));s.settimeout(20)\nfor _ in range(4):\n d,a=s.recvfrom(99);s.sendto(d,a)`,
+        ],
+        { stdio: 'ignore' },
+      );
+      const sock = join(dir, 'c.sock');
+      const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--v6', 'shared']);
+      try {
+        await c.waitFor(running);
+        assertPings(p.a);
+        // Host first, then the CLAT from the same port (its flow gets another port), and the other
+        // way round (the host's flow gets another): each gets its own answer.
+        for (const [first, port] of [
+          ['v6', 40000],
+          ['v4', 40001],
+        ] as const) {
+          const py = [
+            'import socket,time',
+            `h=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM);h.bind(("${HOST6}",${port}));h.settimeout(5)`,
+            `c=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);c.bind(("0.0.0.0",${port}));c.settimeout(5)`,
+            `a=[(h,b"host",("${SERVER6}",7)),(c,b"clat",("192.0.2.1",7))]`,
+            `a=a if "${first}"=="v6" else a[::-1]`,
+            'for s,d,t in a: s.sendto(d,t); time.sleep(0.2)',
+            'print(h.recv(99).decode(), c.recv(99).decode())',
+          ].join('\n');
+          const r = p.a.tryExec('python3', '-c', py);
+          assert.equal(r.stdout.trim(), 'host clat', `${first} first: ${r.stderr}\n${said(c.lines)}`);
+        }
+      } finally {
+        echo.kill();
+        c.child.kill('SIGTERM');
+        await c.exited;
+      }
+      assert.deepEqual(leftovers(p.a), []);
     });
   });
 });
