@@ -18,7 +18,7 @@ import { formatPrefix6, type Prefix6 } from '../core/addr/prefix.js';
 import { Addressing } from './addressing.js';
 import { BringUp, type BringUpRequest, type FailedDad, type Session } from './bring-up.js';
 import type { RunConfig } from './config.js';
-import { defaultAdvice, HealthWatch, sampleOf } from './health.js';
+import { defaultAdvice, HEALTH_WINDOW_MS, HealthWatch, sampleOf } from './health.js';
 import { Ipv4Route } from './ipv4-route.js';
 import type { Logger } from './log.js';
 import { ChangeTracker, type Observed, observeHost, observePath, slash64 } from './observe.js';
@@ -139,7 +139,10 @@ export class Daemon {
       (clat6) =>
         clat6 === this.#cfg.v6
           ? `check that the network delivers ${clat6} (given with --v6) to this host, or the NAT64 is down`
-          : defaultAdvice(clat6),
+          : this.#modes.last?.mode === 2
+            ? `${defaultAdvice(clat6)}; trying address mode 5 (the host's own address, shared)`
+            : defaultAdvice(clat6),
+      (clat6) => this.#undelivered(clat6),
     );
     this.#bringup = new BringUp({
       cfg: () => this.#cfg,
@@ -437,6 +440,16 @@ export class Daemon {
 
   #params(s: Session): XlatParams {
     return { pref64: s.pref64, clat4: s.clat4, clat6: s.clat6, mtu: s.mtu, translator: this.#cfg.translator };
+  }
+
+  /**
+   * Nothing came back to `clat6`: in address mode 2 (chosen by itself), the network delivers only
+   * addresses it assigned, so the next step takes mode 5, the last resort (uplink-mode.ts).
+   */
+  #undelivered(clat6: string): void {
+    if (this.#session?.clat6 !== clat6 || this.lifecycle.done) return;
+    const why = `nothing came back in ${HEALTH_WINDOW_MS / 1000} s while packets left`;
+    if (this.#modes.undelivered(clat6, why)) this.kick();
   }
 
   /** Steps 4-7 for a new or changed identity (bring-up.ts); on success the CLAT is running. */

@@ -154,6 +154,8 @@ export class HealthWatch {
     private readonly log: Logger,
     private readonly sample: () => HealthSample | undefined,
     advice?: (clat6: string) => string,
+    /** Called after the warning is logged, with the address nothing came back to. */
+    private readonly onWarn?: (clat6: string) => void,
   ) {
     this.#health = new ReplyHealth(clock.now(), advice);
   }
@@ -182,6 +184,7 @@ export class HealthWatch {
     }
     const v = this.#health.sample(this.clock.now(), s);
     if (v) this.log.log(v.level, 'health', v.message);
+    if (v?.level === 'warn') this.onWarn?.(s.clat6);
   }
 
   status(): HealthStatus {

@@ -10,6 +10,7 @@ import { formatStatus } from '../../src/cli/status.js';
 import { parsePrefix6 } from '../../src/core/addr/prefix.js';
 import { resolveConfig } from '../../src/daemon/config.js';
 import { discover } from '../../src/daemon/discover.js';
+import { HEALTH_SAMPLE_MS } from '../../src/daemon/health.js';
 import { renderMetrics } from '../../src/daemon/metrics.js';
 import {
   chooseUplinkMode,
@@ -488,6 +489,46 @@ describe('the daemon in each address mode (fakes)', () => {
       w.lines.some((l) => /DAD skipped: fd.* is private to this host \(the network sees 2001:db8:1::10\)/.test(l)),
     );
     await w.daemon.stop();
+  });
+
+  test('the last resort: nothing comes back in mode 2, so mode 5, with why not 2; a SLAAC host stays in mode 1', async () => {
+    for (const [net, want] of [
+      [leaseOnly, ['respond', 'shared']],
+      [FakeNet.typical, ['anycast']],
+    ] as const) {
+      const w = world({ pref64: '64:ff9b::/96' }, net());
+      await w.daemon.start();
+      await flush(w.daemon);
+      const dp = w.plumbing.dp;
+      assert.ok(dp);
+      dp.packets64 = 0;
+      for (let i = 0; i < 5; i++) {
+        dp.packets += 5;
+        w.clock.advance(HEALTH_SAMPLE_MS);
+        await flush(w.daemon);
+      }
+      assert.deepEqual(w.plumbing.announced, want);
+      assert.equal(w.daemon.state, 'running');
+      const st = w.daemon.status();
+      if (want.length === 1) {
+        assert.equal(st.uplinkMode?.mode, 1);
+        assert.doesNotMatch(st.health?.message ?? '', /mode 5/);
+      } else {
+        assert.equal(st.uplinkMode?.mode, 5);
+        assert.match(st.clat6 ?? '', /^fd/);
+        assert.match(
+          st.uplinkMode?.why[1].why ?? '',
+          /^nothing came back to a random address in 2001:db8:1::\/64: nothing came back in 15 s while packets left$/,
+        );
+        assert.ok(w.lines.some((l) => /trying address mode 5/.test(l)));
+        assert.ok(
+          w.lines.some((l) => /address mode 5 .*\(was mode 2\)/.test(l)),
+          w.lines.join(''),
+        );
+      }
+      assert.equal(w.daemon.errors, 0);
+      await w.daemon.stop();
+    }
   });
 
   test('mode 5 with no global address yet: waits with the reason in status, builds nothing', async () => {
