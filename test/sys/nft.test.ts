@@ -11,9 +11,11 @@ import {
   clatTableName,
   deleteClatTable,
   installClatFilter,
+  installSharedFilter,
   listClatTables,
   NftError,
   removeClatFilter,
+  sharedRuleset,
   updateClatFilter,
 } from '../../src/sys/nft.js';
 import { NEED_ROOT, type Netns, withNetns, withVethPair } from '../helpers/netns.js';
@@ -50,6 +52,20 @@ describe('nft ruleset (pure)', () => {
       /^iifname "eth0" ip6 daddr 2001:db8::c1a7 icmpv6 type \{ nd-neighbor-solicit, nd-neighbor-advert \}/,
     );
     assert.equal(lines[drop], 'iifname "eth0" ip6 daddr 2001:db8::c1a7 counter drop');
+  });
+
+  test('address mode 5: the inet filter plus the pair, and an ip6 table with the dup after de-NAT and the masquerade', () => {
+    const text = sharedRuleset('eth0', 'FD00:DB8::5', { tx: 'x6-eth0', rx: 'r6-eth0' });
+    const lines = text.split('\n').map((l) => l.trim());
+    assert.ok(text.startsWith(clatRuleset('eth0', 'fd00:db8::5').replace('  }\n}\n', '')));
+    assert.ok(lines.includes('iifname "r6-eth0" ip6 daddr fd00:db8::5 counter drop'));
+    const ip6 = lines.indexOf('table ip6 clatd-eth0 {');
+    assert.deepEqual(lines.slice(ip6 - 2, ip6), ['add table ip6 clatd-eth0', 'delete table ip6 clatd-eth0']);
+    assert.ok(lines.includes('type filter hook prerouting priority 0; policy accept;'));
+    assert.ok(lines.includes('iifname "eth0" ip6 daddr fd00:db8::5 counter dup to fd00:db8::5 device "x6-eth0" drop'));
+    assert.ok(lines.includes('type nat hook postrouting priority srcnat; policy accept;'));
+    assert.ok(lines.includes('oifname "eth0" ip6 saddr fd00:db8::5 counter masquerade'));
+    assert.throws(() => sharedRuleset('eth0', 'fd00:db8::5', { tx: 'x"y', rx: 'r6-eth0' }), NftError);
   });
 
   test('bad input is refused before nft runs', () => {
@@ -125,6 +141,17 @@ describe('nft in a network namespace', { skip: NEED_ROOT }, () => {
         ns.enter(() => listClatTables()),
         [],
       );
+      assert.doesNotMatch(ns.exec('nft', 'list', 'ruleset'), /clatd/);
+
+      // Address mode 5's tables load as one, and removing the uplink's table removes both.
+      ns.exec('ip', 'link', 'add', 'x6-eth0', 'type', 'veth', 'peer', 'name', 'r6-eth0');
+      ns.enter(() => installSharedFilter('eth0', 'fd00:db8::5', { tx: 'x6-eth0', rx: 'r6-eth0' }));
+      assert.match(ns.exec('nft', 'list', 'table', 'ip6', 'clatd-eth0'), /masquerade/);
+      assert.equal(
+        ns.enter(() => clatFilterIntact('eth0', 'fd00:db8::5')),
+        true,
+      );
+      ns.enter(() => removeClatFilter('eth0'));
       assert.doesNotMatch(ns.exec('nft', 'list', 'ruleset'), /clatd/);
     }, 'nft');
   });
