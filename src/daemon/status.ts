@@ -20,11 +20,12 @@ export type DadResult = 'none' | 'pending' | 'unique' | 'probes-sent' | 'optimis
 /**
  * How the CLAT IPv6 address is obtained (src/daemon/uplink-mode.ts): 1 random in the on-link /64
  * joined as anycast, 2 the same with clatd answering neighbor solicitations, 3 in a routed prefix
- * (--v6-prefix), 4 a leased address (--v6); with why each earlier way did not apply.
+ * (--v6-prefix), 4 a leased address (--v6), 5 the host's own address shared through NAT66 (--v6
+ * shared, or the last resort); with why each earlier way did not apply.
  */
 export interface UplinkModeStatus {
   mode: number;
-  /** Who answers neighbor solicitations for it: the kernel (anycast), clatd (respond), nobody (none). */
+  /** Who answers neighbor solicitations for it: the kernel (anycast), clatd (respond), nobody (none), the kernel for its own address (shared). */
   announce: 'anycast' | 'respond' | 'none' | 'shared';
   name: string;
   /** The way taken, in words. */
