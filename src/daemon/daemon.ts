@@ -448,7 +448,7 @@ export class Daemon {
    */
   #undelivered(clat6: string): void {
     if (this.#session?.clat6 !== clat6 || this.lifecycle.done) return;
-    const why = `nothing came back in ${HEALTH_WINDOW_MS / 1000} s while packets left`;
+    const why = `translated packets left for ${HEALTH_WINDOW_MS / 1000} s and nothing came back`;
     if (this.#modes.undelivered(clat6, why)) this.kick();
   }
 

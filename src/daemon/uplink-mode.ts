@@ -143,7 +143,7 @@ export function chooseUplinkMode(o: ModeInput): UplinkMode | UplinkModeWait {
   if (lost) {
     return shared(o, [
       { mode: 1, why },
-      { mode: 2, why: `nothing came back to a random address in ${text64}: ${lost.reason}` },
+      { mode: 2, why: `a random address in ${text64} was not delivered: ${lost.reason}` },
       { mode: 3, why: 'no --v6-prefix' },
       { mode: 4, why: 'no --v6' },
     ]);

@@ -5,7 +5,9 @@
  * keeps working at the same time; the router's server sees both come from 2001:db8:1::10; status
  * says mode 5 and why the fast path is off. SIGTERM leaves the host as it was (sysctls, nft
  * tables, links, routes, rules, read from outside), and so do kill -9 then `clatd cleanup`, and
- * kill -9 then a new start and SIGTERM.
+ * kill -9 then a new start and SIGTERM. Conntrack keeps one port of the host and of the CLAT
+ * apart. And with no flag, behind a router that delivers only to the host's DHCPv6 lease, mode 2
+ * gets nothing back and clatd moves to mode 5 by itself.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -13,6 +15,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   assertPings,
+  type LogLine,
   leftovers,
   PREFIX,
   running,
@@ -212,6 +215,50 @@ describe('address mode 5 in namespaces', { skip: NEED_ROOT }, () => {
         await c.exited;
       }
       assert.deepEqual(leftovers(p.a), []);
+    });
+  });
+
+  test('the last resort: a router that delivers only to the lease; nothing comes back to mode 2, so mode 5 by itself', async () => {
+    await withHostAndRouter(async (p, dir) => {
+      // What a DHCPv6 lease leaves on a host (as in nd-responder-ns), and a "cloud" router that
+      // knows only the lease's neighbour entry and never solicits anything else.
+      p.a.sh(
+        'ip addr del 2001:db8:1::10/64 dev veth-a; ip addr add 2001:db8:1::a5/128 dev veth-a noprefixroute nodad; ' +
+          'ip -6 route add 2001:db8:1::/64 dev veth-a',
+      );
+      setUp(p);
+      p.b.exec('ip', '-6', 'neigh', 'replace', '2001:db8:1::a5', 'lladdr', p.aMac, 'dev', 'veth-b', 'nud', 'permanent');
+      p.b.sh(
+        'nft add table ip6 cloud; ' +
+          "nft 'add chain ip6 cloud out { type filter hook output priority 0; policy accept; }'; " +
+          'nft add rule ip6 cloud out icmpv6 type nd-neighbor-solicit drop',
+      );
+      const sock = join(dir, 'c.sock');
+      const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock]);
+      let pinger: ChildProcess | undefined;
+      try {
+        await c.waitFor(running);
+        // Traffic that gets no answer, for the health check to see (ping needs the route at start).
+        pinger = p.a.spawn('ping', ['-c', '120', '-i', '0.5', '-W', '1', '192.0.2.1'], { stdio: 'ignore' });
+        assert.equal(statusOf(p.a, sock).uplinkMode.mode, 2);
+        const changed = (l: LogLine) => l.event === 'change' && l.kind === 'address-mode-changed';
+        await c.waitFor(changed, 45_000);
+        // Running again, after the change (not the first start's line).
+        await c.waitFor((l) => running(l) && c.lines.indexOf(l) > c.lines.findIndex(changed), 10_000);
+        const warned = c.lines.find((l) => l.event === 'health' && l.level === 'warn');
+        assert.match(String(warned?.msg), /trying address mode 5/, said(c.lines));
+        assertPings(p.a);
+        const st = statusOf(p.a, sock);
+        assert.equal(st.uplinkMode.mode, 5);
+        assert.equal(st.uplinkMode.how.startsWith('shares 2001:db8:1::a5 '), true, st.uplinkMode.how);
+        assert.match(st.uplinkMode.why[1].why, /^a random address in 2001:db8:1::\/64 was not delivered: /);
+      } finally {
+        pinger?.kill();
+        c.child.kill('SIGTERM');
+        await c.exited;
+      }
+      assert.deepEqual(leftovers(p.a), []);
+      assert.match(p.a.exec('ip', '-6', 'addr', 'show', 'dev', 'veth-a'), /2001:db8:1::a5\/128/);
     });
   });
 });

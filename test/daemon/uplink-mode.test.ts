@@ -246,7 +246,7 @@ describe('mode 5: the host address, shared', () => {
       [1, 2, 3, 4],
     );
     assert.match(m.whyNot[0].why, /eth0 has no prefix covering 2001:db8:1::\/64/);
-    assert.equal(m.whyNot[1].why, 'nothing came back to a random address in 2001:db8:1::/64: no packet in 60 s');
+    assert.equal(m.whyNot[1].why, 'a random address in 2001:db8:1::/64 was not delivered: no packet in 60 s');
     assert.equal(m.whyNot[2].why, 'no --v6-prefix');
     assert.equal(m.whyNot[3].why, 'no --v6');
     // Another /64 than the one that failed: mode 2 again.
@@ -518,7 +518,7 @@ describe('the daemon in each address mode (fakes)', () => {
         assert.match(st.clat6 ?? '', /^fd/);
         assert.match(
           st.uplinkMode?.why[1].why ?? '',
-          /^nothing came back to a random address in 2001:db8:1::\/64: nothing came back in 15 s while packets left$/,
+          /^a random address in 2001:db8:1::\/64 was not delivered: translated packets left for 15 s and nothing came back$/,
         );
         assert.ok(w.lines.some((l) => /trying address mode 5/.test(l)));
         assert.ok(
