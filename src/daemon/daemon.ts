@@ -377,6 +377,8 @@ export class Daemon {
     }
     const prefixChanged = prefixKey(cur.pref64) !== prefixKey(prefix);
     const modeChanged = modeKey(cur.mode) !== modeKey(mode);
+    // The same way, told anew (mode 5's host address: the masquerade follows it by itself).
+    if (!modeChanged) cur.mode = mode;
     if (modeChanged) {
       const lan = cur.mode.mode <= 2 && mode.mode <= 2 && cur.mode.announce === mode.announce;
       if (lan)

@@ -248,9 +248,13 @@ function shared(o: ModeInput, whyNot: WhyNot[]): UplinkMode | UplinkModeWait {
   };
 }
 
-/** What makes two choices the same way to the same address source (a change means a new address). */
+/**
+ * What makes two choices the same way to the same address source (a change means a new address).
+ * Not mode 5's host address: the masquerade follows the host's source by itself, and the CLAT's
+ * flows keep their private address (a new privacy address must not end them).
+ */
 export function modeKey(m: UplinkMode): string {
-  return `${m.mode} ${m.announce} ${m.drawIn ? formatPrefix6(m.drawIn) : ''} ${m.address ?? ''} ${m.shared ?? ''}`;
+  return `${m.mode} ${m.announce} ${m.drawIn ? formatPrefix6(m.drawIn) : ''} ${m.address ?? ''}`;
 }
 
 /** The uplink's addresses as one string, to tell whether they changed since a refusal. */

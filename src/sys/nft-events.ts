@@ -20,6 +20,8 @@ export const NETLINK_NETFILTER = 12;
 export const NFNLGRP_NFTABLES = 7;
 export const NFNL_SUBSYS_NFTABLES = 10;
 export const NFPROTO_INET = 1;
+/** Address mode 5's NAT table is an `ip6` table of the same name (nft.ts). */
+export const NFPROTO_IPV6 = 10;
 export const NFT_MSG_DELTABLE = 2;
 export const NFT_MSG_DELCHAIN = 5;
 export const NFT_MSG_DELRULE = 8;
@@ -57,8 +59,8 @@ export type NftEvent =
   | { readonly kind: 'overrun' };
 
 /**
- * Turns the messages of NFNLGRP_NFTABLES into {@link NftEvent}s: deletions in `inet` tables whose
- * name starts with `prefix`, one event per table and transaction, delivered at its NEWGEN.
+ * Turns the messages of NFNLGRP_NFTABLES into {@link NftEvent}s: deletions in `inet` (and `ip6`)
+ * tables whose name starts with `prefix`, one event per table and transaction, delivered at its NEWGEN.
  */
 export class NftDeletionDecoder {
   readonly #pending = new Map<string, Set<'table' | 'chain' | 'rule'>>();
@@ -82,7 +84,7 @@ export class NftDeletionDecoder {
       return out;
     }
     const what = DELETED[type];
-    if (what === undefined || msg.body[0] !== NFPROTO_INET) return [];
+    if (what === undefined || (msg.body[0] !== NFPROTO_INET && msg.body[0] !== NFPROTO_IPV6)) return [];
     const table = attrStr(attrs.get(ATTR_TABLE));
     if (table === undefined || !table.startsWith(this.prefix)) return [];
     const set = this.#pending.get(table) ?? new Set();

@@ -242,6 +242,26 @@ export function clatFilterIntact(uplink: string, clatAddr: string, opts: NftOpti
   return accept >= 0 && verdicts.indexOf('drop', accept) > accept;
 }
 
+/**
+ * Address mode 5: the inet filter intact (as {@link clatFilterIntact}), and the ip6 table holding
+ * both the `dup` and the masquerade for `clatAddr`.
+ */
+export function sharedFilterIntact(uplink: string, clatAddr: string, opts: NftOptions = {}): boolean {
+  if (!clatFilterIntact(uplink, clatAddr, opts)) return false;
+  const table = clatTableName(uplink);
+  const addr = JSON.stringify(canonical(clatAddr));
+  let items: NftJsonItem[];
+  try {
+    items = listJson(['list', 'table', 'ip6', table], `nft list table ip6 ${table}`, opts);
+  } catch (e) {
+    if (e instanceof NftError && /No such file or directory/.test(e.message)) return false;
+    throw e;
+  }
+  const exprs = items.filter((i) => i.rule).map((i) => JSON.stringify(i.rule?.expr));
+  const has = (verdict: string) => exprs.some((e) => e.includes(`"right":${addr}`) && e.includes(verdict));
+  return has('"dup"') && has('"masquerade"');
+}
+
 /** One object of `nft -j` output, by kind (`table`, `chain`, `rule`, …); only the fields read here. */
 type NftJsonItem = Record<
   string,

@@ -135,6 +135,11 @@ describe('address mode 5 in namespaces', { skip: NEED_ROOT }, () => {
         for (const k of Object.keys(before).filter((k) => k.startsWith('net.'))) {
           assert.equal(during[k], before[k], `${k} changed while clatd runs`);
         }
+        // The NAT table deleted from outside (a firewall reload) is put back, and IPv4 works again.
+        p.a.exec('nft', 'delete', 'table', 'ip6', 'clatd-veth-a');
+        await c.waitFor((l) => l.event === 'change' && l.kind === 'nft-restored', 40_000);
+        assert.match(p.a.exec('nft', 'list', 'table', 'ip6', 'clatd-veth-a'), /masquerade/);
+        assertPings(p.a);
         c.child.kill('SIGTERM');
         assert.equal((await c.exited).code, 0, said(c.lines));
         assert.deepEqual(leftovers(p.a), []);

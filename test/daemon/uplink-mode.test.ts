@@ -531,6 +531,22 @@ describe('the daemon in each address mode (fakes)', () => {
     }
   });
 
+  test('mode 5: a new host address (a privacy address) keeps the CLAT address; status names the new one', async () => {
+    const w = world({ pref64: '64:ff9b::/96', v6: 'shared' });
+    await w.daemon.start();
+    await flush(w.daemon);
+    const clat6 = w.daemon.status().clat6;
+    w.net.addrs.unshift({ ifindex: 2, family: 6, address: '2001:db8:1::7e3', prefixLen: 64, scope: 'global' });
+    w.net.emit({ type: 'addr', ifindex: 2, family: 6, removed: false });
+    await flush(w.daemon);
+    const st = w.daemon.status();
+    assert.equal(st.state, 'running');
+    assert.equal(st.clat6, clat6);
+    assert.match(st.uplinkMode?.how ?? '', /^shares 2001:db8:1::7e3 with the host/);
+    assert.deepEqual(w.plumbing.announced, ['shared']);
+    await w.daemon.stop();
+  });
+
   test('mode 5 with no global address yet: waits with the reason in status, builds nothing', async () => {
     const net = FakeNet.typical();
     net.addrs = net.addrs.filter((a) => !(a.family === 6 && a.scope === 'global'));

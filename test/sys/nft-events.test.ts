@@ -7,6 +7,7 @@ import { installClatFilter, isOwnNftRun, removeClatFilter } from '../../src/sys/
 import {
   NFNL_SUBSYS_NFTABLES,
   NFPROTO_INET,
+  NFPROTO_IPV6,
   NFT_MSG_DELCHAIN,
   NFT_MSG_DELRULE,
   NFT_MSG_DELTABLE,
@@ -60,6 +61,14 @@ describe('nftables event decoder', () => {
       { kind: 'deleted', table: 'clatd-wlan0', objects: ['table'], pid: 4242, proc: 'nft' },
     ]);
     assert.deepEqual(d.feed(gen(4243, 'nft')), [], 'a transaction without deletions in clatd tables');
+  });
+
+  test("address mode 5's ip6 table of the same name is reported too", () => {
+    const d = new NftDeletionDecoder('clatd-');
+    d.feed(message(NFT_MSG_DELTABLE, NFPROTO_IPV6, attr(1, 'clatd-eth0')));
+    assert.deepEqual(d.feed(gen(7, 'nft')), [
+      { kind: 'deleted', table: 'clatd-eth0', objects: ['table'], pid: 7, proc: 'nft' },
+    ]);
   });
 
   test('other tables, other families, additions and short or foreign messages are not reported', () => {

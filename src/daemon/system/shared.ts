@@ -73,14 +73,17 @@ export class SharedPair {
     this.rxIndex = rtnl.index(names.rx);
   }
 
-  /** Creates the pair for `uplink` and points it at `clat6` (a leftover of the same name is replaced). */
-  static open(rtnl: Rtnl, uplink: string, clat6: string): SharedPair {
+  /**
+   * Creates the pair for `uplink` and points it at `clat6` (a leftover of the same name is
+   * replaced). Its MTU is the uplink's, so that whatever the uplink delivered passes the pair.
+   */
+  static open(rtnl: Rtnl, uplink: string, clat6: string, mtu: number): SharedPair {
     const names = sharedPairNames(uplink);
     removeSharedPair(rtnl, uplink);
     const { tx, rx } = names;
     ipBatch(
       [
-        `link add ${tx} type veth peer name ${rx}`,
+        `link add ${tx} mtu ${mtu} type veth peer name ${rx} mtu ${mtu}`,
         `link set dev ${tx} addrgenmode none`,
         `link set dev ${rx} addrgenmode none`,
         `link set dev ${tx} up`,

@@ -18,6 +18,7 @@ import {
   installClatFilter,
   installSharedFilter,
   removeClatFilter,
+  sharedFilterIntact,
   updateClatFilter,
 } from '../../sys/nft.js';
 import { Raw6Socket } from '../../sys/raw6.js';
@@ -56,7 +57,7 @@ export class SystemUplink implements UplinkSide {
     const mac = announce === 'respond' ? linkAddress(link, this.linkHeaderLen) : undefined;
     if (announce === 'shared') {
       if (!rtnl) throw new Error('address mode 5 needs rtnetlink for its veth pair');
-      this.#pair = SharedPair.open(rtnl, link.name, clat6);
+      this.#pair = SharedPair.open(rtnl, link.name, clat6, link.mtu);
       this.receive = { index: this.#pair.rxIndex, name: this.#pair.rx, linkHeaderLen: 14 };
     } else this.receive = { index: link.index, name: link.name, linkHeaderLen: this.linkHeaderLen };
     try {
@@ -109,7 +110,8 @@ export class SystemUplink implements UplinkSide {
   }
 
   async filterIntact(): Promise<boolean> {
-    return clatFilterIntact(this.link.name, formatIPv6(this.#clat6));
+    const addr = formatIPv6(this.#clat6);
+    return this.#pair ? sharedFilterIntact(this.link.name, addr) : clatFilterIntact(this.link.name, addr);
   }
 
   async restoreFilter(): Promise<void> {
