@@ -188,7 +188,7 @@ export function renderMetrics(s: StatusSnapshot, o: { startTimeSec?: number; pro
   metric(
     'clatd_address_mode',
     'gauge',
-    'How the CLAT IPv6 address was obtained (1 for the way in use): 1 on-link anycast, 2 on-link with clatd answering, 3 routed prefix, 4 leased.',
+    'How the CLAT IPv6 address was obtained (1 for the way in use): 1 on-link anycast, 2 on-link with clatd answering, 3 routed prefix, 4 leased, 5 the host address shared (NAT66).',
     m ? [[{ mode: String(m.mode), announce: m.announce }, 1]] : [],
   );
   metric(
