@@ -96,6 +96,7 @@ const EXAMPLES: Record<string, string> = {
   workers: '2',
   control: '"/run/clatd/eth0.sock"',
   metrics: '"127.0.0.1:9464"',
+  lan: '["lan0"]',
 };
 
 /** A value for the TOML line of an option: its literal default when the help names one, else an example. */

@@ -1,7 +1,8 @@
 /**
  * The daemon's PlumbingPort over the system layer: opens the uplink side and the IPv4 side, starts
  * the datapath, reads the DAD sysctls, and removes what a crashed run left behind (its nft table,
- * a classic tc filter of the kernel fast path and its clsact qdisc, and host settings it had changed).
+ * a classic tc filter of the kernel fast path and its clsact qdisc, host settings it had changed,
+ * and in router mode its LAN table and the IPv4 forwarding it turned on).
  */
 import type { Prefix6 } from '../../core/addr/prefix.js';
 import { OFFLOAD_TC_PRIO } from '../../offload/abi.js';
@@ -12,6 +13,7 @@ import type { Announce, DatapathHandle, Ipv4Side, LinkInfo, PlumbingPort, Uplink
 import { tunName } from '../ports.js';
 import { HostSettings } from './host-settings.js';
 import { SystemIpv4, TunInUseError } from './ipv4.js';
+import { removeLanLeftovers } from './lan.js';
 import { SystemUplink } from './uplink.js';
 
 export type DatapathFactory = (o: {
@@ -98,6 +100,8 @@ export class SystemPlumbing implements PlumbingPort {
       if (this.rtnl.deleteClsactIfEmpty(uplink)) removed.push(`clsact qdisc on ${uplink}`);
     }
     removed.push(...new HostSettings(this.stateDir, uplink).restore());
+    // Router mode's LAN table and forwarding settings (system/lan.ts).
+    removed.push(...removeLanLeftovers(uplink, this.stateDir));
     return removed;
   }
 }
