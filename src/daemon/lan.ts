@@ -297,7 +297,14 @@ export class LanService {
     this.#closed = true;
     if (this.#timer !== undefined) this.d.clock.clearTimeout(this.#timer);
     this.#serving = undefined;
-    return this.d.port.close();
+    const failed: string[] = [];
+    try {
+      const back = await this.d.port.release();
+      if (back.length) this.d.log.info('lan', `LAN no longer served (clatd stops); ${back.join('; ')}`);
+    } catch (e) {
+      failed.push(`giving back IPv4 forwarding failed: ${(e as Error).message}`);
+    }
+    return [...failed, ...(await this.d.port.close())];
   }
 }
 

@@ -89,7 +89,8 @@ export class ClatdDriver {
       await waitFor(
         async () => {
           const s = await this.status(proc);
-          return !proc.running || s === null || s.state === 'running';
+          // In router mode the LANs are served a moment after the state turns running.
+          return !proc.running || s === null || (s.state === 'running' && s.lan?.serving !== false);
         },
         5000,
         150,

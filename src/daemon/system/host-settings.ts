@@ -103,7 +103,8 @@ export class HostSettings {
       try {
         if (key.startsWith(V4)) writeIpv4Conf(iface, key.slice(V4.length) as Ipv4ConfKey, v);
         else writeIpv6Conf(iface, key as Ipv6ConfKey, v);
-        done.push(`${key} of ${iface} back to ${v} (the host's value before clatd)`);
+        const what = key.startsWith(V4) ? `IPv4 ${key.slice(V4.length)}` : key;
+        done.push(`${what} of ${iface} back to ${v} (the host's value before clatd)`);
       } catch (e) {
         // The interface is gone, and its setting with it; anything else is tried again later.
         if (!(e instanceof SysctlError && e.errnoName === 'ENOENT')) left[id] = v;
