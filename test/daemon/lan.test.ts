@@ -261,3 +261,31 @@ describe('router mode (NAT44) over fakes', () => {
     assert.deepEqual(w.lan.ops.slice(-2), ['release', 'close']);
   });
 });
+
+describe('router mode in status text and metrics', () => {
+  test('clatd status shows the LAN line; metrics have per-interface traffic and drops', async () => {
+    const { formatStatus } = await import('../../src/cli/status.js');
+    const { renderMetrics } = await import('../../src/daemon/metrics.js');
+    const w = await running();
+    const zero = { 'no-address': 0, 'wrong-source': 0, elsewhere: 0, 'not-served': 0 };
+    w.lan.traffic = {
+      lan0: { packetsOut: 3, bytesOut: 300, packetsIn: 4, bytesIn: 400, drops: { ...zero, elsewhere: 2 } },
+    };
+    w.clock.advance(LAN_READ_MS);
+    await flush(w.daemon);
+    const s = w.daemon.status();
+    const text = formatStatus(s);
+    assert.match(text, /LAN +served \(NAT44 into 192\.0\.0\.4, TCP MSS 1432\)/);
+    assert.match(
+      text,
+      /lan0 up 203\.0\.113\.0\/24: out 3 packets 300 bytes, in 4 packets 400 bytes, dropped elsewhere 2/,
+    );
+    const m = renderMetrics(s);
+    assert.match(m, /^clatd_lan_serving 1$/m);
+    assert.match(m, /^clatd_lan_packets_total\{interface="lan0",direction="out"\} 3$/m);
+    assert.match(m, /^clatd_lan_bytes_total\{interface="lan0",direction="in"\} 400$/m);
+    assert.match(m, /^clatd_lan_drops_total\{interface="lan0",reason="elsewhere"\} 2$/m);
+    assert.doesNotMatch(renderMetrics({ ...s, lan: undefined }), /clatd_lan_/);
+    await w.daemon.stop();
+  });
+});

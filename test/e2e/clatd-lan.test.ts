@@ -222,6 +222,58 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
     assert.equal((await lanStatus(lab, clatd)).lan?.interfaces[0].problem, null);
   });
 
+  test('TCP MSS clamped to the CLAT MTU - 40 both ways: the server and the LAN client see 1432', async (t) => {
+    const r = suite.ready(t);
+    if (!r?.lab.lan) return;
+    const { lab, clatd } = r;
+    const lan = lab.lan;
+    assert.ok(lan);
+    await served(lab, clatd);
+    const mss = String((await lanStatus(lab, clatd)).lan?.mss);
+    const atServer = await lab.capture(lab.names.internet, 'eth0', 'tcp port 80 and tcp[tcpflags] & tcp-syn != 0');
+    const atClient = await lab.capture(lan.ns, 'eth0', 'tcp port 80 and tcp[tcpflags] & tcp-syn != 0');
+    const h = await lab.probe(lan.ns, ['http', `http://${ADDR.server}/index.html`]);
+    assert.equal(h.ok, true, JSON.stringify(h));
+    await sleep(200);
+    await atServer.stop();
+    await atClient.stop();
+    const show = async (file: string) =>
+      (await lab.exec(null, ['tcpdump', '-n', '-v', '-r', file], { allowFail: true })).stdout;
+    const server = await show(atServer.file);
+    const client = await show(atClient.file);
+    // The LAN client's SYN as the server got it, and the server's SYN-ACK as the client got it.
+    assert.match(server, new RegExp(`Flags \\[S\\],[^\\n]*mss ${mss}\\b`), server);
+    assert.match(client, new RegExp(`Flags \\[S\\.\\],[^\\n]*mss ${mss}\\b`), client);
+  });
+
+  test("the host's default-drop FORWARD policy still applies; the README's two rules let the LAN through", async (t) => {
+    const r = suite.ready(t);
+    if (!r?.lab.lan) return;
+    const { lab, clatd } = r;
+    const lan = lab.lan;
+    assert.ok(lan);
+    await served(lab, clatd);
+    const ping = async () =>
+      pingStats(
+        (await lab.exec(lan.ns, ['ping', '-c', '2', '-i', '0.2', '-W', '1', ADDR.server], { allowFail: true })).stdout,
+      ).received;
+    const fw =
+      'table inet hostfw {\n  chain forward {\n    type filter hook forward priority filter; policy drop;\n  }\n}\n';
+    await lab.exec(lab.names.host, ['nft', '-f', '-'], { input: fw });
+    try {
+      assert.equal(await ping(), 0, "the host's drop policy did not apply to LAN traffic");
+      const rules = [
+        'add rule inet hostfw forward iifname "lan0" oifname "v4-eth0" accept',
+        'add rule inet hostfw forward iifname "v4-eth0" oifname "lan0" ct state established,related accept',
+        '',
+      ].join('\n');
+      await lab.exec(lab.names.host, ['nft', '-f', '-'], { input: rules });
+      assert.equal(await ping(), 2, 'the two rules did not let the LAN through');
+    } finally {
+      await lab.exec(lab.names.host, ['nft', 'delete', 'table', 'inet', 'hostfw'], { allowFail: true });
+    }
+  });
+
   test('SIGTERM: nothing left (nft tables, forwarding, TUN, records), seen from outside', async (t) => {
     const r = suite.ready(t);
     if (!r) return;
