@@ -274,6 +274,25 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
     }
   });
 
+  test('`nft flush ruleset` (a firewall reload): the LAN table is put back and the LAN works again', async (t) => {
+    const r = suite.ready(t);
+    if (!r?.lab.lan) return;
+    const { lab, clatd } = r;
+    const lan = lab.lan;
+    assert.ok(lan);
+    await served(lab, clatd);
+    await lab.exec(lab.names.host, ['nft', 'flush', 'ruleset']);
+    const back = await waitFor(
+      async () => (await lab.exec(lab.names.host, ['nft', 'list', 'tables'])).stdout.includes('clatd-eth0/lan'),
+      10_000,
+      200,
+    );
+    assert.ok(back, `the LAN table was not put back:\n${clatd.output().slice(-1500)}`);
+    assert.match(clatd.output(), /the LAN table was deleted by .*; restored/);
+    const p = await lab.exec(lan.ns, ['ping', '-c', '2', '-i', '0.2', '-W', '2', ADDR.server], { allowFail: true });
+    assert.equal(pingStats(p.stdout).received, 2, p.stdout);
+  });
+
   test('SIGTERM: nothing left (nft tables, forwarding, TUN, records), seen from outside', async (t) => {
     const r = suite.ready(t);
     if (!r) return;
