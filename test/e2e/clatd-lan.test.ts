@@ -73,7 +73,8 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
 
   test('ping from the LAN client reaches the IPv4-only server', async (t) => {
     const r = suite.ready(t);
-    if (!r?.lab.lan) return;
+    if (!r) return;
+    assert.ok(r.lab.lan, 'the lab was built without its LAN');
     await served(r.lab, r.clatd);
     const p = await r.lab.exec(r.lab.lan.ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', ADDR.server], {
       allowFail: true,
@@ -83,7 +84,8 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
 
   test('4 MiB down and up, byte for byte; the LAN counters move', async (t) => {
     const r = suite.ready(t);
-    if (!r?.lab.lan) return;
+    if (!r) return;
+    assert.ok(r.lab.lan, 'the lab was built without its LAN');
     const { lab, clatd } = r;
     const lan = lab.lan;
     assert.ok(lan);
@@ -117,7 +119,8 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
 
   test('the kernel fast path translates the LAN traffic (it sees the masqueraded packets on the TUN)', async (t) => {
     const r = suite.ready(t);
-    if (!r?.lab.lan) return;
+    if (!r) return;
+    assert.ok(r.lab.lan, 'the lab was built without its LAN');
     const { lab, clatd } = r;
     const s1 = await lanStatus(lab, clatd);
     if (!/^in use/.test(s1.offload ?? '')) {
@@ -135,7 +138,8 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
 
   test('UDP echo comes back whole', async (t) => {
     const r = suite.ready(t);
-    if (!r?.lab.lan) return;
+    if (!r) return;
+    assert.ok(r.lab.lan, 'the lab was built without its LAN');
     for (const size of [1, 512, 1400]) {
       const u = await r.lab.probe(r.lab.lan.ns, ['udp', ADDR.server, String(ADDR.udpEchoPort), String(size)]);
       assert.equal(u.same, true, `${size} bytes: ${JSON.stringify(u)}`);
@@ -144,7 +148,8 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
 
   test('traceroute shows the path: the host, the IPv6 router as 192.0.0.8, TAYGA, the server', async (t) => {
     const r = suite.ready(t);
-    if (!r?.lab.lan) return;
+    if (!r) return;
+    assert.ok(r.lab.lan, 'the lab was built without its LAN');
     const tr = await r.lab.exec(r.lab.lan.ns, ['traceroute', '-n', '-q', '1', '-w', '1', '-m', '8', ADDR.server], {
       allowFail: true,
     });
@@ -172,7 +177,8 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
 
   test('a source outside the LAN subnet: dropped, counted, said once with the fix; passes once lan0 holds it', async (t) => {
     const r = suite.ready(t);
-    if (!r?.lab.lan) return;
+    if (!r) return;
+    assert.ok(r.lab.lan, 'the lab was built without its LAN');
     const { lab, clatd } = r;
     const lan = lab.lan;
     assert.ok(lan);
@@ -198,7 +204,8 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
 
   test('lan0 down and up: status says so, and traffic flows again without a restart', async (t) => {
     const r = suite.ready(t);
-    if (!r?.lab.lan) return;
+    if (!r) return;
+    assert.ok(r.lab.lan, 'the lab was built without its LAN');
     const { lab, clatd } = r;
     const lan = lab.lan;
     assert.ok(lan);
@@ -224,7 +231,8 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
 
   test('TCP MSS clamped to the CLAT MTU - 40 both ways: the server and the LAN client see 1432', async (t) => {
     const r = suite.ready(t);
-    if (!r?.lab.lan) return;
+    if (!r) return;
+    assert.ok(r.lab.lan, 'the lab was built without its LAN');
     const { lab, clatd } = r;
     const lan = lab.lan;
     assert.ok(lan);
@@ -248,7 +256,8 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
 
   test("the host's default-drop FORWARD policy still applies; the README's two rules let the LAN through", async (t) => {
     const r = suite.ready(t);
-    if (!r?.lab.lan) return;
+    if (!r) return;
+    assert.ok(r.lab.lan, 'the lab was built without its LAN');
     const { lab, clatd } = r;
     const lan = lab.lan;
     assert.ok(lan);
@@ -276,7 +285,8 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
 
   test('`nft flush ruleset` (a firewall reload): the LAN table is put back and the LAN works again', async (t) => {
     const r = suite.ready(t);
-    if (!r?.lab.lan) return;
+    if (!r) return;
+    assert.ok(r.lab.lan, 'the lab was built without its LAN');
     const { lab, clatd } = r;
     const lan = lab.lan;
     assert.ok(lan);
@@ -306,7 +316,8 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
 
   test('kill -9: the next start gives everything back and serves again; then SIGTERM leaves nothing', async (t) => {
     const r = suite.ready(t, { exitedOk: true });
-    if (!r?.lab.lan) return;
+    if (!r) return;
+    assert.ok(r.lab.lan, 'the lab was built without its LAN');
     const { lab } = r;
     const lan = lab.lan;
     assert.ok(lan);
