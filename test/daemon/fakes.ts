@@ -363,11 +363,14 @@ export class FakeLan implements LanPort {
   recorded = new Map<string, number>();
   /** The live table's counters by LAN, which a test moves. */
   traffic: Record<string, LanTraffic> = {};
-  /** Interfaces that exist (forward skips others); undefined: all. */
-  exists: ((name: string) => boolean) | undefined;
   closed = false;
+  /** Thrown once by the next install when set (nft refusing the table). */
+  installError: Error | undefined;
 
   async install(plan: LanPlan): Promise<void> {
+    const e = this.installError;
+    this.installError = undefined;
+    if (e) throw e;
     this.ops.push(`install ${plan.serve ? `serve ${plan.serve.tun} ${plan.serve.clat4} ${plan.serve.mtu}` : 'drop'}`);
     this.plan = structuredClone(plan);
     this.traffic = {};
@@ -375,7 +378,6 @@ export class FakeLan implements LanPort {
   async forward(ifaces: string[]): Promise<string[]> {
     const written: string[] = [];
     for (const i of ifaces) {
-      if (this.exists && !this.exists(i)) continue;
       const old = this.forwarding.get(i) ?? 0;
       if (old === 1) continue;
       if (!this.recorded.has(i)) this.recorded.set(i, old);
