@@ -145,6 +145,8 @@ export class LanService {
     if (!clat) this.#notServedWhy = why;
     const plan: LanPlan = { serve: clat, lans: seen.map((s) => ({ name: s.name, subnets: s.subnets })) };
     const key = JSON.stringify(plan);
+    // Cut off first, before anything that may fail: a LAN must never stay forwarded unserved.
+    if (!clat) await this.#forwarding(undefined, seen);
     if (this.#lost !== undefined && this.#planKey !== undefined) {
       const by = this.#lost;
       this.#lost = undefined;
@@ -160,7 +162,8 @@ export class LanService {
       this.#rules = (await this.d.port.read())?.rules ?? 0;
       this.#startTimer();
     }
-    await this.#forwarding(clat, seen);
+    // Forwarding only once the table that masquerades and filters is in.
+    if (clat) await this.#forwarding(clat, seen);
   }
 
   async #forwarding(clat: LanClat | undefined, seen: SeenLan[]): Promise<void> {
