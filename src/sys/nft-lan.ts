@@ -11,7 +11,8 @@
  *     serving   drop from a LAN with no IPv4 address, from a source outside its subnets, and to
  *               anywhere but the TUN or a LAN; count per LAN out and in; clamp the TCP MSS of
  *               SYNs through the TUN to its MTU - 40
- *     idle      drop everything forwarded from a LAN (counted): no LAN traffic leaks elsewhere
+ *     idle      reject everything forwarded from a LAN (counted, ICMP host unreachable): no LAN
+ *               traffic leaks elsewhere
  *   chain postrouting (nat, priority srcnat)
  *     serving   LAN sources out of the TUN: masquerade
  *
@@ -73,7 +74,9 @@ export function lanRules(r: LanRuleInput): { forward: string[]; postrouting: str
   const postrouting: string[] = [];
   const lans = r.lans.map((l) => ({ ...l, q: checkName(l.name), subnets: l.subnets.map((s) => checkV4(s, true)) }));
   if (!r.serve) {
-    for (const l of lans) forward.push(`${v4} iifname ${l.q} counter drop ${tag('not-served', l.name)}`);
+    // Rejected rather than dropped: a LAN device learns at once that there is no way out now.
+    for (const l of lans)
+      forward.push(`${v4} iifname ${l.q} counter reject with icmp type host-unreachable ${tag('not-served', l.name)}`);
     return { forward, postrouting };
   }
   const tun = checkName(r.serve.tun);

@@ -229,6 +229,55 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
     assert.equal((await lanStatus(lab, clatd)).lan?.interfaces[0].problem, null);
   });
 
+  test('the uplink down: paused, the LAN cut off (forwarding given back, rejected if the host forwards itself), then served again', async (t) => {
+    const r = suite.ready(t);
+    if (!r) return;
+    assert.ok(r.lab.lan, 'the lab was built without its LAN');
+    const { lab, clatd } = r;
+    const lan = lab.lan;
+    assert.ok(lan);
+    await served(lab, clatd);
+    const h = lab.names.host;
+    const fwd = async () => (await lab.exec(h, ['sysctl', '-n', 'net.ipv4.conf.lan0.forwarding'])).stdout.trim();
+    const ping = () => lab.exec(lan.ns, ['ping', '-c', '2', '-i', '0.2', '-W', '1', ADDR.server], { allowFail: true });
+    await lab.exec(h, ['ip', 'link', 'set', lab.iface.host, 'down']);
+    try {
+      const paused = await waitFor(
+        async () => {
+          const s = await lab.clatdStatus(clatd);
+          return s?.state === 'paused' && s.lan?.serving === false;
+        },
+        10_000,
+        200,
+      );
+      assert.ok(paused, `not paused with the LAN cut off:\n${clatd.output().slice(-1500)}`);
+      assert.equal(await fwd(), '0', 'forwarding given back while not served');
+      assert.equal(pingStats((await ping()).stdout).received, 0);
+      // A host that forwards on its own: clatd's table rejects what would leak, and counts it.
+      await lab.exec(h, ['sysctl', '-qw', 'net.ipv4.conf.lan0.forwarding=1']);
+      const p = await ping();
+      assert.equal(pingStats(p.stdout).received, 0, p.stdout);
+      assert.match(p.stdout, /Destination Host Unreachable/, p.stdout);
+      const counted = await waitFor(
+        async () => ((await lanStatus(lab, clatd)).lan?.interfaces[0].drops['not-served'] ?? 0) >= 2,
+        8000,
+        300,
+      );
+      assert.ok(counted, JSON.stringify((await lanStatus(lab, clatd)).lan));
+      assert.match(
+        clatd.output(),
+        /dropped IPv4 packets from lan0 while the CLAT does not translate \(uplink eth0 is down/,
+      );
+      await lab.exec(h, ['sysctl', '-qw', 'net.ipv4.conf.lan0.forwarding=0']);
+    } finally {
+      await lab.exec(h, ['ip', 'link', 'set', lab.iface.host, 'up']);
+    }
+    await served(lab, clatd);
+    const back = await waitFor(async () => pingStats((await ping()).stdout).received === 2, 15_000, 500);
+    assert.ok(back, 'the LAN was not served again after the uplink came back');
+    assert.equal(await fwd(), '1');
+  });
+
   test('TCP MSS clamped to the CLAT MTU - 40 both ways: the server and the LAN client see 1432', async (t) => {
     const r = suite.ready(t);
     if (!r) return;

@@ -43,11 +43,11 @@ describe('LAN ruleset (pure)', () => {
     assert.ok(![...r.forward, ...r.postrouting].some((l) => /\baccept\b/.test(l)));
   });
 
-  test('not serving: everything forwarded from each LAN is dropped and counted; no NAT chain', () => {
+  test('not serving: everything forwarded from each LAN is rejected (host unreachable) and counted; no NAT chain', () => {
     const r = lanRules({ uplink: 'eth0', lans: [LAN0, { name: 'lan1', subnets: [] }] });
     assert.deepEqual(r.forward, [
-      'meta nfproto ipv4 iifname "lan0" counter drop comment "not-served lan0"',
-      'meta nfproto ipv4 iifname "lan1" counter drop comment "not-served lan1"',
+      'meta nfproto ipv4 iifname "lan0" counter reject with icmp type host-unreachable comment "not-served lan0"',
+      'meta nfproto ipv4 iifname "lan1" counter reject with icmp type host-unreachable comment "not-served lan1"',
     ]);
     assert.deepEqual(r.postrouting, []);
     assert.doesNotMatch(lanRuleset({ uplink: 'eth0', lans: [LAN0] }), /postrouting/);
