@@ -6,7 +6,7 @@
  *
  *   serving      the LAN table masquerades LAN sources into the CLAT address and clamps the MSS;
  *                IPv4 forwarding on for the LANs and the TUN (recorded, then given back)
- *   not serving  forwarding given back; the LAN table drops whatever is forwarded from a LAN
+ *   not serving  forwarding given back; the LAN table rejects whatever is still forwarded from a LAN
  *
  * A LAN that cannot be served (missing, down, no IPv4 address) is said once, with the fix; so is
  * each kind of configuration drop the table counts (wrong source subnet, not served), when the
