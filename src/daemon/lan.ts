@@ -176,7 +176,7 @@ export class LanService {
         const back = await this.d.port.release();
         this.d.log.info(
           'lan',
-          `LAN ${this.lans.join(', ')} no longer served (${this.#notServedWhy}); IPv4 forwarded from it is dropped` +
+          `LAN ${this.lans.join(', ')} no longer served (${this.#notServedWhy}); IPv4 still forwarded from it is rejected` +
             (back.length ? `; ${back.join('; ')}` : ''),
         );
       }
