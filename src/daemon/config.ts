@@ -60,6 +60,8 @@ export interface RunConfig {
   metricsAllowRemote: boolean;
   /** Started as root, run as this user (name, uid or uid:gid) with only the capabilities needed. */
   user?: string;
+  /** Router mode: IPv4 LAN interfaces served through the CLAT with NAT44 (needs --interface). */
+  lan: string[];
 }
 
 export const DEFAULTS = {
@@ -158,6 +160,14 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
     type: 'string',
     value: 'on|off',
     help: 'only global IPv4 under 64:ff9b::/96, RFC 6052 §3.1 (default: on)',
+  },
+  lan: {
+    type: 'string',
+    multiple: true,
+    value: 'IF',
+    help:
+      'router mode: serve the IPv4 LAN on IF through the CLAT, its sources masqueraded into the CLAT IPv4 address ' +
+      '(NAT44); needs --interface (default: none, the host alone)',
   },
   config: { type: 'string', short: 'c', value: 'FILE', help: 'TOML file; every flag is a key of the same name' },
   'log-level': { type: 'string', value: 'LEVEL', help: 'debug, info, warn or error (default: info)' },
@@ -359,6 +369,19 @@ export function resolveConfig(
   }
   const control = str('control');
   if (control !== undefined && !control.startsWith('/')) fail('control', `must be an absolute path, got "${control}"`);
+  const lanList = pick<string[] | string>('lan');
+  const lan = lanList === undefined ? [] : Array.isArray(lanList) ? [...new Set(lanList)] : [lanList];
+  for (const l of lan) {
+    if (l.length === 0 || Buffer.byteLength(l) > 15 || /["\\\s/:]|[^\x21-\x7e]/.test(l))
+      fail('lan', `is not a valid interface name: "${l}"`);
+    if (l === iface) fail('lan', `names the uplink ${l}: a LAN is another interface`);
+    if (l.startsWith('v4-')) fail('lan', `"${l}" looks like a CLAT's TUN (v4-…), not a LAN interface`);
+  }
+  if (lan.length > 0 && iface === undefined)
+    fail(
+      'lan',
+      'needs --interface: in router mode the uplink is named, so that the LAN rules and the settings clatd records belong to it from the start',
+    );
 
   return {
     interface: iface,
@@ -388,6 +411,7 @@ export function resolveConfig(
     metrics,
     metricsAllowRemote: allowRemote,
     user,
+    lan,
   };
 }
 

@@ -92,7 +92,7 @@ export function isOwnNftRun(pid: number): boolean {
 }
 
 /** Runs `nft` with `args`, feeding `input` on stdin; returns stdout. Throws {@link NftError}. */
-function run(args: string[], input: string | undefined, what: string, opts: NftOptions): string {
+export function runNft(args: string[], input: string | undefined, what: string, opts: NftOptions): string {
   const bin = opts.nft ?? 'nft';
   // At the fd limit the spare fds make room for it: clean-up must not fail with EMFILE.
   const r = withSpareFds(
@@ -121,7 +121,7 @@ function run(args: string[], input: string | undefined, what: string, opts: NftO
  */
 export function installClatFilter(uplink: string, clatAddr: string, opts: NftOptions = {}): string {
   const table = clatTableName(uplink);
-  run(['-f', '-'], clatRuleset(uplink, clatAddr), `nft install ${table} for ${clatAddr}`, opts);
+  runNft(['-f', '-'], clatRuleset(uplink, clatAddr), `nft install ${table} for ${clatAddr}`, opts);
   return table;
 }
 
@@ -137,7 +137,7 @@ export function updateClatFilter(uplink: string, clatAddr: string, opts: NftOpti
     ...rules(uplink, addr).map((r) => `add rule inet ${table} ${CHAIN} ${r}`),
     '',
   ].join('\n');
-  run(['-f', '-'], script, `nft update ${table} to ${clatAddr}`, opts);
+  runNft(['-f', '-'], script, `nft update ${table} to ${clatAddr}`, opts);
 }
 
 /** Deletes the table of `uplink`; a missing table is not an error (clean-up must be idempotent). */
@@ -150,7 +150,7 @@ export function deleteClatTable(table: string, opts: NftOptions = {}): void {
   if (!table.startsWith(TABLE_PREFIX) || !/^[A-Za-z0-9_.-]+$/.test(table))
     throw new NftError(`nft: "${table}" is not a clatd table name`);
   // "add" first makes the delete succeed whether or not the table exists, in one transaction.
-  run(['-f', '-'], `add table inet ${table}\ndelete table inet ${table}\n`, `nft delete table inet ${table}`, opts);
+  runNft(['-f', '-'], `add table inet ${table}\ndelete table inet ${table}\n`, `nft delete table inet ${table}`, opts);
 }
 
 /**
@@ -180,14 +180,14 @@ export function clatFilterIntact(uplink: string, clatAddr: string, opts: NftOpti
 }
 
 /** One object of `nft -j` output, by kind (`table`, `chain`, `rule`, …); only the fields read here. */
-type NftJsonItem = Record<
+export type NftJsonItem = Record<
   string,
-  { family?: string; name?: string; chain?: string; hook?: string; expr?: unknown } | undefined
+  { family?: string; name?: string; chain?: string; hook?: string; expr?: unknown; comment?: string } | undefined
 >;
 
 /** Runs `nft -j` with `args` and returns its objects. Throws {@link NftError}. */
-function listJson(args: string[], what: string, opts: NftOptions): NftJsonItem[] {
-  const out = run(['-j', ...args], undefined, what, opts);
+export function listJson(args: string[], what: string, opts: NftOptions): NftJsonItem[] {
+  const out = runNft(['-j', ...args], undefined, what, opts);
   try {
     return (JSON.parse(out) as { nftables?: NftJsonItem[] }).nftables ?? [];
   } catch {
