@@ -253,7 +253,12 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
       assert.ok(paused, `not paused with the LAN cut off:\n${clatd.output().slice(-1500)}`);
       assert.equal(await fwd(), '0', 'forwarding given back while not served');
       assert.equal(pingStats((await ping()).stdout).received, 0);
-      // A host that forwards on its own: clatd's table rejects what would leak, and counts it.
+      // A paused clatd withdraws its IPv4 default route (so that IPv4 can move to another uplink's
+      // CLAT). A host that forwards on its own and has another IPv4 route — here a veth with no one behind —
+      // would leak the LAN there: clatd's table rejects it, and counts it.
+      await lab.exec(h, ['ip', 'link', 'add', 'leak0', 'type', 'veth', 'peer', 'name', 'leak1']);
+      await lab.exec(h, ['ip', 'link', 'set', 'leak0', 'up']);
+      await lab.exec(h, ['ip', 'route', 'add', 'default', 'dev', 'leak0', 'metric', '4000']);
       await lab.exec(h, ['sysctl', '-qw', 'net.ipv4.conf.lan0.forwarding=1']);
       const p = await ping();
       assert.equal(pingStats(p.stdout).received, 0, p.stdout);
@@ -268,8 +273,9 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
         clatd.output(),
         /dropped IPv4 packets from lan0 while the CLAT does not translate \(uplink eth0 is down/,
       );
-      await lab.exec(h, ['sysctl', '-qw', 'net.ipv4.conf.lan0.forwarding=0']);
     } finally {
+      await lab.exec(h, ['sysctl', '-qw', 'net.ipv4.conf.lan0.forwarding=0']);
+      await lab.exec(h, ['ip', 'link', 'del', 'leak0'], { allowFail: true });
       await lab.exec(h, ['ip', 'link', 'set', lab.iface.host, 'up']);
     }
     await served(lab, clatd);
