@@ -6,7 +6,7 @@
  * elsewhere in the prefix (outside that /96), which is why the prefix must be /95 or shorter.
  * Pure: no ports.
  */
-import { formatIPv6, matchPrefix6 } from '../core/addr/ipv6.js';
+import { formatIPv6, matchPrefix6, parseIPv6 } from '../core/addr/ipv6.js';
 import { type Prefix6, parsePrefix4 } from '../core/addr/prefix.js';
 
 /** How the LANs reach the CLAT: masqueraded into its address, or each device mapped into the prefix. */
@@ -51,4 +51,21 @@ export function lanEam(prefix: Prefix6, subnets: readonly string[]): LanEam[] {
 export function inLanBlock(prefix: Prefix6, address: Uint8Array): boolean {
   const b = lanBlock(prefix);
   return matchPrefix6(address, 0, b.addr, b.len);
+}
+
+/** Draws before giving up (each lands in the LANs' /96 with a chance of 1/2 at worst, for a /95). */
+const DRAWS = 64;
+
+/**
+ * `draw` (random CLAT addresses in `prefix`), redrawn while one lands in the LANs' /96: there the
+ * address would be a LAN device's, and the EAM entries would overlap.
+ */
+export function drawOutsideLanBlock(draw: () => string, prefix: Prefix6): () => string {
+  return () => {
+    for (let i = 0; i < DRAWS; i++) {
+      const a = draw();
+      if (!inLanBlock(prefix, parseIPv6(a))) return a;
+    }
+    throw new Error(`no CLAT address outside the LANs' ${formatIPv6(lanBlock(prefix).addr)}/96 in ${DRAWS} draws`);
+  };
 }
