@@ -170,7 +170,7 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
     value: 'IF',
     help:
       'router mode: serve the IPv4 LAN on IF through the CLAT, its sources masqueraded into the CLAT IPv4 address ' +
-      '(NAT44); needs --interface (default: none, the host alone)',
+      '(NAT44; see --lan-mode); needs --interface (default: none, the host alone)',
   },
   'lan-mode': {
     type: 'string',
