@@ -16,7 +16,7 @@ import { after, describe, test } from 'node:test';
 import { formatIPv6, parseIPv6 } from '../../src/core/addr/ipv6.js';
 import { parsePrefix6 } from '../../src/core/addr/prefix.js';
 import { inLanBlock } from '../../src/daemon/lan-map.js';
-import { ADDR, type Capture, type Lab, run, sleep, waitFor } from '../../src/lab/index.js';
+import { ADDR, type Capture, type Lab, run, sleep, summarize, waitFor } from '../../src/lab/index.js';
 import { clatdSuite, pingStats } from './helpers.js';
 
 const PREFIX = '2001:db8:100::/64';
@@ -154,6 +154,33 @@ describe('clatd in the lab: router mode, stateless (each LAN device its own IPv6
         assert.equal(u.same, true, `${addr}, ${size} bytes: ${JSON.stringify(u)}`);
       }
     }
+  });
+
+  test("the kernel fast path keeps the host's own traffic; the LAN's goes through the workers", async (t) => {
+    const r = suite.ready(t);
+    if (!r) return;
+    const { lab, clatd } = r;
+    const s0 = await lab.clatdStatus(clatd);
+    assert.ok(s0);
+    if (!/^in use/.test(s0.offload ?? '')) {
+      t.skip(`the kernel fast path is not in use here: ${s0.offload}`);
+      return;
+    }
+    const [ns] = clients(lab)[0];
+    const h = await lab.probe(ns, ['http', `http://${ADDR.server}/blob.bin`]);
+    assert.equal(h.sha256, lab.blobSha256, JSON.stringify(h));
+    const s1 = await lab.clatdStatus(clatd);
+    assert.ok(s1);
+    const a = summarize(s0);
+    const b = summarize(s1);
+    t.diagnostic(`LAN download: workers 6->4 +${b.packets64 - a.packets64}, kernel 6->4 +${b.kernel64 - a.kernel64}`);
+    assert.ok(b.packets64 - a.packets64 > 1000, `the workers translated ${b.packets64 - a.packets64} packets`);
+    assert.ok(b.kernel64 - a.kernel64 < 10, `the kernel translated ${b.kernel64 - a.kernel64} LAN packets`);
+    const hostDl = await lab.probe(lab.names.host, ['http', `http://${ADDR.server}/blob.bin`]);
+    assert.equal(hostDl.sha256, lab.blobSha256, JSON.stringify(hostDl));
+    const c = summarize((await lab.clatdStatus(clatd)) ?? s1);
+    t.diagnostic(`host download: kernel 6->4 +${c.kernel64 - b.kernel64}`);
+    assert.ok(c.kernel64 - b.kernel64 > 1000, `the kernel translated ${c.kernel64 - b.kernel64} of the host's packets`);
   });
 
   test("the PLAT's side sees one IPv6 source per LAN device: its IPv4 address inside the prefix", async (t) => {
