@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { formatStatus } from '../../src/cli/status.js';
 import { eam4to6, eam6to4 } from '../../src/core/addr/eam.js';
 import { formatIPv4, parseIPv4 } from '../../src/core/addr/ipv4.js';
 import { formatIPv6, parseIPv6 } from '../../src/core/addr/ipv6.js';
@@ -147,6 +148,17 @@ describe('the daemon in stateless router mode (fakes)', () => {
     assert.deepEqual(w.plumbing.dp?.params.lanEam, [{ v4: '198.51.100.128/25', v6: '2001:db8:100::c633:6480/121' }]);
     assert.deepEqual(w.lan.plan?.mapped, ['2001:db8:100::c633:6480/121']);
     assert.equal(w.daemon.status().clat6, clat6, 'the CLAT address stays');
+    assert.match(formatStatus(w.daemon.status()), /served \(stateless, EAM; TCP MSS 1432\)/);
+    assert.match(formatStatus(w.daemon.status()), /198\.51\.100\.128\/25 <-> 2001:db8:100::c633:6480\/121/);
+    assert.match(formatStatus(w.daemon.status()), /kernel fast path not for LAN traffic/);
+
+    // A new routed prefix (SIGHUP): a new CLAT address, and the LAN mapped into the new prefix.
+    w.daemon.reload(resolveConfig({ ...FLAGS, 'v6-prefix': '2001:db8:200::/64' }));
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.match(w.daemon.status().clat6 ?? '', /^2001:db8:200:/);
+    assert.deepEqual(w.plumbing.dp?.params.lanEam, [{ v4: '198.51.100.128/25', v6: '2001:db8:200::c633:6480/121' }]);
+    assert.deepEqual(w.lan.plan?.mapped, ['2001:db8:200::c633:6480/121']);
     await w.daemon.stop();
     assert.equal(w.lan.closed, true);
   });
