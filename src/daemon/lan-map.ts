@@ -15,6 +15,12 @@ export type LanMode = 'nat44' | 'stateless';
 /** The longest --v6-prefix stateless mode accepts: the LANs take its first /96, the CLAT the rest. */
 export const STATELESS_MAX_PREFIX_LEN = 95;
 
+/**
+ * Most LAN subnets mapped: each adds a check to the receive filter (whose forward jumps reach
+ * 255 instructions) and to the 4→6 fast path program. More are said and left unmapped.
+ */
+export const MAX_MAPPED = 16;
+
 /** One EAM entry: a LAN subnet and the IPv6 prefix it is mapped to. */
 export interface LanEam {
   v4: string;

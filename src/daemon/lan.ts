@@ -19,7 +19,7 @@
  */
 import type { Prefix6 } from '../core/addr/prefix.js';
 import type { LogLevel } from './config.js';
-import { type LanEam, type LanMode, lanEam } from './lan-map.js';
+import { type LanEam, type LanMode, lanEam, MAX_MAPPED } from './lan-map.js';
 import type { Logger } from './log.js';
 import type { AddrInfo, Clock, LanPlan, LanPort, LanTraffic, LinkInfo, NetPort } from './ports.js';
 import type { LanInterfaceStatus, LanStatus } from './status.js';
@@ -193,14 +193,24 @@ export class LanService {
   /** Stateless mode: the EAM entries for the LANs' subnets now, given to the datapath when they change. */
   async #remap(seen: SeenLan[]): Promise<void> {
     const prefix = this.d.prefix?.();
-    const eam = prefix
+    const all = prefix
       ? lanEam(
           prefix,
           seen.flatMap((s) => s.subnets),
         )
       : [];
+    const eam = all.slice(0, MAX_MAPPED);
     const key = JSON.stringify(eam);
     if (key === this.#eamKey) return;
+    if (all.length > MAX_MAPPED)
+      this.d.log.warn(
+        'lan',
+        `stateless: the LANs have ${all.length} IPv4 subnets, at most ${MAX_MAPPED} are mapped; not mapped ` +
+          `(their packets are dropped as v4_src_not_local): ${all
+            .slice(MAX_MAPPED)
+            .map((e) => e.v4)
+            .join(', ')}; give the LAN interfaces fewer, larger subnets`,
+      );
     this.#eamKey = key;
     this.#eam = eam;
     this.d.log.info(

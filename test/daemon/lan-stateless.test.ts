@@ -162,4 +162,26 @@ describe('the daemon in stateless router mode (fakes)', () => {
     await w.daemon.stop();
     assert.equal(w.lan.closed, true);
   });
+
+  test('more LAN subnets than are mapped: the first 16 are, the rest are said with the fix', async () => {
+    const net = lanNet();
+    for (let i = 0; i < 17; i++)
+      net.addrs.push({ ifindex: 3, family: 4, address: `198.51.100.${i * 4 + 1}`, prefixLen: 30, scope: 'global' });
+    const w = world(FLAGS, net);
+    const gen = w.identity.generateIPv6.bind(w.identity);
+    w.identity.generateIPv6 = (o) => {
+      const a = parseIPv6(gen(o));
+      a[8] = 0x42;
+      return formatIPv6(a);
+    };
+    await w.daemon.start();
+    await flush(w.daemon);
+    assert.equal(w.daemon.state, 'running');
+    assert.equal(w.plumbing.dp?.params.lanEam?.length, 16);
+    assert.equal(w.lan.plan?.mapped?.length, 16);
+    assert.ok(
+      w.lines.some((l) => / warn .*18 IPv4 subnets, at most 16 are mapped; not mapped .*203\.0\.113\.0\/24/.test(l)),
+    );
+    await w.daemon.stop();
+  });
 });

@@ -208,4 +208,13 @@ describe('CLAT receive filter with mapped LAN prefixes (router mode, stateless)'
     assert.equal(runFilter(prog, frame({ dst: SN, next: 58, hop: 255, payload: nd(135, CLAT) }), 14), 0xffffffff);
     assert.deepEqual(clatReceiveFilter(CLAT, []), clatReceiveFilter(CLAT));
   });
+
+  test('as many mapped prefixes as router mode maps (16) still assemble and match', () => {
+    const many = Array.from({ length: 16 }, (_, i) => parsePrefix6(`2001:db8:100::c633:${(i * 16).toString(16)}/124`));
+    const p = clatReceiveFilter(CLAT, many);
+    const f = (d: string) => runFilter(p, frame({ dst: parseIPv6(d), next: 17, payload: new Uint8Array(8) }), 14);
+    assert.equal(f('2001:db8:100::c633:f5'), 0xffffffff);
+    assert.equal(f('2001:db8:100::c633:105'), 0);
+    assert.equal(f('2001:db8:1:2:aaaa:bbbb:cccc:dddd'), 0xffffffff);
+  });
 });
