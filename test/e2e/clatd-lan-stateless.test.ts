@@ -2,12 +2,13 @@
  * Router mode, stateless (RFC 6877 §6.3 with a dedicated prefix; RFC 7757 EAM), in the lab: the
  * router routes 2001:db8:100::/64 to the host (a static route via the host's link-local address,
  * as a delegated prefix would be), and `clatd run --interface eth0 --lan lan0 --v6-prefix
- * 2001:db8:100::/64 --lan-mode stateless` maps the LAN 203.0.113.0/24 to 2001:db8:100::/120 ...
- * i.e. each LAN device a.b.c.d to 2001:db8:100::a.b.c.d. Two LAN clients (the lab's, by DHCPv4,
+ * 2001:db8:100::/64 --lan-mode stateless` maps the LAN 203.0.113.0/24 to 2001:db8:100::cb00:7100/120,
+ * each LAN device a.b.c.d to 2001:db8:100::a.b.c.d. Two LAN clients (the lab's, by DHCPv4,
  * and a second one made here: a macvlan on the first's link in a namespace of its own, static
  * 203.0.113.20): ping, a 4 MiB download checked byte for byte and UDP echo from each; on the
  * router's side of the link each is seen as its own IPv6 source inside the prefix; no masquerade
- * rule; SIGTERM, and kill -9 followed by a new start, leave nothing, as seen from outside.
+ * rule; the kernel fast path keeps the host's traffic while the LAN's goes through the workers;
+ * SIGTERM, and kill -9 followed by a new start, leave nothing, as seen from outside.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
