@@ -53,7 +53,8 @@ export function manPage(): string {
         'device (v4-<uplink>); clatd translates each packet statelessly (RFC 7915) to IPv6 toward the NAT64 prefix ' +
         'of the network (RFC 6052), and translates the replies back. With --lan (router mode), the IPv4 LANs on ' +
         'the interfaces named are served too: forwarded into the TUN, their sources masqueraded into the CLAT IPv4 ' +
-        'address (NAT44, RFC 6877 6.3), and cut off whenever clatd does not translate. Without a command, clatd ' +
+        'address (NAT44, RFC 6877 6.3) or, with --lan-mode stateless, each mapped into --v6-prefix (EAM, RFC 7757), ' +
+        'and cut off whenever clatd does not translate. Without a command, clatd ' +
         'runs the daemon (run).',
     ),
     '.SH COMMANDS',

@@ -83,10 +83,14 @@ function lanLines(lan: LanStatus): string[] {
     row(
       'LAN',
       lan.serving
-        ? `served (NAT44 into ${lan.masqueradeTo}, TCP MSS ${lan.mss})`
+        ? lan.mode === 'stateless'
+          ? `served (stateless, EAM; TCP MSS ${lan.mss})`
+          : `served (NAT44 into ${lan.masqueradeTo}, TCP MSS ${lan.mss})`
         : `not served: ${lan.reason ?? 'not translating'}`,
     ),
   ];
+  for (const m of lan.mapped ?? []) lines.push(row('', `${m.v4} <-> ${m.v6}`));
+  if (lan.fastPath) lines.push(row('', `kernel fast path ${lan.fastPath}`));
   for (const i of lan.interfaces) {
     const drops = Object.entries(i.drops).filter(([, n]) => n > 0);
     lines.push(

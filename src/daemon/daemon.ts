@@ -142,8 +142,14 @@ export class Daemon {
               log,
               change: (kind, msg) => this.#changes.change(kind, msg),
               kick: () => this.kick(),
+              prefix: () => this.#cfg.v6Prefix,
+              remap: async () => {
+                const s = this.#session;
+                if (s && this.#dp.running) await this.#dp.reconfigure(this.#params(s));
+              },
             },
             cfg.lan,
+            cfg.lanMode,
           )
         : undefined;
     this.#sides = new ClatSides(deps.plumbing, log, (kind, msg) => this.#changes.change(kind, msg));
@@ -475,7 +481,15 @@ export class Daemon {
   }
 
   #params(s: Session): XlatParams {
-    return { pref64: s.pref64, clat4: s.clat4, clat6: s.clat6, mtu: s.mtu, translator: this.#cfg.translator };
+    const lanEam = this.#lan?.eam;
+    return {
+      pref64: s.pref64,
+      clat4: s.clat4,
+      clat6: s.clat6,
+      mtu: s.mtu,
+      translator: this.#cfg.translator,
+      ...(lanEam?.length ? { lanEam } : {}),
+    };
   }
 
   /** Steps 4-7 for a new or changed identity (bring-up.ts); on success the CLAT is running. */

@@ -8,11 +8,18 @@
  *                IPv4 forwarding on for the LANs and the TUN (recorded, then given back)
  *   not serving  forwarding given back; the LAN table rejects whatever is still forwarded from a LAN
  *
+ * In stateless mode (--lan-mode stateless, lan-map.ts) nothing is masqueraded: each LAN subnet is
+ * mapped 1:1 into the routed prefix with an EAM entry, handed to the datapath through `remap`
+ * whenever the LANs' subnets change, and the table drops the kernel's copy of what arrives for the
+ * mapped prefixes (the datapath reads it, as it reads the CLAT address's).
+ *
  * A LAN that cannot be served (missing, down, no IPv4 address) is said once, with the fix; so is
  * each kind of configuration drop the table counts (wrong source subnet, not served), when the
  * first such packet is seen. Counters are read every few seconds and kept across re-installs.
  */
+import type { Prefix6 } from '../core/addr/prefix.js';
 import type { LogLevel } from './config.js';
+import { type LanEam, type LanMode, lanEam, MAX_MAPPED } from './lan-map.js';
 import type { Logger } from './log.js';
 import type { AddrInfo, Clock, LanPlan, LanPort, LanTraffic, LinkInfo, NetPort } from './ports.js';
 import type { LanInterfaceStatus, LanStatus } from './status.js';
@@ -107,6 +114,9 @@ export class LanService {
   #timer: unknown;
   #closed = false;
   #notServedWhy = 'starting';
+  /** Stateless mode: the EAM entries the datapath was last given. */
+  #eam: LanEam[] = [];
+  #eamKey = '';
 
   constructor(
     private readonly d: {
@@ -118,9 +128,19 @@ export class LanService {
       change: (kind: string, msg: string) => void;
       /** Asks for a step (the table is gone and is to be put back). */
       kick: () => void;
+      /** Stateless mode: the routed prefix the LANs are mapped into (--v6-prefix, may change on reload). */
+      prefix?: () => Prefix6 | undefined;
+      /** Stateless mode: gives the datapath the LANs' EAM entries (at once, while it runs). */
+      remap?: (eam: LanEam[]) => Promise<void>;
     },
     readonly lans: string[],
+    readonly mode: LanMode = 'nat44',
   ) {}
+
+  /** Stateless mode: the LANs' EAM entries now (none in NAT44 mode). */
+  get eam(): readonly LanEam[] {
+    return this.#eam;
+  }
 
   /** Whether the LANs are served now. */
   get serving(): boolean {
@@ -144,6 +164,10 @@ export class LanService {
     this.#last = seen;
     if (!clat) this.#notServedWhy = why;
     const plan: LanPlan = { serve: clat, lans: seen.map((s) => ({ name: s.name, subnets: s.subnets })) };
+    if (this.mode === 'stateless') {
+      await this.#remap(seen);
+      plan.mapped = this.#eam.map((e) => e.v6);
+    }
     const key = JSON.stringify(plan);
     // Cut off first, before anything that may fail: a LAN must never stay forwarded unserved.
     if (!clat) await this.#forwarding(undefined, seen);
@@ -164,6 +188,38 @@ export class LanService {
     }
     // Forwarding only once the table that masquerades and filters is in.
     if (clat) await this.#forwarding(clat, seen);
+  }
+
+  /** Stateless mode: the EAM entries for the LANs' subnets now, given to the datapath when they change. */
+  async #remap(seen: SeenLan[]): Promise<void> {
+    const prefix = this.d.prefix?.();
+    const all = prefix
+      ? lanEam(
+          prefix,
+          seen.flatMap((s) => s.subnets),
+        )
+      : [];
+    const eam = all.slice(0, MAX_MAPPED);
+    const key = JSON.stringify(eam);
+    if (key === this.#eamKey) return;
+    if (all.length > MAX_MAPPED)
+      this.d.log.warn(
+        'lan',
+        `stateless: the LANs have ${all.length} IPv4 subnets, at most ${MAX_MAPPED} are mapped; not mapped ` +
+          `(their packets are dropped as v4_src_not_local): ${all
+            .slice(MAX_MAPPED)
+            .map((e) => e.v4)
+            .join(', ')}; give the LAN interfaces fewer, larger subnets`,
+      );
+    this.#eamKey = key;
+    this.#eam = eam;
+    this.d.log.info(
+      'lan',
+      eam.length
+        ? `stateless: ${eam.map((e) => `${e.v4} <-> ${e.v6}`).join(', ')} (EAM, RFC 7757)`
+        : `stateless: no LAN subnet to map${prefix ? '' : ' (no --v6-prefix)'}`,
+    );
+    await this.d.remap?.(eam);
   }
 
   async #forwarding(clat: LanClat | undefined, seen: SeenLan[]): Promise<void> {
@@ -196,9 +252,13 @@ export class LanService {
     this.#serving = clat;
     if (!was || was.clat4 !== clat.clat4 || was.tun !== clat.tun) {
       const served = present.filter((s) => !s.problem).map((s) => `${s.name} (${s.subnets.join(', ')})`);
+      const how =
+        this.mode === 'stateless'
+          ? 'stateless, each device mapped into the routed prefix (no NAT44; the kernel fast path carries only the CLAT address, LAN traffic goes through the workers)'
+          : `NAT44 into ${clat.clat4}`;
       this.d.log.info(
         'lan',
-        `serving LAN ${served.join(', ') || '(none usable yet)'} through ${clat.tun}: NAT44 into ${clat.clat4}, ` +
+        `serving LAN ${served.join(', ') || '(none usable yet)'} through ${clat.tun}: ${how}, ` +
           `TCP MSS clamped to ${clat.mtu - 40}`,
       );
     }
@@ -284,11 +344,20 @@ export class LanService {
         ...this.#traffic(name),
       };
     });
+    const stateless = this.mode === 'stateless';
     return {
-      mode: 'nat44',
+      mode: this.mode,
       serving: this.#serving !== undefined,
       reason: this.#serving ? null : this.#notServedWhy,
-      masqueradeTo: this.#serving?.clat4 ?? null,
+      masqueradeTo: stateless ? null : (this.#serving?.clat4 ?? null),
+      ...(stateless
+        ? {
+            mapped: this.#eam.map((e) => ({ ...e })),
+            fastPath:
+              'not for LAN traffic: the kernel fast path translates only the CLAT address (one EAM pair); ' +
+              'LAN packets pass it untouched to the workers',
+          }
+        : {}),
       mss: this.#serving ? this.#serving.mtu - 40 : null,
       interfaces,
     };

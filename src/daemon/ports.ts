@@ -144,6 +144,8 @@ export interface XlatParams {
   /** IPv4 MTU of the TUN. */
   mtu: number;
   translator: TranslatorSettings;
+  /** Router mode, stateless: the LAN subnets mapped into the routed prefix (EAM entries, lan-map.ts). */
+  lanEam?: readonly { v4: string; v6: string }[];
 }
 
 /**
@@ -321,6 +323,11 @@ export interface PlumbingPort {
 export interface LanPlan {
   /** The CLAT to serve the LANs through (its TUN, IPv4 address and MTU); undefined: not served. */
   serve?: { tun: string; clat4: string; mtu: number };
+  /**
+   * Stateless mode: the IPv6 prefixes the LANs are mapped to (no masquerade); the kernel's copy of
+   * what arrives for them on the uplink is dropped, as for the CLAT address. Undefined: NAT44.
+   */
+  mapped?: string[];
   /** Every configured LAN interface with its IPv4 subnets (`203.0.113.0/24`; none: no IPv4 address). */
   lans: { name: string; subnets: string[] }[];
 }

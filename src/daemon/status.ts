@@ -79,12 +79,16 @@ export interface LanInterfaceStatus {
 
 /** Router mode (--lan): whether the LANs are served now, and each LAN. */
 export interface LanStatus {
-  mode: 'nat44';
+  mode: 'nat44' | 'stateless';
   serving: boolean;
   /** Why not, while not serving. */
   reason: string | null;
-  /** The address LAN sources are masqueraded into (the CLAT IPv4 address), while serving. */
+  /** The address LAN sources are masqueraded into (the CLAT IPv4 address), while serving (NAT44 only). */
   masqueradeTo: string | null;
+  /** Stateless mode: each LAN subnet and the IPv6 prefix it is mapped to (EAM entries). */
+  mapped?: { v4: string; v6: string }[];
+  /** Stateless mode: whether the kernel fast path carries LAN traffic, and why not. */
+  fastPath?: string;
   /** The TCP MSS that forwarded SYNs are clamped to (the TUN's MTU - 40), while serving. */
   mss: number | null;
   interfaces: LanInterfaceStatus[];

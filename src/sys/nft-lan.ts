@@ -14,11 +14,17 @@
  *     idle      reject everything forwarded from a LAN (counted, ICMP host unreachable): no LAN
  *               traffic leaks elsewhere
  *   chain postrouting (nat, priority srcnat)
- *     serving   LAN sources out of the TUN: masquerade
+ *     serving   LAN sources out of the TUN: masquerade (NAT44 mode only)
+ *   chain prerouting (filter, priority raw; stateless mode only)
+ *     always    drop the kernel's copy of what arrives on the uplink for the LANs' mapped IPv6
+ *               prefixes: the datapath reads it from its packet socket (as for the CLAT address),
+ *               and the kernel, which holds no such address, would answer with errors or route it
+ *               back to the uplink
  *
  * Nothing here accepts: an accept in this table would not bind the host's chains anyway, and the
  * host's own FORWARD policy still decides about what this table lets through.
  */
+import { formatPrefix6, parsePrefix6 } from '../core/addr/prefix.js';
 import { clatTableName, listJson, NftError, type NftOptions, runNft } from './nft.js';
 
 export interface LanRuleInput {
@@ -27,6 +33,8 @@ export interface LanRuleInput {
   serve?: { tun: string; clat4: string; mtu: number };
   /** The LAN interfaces and their IPv4 subnets (`203.0.113.0/24`); none: it has no IPv4 address. */
   lans: { name: string; subnets: string[] }[];
+  /** Stateless mode: the IPv6 prefixes the LAN subnets are mapped to (EAM); no masquerade. */
+  mapped?: string[];
 }
 
 /** Why a LAN packet was dropped, as counted (and named in status and metrics). */
@@ -42,6 +50,7 @@ export interface LanRuleCounters {
 }
 
 export const LAN_TABLE_COMMENT = 'clatd: IPv4 LANs served through the CLAT (NAT44)';
+export const LAN_TABLE_COMMENT_STATELESS = 'clatd: IPv4 LANs served through the CLAT (stateless, EAM)';
 
 /** The table of router mode for `uplink`. */
 export function lanTableName(uplink: string): string {
@@ -62,22 +71,39 @@ function checkV4(text: string, prefix: boolean): string {
   return text;
 }
 
+function checkV6Prefix(text: string): string {
+  try {
+    return formatPrefix6(parsePrefix6(text));
+  } catch {
+    throw new NftError(`nft: not an IPv6 prefix: "${text}"`);
+  }
+}
+
+/** The comment of the stateless mode's drop rule (one word: never read as a LAN's counter). */
+export const MAPPED_DROP_COMMENT = 'mapped-kernel-copy';
+
 /** The comment naming a counted rule, by which its counters are read back. */
 function tag(what: 'out' | 'in' | LanDrop, lan: string): string {
   return `comment "${what} ${lan}"`;
 }
 
 /** The rules of the forward chain and of the postrouting chain (nft statements, no `add rule`). */
-export function lanRules(r: LanRuleInput): { forward: string[]; postrouting: string[] } {
+export function lanRules(r: LanRuleInput): { forward: string[]; postrouting: string[]; prerouting: string[] } {
   const v4 = 'meta nfproto ipv4';
   const forward: string[] = [];
   const postrouting: string[] = [];
+  const prerouting: string[] = [];
   const lans = r.lans.map((l) => ({ ...l, q: checkName(l.name), subnets: l.subnets.map((s) => checkV4(s, true)) }));
+  const mapped = r.mapped?.map(checkV6Prefix);
+  if (mapped && mapped.length > 0)
+    prerouting.push(
+      `meta nfproto ipv6 iifname ${checkName(r.uplink)} ip6 daddr { ${mapped.join(', ')} } counter drop comment "${MAPPED_DROP_COMMENT}"`,
+    );
   if (!r.serve) {
     // Rejected rather than dropped: a LAN device learns at once that there is no way out now.
     for (const l of lans)
       forward.push(`${v4} iifname ${l.q} counter reject with icmp type host-unreachable ${tag('not-served', l.name)}`);
-    return { forward, postrouting };
+    return { forward, postrouting, prerouting };
   }
   const tun = checkName(r.serve.tun);
   const clat4 = checkV4(r.serve.clat4, false);
@@ -100,26 +126,34 @@ export function lanRules(r: LanRuleInput): { forward: string[]; postrouting: str
   // smaller MTU cannot carry.
   const clamp = `tcp flags syn / syn,rst tcp option maxseg size > ${mss} tcp option maxseg size set ${mss}`;
   forward.push(`${v4} oifname ${tun} ${clamp}`, `${v4} iifname ${tun} ${clamp}`);
+  // Stateless mode: the translator maps each LAN source itself; nothing is rewritten here.
   const sources = lans.flatMap((l) => l.subnets);
-  if (sources.length > 0)
+  if (sources.length > 0 && !mapped)
     postrouting.push(`${v4} oifname ${tun} ip saddr { ${sources.join(', ')} } ip saddr != ${clat4} masquerade`);
-  return { forward, postrouting };
+  return { forward, postrouting, prerouting };
 }
 
 /** The whole table as one `nft -f` script that replaces any table of the same name atomically. */
 export function lanRuleset(r: LanRuleInput): string {
   const table = lanTableName(r.uplink);
-  const { forward, postrouting } = lanRules(r);
+  const { forward, postrouting, prerouting } = lanRules(r);
   const lines = [
     `add table inet ${table}`,
     `delete table inet ${table}`,
     `table inet ${table} {`,
-    `  comment "${LAN_TABLE_COMMENT} on ${r.uplink}"`,
+    `  comment "${r.mapped ? LAN_TABLE_COMMENT_STATELESS : LAN_TABLE_COMMENT} on ${r.uplink}"`,
     '  chain forward {',
     '    type filter hook forward priority mangle; policy accept;',
     ...forward.map((x) => `    ${x}`),
     '  }',
   ];
+  if (prerouting.length > 0)
+    lines.push(
+      '  chain prerouting {',
+      '    type filter hook prerouting priority raw; policy accept;',
+      ...prerouting.map((x) => `    ${x}`),
+      '  }',
+    );
   if (postrouting.length > 0)
     lines.push(
       '  chain postrouting {',

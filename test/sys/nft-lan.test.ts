@@ -66,6 +66,28 @@ describe('LAN ruleset (pure)', () => {
     assert.ok(lines.includes('type nat hook postrouting priority srcnat; policy accept;'));
   });
 
+  test('stateless: the same forward rules, no masquerade, the kernel copy of mapped prefixes dropped on the uplink', () => {
+    const mapped = ['2001:db8:100::cb00:7100/120'];
+    const nat = lanRules({ uplink: 'eth0', serve: SERVE, lans: [LAN0] });
+    const r = lanRules({ uplink: 'eth0', serve: SERVE, lans: [LAN0], mapped });
+    assert.deepEqual(r.forward, nat.forward);
+    assert.deepEqual(r.postrouting, []);
+    assert.deepEqual(r.prerouting, [
+      'meta nfproto ipv6 iifname "eth0" ip6 daddr { 2001:db8:100::cb00:7100/120 } counter drop comment "mapped-kernel-copy"',
+    ]);
+    // Not served: still dropped (the kernel has no such address and would route it back out).
+    assert.deepEqual(lanRules({ uplink: 'eth0', lans: [LAN0], mapped }).prerouting, r.prerouting);
+    const text = lanRuleset({ uplink: 'eth0', serve: SERVE, lans: [LAN0], mapped });
+    assert.match(text, /type filter hook prerouting priority raw; policy accept;/);
+    assert.match(text, /stateless, EAM/);
+    assert.doesNotMatch(text, /masquerade|postrouting/);
+    assert.deepEqual(lanRules({ uplink: 'eth0', serve: SERVE, lans: [LAN0] }).prerouting, []);
+    assert.throws(
+      () => lanRules({ uplink: 'eth0', serve: SERVE, lans: [LAN0], mapped: ['2001:db8:100::1/120'] }),
+      /not an IPv6 prefix/,
+    );
+  });
+
   test('bad input is refused before nft runs', () => {
     const bad = [
       { uplink: 'eth0', serve: SERVE, lans: [{ name: 'la"n', subnets: [] }] },
@@ -114,6 +136,16 @@ describe('LAN table in a network namespace', { skip: NEED_ROOT }, () => {
         'idempotent',
       );
       assert.doesNotMatch(ns.exec('nft', 'list', 'ruleset'), /clatd/);
+      const mapped = ['2001:db8:100::cb00:7100/120'];
+      ns.enter(() => installLanTable({ uplink: 'eth0', serve: SERVE, lans, mapped }));
+      const stateless = ns.exec('nft', 'list', 'table', 'inet', 'clatd-eth0/lan');
+      assert.doesNotMatch(stateless, /masquerade/);
+      assert.match(stateless, /ip6 daddr 2001:db8:100::cb00:7100\/120 counter packets 0 bytes 0 drop/);
+      assert.deepEqual(Object.keys(ns.enter(() => readLanTable('eth0'))?.counters ?? {}).sort(), ['lan0', 'lan1']);
+      assert.equal(
+        ns.enter(() => removeLanTable('eth0')),
+        true,
+      );
     }, 'nftlan');
   });
 });
