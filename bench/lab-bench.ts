@@ -8,6 +8,8 @@
  *          2001:db8:2::/64 -> clat0                   (192.0.2.1 under the NAT64 prefix)
  *   clatd: v4-up0, anycast CLAT address           dn0 2001:db8:1::1/64
  *   up0 2001:db8:1::2/64  ===== veth =====  dn0   route 2001:db8:2::/64 via 2001:db8:1::2
+ *   lan0 203.0.113.1/24, 2001:db8:3::1/64          route 2001:db8:3::/64 via 2001:db8:1::2
+ *     ===== veth =====  ns <p>-l (LAN client): eth0 203.0.113.2/24, 2001:db8:3::2/64
  *
  * For each mode and repetition (modes interleaved so machine noise hits all alike): TCP upload,
  * TCP download (iperf3 -R), 64-byte UDP packets per second received, ping RTT, the translator's
@@ -16,6 +18,9 @@
  *
  * Modes: `clatd` as a user gets it (the kernel fast path on where the kernel has it), and
  * `clatd-workers`, the same with `--offload off`, so that the worker threads carry every packet.
+ * `lan-clatd` measures from the LAN client behind the client namespace, which runs clatd in router
+ * mode (`--lan lan0`, NAT44), against `lan-native`, native IPv6 from the same LAN client routed by
+ * the client namespace (the issue's target: lan-clatd TCP at least 80 % of lan-native).
  *
  * Settings (environment): MODES="native tayga clatd clatd-workers", REPS=3, TCP_SECS=10, UDP_SECS=10, PING_COUNT=200,
  * SOAK_SECS=0 (clatd alone under UDP load for this long before reading its RSS; the issue's target is 60),
@@ -35,12 +40,13 @@ const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const P = `cb${process.pid}`;
 const NS_C = `${P}-c`;
 const NS_S = `${P}-s`;
+const NS_L = `${P}-l`;
 const PREFIX = '2001:db8:64::';
 const SERVER6 = `${PREFIX}c000:201`;
 const TARGET4 = '192.0.2.1';
 
 const env = (k: string, d: string) => process.env[k] ?? d;
-const MODES = env('MODES', 'native tayga clatd clatd-workers').split(/\s+/).filter(Boolean);
+const MODES = env('MODES', 'native tayga clatd clatd-workers lan-native lan-clatd').split(/\s+/).filter(Boolean);
 const REPS = Number(env('REPS', '3'));
 const TCP_SECS = Number(env('TCP_SECS', '10'));
 const UDP_SECS = Number(env('UDP_SECS', '10'));
@@ -114,7 +120,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function topoDown(): void {
   for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-  for (const ns of [NS_C, NS_S]) sh('ip', ['netns', 'del', ns], { ignore: true });
+  for (const ns of [NS_C, NS_S, NS_L]) sh('ip', ['netns', 'del', ns], { ignore: true });
 }
 
 function topoUp(): void {
@@ -146,18 +152,34 @@ function topoUp(): void {
   for (let i = 0; i < 50; i++) {
     if (sh('ping', ['-6', '-c1', '-W1', '2001:db8:1::1'], { ns: NS_C, ignore: true })) break;
   }
+  // The LAN client behind the client namespace (modes lan-*).
+  sh('ip', ['netns', 'add', NS_L]);
+  sh('sysctl', ['-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0'], { ns: NS_L });
+  sh('ip', ['link', 'set', 'lo', 'up'], { ns: NS_L });
+  sh('ip', ['link', 'add', 'lan0', 'netns', NS_C, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', NS_L]);
+  sh('ip', ['-n', NS_C, 'addr', 'add', '203.0.113.1/24', 'dev', 'lan0']);
+  sh('ip', ['-n', NS_C, 'addr', 'add', '2001:db8:3::1/64', 'dev', 'lan0', 'nodad']);
+  sh('ip', ['-n', NS_L, 'addr', 'add', '203.0.113.2/24', 'dev', 'eth0']);
+  sh('ip', ['-n', NS_L, 'addr', 'add', '2001:db8:3::2/64', 'dev', 'eth0', 'nodad']);
+  sh('ip', ['-n', NS_C, 'link', 'set', 'lan0', 'up']);
+  sh('ip', ['-n', NS_L, 'link', 'set', 'eth0', 'up']);
+  sh('ip', ['-n', NS_L, '-4', 'route', 'add', 'default', 'via', '203.0.113.1']);
+  sh('ip', ['-n', NS_L, '-6', 'route', 'add', 'default', 'via', '2001:db8:3::1']);
+  sh('ip', ['-n', NS_S, '-6', 'route', 'add', '2001:db8:3::/64', 'via', '2001:db8:1::2', 'dev', 'dn0']);
 }
 
 interface Translator {
   target: string;
   proc?: ChildProcess;
+  /** Where the client runs (default: the client namespace; the LAN client for lan-* modes). */
+  ns?: string;
 }
 
-async function waitPing(target: string, proc?: ChildProcess): Promise<boolean> {
+async function waitPing(target: string, proc?: ChildProcess, ns = NS_C): Promise<boolean> {
   for (let i = 0; i < 40; i++) {
     if (proc && proc.exitCode !== null) return false;
-    if (sh('ping', ['-c1', '-W1', target], { ns: NS_C, ignore: true })) {
-      sh('ping', ['-q', '-c5', '-i0.05', target], { ns: NS_C, ignore: true });
+    if (sh('ping', ['-c1', '-W1', target], { ns, ignore: true })) {
+      sh('ping', ['-q', '-c5', '-i0.05', target], { ns, ignore: true });
       return true;
     }
     await sleep(250);
@@ -167,6 +189,10 @@ async function waitPing(target: string, proc?: ChildProcess): Promise<boolean> {
 
 async function startMode(mode: string, rep: number): Promise<Translator | null> {
   if (mode === 'native') return { target: SERVER6 };
+  if (mode === 'lan-native') {
+    sh('sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1'], { ns: NS_C });
+    return (await waitPing(SERVER6, undefined, NS_L)) ? { target: SERVER6, ns: NS_L } : null;
+  }
   if (mode === 'tayga') {
     const conf = join(OUT, `tayga-${rep}.conf`);
     writeFileSync(
@@ -182,7 +208,8 @@ async function startMode(mode: string, rep: number): Promise<Translator | null> 
     const proc = bg(NS_C, 'tayga', ['-c', conf, '--nodetach'], `tayga-${rep}.log`);
     return (await waitPing(TARGET4, proc)) ? { target: TARGET4, proc } : null;
   }
-  if (['clatd', 'clatd-workers', 'clatd-base', 'clatd-base-workers'].includes(mode)) {
+  if (['clatd', 'clatd-workers', 'clatd-base', 'clatd-base-workers', 'lan-clatd'].includes(mode)) {
+    const lan = mode === 'lan-clatd';
     const cli = mode.startsWith('clatd-base') ? BASE_CLI : CLI;
     if (cli === undefined) throw new Error(`mode ${mode} needs CLATD_BASE_CLI (the main.js of another build)`);
     const proc = bg(
@@ -202,11 +229,13 @@ async function startMode(mode: string, rep: number): Promise<Translator | null> 
         '--control',
         join(OUT, `clatd-${rep}.sock`),
         ...(mode.endsWith('-workers') ? ['--offload', 'off'] : []),
+        ...(lan ? ['--lan', 'lan0'] : []),
         ...CLATD_ARGS,
       ],
-      `clatd-${rep}.log`,
+      `${mode}-${rep}.log`,
     );
-    return (await waitPing(TARGET4, proc)) ? { target: TARGET4, proc } : null;
+    const ns = lan ? NS_L : NS_C;
+    return (await waitPing(TARGET4, proc, ns)) ? { target: TARGET4, proc, ns } : null;
   }
   throw new Error(`unknown mode ${mode}`);
 }
@@ -217,6 +246,7 @@ async function stopMode(mode: string, t: Translator | null): Promise<void> {
     sh('ip', ['-n', NS_C, 'link', 'del', 'clat0'], { ignore: true });
     sh('sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=0'], { ns: NS_C, ignore: true });
   }
+  if (mode === 'lan-native') sh('sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=0'], { ns: NS_C, ignore: true });
 }
 
 function cpuTicks(pid: number | undefined): number {
@@ -251,7 +281,7 @@ async function iperf(
   const pid = t.proc?.pid;
   const c0 = cpuTicks(pid);
   const t0 = Date.now();
-  const out = sh('iperf3', ['-c', t.target, '-t', String(secs), '-J', ...args], { ns: NS_C, ignore: true });
+  const out = sh('iperf3', ['-c', t.target, '-t', String(secs), '-J', ...args], { ns: t.ns ?? NS_C, ignore: true });
   const cpu = ((cpuTicks(pid) - c0) / 100 / ((Date.now() - t0) / 1000)) * 100;
   await stop(server);
   try {
@@ -303,7 +333,7 @@ async function measure(mode: string, rep: number): Promise<Row> {
     }
     const ping = !TESTS.has('ping')
       ? ''
-      : sh('ping', ['-q', '-c', String(PING_COUNT), '-i', '0.01', t.target], { ns: NS_C, ignore: true });
+      : sh('ping', ['-q', '-c', String(PING_COUNT), '-i', '0.01', t.target], { ns: t.ns ?? NS_C, ignore: true });
     const m = /= [\d.]+\/([\d.]+)\//.exec(ping);
     if (m) row.pingMs = Number(m[1]);
     if (TESTS.has('tcp')) {
@@ -353,6 +383,13 @@ function report(rows: Row[]): string {
     lines.push(
       '',
       `${now} / ${base}: TCP ${r('tcpGbit')}×, TCP-R ${r('tcpRGbit')}×, UDP ${r('udpPps')}×, ping ${r('pingMs')}×, RSS ${r('rssMb')}×`,
+    );
+  }
+  if (MODES.includes('lan-clatd') && MODES.includes('lan-native')) {
+    const r = (k: keyof Row) => (med('lan-clatd', k) / med('lan-native', k)).toFixed(2);
+    lines.push(
+      '',
+      `LAN client, router mode (NAT44) / native IPv6 from the same LAN client: TCP ${r('tcpGbit')}×, TCP-R ${r('tcpRGbit')}×, UDP ${r('udpPps')}×, ping ${r('pingMs')}× (target: TCP >= 0.80)`,
     );
   }
   if (MODES.includes('tayga')) {

@@ -41,7 +41,7 @@ const SAMPLE_S = Number(process.env.SAMPLE_S ?? 10);
 const UDP_MBIT = Number(process.env.UDP_MBIT ?? 20);
 const PREFIXES = ['2001:db8:64::/96', '2001:db8:46::/96'];
 const METRICS = '127.0.0.1:9464';
-const DNS_QPS = Number(process.env.DNS_QPS ?? 20);
+const DNS_QPS = Number(process.env.DNS_QPS ?? 10);
 /** The IPv4 server's address under each prefix: unbound answers on all of them. */
 const SERVERS6 = ['2001:db8:64::c000:201', '2001:db8:46::c000:201'];
 /** iperf3 accepts a receive timeout only with -R, a send timeout only for TCP. */
@@ -113,7 +113,7 @@ while not stop:
             if len(data) >= 12 and struct.unpack('!H', data[:2])[0] == qid:
                 if struct.unpack('!H', data[6:8])[0] > 0: ok[kind] += 1
                 break
-        time.sleep(max(0, 2 / qps - 0.001))
+        time.sleep(max(0, 1 / qps - 0.001))
     if time.monotonic() - last >= 1:
         last = time.monotonic()
         print('A %d/%d answered over IPv4 through the CLAT, AAAA %d/%d synthesised by the DNS64' % (ok['A'], sent['A'], ok['AAAA'], sent['AAAA']), flush=True)

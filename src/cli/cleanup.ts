@@ -1,7 +1,8 @@
 /**
- * `clatd cleanup`: removes what a clatd on an uplink may have left behind — its nftables table,
- * the kernel fast path's classic tc filter, host settings it changed (given back with the host's
- * own values from their record) — and prints what it removed. The next `clatd run` does the same
+ * `clatd cleanup`: removes what a clatd on an uplink may have left behind — its nftables tables
+ * (the uplink's, and router mode's LAN table), the kernel fast path's classic tc filter, host
+ * settings it changed (given back with the host's own values from their record, router mode's IPv4
+ * forwarding included) — and prints what it removed. The next `clatd run` does the same
  * at start; the systemd unit runs this as `ExecStopPost=`, so the host is tidy even when no next
  * start comes. A running clatd's TUN means it is not a leftover: nothing is touched then.
  */
@@ -11,7 +12,8 @@ import { type CommandSpec, parseCommand, UsageError } from '../options/args.js';
 
 export const CLEANUP_SPEC: CommandSpec = {
   name: 'cleanup',
-  summary: 'Remove what a clatd that is no longer running left on an uplink (nft table, tc filter, host settings).',
+  summary:
+    'Remove what a clatd that is no longer running left on an uplink (nft tables, tc filter, host settings, router mode: LAN table and IPv4 forwarding).',
   usage: 'clatd cleanup [--interface IF] [--control PATH] [--config FILE]',
   options: {
     interface: {

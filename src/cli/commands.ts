@@ -36,7 +36,8 @@ export function usage(): string {
   return [
     'Usage: clatd [COMMAND] [OPTIONS]',
     '',
-    'clatd gives an IPv6-only Linux host working IPv4 (464XLAT CLAT, RFC 6877).',
+    'clatd gives an IPv6-only Linux host working IPv4 (464XLAT CLAT, RFC 6877);',
+    'with `clatd run --lan IF` also the IPv4-only devices of a LAN behind it (router mode, NAT44).',
     '',
     'Commands:',
     ...rows,

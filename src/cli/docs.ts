@@ -51,7 +51,11 @@ export function manPage(): string {
     roff(
       'clatd gives an IPv6-only Linux host working IPv4 (464XLAT CLAT, RFC 6877). Applications send IPv4 into a TUN ' +
         'device (v4-<uplink>); clatd translates each packet statelessly (RFC 7915) to IPv6 toward the NAT64 prefix ' +
-        'of the network (RFC 6052), and translates the replies back. Without a command, clatd runs the daemon (run).',
+        'of the network (RFC 6052), and translates the replies back. With --lan (router mode), the IPv4 LANs on ' +
+        'the interfaces named are served too: forwarded into the TUN, their sources masqueraded into the CLAT IPv4 ' +
+        'address (NAT44, RFC 6877 6.3) or, with --lan-mode stateless, each mapped into --v6-prefix (EAM, RFC 7757), ' +
+        'and cut off whenever clatd does not translate. Without a command, clatd ' +
+        'runs the daemon (run).',
     ),
     '.SH COMMANDS',
     ...Object.entries(COMMANDS).map(([k, c]) => `.TP\n\\fB${roff(k)}\\fR\n${roff(c.summary)}`),
@@ -119,6 +123,7 @@ const EXAMPLES: Record<string, string> = {
   control: '"/run/clatd/eth0.sock"',
   metrics: '"127.0.0.1:9464"',
   'route-metric': '2048',
+  lan: '["lan0"]',
 };
 
 /** A value for the TOML line of an option: its literal default when the help names one, else an example. */

@@ -23,6 +23,10 @@ export const LAB_SPEC: CommandSpec = {
     duration: { type: 'string', value: 'SECONDS', help: 'stop by itself after this many seconds' },
     interval: { type: 'string', value: 'SECONDS', help: 'seconds between traffic rounds', default: '3' },
     'no-ra-pref64': { type: 'boolean', help: 'leave PREF64 out of the RA, so only DNS64 tells the prefix' },
+    lan: {
+      type: 'boolean',
+      help: "add an IPv4-only LAN client behind the host (address by DHCPv4 from dnsmasq on the host's lan0) and run clatd in router mode (--lan lan0, NAT44)",
+    },
     destroy: { type: 'string', value: 'TAG', help: 'remove a lab left by --shell (see --list)' },
     list: { type: 'boolean', help: 'list labs left running by --shell' },
   },
@@ -55,6 +59,7 @@ export async function main(argv: string[]): Promise<number> {
   const duration = intFlag('lab', 'duration', v.duration as string | undefined, 1, 86_400);
   const interval = intFlag('lab', 'interval', v.interval as string | undefined, 1, 3600) ?? 3;
   const withClatd = !v['no-clatd'];
+  const withLan = v.lan === true;
 
   let stopRequested = false;
   let wake: () => void = () => {};
@@ -68,9 +73,10 @@ export async function main(argv: string[]): Promise<number> {
     onSignal();
   };
   process.stdout.on('error', onStdoutError);
-  say('clatd lab: building an IPv6-only network (namespaces host, router, internet)');
+  say(`clatd lab: building an IPv6-only network (namespaces host, router, internet${withLan ? ', LAN client' : ''})`);
   const lab = await Lab.create({
     raPref64: !v['no-ra-pref64'],
+    lan: withLan,
     handleSignals: false,
     log: (s) => say(`  ${s}`),
   });
@@ -124,8 +130,13 @@ async function session(
   let clatd = null as ReturnType<Lab['startClatd']> | null;
   let unfollow = () => {};
   if (o.withClatd) {
-    say(`clatd lab: starting \`clatd run\` in ${n.host} (no flags: it finds the uplink, PREF64 and addresses itself)`);
-    const started = lab.startClatdAndWait([]);
+    const args = lab.lan ? ['--interface', IFACE.host, '--lan', lab.lan.hostIface] : [];
+    say(
+      args.length
+        ? `clatd lab: starting \`clatd run ${args.join(' ')}\` in ${n.host} (router mode: the LAN client's IPv4 goes through the CLAT)`
+        : `clatd lab: starting \`clatd run\` in ${n.host} (no flags: it finds the uplink, PREF64 and addresses itself)`,
+    );
+    const started = lab.startClatdAndWait(args);
     // startClatdAndWait spawns synchronously before its first await, so the process is known here.
     clatd = lab.findProc('clatd') ?? null;
     unfollow = clatd ? clatd.follow((l) => say(`  clatd | ${l}`)) : () => {};
@@ -204,11 +215,23 @@ async function trafficRound(lab: Lab, target: string, clatd: ReturnType<Lab['sta
     lab.probe(h, ['udp', target, String(ADDR.udpEchoPort), '200', '2000']),
   ]);
   const rtt = /time=([\d.]+) ms/.exec(ping.stdout)?.[1];
+  let lanOk = true;
+  let lanPart = '';
+  if (lab.lan && !target.includes(':')) {
+    const [lping, lhttp] = await Promise.all([
+      lab.exec(lab.lan.ns, ['ping', '-c', '1', '-W', '2', target], { allowFail: true }),
+      lab.probe(lab.lan.ns, ['http', `http://${host}/index.html`]),
+    ]);
+    const lrtt = /time=([\d.]+) ms/.exec(lping.stdout)?.[1];
+    lanOk = lrtt !== undefined && lhttp.ok === true;
+    lanPart = `LAN ${lab.lan.client}: ping ${lrtt ? `${lrtt} ms` : 'FAILED'}, HTTP ${lhttp.ok ? `${lhttp.status}` : 'FAILED'}`;
+  }
   const parts = [
     `ping ${rtt ? `${rtt} ms` : 'FAILED'}`,
     `HTTP ${http.ok ? `${http.status} ${http.bytes} B` : `FAILED (${String(http.error ?? http.status)})`}`,
     `UDP echo ${udp.ok ? `${udp.bytes} B in ${udp.ms} ms` : `FAILED (${String(udp.error)})`}`,
   ];
+  if (lanPart) parts.push(lanPart);
   if (clatd) {
     const st = await lab.clatdCli(clatd, ['status', '--json'], { timeoutMs: 5000 });
     const status = st.code === 0 ? parseStatus(st.stdout) : null;
@@ -225,7 +248,7 @@ async function trafficRound(lab: Lab, target: string, clatd: ReturnType<Lab['sta
     }
   }
   say(`${stamp()} ${parts.join(' | ')}`);
-  return rtt !== undefined && http.ok === true && udp.ok === true;
+  return rtt !== undefined && http.ok === true && udp.ok === true && lanOk;
 }
 
 function describeProbe(nd: NonNullable<ReturnType<typeof ndOfFrame>>): string {
@@ -244,6 +267,10 @@ function printShell(lab: Lab, clatdLog: string | null): void {
   );
   say(`  router:   ip netns exec ${n.router} bash     (radvd/RA, unbound DNS64, TAYGA)`);
   say(`  internet: ip netns exec ${n.internet} bash     (IPv4 only, ${ADDR.server}: HTTP :80, UDP echo :7)`);
+  if (lab.lan)
+    say(
+      `  LAN:      ip netns exec ${lab.lan.ns} bash     (IPv4 only, ${lab.lan.client} by DHCPv4, via ${lab.lan.gateway})`,
+    );
   say('Try, in the host:');
   say(`  ping ${ADDR.server}; curl http://${ADDR.server}/index.html; getent ahostsv6 ${ADDR.serverName.slice(0, -1)}`);
   if (clatdLog) say(`clatd's log: ${clatdLog}`);

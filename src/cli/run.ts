@@ -117,7 +117,7 @@ export async function main(argv: string[]): Promise<number> {
   if (spare < RESERVED_FDS) log.warn('start', `only ${spare} of ${RESERVED_FDS} spare fds reserved for clean-up`);
 
   // The system layer loads the native addon; import it only now, so --help and bad flags never need it.
-  const { openRtnl, SystemNet, systemDeps } = await import('../daemon/system/index.js');
+  const { openRtnl, SystemLan, SystemNet, systemDeps } = await import('../daemon/system/index.js');
   const { datapathFactory } = await import('../daemon/datapath.js');
   const { fixMmapThreshold } = await import('../sys/malloc.js');
   // Memory freed by replaced workers goes back to the system (sys/malloc.ts says why).
@@ -143,6 +143,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Host settings clatd changes are recorded beside the control socket (under /run by default).
   const deps = systemDeps(rtnl, datapathFactory(workers, log, cfg.offload, rtnl), workers, dirname(controlPath));
+  // Router mode: --lan needs --interface (config.ts), so its table and record belong to that uplink.
+  if (cfg.lan.length > 0 && cfg.interface !== undefined) deps.lan = new SystemLan(cfg.interface, dirname(controlPath));
   const daemon = new Daemon(cfg, deps, log);
   const snapshot = (): StatusSnapshot => ({ ...daemon.status(), control: control.counters });
   const control = new ControlServer(controlPath, (req) => {

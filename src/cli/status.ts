@@ -5,7 +5,7 @@
 import { defaultControlPath } from '../daemon/config.js';
 import { ControlError, listSockets, request } from '../daemon/control.js';
 import type { DirectionCounters, ResponderStatus } from '../daemon/ports.js';
-import { describeSource, type StatusSnapshot } from '../daemon/status.js';
+import { describeSource, type LanStatus, type StatusSnapshot } from '../daemon/status.js';
 import { type CommandSpec, parseCommand, UsageError } from '../options/args.js';
 
 export const STATUS_SPEC: CommandSpec = {
@@ -76,6 +76,36 @@ function responder(r: ResponderStatus): string[] {
   return lines;
 }
 
+/** Router mode: whether the LANs are served, and each LAN's traffic and drops. */
+function lanLines(lan: LanStatus): string[] {
+  const row = (k: string, v: string) => `  ${k.padEnd(11)} ${v}`;
+  const lines = [
+    row(
+      'LAN',
+      lan.serving
+        ? lan.mode === 'stateless'
+          ? `served (stateless, EAM; TCP MSS ${lan.mss})`
+          : `served (NAT44 into ${lan.masqueradeTo}, TCP MSS ${lan.mss})`
+        : `not served: ${lan.reason ?? 'not translating'}`,
+    ),
+  ];
+  for (const m of lan.mapped ?? []) lines.push(row('', `${m.v4} <-> ${m.v6}`));
+  if (lan.fastPath) lines.push(row('', `kernel fast path ${lan.fastPath}`));
+  for (const i of lan.interfaces) {
+    const drops = Object.entries(i.drops).filter(([, n]) => n > 0);
+    lines.push(
+      row(
+        '',
+        `${i.name} ${i.up ? 'up' : 'down'} ${i.subnets.join(', ') || '(no IPv4 address)'}: out ${i.packetsOut} packets ` +
+          `${i.bytesOut} bytes, in ${i.packetsIn} packets ${i.bytesIn} bytes` +
+          (drops.length ? `, dropped ${drops.map(([k, n]) => `${k} ${n}`).join(' ')}` : ''),
+      ),
+    );
+    if (i.problem) lines.push(row('', `  ${i.problem}`));
+  }
+  return lines;
+}
+
 /** The human-readable form of a status snapshot. */
 export function formatStatus(s: StatusSnapshot): string {
   const row = (k: string, v: string) => `  ${k.padEnd(11)} ${v}`;
@@ -137,6 +167,7 @@ export function formatStatus(s: StatusSnapshot): string {
   const kernelDrops = (s.counters.io as { packetKernelDrops?: number } | undefined)?.packetKernelDrops ?? 0;
   if (kernelDrops > 0)
     lines.push(row('', `${kernelDrops} more dropped by the kernel before clatd read them (packet socket queue full)`));
+  if (s.lan) lines.push(...lanLines(s.lan));
   const changes = Object.entries(s.changes);
   if (changes.length) lines.push(row('changes', changes.map(([k, n]) => `${k}=${n}`).join(' ')));
   if (s.errors) lines.push(row('errors', String(s.errors)));

@@ -13,9 +13,11 @@
  * The reconciler (daemon.ts) decides when; this does it and says how it ended. Everything it
  * builds is held by the sides and the supervisor as soon as it exists.
  */
+
 import { formatPrefix6, type Prefix6 } from '../core/addr/prefix.js';
 import type { Addressing, DadVerdict } from './addressing.js';
 import type { RunConfig } from './config.js';
+import { drawOutsideLanBlock } from './lan-map.js';
 import type { Logger } from './log.js';
 import type { ChangeTracker } from './observe.js';
 import {
@@ -113,7 +115,10 @@ export class BringUp {
     // Step 4: addresses, as the address mode says (uplink-mode.ts). A leased one is never redrawn.
     // An IPv4 side kept from an attempt that did not finish (DAD interrupted) keeps its address.
     const ipv4 = await addr.ipv4(this.ctx.session()?.clat4 ?? sides.ipv4?.v4, cfg.v4);
-    const draw = m.drawIn && addr.drawer(m.drawIn, o.prefix, ipv4);
+    const drawn = m.drawIn && addr.drawer(m.drawIn, o.prefix, ipv4);
+    // Stateless router mode: the routed prefix's first /96 is the LANs' (lan-map.ts).
+    const draw =
+      drawn && m.mode === 3 && cfg.lanMode === 'stateless' && m.drawIn ? drawOutsideLanBlock(drawn, m.drawIn) : drawn;
     const first = o.keep ?? m.address ?? (draw as () => string)();
     log.info('address-mode', describeMode(m), { mode: m.mode, announce: m.announce });
     const from =

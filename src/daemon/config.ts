@@ -13,6 +13,7 @@ import { type Prefix6, parsePrefix6 } from '../core/addr/prefix.js';
 import { validateRfc6052Prefix } from '../core/addr/rfc6052.js';
 import { IN_PREFIX_MAX_LEN, IN_PREFIX_MIN_LEN } from '../core/nd/neutral.js';
 import { type CommandSpec, type OptionSpec, UsageError } from '../options/args.js';
+import { type LanMode, STATELESS_MAX_PREFIX_LEN } from './lan-map.js';
 
 export type Mode = 'auto' | 'always';
 export type DadMode = 'strict' | 'optimistic' | 'off';
@@ -60,6 +61,10 @@ export interface RunConfig {
   metricsAllowRemote: boolean;
   /** Started as root, run as this user (name, uid or uid:gid) with only the capabilities needed. */
   user?: string;
+  /** Router mode: IPv4 LAN interfaces served through the CLAT (needs --interface). */
+  lan: string[];
+  /** Router mode: NAT44 into the CLAT address, or each LAN device mapped into --v6-prefix (lan-map.ts). */
+  lanMode: LanMode;
 }
 
 export const DEFAULTS = {
@@ -158,6 +163,21 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
     type: 'string',
     value: 'on|off',
     help: 'only global IPv4 under 64:ff9b::/96, RFC 6052 §3.1 (default: on)',
+  },
+  lan: {
+    type: 'string',
+    multiple: true,
+    value: 'IF',
+    help:
+      'router mode: serve the IPv4 LAN on IF through the CLAT, its sources masqueraded into the CLAT IPv4 address ' +
+      '(NAT44; see --lan-mode); needs --interface (default: none, the host alone)',
+  },
+  'lan-mode': {
+    type: 'string',
+    value: 'nat44|stateless',
+    help:
+      'router mode: nat44 masquerades the LAN into the CLAT address; stateless maps each LAN address 1:1 into ' +
+      'the first /96 of --v6-prefix, PREFIX::a.b.c.d (EAM, no NAT44; needs --v6-prefix /95 or shorter) (default: nat44)',
   },
   config: { type: 'string', short: 'c', value: 'FILE', help: 'TOML file; every flag is a key of the same name' },
   'log-level': { type: 'string', value: 'LEVEL', help: 'debug, info, warn or error (default: info)' },
@@ -360,6 +380,33 @@ export function resolveConfig(
   }
   const control = str('control');
   if (control !== undefined && !control.startsWith('/')) fail('control', `must be an absolute path, got "${control}"`);
+  const lanList = pick<string[] | string>('lan');
+  const lan = lanList === undefined ? [] : Array.isArray(lanList) ? [...new Set(lanList)] : [lanList];
+  for (const l of lan) {
+    if (l.length === 0 || Buffer.byteLength(l) > 15 || /["\\\s/:]|[^\x21-\x7e]/.test(l))
+      fail('lan', `is not a valid interface name: "${l}"`);
+    if (l === iface) fail('lan', `names the uplink ${l}: a LAN is another interface`);
+    if (l.startsWith('v4-')) fail('lan', `"${l}" looks like a CLAT's TUN (v4-…), not a LAN interface`);
+  }
+  if (lan.length > 0 && iface === undefined)
+    fail(
+      'lan',
+      'needs --interface: in router mode the uplink is named, so that the LAN rules and the settings clatd records belong to it from the start',
+    );
+  const lanMode = oneOf('lan-mode', ['nat44', 'stateless'] as const, 'nat44');
+  if (lanMode === 'stateless') {
+    if (lan.length === 0) fail('lan-mode', 'stateless is a way of serving LANs: give the LAN interfaces with --lan');
+    if (v6Prefix === undefined)
+      fail(
+        'lan-mode',
+        'stateless needs --v6-prefix: each LAN device gets its own address in a prefix routed to this host',
+      );
+    else if (v6Prefix.len > STATELESS_MAX_PREFIX_LEN)
+      fail(
+        'lan-mode',
+        `stateless needs --v6-prefix /${STATELESS_MAX_PREFIX_LEN} or shorter: the LANs take its first /96 and the CLAT's own address lies outside it, got /${v6Prefix.len}`,
+      );
+  }
 
   return {
     interface: iface,
@@ -389,6 +436,8 @@ export function resolveConfig(
     metrics,
     metricsAllowRemote: allowRemote,
     user,
+    lan,
+    lanMode,
   };
 }
 

@@ -10,6 +10,8 @@
  *                   datapath (bring-up.ts), when the uplink, the address mode, its prefix or the
  *                   NAT64 prefix changed; otherwise MTU changes and repairs
  *
+ * With --lan, after every step the LAN side (lan.ts) follows: served while running, cut off otherwise.
+ *
  * Everything built is held as soon as it exists (sides.ts: the uplink and IPv4 sides; the
  * supervisor: the datapath), so `stop()` always takes down exactly what exists, whatever step was
  * running. docs/architecture.md draws the parts.
@@ -20,6 +22,7 @@ import { BringUp, type BringUpRequest, type FailedDad, type Session } from './br
 import type { RunConfig } from './config.js';
 import { defaultAdvice, HEALTH_WINDOW_MS, HealthWatch, sampleOf } from './health.js';
 import { Ipv4Route } from './ipv4-route.js';
+import { LanService } from './lan.js';
 import type { Logger } from './log.js';
 import { ChangeTracker, type Observed, observeHost, observePath, slash64 } from './observe.js';
 import {
@@ -62,6 +65,8 @@ export class Daemon {
   readonly #pref64: Pref64Tracker;
   readonly #dp: DatapathSupervisor;
   readonly #addr: Addressing;
+  /** Router mode (--lan), when configured. */
+  readonly #lan: LanService | undefined;
 
   #watch?: Closer;
   #abort = new AbortController();
@@ -126,7 +131,27 @@ export class Daemon {
       onGiveUp: (why) => void this.#fail(why),
     });
     this.#addr = new Addressing(deps, log, cfg.dad);
-    this.#steps = new StepLoop(deps.clock, log, () => this.#step());
+    this.#steps = new StepLoop(deps.clock, log, () => this.#stepAll());
+    this.#lan =
+      cfg.lan.length > 0 && deps.lan
+        ? new LanService(
+            {
+              port: deps.lan,
+              net: deps.net,
+              clock: deps.clock,
+              log,
+              change: (kind, msg) => this.#changes.change(kind, msg),
+              kick: () => this.kick(),
+              prefix: () => this.#cfg.v6Prefix,
+              remap: async () => {
+                const s = this.#session;
+                if (s && this.#dp.running) await this.#dp.reconfigure(this.#params(s));
+              },
+            },
+            cfg.lan,
+            cfg.lanMode,
+          )
+        : undefined;
     this.#sides = new ClatSides(deps.plumbing, log, (kind, msg) => this.#changes.change(kind, msg));
     this.#route = new Ipv4Route(deps.net, (kind, msg) => this.#changes.change(kind, msg));
     this.#health = new HealthWatch(
@@ -252,8 +277,10 @@ export class Daemon {
       this.#pref64.onRa(e); // kicks
       return;
     }
-    if (e.type === 'nft') this.#sides.filterLost(e.table, e.by);
-    else {
+    if (e.type === 'nft') {
+      this.#sides.filterLost(e.table, e.by);
+      this.#lan?.tableLost(e.table, e.by);
+    } else {
       this.log.debug('netlink', `${e.type} ${e.removed ? 'removed' : 'changed'}`, { ...e });
     }
     this.kick();
@@ -277,6 +304,24 @@ export class Daemon {
   /** Whether anything is built (a session, the IPv4 side or the uplink side). */
   get #built(): boolean {
     return this.#session !== undefined || this.#sides.any;
+  }
+
+  /** A step, then the LAN side follows what it left (even when it failed: the LANs must not stay served). */
+  async #stepAll(): Promise<void> {
+    try {
+      await this.#step();
+    } finally {
+      if (this.#lan && !this.lifecycle.done)
+        await this.#lan.reconcile(this.#lanClat(), this.#reason ?? this.lifecycle.state);
+    }
+  }
+
+  /** The CLAT the LANs go through, while it translates. */
+  #lanClat(): { tun: string; clat4: string; mtu: number } | undefined {
+    const s = this.#session;
+    const v4 = this.#sides.ipv4;
+    if (this.lifecycle.state !== 'running' || !s || !v4) return undefined;
+    return { tun: v4.name, clat4: s.clat4, mtu: s.mtu };
   }
 
   async #step(): Promise<void> {
@@ -441,7 +486,15 @@ export class Daemon {
   }
 
   #params(s: Session): XlatParams {
-    return { pref64: s.pref64, clat4: s.clat4, clat6: s.clat6, mtu: s.mtu, translator: this.#cfg.translator };
+    const lanEam = this.#lan?.eam;
+    return {
+      pref64: s.pref64,
+      clat4: s.clat4,
+      clat6: s.clat6,
+      mtu: s.mtu,
+      translator: this.#cfg.translator,
+      ...(lanEam?.length ? { lanEam } : {}),
+    };
   }
 
   /**
@@ -564,6 +617,11 @@ export class Daemon {
       ]);
       clock.clearTimeout(timeout);
     }
+    // The LANs first: from then on nothing is forwarded from them, whatever goes next.
+    for (const f of (await this.#lan?.close()) ?? []) {
+      this.#errors++;
+      this.log.error('teardown', f);
+    }
     await this.#dp.close();
     await this.#teardown(this.#failed ? 'clatd failed' : reason);
     this.lifecycle.go('stopped', reason);
@@ -633,6 +691,7 @@ export class Daemon {
       dadAttempts: this.dadAttempts,
       errors: this.errors,
       health: this.#health.status(),
+      ...(this.#lan ? { lan: this.#lan.status() } : {}),
     };
   }
 }

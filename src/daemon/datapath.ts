@@ -5,6 +5,7 @@
  * the workers run, so the kernel steers no flow to a queue nobody reads.
  */
 import { parseIPv6 } from '../core/addr/ipv6.js';
+import { parsePrefix6 } from '../core/addr/prefix.js';
 import { Datapath } from '../datapath/datapath.js';
 import { clatReceiveFilter } from '../sys/bpf.js';
 import type { Rtnl } from '../sys/rtnetlink/index.js';
@@ -32,7 +33,11 @@ export function datapathFactory(
       failed = true;
       onFailure(why);
     };
-    const filter = (p: XlatParams) => clatReceiveFilter(parseIPv6(p.clat6));
+    const filter = (p: XlatParams) =>
+      clatReceiveFilter(
+        parseIPv6(p.clat6),
+        (p.lanEam ?? []).map((e) => parsePrefix6(e.v6)),
+      );
     const dp = await Datapath.start({
       translator: translatorConfig(params),
       workers,

@@ -13,7 +13,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { STATES } from './state.js';
-import type { StatusSnapshot } from './status.js';
+import type { LanInterfaceStatus, LanStatus, StatusSnapshot } from './status.js';
 
 /** The counters' direction keys as label values a person reads: IPv4 in (to IPv6), IPv6 in (to IPv4). */
 export const DIRECTION_LABEL = { '46': '4to6', '64': '6to4' } as const;
@@ -82,6 +82,45 @@ function esc(v: string): string {
 function labels(l: Record<string, string>): string {
   const parts = Object.entries(l).map(([k, v]) => `${k}="${esc(v)}"`);
   return parts.length ? `{${parts.join(',')}}` : '';
+}
+
+type MetricFn = (
+  name: string,
+  type: 'counter' | 'gauge',
+  help: string,
+  rows: [Record<string, string>, number][],
+) => void;
+
+/** Router mode: LAN traffic through the CLAT and drops, per LAN interface. */
+function renderLan(lan: LanStatus, metric: MetricFn): void {
+  const rows = (f: (i: LanInterfaceStatus) => [Record<string, string>, number][]) => lan.interfaces.flatMap(f);
+  metric('clatd_lan_serving', 'gauge', 'Router mode: 1 while the LANs are served through the CLAT.', [
+    [{}, lan.serving ? 1 : 0],
+  ]);
+  metric(
+    'clatd_lan_packets_total',
+    'counter',
+    'Router mode: IPv4 packets forwarded between a LAN interface and the CLAT, by direction (out: from the LAN).',
+    rows((i) => [
+      [{ interface: i.name, direction: 'out' }, i.packetsOut],
+      [{ interface: i.name, direction: 'in' }, i.packetsIn],
+    ]),
+  );
+  metric(
+    'clatd_lan_bytes_total',
+    'counter',
+    'Router mode: bytes forwarded between a LAN interface and the CLAT, by direction.',
+    rows((i) => [
+      [{ interface: i.name, direction: 'out' }, i.bytesOut],
+      [{ interface: i.name, direction: 'in' }, i.bytesIn],
+    ]),
+  );
+  metric(
+    'clatd_lan_drops_total',
+    'counter',
+    'Router mode: IPv4 packets from a LAN interface dropped, by reason (no-address, wrong-source, elsewhere, not-served).',
+    rows((i) => Object.entries(i.drops).map(([reason, n]) => [{ interface: i.name, reason }, n])),
+  );
 }
 
 /**
@@ -163,6 +202,7 @@ export function renderMetrics(s: StatusSnapshot, o: { startTimeSec?: number; pro
     for (const [reason, n] of Object.entries(s.counters[d].drops)) drops.push([{ ...dir(d), reason }, n]);
   }
   metric('clatd_drops_total', 'counter', 'Packets dropped, by direction and reason.', drops);
+  if (s.lan) renderLan(s.lan, metric);
   metric(
     'clatd_state',
     'gauge',

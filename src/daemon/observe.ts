@@ -125,6 +125,8 @@ export const CHANGE_LEVEL: Record<string, LogLevel> = {
   'tun-gone': 'warn',
   'ipv4-restored': 'warn',
   'nft-restored': 'warn',
+  'lan-nft-restored': 'warn',
+  'lan-forwarding-restored': 'warn',
   'datapath-restarted': 'warn',
   reload: 'info',
 };

@@ -144,6 +144,8 @@ export interface XlatParams {
   /** IPv4 MTU of the TUN. */
   mtu: number;
   translator: TranslatorSettings;
+  /** Router mode, stateless: the LAN subnets mapped into the routed prefix (EAM entries, lan-map.ts). */
+  lanEam?: readonly { v4: string; v6: string }[];
 }
 
 /**
@@ -319,6 +321,45 @@ export interface PlumbingPort {
   cleanupLeftovers(uplinkName?: string): Promise<string[]>;
 }
 
+/** What router mode installs for the IPv4 LANs (src/sys/nft-lan.ts draws the rules). */
+export interface LanPlan {
+  /** The CLAT to serve the LANs through (its TUN, IPv4 address and MTU); undefined: not served. */
+  serve?: { tun: string; clat4: string; mtu: number };
+  /**
+   * Stateless mode: the IPv6 prefixes the LANs are mapped to (no masquerade); the kernel's copy of
+   * what arrives for them on the uplink is dropped, as for the CLAT address. Undefined: NAT44.
+   */
+  mapped?: string[];
+  /** Every configured LAN interface with its IPv4 subnets (`203.0.113.0/24`; none: no IPv4 address). */
+  lans: { name: string; subnets: string[] }[];
+}
+
+/** A LAN interface's traffic through the CLAT and its drops by reason, since the table was installed. */
+export interface LanTraffic {
+  packetsOut: number;
+  bytesOut: number;
+  packetsIn: number;
+  bytesIn: number;
+  drops: Record<string, number>;
+}
+
+/** Router mode (NAT44): clatd's LAN table and the IPv4 forwarding of the interfaces involved. */
+export interface LanPort {
+  /** Installs the LAN table for `plan`, replacing the one there (its counters start again at 0). */
+  install(plan: LanPlan): Promise<void>;
+  /**
+   * Turns IPv4 forwarding on for `ifaces`, each recorded with the host's value first; returns
+   * those it had to write (the others had it on already). Interfaces that are gone are skipped.
+   */
+  forward(ifaces: string[]): Promise<string[]>;
+  /** Gives back every forwarding setting it changed; returns what it gave back, in words. */
+  release(): Promise<string[]>;
+  /** The table's counters by LAN and its number of rules; undefined when the table is gone. */
+  read(): Promise<{ traffic: Record<string, LanTraffic>; rules: number } | undefined>;
+  /** Gives back the settings, then removes the table; returns what failed, in words. */
+  close(): Promise<string[]>;
+}
+
 export interface Clock {
   now(): number;
   setTimeout(fn: () => void, ms: number): unknown;
@@ -342,6 +383,8 @@ export interface DaemonDeps {
   dad: DadPort;
   plumbing: PlumbingPort;
   clock: Clock;
+  /** Router mode's LAN side (only used with --lan). */
+  lan?: LanPort;
 }
 
 /**

@@ -58,6 +58,43 @@ export interface DadStatus {
   skipped: string | null;
 }
 
+/** A LAN interface of router mode: what it is, and its traffic through the CLAT since clatd started. */
+export interface LanInterfaceStatus {
+  name: string;
+  up: boolean;
+  /** Its IPv4 subnets (`203.0.113.0/24`), the sources it may forward from. */
+  subnets: string[];
+  /** What keeps it from being served (missing, down, no IPv4 address), with the fix; null: nothing. */
+  problem: string | null;
+  packetsOut: number;
+  bytesOut: number;
+  packetsIn: number;
+  bytesIn: number;
+  /**
+   * Forwarded packets dropped by reason: `no-address` (the LAN has no IPv4 address),
+   * `wrong-source` (outside its subnets), `elsewhere` (routed past the CLAT), `not-served`
+   * (the CLAT does not translate: idle, paused, starting).
+   */
+  drops: Record<string, number>;
+}
+
+/** Router mode (--lan): whether the LANs are served now, and each LAN. */
+export interface LanStatus {
+  mode: 'nat44' | 'stateless';
+  serving: boolean;
+  /** Why not, while not serving. */
+  reason: string | null;
+  /** The address LAN sources are masqueraded into (the CLAT IPv4 address), while serving (NAT44 only). */
+  masqueradeTo: string | null;
+  /** Stateless mode: each LAN subnet and the IPv6 prefix it is mapped to (EAM entries). */
+  mapped?: { v4: string; v6: string }[];
+  /** Stateless mode: whether the kernel fast path carries LAN traffic, and why not. */
+  fastPath?: string;
+  /** The TCP MSS that forwarded SYNs are clamped to (the TUN's MTU - 40), while serving. */
+  mss: number | null;
+  interfaces: LanInterfaceStatus[];
+}
+
 export interface StatusSnapshot {
   state: State;
   /** Why the daemon waits or is paused, when it does. */
@@ -94,6 +131,8 @@ export interface StatusSnapshot {
   health?: HealthStatus;
   /** The control socket's clients (added by `clatd run`, which owns the socket). */
   control?: ControlCounters;
+  /** Router mode, with --lan only. */
+  lan?: LanStatus;
 }
 
 /** Where a NAT64 prefix came from, in words. */

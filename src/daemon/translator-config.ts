@@ -9,12 +9,14 @@ import type { XlatParams } from './ports.js';
 export function translatorConfig(p: XlatParams, ipv6Mtu?: number): TranslatorConfig {
   return {
     pool6: formatPrefix6(p.pref64),
-    eam: [{ v4: `${p.clat4}/32`, v6: `${p.clat6}/128` }],
+    // Router mode, stateless: each LAN subnet mapped 1:1 into the routed prefix (RFC 7757).
+    eam: [{ v4: `${p.clat4}/32`, v6: `${p.clat6}/128` }, ...(p.lanEam ?? [])],
     // The host's kernel treats packets from its own address arriving on the TUN as martians, so
     // errors the translator itself sends toward the host come from the RFC 7600 address instead.
     ownV4: p.translator.icmpSrcV4,
     ownV6: p.clat6,
-    // Only the CLAT's own IPv4 address is translated: anything else in the TUN is not ours to send.
+    // Only the CLAT's own IPv4 address (and mapped LAN subnets) is translated: anything else in the
+    // TUN is not ours to send.
     v4Sources: 'eam',
     icmpSrcV4: p.translator.icmpSrcV4,
     lowestIpv6Mtu: p.translator.lowestIpv6Mtu,

@@ -10,6 +10,7 @@ import type { StatusSnapshot } from '../daemon/status.js';
 import { DAEMON_NODE_FLAGS } from '../options/node-flags.js';
 import type { LabContext } from './context.js';
 import { type Proc, type RunOptions, type RunResult, run, sleep, waitFor } from './exec.js';
+import { LAN } from './lan.js';
 import { parseStatus } from './status.js';
 import { IFACE } from './topology.js';
 
@@ -89,7 +90,8 @@ export class ClatdDriver {
       await waitFor(
         async () => {
           const s = await this.status(proc);
-          return !proc.running || s === null || s.state === 'running';
+          // In router mode the LANs are served a moment after the state turns running.
+          return !proc.running || s === null || (s.state === 'running' && s.lan?.serving !== false);
         },
         5000,
         150,
@@ -128,13 +130,18 @@ export class ClatdDriver {
       (await lab.exec(lab.names.host, argv, { allowFail: true })).stdout.split('\n').filter((l) => l.trim() !== '');
     for (const l of await lines(['ip', '-o', 'link', 'show'])) {
       const name = /^\d+: ([^:@]+)/.exec(l)?.[1];
-      if (name && name !== 'lo' && name !== IFACE.host) out.push(`link ${name}`);
+      if (name && name !== 'lo' && name !== IFACE.host && name !== LAN.hostIface) out.push(`link ${name}`);
     }
+    // The LAN of router mode (lan.ts) is the lab's: its address and routes are not clatd's.
+    const labOwn = new RegExp(`\\b(lo|${LAN.hostIface})\\b`);
     for (const l of await lines(['ip', '-4', '-o', 'addr', 'show'])) {
-      if (!/ lo /.test(l)) out.push(`address ${l.trim()}`);
+      if (!labOwn.test(l)) out.push(`address ${l.trim()}`);
     }
     for (const l of await lines(['ip', '-4', 'route', 'show', 'table', 'all'])) {
-      if (!/\bdev lo\b/.test(l)) out.push(`route ${l.trim()}`);
+      if (!labOwn.test(l.replace(/.*\bdev /, ''))) out.push(`route ${l.trim()}`);
+    }
+    for (const l of await lines(['sysctl', 'net.ipv4.ip_forward', `net.ipv4.conf.${LAN.hostIface}.forwarding`])) {
+      if (!/= 0$/.test(l)) out.push(`sysctl ${l.trim()}`);
     }
     for (const l of await lines(['ip', '-6', 'route', 'show', 'table', 'all'])) {
       if (/\bdev lo\b|proto kernel|proto ra|^multicast|^local |^anycast fe80|^fe80/.test(l)) continue;

@@ -17,6 +17,7 @@ import { ClatdDriver, type ClatdStart } from './clatd.js';
 import type { LabContext } from './context.js';
 import { ensureDeps, python3 } from './deps.js';
 import { inNs, LabError, type Proc, type RunOptions, type RunResult, run, sleep, start, waitFor } from './exec.js';
+import { buildLan, LAN, lanNamespace } from './lan.js';
 import { type Frame, parsePcap } from './pcap.js';
 import { INJECT_PY } from './scripts.js';
 import { type RaDaemon, RouterServices } from './services.js';
@@ -54,6 +55,9 @@ export class Lab implements LabContext {
   readonly addr = ADDR;
   readonly iface = IFACE;
   readonly log: (s: string) => void;
+  /** Router mode's LAN (lan.ts): its namespace and the client's DHCPv4 address; null without `lan`. */
+  lan: { ns: string; client: string; hostIface: string; gateway: string; subnet: string; uploadPort: number } | null =
+    null;
 
   private readonly services: RouterServices;
   private readonly clatd: ClatdDriver;
@@ -82,6 +86,10 @@ export class Lab implements LabContext {
     removeAtExit(lab, opts.handleSignals !== false);
     try {
       await buildNetwork(lab, lab.state, lab.services);
+      if (opts.lan) {
+        const client = await buildLan(lab, lab.state);
+        lab.lan = { ns: lanNamespace(lab.names.tag), client, ...LAN };
+      }
     } catch (e) {
       await lab.destroy();
       throw e;

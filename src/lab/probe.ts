@@ -3,6 +3,7 @@
  *   node probe.js http URL                       → { ok, status, bytes, sha256, ms }
  *   node probe.js udp HOST PORT SIZE [TIMEOUT_MS] → { ok, bytes, same, ms }
  *   node probe.js dns NAME SERVER [TYPE]         → { ok, answers }
+ *   node probe.js upload URL SIZE                → { ok, bytes, sha256, same, from, ms } (to the lab's upload sink)
  * They use Node itself, so they need no extra packages.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -54,12 +55,31 @@ async function dns(name: string, server: string, type: string): Promise<object> 
   return { ok: answers.length > 0, answers };
 }
 
+/** POSTs SIZE random bytes; the sink answers with the length and SHA-256 it read. */
+async function upload(url: string, size: number): Promise<object> {
+  const body = randomBytes(size);
+  const sha256 = createHash('sha256').update(body).digest('hex');
+  const t0 = performance.now();
+  const res = await fetch(url, { method: 'POST', body, signal: AbortSignal.timeout(20_000) });
+  const got = (await res.json()) as { bytes: number; sha256: string; from: string };
+  const same = got.bytes === size && got.sha256 === sha256;
+  return {
+    ok: res.ok && same,
+    bytes: got.bytes,
+    sha256: got.sha256,
+    same,
+    from: got.from,
+    ms: Math.round(performance.now() - t0),
+  };
+}
+
 async function main(argv: string[]): Promise<object> {
   const [cmd, a, b, c, d] = argv;
   if (cmd === 'http') return http(a);
   if (cmd === 'udp') return udp(a, Number(b), Number(c ?? 64), Number(d ?? 3000));
   if (cmd === 'dns') return dns(a, b, c ?? 'AAAA');
-  throw new Error(`probe: unknown probe "${cmd}" (http, udp, dns)`);
+  if (cmd === 'upload') return upload(a, Number(b));
+  throw new Error(`probe: unknown probe "${cmd}" (http, udp, dns, upload)`);
 }
 
 main(process.argv.slice(2)).then(

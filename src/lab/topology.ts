@@ -68,6 +68,8 @@ export interface LabOptions {
   pref64?: string;
   /** Add a neighbour namespace on the host's link (for the duplicate-address tests). */
   neighbour?: boolean;
+  /** Add an IPv4-only LAN client behind the host, on its lan0 (router mode; see lan.ts). */
+  lan?: boolean;
   /**
    * MTU of the PLAT's IPv6/IPv4 TUN (default 1500). 1280 makes the router's path toward the NAT64
    * a 1280-byte link, so big packets from the host draw Packet Too Big from a router.

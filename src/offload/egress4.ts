@@ -101,6 +101,11 @@ export function buildEgress4(p: OffloadPlan, t: Egress4Target): Uint8Array {
     .jmp32('ne', R2, memWord(p.clat4, 0), PASS);
   jumpIfMartian(a, IN_HDR + 16, PASS);
   a.load('w', R2, FP, IN_HDR + 16).jmp32('eq', R2, memWord(p.clat4, 0), PASS);
+  // To a further EAM entry's IPv4 prefix (stateless router mode's LAN): the core maps it by EAM.
+  for (const x of p.otherEam4)
+    a.load('w', R2, FP, IN_HDR + 16)
+      .alu32('and', R2, memWord(x.mask, 0))
+      .jmp32('eq', R2, memWord(x.addr, 0), PASS);
   if (p.wkpGlobalOnly) {
     a.toBe(R2, 32);
     jumpIfNonGlobal(a, R2, R3, PASS);

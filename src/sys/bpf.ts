@@ -8,6 +8,7 @@
  * next one, forward only, at most 255.
  */
 import { solicitedNode } from '../core/addr/ipv6.js';
+import type { Prefix6 } from '../core/addr/prefix.js';
 
 // Instruction classes and fields (linux/bpf_common.h).
 export const BPF_LD = 0x00;
@@ -233,9 +234,29 @@ function matchAddr(a: BpfAssembler, off: number, addr: Uint8Array, onMatch: Targ
 }
 
 /**
+ * Emits: goto `onMatch` if the 16 bytes at network offset `off` lie in `prefix` (its first `len`
+ * bits equal), else goto `onMiss`.
+ */
+function matchPrefix(a: BpfAssembler, off: number, prefix: Prefix6, onMatch: Target, onMiss: string): void {
+  const words = Math.ceil(prefix.len / 32);
+  if (words === 0) {
+    if (onMatch !== 0) a.ja(onMatch);
+    return;
+  }
+  for (let w = 0; w < words; w++) {
+    const bits = Math.min(32, prefix.len - w * 32);
+    const mask = bits === 32 ? 0xffffffff : (0xffffffff << (32 - bits)) >>> 0;
+    a.ldw(SKF_NET_OFF + off + w * 4);
+    if (mask !== 0xffffffff) a.and(mask);
+    a.jeq((word(prefix.addr, w * 4) & mask) >>> 0, w === words - 1 ? onMatch : 0, onMiss);
+  }
+}
+
+/**
  * The receive filter of the packet socket (after Android's clatd, which matches the destination only):
  * accepts
- *  1. every IPv6 packet whose destination is the CLAT address `clat` (the traffic to translate);
+ *  1. every IPv6 packet whose destination is the CLAT address `clat` (the traffic to translate),
+ *     or lies in one of `mapped` (router mode's LAN subnets mapped into a routed prefix);
  *  2. Neighbor Solicitations and Advertisements whose target is `clat`, sent to its solicited-node
  *     group or to all-nodes, with hop limit 255 (RFC 4861 §7.1.1, §7.1.2): what DAD must see
  *     (RFC 4862 §5.4.3, §5.4.4) — another node probing for, or defending, the same address;
@@ -245,10 +266,14 @@ function matchAddr(a: BpfAssembler, off: number, addr: Uint8Array, onMatch: Targ
  * and raw-IP uplinks. ND messages are recognised only without extension headers before ICMPv6,
  * which is how every stack sends them.
  */
-export function clatReceiveFilter(clat: Uint8Array): Uint8Array {
+export function clatReceiveFilter(clat: Uint8Array, mapped: readonly Prefix6[] = []): Uint8Array {
   if (clat.length !== 16) throw new BpfError('the CLAT address must be 16 bytes');
   const a = new BpfAssembler();
-  matchAddr(a, 24, clat, 'accept', 'nd');
+  matchAddr(a, 24, clat, 'accept', mapped.length ? 'mapped0' : 'nd');
+  mapped.forEach((p, i) => {
+    a.label(`mapped${i}`);
+    matchPrefix(a, 24, p, 'accept', i + 1 < mapped.length ? `mapped${i + 1}` : 'nd');
+  });
   a.label('nd');
   a.ldb(SKF_NET_OFF + 6).jeq(ICMPV6, 0, 'drop');
   a.ldb(SKF_NET_OFF + 7).jeq(255, 0, 'drop');

@@ -132,7 +132,7 @@ export function installSharedFilter(
   opts: NftOptions = {},
 ): string {
   const table = clatTableName(uplink);
-  run(['-f', '-'], sharedRuleset(uplink, clatAddr, pair), `nft install ${table} (shared) for ${clatAddr}`, opts);
+  runNft(['-f', '-'], sharedRuleset(uplink, clatAddr, pair), `nft install ${table} (shared) for ${clatAddr}`, opts);
   return table;
 }
 
@@ -149,7 +149,7 @@ export function isOwnNftRun(pid: number): boolean {
 }
 
 /** Runs `nft` with `args`, feeding `input` on stdin; returns stdout. Throws {@link NftError}. */
-function run(args: string[], input: string | undefined, what: string, opts: NftOptions): string {
+export function runNft(args: string[], input: string | undefined, what: string, opts: NftOptions): string {
   const bin = opts.nft ?? 'nft';
   // At the fd limit the spare fds make room for it: clean-up must not fail with EMFILE.
   const r = withSpareFds(
@@ -178,7 +178,7 @@ function run(args: string[], input: string | undefined, what: string, opts: NftO
  */
 export function installClatFilter(uplink: string, clatAddr: string, opts: NftOptions = {}): string {
   const table = clatTableName(uplink);
-  run(['-f', '-'], clatRuleset(uplink, clatAddr), `nft install ${table} for ${clatAddr}`, opts);
+  runNft(['-f', '-'], clatRuleset(uplink, clatAddr), `nft install ${table} for ${clatAddr}`, opts);
   return table;
 }
 
@@ -194,7 +194,7 @@ export function updateClatFilter(uplink: string, clatAddr: string, opts: NftOpti
     ...rules(uplink, addr).map((r) => `add rule inet ${table} ${CHAIN} ${r}`),
     '',
   ].join('\n');
-  run(['-f', '-'], script, `nft update ${table} to ${clatAddr}`, opts);
+  runNft(['-f', '-'], script, `nft update ${table} to ${clatAddr}`, opts);
 }
 
 /** Deletes the table of `uplink`; a missing table is not an error (clean-up must be idempotent). */
@@ -208,7 +208,7 @@ export function deleteClatTable(table: string, opts: NftOptions = {}): void {
     throw new NftError(`nft: "${table}" is not a clatd table name`);
   // "add" first makes the delete succeed whether or not the table exists, in one transaction;
   // the ip6 table of the same name is address mode 5's.
-  run(
+  runNft(
     ['-f', '-'],
     `add table inet ${table}\ndelete table inet ${table}\nadd table ip6 ${table}\ndelete table ip6 ${table}\n`,
     `nft delete table inet ${table}`,
@@ -263,14 +263,14 @@ export function sharedFilterIntact(uplink: string, clatAddr: string, opts: NftOp
 }
 
 /** One object of `nft -j` output, by kind (`table`, `chain`, `rule`, …); only the fields read here. */
-type NftJsonItem = Record<
+export type NftJsonItem = Record<
   string,
-  { family?: string; name?: string; chain?: string; hook?: string; expr?: unknown } | undefined
+  { family?: string; name?: string; chain?: string; hook?: string; expr?: unknown; comment?: string } | undefined
 >;
 
 /** Runs `nft -j` with `args` and returns its objects. Throws {@link NftError}. */
-function listJson(args: string[], what: string, opts: NftOptions): NftJsonItem[] {
-  const out = run(['-j', ...args], undefined, what, opts);
+export function listJson(args: string[], what: string, opts: NftOptions): NftJsonItem[] {
+  const out = runNft(['-j', ...args], undefined, what, opts);
   try {
     return (JSON.parse(out) as { nftables?: NftJsonItem[] }).nftables ?? [];
   } catch {

@@ -129,3 +129,28 @@ export function ipv6Conf(ifname: string): Ipv6Conf {
 export function setIpv6Disabled(ifname: string, disabled = true): void {
   writeIpv6Conf(ifname, 'disable_ipv6', disabled ? 1 : 0);
 }
+
+/**
+ * The per-interface IPv4 keys clatd writes: `net/ipv4/conf/<if>/<key>`. `forwarding` is per
+ * interface in the kernel: a packet is forwarded when the interface it came in on forwards
+ * (IN_DEV_FORWARD reads only that interface's value); `all/forwarding` and `ip_forward` are not a
+ * gate but a switch that writes every interface's value at once.
+ */
+export type Ipv4ConfKey = 'forwarding';
+
+function ipv4Key(ifname: string, key: Ipv4ConfKey): string {
+  checkIfName(ifname);
+  return `net/ipv4/conf/${ifname}/${key}`;
+}
+
+export function readIpv4Conf(ifname: string, key: Ipv4ConfKey): number {
+  const k = ipv4Key(ifname, key);
+  const text = readSysctl(k);
+  const n = Number(text);
+  if (!Number.isInteger(n)) throw new SysctlError(`sysctl read ${k}: not a number: "${text}"`, 'EINVAL');
+  return n;
+}
+
+export function writeIpv4Conf(ifname: string, key: Ipv4ConfKey, value: number): void {
+  writeSysctl(ipv4Key(ifname, key), value);
+}

@@ -22,6 +22,9 @@ import type {
   Dns64Port,
   IdentityPort,
   Ipv4Side,
+  LanPlan,
+  LanPort,
+  LanTraffic,
   LinkInfo,
   NetEvent,
   NetPort,
@@ -409,6 +412,64 @@ export class FakeDatapath implements DatapathHandle {
   }
 }
 
+/** Router mode's LAN side in memory: the plan installed, forwarding per interface, counters a test sets. */
+export class FakeLan implements LanPort {
+  ops: string[] = [];
+  /** The installed plan, or undefined (none, or deleted by a test: `flush ruleset`). */
+  plan: LanPlan | undefined;
+  /** IPv4 forwarding per interface as the host has it; absent: 0. */
+  forwarding = new Map<string, number>();
+  /** The host's values recorded before clatd changed them. */
+  recorded = new Map<string, number>();
+  /** The live table's counters by LAN, which a test moves. */
+  traffic: Record<string, LanTraffic> = {};
+  closed = false;
+  /** Thrown once by the next install when set (nft refusing the table). */
+  installError: Error | undefined;
+
+  async install(plan: LanPlan): Promise<void> {
+    const e = this.installError;
+    this.installError = undefined;
+    if (e) throw e;
+    this.ops.push(`install ${plan.serve ? `serve ${plan.serve.tun} ${plan.serve.clat4} ${plan.serve.mtu}` : 'drop'}`);
+    this.plan = structuredClone(plan);
+    this.traffic = {};
+  }
+  async forward(ifaces: string[]): Promise<string[]> {
+    const written: string[] = [];
+    for (const i of ifaces) {
+      const old = this.forwarding.get(i) ?? 0;
+      if (old === 1) continue;
+      if (!this.recorded.has(i)) this.recorded.set(i, old);
+      this.forwarding.set(i, 1);
+      written.push(i);
+    }
+    if (written.length) this.ops.push(`forward ${written.join(' ')}`);
+    return written;
+  }
+  async release(): Promise<string[]> {
+    const done: string[] = [];
+    for (const [i, v] of this.recorded) {
+      this.forwarding.set(i, v);
+      done.push(`forwarding of ${i} back to ${v}`);
+    }
+    this.recorded.clear();
+    this.ops.push('release');
+    return done;
+  }
+  async read(): Promise<{ traffic: Record<string, LanTraffic>; rules: number } | undefined> {
+    if (!this.plan) return undefined;
+    return { traffic: structuredClone(this.traffic), rules: this.plan.lans.length + (this.plan.serve ? 2 : 0) };
+  }
+  async close(): Promise<string[]> {
+    await this.release();
+    this.plan = undefined;
+    this.closed = true;
+    this.ops.push('close');
+    return [];
+  }
+}
+
 export interface World {
   net: FakeNet;
   dns64: FakeDns64;
@@ -416,6 +477,7 @@ export interface World {
   dad: FakeDad;
   plumbing: FakePlumbing;
   clock: FakeClock;
+  lan: FakeLan;
   lines: string[];
   daemon: Daemon;
 }
@@ -433,6 +495,7 @@ export function world(flags: Record<string, string | boolean | string[]> = {}, n
     dad: new FakeDad(),
     plumbing: new FakePlumbing(net),
     clock,
+    lan: new FakeLan(),
   };
   const daemon = new Daemon(cfg, deps, log);
   return { ...(deps as Omit<World, 'lines' | 'daemon'>), lines, daemon } as World;

@@ -74,9 +74,13 @@ describe('one clatd per uplink', { skip: NEED_ROOT }, () => {
         // Wi-Fi is back (the RA answering the kernel's solicitation configures it again): the order
         // is as before it went, without a restart of either.
         t.host.exec('ip', 'link', 'set', 'wlan0', 'up');
+        // An RA at once too, in case the kernel's solicitation went out before the link was ready;
+        // and room for a loaded machine (the resumed CLAT does DAD again).
+        t.wlan0.ra.kill('SIGHUP');
         await until(
           () => routes4(t.host)['v4-wlan0'] === 2048 && routes4(t.host)['v4-eth0'] === 2049,
           'the order back',
+          30_000,
         );
         await until(() => statusOf(t.host, socks.wlan0).state === 'running', 'clatd@wlan0 running again');
         via = pingThrough(t, socks);

@@ -20,9 +20,10 @@ warmUp(translator, config);
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with --expose-gc');
 // V8's status bits (runtime-test.cc): 16 optimised, 64 by TurboFan; a compile may still be
-// finishing in the background, hence the wait.
+// finishing in the background, hence the wait, and installing it (done at the next stack check
+// otherwise, which a loaded machine can delay past the check below).
 const status = new Function('f', 'return %GetOptimizationStatus(f)') as (f: unknown) => number;
-const wait = new Function('%WaitForBackgroundOptimization()') as () => void;
+const wait = new Function('%WaitForBackgroundOptimization(); %FinalizeOptimization()') as () => void;
 const entries: Record<string, unknown> = {
   'DatapathLoop.drainBoth': DatapathLoop.prototype.drainBoth,
   'Translator.translate4': Translator.prototype.translate4,

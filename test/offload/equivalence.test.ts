@@ -36,6 +36,10 @@ interface Setup {
   pool6: string;
   clat6: string;
   extra?: Partial<TranslatorConfig>;
+  /** Router mode, stateless: LAN subnets mapped into a routed prefix (further EAM entries). */
+  lan?: { v4: string; v6: string }[];
+  /** Addresses inside `lan`'s IPv4 prefixes and their mapped IPv6 ones (for the generators). */
+  lanHosts?: { v4: string[]; v6: string[] };
 }
 
 const SETUPS: Setup[] = [
@@ -51,6 +55,20 @@ const SETUPS: Setup[] = [
     pool6: '2001:db8:64::/96',
     clat6: '2001:db8:1:2::99',
     extra: { trafficClass: 'zero', ipv6Mtu: 1300 },
+  },
+  {
+    // The LAN's packets are the workers': the programs pass them on; the CLAT pair stays offloaded.
+    name: 'stateless router mode: LAN subnets mapped by EAM beside the CLAT pair',
+    pool6: '2001:db8:64::/96',
+    clat6: '2001:db8:100:0:42::1234',
+    lan: [
+      { v4: '203.0.113.0/24', v6: '2001:db8:100::cb00:7100/120' },
+      { v4: '198.51.100.0/25', v6: '2001:db8:100::c633:6400/121' },
+    ],
+    lanHosts: {
+      v4: ['203.0.113.200', '203.0.113.9', '198.51.100.7'],
+      v6: ['2001:db8:100::cb00:71c8', '2001:db8:100::cb00:7109', '2001:db8:100::c633:6407'],
+    },
   },
 ];
 
@@ -140,7 +158,7 @@ describe('offload programs give the core translator’s bytes', { skip: NEED_ROO
     describe(s.name, () => {
       const t = new Translator({
         pool6: s.pool6,
-        eam: [{ v4: `${CLAT4}/32`, v6: `${s.clat6}/128` }],
+        eam: [{ v4: `${CLAT4}/32`, v6: `${s.clat6}/128` }, ...(s.lan ?? [])],
         v4Sources: 'eam',
         ownV4: '192.0.0.8',
         ownV6: s.clat6,
@@ -155,7 +173,11 @@ describe('offload programs give the core translator’s bytes', { skip: NEED_ROO
       const pool = s.pool6.replace('/96', '');
       const remote6 = (v4: string) => `${pool}${v4}`;
       /** Remote addresses of plain packets: the well-known prefix carries only global ones. */
-      const plain = s.pool6 === '64:ff9b::/96' ? GLOBAL : [...GLOBAL, ...NON_GLOBAL];
+      const lanV4 = s.lanHosts?.v4 ?? [];
+      const plain = (s.pool6 === '64:ff9b::/96' ? GLOBAL : [...GLOBAL, ...NON_GLOBAL]).filter(
+        (a) => !lanV4.includes(a),
+      );
+      if (s.lan) assert.equal(plan.otherEam4.length, s.lan.length);
       let map = -1;
       let ingress = -1;
       let egress = -1;
@@ -279,8 +301,8 @@ describe('offload programs give the core translator’s bytes', { skip: NEED_ROO
         fc.assert(
           fc.property(
             l4Arb([PROTO_TCP, PROTO_UDP, PROTO_ICMP, 47]),
-            fc.constantFrom(CLAT4, '192.0.0.2', '203.0.113.9'),
-            fc.constantFrom(...REMOTES),
+            fc.constantFrom(CLAT4, '192.0.0.2', '203.0.113.9', ...lanV4),
+            fc.constantFrom(...REMOTES, ...lanV4),
             fc.integer({ min: 0, max: 255 }),
             fc.boolean(),
             mutation,
@@ -319,13 +341,15 @@ describe('offload programs give the core translator’s bytes', { skip: NEED_ROO
         fc.assert(
           fc.property(
             l4Arb([PROTO_TCP, PROTO_UDP, PROTO_ICMP, 47]),
-            fc.constantFrom(...REMOTES),
-            fc.constantFrom(s.clat6, '2001:db8:1:2::77'),
+            fc.constantFrom(...REMOTES, ...lanV4),
+            fc.constantFrom(s.clat6, '2001:db8:1:2::77', ...(s.lanHosts?.v6 ?? [])),
             fc.integer({ min: 0, max: 255 }),
             mutation,
             fc.nat(),
             (l4: L4, v4, dst, hopLimit, m, k) => {
-              const src = k % 5 === 0 ? '2001:db8:99::1' : remote6(v4);
+              const lan6 = s.lanHosts?.v6 ?? [];
+              const src =
+                k % 5 === 0 ? '2001:db8:99::1' : k % 7 === 0 && lan6.length ? lan6[k % lan6.length] : remote6(v4);
               const p = ipv6Packet({ src, dst, hopLimit, tclass: k & 0xff }, l4);
               check(ingress, mutate6(p, m, k), 0x86dd);
             },
@@ -360,6 +384,20 @@ describe('offload programs give the core translator’s bytes', { skip: NEED_ROO
           { numRuns: 300 },
         );
       });
+
+      const hosts = s.lanHosts;
+      if (hosts)
+        test('4→6 and 6→4: the LAN (further EAM entries) is passed on to the workers, from and to it', () => {
+          for (const v4 of hosts.v4) {
+            const body = { proto: PROTO_UDP, sport: 1000, dport: 53, payload: new Uint8Array(40) };
+            passes(egress, ipv4Packet({ src: v4, dst: GLOBAL[0], ttl: 64 }, body), 0x0800);
+            passes(egress, ipv4Packet({ src: CLAT4, dst: v4, ttl: 64 }, body), 0x0800);
+          }
+          for (const v6 of hosts.v6) {
+            const body = { proto: PROTO_TCP, sport: 80, dport: 1000, payload: new Uint8Array(40) };
+            passes(ingress, ipv6Packet({ src: remote6(GLOBAL[0]), dst: v6, hopLimit: 64 }, body), 0x86dd);
+          }
+        });
 
       test('6→4: Neighbor Solicitations for the CLAT address go on to the sockets that answer them', () => {
         // Unicast unreachability probes come to the CLAT address itself; clatd (or the kernel) answers.

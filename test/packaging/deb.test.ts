@@ -162,7 +162,8 @@ describe('the Debian package (npm run package)', { skip: NEED }, () => {
     for (const line of text.split('\n').filter((l) => /^#[a-z0-9-]+ = /.test(l))) {
       const raw = tomlToRaw(line.slice(1), 'clatd.toml');
       for (const k of Object.keys(raw)) keys.add(k);
-      resolveConfig({}, raw, 'clatd.toml');
+      // lan needs the uplink named, as clatd@<uplink>.service names it (--interface %I).
+      resolveConfig(raw.lan === undefined ? {} : { interface: 'eth0' }, raw, 'clatd.toml');
     }
     assert.deepEqual(
       [...keys].sort(),

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseIPv6, solicitedNode } from '../../src/core/addr/ipv6.js';
+import { parsePrefix6 } from '../../src/core/addr/prefix.js';
 import {
   BpfAssembler,
   BpfError,
@@ -170,5 +171,50 @@ describe('neighbor responder filter', () => {
     const f = frame({ dst: SN, next: 58, hop: 255, payload: nd(135, CLAT) });
     assert.equal(run(f.subarray(0, 14 + 40 + 20)), 0);
     assert.throws(() => ndSolicitationFilter(new Uint8Array(4)), BpfError);
+  });
+});
+
+describe('CLAT receive filter with mapped LAN prefixes (router mode, stateless)', () => {
+  const mapped = [parsePrefix6('2001:db8:100::cb00:7100/120'), parsePrefix6('2001:db8:100::c633:6480/121')];
+  const prog = clatReceiveFilter(CLAT, mapped);
+  const run = (dst: string | Uint8Array) =>
+    runFilter(
+      prog,
+      frame({ dst: typeof dst === 'string' ? parseIPv6(dst) : dst, next: 17, payload: new Uint8Array(8) }),
+      14,
+    );
+
+  test('accepts the CLAT address and every address in each mapped prefix', () => {
+    assert.equal(run(CLAT), 0xffffffff);
+    for (const a of ['2001:db8:100::203.0.113.0', '2001:db8:100::203.0.113.10', '2001:db8:100::203.0.113.255'])
+      assert.equal(run(a), 0xffffffff, a);
+    for (const a of ['2001:db8:100::198.51.100.128', '2001:db8:100::198.51.100.255'])
+      assert.equal(run(a), 0xffffffff, a);
+  });
+
+  test('drops addresses just outside the prefixes, and differing in any earlier word', () => {
+    for (const a of [
+      '2001:db8:100::203.0.112.255',
+      '2001:db8:100::203.0.114.0',
+      '2001:db8:100::198.51.100.127',
+      '2001:db8:100::1:cb00:710a',
+      '2001:db8:101::203.0.113.10',
+      '2001:db8:100:0:1::203.0.113.10',
+    ])
+      assert.equal(run(a), 0, a);
+  });
+
+  test('still accepts the ND that DAD must see, and no prefix means the plain filter', () => {
+    assert.equal(runFilter(prog, frame({ dst: SN, next: 58, hop: 255, payload: nd(135, CLAT) }), 14), 0xffffffff);
+    assert.deepEqual(clatReceiveFilter(CLAT, []), clatReceiveFilter(CLAT));
+  });
+
+  test('as many mapped prefixes as router mode maps (16) still assemble and match', () => {
+    const many = Array.from({ length: 16 }, (_, i) => parsePrefix6(`2001:db8:100::c633:${(i * 16).toString(16)}/124`));
+    const p = clatReceiveFilter(CLAT, many);
+    const f = (d: string) => runFilter(p, frame({ dst: parseIPv6(d), next: 17, payload: new Uint8Array(8) }), 14);
+    assert.equal(f('2001:db8:100::c633:f5'), 0xffffffff);
+    assert.equal(f('2001:db8:100::c633:105'), 0);
+    assert.equal(f('2001:db8:1:2:aaaa:bbbb:cccc:dddd'), 0xffffffff);
   });
 });

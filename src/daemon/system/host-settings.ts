@@ -1,5 +1,6 @@
 /**
- * Host-wide settings clatd changes (today the uplink's `proxy_delay`), recorded before each change
+ * Host-wide settings clatd changes (the uplink's `proxy_delay`; in router mode the IPv4
+ * `forwarding` of the LAN interfaces and the TUN, in a record of their own), recorded before each change
  * in a small file under /run (beside the control socket), with the value the host had:
  *
  *   first start:  read 80, write the record {"eth0/proxy_delay": 80}, set 0
@@ -12,18 +13,61 @@
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { type Ipv6ConfKey, readIpv6Conf, SysctlError, writeIpv6Conf } from '../../sys/sysctl.js';
+import {
+  type Ipv4ConfKey,
+  type Ipv6ConfKey,
+  readIpv4Conf,
+  readIpv6Conf,
+  SysctlError,
+  writeIpv4Conf,
+  writeIpv6Conf,
+} from '../../sys/sysctl.js';
 
 type Record_ = Record<string, number>;
+
+/** Record keys: `IF/KEY` for an IPv6 setting, `IF/ipv4.KEY` for an IPv4 one. */
+const V4 = 'ipv4.';
+
+/** What a set did: nothing to do, wrote the value, or could not. */
+export type SetResult = 'same' | 'written' | 'failed';
 
 export class HostSettings {
   readonly file: string;
   #record: Record_;
 
-  /** `dir`: where the record lives (the control socket's folder); one file per uplink. */
-  constructor(dir: string, uplink: string) {
-    this.file = join(dir, `${uplink}.host-settings.json`);
+  /**
+   * `dir`: where the record lives (the control socket's folder); one file per uplink, and one per
+   * `role` of it (`lan`: `eth0:lan.host-settings.json`; no interface name holds a ':').
+   */
+  constructor(dir: string, uplink: string, role?: string) {
+    this.file = join(dir, `${uplink}${role === undefined ? '' : `:${role}`}.host-settings.json`);
     this.#record = readRecord(this.file);
+  }
+
+  /** Whether anything is recorded (so given back by {@link restore}). */
+  get empty(): boolean {
+    return Object.keys(this.#record).length === 0;
+  }
+
+  /**
+   * Sets the IPv4 setting KEY of IFACE (net.ipv4.conf) to `value`, recording the host's value
+   * first. `same`: it already had that value; `failed`: the interface is gone or /proc/sys is
+   * read-only.
+   */
+  setIpv4Conf(iface: string, key: Ipv4ConfKey, value: number): SetResult {
+    const id = `${iface}/${V4}${key}`;
+    try {
+      const old = readIpv4Conf(iface, key);
+      if (old === value) return 'same';
+      if (this.#record[id] === undefined) {
+        this.#record[id] = old;
+        this.#save();
+      }
+      writeIpv4Conf(iface, key, value);
+      return 'written';
+    } catch {
+      return 'failed';
+    }
   }
 
   /**
@@ -55,10 +99,12 @@ export class HostSettings {
     const done: string[] = [];
     const left: Record_ = {};
     for (const [id, v] of Object.entries(this.#record)) {
-      const [iface, key] = id.split('/') as [string, Ipv6ConfKey];
+      const [iface, key] = id.split('/') as [string, string];
       try {
-        writeIpv6Conf(iface, key, v);
-        done.push(`${key} of ${iface} back to ${v} (the host's value before clatd)`);
+        if (key.startsWith(V4)) writeIpv4Conf(iface, key.slice(V4.length) as Ipv4ConfKey, v);
+        else writeIpv6Conf(iface, key as Ipv6ConfKey, v);
+        const what = key.startsWith(V4) ? `IPv4 ${key.slice(V4.length)}` : key;
+        done.push(`${what} of ${iface} back to ${v} (the host's value before clatd)`);
       } catch (e) {
         // The interface is gone, and its setting with it; anything else is tried again later.
         if (!(e instanceof SysctlError && e.errnoName === 'ENOENT')) left[id] = v;
@@ -90,7 +136,7 @@ function readRecord(file: string): Record_ {
     if (v === null || typeof v !== 'object') return {};
     const out: Record_ = {};
     for (const [k, n] of Object.entries(v))
-      if (Number.isSafeInteger(n) && /^[^/]+\/[a-z_]+$/.test(k)) out[k] = n as number;
+      if (Number.isSafeInteger(n) && /^[^/]+\/(ipv4\.)?[a-z_]+$/.test(k)) out[k] = n as number;
     return out;
   } catch {
     return {};

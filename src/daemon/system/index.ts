@@ -5,6 +5,7 @@
  *   uplink.ts         the uplink side: anycast raw socket, nft drop rule, proxy_delay
  *   ipv4.ts           the IPv4 side: TUN, /32, MTU, default route
  *   dad-wire.ts       DAD on the wire, on the clock port
+ *   lan.ts            LanPort (router mode): the LAN table, IPv4 forwarding of the LANs and the TUN
  *   host-settings.ts  host-wide settings recorded before they change, given back on exit and after a crash
  *   taken-addresses.ts  a leased address taken off the uplink, recorded first, put back the same way
  *   plumbing.ts       PlumbingPort: builds the sides, starts the datapath, cleans up after a crash
@@ -18,6 +19,7 @@ import { type DatapathFactory, SystemPlumbing } from './plumbing.js';
 export { WireDad } from './dad-wire.js';
 export { HostSettings } from './host-settings.js';
 export { SystemIpv4, TunInUseError } from './ipv4.js';
+export { removeLanLeftovers, SystemLan } from './lan.js';
 export { SystemNet, solicitRouters, systemDns64, systemIdentity, toNetEvents, toNftNetEvent } from './net.js';
 export { type DatapathFactory, SystemPlumbing } from './plumbing.js';
 export { TakenAddresses } from './taken-addresses.js';

@@ -2,7 +2,8 @@
  * The daemon's PlumbingPort over the system layer: opens the uplink side and the IPv4 side, starts
  * the datapath, reads the DAD sysctls, and removes what a crashed run left behind (its nft table,
  * a classic tc filter of the kernel fast path and its clsact qdisc, host settings it had changed,
- * leased addresses it had taken off the uplink, and address mode 5's veth pair).
+ * leased addresses it had taken off the uplink, address mode 5's veth pair; in router mode its
+ * LAN table and the IPv4 forwarding it turned on).
  */
 import type { Prefix6 } from '../../core/addr/prefix.js';
 import { OFFLOAD_TC_PRIO } from '../../offload/abi.js';
@@ -22,6 +23,7 @@ import type {
 import { tunName } from '../ports.js';
 import { HostSettings } from './host-settings.js';
 import { SystemIpv4, TunInUseError } from './ipv4.js';
+import { removeLanLeftovers } from './lan.js';
 import { removeSharedPair, sharedPairNames } from './shared.js';
 import { TakenAddresses } from './taken-addresses.js';
 import { SystemUplink } from './uplink.js';
@@ -125,6 +127,8 @@ export class SystemPlumbing implements PlumbingPort {
     if (removeSharedPair(this.rtnl, uplink)) removed.push(`veth pair ${sharedPairNames(uplink).tx}`);
     removed.push(...new HostSettings(this.stateDir, uplink).restore());
     removed.push(...new TakenAddresses(this.stateDir, uplink).giveBack(this.rtnl));
+    // Router mode's LAN table and forwarding settings (system/lan.ts).
+    removed.push(...removeLanLeftovers(uplink, this.stateDir));
     return removed;
   }
 }
