@@ -212,6 +212,33 @@ describe('clatd as an ordinary user with three capabilities', { skip: SKIP }, ()
     );
   });
 
+  test('address mode 5 (--v6 shared) with the three only: the veth pair and the NAT table made by the ip and nft it runs', async () => {
+    await withHostAndRouter(async (p, dir) => {
+      setUp(p);
+      chmodSync(dir, 0o755);
+      const run = join(dir, 'run');
+      mkdirSync(run);
+      spawnSync('chown', [`${NOBODY}:${NOBODY}`, run]);
+      const sock = join(run, 'c.sock');
+      const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--v6', 'shared'], [], {}, [
+        ...withOpenTun(dir),
+        ...AS_NOBODY_WITH_CAPS,
+      ]);
+      try {
+        await c.waitFor(running, 20_000);
+        assert.equal(credentials(c.child.pid as number).eff, CAPS);
+        assert.equal(statusOf(p.a, sock).uplinkMode.mode, 5);
+        const r = p.a.tryExec('ping', '-c', '3', '-i', '0.3', '-W', '3', '192.0.2.1');
+        assert.match(r.stdout, / [123] received/, r.stdout + said(c.lines));
+      } finally {
+        c.child.kill('SIGTERM');
+      }
+      assert.equal((await c.exited).code, 0, said(c.lines));
+      assert.deepEqual(leftovers(p.a), []);
+      assert.doesNotMatch(p.a.exec('ip', '-o', 'link'), /x6-veth-a/);
+    });
+  });
+
   test("killed (-9), then `clatd cleanup` as the same user with the same capabilities (the unit's ExecStopPost=) gives everything back", async () => {
     await withHostAndRouter(async (p, dir) => {
       setUp(p);
