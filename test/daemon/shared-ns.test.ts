@@ -7,7 +7,8 @@
  * tables, links, routes, rules, read from outside), and so do kill -9 then `clatd cleanup`, and
  * kill -9 then a new start and SIGTERM. Conntrack keeps one port of the host and of the CLAT
  * apart. And with no flag, behind a router that delivers only to the host's DHCPv6 lease, mode 2
- * gets nothing back and clatd moves to mode 5 by itself.
+ * gets nothing back and clatd moves to mode 5 by itself. A new NAT64 prefix (SIGHUP) moves the
+ * pair's route and the NAT table to the new CLAT address.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -264,6 +265,42 @@ describe('address mode 5 in namespaces', { skip: NEED_ROOT }, () => {
       }
       assert.deepEqual(leftovers(p.a), []);
       assert.match(p.a.exec('ip', '-6', 'addr', 'show', 'dev', 'veth-a'), /2001:db8:1::a5\/128/);
+    });
+  });
+
+  test('a new NAT64 prefix (SIGHUP): a new CLAT address, and the pair and the NAT table follow it', async () => {
+    await withHostAndRouter(async (p, dir) => {
+      setUp(p);
+      const next = '2001:db8:65::/96';
+      p.b.exec('ip', 'addr', 'add', '2001:db8:65::c000:201/128', 'dev', 'lo');
+      p.a.exec('ip', '-6', 'route', 'add', next, 'via', '2001:db8:1::1', 'dev', 'veth-a');
+      const conf = join(dir, 'clatd.toml');
+      writeFileSync(conf, `pref64 = "${PREFIX}"\nv6 = "shared"\n`);
+      const sock = join(dir, 'c.sock');
+      const c = startClatd(p.a, ['--config', conf, '--control', sock]);
+      try {
+        await c.waitFor(running);
+        assertPings(p.a);
+        const first = statusOf(p.a, sock).clat6;
+        writeFileSync(conf, `pref64 = "${next}"\nv6 = "shared"\n`);
+        c.child.kill('SIGHUP');
+        const moved = () => statusOf(p.a, sock).clat6 !== first && statusOf(p.a, sock).state === 'running';
+        for (let i = 0; i < 50 && !moved(); i++) await new Promise((r) => setTimeout(r, 100));
+        const st = statusOf(p.a, sock);
+        assert.equal(st.pref64, next, said(c.lines));
+        assert.notEqual(st.clat6, first);
+        assert.equal(st.uplinkMode.mode, 5);
+        const nft = p.a.exec('nft', 'list', 'table', 'ip6', 'clatd-veth-a');
+        assert.match(nft, new RegExp(`saddr ${st.clat6} .*masquerade`));
+        assert.doesNotMatch(nft, new RegExp(first));
+        assert.match(p.a.exec('ip', '-6', 'route', 'show', 'dev', 'x6-veth-a'), new RegExp(`^${st.clat6} `));
+        assert.doesNotMatch(p.a.exec('ip', '-6', 'route', 'show', 'dev', 'x6-veth-a'), new RegExp(first));
+        assertPings(p.a);
+      } finally {
+        c.child.kill('SIGTERM');
+      }
+      assert.equal((await c.exited).code, 0, said(c.lines));
+      assert.deepEqual(leftovers(p.a), []);
     });
   });
 });
