@@ -114,17 +114,19 @@ export class SystemPlumbing implements PlumbingPort {
     // and its host settings are not leftovers.
     if (this.rtnl.findLink(name)) throw new TunInUseError(name);
     const table = clatTableName(uplink);
-    if (listClatTables().includes(table)) {
+    // Address mode 5's veth pair is not tied to the process either; where it is left, so may be
+    // the ip6 table beside the inet one (removeClatFilter takes both).
+    const pair = removeSharedPair(this.rtnl, uplink);
+    if (pair) removed.push(`veth pair ${sharedPairNames(uplink).tx}`);
+    if (listClatTables().includes(table) || pair) {
       removeClatFilter(uplink);
-      removed.push(`nft table inet ${table}`);
+      removed.push(`nft table inet ${table}${pair ? ` (and ip6 ${table})` : ''}`);
     }
     // The kernel fast path's classic tc filter (kernels without tcx) outlives a crash.
     if (this.rtnl.findLink(uplink) && this.rtnl.deleteBpfFilter(uplink, 'ingress', OFFLOAD_TC_PRIO)) {
       removed.push(`tc filter on ${uplink} ingress, priority ${OFFLOAD_TC_PRIO}`);
       if (this.rtnl.deleteClsactIfEmpty(uplink)) removed.push(`clsact qdisc on ${uplink}`);
     }
-    // Address mode 5's veth pair is not tied to the process either.
-    if (removeSharedPair(this.rtnl, uplink)) removed.push(`veth pair ${sharedPairNames(uplink).tx}`);
     removed.push(...new HostSettings(this.stateDir, uplink).restore());
     removed.push(...new TakenAddresses(this.stateDir, uplink).giveBack(this.rtnl));
     // Router mode's LAN table and forwarding settings (system/lan.ts).
