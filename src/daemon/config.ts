@@ -43,6 +43,8 @@ export interface RunConfig {
   v6?: string;
   /** A prefix routed or delegated to the host, /32 to /96: the CLAT address is drawn in it (address mode 3). */
   v6Prefix?: Prefix6;
+  /** Address mode 5: the private /64 the CLAT's own address is drawn in (undefined: a random ULA per run). */
+  sharedPrefix?: Prefix6;
   dad: DadMode;
   /** Metric of the IPv4 default route; undefined: 2048 plus the uplink's place among the IPv6 default routes. */
   routeMetric?: number;
@@ -121,6 +123,11 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
     type: 'string',
     value: 'PREFIX',
     help: 'prefix routed to this host, /32 to /96: the CLAT IPv6 address is drawn in it, without DAD (default: the uplink /64)',
+  },
+  'shared-prefix': {
+    type: 'string',
+    value: 'PREFIX',
+    help: "with --v6 shared: the private /64 the CLAT's own address is drawn in, translated to the host's address by the kernel's NAT (default: a random ULA /64 per run)",
   },
   dad: { type: 'string', value: 'strict|optimistic|off', help: 'duplicate address detection mode (default: strict)' },
   'route-metric': {
@@ -351,6 +358,7 @@ export function resolveConfig(
     }
   }
   const v6Prefix = parseV6Prefix(str('v6-prefix'), (what) => fail('v6-prefix', what));
+  const sharedPrefix = parseSharedPrefix(str('shared-prefix'), (what) => fail('shared-prefix', what));
   if (v6 !== undefined && v6Prefix !== undefined) {
     fail(
       'v6-prefix',
@@ -417,6 +425,7 @@ export function resolveConfig(
     v4,
     v6,
     v6Prefix,
+    sharedPrefix,
     dad: oneOf('dad', ['strict', 'optimistic', 'off'] as const, DEFAULTS.dad),
     routeMetric: int('route-metric', 0, 0xffffffff),
     mtu: int('mtu', 576, 65507),
@@ -462,6 +471,23 @@ function parseV6Prefix(text: string | undefined, fail: (what: string) => never):
   const b = p.addr;
   if (b[0] === 0xff || (b[0] === 0xfe && (b[1] & 0xc0) === 0x80) || b.every((x) => x === 0)) {
     return fail(`must be a global unicast prefix, got "${text}"`);
+  }
+  return p;
+}
+
+/** --shared-prefix: a /64 (no host bits), unicast; the CLAT's private address in mode 5 is drawn in it. */
+function parseSharedPrefix(text: string | undefined, fail: (what: string) => never): Prefix6 | undefined {
+  if (text === undefined) return undefined;
+  let p: Prefix6;
+  try {
+    p = parsePrefix6(text);
+  } catch (e) {
+    return fail(`is not a prefix: ${(e as Error).message}`);
+  }
+  if (p.len !== 64) return fail(`must be a /64, got /${p.len}`);
+  const b = p.addr;
+  if (b[0] === 0xff || (b[0] === 0xfe && (b[1] & 0xc0) === 0x80) || b.every((x) => x === 0)) {
+    return fail(`must be a unicast prefix, got "${text}"`);
   }
   return p;
 }

@@ -90,7 +90,7 @@ export class Daemon {
   /** An optimistic DAD that ended without an address, for the next step to act on. */
   #dadVerdict?: FailedDad;
   /** How the CLAT IPv6 address is obtained (uplink-mode.ts). */
-  readonly #modes = new UplinkModes();
+  readonly #modes: UplinkModes;
   /** The uplink of the last observation, for status while nothing is built. */
   #seenUplink: { name: string; ifindex: number; up: boolean } | undefined;
 
@@ -131,6 +131,7 @@ export class Daemon {
       onGiveUp: (why) => void this.#fail(why),
     });
     this.#addr = new Addressing(deps, log, cfg.dad);
+    this.#modes = new UplinkModes(cfg.sharedPrefix);
     this.#steps = new StepLoop(deps.clock, log, () => this.#stepAll());
     this.#lan =
       cfg.lan.length > 0 && deps.lan

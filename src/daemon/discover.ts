@@ -148,7 +148,7 @@ export async function discover(cfg: RunConfig, deps: DiscoverDeps, raWaitMs: num
       v6: cfg.v6,
       v6Prefix: cfg.v6Prefix,
       // Mode 5's private prefix is drawn anew by each run; this one is a sample, like clat6Sample.
-      privatePrefix: new UplinkModes().privatePrefix,
+      privatePrefix: cfg.sharedPrefix ?? new UplinkModes().privatePrefix,
     });
     if (isWait(mode)) wait = mode.wait;
     else {

@@ -6,7 +6,8 @@
  *   translator settings, --mtu   the running datapath is reconfigured
  *   --pref64, --v6, --v6-prefix, --dad   the CLAT addresses are chosen again (new DAD)
  *   --v4, --route-metric         the IPv4 side (TUN, route) is built again
- *   --interface, --control, --workers, --offload, --metrics, --user, --lan, --lan-mode   at the next start
+ *   --interface, --control, --workers, --offload, --metrics, --user, --lan, --lan-mode,
+ *   --shared-prefix                                                  at the next start
  */
 import { formatPrefix6 } from '../core/addr/prefix.js';
 import type { RunConfig } from './config.js';
@@ -24,7 +25,17 @@ export interface ReloadPlan {
   reconfigure: boolean;
 }
 
-const RESTART_ONLY = ['interface', 'control', 'workers', 'offload', 'metrics', 'user', 'lan', 'lanMode'] as const;
+const RESTART_ONLY = [
+  'interface',
+  'control',
+  'workers',
+  'offload',
+  'metrics',
+  'user',
+  'lan',
+  'lanMode',
+  'sharedPrefix',
+] as const;
 
 export function planReload(old: RunConfig, next: RunConfig): ReloadPlan {
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);

@@ -32,6 +32,8 @@ import { CLI } from '../helpers/paths.js';
 import { describe, test } from '../helpers/suite.js';
 
 const HOST6 = '2001:db8:1::10';
+/** Mode 5's private /64, pinned to a documentation prefix (clatd draws a random ULA by default). */
+const SHARED_PREFIX = '2001:db8:fe::/64';
 const BLOB = 1_000_000;
 
 /** Everything mode 5 could change on the host, as `ip`, `nft` and /proc show it from outside. */
@@ -87,7 +89,7 @@ describe('address mode 5 in namespaces', { skip: NEED_ROOT }, () => {
       });
       try {
         const sock = join(dir, 'c.sock');
-        const args = ['--pref64', PREFIX, '--control', sock, '--v6', 'shared'];
+        const args = ['--pref64', PREFIX, '--control', sock, '--v6', 'shared', '--shared-prefix', SHARED_PREFIX];
         const c = startClatd(p.a, args);
         await c.waitFor(running);
         assertPings(p.a);
@@ -128,7 +130,7 @@ describe('address mode 5 in namespaces', { skip: NEED_ROOT }, () => {
         assert.equal(st.uplinkMode.mode, 5);
         assert.equal(st.uplinkMode.announce, 'shared');
         assert.match(st.uplinkMode.how, new RegExp(`^shares ${HOST6} with the host`));
-        assert.match(st.clat6, /^fd/);
+        assert.match(st.clat6, /^2001:db8:fe:/);
         assert.equal(st.dad.result, 'skipped');
         assert.match(String(st.offload), /^off in address mode 5: /);
         // Nothing host-wide changed while it runs: no forwarding, no RA setting, no proxy_delay.
@@ -193,7 +195,16 @@ describe('address mode 5 in namespaces', { skip: NEED_ROOT }, () => {
         { stdio: 'ignore' },
       );
       const sock = join(dir, 'c.sock');
-      const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--v6', 'shared']);
+      const c = startClatd(p.a, [
+        '--pref64',
+        PREFIX,
+        '--control',
+        sock,
+        '--v6',
+        'shared',
+        '--shared-prefix',
+        SHARED_PREFIX,
+      ]);
       try {
         await c.waitFor(running);
         assertPings(p.a);
@@ -240,7 +251,7 @@ describe('address mode 5 in namespaces', { skip: NEED_ROOT }, () => {
           'nft add rule ip6 cloud out icmpv6 type nd-neighbor-solicit drop',
       );
       const sock = join(dir, 'c.sock');
-      const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock]);
+      const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--shared-prefix', SHARED_PREFIX]);
       let pinger: ChildProcess | undefined;
       try {
         await c.waitFor(running);
@@ -275,14 +286,14 @@ describe('address mode 5 in namespaces', { skip: NEED_ROOT }, () => {
       p.b.exec('ip', 'addr', 'add', '2001:db8:65::c000:201/128', 'dev', 'lo');
       p.a.exec('ip', '-6', 'route', 'add', next, 'via', '2001:db8:1::1', 'dev', 'veth-a');
       const conf = join(dir, 'clatd.toml');
-      writeFileSync(conf, `pref64 = "${PREFIX}"\nv6 = "shared"\n`);
+      writeFileSync(conf, `pref64 = "${PREFIX}"\nv6 = "shared"\nshared-prefix = "${SHARED_PREFIX}"\n`);
       const sock = join(dir, 'c.sock');
       const c = startClatd(p.a, ['--config', conf, '--control', sock]);
       try {
         await c.waitFor(running);
         assertPings(p.a);
         const first = statusOf(p.a, sock).clat6;
-        writeFileSync(conf, `pref64 = "${next}"\nv6 = "shared"\n`);
+        writeFileSync(conf, `pref64 = "${next}"\nv6 = "shared"\nshared-prefix = "${SHARED_PREFIX}"\n`);
         c.child.kill('SIGHUP');
         const moved = () => statusOf(p.a, sock).clat6 !== first && statusOf(p.a, sock).state === 'running';
         for (let i = 0; i < 50 && !moved(); i++) await new Promise((r) => setTimeout(r, 100));
