@@ -11,14 +11,14 @@
  * - where the pages are: /proc/PID/smaps_rollup (anonymous, file-backed) after the flood.
  *
  *   MODES="fast workers" IDLE_SECS=10 FLOOD_SECS=60 REPS=1 NODE_FLAGS=<default: the daemon's>
- *   CLATD_ARGS="" node dist/bench/memory.js [--json]
+ *   CLATD_ARGS="" SMAPS_DIR=<keep the idle daemon's smaps there> node dist/bench/memory.js [--json]
  *
  * `fast` is clatd as a user gets it (the kernel fast path on), `workers` the same with
  * `--offload off` (every packet through the worker path). NODE_FLAGS (space separated) replaces
  * the daemon's Node flags, e.g. to measure a V8 flag before it is made the default.
  */
 import { type ChildProcess, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DAEMON_NODE_FLAGS } from '../src/options/node-flags.js';
 import {
@@ -115,6 +115,9 @@ async function measure(mode: string, rep: number): Promise<Result> {
       await sleep(IDLE_SECS * 1000);
       const pid = pidOf(c);
       const idle = procMemory(pid);
+      // SMAPS_DIR=<dir>: keep the idle daemon's /proc/PID/smaps, to see which mappings hold the pages.
+      if (process.env.SMAPS_DIR)
+        writeFileSync(join(process.env.SMAPS_DIR, `smaps-${mode}-${rep}`), readFileSync(`/proc/${pid}/smaps`));
       const st = statusOf(p.a, sock);
       let floodMem: ProcMemory | null = null;
       let pps = Number.NaN;
