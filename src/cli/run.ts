@@ -119,6 +119,7 @@ export async function main(argv: string[]): Promise<number> {
   // The system layer loads the native addon; import it only now, so --help and bad flags never need it.
   const { openRtnl, SystemNet, systemDeps } = await import('../daemon/system/index.js');
   const { datapathFactory } = await import('../daemon/datapath.js');
+  const { memoryStatus } = await import('../daemon/memory.js');
   const rtnl = openRtnl();
   const workers = cfg.workers ?? availableParallelism();
   const startTimeSec = Date.now() / 1000;
@@ -141,7 +142,7 @@ export async function main(argv: string[]): Promise<number> {
   // Host settings clatd changes are recorded beside the control socket (under /run by default).
   const deps = systemDeps(rtnl, datapathFactory(workers, log, cfg.offload, rtnl), workers, dirname(controlPath));
   const daemon = new Daemon(cfg, deps, log);
-  const snapshot = (): StatusSnapshot => ({ ...daemon.status(), control: control.counters });
+  const snapshot = (): StatusSnapshot => ({ ...daemon.status(), control: control.counters, memory: memoryStatus() });
   const control = new ControlServer(controlPath, (req) => {
     if (req.cmd === 'status') return { ok: true, status: snapshot() };
     throw new Error(`unknown command "${req.cmd}" (known: status, ping)`);

@@ -73,7 +73,10 @@ export function datapathFactory(
         stopTimeoutMs: 1000,
         onEvent: (e) => {
           if (e.type === 'workers-started') {
-            log.info('datapath', `${e.workers} worker thread(s) started for input the kernel handed on (${e.ms} ms)`);
+            log.info(
+              'datapath',
+              `${e.workers} datapath workers running now, for input the kernel handed on (started in ${e.ms} ms)`,
+            );
             return;
           }
           const who = e.worker < 0 ? 'the loop' : `worker ${e.worker}`;

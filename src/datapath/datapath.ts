@@ -122,6 +122,14 @@ function toError(e: ErrorData): DatapathError {
   return new DatapathError(e.message, e.code);
 }
 
+/** Datapath worker threads of this process that have not exited (all datapaths). */
+let liveWorkers = 0;
+
+/** Datapath worker threads running in this process now (for status: each holds a V8 isolate). */
+export function workerThreads(): number {
+  return liveWorkers;
+}
+
 /** One worker thread and what the main thread knows about it. */
 class WorkerHandle {
   readonly worker: Worker;
@@ -157,6 +165,7 @@ class WorkerHandle {
       this.control.close();
       throw e;
     }
+    liveWorkers++;
     let ready!: () => void;
     let failed!: (e: Error) => void;
     this.ready = new Promise<void>((res, rej) => {
@@ -190,6 +199,7 @@ class WorkerHandle {
     });
     this.exit = new Promise<void>((res) => {
       this.worker.once('exit', (code) => {
+        liveWorkers--;
         this.exited = true;
         this.exitCode = code;
         failed(this.crash ?? new DatapathError(`datapath worker ${index} exited (code ${code}) before it was ready`));

@@ -1,0 +1,32 @@
+/**
+ * The daemon's memory for `clatd status` and the metrics: the process's resident set and threads
+ * from /proc/self/status, the main thread's V8 heap, and how many datapath worker threads run.
+ */
+import { readFileSync } from 'node:fs';
+import { workerThreads } from '../datapath/datapath.js';
+import type { MemoryStatus } from './status.js';
+
+/** A `Name:   123 kB` field of /proc/self/status in bytes (or a plain count), NaN when absent. */
+function field(text: string, name: string, kb: boolean): number {
+  const m = new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text);
+  return m ? Number(m[1]) * (kb ? 1024 : 1) : Number.NaN;
+}
+
+export function memoryStatus(): MemoryStatus {
+  const mem = process.memoryUsage();
+  let text = '';
+  try {
+    text = readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    // No /proc: the resident set from Node, the rest unknown.
+  }
+  return {
+    rssBytes: text ? field(text, 'VmRSS', true) : mem.rss,
+    anonBytes: field(text, 'RssAnon', true),
+    heapUsedBytes: mem.heapUsed,
+    heapTotalBytes: mem.heapTotal,
+    externalBytes: mem.external,
+    threads: field(text, 'Threads', false),
+    workerThreads: workerThreads(),
+  };
+}
