@@ -119,7 +119,7 @@ export async function main(argv: string[]): Promise<number> {
   // The system layer loads the native addon; import it only now, so --help and bad flags never need it.
   const { openRtnl, SystemNet, systemDeps } = await import('../daemon/system/index.js');
   const { datapathFactory } = await import('../daemon/datapath.js');
-  const { memoryStatus } = await import('../daemon/memory.js');
+  const { memoryStatus, RELEASE_AFTER_START_MS, releaseStartPages } = await import('../daemon/memory.js');
   const rtnl = openRtnl();
   const workers = cfg.workers ?? availableParallelism();
   const startTimeSec = Date.now() / 1000;
@@ -174,7 +174,14 @@ export async function main(argv: string[]): Promise<number> {
   // would hold `systemctl start` (and boot ordering) hostage to the network and fail the unit at
   // TimeoutStartSec on a host that simply has native IPv4. systemd/clatd@.service says the same.
   const notify = new SdNotify();
-  daemon.onStatus = (line) => notify.status(line);
+  // Once translation first runs, the file pages start-up touched are let go (src/daemon/memory.ts).
+  let released = false;
+  daemon.onStatus = (line) => {
+    notify.status(line);
+    if (released || daemon.state !== 'running') return;
+    released = true;
+    setTimeout(() => releaseStartPages(log, 'start-up'), RELEASE_AFTER_START_MS).unref();
+  };
 
   const onStop = (sig: string) => () => {
     log.info('signal', `${sig}: stopping`);

@@ -4,6 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { workerThreads } from '../datapath/datapath.js';
+import { releaseFilePages } from '../sys/file-pages.js';
+import type { Logger } from './log.js';
 import type { MemoryStatus } from './status.js';
 
 /** A `Name:   123 kB` field of /proc/self/status in bytes (or a plain count), NaN when absent. */
@@ -29,4 +31,21 @@ export function memoryStatus(): MemoryStatus {
     threads: field(text, 'Threads', false),
     workerThreads: workerThreads(),
   };
+}
+
+/**
+ * How long after a start (the daemon's first `running`, workers that started on input) the file
+ * pages it touched are let go: the start's last steps (the first translations, the kernel
+ * programs' attach, the first status) are over by then.
+ */
+export const RELEASE_AFTER_START_MS = 3000;
+
+/** Lets go of the file pages touched so far (src/sys/file-pages.ts says why), and says so. */
+export function releaseStartPages(log: Logger, after: string): void {
+  const r = releaseFilePages();
+  if (r.mappings > 0)
+    log.info(
+      'memory',
+      `after ${after}: let go of ${(r.bytes / 1048576).toFixed(1)} MiB of file pages (${r.mappings} mappings)`,
+    );
 }
