@@ -8,7 +8,11 @@
  *   figures (`memory` in `clatd status --json`);
  * - flood: VmRSS after `FLOOD_SECS` of 64-byte UDP from the host to the server (iperf3 -b 0, the
  *   flood of `npm run bench`), and the packets the workers and the kernel translated;
- * - where the pages are: /proc/PID/smaps_rollup (anonymous, file-backed) after the flood.
+ * - workers: with the fast path, the workers have not started; one packet that only they translate
+ *   (an echo request with an IPv4 option) starts them: VmRSS `IDLE_SECS` later, and how long the
+ *   start took (the daemon's log);
+ * - anonymous memory (smaps_rollup) beside each RSS: what only this process holds; the rest is
+ *   mapped files (Node's code), shared and clean.
  *
  *   MODES="fast workers" IDLE_SECS=10 FLOOD_SECS=60 REPS=1 NODE_FLAGS=<default: the daemon's>
  *   CLATD_ARGS="" SMAPS_DIR=<keep the idle daemon's smaps there> node dist/bench/memory.js [--json]
@@ -71,6 +75,10 @@ interface Result {
   status: unknown;
   flood: ProcMemory | null;
   floodPps: number;
+  /** Fast path only: after one packet started the workers, and `IDLE_SECS` more. */
+  workers: ProcMemory | null;
+  /** How long the workers took to start (warm-up included), from the daemon's log. */
+  workersStartMs: number;
   /** Packets the workers translated, 4→6, and the kernel's share. */
   translated46: number;
   offloaded46: number;
@@ -126,6 +134,17 @@ async function measure(mode: string, rep: number): Promise<Result> {
         floodMem = procMemory(pid);
       }
       const after = statusOf(p.a, sock);
+      // With the fast path the workers have not started: one packet only they translate (an
+      // IPv4 option) starts them; what the process holds once they run and idle again.
+      let workersMem: ProcMemory | null = null;
+      let startMs = Number.NaN;
+      if (mode === 'fast' && after.memory?.workerThreads === 0) {
+        p.a.tryExec('ping', '-c', '1', '-R', '-W', '20', '192.0.2.1');
+        const line = await c.waitFor((l) => /started in (\d+) ms/.test(String(l.msg)), 30_000);
+        startMs = Number(/started in (\d+) ms/.exec(String(line.msg))?.[1]);
+        await sleep(IDLE_SECS * 1000);
+        workersMem = procMemory(pid);
+      }
       result = {
         mode,
         rep,
@@ -133,6 +152,8 @@ async function measure(mode: string, rep: number): Promise<Result> {
         status: st.memory ?? null,
         flood: floodMem,
         floodPps: pps,
+        workers: workersMem,
+        workersStartMs: startMs,
         translated46: after.counters['46'].translated ?? 0,
         offloaded46: after.counters['46'].offloaded ?? 0,
       };
@@ -163,13 +184,13 @@ async function main(): Promise<void> {
   }
   const lines = [
     `node flags: ${NODE_FLAGS.join(' ') || '(none)'}${CLATD_ARGS.length ? `; clatd ${CLATD_ARGS.join(' ')}` : ''}`,
-    '| mode | rep | idle RSS MB | threads | idle anon MB | flood RSS MB | flood anon MB | flood threads | flood pps | translated by workers | by kernel |',
-    '| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |',
+    '| mode | rep | idle RSS MB | threads | idle anon MB | flood RSS MB | flood anon MB | flood threads | flood pps | translated by workers | by kernel | workers started: RSS MB | anon MB | threads | start ms |',
+    '| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |',
   ];
   for (const r of rows) {
     const f = r.flood;
     lines.push(
-      `| ${r.mode} | ${r.rep} | ${mb(r.idle.rssKb)} | ${r.idle.threads} | ${mb(r.idle.anonKb)} | ${mb(f?.rssKb)} | ${mb(f?.anonKb)} | ${f?.threads ?? '–'} | ${r.floodPps.toFixed(0)} | ${r.translated46 - r.offloaded46} | ${r.offloaded46} |`,
+      `| ${r.mode} | ${r.rep} | ${mb(r.idle.rssKb)} | ${r.idle.threads} | ${mb(r.idle.anonKb)} | ${mb(f?.rssKb)} | ${mb(f?.anonKb)} | ${f?.threads ?? '–'} | ${r.floodPps.toFixed(0)} | ${r.translated46 - r.offloaded46} | ${r.offloaded46} | ${mb(r.workers?.rssKb)} | ${mb(r.workers?.anonKb)} | ${r.workers?.threads ?? '–'} | ${Number.isFinite(r.workersStartMs) ? r.workersStartMs : '–'} |`,
     );
   }
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -9,7 +9,7 @@
  * With `startOnInput`, start() opens every loop's devices on this thread and starts no worker
  * until one of them has input (or {@link Datapath.startWorkers}); until then commands only update
  * what the workers will start with. The workers take the devices over, with the packets queued on
- * them (datapath-ns.test.ts sends one through a cold datapath).
+ * them (test/daemon/lazy-workers-ns.test.ts sends one each way through workers not started yet).
  *
  * Control crosses to the workers as messages and applies between batches; packets never cross.
  * stop() is idempotent, resolves when every worker has ended its loop and closed its fds (or has
@@ -98,11 +98,12 @@ export interface DatapathOptions {
   /**
    * Start the worker threads only when a loop's devices have input (default: at once). Why: beside
    * the kernel fast path, which translates the plain packets, the workers may see nothing for
-   * hours, and each idle worker holds about 10 MB (its V8 isolate; bench/README.md, "Memory").
+   * hours, and each idle worker holds about 15 MB (its V8 isolate; bench/README.md, "Memory").
    * start() opens every loop's devices here, synchronously (so a caller's namespace applies), and
    * polls them without reading; the packets that wake the workers wait in their queues while the
-   * workers start and warm up (a few hundred ms), then the workers read them. A worker that fails
-   * to start then is reported as a `worker-exit` event.
+   * workers start and warm up (1–4 s on the benchmark's busy 2-vCPU VM, most of it the warm-up),
+   * then the workers read them. A worker that fails to start then is reported as a `worker-exit`
+   * event.
    */
   startOnInput?: boolean;
 }
