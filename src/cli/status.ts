@@ -64,7 +64,7 @@ export function formatMemory(m: MemoryStatus): string {
     m.workerThreads === 0
       ? 'no worker threads running'
       : `${m.workerThreads} of them datapath worker${m.workerThreads === 1 ? '' : 's'}`;
-  return `${mib(m.rssBytes)} resident${anon}, heap ${mib(m.heapUsedBytes)} of ${mib(m.heapTotalBytes)}, ${m.threads} threads, ${workers}`;
+  return `${mib(m.rssBytes)} resident${anon}, heap ${(m.heapUsedBytes / 1048576).toFixed(1)} of ${mib(m.heapTotalBytes)}, ${m.threads} threads, ${workers}`;
 }
 
 /** The human-readable form of a status snapshot. */
