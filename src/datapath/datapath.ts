@@ -33,7 +33,7 @@ import {
   type OpenedDevices,
   openDevices,
   setQueueAttached,
-  takeNeighborDiscovery,
+  takeQueued,
 } from './devices.js';
 import { DatapathLoop, DEFAULT_ICMP_ERRORS_PER_SEC, type LoopIo, type Side } from './loop.js';
 import { type Command, type ErrorData, type Report, TURN_MS, type WorkerInit } from './protocol.js';
@@ -102,8 +102,9 @@ export interface DatapathOptions {
    * start() opens every loop's devices here, synchronously (so a caller's namespace applies), and
    * polls them without reading; the packets that wake the workers wait in their queues while the
    * workers start and warm up (1–4 s on the benchmark's busy 2-vCPU VM, most of it the warm-up),
-   * then the workers read them. A worker that fails to start then is reported as a `worker-exit`
-   * event.
+   * then the workers read them. What a running loop would only count does not start them: Neighbor
+   * Discovery for the CLAT address, and while paused any input (read and counted as paused, as a
+   * paused loop does). A worker that fails to start then is reported as a `worker-exit` event.
    */
   startOnInput?: boolean;
 }
@@ -273,8 +274,11 @@ export class Datapath {
   #plan: WorkerPlan | undefined;
   #waiting: Waiting | undefined;
   #spawning: Promise<void> | undefined;
-  /** Neighbor Discovery taken from the packet sockets while the workers waited (takeNeighborDiscovery). */
-  readonly #waitedNeighbor = { packets: 0, bytes: 0 };
+  /** What was taken off the loops' queues while the workers waited (takeQueued), per input direction. */
+  readonly #waited = {
+    '46': { packets: 0, bytes: 0, neighbor: 0, paused: 0 },
+    '64': { packets: 0, bytes: 0, neighbor: 0, paused: 0 },
+  };
 
   private constructor(
     buffers: SharedArrayBuffer[],
@@ -338,17 +342,22 @@ export class Datapath {
     }
     // Input on any loop's queue starts them all (the kernel has spread the flows over them).
     const wake = () => void this.startWorkers();
-    const scratch = new Uint8Array(128);
+    // A TUN packet is at most 64 KiB; counted whole as a loop would.
+    const scratch = new Uint8Array(65536);
     const l2 = plan.devices.packet.linkHeaderLen ?? 14;
-    const packetReadable = (fd: number) => () => {
-      const nd = takeNeighborDiscovery(fd, l2, scratch);
-      this.#waitedNeighbor.packets += nd.taken;
-      this.#waitedNeighbor.bytes += nd.bytes;
-      if (nd.input) wake();
+    const readable = (fd: number, linkHeaderLen: number | undefined) => () => {
+      const t = takeQueued(fd, linkHeaderLen, this.#state === 'paused', scratch);
+      const w = this.#waited;
+      const dir = linkHeaderLen === undefined ? w['46'] : w['64'];
+      dir.neighbor += t.neighbor;
+      dir.paused += t.paused;
+      dir.packets += t.neighbor + t.paused;
+      dir.bytes += t.neighborBytes + t.pausedBytes;
+      if (t.input) wake();
     };
     for (const d of waiting.fds) {
-      waiting.polls.push(pollReadable(d.tun, `datapath TUN fd ${d.tun}`, wake, wake));
-      waiting.polls.push(pollReadable(d.packet, `datapath packet fd ${d.packet}`, packetReadable(d.packet), wake));
+      waiting.polls.push(pollReadable(d.tun, `datapath TUN fd ${d.tun}`, readable(d.tun, undefined), wake));
+      waiting.polls.push(pollReadable(d.packet, `datapath packet fd ${d.packet}`, readable(d.packet, l2), wake));
     }
     this.#detach();
   }
@@ -581,10 +590,13 @@ export class Datapath {
       inline.loop.publish();
     }
     const c = readCounters(this.#buffers);
-    const nd = this.#waitedNeighbor;
-    c['64'].packets += nd.packets;
-    c['64'].bytes += nd.bytes;
-    c['64'].neighbor += nd.packets;
+    for (const dir of ['46', '64'] as const) {
+      const w = this.#waited[dir];
+      c[dir].packets += w.packets;
+      c[dir].bytes += w.bytes;
+      c[dir].neighbor += w.neighbor;
+      c[dir].paused += w.paused;
+    }
     return c;
   }
 

@@ -146,30 +146,53 @@ export function setQueueAttached(fd: number, attached: boolean): void {
   check(native.tunSetQueue(fd, attached ? 1 : 0), 'TUNSETQUEUE', `${attached ? 'attach' : 'detach'} queue fd ${fd}`);
 }
 
+/** What {@link takeQueued} took off a queue, and whether input for the loop is left on it. */
+export interface Taken {
+  /** Neighbor Solicitations and Advertisements (packet socket only), and their IPv6 bytes. */
+  neighbor: number;
+  neighborBytes: number;
+  /** Other packets, taken while paused, and their bytes. */
+  paused: number;
+  pausedBytes: number;
+  /** Something is queued that the loop must read (or an error it will meet and report). */
+  input: boolean;
+}
+
 /**
- * For the packet socket of a loop that has not started yet (datapath.ts, `startOnInput`): takes
- * the Neighbor Solicitations and Advertisements for the CLAT address queued at its head — copies:
- * the kernel answers them itself, and a running loop only counts them — so that a router's
- * reachability probes do not start the workers. Returns what it took (packets, IPv6 bytes) and
- * whether anything else is queued: input the loop must read. `scratch` holds a frame's headers.
+ * For a loop that has not started yet (datapath.ts, `startOnInput`): takes off one of its queues
+ * what a running loop would only count, so that it does not start the workers — on the packet
+ * socket (`linkHeaderLen` given) the Neighbor Solicitations and Advertisements for the CLAT
+ * address (copies: the kernel answers them itself), and while `paused` everything else too, on
+ * either side (a paused loop reads and counts its input, and translates nothing). `scratch` must
+ * hold the largest packet for the TUN (its bytes are counted whole), the headers for the socket.
  */
-export function takeNeighborDiscovery(
-  fd: number,
-  linkHeaderLen: number,
-  scratch: Uint8Array,
-): { taken: number; bytes: number; input: boolean } {
-  const ip = VNET_HDR_LEN + linkHeaderLen;
-  let taken = 0;
-  let bytes = 0;
+export function takeQueued(fd: number, linkHeaderLen: number | undefined, paused: boolean, scratch: Uint8Array): Taken {
+  const t: Taken = { neighbor: 0, neighborBytes: 0, paused: 0, pausedBytes: 0, input: false };
+  const ip = VNET_HDR_LEN + (linkHeaderLen ?? 0);
   for (;;) {
+    if (linkHeaderLen === undefined) {
+      // A TUN queue: nothing to peek at; taken only while paused.
+      if (!paused) return { ...t, input: true };
+      const n = native.read(fd, scratch);
+      if (n < 0) return { ...t, input: n !== -Errno.EAGAIN };
+      t.paused++;
+      t.pausedBytes += n;
+      continue;
+    }
     const n = native.recv(fd, scratch, K.MSG_PEEK | K.MSG_DONTWAIT);
     // Nothing queued (EAGAIN), or an error the loop will meet and report itself.
-    if (n < 0) return { taken, bytes, input: n !== -Errno.EAGAIN };
+    if (n < 0) return { ...t, input: n !== -Errno.EAGAIN };
     const type = scratch[ip + 40];
-    if (n < ip + 41 || scratch[ip + 6] !== 58 || (type !== 135 && type !== 136)) return { taken, bytes, input: true };
+    const nd = n >= ip + 41 && scratch[ip + 6] === 58 && (type === 135 || type === 136);
+    if (!nd && !paused) return { ...t, input: true };
     const full = native.recv(fd, scratch, K.MSG_DONTWAIT | K.MSG_TRUNC);
-    if (full < 0) return { taken, bytes, input: true };
-    taken++;
-    bytes += full - ip;
+    if (full < 0) return { ...t, input: true };
+    if (nd) {
+      t.neighbor++;
+      t.neighborBytes += full - ip;
+    } else {
+      t.paused++;
+      t.pausedBytes += full - ip;
+    }
   }
 }
