@@ -9,7 +9,7 @@ import { Datapath } from '../datapath/datapath.js';
 import { clatReceiveFilter } from '../sys/bpf.js';
 import type { Rtnl } from '../sys/rtnetlink/index.js';
 import type { Logger } from './log.js';
-import { RELEASE_AFTER_START_MS, releaseStartPages } from './memory.js';
+import { RELEASE_AFTER_WORKERS_MS, releaseStartPages } from './memory.js';
 import { KernelOffload, type OffloadMode, withOffload } from './offload.js';
 import type { DatapathHandle, XlatParams } from './ports.js';
 import type { DatapathFactory } from './system/index.js';
@@ -74,7 +74,7 @@ export function datapathFactory(
         stopTimeoutMs: 1000,
         onEvent: (e) => {
           if (e.type === 'workers-started') {
-            setTimeout(() => releaseStartPages(log, 'the workers started'), RELEASE_AFTER_START_MS).unref();
+            setTimeout(() => releaseStartPages(log, 'the workers started'), RELEASE_AFTER_WORKERS_MS).unref();
             log.info(
               'datapath',
               `${e.workers} datapath workers running now, for input the kernel handed on (started in ${e.ms} ms)`,

@@ -40,6 +40,9 @@ export function memoryStatus(): MemoryStatus {
  */
 export const RELEASE_AFTER_START_MS = 3000;
 
+/** The same after workers started on input: they serve that input first and warm up after (seconds). */
+export const RELEASE_AFTER_WORKERS_MS = 15_000;
+
 /** Lets go of the file pages touched so far (src/sys/file-pages.ts says why), and says so. */
 export function releaseStartPages(log: Logger, after: string): void {
   const r = releaseFilePages();

@@ -52,7 +52,11 @@ let stopped = false;
 try {
   const translator = new Translator(init.translator);
   // Before the devices open, so no packet waits for it (see warmup.ts for why).
-  if (init.warmUp) warmUp(translator, init.translator);
+  // Started for input that waits on devices opened for it (`adopt`, a datapath started on input):
+  // that input is served first, cold, and the warm-up follows; a Packet Too Big that started the
+  // workers must not wait for a warm-up of seconds (the sender's PMTU discovery would stall).
+  const serveFirst = init.adopt !== undefined;
+  if (init.warmUp && !serveFirst) warmUp(translator, init.translator);
   opening = true;
   dev = openDevices(init.devices, init.fanoutGroup, init.adopt);
   try {
@@ -72,6 +76,11 @@ try {
     throw e;
   }
   report({ type: 'ready', fds: dev.fds });
+  if (serveFirst) {
+    loop.drainBoth(true);
+    loop.publish();
+    if (init.warmUp) warmUp(translator, init.translator);
+  }
   setImmediate(run);
 } catch (e) {
   // Fds handed over are ours even when we fail before opening the devices (which closes them
