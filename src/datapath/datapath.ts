@@ -101,8 +101,8 @@ export interface DatapathOptions {
    * hours, and each idle worker holds about 15 MB (its V8 isolate; bench/README.md, "Memory").
    * start() opens every loop's devices here, synchronously (so a caller's namespace applies), and
    * polls them without reading; the packets that wake the workers wait in their queues while the
-   * workers start and warm up (1–4 s on the benchmark's busy 2-vCPU VM, most of it the warm-up),
-   * then the workers read them. What a running loop would only count does not start them: Neighbor
+   * workers start (about 250 ms on the benchmark's busy 2-vCPU VM), and are served before the
+   * warm-up (worker.ts). What a running loop would only count does not start them: Neighbor
    * Discovery for the CLAT address, and while paused any input (read and counted as paused, as a
    * paused loop does). A worker that fails to start then is reported as a `worker-exit` event.
    */
