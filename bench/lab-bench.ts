@@ -26,7 +26,7 @@
  * SOAK_SECS=0 (clatd alone under UDP load for this long before reading its RSS; the issue's target is 60),
  * TESTS="ping tcp tcpr udp" (a subset), CLATD_ARGS="" (extra flags for `clatd run`, e.g. --workers 0),
  * CLATD_BASE_CLI (another build's dist/src/cli/main.js: modes clatd-base and clatd-base-workers run it,
- * so a change is measured before and after in one run).
+ * so a change is measured before and after in one run; CLATD_BASE_NODE_FLAGS its Node flags when they differ).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -56,6 +56,8 @@ const TESTS = new Set(env('TESTS', 'ping tcp tcpr udp').split(/\s+/));
 const CLATD_ARGS = env('CLATD_ARGS', '').split(/\s+/).filter(Boolean);
 /** Another build's `dist/src/cli/main.js`, for before/after runs in one bench (modes clatd-base, clatd-base-workers). */
 const BASE_CLI = process.env.CLATD_BASE_CLI || undefined;
+/** The other build's Node flags (space separated; default: this build's), e.g. from its shebang line. */
+const BASE_NODE_FLAGS = process.env.CLATD_BASE_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? DAEMON_NODE_FLAGS;
 const OUT = outDir(process.env.BENCH_OUT);
 
 /** $BENCH_OUT (made when missing), or a new folder in the system's temp dir. */
@@ -217,7 +219,7 @@ async function startMode(mode: string, rep: number): Promise<Translator | null> 
       process.execPath,
       [
         // As the clatd bin runs it (its shebang).
-        ...DAEMON_NODE_FLAGS,
+        ...(mode.startsWith('clatd-base') ? BASE_NODE_FLAGS : DAEMON_NODE_FLAGS),
         cli,
         'run',
         '--interface',

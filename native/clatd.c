@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -667,6 +668,27 @@ static napi_value Close(napi_env env, napi_callback_info info) {
   int32_t fd;
   if (!get_i32(env, argv[0], &fd, "fd must be a number")) return NULL;
   return result(env, close(fd));
+}
+
+/*
+ * madvise(addr, length, advice) -> 0 | -errno. `addr` and `length` are BigInts (addresses need
+ * more than a double's 53 bits under 5-level paging); `advice` is an MADV_* from `constants`.
+ */
+static napi_value Madvise(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  uint64_t addr, len;
+  bool lossless;
+  int32_t advice;
+  if (napi_get_value_bigint_uint64(env, argv[0], &addr, &lossless) != napi_ok || !lossless) {
+    napi_throw_type_error(env, NULL, "addr must be a BigInt");
+    return NULL;
+  }
+  if (napi_get_value_bigint_uint64(env, argv[1], &len, &lossless) != napi_ok || !lossless) {
+    napi_throw_type_error(env, NULL, "length must be a BigInt");
+    return NULL;
+  }
+  if (!get_i32(env, argv[2], &advice, "advice must be a number")) return NULL;
+  return result(env, madvise((void *)(uintptr_t)addr, (size_t)len, advice));
 }
 
 /*
@@ -1363,6 +1385,7 @@ static napi_value make_constants(napi_env env) {
   K(NETLINK_NO_ENOBUFS);
   K(MSG_TRUNC);
   K(MSG_PEEK);
+  K(MADV_DONTNEED);
   K(MSG_DONTWAIT);
   K(POLLIN);
   K(POLLOUT);
@@ -1416,6 +1439,7 @@ NAPI_MODULE_INIT() {
       {"read", Read},
       {"write", Write},
       {"close", Close},
+      {"madvise", Madvise},
       {"pollMany", PollMany},
       {"eventfd", EventFd},
       {"eventfdWrite", EventFdWrite},

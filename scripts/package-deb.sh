@@ -82,11 +82,11 @@ find "$lib/node_modules" \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.cts' -
 find "$lib/node_modules" -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +
 
 # /usr/bin/clatd is a link to main.js, whose shebang names /usr/bin/node by absolute path with the
-# daemon's flags (one flag: a shebang line passes one argument).
+# daemon's flags, if any (one flag at most: a shebang line passes one argument).
 flags=$("$NODE" --input-type=module -e 'import("./dist/src/options/node-flags.js").then((m) => process.stdout.write(m.DAEMON_NODE_FLAGS.join(" ")))')
 [[ $flags != *" "* ]] || die "more than one daemon flag ($flags) does not fit a shebang line"
 main=$lib/dist/src/cli/main.js
-sed -i "1s|^#!.*|#!$NODE $flags|" "$main"
+sed -i "1s|^#!.*|#!$NODE${flags:+ $flags}|" "$main"
 chmod 0755 "$main"
 ln -s ../lib/clatd/dist/src/cli/main.js "$root/usr/bin/clatd"
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --use-largepages=silent
+#!/usr/bin/env -S node
 /**
  * The `clatd` entry point: picks the subcommand and runs it. Each subcommand lives in its own file
  * and is loaded on demand, so `clatd translate` never loads the system layer's native addon.

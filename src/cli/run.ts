@@ -122,6 +122,7 @@ export async function main(argv: string[]): Promise<number> {
   const { fixMmapThreshold } = await import('../sys/malloc.js');
   // Memory freed by replaced workers goes back to the system (sys/malloc.ts says why).
   if (!fixMmapThreshold()) log.debug('start', 'mallopt(M_MMAP_THRESHOLD) refused: RSS may grow with datapath restarts');
+  const { memoryStatus, RELEASE_AFTER_START_MS, releaseStartPages } = await import('../daemon/memory.js');
   const rtnl = openRtnl();
   const workers = cfg.workers ?? availableParallelism();
   const startTimeSec = Date.now() / 1000;
@@ -146,7 +147,7 @@ export async function main(argv: string[]): Promise<number> {
   // Router mode: --lan needs --interface (config.ts), so its table and record belong to that uplink.
   if (cfg.lan.length > 0 && cfg.interface !== undefined) deps.lan = new SystemLan(cfg.interface, dirname(controlPath));
   const daemon = new Daemon(cfg, deps, log);
-  const snapshot = (): StatusSnapshot => ({ ...daemon.status(), control: control.counters });
+  const snapshot = (): StatusSnapshot => ({ ...daemon.status(), control: control.counters, memory: memoryStatus() });
   const control = new ControlServer(controlPath, (req) => {
     if (req.cmd === 'status') return { ok: true, status: snapshot() };
     throw new Error(`unknown command "${req.cmd}" (known: status, ping)`);
@@ -178,7 +179,14 @@ export async function main(argv: string[]): Promise<number> {
   // would hold `systemctl start` (and boot ordering) hostage to the network and fail the unit at
   // TimeoutStartSec on a host that simply has native IPv4. systemd/clatd@.service says the same.
   const notify = new SdNotify();
-  daemon.onStatus = (line) => notify.status(line);
+  // Once translation first runs, the file pages start-up touched are let go (src/daemon/memory.ts).
+  let released = false;
+  daemon.onStatus = (line) => {
+    notify.status(line);
+    if (released || daemon.state !== 'running') return;
+    released = true;
+    setTimeout(() => releaseStartPages(log, 'start-up'), RELEASE_AFTER_START_MS).unref();
+  };
 
   const onStop = (sig: string) => () => {
     log.info('signal', `${sig}: stopping`);

@@ -10,6 +10,7 @@ import { Datapath } from '../datapath/datapath.js';
 import { clatReceiveFilter } from '../sys/bpf.js';
 import type { Rtnl } from '../sys/rtnetlink/index.js';
 import type { Logger } from './log.js';
+import { RELEASE_AFTER_WORKERS_MS, releaseStartPages } from './memory.js';
 import { KernelOffload, type OffloadMode, withOffload } from './offload.js';
 import type { DatapathHandle, XlatParams } from './ports.js';
 import type { DatapathFactory } from './system/index.js';
@@ -38,31 +39,6 @@ export function datapathFactory(
         parseIPv6(p.clat6),
         (p.lanEam ?? []).map((e) => parsePrefix6(e.v6)),
       );
-    const dp = await Datapath.start({
-      translator: translatorConfig(params),
-      workers,
-      devices: {
-        tun: { name: ipv4.name },
-        // What comes back for the CLAT address: on the uplink, or (address mode 5) on clatd's veth pair.
-        packet: {
-          ifindex: uplink.receive.index,
-          ifname: uplink.receive.name,
-          filter: filter(params),
-          linkHeaderLen: uplink.receive.linkHeaderLen,
-        },
-        raw: { ifname: uplink.link.name, ifindex: uplink.link.index },
-      },
-      detachQueues: ipv4.queues.map((q) => q.fd),
-      paused,
-      // SIGTERM must end the process within 2 s, teardown included.
-      stopTimeoutMs: 1000,
-      onEvent: (e) => {
-        const who = e.worker < 0 ? 'the loop' : `worker ${e.worker}`;
-        if (e.type === 'side-closed') failure(`${who} lost its ${e.side} side: ${e.error.message}`);
-        else failure(`${who} exited (code ${e.exitCode})${e.error ? `: ${e.error.message}` : ''}`);
-      },
-    });
-    log.info('datapath', workers === 0 ? 'one loop on the main thread' : `${dp.loops} worker thread(s)`);
     // The kernel fast path runs only while the workers translate too, for the same addresses.
     const opened =
       offload === 'off'
@@ -83,15 +59,68 @@ export function datapathFactory(
               { rtnl },
             );
     const kernel = typeof opened === 'string' ? null : opened;
+    let dp: Datapath;
+    try {
+      dp = await Datapath.start({
+        translator: translatorConfig(params),
+        workers,
+        devices: {
+          tun: { name: ipv4.name },
+          // What comes back for the CLAT address: on the uplink, or (address mode 5) on clatd's veth pair.
+          packet: {
+            ifindex: uplink.receive.index,
+            ifname: uplink.receive.name,
+            filter: filter(params),
+            linkHeaderLen: uplink.receive.linkHeaderLen,
+          },
+          raw: { ifname: uplink.link.name, ifindex: uplink.link.index },
+        },
+        detachQueues: ipv4.queues.map((q) => q.fd),
+        paused,
+        // Beside the fast path the workers see only what it hands on (ICMP errors, fragments,
+        // options...): they start with the first such packet, which waits for them meanwhile.
+        startOnInput: kernel !== null,
+        // SIGTERM must end the process within 2 s, teardown included.
+        stopTimeoutMs: 1000,
+        onEvent: (e) => {
+          if (e.type === 'workers-started') {
+            setTimeout(() => releaseStartPages(log, 'the workers started'), RELEASE_AFTER_WORKERS_MS).unref();
+            log.info(
+              'datapath',
+              `${e.workers} datapath workers running now, for input the kernel handed on (started in ${e.ms} ms)`,
+            );
+            return;
+          }
+          const who = e.worker < 0 ? 'the loop' : `worker ${e.worker}`;
+          if (e.type === 'side-closed') failure(`${who} lost its ${e.side} side: ${e.error.message}`);
+          else failure(`${who} exited (code ${e.exitCode})${e.error ? `: ${e.error.message}` : ''}`);
+        },
+      });
+    } catch (e) {
+      kernel?.close();
+      throw e;
+    }
+    log.info(
+      'datapath',
+      workers === 0
+        ? 'one loop on the main thread'
+        : dp.waitingForInput
+          ? `${workers} worker thread(s), started when the kernel fast path hands a packet on`
+          : `${dp.loops} worker thread(s)`,
+    );
     let current = params;
     let running = !paused;
-    if (running) kernel?.attach(current);
+    // Without the fast path for these addresses, every packet needs the workers: start them now.
+    const attach = () => {
+      if (!kernel?.attach(current)) void dp.startWorkers();
+    };
+    if (running) attach();
     const handle: DatapathHandle = {
       reconfigure: async (p) => {
         kernel?.detach();
         current = p;
         await dp.reconfigure(translatorConfig(p), filter(p));
-        if (running) kernel?.attach(current);
+        if (running) attach();
       },
       pause: async () => {
         running = false;
@@ -101,7 +130,7 @@ export function datapathFactory(
       resume: async () => {
         await dp.resume();
         running = true;
-        kernel?.attach(current);
+        attach();
       },
       stop: async () => {
         running = false;

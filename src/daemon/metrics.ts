@@ -309,6 +309,15 @@ export function renderMetrics(s: StatusSnapshot, o: { startTimeSec?: number; pro
       1,
     ],
   ]);
+  if (s.memory) {
+    metric(
+      'clatd_worker_threads',
+      'gauge',
+      'Datapath worker threads running (0 while they wait for input beside the kernel fast path).',
+      [[{}, s.memory.workerThreads]],
+    );
+    metric('process_threads', 'gauge', 'Threads of the process.', [[{}, s.memory.threads]]);
+  }
   const p = o.proc;
   if (p) {
     metric('process_cpu_user_seconds_total', 'counter', 'User CPU time spent, in seconds.', [[{}, p.cpuUserSec]]);

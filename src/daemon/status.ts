@@ -133,6 +133,27 @@ export interface StatusSnapshot {
   control?: ControlCounters;
   /** Router mode, with --lan only. */
   lan?: LanStatus;
+  /** What the process holds (added by `clatd run`). */
+  memory?: MemoryStatus;
+}
+
+/** The daemon's memory, from /proc/self/status and V8 (bench/README.md, "Memory", says what makes it up). */
+export interface MemoryStatus {
+  /** Resident set (VmRSS), all threads. */
+  rssBytes: number;
+  /** Of it, anonymous memory (RssAnon): heaps, stacks, arenas; the rest is mapped files (Node's own code, shared). */
+  anonBytes: number;
+  /** The main thread's V8 heap: in use, and reserved. */
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  /** Held outside V8's heap by JavaScript objects (buffers). */
+  externalBytes: number;
+  threads: number;
+  /**
+   * Datapath worker threads running, each with a V8 isolate of its own: 0 while they wait for the
+   * first packet the kernel fast path hands on.
+   */
+  workerThreads: number;
 }
 
 /** Where a NAT64 prefix came from, in words. */

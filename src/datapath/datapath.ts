@@ -6,20 +6,35 @@
  *                          │             │
  *                          └──── stop() ─┴──▶ stopped (once stopped, always stopped)
  *
+ * With `startOnInput`, start() opens every loop's devices on this thread and starts no worker
+ * until one of them has input (or {@link Datapath.startWorkers}); until then commands only update
+ * what the workers will start with. The workers take the devices over, with the packets queued on
+ * them (test/daemon/lazy-workers-ns.test.ts sends one each way through workers not started yet).
+ *
  * Control crosses to the workers as messages and applies between batches; packets never cross.
  * stop() is idempotent, resolves when every worker has ended its loop and closed its fds (or has
  * exited; a worker thread finishes exiting on its own afterwards), and closes the fds of a worker
  * that died without closing them itself.
  */
 import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { ClatdError } from '../core/errors.js';
 import type { TranslatorConfig } from '../core/xlat/config.js';
 import { Translator } from '../core/xlat/translator.js';
 import { EventFd } from '../sys/eventfd.js';
+import { PacketSocket } from '../sys/packet-socket.js';
 import { type PollHandle, pollReadable } from '../sys/poll.js';
 import { type CounterSnapshot, CounterWriter, createCounterBuffer, readCounters } from './counters.js';
-import { closeFds, type DatapathDevices, type OpenedDevices, openDevices, setQueueAttached } from './devices.js';
+import {
+  type AdoptedDevices,
+  closeFds,
+  type DatapathDevices,
+  type OpenedDevices,
+  openDevices,
+  setQueueAttached,
+  takeQueued,
+} from './devices.js';
 import { DatapathLoop, DEFAULT_ICMP_ERRORS_PER_SEC, type LoopIo, type Side } from './loop.js';
 import { type Command, type ErrorData, type Report, TURN_MS, type WorkerInit } from './protocol.js';
 import { warmUp } from './warmup.js';
@@ -80,17 +95,41 @@ export interface DatapathOptions {
   workerUrl?: URL;
   /** Things that happen on their own: a side given up, a worker that exited without being stopped. */
   onEvent?: (e: DatapathEvent) => void;
+  /**
+   * Start the worker threads only when a loop's devices have input (default: at once). Why: beside
+   * the kernel fast path, which translates the plain packets, the workers may see nothing for
+   * hours, and each idle worker holds about 15 MB (its V8 isolate; bench/README.md, "Memory").
+   * start() opens every loop's devices here, synchronously (so a caller's namespace applies), and
+   * polls them without reading; the packets that wake the workers wait in their queues while the
+   * workers start (about 250 ms on the benchmark's busy 2-vCPU VM), and are served before the
+   * warm-up (worker.ts). What a running loop would only count does not start them: Neighbor
+   * Discovery for the CLAT address, and while paused any input (read and counted as paused, as a
+   * paused loop does). A worker that fails to start then is reported as a `worker-exit` event.
+   */
+  startOnInput?: boolean;
 }
 
-/** `worker` is the worker's index, or -1 for the in-process loop. */
+/**
+ * `worker` is the worker's index, or -1 for the in-process loop. `workers-started`: workers that
+ * waited for input run now (`startOnInput`), `ms` after it came.
+ */
 export type DatapathEvent =
   | { type: 'side-closed'; worker: number; side: Side; error: DatapathError }
-  | { type: 'worker-exit'; worker: number; exitCode: number; error: Error | undefined };
+  | { type: 'worker-exit'; worker: number; exitCode: number; error: Error | undefined }
+  | { type: 'workers-started'; workers: number; ms: number };
 
 export type DatapathState = 'running' | 'paused' | 'stopped';
 
 function toError(e: ErrorData): DatapathError {
   return new DatapathError(e.message, e.code);
+}
+
+/** Datapath worker threads of this process that have not exited (all datapaths). */
+let liveWorkers = 0;
+
+/** Datapath worker threads running in this process now (for status: each holds a V8 isolate). */
+export function workerThreads(): number {
+  return liveWorkers;
 }
 
 /** One worker thread and what the main thread knows about it. */
@@ -119,6 +158,8 @@ class WorkerHandle {
     url: URL,
     onReport: (w: WorkerHandle, r: Report) => void,
   ) {
+    // Devices handed over are closed by the main thread too should the worker die without a word.
+    if (init.adopt) this.fds = [init.adopt.tun, init.adopt.packet, init.adopt.raw];
     this.control = EventFd.create();
     try {
       this.worker = new Worker(url, { workerData: { ...init, control: this.control.fd } satisfies WorkerInit });
@@ -126,6 +167,7 @@ class WorkerHandle {
       this.control.close();
       throw e;
     }
+    liveWorkers++;
     let ready!: () => void;
     let failed!: (e: Error) => void;
     this.ready = new Promise<void>((res, rej) => {
@@ -142,8 +184,10 @@ class WorkerHandle {
       if (r.type === 'ready') {
         this.fds = r.fds;
         ready();
-      } else if (r.type === 'failed') failed(toError(r.error));
-      else if (r.type === 'stopped') {
+      } else if (r.type === 'failed') {
+        this.fds = []; // it closed whatever it had, devices handed over included
+        failed(toError(r.error));
+      } else if (r.type === 'stopped') {
         this.clean = true;
         stopped();
       } else if (r.type === 'done') {
@@ -157,6 +201,7 @@ class WorkerHandle {
     });
     this.exit = new Promise<void>((res) => {
       this.worker.once('exit', (code) => {
+        liveWorkers--;
         this.exited = true;
         this.exitCode = code;
         failed(this.crash ?? new DatapathError(`datapath worker ${index} exited (code ${code}) before it was ready`));
@@ -197,6 +242,23 @@ function hasReadiness(io: unknown): io is Readiness {
   return typeof (io as Partial<Readiness>).setReadableHandler === 'function';
 }
 
+/** What a datapath needs to start its workers later (see DatapathOptions.startOnInput). */
+interface WorkerPlan {
+  readonly o: DatapathOptions;
+  readonly n: number;
+  /** Updated by reconfigure() until the workers start: what they open and translate with. */
+  devices: DatapathDevices;
+  translator: TranslatorConfig;
+  readonly fanoutGroup: number | undefined;
+  readonly turns: SharedArrayBuffer;
+}
+
+/** Every loop's devices, opened on this thread and polled until the workers start. */
+interface Waiting {
+  readonly fds: AdoptedDevices[];
+  readonly polls: PollHandle[];
+}
+
 export class Datapath {
   #state: DatapathState = 'running';
   readonly #buffers: SharedArrayBuffer[];
@@ -209,6 +271,14 @@ export class Datapath {
   #started = false;
   #stopping: Promise<void> | undefined;
   #turnTimer: NodeJS.Timeout | undefined;
+  #plan: WorkerPlan | undefined;
+  #waiting: Waiting | undefined;
+  #spawning: Promise<void> | undefined;
+  /** What was taken off the loops' queues while the workers waited (takeQueued), per input direction. */
+  readonly #waited = {
+    '46': { packets: 0, bytes: 0, neighbor: 0, paused: 0 },
+    '64': { packets: 0, bytes: 0, neighbor: 0, paused: 0 },
+  };
 
   private constructor(
     buffers: SharedArrayBuffer[],
@@ -225,7 +295,10 @@ export class Datapath {
     if (o.paused) this.#state = 'paused';
   }
 
-  /** Starts the loops; resolves once every one is polling, or rejects after cleaning up. */
+  /**
+   * Starts the loops; resolves once every one is polling (with `startOnInput`: once every loop's
+   * devices are open), or rejects after cleaning up.
+   */
   static async start(o: DatapathOptions): Promise<Datapath> {
     const translator = new Translator(o.translator); // validates: ConfigError before anything opens
     const n = o.workers ?? availableParallelism();
@@ -233,13 +306,96 @@ export class Datapath {
     if (n === 0) return Datapath.#startInline(o, translator);
     if (!o.devices)
       throw new DatapathError('worker threads need `devices` (in-memory `io` works only with workers: 0)');
-    const devices = o.devices;
-    const fanoutGroup = n > 1 ? (o.fanoutGroup ?? process.pid & 0xffff) : undefined;
     const buffers: SharedArrayBuffer[] = [];
-    const workers: WorkerHandle[] = [];
-    const turns = new SharedArrayBuffer(4);
-    // Created first so the exit handlers below can see its state; the arrays fill in the loop.
-    const dp = new Datapath(buffers, workers, undefined, o.detachQueues ?? [], o);
+    for (let i = 0; i < n; i++) buffers.push(createCounterBuffer());
+    const dp = new Datapath(buffers, [], undefined, o.detachQueues ?? [], o);
+    dp.#plan = {
+      o,
+      n,
+      devices: o.devices,
+      translator: o.translator,
+      fanoutGroup: n > 1 ? (o.fanoutGroup ?? process.pid & 0xffff) : undefined,
+      turns: new SharedArrayBuffer(4),
+    };
+    try {
+      if (o.startOnInput) dp.#wait(dp.#plan);
+      else await dp.#spawn(dp.#plan, undefined);
+    } catch (e) {
+      await dp.stop();
+      if (e instanceof DatapathError) throw e;
+      throw new DatapathError(`datapath start failed: ${(e as Error).message}`, (e as ClatdError).code);
+    }
+    return dp;
+  }
+
+  /**
+   * Opens every loop's devices here and polls them; the first input starts the workers. Throws
+   * with nothing left open.
+   */
+  #wait(plan: WorkerPlan): void {
+    const waiting: Waiting = { fds: [], polls: [] };
+    this.#waiting = waiting;
+    for (let i = 0; i < plan.n; i++) {
+      // Synchronously within start(): a caller may have moved this thread into a namespace for the call.
+      const [tun, packet, raw] = openDevices(plan.devices, plan.fanoutGroup).fds as [number, number, number];
+      waiting.fds.push({ tun, packet, raw });
+    }
+    // Input on any loop's queue starts them all (the kernel has spread the flows over them).
+    const wake = () => void this.startWorkers();
+    // A TUN packet is at most 64 KiB; counted whole as a loop would.
+    const scratch = new Uint8Array(65536);
+    const l2 = plan.devices.packet.linkHeaderLen ?? 14;
+    const readable = (fd: number, linkHeaderLen: number | undefined) => () => {
+      const t = takeQueued(fd, linkHeaderLen, this.#state === 'paused', scratch);
+      const w = this.#waited;
+      const dir = linkHeaderLen === undefined ? w['46'] : w['64'];
+      dir.neighbor += t.neighbor;
+      dir.paused += t.paused;
+      dir.packets += t.neighbor + t.paused;
+      dir.bytes += t.neighborBytes + t.pausedBytes;
+      if (t.input) wake();
+    };
+    for (const d of waiting.fds) {
+      waiting.polls.push(pollReadable(d.tun, `datapath TUN fd ${d.tun}`, readable(d.tun, undefined), wake));
+      waiting.polls.push(pollReadable(d.packet, `datapath packet fd ${d.packet}`, readable(d.packet, l2), wake));
+    }
+    this.#detach();
+  }
+
+  /**
+   * Starts the worker threads now, if they wait for input (`startOnInput`); resolves when they
+   * run. Never throws: a worker that fails is reported as a `worker-exit` event.
+   */
+  startWorkers(): Promise<void> {
+    const waiting = this.#waiting;
+    const plan = this.#plan;
+    if (waiting === undefined || plan === undefined) return this.#spawning ?? Promise.resolve();
+    this.#waiting = undefined;
+    for (const p of waiting.polls) p.stop();
+    const t0 = performance.now();
+    this.#spawning = this.#spawn(plan, waiting.fds).then(
+      () => {
+        if (!this.#stopping)
+          plan.o.onEvent?.({ type: 'workers-started', workers: plan.n, ms: Math.round(performance.now() - t0) });
+      },
+      (e: unknown) => {
+        if (this.#stopping) return;
+        const err = e instanceof DatapathError ? e : new DatapathError((e as Error).message, (e as ClatdError).code);
+        const dead = this.#workers.find((w) => w.exited || w.crash) ?? this.#workers[0];
+        plan.o.onEvent?.({ type: 'worker-exit', worker: dead?.index ?? 0, exitCode: dead?.exitCode ?? 0, error: err });
+      },
+    );
+    return this.#spawning;
+  }
+
+  /** Whether the worker threads wait for input (see `startOnInput`). */
+  get waitingForInput(): boolean {
+    return this.#waiting !== undefined;
+  }
+
+  /** Starts the workers (over `adopt`, the devices opened for them, when given) and waits until each one polls. */
+  async #spawn(plan: WorkerPlan, adopt: AdoptedDevices[] | undefined): Promise<void> {
+    const { o, n } = plan;
     const onReport = (w: WorkerHandle, r: Report) => {
       if (r.type === 'side-closed') {
         // A number the worker forgot is not closed for it should it crash (see closeFdsOf).
@@ -247,53 +403,54 @@ export class Datapath {
         o.onEvent?.({ type: 'side-closed', worker: w.index, side: r.side, error: toError(r.error) });
       }
     };
+    const workers = this.#workers;
     for (let i = 0; i < n; i++) {
-      const counters = createCounterBuffer();
-      buffers.push(counters);
       const init: Omit<WorkerInit, 'control'> = {
         index: i,
-        devices,
-        translator: o.translator,
-        counters,
-        turns,
-        fanoutGroup,
+        devices: plan.devices,
+        translator: plan.translator,
+        counters: this.#buffers[i] as SharedArrayBuffer,
+        turns: plan.turns,
+        fanoutGroup: plan.fanoutGroup,
         stride: o.stride,
         maxBatchesPerWake: o.maxBatchesPerWake,
         icmpErrorsPerSec: (o.icmpErrorsPerSec ?? DEFAULT_ICMP_ERRORS_PER_SEC) / n,
         warmUp: o.warmUp ?? o.devices !== undefined,
-        paused: o.paused ?? false,
+        paused: this.#state === 'paused',
+        adopt: adopt?.[i],
       };
-      const w = new WorkerHandle(i, init, o.workerUrl ?? new URL('./worker.js', import.meta.url), onReport);
+      let w: WorkerHandle;
+      try {
+        w = new WorkerHandle(i, init, o.workerUrl ?? new URL('./worker.js', import.meta.url), onReport);
+      } catch (e) {
+        // Not started: the devices opened for it and the ones after it are still ours alone.
+        if (adopt) for (const d of adopt.slice(i)) closeFds([d.tun, d.packet, d.raw]);
+        throw e;
+      }
       workers.push(w);
       w.exit.then(() => {
         if (!w.clean) {
           // Died (or was terminated) with its devices open: close them here, never twice.
           closeFdsOf(w);
           // Reported only for a running datapath: a failure during start() rejects start() instead.
-          if (dp.#started && !dp.#stopping)
+          if (this.#started && !this.#stopping)
             o.onEvent?.({ type: 'worker-exit', worker: i, exitCode: w.exitCode, error: w.crash });
         }
       });
     }
-    try {
-      await Promise.all(workers.map((w) => w.ready));
-      // A worker that was ready and died before the others were is a failed start too.
-      const dead = workers.find((w) => w.exited);
-      if (dead)
-        throw new DatapathError(
-          `datapath worker ${dead.index} exited during start (code ${dead.exitCode})${dead.crash ? `: ${dead.crash.message}` : ''}`,
-        );
-      dp.#detach();
-      dp.#started = true;
-      // The workers' clock (see TURN_MS); unref'd: it never keeps the process alive on its own.
-      const moves = new Int32Array(turns);
-      dp.#turnTimer = setInterval(() => Atomics.add(moves, 0, 1), TURN_MS).unref();
-    } catch (e) {
-      await dp.stop();
-      if (e instanceof DatapathError) throw e;
-      throw new DatapathError(`datapath start failed: ${(e as Error).message}`, (e as ClatdError).code);
-    }
-    return dp;
+    await Promise.all(workers.map((w) => w.ready));
+    if (this.#stopping) return; // stopped meanwhile (workers started on input): nothing more to start
+    // A worker that was ready and died before the others were is a failed start too.
+    const dead = workers.find((w) => w.exited);
+    if (dead)
+      throw new DatapathError(
+        `datapath worker ${dead.index} exited during start (code ${dead.exitCode})${dead.crash ? `: ${dead.crash.message}` : ''}`,
+      );
+    this.#detach();
+    this.#started = true;
+    // The workers' clock (see TURN_MS); unref'd: it never keeps the process alive on its own.
+    const moves = new Int32Array(plan.turns);
+    this.#turnTimer = setInterval(() => Atomics.add(moves, 0, 1), TURN_MS).unref();
   }
 
   static async #startInline(o: DatapathOptions, translator: Translator): Promise<Datapath> {
@@ -368,7 +525,7 @@ export class Datapath {
     return this.#state;
   }
 
-  /** Loops running: the worker count, or 1 in process. */
+  /** Loops running: the worker count (0 while they wait for input), or 1 in process. */
   get loops(): number {
     return this.#inline ? 1 : this.#workers.length;
   }
@@ -389,6 +546,17 @@ export class Datapath {
       }
       return;
     }
+    const plan = this.#plan as WorkerPlan;
+    // Workers started from now on open and translate with it; those started already are told.
+    plan.translator = config;
+    if (packetFilter) plan.devices = { ...plan.devices, packet: { ...plan.devices.packet, filter: packetFilter } };
+    const waiting = this.#waiting;
+    if (waiting) {
+      // The sockets are the workers' to be: a wrapper here only sets their filter, and closes nothing.
+      if (packetFilter)
+        for (const d of waiting.fds) PacketSocket.overFd(d.packet, plan.devices.packet).setFilter(packetFilter);
+      return;
+    }
     await this.#command({ type: 'reconfigure', id: 0, translator: config, filter: packetFilter });
   }
 
@@ -396,14 +564,14 @@ export class Datapath {
   async pause(): Promise<void> {
     this.#live('pause');
     if (this.#inline) this.#inline.loop.paused = true;
-    else await this.#command({ type: 'pause', id: 0 });
+    else if (!this.#waiting) await this.#command({ type: 'pause', id: 0 });
     this.#state = 'paused';
   }
 
   async resume(): Promise<void> {
     this.#live('resume');
     if (this.#inline) this.#inline.loop.paused = false;
-    else await this.#command({ type: 'resume', id: 0 });
+    else if (!this.#waiting) await this.#command({ type: 'resume', id: 0 });
     this.#state = 'running';
   }
 
@@ -421,7 +589,15 @@ export class Datapath {
       inline.dev.packet.readKernelStats();
       inline.loop.publish();
     }
-    return readCounters(this.#buffers);
+    const c = readCounters(this.#buffers);
+    for (const dir of ['46', '64'] as const) {
+      const w = this.#waited[dir];
+      c[dir].packets += w.packets;
+      c[dir].bytes += w.bytes;
+      c[dir].neighbor += w.neighbor;
+      c[dir].paused += w.paused;
+    }
+    return c;
   }
 
   /** Each loop's own counters (index = worker index), e.g. to see how flows spread. */
@@ -432,6 +608,12 @@ export class Datapath {
   async #stop(): Promise<void> {
     clearInterval(this.#turnTimer);
     if (this.#inline) Datapath.#closeInline(this.#inline);
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    if (waiting) {
+      for (const p of waiting.polls) p.stop();
+      for (const d of waiting.fds) closeFds([d.tun, d.packet, d.raw]);
+    }
     await Promise.all(
       this.#workers.map(async (w) => {
         if (w.exited) return;
@@ -469,7 +651,7 @@ export class Datapath {
 
   /** Throws SysError when a queue cannot be detached (not a multi-queue TUN fd?). */
   #detach(): void {
-    if (this.#detached.length === 0) return;
+    if (this.#detached.length === 0 || this.#queuesDetached) return;
     this.#queuesDetached = true; // stop() re-attaches whatever was detached, even after a failure here
     for (const fd of this.#detached) setQueueAttached(fd, false);
   }

@@ -4,9 +4,9 @@
  * loop owns its fds end to end (as a wireguard-go routine owns its queue), closes them when it
  * stops, and reports their numbers so the main thread can close them if the worker dies.
  */
-import { native } from '../sys/addon.js';
-import { check } from '../sys/errors.js';
-import { PacketSocket, type PacketSocketOptions } from '../sys/packet-socket.js';
+import { K, native } from '../sys/addon.js';
+import { check, Errno } from '../sys/errors.js';
+import { PacketSocket, type PacketSocketOptions, VNET_HDR_LEN } from '../sys/packet-socket.js';
 import { type Raw6Options, Raw6Socket } from '../sys/raw6.js';
 import { Tun } from '../sys/tun.js';
 import { IO_BASE, IoSlot } from './counters.js';
@@ -41,15 +41,38 @@ export interface OpenedDevices {
   close(): void;
 }
 
-/** Opens the devices of one loop; on failure closes what it opened and rethrows. */
-export function openDevices(d: DatapathDevices, fanoutGroup: number | undefined): OpenedDevices {
+/**
+ * One loop's devices opened ahead of the loop, by another thread of the process (a datapath that
+ * starts its workers on input, see datapath.ts): their fd numbers, which the loop takes over
+ * instead of opening its own.
+ */
+export interface AdoptedDevices {
+  tun: number;
+  packet: number;
+  raw: number;
+}
+
+/**
+ * Opens the devices of one loop; on failure closes what it opened and rethrows. With `adopt`, the
+ * devices are those fds (opened with the same `d` and `fanoutGroup`), the loop's from then on:
+ * closed with the rest, on failure too.
+ */
+export function openDevices(
+  d: DatapathDevices,
+  fanoutGroup: number | undefined,
+  adopt?: AdoptedDevices,
+): OpenedDevices {
   const opened: { close(): void }[] = [];
   try {
-    const tun = Tun.open(d.tun.name, { multiQueue: true, batchSize: d.tun.batchSize });
+    const packetOptions = fanoutGroup === undefined ? d.packet : { ...d.packet, fanoutGroup };
+    // Wrapping an adopted fd cannot fail: either all three are wrapped, or none is.
+    const tun = adopt
+      ? Tun.overFd(adopt.tun, d.tun.name, d.tun.batchSize)
+      : Tun.open(d.tun.name, { multiQueue: true, batchSize: d.tun.batchSize });
     opened.push(tun);
-    const packet = PacketSocket.open(fanoutGroup === undefined ? d.packet : { ...d.packet, fanoutGroup });
+    const packet = adopt ? PacketSocket.overFd(adopt.packet, packetOptions) : PacketSocket.open(packetOptions);
     opened.push(packet);
-    const raw = Raw6Socket.open(d.raw);
+    const raw = adopt ? Raw6Socket.overFd(adopt.raw, d.raw) : Raw6Socket.open(d.raw);
     opened.push(raw);
     return {
       io: { tun, packet, raw },
@@ -121,4 +144,55 @@ export function closeFds(fds: readonly number[]): void {
  */
 export function setQueueAttached(fd: number, attached: boolean): void {
   check(native.tunSetQueue(fd, attached ? 1 : 0), 'TUNSETQUEUE', `${attached ? 'attach' : 'detach'} queue fd ${fd}`);
+}
+
+/** What {@link takeQueued} took off a queue, and whether input for the loop is left on it. */
+export interface Taken {
+  /** Neighbor Solicitations and Advertisements (packet socket only), and their IPv6 bytes. */
+  neighbor: number;
+  neighborBytes: number;
+  /** Other packets, taken while paused, and their bytes. */
+  paused: number;
+  pausedBytes: number;
+  /** Something is queued that the loop must read (or an error it will meet and report). */
+  input: boolean;
+}
+
+/**
+ * For a loop that has not started yet (datapath.ts, `startOnInput`): takes off one of its queues
+ * what a running loop would only count, so that it does not start the workers — on the packet
+ * socket (`linkHeaderLen` given) the Neighbor Solicitations and Advertisements for the CLAT
+ * address (copies: the kernel answers them itself), and while `paused` everything else too, on
+ * either side (a paused loop reads and counts its input, and translates nothing). `scratch` must
+ * hold the largest packet for the TUN (its bytes are counted whole), the headers for the socket.
+ */
+export function takeQueued(fd: number, linkHeaderLen: number | undefined, paused: boolean, scratch: Uint8Array): Taken {
+  const t: Taken = { neighbor: 0, neighborBytes: 0, paused: 0, pausedBytes: 0, input: false };
+  const ip = VNET_HDR_LEN + (linkHeaderLen ?? 0);
+  for (;;) {
+    if (linkHeaderLen === undefined) {
+      // A TUN queue: nothing to peek at; taken only while paused.
+      if (!paused) return { ...t, input: true };
+      const n = native.read(fd, scratch);
+      if (n < 0) return { ...t, input: n !== -Errno.EAGAIN };
+      t.paused++;
+      t.pausedBytes += n;
+      continue;
+    }
+    const n = native.recv(fd, scratch, K.MSG_PEEK | K.MSG_DONTWAIT);
+    // Nothing queued (EAGAIN), or an error the loop will meet and report itself.
+    if (n < 0) return { ...t, input: n !== -Errno.EAGAIN };
+    const type = scratch[ip + 40];
+    const nd = n >= ip + 41 && scratch[ip + 6] === 58 && (type === 135 || type === 136);
+    if (!nd && !paused) return { ...t, input: true };
+    const full = native.recv(fd, scratch, K.MSG_DONTWAIT | K.MSG_TRUNC);
+    if (full < 0) return { ...t, input: true };
+    if (nd) {
+      t.neighbor++;
+      t.neighborBytes += full - ip;
+    } else {
+      t.paused++;
+      t.pausedBytes += full - ip;
+    }
+  }
 }

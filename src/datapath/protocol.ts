@@ -3,7 +3,7 @@
  * clone); nothing here runs per packet: the packet path never crosses threads.
  */
 import type { TranslatorConfig } from '../core/xlat/config.js';
-import type { DatapathDevices } from './devices.js';
+import type { AdoptedDevices, DatapathDevices } from './devices.js';
 
 /**
  * How often a worker gives its event loop one turn (setImmediate), so V8's own tasks run and
@@ -40,6 +40,13 @@ export interface WorkerInit {
   warmUp: boolean;
   /** Start paused (input read and counted as `paused`) until a `resume` command. */
   paused: boolean;
+  /**
+   * The devices the main thread opened for this loop before starting it (a datapath that starts
+   * its workers on input): the worker uses them instead of opening its own, so the packets that
+   * woke it wait there for it. They are the worker's from the start: it closes them, also when it
+   * fails.
+   */
+  adopt?: AdoptedDevices;
 }
 
 /** Main → worker. Each carries an id that the worker's `done` answer repeats. */

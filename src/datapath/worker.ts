@@ -26,7 +26,7 @@ import { Errno, sysError } from '../sys/errors.js';
 import { drainEventFd } from '../sys/eventfd.js';
 import { PollSet } from '../sys/poll.js';
 import { CounterWriter } from './counters.js';
-import { type OpenedDevices, openDevices } from './devices.js';
+import { closeFds, type OpenedDevices, openDevices } from './devices.js';
 import { DatapathLoop, type Side } from './loop.js';
 import { type Command, errorData, type Report, TURN_MS, type WorkerInit } from './protocol.js';
 import { CONTROL, ENDLESS, FOR_WORKER, PACKET, TUN, Waker } from './waker.js';
@@ -42,6 +42,8 @@ function report(r: Report): void {
 }
 
 let dev: OpenedDevices;
+/** openDevices was called: it, or `dev.close()`, now owns any adopted fds. */
+let opening = false;
 let loop: DatapathLoop;
 let polls: PollSet;
 let waker: Waker;
@@ -50,8 +52,13 @@ let stopped = false;
 try {
   const translator = new Translator(init.translator);
   // Before the devices open, so no packet waits for it (see warmup.ts for why).
-  if (init.warmUp) warmUp(translator, init.translator);
-  dev = openDevices(init.devices, init.fanoutGroup);
+  // Started for input that waits on devices opened for it (`adopt`, a datapath started on input):
+  // that input is served first, cold, and the warm-up follows; a Packet Too Big that started the
+  // workers must not wait for a warm-up of seconds (the sender's PMTU discovery would stall).
+  const serveFirst = init.adopt !== undefined;
+  if (init.warmUp && !serveFirst) warmUp(translator, init.translator);
+  opening = true;
+  dev = openDevices(init.devices, init.fanoutGroup, init.adopt);
   try {
     const counters = new CounterWriter(init.counters);
     loop = new DatapathLoop(translator, dev.io, counters, {
@@ -69,8 +76,16 @@ try {
     throw e;
   }
   report({ type: 'ready', fds: dev.fds });
+  if (serveFirst) {
+    loop.drainBoth(true);
+    loop.publish();
+    if (init.warmUp) warmUp(translator, init.translator);
+  }
   setImmediate(run);
 } catch (e) {
+  // Fds handed over are ours even when we fail before opening the devices (which closes them
+  // itself when it fails, as `dev.close()` does after it).
+  if (init.adopt && !opening) closeFds([init.adopt.tun, init.adopt.packet, init.adopt.raw]);
   report({ type: 'failed', error: errorData(e) });
   port.close();
 }

@@ -2,13 +2,14 @@
  * Node.js flags the daemon runs with. The `clatd` bin passes them in its shebang line
  * (src/cli/main.ts; a test keeps the two equal), and whatever starts `clatd run` through
  * `node .../main.js` (the lab, the benchmark) passes them itself; hence this file sits below
- * src/cli, where the lab can reach it.
+ * src/cli, where the lab can reach it. A .deb's shebang can carry one flag at most.
  *
- * `--use-largepages=silent`: Node copies its own code (V8's builtins included, ~24 MB) onto 2 MB
- * pages when the kernel allows transparent huge pages, and quietly does nothing otherwise. After an
- * idle gap every packet runs through code that has fallen out of the TLB and the caches; with
- * 2 MB pages far fewer page-table entries are needed to bring it back. Measured in the benchmark
- * lab (bench/README.md), ping every 2 s: 1.14 → 0.60 ms (mean of three runs). Costs ~140 ms at
- * start and ~8 MB of RSS (benchmark, after 60 s of UDP flood: 83.9 → 91.6 MB).
+ * None at present. `--use-largepages=silent` was here: Node copies its code (~24 MB, V8's
+ * builtins included) onto 2 MB pages, which cut the worker path's ping after idle gaps of
+ * seconds from 1.14 to 0.60 ms. But the copy is anonymous memory, held for the life of the
+ * process and never given back, where the file pages it replaces are let go once the daemon
+ * runs (src/sys/file-pages.ts): idle RSS 27 → 46 MB with the kernel fast path, which carries
+ * pings without waking user space at all (bench/README.md, "Memory"). Measured and not kept
+ * either: --single-threaded-gc, --max-semi-space-size, --v8-pool-size (within the noise).
  */
-export const DAEMON_NODE_FLAGS: readonly string[] = ['--use-largepages=silent'];
+export const DAEMON_NODE_FLAGS: readonly string[] = [];

@@ -69,6 +69,7 @@ export const CONSTANT_NAMES = [
   'NETLINK_NO_ENOBUFS',
   'MSG_TRUNC',
   'MSG_PEEK',
+  'MADV_DONTNEED',
   'MSG_DONTWAIT',
   'POLLIN',
   'POLLOUT',
@@ -152,6 +153,8 @@ export interface NativeAddon {
   read(fd: number, data: Uint8Array): number;
   write(fd: number, data: Uint8Array): number;
   close(fd: number): number;
+  /** madvise(2) over [addr, addr + length) with an MADV_* constant; 0 or -errno. */
+  madvise(addr: bigint, length: bigint, advice: number): number;
   /**
    * One blocking poll(2) for POLLIN on each fd of the bound set `id` ([fds, revents], Int32Arrays;
    * negative fds skipped) for up to `timeoutMs`: the number of fds with events (their revents in

@@ -111,7 +111,9 @@ export class PacketSocket implements PacketIo {
   }
 
   /**
-   * Wraps `fd`, which only behaves like a packet socket with PACKET_VNET_HDR: one end of an AF_UNIX
+   * Wraps `fd`: a packet socket that {@link open} made elsewhere in this process with these options
+   * (a datapath loop started later takes over the one opened for it), or one that only behaves
+   * like a packet socket with PACKET_VNET_HDR: one end of an AF_UNIX
    * SOCK_SEQPACKET pair, with the same reads and writes and no device behind it. The datapath's
    * warm-up runs this class over such stand-ins, so that V8 optimises its packet paths before the
    * first real packet (datapath/stand-ins.ts). Closing the object closes `fd`.

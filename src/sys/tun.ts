@@ -84,7 +84,8 @@ export class Tun implements PacketIo {
   }
 
   /**
-   * Wraps `fd`, which only behaves like a TUN queue: one end of an AF_UNIX
+   * Wraps `fd`: a queue of a multi-queue TUN opened elsewhere in this process (a datapath loop
+   * started later takes over the one opened for it), or one that only behaves like a TUN queue: one end of an AF_UNIX
    * SOCK_SEQPACKET pair, with the same reads and writes and no device behind it. The datapath's
    * warm-up runs this class over such stand-ins, so that V8 optimises its packet paths before the
    * first real packet (datapath/stand-ins.ts). Closing the object closes `fd`.

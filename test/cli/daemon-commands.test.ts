@@ -219,6 +219,24 @@ describe('clatd run / status / discover on the command line', () => {
       /ND\s+clatd answers neighbor solicitations itself \(answering for 2001:db8::1\)\n\s+7 answered \(2 unreachability probes\), 1 DAD probes of others defended, 1 announced, 0 send errors\n\s+ignored: before-dad 3, bad-checksum 1\n/,
     );
     assert.match(responding, /1 neighbor discovery \(answered by clatd\)/);
+    assert.doesNotMatch(t, /memory/, 'no memory line without the figures');
+    const memory = {
+      rssBytes: 27.5 * 1048576,
+      anonBytes: 12 * 1048576,
+      heapUsedBytes: 6.25 * 1048576,
+      heapTotalBytes: 9 * 1048576,
+      externalBytes: 0,
+      threads: 11,
+      workerThreads: 0,
+    };
+    assert.match(
+      formatStatus({ ...status, memory }),
+      /memory\s+27\.5 MiB resident \(12\.0 MiB anonymous\), heap 6\.3 of 9\.0 MiB, 11 threads, no worker threads running\n/,
+    );
+    assert.match(
+      formatStatus({ ...status, memory: { ...memory, threads: 13, workerThreads: 2 } }),
+      /13 threads, 2 of them datapath workers\n/,
+    );
   });
 
   test('status finds the control socket: --control, --interface, or the only one running', () => {

@@ -10,6 +10,7 @@ import { ControlServer, request } from '../../src/daemon/control.js';
 import { emptyCounters, type StatusSnapshot } from '../../src/daemon/daemon.js';
 import { buildRouterSolicitation } from '../../src/daemon/discover.js';
 import { Logger, stderrIsJournal } from '../../src/daemon/log.js';
+import { memoryStatus } from '../../src/daemon/memory.js';
 import { MetricsServer, processStats, renderMetrics } from '../../src/daemon/metrics.js';
 import { checkPreflight, effectiveCaps, probeTun } from '../../src/daemon/preflight.js';
 import { canGo, Lifecycle, STATES, StateError } from '../../src/daemon/state.js';
@@ -239,6 +240,11 @@ describe('metrics', () => {
       assert.match(t, new RegExp(`^# TYPE ${name} ${type}$`, 'm'));
       assert.match(t, new RegExp(`^${name} \\d+(\\.\\d+)?(e[+-]?\\d+)?$`, 'm'), name);
     }
+    // With the memory `clatd run` adds to the status: threads, and the datapath's worker threads.
+    const withMemory = renderMetrics({ ...snapshot(), memory: { ...memoryStatus(), threads: 11, workerThreads: 2 } });
+    assert.match(withMemory, /^# TYPE clatd_worker_threads gauge\nclatd_worker_threads 2$/m);
+    assert.match(withMemory, /^# TYPE process_threads gauge\nprocess_threads 11$/m);
+    assert.doesNotMatch(t, /clatd_worker_threads/);
     const start = Number(/^process_start_time_seconds (\S+)$/m.exec(t)?.[1]);
     assert.ok(Math.abs(start - (Date.now() / 1000 - process.uptime())) < 2);
   });

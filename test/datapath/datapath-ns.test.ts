@@ -16,6 +16,7 @@
  * (CHECKSUM_PARTIAL), so TCP and UDP working end to end shows they were completed.
  */
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { BroadcastChannel } from 'node:worker_threads';
@@ -303,6 +304,69 @@ describe('Datapath with workers over real devices', { skip: NEED_ROOT }, () => {
     );
   });
 
+  test('startOnInput: no worker until input; commands meanwhile; the packet that starts them is translated', async () => {
+    await withWorkers('dpw', { workers: 2, startOnInput: true }, async ({ a, b, dp, events }) => {
+      b.exec('ip', '-6', 'addr', 'add', `${SERVER6}/128`, 'dev', 'lo');
+      assert.equal(dp.loops, 0);
+      assert.equal(dp.waitingForInput, true);
+      const run = (cmd: string, args: string[]) =>
+        new Promise<number | null>((resolve) => {
+          // A child process: this thread's event loop must stay free to see the input.
+          a.spawn(cmd, args).once('exit', resolve);
+        });
+      // What the workers will start with changes, and input while paused is only counted: nothing
+      // starts them.
+      await dp.pause();
+      assert.notEqual(await run('ping', ['-c', '1', '-W', '1', '192.0.2.1']), 0);
+      assert.equal(dp.counters()['46'].paused, 1);
+      await dp.reconfigure(CONFIG, (await devicesFor(a.ifindex('veth-a'))).packet.filter);
+      await dp.resume();
+      await sleep(100);
+      assert.equal(dp.waitingForInput, true);
+      // One echo request: it waits in a TUN queue opened for a worker, and is answered.
+      assert.equal(await run('ping', ['-c', '1', '-W', '30', '192.0.2.1']), 0);
+      assert.equal(dp.waitingForInput, false);
+      for (let i = 0; i < 100 && !events.some((e) => e.type === 'workers-started'); i++) await sleep(50);
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['workers-started'],
+      );
+      assert.equal(dp.loops, 2);
+      await sleep(50);
+      const c = dp.counters();
+      assert.ok(c['46'].translated >= 1 && c['64'].translated >= 1, JSON.stringify([c['46'], c['64']]));
+    });
+  });
+
+  test('startOnInput: stopped while waiting, every fd it opened is closed and the TUN queue given back', async () => {
+    await withVethPair(
+      async ({ a, aIndex }) => {
+        const { holder, anycast } = await setupClatSide(a, aIndex);
+        const fds = () => readdirSync('/proc/self/fd').length;
+        try {
+          const devices = await devicesFor(aIndex);
+          const before = fds();
+          const dp = await a.enter(() =>
+            Datapath.start({ translator: CONFIG, workers: 2, devices, detachQueues: [holder.fd], startOnInput: true }),
+          );
+          assert.equal(fds(), before + 6, 'a TUN queue, a packet socket and a raw socket per loop');
+          await dp.stop();
+          assert.equal(fds(), before);
+          assert.equal(dp.state, 'stopped');
+          // The test's own queue was attached again: it alone keeps the device now.
+          assert.equal(a.tryExec('ip', 'link', 'show', TUN).status, 0);
+          holder.close();
+          await sleep(50);
+          assert.notEqual(a.tryExec('ip', 'link', 'show', TUN).status, 0, 'no queue left open');
+        } finally {
+          anycast.close();
+          holder.close();
+        }
+      },
+      { aAddr: '2001:db8:1::1/64', bAddr: '2001:db8:1::2/64', tag: 'dpx' },
+    );
+  });
+
   test('a TUN deleted under the workers: each reports its TUN side closed, and stops cleanly', async () => {
     await withWorkers('dpd', { workers: 2 }, async ({ a, dp, events }) => {
       a.exec('ip', 'link', 'del', TUN);
@@ -463,11 +527,11 @@ async function withLostPacketFd(
  */
 async function withWorkers(
   tag: string,
-  o: { workers: number; workerUrl?: URL; stopTimeoutMs?: number },
-  body: (t: { a: Netns; dp: Datapath; events: DatapathEvent[]; holder: { close(): void } }) => Promise<void>,
+  o: { workers: number; workerUrl?: URL; stopTimeoutMs?: number; startOnInput?: boolean },
+  body: (t: { a: Netns; b: Netns; dp: Datapath; events: DatapathEvent[]; holder: { close(): void } }) => Promise<void>,
 ): Promise<void> {
   await withVethPair(
-    async ({ a, aIndex }) => {
+    async ({ a, b, aIndex }) => {
       const { holder, anycast } = await setupClatSide(a, aIndex);
       const events: DatapathEvent[] = [];
       let dp: Datapath | undefined;
@@ -481,11 +545,12 @@ async function withWorkers(
             detachQueues: [holder.fd],
             workerUrl: o.workerUrl,
             stopTimeoutMs: o.stopTimeoutMs,
+            startOnInput: o.startOnInput,
             onEvent: (e) => events.push(e),
           }),
         );
         dp = started;
-        await body({ a, dp: started, events, holder });
+        await body({ a, b, dp: started, events, holder });
       } finally {
         await dp?.stop();
         anycast.close();

@@ -63,8 +63,9 @@ describe('clatd in the lab: kernel offload on (the default)', () => {
     if (!r) return;
     const s1 = dirs(await r.lab.clatdStatus(r.clatd));
     // 3000 bytes do not fit the TUN's MTU: the host's IPv4 stack sends fragments, which only the
-    // workers translate (with IPv6 Fragment headers); the echo comes back in fragments too.
-    const u = await r.lab.probe(r.lab.names.host, ['udp', ADDR.server, String(ADDR.udpEchoPort), '3000']);
+    // workers translate (with IPv6 Fragment headers); the echo comes back in fragments too. The
+    // first fragments start the workers, and wait for them meanwhile (seconds on a busy host).
+    const u = await r.lab.probe(r.lab.names.host, ['udp', ADDR.server, String(ADDR.udpEchoPort), '3000', '20000']);
     assert.equal(u.same, true, JSON.stringify(u));
     const s2 = dirs(await r.lab.clatdStatus(r.clatd));
     const workers = (d: Dir) => (d.translated ?? 0) - (d.offloaded ?? 0);

@@ -259,6 +259,9 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
     // Warm: a few good round trips before the baseline, so that what the first packets cost (the
     // router resolving the CLAT address, JIT) is not taken for growth.
     p.a.tryExec('ping', '-c', '5', '-i', '0.2', '-W', '2', '192.0.2.1');
+    // And one the kernel fast path hands on (an IPv4 option): the worker threads start on such a
+    // packet, with their own fds and memory, which belong in the baseline too.
+    p.a.tryExec('ping', '-c', '1', '-R', '-W', '20', '192.0.2.1');
     const samples: ProcSample[] = [procSample(pid, t0)];
     const start = samples[0];
     const base = {

@@ -9,7 +9,7 @@ import { CLI } from '../helpers/paths.js';
 describe('daemon Node.js flags', () => {
   test("the bin's shebang passes exactly DAEMON_NODE_FLAGS", () => {
     const first = readFileSync(CLI, 'utf8').split('\n', 1)[0];
-    assert.equal(first, `#!/usr/bin/env -S node ${DAEMON_NODE_FLAGS.join(' ')}`);
+    assert.equal(first, ['#!/usr/bin/env -S node', ...DAEMON_NODE_FLAGS].join(' '));
   });
 
   test('the bin runs as a program (env -S splits the flags), and node accepts them', () => {

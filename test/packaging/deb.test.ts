@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { RUN_OPTIONS, resolveConfig, tomlToRaw } from '../../src/daemon/config.js';
+import { DAEMON_NODE_FLAGS } from '../../src/options/node-flags.js';
 import { ROOT } from '../helpers/paths.js';
 import { after, before, describe, test } from '../helpers/suite.js';
 
@@ -115,7 +116,7 @@ describe('the Debian package (npm run package)', { skip: NEED }, () => {
 
   test('the installed clatd runs /usr/bin/node by absolute path: --version, --help', () => {
     const main = join(root, 'usr', 'lib', 'clatd', 'dist', 'src', 'cli', 'main.js');
-    assert.equal(readFileSync(main, 'utf8').split('\n', 1)[0], '#!/usr/bin/node --use-largepages=silent');
+    assert.equal(readFileSync(main, 'utf8').split('\n', 1)[0], ['#!/usr/bin/node', ...DAEMON_NODE_FLAGS].join(' '));
     assert.equal(readlinkSync(join(root, 'usr', 'bin', 'clatd')), '../lib/clatd/dist/src/cli/main.js');
     // No PATH at all: nothing may depend on finding node there.
     const env = { PATH: '/nonexistent' };

@@ -18,6 +18,7 @@ import {
 } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DAEMON_NODE_FLAGS } from '../../src/options/node-flags.js';
 import { ROOT } from '../helpers/paths.js';
 import { after, before, describe, test } from '../helpers/suite.js';
 
@@ -81,7 +82,7 @@ describe('npm pack + npm install -g --prefix', { skip: NEED }, () => {
     assert.equal(realpathSync(bin), main);
     assert.equal(
       readFileSync(main, 'utf8').split('\n', 1)[0],
-      `#!/usr/bin/env -S ${process.execPath} --use-largepages=silent`,
+      [`#!/usr/bin/env -S ${process.execPath}`, ...DAEMON_NODE_FLAGS].join(' '),
     );
     const out = execFileSync(bin, ['--version'], { encoding: 'utf8', env: { PATH: '/nonexistent' }, timeout: 20_000 });
     assert.equal(out, `clatd ${VERSION}\n`);
@@ -112,7 +113,7 @@ describe('npm pack + npm install -g --prefix', { skip: NEED }, () => {
     assert.match(out, /wrote .*clatd@\.service/);
     assert.deepEqual(readdirSync(units).sort(), ['clatd.service', 'clatd@.service']);
     const main = join(prefix, 'lib', 'node_modules', 'clatd', 'dist', 'src', 'cli', 'main.js');
-    const cmd = `${realpathSync(process.execPath)} --use-largepages=silent ${main}`;
+    const cmd = [realpathSync(process.execPath), ...DAEMON_NODE_FLAGS, main].join(' ');
     const inst = readFileSync(join(units, 'clatd@.service'), 'utf8');
     assert.ok(
       inst.includes(`\nExecStart=${cmd} run --config ${config} --interface %I --control /run/clatd/%I.sock\n`),
