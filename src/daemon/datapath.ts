@@ -79,7 +79,9 @@ export function datapathFactory(
         paused,
         // Beside the fast path the workers see only what it hands on (ICMP errors, fragments,
         // options...): they start with the first such packet, which waits for them meanwhile.
-        startOnInput: kernel !== null,
+        // Not with LAN subnets mapped by EAM (stateless router mode): the fast path hands all their
+        // traffic on, so the workers are needed from the start.
+        startOnInput: kernel !== null && (params.lanEam?.length ?? 0) === 0,
         // SIGTERM must end the process within 2 s, teardown included.
         stopTimeoutMs: 1000,
         onEvent: (e) => {
