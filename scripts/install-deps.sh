@@ -4,6 +4,7 @@
 set -euo pipefail
 PKGS=(iproute2 nftables tayga radvd unbound iperf3 tcpdump iputils-ping iputils-tracepath traceroute
   procps python3 make g++ jq curl busybox ndisc6
+  dnsmasq-base dhcpcd-base # the lab's DHCPv6 server and client (no services: the lab runs them)
   systemd     # systemd-analyze: the unit file test
   python3-prometheus-client # the metrics page read by a real Prometheus parser
   lintian binutils # the .deb test: lintian checks the package; strip and objdump build it

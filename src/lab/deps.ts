@@ -23,6 +23,8 @@ export const LAB_TOOLS: Record<string, string> = {
   nsenter: 'util-linux',
   ndisc6: 'ndisc6',
   rdisc6: 'ndisc6',
+  dnsmasq: 'dnsmasq-base',
+  dhcpcd: 'dhcpcd-base',
 };
 
 const DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
