@@ -9,7 +9,7 @@ import { Lab } from '../lab/lab.js';
 import { ndOfFrame } from '../lab/pcap.js';
 import { destroyKeptLab, keptLabs } from '../lab/state.js';
 import { parseStatus, summarize } from '../lab/status.js';
-import { ADDR, IFACE } from '../lab/topology.js';
+import { ADDR, IFACE, UPLINK_SHAPES, type UplinkShape, usesDhcpv6 } from '../lab/topology.js';
 import { type CommandSpec, intFlag, parseCommand, UsageError } from '../options/args.js';
 
 export const LAB_SPEC: CommandSpec = {
@@ -23,6 +23,16 @@ export const LAB_SPEC: CommandSpec = {
     duration: { type: 'string', value: 'SECONDS', help: 'stop by itself after this many seconds' },
     interval: { type: 'string', value: 'SECONDS', help: 'seconds between traffic rounds', default: '3' },
     'no-ra-pref64': { type: 'boolean', help: 'leave PREF64 out of the RA, so only DNS64 tells the prefix' },
+    uplink: {
+      type: 'string',
+      value: 'SHAPE',
+      help: 'how the host gets IPv6: slaac (SLAAC /64), dhcpv6 (a /128 from a DHCPv6 server, no SLAAC), routed (slaac plus a /64 routed to the host), cloud (two DHCPv6 leases; the router delivers only to them)',
+      default: 'slaac',
+    },
+    'clatd-flags': {
+      type: 'boolean',
+      help: 'run clatd with what the uplink offers for it: --v6-prefix with the routed /64 (routed), --v6 with the second lease (cloud)',
+    },
     destroy: { type: 'string', value: 'TAG', help: 'remove a lab left by --shell (see --list)' },
     list: { type: 'boolean', help: 'list labs left running by --shell' },
   },
@@ -55,6 +65,14 @@ export async function main(argv: string[]): Promise<number> {
   const duration = intFlag('lab', 'duration', v.duration as string | undefined, 1, 86_400);
   const interval = intFlag('lab', 'interval', v.interval as string | undefined, 1, 3600) ?? 3;
   const withClatd = !v['no-clatd'];
+  const uplink = v.uplink as string;
+  if (!(UPLINK_SHAPES as readonly string[]).includes(uplink)) {
+    throw new UsageError(`clatd lab: --uplink must be one of ${UPLINK_SHAPES.join(', ')}, got "${uplink}"`);
+  }
+  const clatdFlags = v['clatd-flags'] === true;
+  if (clatdFlags && uplink !== 'routed' && uplink !== 'cloud') {
+    throw new UsageError(`clatd lab: --clatd-flags is for --uplink routed or cloud; ${uplink} needs no flags`);
+  }
 
   let stopRequested = false;
   let wake: () => void = () => {};
@@ -68,8 +86,9 @@ export async function main(argv: string[]): Promise<number> {
     onSignal();
   };
   process.stdout.on('error', onStdoutError);
-  say('clatd lab: building an IPv6-only network (namespaces host, router, internet)');
+  say(`clatd lab: building an IPv6-only network (namespaces host, router, internet), uplink ${uplink}`);
   const lab = await Lab.create({
+    uplink: uplink as UplinkShape,
     raPref64: !v['no-ra-pref64'],
     handleSignals: false,
     log: (s) => say(`  ${s}`),
@@ -79,7 +98,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await session(
       lab,
-      { withClatd, shell: v.shell === true, duration, interval },
+      { withClatd, clatdFlags, shell: v.shell === true, duration, interval },
       () => stopRequested,
       (w) => {
         wake = w;
@@ -97,6 +116,7 @@ export async function main(argv: string[]): Promise<number> {
 
 interface SessionOptions {
   withClatd: boolean;
+  clatdFlags: boolean;
   shell: boolean;
   duration: number | undefined;
   interval: number;
@@ -124,8 +144,13 @@ async function session(
   let clatd = null as ReturnType<Lab['startClatd']> | null;
   let unfollow = () => {};
   if (o.withClatd) {
-    say(`clatd lab: starting \`clatd run\` in ${n.host} (no flags: it finds the uplink, PREF64 and addresses itself)`);
-    const started = lab.startClatdAndWait([]);
+    const args = o.clatdFlags ? lab.clatdFlagsForUplink() : [];
+    say(
+      args.length > 0
+        ? `clatd lab: starting \`clatd run ${args.join(' ')}\` in ${n.host} (the uplink's ${lab.uplink === 'routed' ? 'routed prefix' : 'second lease'} for the CLAT)`
+        : `clatd lab: starting \`clatd run\` in ${n.host} (no flags: it finds the uplink, PREF64 and addresses itself)`,
+    );
+    const started = lab.startClatdAndWait(args);
     // startClatdAndWait spawns synchronously before its first await, so the process is known here.
     clatd = lab.findProc('clatd') ?? null;
     unfollow = clatd ? clatd.follow((l) => say(`  clatd | ${l}`)) : () => {};
@@ -239,10 +264,8 @@ function printShell(lab: Lab, clatdLog: string | null): void {
   const n = lab.names;
   say('');
   say(`clatd lab: the network stays up (tag ${n.tag}). Enter a namespace with:`);
-  say(
-    `  host:     ip netns exec ${n.host} bash     (IPv6 only, SLAAC on ${IFACE.host}${clatdLog ? ', clatd running' : ''})`,
-  );
-  say(`  router:   ip netns exec ${n.router} bash     (radvd/RA, unbound DNS64, TAYGA)`);
+  say(`  host:     ip netns exec ${n.host} bash     (IPv6 only, ${hostSays(lab)}${clatdLog ? ', clatd running' : ''})`);
+  say(`  router:   ip netns exec ${n.router} bash     (${routerSays(lab)})`);
   say(`  internet: ip netns exec ${n.internet} bash     (IPv4 only, ${ADDR.server}: HTTP :80, UDP echo :7)`);
   say('Try, in the host:');
   say(`  ping ${ADDR.server}; curl http://${ADDR.server}/index.html; getent ahostsv6 ${ADDR.serverName.slice(0, -1)}`);
@@ -250,4 +273,22 @@ function printShell(lab: Lab, clatdLog: string | null): void {
   say(`Logs and configs: ${lab.dir}`);
   say(`Remove it all with: clatd lab --destroy ${n.tag}`);
   say(`  (or: ip netns del ${n.host}; ip netns del ${n.router}; ip netns del ${n.internet})`);
+}
+
+/** What the host's uplink has, for the shell hints. */
+function hostSays(lab: Lab): string {
+  if (!usesDhcpv6(lab.uplink)) {
+    return `SLAAC on ${IFACE.host}${lab.uplink === 'routed' ? `, ${ADDR.routedPrefix} routed to it` : ''}`;
+  }
+  const leases = lab.leases().map((l) => `${l.address} (IA_NA ${l.iaid})`);
+  return `DHCPv6 by dhcpcd on ${IFACE.host}: ${leases.join(', ') || 'no lease'}`;
+}
+
+/** What runs on the router, for the shell hints. */
+function routerSays(lab: Lab): string {
+  const parts = ['radvd/RA, unbound DNS64, TAYGA'];
+  if (usesDhcpv6(lab.uplink)) parts.push(`dnsmasq DHCPv6, leases in ${lab.dir}/dnsmasq/leases`);
+  if (lab.uplink === 'routed') parts.push(`ip -6 route: ${ADDR.routedPrefix} via the host`);
+  if (lab.uplink === 'cloud') parts.push('nft list table ip6 clatd_lab_cloud: what it refuses to deliver');
+  return parts.join('; ');
 }

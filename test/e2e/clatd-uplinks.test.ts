@@ -1,0 +1,294 @@
+/**
+ * clatd in each uplink shape of the lab (src/lab/topology.ts), built from real Debian packages:
+ * `clatd run` with no flags brings IPv4 up (ping, HTTP, UDP to the IPv4-only server), and the way
+ * it took for its IPv6 address (`uplinkMode` in `status --json`) is the one the shape calls for.
+ *   slaac   anycast in the SLAAC /64 (mode 1).
+ *   dhcpv6  the host's /128 really comes from the DHCPv6 server; clatd answers neighbor
+ *           solicitations itself (mode 2): the router's neighbour entry is resolved by its NA.
+ *   routed  with --v6-prefix: an address in the routed /64, no DAD probe on the link (mode 3).
+ *   cloud   with --v6 and the second lease: the leased address (mode 4), taken off the uplink while
+ *           clatd runs and put back after; with no flags the router delivers nothing to a
+ *           self-chosen address.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import type { StatusSnapshot } from '../../src/daemon/status.js';
+import {
+  ADDR,
+  type Capture,
+  duidLl,
+  type Frame,
+  type Lab,
+  type NdMessage,
+  ndOfFrame,
+  type Proc,
+  raOfFrame,
+  sleep,
+  waitFor,
+} from '../../src/lab/index.js';
+import { labSuite, pingStats } from './helpers.js';
+
+/** The way clatd took for its IPv6 address, as `status --json` reports it. */
+interface UplinkModeView {
+  mode: number;
+  announce: string;
+  how: string;
+  why: { mode: number; why: string }[];
+}
+
+function uplinkMode(s: StatusSnapshot | null): UplinkModeView | null {
+  return (s as unknown as { uplinkMode?: UplinkModeView | null } | null)?.uplinkMode ?? null;
+}
+
+/** Starts `clatd run ARGS`; fails the test with clatd's own words when IPv4 does not come up. */
+async function startClatd(lab: Lab, args: string[] = []): Promise<Proc> {
+  const r = await lab.startClatdAndWait(args);
+  if (!r.up) {
+    await r.proc.stop('SIGTERM', 3000);
+    assert.fail(`clatd run ${args.join(' ')} did not bring IPv4 up: ${r.why}`);
+  }
+  return r.proc;
+}
+
+/** Ping, an HTTP download and a UDP echo to the IPv4-only server; what failed, in words. */
+async function ipv4Failures(lab: Lab): Promise<string[]> {
+  const h = lab.names.host;
+  const [ping, http, udp] = await Promise.all([
+    lab.exec(h, ['ping', '-c', '3', '-i', '0.2', '-W', '2', ADDR.server], { allowFail: true }),
+    lab.probe(h, ['http', `http://${ADDR.server}/blob.bin`]),
+    lab.probe(h, ['udp', ADDR.server, String(ADDR.udpEchoPort), '1200']),
+  ]);
+  const out: string[] = [];
+  if (pingStats(ping.stdout).received < 2) out.push(`ping: ${ping.stdout.trim().split('\n').slice(-2).join(' ')}`);
+  if (http.sha256 !== lab.blobSha256) out.push(`HTTP: ${JSON.stringify(http)}`);
+  if (udp.same !== true) out.push(`UDP echo: ${JSON.stringify(udp)}`);
+  return out;
+}
+
+/** Stops clatd with SIGTERM and checks from outside that it left nothing in the host. */
+async function stopAndCheck(lab: Lab, clatd: Proc): Promise<void> {
+  await clatd.stop('SIGTERM', 5000);
+  assert.deepEqual(await lab.hostLeftovers(), [], 'clatd left this in the host after SIGTERM');
+}
+
+/** Neighbor Solicitations and Advertisements in `frames` about `target`. */
+function ndAbout(frames: Frame[], target: string): NdMessage[] {
+  return frames.map((f) => ndOfFrame(f.data)).filter((m): m is NdMessage => m !== null && m.target === target);
+}
+
+async function ndCapture(lab: Lab): Promise<Capture> {
+  return lab.capture(lab.names.router, lab.iface.routerBridge, 'icmp6 and (ip6[40] == 135 or ip6[40] == 136)');
+}
+
+const BLOB = 256 * 1024;
+
+describe('uplink slaac: the default lab', () => {
+  const suite = labSuite({ uplink: 'slaac', blobBytes: BLOB });
+
+  test('clatd run with no flags: IPv4 works, anycast in the SLAAC /64 (mode 1)', async (t) => {
+    const lab = suite.ready(t);
+    if (!lab) return;
+    const clatd = await startClatd(lab);
+    try {
+      assert.deepEqual(await ipv4Failures(lab), []);
+      const m = uplinkMode(await lab.clatdStatus(clatd));
+      assert.equal(m?.mode, 1, JSON.stringify(m));
+      assert.equal(m?.announce, 'anycast');
+    } finally {
+      await stopAndCheck(lab, clatd);
+    }
+  });
+});
+
+describe('uplink dhcpv6: M flag, no SLAAC, a /128 from dnsmasq to dhcpcd', () => {
+  const suite = labSuite({ uplink: 'dhcpv6', blobBytes: BLOB });
+
+  test('the RA has M=1 and the /64 on-link but not autonomous; the host has only its DHCPv6 lease', async (t) => {
+    const lab = suite.ready(t);
+    if (!lab) return;
+    const h = lab.names.host;
+    const cap = await lab.capture(h, lab.iface.host, 'icmp6 and ip6[40] == 134');
+    try {
+      await lab.exec(h, ['rdisc6', '-1', '-r', '1', '-w', '1000', lab.iface.host], { allowFail: true });
+      const ra = await waitFor(
+        () =>
+          cap
+            .frames()
+            .map((f) => raOfFrame(f.data))
+            .find((r) => r !== null),
+        8000,
+        100,
+      );
+      assert.ok(ra, 'no RA reached the host');
+      assert.equal(ra.ip.payload[5] & 0x80, 0x80, 'M flag not set');
+      const pio = ra.options.find((o) => o.type === 3);
+      assert.ok(pio, 'no prefix information option');
+      assert.equal(pio.body[1] & 0xc0, 0x80, 'the prefix must be on-link (L=1) and not autonomous (A=0)');
+    } finally {
+      await cap.stop();
+    }
+    const leases = lab.leases();
+    const mac = await lab.mac(h, lab.iface.host);
+    assert.equal(leases.length, 1, `dnsmasq's leases: ${JSON.stringify(leases)}`);
+    assert.equal(leases[0].duid, duidLl(mac), "the lease is not for the host's DUID");
+    assert.deepEqual(await lab.hostAddresses(), [leases[0].address], 'the host has addresses besides its lease');
+    const a = await lab.exec(h, ['ip', '-6', '-o', 'addr', 'show', 'dev', lab.iface.host, 'scope', 'global']);
+    assert.match(a.stdout, new RegExp(`${leases[0].address}/128 .*noprefixroute`), a.stdout);
+    assert.match(lab.findProc('dhcpcd')?.output() ?? '', new RegExp(`adding address ${leases[0].address}/128`));
+  });
+
+  test("clatd run with no flags: IPv4 works, clatd answers ND itself (mode 2), the router's entry is clatd's NA", async (t) => {
+    const lab = suite.ready(t);
+    if (!lab) return;
+    const nd = await ndCapture(lab);
+    const clatd = await startClatd(lab);
+    try {
+      assert.deepEqual(await ipv4Failures(lab), []);
+      const s = await lab.clatdStatus(clatd);
+      const m = uplinkMode(s);
+      assert.equal(m?.mode, 2, JSON.stringify(m));
+      assert.equal(m?.announce, 'respond');
+      const clat6 = String(s?.clat6);
+      assert.match(clat6, /^2001:db8:1:/);
+      const mac = await lab.mac(lab.names.host, lab.iface.host);
+      const neigh = await lab.exec(lab.names.router, [
+        'ip',
+        '-6',
+        'neigh',
+        'show',
+        clat6,
+        'dev',
+        lab.iface.routerBridge,
+      ]);
+      assert.match(neigh.stdout, new RegExp(`lladdr ${mac} (REACHABLE|STALE|DELAY|PROBE)`), neigh.stdout);
+      const na = ndAbout(nd.frames(), clat6).filter((x) => x.type === 136);
+      assert.ok(na.length >= 1, `no Neighbor Advertisement for ${clat6} reached the router`);
+      assert.equal(na[0].ip.ethSrc, mac, 'the NA did not come from the host');
+    } finally {
+      await nd.stop();
+      await stopAndCheck(lab, clatd);
+    }
+  });
+
+  test('removing the lab stops dhcpcd and dnsmasq by PID and removes their files', async (t) => {
+    const lab = suite.ready(t);
+    if (!lab) return;
+    const pids = ['dhcpcd', 'dnsmasq'].map((n) => lab.findProc(n)?.pid ?? -1);
+    assert.ok(
+      pids.every((p) => p > 0),
+      `not running: ${pids}`,
+    );
+    const runDhcpcd = existsSync('/run/dhcpcd');
+    await lab.destroy();
+    await sleep(200);
+    for (const p of pids) assert.equal(existsSync(`/proc/${p}`), false, `process ${p} still runs`);
+    assert.equal(existsSync(lab.dir), false, 'the run directory (leases, DUID, PID files) is left');
+    assert.equal(existsSync('/run/dhcpcd'), runDhcpcd, "dhcpcd's /run folder appeared outside the lab");
+  });
+});
+
+describe('uplink routed: 2001:db8:99::/64 routed to the host', () => {
+  const suite = labSuite({ uplink: 'routed', blobBytes: BLOB });
+
+  test('clatd run with no flags: IPv4 works, anycast in the SLAAC /64 (mode 1)', async (t) => {
+    const lab = suite.ready(t);
+    if (!lab) return;
+    const route = await lab.exec(lab.names.router, ['ip', '-6', 'route', 'show', ADDR.routedPrefix]);
+    assert.match(route.stdout, /via fe80::\S+ dev br0/, 'the router has no route for the routed prefix');
+    const clatd = await startClatd(lab);
+    try {
+      assert.deepEqual(await ipv4Failures(lab), []);
+      assert.equal(uplinkMode(await lab.clatdStatus(clatd))?.mode, 1);
+    } finally {
+      await stopAndCheck(lab, clatd);
+    }
+  });
+
+  test('--v6-prefix: IPv4 works from an address in the routed /64 (mode 3), and no DAD probe on the link', async (t) => {
+    const lab = suite.ready(t);
+    if (!lab) return;
+    const nd = await ndCapture(lab);
+    const clatd = await startClatd(lab, lab.clatdFlagsForUplink());
+    try {
+      assert.deepEqual(await ipv4Failures(lab), []);
+      const s = await lab.clatdStatus(clatd);
+      const m = uplinkMode(s);
+      assert.equal(m?.mode, 3, JSON.stringify(m));
+      assert.equal(m?.announce, 'none');
+      assert.match(String(s?.clat6), /^2001:db8:99:0?:/);
+      const frames = nd.frames();
+      const probes = frames.map((f) => ndOfFrame(f.data)).filter((x) => x?.type === 135 && x.ip.src === '::');
+      assert.deepEqual(
+        probes.map((p) => p?.target),
+        [],
+        'a DAD probe went out on the link',
+      );
+      assert.deepEqual(ndAbout(frames, String(s?.clat6)), [], 'ND about the CLAT address on the link');
+    } finally {
+      await nd.stop();
+      await stopAndCheck(lab, clatd);
+    }
+  });
+});
+
+describe('uplink cloud: two DHCPv6 leases, the router delivers only to them', () => {
+  const suite = labSuite({ uplink: 'cloud', blobBytes: BLOB });
+
+  /** Packets the router refused to forward to a non-leased address of the /64. */
+  async function refused(lab: Lab): Promise<number> {
+    const r = await lab.exec(lab.names.router, ['nft', 'list', 'chain', 'ip6', 'clatd_lab_cloud', 'deliver']);
+    return Number(/counter packets (\d+)/.exec(r.stdout)?.[1] ?? Number.NaN);
+  }
+
+  test('--v6 with the second lease: IPv4 works (mode 4), the lease is off the uplink meanwhile, back after', async (t) => {
+    const lab = suite.ready(t);
+    if (!lab) return;
+    assert.deepEqual(
+      lab
+        .leases()
+        .map((l) => l.address)
+        .sort(),
+      [...ADDR.cloudLeases].sort(),
+    );
+    const [, second] = lab.clatdFlagsForUplink();
+    const clatd = await startClatd(lab, ['--v6', second]);
+    try {
+      assert.deepEqual(await ipv4Failures(lab), []);
+      const s = await lab.clatdStatus(clatd);
+      const m = uplinkMode(s);
+      assert.equal(m?.mode, 4, JSON.stringify(m));
+      assert.equal(s?.clat6, second);
+      assert.ok(!(await lab.hostAddresses()).includes(second), 'the lease is still configured on the uplink');
+    } finally {
+      await clatd.stop('SIGTERM', 5000);
+    }
+    assert.ok((await lab.hostAddresses()).includes(second), 'the lease was not put back on the uplink');
+    assert.deepEqual(await lab.hostLeftovers(), [], 'clatd left this in the host after SIGTERM');
+  });
+
+  test('no flags: the address clatd picks itself is not delivered (the router drops it)', async (t) => {
+    const lab = suite.ready(t);
+    if (!lab) return;
+    const before = await refused(lab);
+    const r = await lab.startClatdAndWait([]);
+    try {
+      const s = r.proc.running ? await lab.clatdStatus(r.proc) : null;
+      const ping = await lab.exec(lab.names.host, ['ping', '-c', '2', '-i', '0.3', '-W', '1', ADDR.server], {
+        allowFail: true,
+      });
+      const after = await refused(lab);
+      t.diagnostic(
+        `no flags: up=${r.up} mode=${JSON.stringify(uplinkMode(s))} clat6=${s?.clat6} refused ${after - before}`,
+      );
+      assert.equal(
+        pingStats(ping.stdout).received,
+        0,
+        'IPv4 works with a self-chosen address: the cloud router is not strict',
+      );
+      assert.ok(after > before, `the router refused nothing (${before} → ${after})`);
+    } finally {
+      await r.proc.stop('SIGTERM', 5000);
+    }
+  });
+});
