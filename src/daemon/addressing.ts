@@ -1,7 +1,7 @@
 /**
  * The CLAT's addresses and their DAD: the IPv4 address (--v4, or the first free one of
- * 192.0.0.0/29, RFC 7335), the IPv6 address (--v6 first, else random and checksum-neutral in the
- * uplink's /64), and the verdict of Duplicate Address Detection on the wire, with its status.
+ * 192.0.0.0/29, RFC 7335), random checksum-neutral IPv6 addresses in the prefix the address mode
+ * chose (uplink-mode.ts), and the verdict of Duplicate Address Detection on the wire, with its status.
  *
  * DAD under attack. An on-link node can answer every probe. RFC 4862 §5.4.5 leaves the reaction to
  * the implementation, and exiting would hand any neighbour a switch that turns IPv4 off. So when
@@ -12,6 +12,7 @@
  * resets the back-off. RFC 7527's nonces already keep our own looped-back probes from counting.
  */
 
+import { formatIPv6 } from '../core/addr/ipv6.js';
 import type { Prefix6 } from '../core/addr/prefix.js';
 import type { DadMode } from './config.js';
 import type { Logger } from './log.js';
@@ -40,7 +41,15 @@ export class Addressing {
   constructor(deps: Pick<DaemonDeps, 'identity' | 'net' | 'dad' | 'clock'>, log: Logger, mode: DadMode) {
     this.#deps = deps;
     this.#log = log;
-    this.#status = { mode, result: 'none', attempts: 0, duplicates: [], blockedRounds: 0, retryInSec: null };
+    this.#status = {
+      mode,
+      result: 'none',
+      attempts: 0,
+      duplicates: [],
+      blockedRounds: 0,
+      retryInSec: null,
+      skipped: null,
+    };
   }
 
   status(): DadStatus {
@@ -67,15 +76,30 @@ export class Addressing {
     return picked;
   }
 
-  /** Draws random checksum-neutral CLAT IPv6 addresses in `prefix64` for `ipv4` toward `pref64`. */
-  drawer(prefix64: string, pref64: Prefix6, ipv4: string): () => string {
-    return () => this.#deps.identity.generateIPv6({ prefix64, pref64, ipv4 });
+  /**
+   * Draws random checksum-neutral CLAT IPv6 addresses in `prefix` for `ipv4` toward `pref64`: in a
+   * /64 as always, in a routed prefix (/32 to /96) with the generator for any length.
+   */
+  drawer(prefix: Prefix6, pref64: Prefix6, ipv4: string): () => string {
+    const id = this.#deps.identity;
+    if (prefix.len === 64) {
+      const prefix64 = formatIPv6(prefix.addr);
+      return () => id.generateIPv6({ prefix64, pref64, ipv4 });
+    }
+    return () => id.generateInPrefix({ prefix, pref64, ipv4 });
   }
 
   /** A new DAD run begins (status `pending`, or `optimistic` while translating during it). */
   begin(mode: DadMode): void {
     const s = this.#status;
-    this.#status = { ...s, mode, result: mode === 'optimistic' ? 'optimistic' : 'pending', attempts: 0 };
+    this.#status = { ...s, mode, result: mode === 'optimistic' ? 'optimistic' : 'pending', attempts: 0, skipped: null };
+  }
+
+  /** No DAD for this address, and why (a prefix routed to the host: nobody else on the link uses it). */
+  skip(why: string): void {
+    const s = this.#status;
+    this.#status = { ...s, result: 'skipped', attempts: 0, blockedRounds: 0, skipped: why };
+    this.#blockedUntil = 0;
   }
 
   /**
@@ -87,7 +111,8 @@ export class Addressing {
     uplink: LinkInfo;
     side: UplinkSide;
     first: string;
-    redraw: () => string;
+    /** Undefined: a duplicate is not replaced (a leased address). */
+    redraw?: () => string;
     mode: DadMode;
     params: { transmits: number; retransMs: number };
     onAddress: (address: string) => Promise<void>;

@@ -1,9 +1,12 @@
 /**
  * Steps 4-7 for a new or changed CLAT identity, in order:
  *
- *   4. addresses    the CLAT IPv4 (kept, --v4, or RFC 7335) and the first IPv6 (kept, --v6, or drawn)
- *   5. uplink side  receive and announce the address (anycast, nft rule), then DAD on the wire;
- *                   meanwhile (strict and off modes) the IPv4 side and a paused datapath get ready
+ *   4. addresses    the CLAT IPv4 (kept, --v4, or RFC 7335) and the first IPv6 (kept, leased, or
+ *                   drawn where the address mode says: the on-link /64 or a routed prefix)
+ *   5. uplink side  a leased address taken off the uplink; receive and announce the address
+ *                   (anycast, clatd's answers, or nothing), nft rule; then DAD on the wire, but
+ *                   not in a routed prefix; meanwhile (strict and off modes) the IPv4 side and a
+ *                   paused datapath get ready
  *   6. IPv4 side    TUN, /32, MTU, default route (kept across address changes)
  *   7. translate    the datapath started, or reconfigured and resumed
  *
@@ -15,11 +18,20 @@ import type { Addressing, DadVerdict } from './addressing.js';
 import type { RunConfig } from './config.js';
 import type { Logger } from './log.js';
 import type { ChangeTracker } from './observe.js';
-import type { DatapathHandle, Ipv4Side, LinkInfo, PlumbingPort, XlatParams } from './ports.js';
+import {
+  type DatapathHandle,
+  type Ipv4Side,
+  isAnycastRefused,
+  type LinkInfo,
+  type PlumbingPort,
+  type UplinkSide,
+  type XlatParams,
+} from './ports.js';
 import type { ClatSides } from './sides.js';
 import type { Lifecycle } from './state.js';
 import type { PrefixSource } from './status.js';
 import type { DatapathSupervisor } from './supervisor.js';
+import { describeMode, type UplinkMode } from './uplink-mode.js';
 
 /** The identity the CLAT runs with. */
 export interface Session {
@@ -30,6 +42,8 @@ export interface Session {
   clat4: string;
   clat6: string;
   mtu: number;
+  /** How the IPv6 address was obtained. */
+  mode: UplinkMode;
 }
 
 export interface BringUpRequest {
@@ -41,6 +55,10 @@ export interface BringUpRequest {
   reason: string;
   /** Probe this address again instead of drawing one (resuming with the same identity). */
   keep?: string;
+  /** How to obtain the IPv6 address (uplink-mode.ts). */
+  mode: UplinkMode;
+  /** Mode 4: the leased address is configured on the uplink now (to be taken off, again if need be). */
+  leasePresent?: boolean;
 }
 
 /** A DAD that ended without an address: blocked (every address answered for) or interrupted. */
@@ -49,6 +67,8 @@ export type FailedDad = Exclude<DadVerdict, { type: 'unique' } | { type: 'stoppe
 export type BringUpResult =
   | { type: 'running'; session: Session }
   | { type: 'dad-failed'; verdict: FailedDad }
+  /** The kernel refused the anycast join for `address` (no prefix on the uplink covers it). */
+  | { type: 'anycast-refused'; address: string; reason: string }
   /** The daemon is stopping, or a newer identity took over. */
   | { type: 'stopped' };
 
@@ -87,32 +107,34 @@ export class BringUp {
   async run(o: BringUpRequest): Promise<BringUpResult> {
     const { lifecycle, log, sides, dp, addr } = this.ctx;
     const cfg = this.ctx.cfg();
-    if (dp.running && lifecycle.state === 'running' && cfg.dad === 'strict') await dp.pause();
+    const m = o.mode;
+    if (dp.running && lifecycle.state === 'running' && cfg.dad === 'strict' && m.dad) await dp.pause();
 
-    // Step 4: addresses. --v6 is the first choice; a duplicate of it is replaced like any other.
+    // Step 4: addresses, as the address mode says (uplink-mode.ts). A leased one is never redrawn.
     // An IPv4 side kept from an attempt that did not finish (DAD interrupted) keeps its address.
     const ipv4 = await addr.ipv4(this.ctx.session()?.clat4 ?? sides.ipv4?.v4, cfg.v4);
-    const draw = addr.drawer(o.prefix64, o.prefix, ipv4);
-    const first = o.keep ?? cfg.v6 ?? draw();
-    log.info(
-      'addresses',
-      `CLAT IPv4 ${ipv4}${cfg.v4 ? ' (--v4)' : ' (RFC 7335)'}, IPv6 ${first}${cfg.v6 ? ' (--v6)' : ` (checksum-neutral in ${o.prefix64}/64)`}`,
-    );
+    const draw = m.drawIn && addr.drawer(m.drawIn, o.prefix, ipv4);
+    const first = o.keep ?? m.address ?? (draw as () => string)();
+    log.info('address-mode', describeMode(m), { mode: m.mode, announce: m.announce });
+    const from =
+      m.mode === 4
+        ? '--v6, leased'
+        : `checksum-neutral in ${m.drawIn ? formatPrefix6(m.drawIn) : o.prefix64}${m.mode === 3 ? ', --v6-prefix' : ''}`;
+    log.info('addresses', `CLAT IPv4 ${ipv4}${cfg.v4 ? ' (--v4)' : ' (RFC 7335)'}, IPv6 ${first} (${from})`);
 
-    // Step 5: receive and announce, then DAD on the wire.
-    const up = await sides.openUplink(o.uplink, first, o.prefix);
+    // Step 5: a leased address off the uplink, receive and announce, then DAD on the wire.
+    if (m.take && m.address !== undefined) await sides.take(o.uplink, m.address, o.leasePresent === true);
+    else await sides.giveBack();
     if (lifecycle.done) return { type: 'stopped' };
-    const sys = await this.ctx.plumbing.dadParams(o.uplink.name);
-    lifecycle.go('dad', o.reason);
-    addr.begin(cfg.dad);
-    log.info('dad', `probing ${first}: ${sys.transmits} probe(s) ${sys.retransMs} ms apart (--dad ${cfg.dad})`);
-
-    // A DAD still running for an earlier identity (optimistic mode) must not move the new one.
-    this.#dadRun?.abort();
-    const mine = new AbortController();
-    this.#dadRun = mine;
-    const signal = AbortSignal.any([this.ctx.stopSignal, mine.signal]);
-    let current = first;
+    let up: UplinkSide;
+    try {
+      up = await sides.openUplink(o.uplink, first, o.prefix, m.announce);
+    } catch (e) {
+      if (m.announce === 'anycast' && isAnycastRefused(e))
+        return { type: 'anycast-refused', address: first, reason: (e as Error).message };
+      throw e;
+    }
+    if (lifecycle.done) return { type: 'stopped' };
     const session: Session = {
       uplink: o.uplink,
       pref64: o.prefix,
@@ -121,60 +143,81 @@ export class BringUp {
       clat4: ipv4,
       clat6: first,
       mtu: o.mtu,
+      mode: m,
     };
-    const onAddress = async (address: string) => {
-      if (address === current) return;
-      this.ctx.changes.change('address-duplicate', `${current} is a duplicate; trying ${address}`);
-      current = address;
-      session.clat6 = address;
-      await up.retarget(address, o.prefix);
-      if (cfg.dad === 'optimistic' && this.ctx.session() === session) await dp.reconfigure(this.ctx.params(session));
-    };
-    // DAD holds the CLAT back for about a second (DupAddrDetectTransmits × RetransTimer), and new
-    // workers take about as long to start and warm up their JIT. So a first datapath starts now,
-    // paused, with the IPv4 side built for it: nothing is sent from the address before DAD passes,
-    // and translation starts as soon as it does. (Optimistic DAD translates at once anyway.)
+    lifecycle.go('dad', o.reason);
     let early: Promise<DatapathHandle | Error> | undefined;
-    if (cfg.dad !== 'optimistic' && !dp.running) {
-      const v4 = await this.ctx.buildIpv4Side(o.uplink, ipv4, o.mtu);
-      if (lifecycle.done) return { type: 'stopped' };
-      early = dp.start(up, v4, this.ctx.params(session), true).catch((e: Error) => e);
-    }
-    const probing = addr.probe({
-      uplink: o.uplink,
-      side: up,
-      first,
-      redraw: draw,
-      mode: cfg.dad,
-      params: sys,
-      onAddress,
-      signal,
-    });
-    if (cfg.dad === 'optimistic') {
-      probing.then(
-        (v) => {
-          if (lifecycle.done || mine.signal.aborted) return;
-          if (v.type === 'unique') log.info('dad', `${v.address} is unique after ${v.attempts} attempt(s)`);
-          else if (v.type !== 'stopped') this.ctx.onLateVerdict(v);
-        },
-        (e: Error) => {
-          if (!mine.signal.aborted && !lifecycle.done) this.ctx.onLateError(e);
-        },
-      );
+    if (!m.dad) {
+      const why = `${first} is in ${m.drawIn ? formatPrefix6(m.drawIn) : 'a prefix'}, routed to this host: no other node on the link uses it`;
+      this.#dadRun?.abort();
+      this.#dadRun = undefined;
+      addr.skip(why);
+      log.info('dad', `DAD skipped: ${why}`);
     } else {
-      const v = await probing;
-      const startError = await this.#adoptEarly(early);
-      if (lifecycle.done || v.type === 'stopped') return { type: 'stopped' };
-      if (v.type !== 'unique') return { type: 'dad-failed', verdict: v };
-      session.clat6 = v.address;
-      log.info(
-        'dad',
-        cfg.dad === 'off'
-          ? `probes sent for ${v.address}; not waiting (--dad off)`
-          : `${v.address} is unique after ${v.attempts} attempt(s)`,
-      );
-      // The datapath started during DAD failed: the step is tried again (the sides stay).
-      if (startError) throw startError;
+      const sys = await this.ctx.plumbing.dadParams(o.uplink.name);
+      addr.begin(cfg.dad);
+      log.info('dad', `probing ${first}: ${sys.transmits} probe(s) ${sys.retransMs} ms apart (--dad ${cfg.dad})`);
+
+      // A DAD still running for an earlier identity (optimistic mode) must not move the new one.
+      this.#dadRun?.abort();
+      const mine = new AbortController();
+      this.#dadRun = mine;
+      const signal = AbortSignal.any([this.ctx.stopSignal, mine.signal]);
+      let current = first;
+      const onAddress = async (address: string) => {
+        if (address === current) return;
+        this.ctx.changes.change('address-duplicate', `${current} is a duplicate; trying ${address}`);
+        current = address;
+        session.clat6 = address;
+        await up.retarget(address, o.prefix);
+        if (cfg.dad === 'optimistic' && this.ctx.session() === session) await dp.reconfigure(this.ctx.params(session));
+      };
+      // DAD holds the CLAT back for about a second (DupAddrDetectTransmits × RetransTimer), and new
+      // workers take about as long to start and warm up their JIT. So a first datapath starts now,
+      // paused, with the IPv4 side built for it: nothing is sent from the address before DAD passes,
+      // and translation starts as soon as it does. (Optimistic DAD translates at once anyway.)
+      if (cfg.dad !== 'optimistic' && !dp.running) {
+        const v4 = await this.ctx.buildIpv4Side(o.uplink, ipv4, o.mtu);
+        if (lifecycle.done) return { type: 'stopped' };
+        early = dp.start(up, v4, this.ctx.params(session), true).catch((e: Error) => e);
+      }
+      const probing = addr.probe({
+        uplink: o.uplink,
+        side: up,
+        first,
+        // A leased address is the only one the network delivers here: a duplicate is not replaced.
+        redraw: m.redraw ? draw : undefined,
+        mode: cfg.dad,
+        params: sys,
+        onAddress,
+        signal,
+      });
+      if (cfg.dad === 'optimistic') {
+        probing.then(
+          (v) => {
+            if (lifecycle.done || mine.signal.aborted) return;
+            if (v.type === 'unique') log.info('dad', `${v.address} is unique after ${v.attempts} attempt(s)`);
+            else if (v.type !== 'stopped') this.ctx.onLateVerdict(v);
+          },
+          (e: Error) => {
+            if (!mine.signal.aborted && !lifecycle.done) this.ctx.onLateError(e);
+          },
+        );
+      } else {
+        const v = await probing;
+        const startError = await this.#adoptEarly(early);
+        if (lifecycle.done || v.type === 'stopped') return { type: 'stopped' };
+        if (v.type !== 'unique') return { type: 'dad-failed', verdict: v };
+        session.clat6 = v.address;
+        log.info(
+          'dad',
+          cfg.dad === 'off'
+            ? `probes sent for ${v.address}; not waiting (--dad off)`
+            : `${v.address} is unique after ${v.attempts} attempt(s)`,
+        );
+        // The datapath started during DAD failed: the step is tried again (the sides stay).
+        if (startError) throw startError;
+      }
     }
 
     // Step 6: the IPv4 side (kept across address changes).

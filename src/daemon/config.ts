@@ -11,6 +11,7 @@ import { parseIPv4 } from '../core/addr/ipv4.js';
 import { parseIPv6 } from '../core/addr/ipv6.js';
 import { type Prefix6, parsePrefix6 } from '../core/addr/prefix.js';
 import { validateRfc6052Prefix } from '../core/addr/rfc6052.js';
+import { IN_PREFIX_MAX_LEN, IN_PREFIX_MIN_LEN } from '../core/nd/neutral.js';
 import { type CommandSpec, type OptionSpec, UsageError } from '../options/args.js';
 
 export type Mode = 'auto' | 'always';
@@ -37,7 +38,10 @@ export interface RunConfig {
   dns64Servers: string[];
   mode: Mode;
   v4?: string;
+  /** The address the network leased to this host for the CLAT (address mode 4). */
   v6?: string;
+  /** A prefix routed or delegated to the host, /32 to /96: the CLAT address is drawn in it (address mode 3). */
+  v6Prefix?: Prefix6;
   dad: DadMode;
   routeMetric: number;
   /** IPv4 MTU of the TUN, overriding the one derived from the uplink's path MTU. */
@@ -106,7 +110,12 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   v6: {
     type: 'string',
     value: 'ADDR',
-    help: 'first CLAT IPv6 address to try; DAD replaces it if taken (default: checksum-neutral in the uplink /64)',
+    help: 'CLAT IPv6 address the network leased to this host for the CLAT; taken off the uplink while clatd runs (default: checksum-neutral in the uplink /64)',
+  },
+  'v6-prefix': {
+    type: 'string',
+    value: 'PREFIX',
+    help: 'prefix routed or delegated to this host, /32 to /96: the CLAT IPv6 address is drawn in it, without DAD (default: the uplink /64)',
   },
   dad: { type: 'string', value: 'strict|optimistic|off', help: 'duplicate address detection mode (default: strict)' },
   'route-metric': { type: 'string', value: 'N', help: 'metric of the IPv4 default route (default: 2048)' },
@@ -316,6 +325,13 @@ export function resolveConfig(
       fail('v6', `must be a unicast address outside fe80::/10, got "${v6}"`);
     }
   }
+  const v6Prefix = parseV6Prefix(str('v6-prefix'), (what) => fail('v6-prefix', what));
+  if (v6 !== undefined && v6Prefix !== undefined) {
+    fail(
+      'v6-prefix',
+      'and --v6 exclude each other: --v6 is one leased address, --v6-prefix a routed prefix to draw in',
+    );
+  }
   const icmpSrcV4 = str('icmp-src-v4') ?? DEFAULTS.icmpSrcV4;
   try {
     parseIPv4(icmpSrcV4);
@@ -348,6 +364,7 @@ export function resolveConfig(
     mode: oneOf('mode', ['auto', 'always'] as const, DEFAULTS.mode),
     v4,
     v6,
+    v6Prefix,
     dad: oneOf('dad', ['strict', 'optimistic', 'off'] as const, DEFAULTS.dad),
     routeMetric: int('route-metric', 0, 0xffffffff) ?? DEFAULTS.routeMetric,
     mtu: int('mtu', 576, 65507),
@@ -368,6 +385,31 @@ export function resolveConfig(
     metricsAllowRemote: allowRemote,
     user,
   };
+}
+
+/**
+ * --v6-prefix: a prefix (no host bits) of /32 to /96 — the CLAT address takes 16 neutral and at
+ * least 16 random bits after it — and a global unicast one (not multicast, link-local or ::).
+ */
+function parseV6Prefix(text: string | undefined, fail: (what: string) => never): Prefix6 | undefined {
+  if (text === undefined) return undefined;
+  if (!text.includes('/')) return fail(`must be a prefix with its length, e.g. 2001:db8:99::/64, got "${text}"`);
+  let p: Prefix6;
+  try {
+    p = parsePrefix6(text);
+  } catch (e) {
+    return fail(`is not a prefix: ${(e as Error).message}`);
+  }
+  if (p.len < IN_PREFIX_MIN_LEN || p.len > IN_PREFIX_MAX_LEN) {
+    return fail(
+      `must be /${IN_PREFIX_MIN_LEN} to /${IN_PREFIX_MAX_LEN} (the address needs 16 checksum-neutral and at least 16 random bits), got /${p.len}`,
+    );
+  }
+  const b = p.addr;
+  if (b[0] === 0xff || (b[0] === 0xfe && (b[1] & 0xc0) === 0x80) || b.every((x) => x === 0)) {
+    return fail(`must be a global unicast prefix, got "${text}"`);
+  }
+  return p;
 }
 
 /** Parses `HOST:PORT` or `[V6]:PORT`; `fail` gets the reason. */

@@ -18,7 +18,7 @@ import { Addressing } from './addressing.js';
 import { BringUp, type BringUpRequest, type FailedDad, type Session } from './bring-up.js';
 import type { RunConfig } from './config.js';
 import type { Logger } from './log.js';
-import { ChangeTracker, observeHost, observePath } from './observe.js';
+import { ChangeTracker, type Observed, observeHost, observePath, slash64 } from './observe.js';
 import {
   type Closer,
   type DaemonDeps,
@@ -35,6 +35,15 @@ import { Lifecycle, type State } from './state.js';
 import { describeSource, type StatusSnapshot } from './status.js';
 import { RETRY_MS, StepLoop } from './step-loop.js';
 import { DatapathSupervisor } from './supervisor.js';
+import {
+  addressKey,
+  chooseUplinkMode,
+  describeMode,
+  isWait,
+  modeKey,
+  modeStatus,
+  type UplinkMode,
+} from './uplink-mode.js';
 
 export { slash64 } from './observe.js';
 export type { DadResult, PrefixSource, StatusSnapshot } from './status.js';
@@ -78,6 +87,12 @@ export class Daemon {
   #reason: string | null = null;
   /** An optimistic DAD that ended without an address, for the next step to act on. */
   #dadVerdict?: FailedDad;
+  /** The address mode last chosen (undefined while none applies). */
+  #mode?: UplinkMode;
+  /** The kernel refused the anycast join in this /64, while the uplink had these addresses. */
+  #refused?: { prefix64: string; reason: string; addresses: string };
+  /** The uplink's addresses at the last choice (a refusal holds while they stay the same). */
+  #addressKey = '';
   /** The uplink of the last observation, for status while nothing is built. */
   #seenUplink: { name: string; ifindex: number; up: boolean } | undefined;
 
@@ -260,6 +275,7 @@ export class Daemon {
       autoMode: cfg.mode === 'auto',
       current: this.#session?.uplink.index,
       tun: this.#sides.ipv4?.ifindex,
+      held: this.#sides.taken?.address,
     });
     if (this.lifecycle.done) return;
     this.#seenUplink = o.uplink && { name: o.uplink.name, ifindex: o.uplink.index, up: o.uplinkOk };
@@ -312,19 +328,37 @@ export class Daemon {
         `DAD blocked: every address tried was answered for; next round in ${Math.ceil(blocked / 1000)} s`,
       );
     }
-    return this.#follow(uplink, choice);
+    return this.#follow(uplink, choice, o);
   }
 
   /** Steps 4-7 against the current uplink and prefix: bring up, re-address, or keep running. */
-  async #follow(uplink: LinkInfo, choice: PrefixChoice): Promise<void> {
+  async #follow(uplink: LinkInfo, choice: PrefixChoice, o: Observed): Promise<void> {
     const cfg = this.#cfg;
     const { prefix, source } = choice;
-    // Step 4: the source address the kernel would use toward the prefix gives the /64 and path MTU.
+    // Step 4: the source address the kernel would use toward the prefix gives the /64 and path MTU;
+    // the address mode (uplink-mode.ts) says where the CLAT address comes from.
     const path = await observePath(this.#deps.net, uplink, prefix);
-    if (!path) return this.#wait('waiting-uplink', `uplink ${uplink.name} has no usable source address; waiting`);
-    const { prefix64 } = path;
+    const taken = this.#sides.taken;
+    const mode = chooseUplinkMode({
+      uplink: uplink.name,
+      addresses: o.global6,
+      held: taken && [{ address: taken.address, prefixLen: taken.prefixLen }],
+      source: path.source,
+      v6: cfg.v6,
+      v6Prefix: cfg.v6Prefix,
+      anycastRefused: this.#refused?.addresses === addressKey(o.global6) ? this.#refused : undefined,
+    });
+    this.#addressKey = addressKey(o.global6);
+    if (isWait(mode)) {
+      this.#mode = undefined;
+      if (this.#built) await this.#teardown(mode.wait);
+      return this.#wait('waiting-uplink', `${mode.wait}; waiting`);
+    }
+    this.#mode = mode;
+    const prefix64 = path.prefix64 ?? (mode.address ? slash64(mode.address) : '::');
     const mtu = cfg.mtu ?? ipv4Mtu(path.mtu);
-    const base = { uplink, prefix, source, prefix64, mtu };
+    const leasePresent = mode.address !== undefined && o.global6.some((a) => a.address === mode.address);
+    const base = { uplink, prefix, source, prefix64, mtu, mode, leasePresent };
 
     const cur = this.#session;
     if (!cur) {
@@ -335,18 +369,26 @@ export class Daemon {
       return this.#bringUp({ ...base, reason: 'start' });
     }
     const prefixChanged = prefixKey(cur.pref64) !== prefixKey(prefix);
-    const lanChanged = cfg.v6 === undefined && cur.prefix64 !== prefix64;
-    if (lanChanged)
-      this.#changes.change('prefix64-changed', `uplink /64 ${cur.prefix64}/64 -> ${prefix64}/64; new CLAT address`);
-    if (prefixChanged || lanChanged || this.#redraw) {
+    const modeChanged = modeKey(cur.mode) !== modeKey(mode);
+    if (modeChanged) {
+      const lan = cur.mode.mode <= 2 && mode.mode <= 2 && cur.mode.announce === mode.announce;
+      if (lan)
+        this.#changes.change('prefix64-changed', `uplink /64 ${cur.prefix64}/64 -> ${prefix64}/64; new CLAT address`);
+      else this.#changes.change('address-mode-changed', `${describeMode(mode)} (was mode ${cur.mode.mode})`);
+      // Another way of announcing needs another uplink side, under a datapath that uses it.
+      if (cur.mode.announce !== mode.announce) await this.#teardown(`address mode now ${mode.mode}`);
+    }
+    if (prefixChanged || modeChanged || this.#redraw) {
       this.#redraw = false;
       const reason = prefixChanged
         ? `NAT64 prefix now ${formatPrefix6(prefix)}`
-        : lanChanged
-          ? 'uplink /64 changed'
+        : modeChanged
+          ? `address mode ${mode.mode}: ${mode.how}`
           : 'configuration reloaded';
       return this.#bringUp({ ...base, reason });
     }
+    // A leased address put back on the uplink (a DHCPv6 client renewing it) is taken off again.
+    if (mode.take && leasePresent && mode.address !== undefined) await this.#sides.take(uplink, mode.address, true);
     const v4 = this.#sides.ipv4;
     if (mtu !== cur.mtu && v4) {
       this.#changes.change('mtu-changed', `IPv4 MTU ${cur.mtu} -> ${mtu}`);
@@ -394,6 +436,13 @@ export class Daemon {
   async #bringUp(o: BringUpRequest): Promise<void> {
     const r = await this.#bringup.run(o);
     if (r.type === 'dad-failed') return this.#afterFailedDad(r.verdict);
+    if (r.type === 'anycast-refused') {
+      // The next step chooses again, with the refusal: clatd answers for the address itself (mode 2).
+      this.#refused = { prefix64: slash64(r.address), reason: r.reason, addresses: this.#addressKey };
+      this.log.warn('address-mode', `the kernel refused the anycast join for ${r.address}: ${r.reason}`);
+      await this.#teardown('anycast join refused');
+      return this.kick();
+    }
     if (r.type !== 'running' || this.lifecycle.done) return;
     this.#session = r.session;
     this.#reason = null;
@@ -542,6 +591,7 @@ export class Daemon {
       clat4: s?.clat4 ?? null,
       clat6: s?.clat6 ?? null,
       prefix64: s ? `${s.prefix64}/64` : null,
+      uplinkMode: modeStatus(s?.mode ?? this.#mode),
       tun: this.#sides.ipv4?.name ?? null,
       mtu: s?.mtu ?? null,
       offload: this.#dp.offload(),

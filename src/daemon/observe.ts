@@ -14,6 +14,8 @@ export interface Observed {
   why?: string;
   /** The uplink's on-link IPv6 prefixes (its global addresses with their prefix length). */
   onLink: Prefix6[];
+  /** The uplink's global IPv6 addresses (not tentative) with their prefix lengths. */
+  global6: { address: string; prefixLen: number }[];
   native4: boolean;
   /** The TUN of the IPv4 side no longer exists (deleted from outside: `ip link del`). */
   tunGone?: boolean;
@@ -36,13 +38,14 @@ export function isLinkLocalOrLoopback(address: string): boolean {
  * Looks at the host: the uplink (`iface`, or that of the IPv6 default route), up and with a global
  * address; native IPv4 (only asked in auto mode); and whether the TUN `tun` (ifindex) is gone.
  * `current` is the uplink in use: while it still exists without its default route, it is down, not gone.
+ * `held`: a leased address clatd took off the uplink, which still counts as the uplink's.
  */
 export async function observeHost(
   net: NetPort,
-  o: { iface?: string; autoMode: boolean; current?: number; tun?: number },
+  o: { iface?: string; autoMode: boolean; current?: number; tun?: number; held?: string },
 ): Promise<Observed> {
   const links = await net.links();
-  const none = { onLink: [], native4: false };
+  const none = { onLink: [], global6: [], native4: false };
   let uplink: LinkInfo | undefined;
   if (o.iface !== undefined) {
     uplink = links.find((l) => l.name === o.iface);
@@ -65,25 +68,26 @@ export async function observeHost(
   const globals = addrs.filter(
     (a) => a.ifindex === uplink.index && a.family === 6 && a.scope === 'global' && !a.tentative,
   );
-  if (globals.length === 0) {
+  if (globals.length === 0 && o.held === undefined) {
     return { uplink, uplinkOk: false, why: `uplink ${uplink.name} has no global IPv6 address`, ...none };
   }
   const onLink = globals.filter((a) => a.prefixLen < 128).map((a) => parsePrefix6(`${a.address}/${a.prefixLen}`, true));
   const native4 = o.autoMode && (await net.defaultRoutes4()).some((r) => r.ifindex !== o.tun);
   const tunGone = o.tun !== undefined && !links.some((l) => l.index === o.tun);
-  return { uplink, uplinkOk: true, onLink, native4, tunGone };
+  const global6 = globals.map((a) => ({ address: a.address, prefixLen: a.prefixLen }));
+  return { uplink, uplinkOk: true, onLink, global6, native4, tunGone };
 }
 
 /**
- * The path toward the NAT64 prefix: the /64 of the source address the kernel would use (`ip -6
- * route get PREFIX oif UPLINK`; any global address of the uplink when it names none) and the path
- * MTU (the route's, else the uplink's). Undefined when the uplink has no usable source.
+ * The path toward the NAT64 prefix: the source address the kernel would use (`ip -6 route get
+ * PREFIX oif UPLINK`; any global address of the uplink when it names none) and its /64, and the
+ * path MTU (the route's, else the uplink's). Without a usable source, only the MTU.
  */
 export async function observePath(
   net: NetPort,
   uplink: LinkInfo,
   prefix: Prefix6,
-): Promise<{ prefix64: string; mtu: number } | undefined> {
+): Promise<{ source?: string; prefix64?: string; mtu: number }> {
   const route = await net.routeGet6(formatIPv6(prefix.addr), uplink.index);
   let src = route?.src;
   if (!src || isLinkLocalOrLoopback(src)) {
@@ -92,8 +96,9 @@ export async function observePath(
       (a) => a.ifindex === uplink.index && a.family === 6 && a.scope === 'global' && !a.tentative,
     )?.address;
   }
-  if (!src) return undefined;
-  return { prefix64: slash64(src), mtu: route?.mtu ?? uplink.mtu };
+  const mtu = route?.mtu ?? uplink.mtu;
+  if (!src) return { mtu };
+  return { source: src, prefix64: slash64(src), mtu };
 }
 
 /**
@@ -115,6 +120,8 @@ export const CHANGE_LEVEL: Record<string, LogLevel> = {
   'prefix64-changed': 'info',
   'mtu-changed': 'info',
   'address-duplicate': 'info',
+  'address-mode-changed': 'info',
+  'address-retaken': 'warn',
   'tun-gone': 'warn',
   'ipv4-restored': 'warn',
   'nft-restored': 'warn',

@@ -76,6 +76,8 @@ export interface IdentityPort {
   selectIPv4(inUse: string[]): string | undefined;
   /** A random checksum-neutral CLAT IPv6 address in `prefix64` (the /64, as an address). */
   generateIPv6(o: { prefix64: string; pref64: Prefix6; ipv4: string }): string;
+  /** The same in a prefix routed to the host, /32 to /96 (--v6-prefix). */
+  generateInPrefix(o: { prefix: Prefix6; pref64: Prefix6; ipv4: string }): string;
 }
 
 export interface DadParams {
@@ -111,7 +113,7 @@ export interface DadDuplicate {
 export interface DadPort {
   /**
    * Runs DAD on the wire for `first`, drawing a new address with `redraw` on a duplicate (at most 3
-   * times). `onAddress` is awaited before each new address is probed (so the receive side can follow
+   * times; never without `redraw`). `onAddress` is awaited before each new address is probed (so the receive side can follow
    * it); when `onAddress` rejects, the run ends and rejects with its error. In `off` mode it sends
    * the probes and resolves at once. Socket and link failures end it as `interrupted`, never reject.
    */
@@ -120,7 +122,8 @@ export interface DadPort {
     /** The uplink side open for `first` (its raw socket sends the probes). */
     side: UplinkSide;
     first: string;
-    redraw: () => string;
+    /** Undefined: a duplicate ends the run (a leased address is not ours to replace). */
+    redraw?: () => string;
     params: DadParams;
     onAddress: (address: string) => Promise<void>;
     signal: AbortSignal;
@@ -146,6 +149,25 @@ export interface XlatParams {
  * - `none`: nobody; the address is in a prefix routed to the host, so no one solicits it.
  */
 export type Announce = 'anycast' | 'respond' | 'none';
+
+/**
+ * An address clatd took off the uplink to serve it itself (a leased --v6 address), recorded before
+ * it was removed so that exit, `clatd cleanup` or the next start after a crash puts it back.
+ */
+export interface TakenAddress {
+  readonly address: string;
+  readonly prefixLen: number;
+  /** Puts it back on the uplink as it was (flags, remaining lifetimes) and forgets the record; says what it did. */
+  giveBack(): Promise<string[]>;
+}
+
+/**
+ * The error of an anycast join the kernel refused because no prefix on the uplink covers the
+ * address (openUplink or retarget with `anycast`): its `errnoName` is `EADDRNOTAVAIL`.
+ */
+export function isAnycastRefused(e: unknown): boolean {
+  return (e as { errnoName?: string } | null)?.errnoName === 'EADDRNOTAVAIL';
+}
 
 /** The receive and transmit side on the uplink: packet socket, raw socket with anycast, nft drop rule. */
 export interface UplinkSide {
@@ -223,6 +245,11 @@ export interface DatapathHandle {
 
 export interface PlumbingPort {
   openUplink(uplink: LinkInfo, clat6: string, pref64: Prefix6, announce: Announce): Promise<UplinkSide>;
+  /**
+   * Takes `address` off the uplink (recording it first, with its prefix length, flags and
+   * lifetimes); undefined when it is not configured there.
+   */
+  takeAddress(uplink: LinkInfo, address: string): Promise<TakenAddress | undefined>;
   createIpv4Side(o: { uplink: LinkInfo; name: string; v4: string; mtu: number; metric: number }): Promise<Ipv4Side>;
   /**
    * Starts the datapath. `onFailure` is called (at most once per handle) when a part of it dies on

@@ -4,7 +4,7 @@
  *
  *   log level, log format        at once
  *   translator settings, --mtu   the running datapath is reconfigured
- *   --pref64, --v6, --dad        the CLAT addresses are chosen again (new DAD)
+ *   --pref64, --v6, --v6-prefix, --dad   the CLAT addresses are chosen again (new DAD)
  *   --v4, --route-metric         the IPv4 side (TUN, route) is built again
  *   --interface, --control, --workers, --offload, --metrics, --user   at the next start
  */
@@ -37,7 +37,11 @@ export function planReload(old: RunConfig, next: RunConfig): ReloadPlan {
   return {
     cfg,
     restart: [...restart],
-    redraw: prefix(old) !== prefix(next) || old.v6 !== next.v6 || old.dad !== next.dad,
+    redraw:
+      prefix(old) !== prefix(next) ||
+      old.v6 !== next.v6 ||
+      !same(old.v6Prefix && formatPrefix6(old.v6Prefix), next.v6Prefix && formatPrefix6(next.v6Prefix)) ||
+      old.dad !== next.dad,
     rebuild,
     reconfigure: !same(old.translator, next.translator) || old.mtu !== next.mtu,
   };

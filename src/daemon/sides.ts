@@ -1,12 +1,21 @@
 /**
  * What the CLAT builds on the host, besides the datapath: the uplink side (anycast raw socket, nft
- * drop rule, proxy_delay) and the IPv4 side (TUN, /32, MTU, default route). Holds each as soon as
- * it exists, so closing always takes down exactly what exists; and puts back what was changed
- * under a running CLAT from outside (the TUN set down or stripped, the nft table deleted).
+ * drop rule, proxy_delay), the IPv4 side (TUN, /32, MTU, default route) and a leased address taken
+ * off the uplink (address mode 4). Holds each as soon as it exists, so closing always takes down
+ * (or gives back) exactly what exists; and puts back what was changed under a running CLAT from
+ * outside (the TUN set down or stripped, the nft table deleted).
  */
 import type { Prefix6 } from '../core/addr/prefix.js';
 import type { Logger } from './log.js';
-import { type Announce, type Ipv4Side, type LinkInfo, type PlumbingPort, tunName, type UplinkSide } from './ports.js';
+import {
+  type Announce,
+  type Ipv4Side,
+  type LinkInfo,
+  type PlumbingPort,
+  type TakenAddress,
+  tunName,
+  type UplinkSide,
+} from './ports.js';
 
 const ANNOUNCED_BY: Record<Announce, string> = {
   anycast: 'raw socket with anycast',
@@ -17,6 +26,7 @@ const ANNOUNCED_BY: Record<Announce, string> = {
 export class ClatSides {
   #up?: UplinkSide;
   #ipv4?: Ipv4Side;
+  #taken?: TakenAddress;
   /** Who deleted (part of) the nft table of the uplink side, until it is put back. */
   #filterLostBy: string | undefined;
 
@@ -35,8 +45,44 @@ export class ClatSides {
     return this.#ipv4;
   }
 
+  /** The leased address taken off the uplink, if any. */
+  get taken(): TakenAddress | undefined {
+    return this.#taken;
+  }
+
   get any(): boolean {
-    return this.#up !== undefined || this.#ipv4 !== undefined;
+    return this.#up !== undefined || this.#ipv4 !== undefined || this.#taken !== undefined;
+  }
+
+  /**
+   * Takes the leased `address` off the uplink (mode 4) when it is configured there: `present` says
+   * it is (again: a DHCPv6 client renewing it puts it back). Gives back another one held before.
+   */
+  async take(uplink: LinkInfo, address: string, present: boolean): Promise<void> {
+    if (this.#taken && this.#taken.address !== address) await this.giveBack();
+    if (!present && this.#taken) return;
+    if (!this.any) await this.#clearLeftovers(uplink);
+    const again = this.#taken !== undefined;
+    const t = await this.plumbing.takeAddress(uplink, address);
+    if (!t) return;
+    this.#taken = t;
+    if (again) this.change('address-retaken', `${address} was put back on ${uplink.name}; taken off again`);
+    else this.log.info('address', `took ${address}/${t.prefixLen} off ${uplink.name} to serve it (put back on exit)`);
+  }
+
+  /** Puts back the leased address taken off the uplink, if any. */
+  async giveBack(): Promise<void> {
+    const t = this.#taken;
+    this.#taken = undefined;
+    if (!t) return;
+    for (const what of await t.giveBack()) this.log.info('address', what);
+  }
+
+  /** The uplink may be known only now (it was not at start): clear what a crashed run left on it. */
+  async #clearLeftovers(uplink: LinkInfo): Promise<void> {
+    for (const what of await this.plumbing.cleanupLeftovers(uplink.name)) {
+      this.log.warn('recovery', `removed leftover of an earlier clatd: ${what}`);
+    }
   }
 
   /** The uplink side for `clat6`: opened (after clearing a crashed run's leftovers) or pointed at it. */
@@ -57,12 +103,7 @@ export class ClatSides {
       this.log.info('receive', `receive side now for ${clat6}`);
       return this.#up;
     }
-    if (!this.#ipv4) {
-      // The uplink may be known only now (it was not at start): clear what a crashed run left on it.
-      for (const what of await this.plumbing.cleanupLeftovers(uplink.name)) {
-        this.log.warn('recovery', `removed leftover of an earlier clatd: ${what}`);
-      }
-    }
+    if (!this.#ipv4 && !this.#taken) await this.#clearLeftovers(uplink);
     this.#up = await this.plumbing.openUplink(uplink, clat6, pref64, announce);
     this.log.info('receive', `${ANNOUNCED_BY[announce]} ${clat6} and nft drop rule on ${uplink.name}`);
     return this.#up;
@@ -125,7 +166,7 @@ export class ClatSides {
     this.change('nft-restored', `nft table inet ${up.table} was deleted by ${by}; restored`);
   }
 
-  /** Takes down both sides (uplink first); returns what failed, in words. */
+  /** Takes down both sides (uplink first), then gives back a taken address; returns what failed, in words. */
   async close(): Promise<string[]> {
     const up = this.#up;
     const v4 = this.#ipv4;
@@ -142,6 +183,11 @@ export class ClatSides {
       } catch (e) {
         failed.push(`removing the ${what} failed: ${(e as Error).message}`);
       }
+    }
+    try {
+      await this.giveBack();
+    } catch (e) {
+      failed.push(`putting back the leased address failed: ${(e as Error).message}`);
     }
     return failed;
   }

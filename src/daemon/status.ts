@@ -12,8 +12,24 @@ export type PrefixSource = 'flag' | 'ra' | 'dns64';
 /**
  * `blocked`: every address drawn in a round was answered for by another node; clatd keeps running
  * and tries a new round after a back-off (see docs/architecture.md, "DAD under attack").
+ * `skipped`: no DAD for an address in a prefix routed to the host (address mode 3; `skipped` says why).
  */
-export type DadResult = 'none' | 'pending' | 'unique' | 'probes-sent' | 'optimistic' | 'failed' | 'blocked';
+export type DadResult = 'none' | 'pending' | 'unique' | 'probes-sent' | 'optimistic' | 'failed' | 'blocked' | 'skipped';
+
+/**
+ * How the CLAT IPv6 address is obtained (src/daemon/uplink-mode.ts): 1 random in the on-link /64
+ * joined as anycast, 2 the same with clatd answering neighbor solicitations, 3 in a routed prefix
+ * (--v6-prefix), 4 a leased address (--v6); with why each earlier way did not apply.
+ */
+export interface UplinkModeStatus {
+  mode: number;
+  /** Who answers neighbor solicitations for it: the kernel (anycast), clatd (respond), nobody (none). */
+  announce: 'anycast' | 'respond' | 'none';
+  name: string;
+  /** The way taken, in words. */
+  how: string;
+  why: { mode: number; why: string }[];
+}
 
 /** One router's PREF64 as clatd holds it. */
 export interface RouterPref64 {
@@ -36,6 +52,8 @@ export interface DadStatus {
   blockedRounds: number;
   /** While blocked: seconds until the next round. */
   retryInSec: number | null;
+  /** Why DAD was skipped (result `skipped`), else null. */
+  skipped: string | null;
 }
 
 export interface StatusSnapshot {
@@ -54,6 +72,8 @@ export interface StatusSnapshot {
   clat4: string | null;
   clat6: string | null;
   prefix64: string | null;
+  /** How the CLAT IPv6 address was obtained (null until a way is chosen). */
+  uplinkMode: UplinkModeStatus | null;
   tun: string | null;
   mtu: number | null;
   /** The kernel fast path: in use, off, or why not (null without a datapath). */

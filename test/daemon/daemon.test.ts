@@ -436,14 +436,20 @@ describe('daemon DAD', () => {
     await w.daemon.stop();
   });
 
-  test('a duplicate --v6 is replaced by a drawn address', async () => {
+  test('a duplicate of a leased --v6 is not replaced: DAD is blocked and tried again after the back-off', async () => {
     const w = world({ pref64: '64:ff9b::/96', v6: '2001:db8:1::1234' });
     w.dad.duplicates.add('2001:db8:1::1234');
     await w.daemon.start();
     await flush(w.daemon);
+    assert.equal(w.daemon.state, 'dad');
+    assert.deepEqual(w.dad.probed, ['2001:db8:1::1234'], 'no other address drawn');
+    assert.equal(w.daemon.status().dad.result, 'blocked');
+    assert.equal(w.plumbing.live.size, 0, 'nothing built while the leased address is in use');
+    w.dad.duplicates.clear();
+    w.clock.advance(5_000);
+    await flush(w.daemon);
     assert.equal(w.daemon.state, 'running');
-    assert.deepEqual(w.dad.probed, ['2001:db8:1::1234', '2001:db8:1::c001']);
-    assert.equal(w.daemon.status().clat6, '2001:db8:1::c001');
+    assert.equal(w.daemon.status().clat6, '2001:db8:1::1234');
     await w.daemon.stop();
   });
 

@@ -27,6 +27,7 @@ import type {
   NetPort,
   PlumbingPort,
   RouteInfo,
+  TakenAddress,
   UplinkSide,
   XlatParams,
 } from '../../src/daemon/ports.js';
@@ -145,6 +146,14 @@ export class FakeIdentity implements IdentityPort {
     b[15] = this.n & 0xff;
     return formatIPv6(b);
   }
+  /** In a routed prefix: the prefix with the same counter in the last two bytes. */
+  generateInPrefix(o: { prefix: Prefix6 }): string {
+    const b = Uint8Array.from(o.prefix.addr);
+    this.n++;
+    b[14] = 0xd0 + (this.n >> 8);
+    b[15] = this.n & 0xff;
+    return formatIPv6(b);
+  }
 }
 
 export class FakeDad implements DadPort {
@@ -177,14 +186,14 @@ export class FakeDad implements DadPort {
         return { ok: false, kind: 'stopped', address, attempts: attempt, duplicates: dups, reason: 'aborted' };
       if (!this.duplicates.has(address)) return { ok: true, address, attempts: attempt, duplicates: dups };
       dups.push({ address, by: 'Neighbor Advertisement from fe80::99' });
-      if (attempt === 4) break;
+      if (attempt === 4 || !o.redraw) break;
       address = o.redraw();
     }
     return {
       ok: false,
       kind: 'duplicates',
       address,
-      attempts: 4,
+      attempts: dups.length,
       duplicates: dups,
       reason: `${address} is in use (Neighbor Advertisement from fe80::99)`,
     };
@@ -211,9 +220,18 @@ export class FakePlumbing implements PlumbingPort {
   dadSysctl = { transmits: 1, retransMs: 1000 };
   /** The `announce` of each openUplink. */
   announced: Announce[] = [];
+  /** The kernel refuses every anycast join with EADDRNOTAVAIL while set (no prefix covers it, as it judges). */
+  refuseAnycast = false;
+  /** Addresses taken off the uplink and not yet given back. */
+  taken = new Map<string, AddrInfo>();
 
   async openUplink(uplink: LinkInfo, clat6: string, _pref64: Prefix6, announce: Announce): Promise<UplinkSide> {
-    this.ops.push(`openUplink ${uplink.name} ${clat6}`);
+    this.ops.push(`openUplink ${uplink.name} ${clat6} ${announce}`);
+    if (announce === 'anycast' && this.refuseAnycast) {
+      throw Object.assign(new Error(`setsockopt(IPV6_JOIN_ANYCAST) ${clat6} on ${uplink.name}: EADDRNOTAVAIL`), {
+        errnoName: 'EADDRNOTAVAIL',
+      });
+    }
     this.announced.push(announce);
     this.live.add('uplink');
     return {
@@ -235,6 +253,24 @@ export class FakePlumbing implements PlumbingPort {
       close: async () => {
         this.ops.push('closeUplink');
         this.live.delete('uplink');
+      },
+    };
+  }
+  async takeAddress(uplink: LinkInfo, address: string): Promise<TakenAddress | undefined> {
+    const net = this.net;
+    const a = net?.addrs.find((x) => x.ifindex === uplink.index && x.address === address);
+    if (!net || !a) return undefined;
+    this.ops.push(`takeAddress ${address}/${a.prefixLen}`);
+    net.addrs = net.addrs.filter((x) => x !== a);
+    this.taken.set(address, a);
+    return {
+      address,
+      prefixLen: a.prefixLen,
+      giveBack: async () => {
+        this.ops.push(`giveBack ${address}`);
+        this.taken.delete(address);
+        if (!net.addrs.some((x) => x.ifindex === a.ifindex && x.address === address)) net.addrs.push(a);
+        return [`${address}/${a.prefixLen} put back`];
       },
     };
   }

@@ -93,7 +93,7 @@ describe('Addressing', () => {
     const log = new Logger({ level: 'debug', write: (l) => lines.push(l) });
     const a = new Addressing({ clock, net, dad, identity }, log, 'strict');
     const probe = () => {
-      const draw = a.drawer('2001:db8:1::', params.pref64, '192.0.0.4');
+      const draw = a.drawer(parsePrefix6('2001:db8:1::/64'), params.pref64, '192.0.0.4');
       a.begin('strict');
       return a.probe({
         uplink: net.links_[1],

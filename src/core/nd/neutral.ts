@@ -186,27 +186,98 @@ export interface GenerateInput {
  * host order). A reserved IID (RFC 5453) is never returned: such a draw is repeated.
  */
 export function generateClatAddressBytes(input: GenerateInput): Uint8Array {
-  const random = input.random ?? cryptoRandom;
   const p64 = toPrefix64(input.prefix64);
+  const addr = new Uint8Array(16);
+  addr.set(p64, 0);
+  return generateInPrefixBytes({
+    prefix: { addr, len: 64 },
+    pref64: input.pref64,
+    ipv4: input.ipv4,
+    random: input.random,
+  });
+}
+
+/** The prefix lengths {@link generateInPrefixBytes} takes: 16 neutral bits and at least 16 random ones fit after them. */
+export const IN_PREFIX_MIN_LEN = 32;
+export const IN_PREFIX_MAX_LEN = 96;
+
+export interface GenerateInPrefixInput {
+  /** A prefix routed or delegated to the host, /32 to /96 (host bits ignored). */
+  readonly prefix: Prefix6Input;
+  readonly pref64: Prefix6Input;
+  readonly ipv4: string | number;
+  readonly random?: RandomFill;
+}
+
+/**
+ * Draws a checksum-neutral CLAT IPv6 address in any prefix of /32 to /96: the prefix, random host
+ * bits, and one 16-bit pair set for neutrality. Up to /88 the pair is bytes 11 and 12, as for a
+ * /64 (so a /64 gives exactly the addresses {@link generateClatAddressBytes} gives); from /89 it is
+ * bytes 14 and 15, the last whole pair inside the host part. At most /96, so that at least 16 bits
+ * stay random: two CLATs in one routed prefix rarely meet, and a reserved draw can be redrawn.
+ * Never returned: an address reserved in its /64 (RFC 5453) and, for a prefix longer than /64, the
+ * prefix's Subnet-Router anycast address (host bits zero) and its top 128 (RFC 2526).
+ */
+export function generateInPrefixBytes(input: GenerateInPrefixInput): Uint8Array {
+  const prefix = typeof input.prefix === 'string' ? parsePrefix6(input.prefix, true) : input.prefix;
+  const len = prefix.len;
+  if (len < IN_PREFIX_MIN_LEN || len > IN_PREFIX_MAX_LEN) {
+    throw new AddressError(
+      `a CLAT address prefix must be /${IN_PREFIX_MIN_LEN} to /${IN_PREFIX_MAX_LEN} (16 neutral and at least 16 random bits), not /${len}`,
+    );
+  }
+  const random = input.random ?? cryptoRandom;
   const pSum = prefixSum(toPref64(input.pref64));
   const target = fold(sum32(toIPv4(input.ipv4)));
+  const [hi, lo] = len <= 88 ? [11, 12] : [14, 15];
   const out = new Uint8Array(16);
-  out.set(p64, 0);
-  const iid = out.subarray(8, 16);
+  const first = len >>> 3;
+  const host = out.subarray(first, 16);
   for (let draw = 0; draw < MAX_DRAWS; draw++) {
-    random(iid);
-    out[11] = 0;
-    out[12] = 0;
+    random(host);
+    // The prefix bits, over the random ones (a prefix not on a byte boundary shares one byte).
+    for (let i = 0; i < first; i++) out[i] = prefix.addr[i];
+    const rest = len & 7;
+    if (rest !== 0) {
+      const keep = (0xff << (8 - rest)) & 0xff;
+      out[first] = (prefix.addr[first] & keep) | (out[first] & ~keep & 0xff);
+    }
+    out[hi] = 0;
+    out[lo] = 0;
     const have = fold(sum16(out, 0, 16) + pSum);
-    // What bytes 11..12 must add: target - have, in one's complement.
+    // What the pair must add: target - have, in one's complement. An even byte holds the high
+    // half of its word, an odd one the low half: bytes 11..12 add the pair byte-swapped.
     const need = fold(target + (~have & 0xffff));
-    out[11] = need & 0xff;
-    out[12] = need >>> 8;
-    if (!isReservedIid(out, 8)) return out;
+    if (hi & 1) {
+      out[hi] = need & 0xff;
+      out[lo] = need >>> 8;
+    } else {
+      out[hi] = need >>> 8;
+      out[lo] = need & 0xff;
+    }
+    if (!isReservedIid(out, 8) && !(len > 64 && isReservedInSubnet(out, len))) return out;
   }
   throw new ClatAddressError(
     `generateClatAddress: ${MAX_DRAWS} draws in a row gave a reserved interface identifier; the random source is broken`,
   );
+}
+
+/** For a subnet longer than /64: host bits all zero (RFC 4291 §2.6.1), or its highest 128 addresses (RFC 2526 §2). */
+function isReservedInSubnet(b: Uint8Array, len: number): boolean {
+  let zero = true;
+  let ones = true;
+  for (let bit = len; bit < 121; bit++) {
+    const v = (b[bit >>> 3] >>> (7 - (bit & 7))) & 1;
+    if (v) zero = false;
+    else ones = false;
+  }
+  for (let bit = 121; bit < 128; bit++) if ((b[bit >>> 3] >>> (7 - (bit & 7))) & 1) zero = false;
+  return zero || ones;
+}
+
+/** {@link generateInPrefixBytes} in RFC 5952 text form. */
+export function generateInPrefix(input: GenerateInPrefixInput): string {
+  return formatIPv6(generateInPrefixBytes(input));
 }
 
 /** {@link generateClatAddressBytes} in RFC 5952 text form. */

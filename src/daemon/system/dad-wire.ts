@@ -59,7 +59,9 @@ export class WireDad implements DadPort {
       transmits: o.params.transmits,
       retransTimerMs: o.params.retransMs,
       address: o.first,
-      nextAddress: o.redraw,
+      // Without a redraw a duplicate ends the run at once (the machine never asks for another).
+      nextAddress: o.redraw ?? (() => o.first),
+      maxRetries: o.redraw ? undefined : 0,
     });
     try {
       await o.onAddress(o.first);

@@ -5,7 +5,7 @@
  */
 import { formatIPv4 } from '../../core/addr/ipv4.js';
 import { selectClatIPv4 } from '../../core/nd/clat-ipv4.js';
-import { generateClatAddress } from '../../core/nd/neutral.js';
+import { generateClatAddress, generateInPrefix } from '../../core/nd/neutral.js';
 import { findPref64Options } from '../../core/nd/pref64.js';
 import { isOwnNftRun, TABLE_PREFIX } from '../../sys/nft.js';
 import { type NftEvent, openNftMonitor } from '../../sys/nft-events.js';
@@ -170,6 +170,7 @@ export const systemIdentity: IdentityPort = {
     }
   },
   generateIPv6: (o) => generateClatAddress({ prefix64: o.prefix64, pref64: o.pref64, ipv4: o.ipv4 }),
+  generateInPrefix: (o) => generateInPrefix({ prefix: o.prefix, pref64: o.pref64, ipv4: o.ipv4 }),
 };
 
 /** Sends one Router Solicitation on `ifindex` when privileged; without CAP_NET_RAW it quietly does nothing. */

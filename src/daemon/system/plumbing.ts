@@ -1,17 +1,28 @@
 /**
  * The daemon's PlumbingPort over the system layer: opens the uplink side and the IPv4 side, starts
  * the datapath, reads the DAD sysctls, and removes what a crashed run left behind (its nft table,
- * a classic tc filter of the kernel fast path and its clsact qdisc, and host settings it had changed).
+ * a classic tc filter of the kernel fast path and its clsact qdisc, host settings it had changed,
+ * and leased addresses it had taken off the uplink).
  */
 import type { Prefix6 } from '../../core/addr/prefix.js';
 import { OFFLOAD_TC_PRIO } from '../../offload/abi.js';
 import { clatTableName, listClatTables, removeClatFilter } from '../../sys/nft.js';
 import type { Rtnl } from '../../sys/rtnetlink/index.js';
 import { ipv6Conf } from '../../sys/sysctl.js';
-import type { Announce, DatapathHandle, Ipv4Side, LinkInfo, PlumbingPort, UplinkSide, XlatParams } from '../ports.js';
+import type {
+  Announce,
+  DatapathHandle,
+  Ipv4Side,
+  LinkInfo,
+  PlumbingPort,
+  TakenAddress,
+  UplinkSide,
+  XlatParams,
+} from '../ports.js';
 import { tunName } from '../ports.js';
 import { HostSettings } from './host-settings.js';
 import { SystemIpv4, TunInUseError } from './ipv4.js';
+import { TakenAddresses } from './taken-addresses.js';
 import { SystemUplink } from './uplink.js';
 
 export type DatapathFactory = (o: {
@@ -40,6 +51,17 @@ export class SystemPlumbing implements PlumbingPort {
       new HostSettings(this.stateDir, uplink.name),
       announce,
     );
+  }
+
+  async takeAddress(uplink: LinkInfo, address: string): Promise<TakenAddress | undefined> {
+    const record = new TakenAddresses(this.stateDir, uplink.name);
+    const e = record.take(this.rtnl, address);
+    if (!e) return undefined;
+    return {
+      address,
+      prefixLen: e.prefixLen,
+      giveBack: async () => new TakenAddresses(this.stateDir, uplink.name).giveBack(this.rtnl, address),
+    };
   }
 
   async createIpv4Side(o: { name: string; v4: string; mtu: number; metric: number }): Promise<Ipv4Side> {
@@ -98,6 +120,7 @@ export class SystemPlumbing implements PlumbingPort {
       if (this.rtnl.deleteClsactIfEmpty(uplink)) removed.push(`clsact qdisc on ${uplink}`);
     }
     removed.push(...new HostSettings(this.stateDir, uplink).restore());
+    removed.push(...new TakenAddresses(this.stateDir, uplink).giveBack(this.rtnl));
     return removed;
   }
 }

@@ -188,6 +188,9 @@ export interface AddressSpec {
   /** IFA_F_* flags (IFA_F_NODAD to skip DAD for an IPv6 address). */
   readonly flags?: number;
   readonly scope?: number;
+  /** Lifetimes in seconds (IFA_CACHEINFO); both default to forever (0xffffffff). */
+  readonly preferredLft?: number;
+  readonly validLft?: number;
 }
 
 export function encodeAddress(type: number, flags: number, s: AddressSpec): MessageBuilder {
@@ -204,6 +207,14 @@ export function encodeAddress(type: number, flags: number, s: AddressSpec): Mess
   if (s.family === 4) m.attr(IFA_LOCAL, bytes);
   m.attr(IFA_ADDRESS, bytes);
   if ((s.flags ?? 0) > 0xff) m.u32(IFA_FLAGS, s.flags ?? 0);
+  if (s.preferredLft !== undefined || s.validLft !== undefined) {
+    // struct ifa_cacheinfo { u32 ifa_prefered, ifa_valid, cstamp, tstamp }: the kernel reads the first two.
+    const ci = new Uint8Array(16);
+    const dv = view(ci);
+    dv.setUint32(0, s.preferredLft ?? 0xffffffff, LE);
+    dv.setUint32(4, s.validLft ?? 0xffffffff, LE);
+    m.attr(IFA_CACHEINFO, ci);
+  }
   return m;
 }
 

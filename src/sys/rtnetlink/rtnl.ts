@@ -79,6 +79,9 @@ export interface AddAddressOptions {
   /** IFA_F_* flags, e.g. IFA_F_NODAD. */
   readonly flags?: number;
   readonly scope?: number;
+  /** Lifetimes in seconds (default: forever). */
+  readonly preferredLft?: number;
+  readonly validLft?: number;
 }
 
 export interface RouteFilter {
