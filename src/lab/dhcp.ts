@@ -87,8 +87,9 @@ export async function startDhcpServer(lab: LabContext, shape: UplinkShape): Prom
 
 /**
  * Starts dhcpcd in the host for the uplink, in a private mount namespace whose /run is empty and
- * whose /run/dhcpcd and /var/lib/dhcpcd are folders of the lab (dhcpcd has no options for them).
- * Its DUID is the DUID-LL of the uplink's `mac`, so the server's lease names the host's interface.
+ * whose /run/dhcpcd and /var/lib/dhcpcd are folders of the lab (dhcpcd has no options for them),
+ * and in a PID namespace of its own. Its DUID is the DUID-LL of the uplink's `mac`, so the server's lease names the
+ * host's interface.
  */
 export function startDhcpClient(lab: LabContext, shape: UplinkShape, mac: string): Proc {
   const dir = join(lab.dir, 'dhcpcd');
@@ -96,14 +97,21 @@ export function startDhcpClient(lab: LabContext, shape: UplinkShape, mac: string
   mkdirSync(join(dir, 'db'), { recursive: true });
   const conf = join(dir, 'dhcpcd.conf');
   writeFileSync(conf, dhcpcdConf(leasesWanted(shape)));
+  // dhcpcd's privilege-separated helpers outlive a killed parent, and dhcpcd drops privileges,
+  // which clears a parent-death signal. So a shell waits for it as the first process of a PID
+  // namespace of its own: when the process the lab knows (unshare) ends, even by SIGKILL, the
+  // shell gets SIGKILL, and with it the kernel ends every process in that namespace.
   const mounts =
     'mount -t tmpfs -o mode=0755 clatd-lab /run && mkdir /run/dhcpcd && mount --bind "$0/run" /run/dhcpcd && ' +
-    'mount --bind "$0/db" /var/lib/dhcpcd && exec "$@"';
+    'mount --bind "$0/db" /var/lib/dhcpcd && { "$@" & wait; }';
   return lab.spawn('dhcpcd', lab.names.host, [
     'unshare',
     '--mount',
     '--propagation',
     'private',
+    '--pid',
+    '--fork',
+    '--kill-child=SIGKILL',
     'sh',
     '-c',
     mounts,

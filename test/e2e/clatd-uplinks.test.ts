@@ -11,12 +11,14 @@
  *           self-chosen address.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import type { StatusSnapshot } from '../../src/daemon/status.js';
 import {
   ADDR,
   type Capture,
+  CLI_PATH,
   duidLl,
   type Frame,
   type Lab,
@@ -24,7 +26,6 @@ import {
   ndOfFrame,
   type Proc,
   raOfFrame,
-  sleep,
   waitFor,
 } from '../../src/lab/index.js';
 import { labSuite, pingStats } from './helpers.js';
@@ -171,22 +172,57 @@ describe('uplink dhcpv6: M flag, no SLAAC, a /128 from dnsmasq to dhcpcd', () =>
     }
   });
 
-  test('removing the lab stops dhcpcd and dnsmasq by PID and removes their files', async (t) => {
+  test('dhcpcd and all its helpers end with the PID the lab knows, even on SIGKILL; removal leaves no file', async (t) => {
     const lab = suite.ready(t);
     if (!lab) return;
-    const pids = ['dhcpcd', 'dnsmasq'].map((n) => lab.findProc(n)?.pid ?? -1);
-    assert.ok(
-      pids.every((p) => p > 0),
-      `not running: ${pids}`,
-    );
+    const dhcpcd = lab.findProc('dhcpcd');
+    const dnsmasq = lab.findProc('dnsmasq');
+    assert.ok(dhcpcd && dnsmasq, 'dhcpcd or dnsmasq is not running');
+    const tree = descendants(dhcpcd.pid);
+    assert.ok(tree.length >= 2, `dhcpcd's helpers not found under ${dhcpcd.pid}: ${tree}`);
     const runDhcpcd = existsSync('/run/dhcpcd');
+    // What the orphan sweep does to a lab whose owner died: SIGKILL to the recorded PID.
+    process.kill(dhcpcd.pid, 'SIGKILL');
+    const gone = await waitFor(() => tree.every((p) => !alive(p)), 5000, 100);
+    assert.ok(gone, `dhcpcd processes left after SIGKILL of ${dhcpcd.pid}: ${tree.filter(alive)}`);
     await lab.destroy();
-    await sleep(200);
-    for (const p of pids) assert.equal(existsSync(`/proc/${p}`), false, `process ${p} still runs`);
+    assert.equal(alive(dnsmasq.pid), false, 'dnsmasq still runs');
     assert.equal(existsSync(lab.dir), false, 'the run directory (leases, DUID, PID files) is left');
     assert.equal(existsSync('/run/dhcpcd'), runDhcpcd, "dhcpcd's /run folder appeared outside the lab");
   });
 });
+
+/** Whether process `pid` exists and is not a zombie. */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** The processes below `pid` (children, their children, …). */
+function descendants(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {}
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const [c, pp] of parent) {
+      if (pp === p) {
+        out.push(c);
+        walk(c);
+      }
+    }
+  };
+  walk(pid);
+  return out;
+}
 
 describe('uplink routed: 2001:db8:99::/64 routed to the host', () => {
   const suite = labSuite({ uplink: 'routed', blobBytes: BLOB });
@@ -290,5 +326,19 @@ describe('uplink cloud: two DHCPv6 leases, the router delivers only to them', ()
     } finally {
       await r.proc.stop('SIGTERM', 5000);
     }
+  });
+});
+
+describe('clatd lab --uplink: bad input', () => {
+  const lab = (args: string[]) =>
+    spawnSync(process.execPath, [CLI_PATH, 'lab', ...args], { encoding: 'utf8', timeout: 10_000 });
+
+  test('an unknown shape, or --clatd-flags where the shape has none, is one clear usage error', () => {
+    const bad = lab(['--uplink', 'wifi']);
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.match(bad.stderr, /--uplink must be one of slaac, dhcpv6, routed, cloud, got "wifi"/);
+    const flags = lab(['--uplink', 'dhcpv6', '--clatd-flags']);
+    assert.equal(flags.status, 2, flags.stderr);
+    assert.match(flags.stderr, /--clatd-flags is for --uplink routed or cloud/);
   });
 });
