@@ -10,7 +10,7 @@ import { type Discovery, discover } from '../daemon/discover.js';
 import { missingCapabilities } from '../daemon/preflight.js';
 import { type CommandSpec, intFlag, parseCommand } from '../options/args.js';
 
-const SHARED = ['interface', 'pref64', 'dns64-server', 'mode', 'v4', 'v6', 'dad', 'mtu'] as const;
+const SHARED = ['interface', 'pref64', 'dns64-server', 'mode', 'v4', 'v6', 'v6-prefix', 'dad', 'mtu'] as const;
 
 export const DISCOVER_SPEC: CommandSpec = {
   name: 'discover',
@@ -37,7 +37,14 @@ export function formatDiscovery(d: Discovery): string {
     row('native IPv4', d.nativeIPv4 ? 'yes (clatd stays idle in --mode auto)' : 'no'),
     row('source', d.sourceAddress ? `${d.sourceAddress} (in ${d.prefix64})` : null),
     row('CLAT IPv4', d.clat4),
-    row('CLAT IPv6', d.clat6Sample ? `${d.clat6Sample} (a sample: run draws its own)` : null),
+    row('address mode', d.uplinkMode ? `${d.uplinkMode.mode}: ${d.uplinkMode.how}` : null),
+    ...(d.uplinkMode?.why ?? []).map((w) => row('', `not ${w.mode}: ${w.why}`)),
+    row(
+      'CLAT IPv6',
+      d.clat6Sample
+        ? `${d.clat6Sample}${d.uplinkMode?.mode === 4 ? ' (--v6)' : ' (a sample: run draws its own)'}`
+        : null,
+    ),
     row('IPv4 MTU', d.mtu === null ? null : String(d.mtu)),
     row('DAD', d.dad ? `${d.dad.mode}, ${d.dad.transmits} probe(s) ${d.dad.retransMs} ms apart` : null),
     ...d.notes.map((n) => row('note', n)),

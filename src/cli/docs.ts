@@ -92,6 +92,7 @@ const EXAMPLES: Record<string, string> = {
   'dns64-server': '["2001:4860:4860::6464"]',
   v4: '"192.0.0.4"',
   v6: '"2001:db8:1:2:0:0:c1a7:1"',
+  'v6-prefix': '"2001:db8:99::/64"',
   mtu: '1472',
   workers: '2',
   control: '"/run/clatd/eth0.sock"',

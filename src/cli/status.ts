@@ -4,7 +4,7 @@
  */
 import { defaultControlPath } from '../daemon/config.js';
 import { ControlError, listSockets, request } from '../daemon/control.js';
-import type { DirectionCounters } from '../daemon/ports.js';
+import type { DirectionCounters, ResponderStatus } from '../daemon/ports.js';
 import { describeSource, type StatusSnapshot } from '../daemon/status.js';
 import { type CommandSpec, parseCommand, UsageError } from '../options/args.js';
 
@@ -30,7 +30,7 @@ export function duration(sec: number): string {
   return `${s}s`;
 }
 
-function direction(name: string, c: DirectionCounters): string[] {
+function direction(name: string, c: DirectionCounters, ndBy: string): string[] {
   const drops = Object.entries(c.drops)
     .filter(([, n]) => n > 0)
     .sort((a, b) => b[1] - a[1]);
@@ -40,7 +40,7 @@ function direction(name: string, c: DirectionCounters): string[] {
     c.translated !== undefined
       ? `${c.translated} translated${c.offloaded ? ` (${c.offloaded} in the kernel)` : ''}`
       : '',
-    c.neighbor ? `${c.neighbor} neighbor discovery (answered by the kernel)` : '',
+    c.neighbor ? `${c.neighbor} neighbor discovery (answered by ${ndBy})` : '',
     c.paused ? `${c.paused} while paused` : '',
     c.oversize ? `${c.oversize} oversize` : '',
   ].filter((x) => x !== '');
@@ -52,6 +52,27 @@ function direction(name: string, c: DirectionCounters): string[] {
   const limited = c.icmpRateLimited ?? 0;
   if (errors > 0 || limited > 0)
     lines.push(`  ${''.padEnd(11)} ${errors} ICMP errors sent back, ${limited} more held back by the rate limit`);
+  return lines;
+}
+
+/** clatd's own answers to neighbor solicitations: what it did, then what it ignored by reason. */
+function responder(r: ResponderStatus): string[] {
+  const row = (k: string, v: string) => `  ${k.padEnd(11)} ${v}`;
+  const state = r.failed
+    ? `stopped: ${r.failed}`
+    : r.answering
+      ? `answering for ${r.address}`
+      : `waiting for DAD of ${r.address}`;
+  const lines = [
+    row('ND', `clatd answers neighbor solicitations itself (${state})`),
+    row(
+      '',
+      `${r.answered} answered (${r.nud} unreachability probes), ${r.defended} DAD probes of others defended, ` +
+        `${r.announced} announced, ${r.sendErrors} send errors`,
+    ),
+  ];
+  const ignored = Object.entries(r.ignored).sort((a, b) => b[1] - a[1]);
+  if (ignored.length) lines.push(row('', `ignored: ${ignored.map(([k, n]) => `${k} ${n}`).join(', ')}`));
   return lines;
 }
 
@@ -67,17 +88,33 @@ export function formatStatus(s: StatusSnapshot): string {
     );
   for (const r of s.pref64Refused) lines.push(row('', `refused PREF64 ${r.prefix} from ${r.router}: ${r.why}`));
   lines.push(row('CLAT IPv4', s.clat4 ?? '-'));
-  lines.push(row('CLAT IPv6', s.clat6 ? `${s.clat6} (in ${s.prefix64})` : '-'));
+  const where =
+    s.uplinkMode?.mode === 4 ? ' (leased)' : s.uplinkMode?.mode === 3 ? ' (routed prefix)' : ` (in ${s.prefix64})`;
+  lines.push(row('CLAT IPv6', s.clat6 ? `${s.clat6}${where}` : '-'));
+  const m = s.uplinkMode;
+  if (m) {
+    lines.push(row('mode', `${m.mode}, ${m.name}: ${m.how}`));
+    for (const w of m.why) lines.push(row('', `not ${w.mode}: ${w.why}`));
+  }
   const blocked =
     s.dad.result === 'blocked'
       ? `, every address answered for in ${s.dad.blockedRounds} round(s) in a row; next round in ${s.dad.retryInSec ?? 0} s`
       : '';
-  lines.push(row('DAD', `${s.dad.result} (--dad ${s.dad.mode}, ${s.dad.attempts} attempt(s)${blocked})`));
+  lines.push(
+    row(
+      'DAD',
+      s.dad.result === 'skipped'
+        ? `skipped: ${s.dad.skipped}`
+        : `${s.dad.result} (--dad ${s.dad.mode}, ${s.dad.attempts} attempt(s)${blocked})`,
+    ),
+  );
   for (const d of s.dad.duplicates) lines.push(row('', `duplicate ${d.address}: ${d.by}`));
   lines.push(row('TUN', s.tun ? `${s.tun}, MTU ${s.mtu}` : '-'));
   if (s.offload) lines.push(row('offload', s.offload));
   lines.push(row('uptime', duration(s.uptimeSec)));
-  lines.push(...direction('4->6', s.counters['46']), ...direction('6->4', s.counters['64']));
+  if (s.responder) lines.push(...responder(s.responder));
+  const ndBy = s.responder ? 'clatd' : 'the kernel';
+  lines.push(...direction('4->6', s.counters['46'], ndBy), ...direction('6->4', s.counters['64'], ndBy));
   // Input lost before the datapath saw it, so in none of the counts above.
   const kernelDrops = (s.counters.io as { packetKernelDrops?: number } | undefined)?.packetKernelDrops ?? 0;
   if (kernelDrops > 0)

@@ -196,8 +196,10 @@ export class BringUp {
         probing.then(
           (v) => {
             if (lifecycle.done || mine.signal.aborted) return;
-            if (v.type === 'unique') log.info('dad', `${v.address} is unique after ${v.attempts} attempt(s)`);
-            else if (v.type !== 'stopped') this.ctx.onLateVerdict(v);
+            if (v.type === 'unique') {
+              up.dadPassed(v.address);
+              log.info('dad', `${v.address} is unique after ${v.attempts} attempt(s)`);
+            } else if (v.type !== 'stopped') this.ctx.onLateVerdict(v);
           },
           (e: Error) => {
             if (!mine.signal.aborted && !lifecycle.done) this.ctx.onLateError(e);
@@ -209,6 +211,8 @@ export class BringUp {
         if (lifecycle.done || v.type === 'stopped') return { type: 'stopped' };
         if (v.type !== 'unique') return { type: 'dad-failed', verdict: v };
         session.clat6 = v.address;
+        // Only now may the address be answered for (announce `respond`).
+        up.dadPassed(v.address);
         log.info(
           'dad',
           cfg.dad === 'off'

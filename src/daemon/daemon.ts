@@ -596,6 +596,7 @@ export class Daemon {
       mtu: s?.mtu ?? null,
       offload: this.#dp.offload(),
       dad: this.#addr.status(),
+      responder: this.#sides.uplink?.responder(),
       counters: this.#dp.counters(),
       changes: { ...this.changes },
       transitions: { ...this.lifecycle.entered },

@@ -1,16 +1,18 @@
 /**
  * What `clatd run` would choose, found without changing anything: the uplink, the NAT64 prefix and
- * its source, whether native IPv4 would keep the CLAT idle, the addresses (the IPv6 one is a sample:
- * run draws its own random bits), the MTU and the DAD settings. Used by `clatd discover`.
+ * its source, whether native IPv4 would keep the CLAT idle, how the IPv6 address would be obtained
+ * (the same choice as run's, uplink-mode.ts), the addresses (the IPv6 one is a sample: run draws
+ * its own random bits), the MTU and the DAD settings. Used by `clatd discover`.
  */
 
 import { formatIPv6 } from '../core/addr/ipv6.js';
 import { formatPrefix6, type Prefix6 } from '../core/addr/prefix.js';
 import { finish, pseudoSum6, sum16 } from '../core/checksum.js';
 import type { RunConfig } from './config.js';
-import { slash64 } from './observe.js';
+import { isLinkLocalOrLoopback, slash64 } from './observe.js';
 import { type Dns64Port, type IdentityPort, ipv4Mtu, type NetPort } from './ports.js';
-import { describeSource, type PrefixSource } from './status.js';
+import { describeSource, type PrefixSource, type UplinkModeStatus } from './status.js';
+import { chooseUplinkMode, isWait, modeStatus } from './uplink-mode.js';
 
 export interface Discovery {
   uplink: { name: string; ifindex: number; how: string; up: boolean; mtu: number } | null;
@@ -24,6 +26,8 @@ export interface Discovery {
   /** What run would do now: translate, or wait and why. */
   verdict: string;
   clat4: string | null;
+  /** How run would obtain the CLAT IPv6 address (the choice run makes, uplink-mode.ts). */
+  uplinkMode: UplinkModeStatus | null;
   clat6Sample: string | null;
   sourceAddress: string | null;
   prefix64: string | null;
@@ -55,6 +59,7 @@ export async function discover(cfg: RunConfig, deps: DiscoverDeps, raWaitMs: num
     nativeIPv4: false,
     verdict: '',
     clat4: null,
+    uplinkMode: null,
     clat6Sample: null,
     sourceAddress: null,
     prefix64: null,
@@ -126,17 +131,34 @@ export async function discover(cfg: RunConfig, deps: DiscoverDeps, raWaitMs: num
 
   const inUse = addrs.filter((a) => a.family === 4).map((a) => a.address);
   d.clat4 = cfg.v4 ?? deps.identity.selectIPv4(inUse) ?? null;
+  let wait: string | undefined;
   if (prefix) {
     const route = await deps.net.routeGet6(formatIPv6(prefix.addr), link.index);
-    const src =
-      route?.src ??
-      addrs.find((a) => a.ifindex === link.index && a.family === 6 && a.scope === 'global' && !a.tentative)?.address;
+    const globals = addrs.filter(
+      (a) => a.ifindex === link.index && a.family === 6 && a.scope === 'global' && !a.tentative,
+    );
+    const src = route?.src && !isLinkLocalOrLoopback(route.src) ? route.src : globals[0]?.address;
     d.sourceAddress = src ?? null;
-    if (src) {
-      d.prefix64 = `${slash64(src)}/64`;
+    if (src) d.prefix64 = `${slash64(src)}/64`;
+    // The same choice as run's (a refused anycast join run learns only by trying).
+    const mode = chooseUplinkMode({
+      uplink: link.name,
+      addresses: globals.map((a) => ({ address: a.address, prefixLen: a.prefixLen })),
+      source: src,
+      v6: cfg.v6,
+      v6Prefix: cfg.v6Prefix,
+    });
+    if (isWait(mode)) wait = mode.wait;
+    else {
+      d.uplinkMode = modeStatus(mode);
+      const v4 = d.clat4;
       d.clat6Sample =
-        cfg.v6 ??
-        (d.clat4 ? deps.identity.generateIPv6({ prefix64: slash64(src), pref64: prefix, ipv4: d.clat4 }) : null);
+        mode.address ??
+        (v4 && mode.drawIn
+          ? mode.drawIn.len === 64
+            ? deps.identity.generateIPv6({ prefix64: formatIPv6(mode.drawIn.addr), pref64: prefix, ipv4: v4 })
+            : deps.identity.generateInPrefix({ prefix: mode.drawIn, pref64: prefix, ipv4: v4 })
+          : null);
     }
     d.mtu = cfg.mtu ?? ipv4Mtu(route?.mtu ?? link.mtu);
   }
@@ -150,8 +172,9 @@ export async function discover(cfg: RunConfig, deps: DiscoverDeps, raWaitMs: num
   else if (!global) d.verdict = `wait: ${link.name} has no global IPv6 address`;
   else if (d.nativeIPv4) d.verdict = 'idle: the host has a native IPv4 default route (--mode auto)';
   else if (!prefix) d.verdict = 'wait: no NAT64 prefix found yet';
+  else if (wait !== undefined) d.verdict = `wait: ${wait}`;
   else
-    d.verdict = `translate: ${d.clat4} <-> ${d.clat6Sample} via ${d.pref64} (${describeSource(d.pref64Source ?? 'flag')})`;
+    d.verdict = `translate: ${d.clat4} <-> ${d.clat6Sample} via ${d.pref64} (${describeSource(d.pref64Source ?? 'flag')}), address mode ${d.uplinkMode?.mode}`;
   return d;
 }
 

@@ -184,6 +184,13 @@ export function renderMetrics(s: StatusSnapshot, o: { startTimeSec?: number; pro
     'DAD rounds in a row in which every address tried was answered for by another node (0: DAD passed).',
     [[{}, s.dad.blockedRounds]],
   );
+  const m = s.uplinkMode;
+  metric(
+    'clatd_address_mode',
+    'gauge',
+    'How the CLAT IPv6 address was obtained (1 for the way in use): 1 on-link anycast, 2 on-link with clatd answering, 3 routed prefix, 4 leased.',
+    m ? [[{ mode: String(m.mode), announce: m.announce }, 1]] : [],
+  );
   metric(
     'clatd_pref64_routers',
     'gauge',
@@ -195,6 +202,27 @@ export function renderMetrics(s: StatusSnapshot, o: { startTimeSec?: number; pro
     'gauge',
     'PREF64s refused lately (they cannot be a NAT64 prefix), by where they came from.',
     s.pref64Refused.map((r) => [{ router: r.router, prefix: r.prefix }, 1]),
+  );
+  const r = s.responder;
+  metric(
+    'clatd_nd_responder_total',
+    'counter',
+    "clatd's own Neighbor Advertisements for the CLAT address (announce respond), by kind: answered (resolution and NUD), nud (of answered, unicast probes), defended (others' DAD probes), announced (unsolicited), send_error.",
+    r
+      ? [
+          [{ kind: 'answered' }, r.answered],
+          [{ kind: 'nud' }, r.nud],
+          [{ kind: 'defended' }, r.defended],
+          [{ kind: 'announced' }, r.announced],
+          [{ kind: 'send_error' }, r.sendErrors],
+        ]
+      : [],
+  );
+  metric(
+    'clatd_nd_responder_ignored_total',
+    'counter',
+    "Packets clatd's neighbor responder read and did not answer, by reason (before-dad, own-probe, bad-checksum...).",
+    r ? Object.entries(r.ignored).map(([reason, n]) => [{ reason }, n]) : [],
   );
   const c = s.control;
   metric(

@@ -175,13 +175,47 @@ export interface UplinkSide {
   readonly announce: Announce;
   /** The nftables table (family inet) holding the drop rule. */
   readonly table: string;
-  /** Points the BPF filter, the anycast membership and the nft rule at a new address / prefix. */
+  /**
+   * Points the BPF filter, the anycast membership and the nft rule at a new address / prefix. It
+   * comes before each DAD run of the address: with `respond`, nothing is answered for it until
+   * {@link dadPassed}.
+   */
   retarget(clat6: string, pref64: Prefix6): Promise<void>;
+  /**
+   * DAD found `clat6` unique (or sent its probes, --dad off): with `respond`, clatd answers
+   * neighbor solicitations for it from now on and advertises it once to all nodes. Ignored for
+   * another address than the current one; a no-op for `anycast` and `none`.
+   */
+  dadPassed(clat6: string): void;
+  /** What clatd's own neighbor responder did (`respond`; undefined for the others). */
+  responder(): ResponderStatus | undefined;
   /** Whether the nft table still holds the filter for the current address as installed. */
   filterIntact(): Promise<boolean>;
   /** Installs the nft table again, whole, for the current address (after someone deleted it). */
   restoreFilter(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** clatd's own answers to neighbor solicitations for the CLAT address (announce `respond`). */
+export interface ResponderStatus {
+  /** The address answered for. */
+  address: string;
+  /** DAD passed for it: solicitations are answered. */
+  answering: boolean;
+  /** Solicited advertisements sent (address resolution and unreachability probes). */
+  answered: number;
+  /** Of `answered`, unreachability probes (unicast to the address). */
+  nud: number;
+  /** Other nodes' DAD probes for the address, answered to all nodes (the address defended). */
+  defended: number;
+  /** Unsolicited advertisements after DAD passed. */
+  announced: number;
+  /** Advertisements the socket refused. */
+  sendErrors: number;
+  /** Packets read and not answered, by reason (malformed ones by the parser's reason). */
+  ignored: Record<string, number>;
+  /** Why the responder stopped reading (its socket failed), if it did. */
+  failed?: string;
 }
 
 /** The IPv4 side: TUN v4-<uplink>, its /32, MTU and default route. */

@@ -4,7 +4,7 @@
  * daemon can depend on them.
  */
 import type { ControlCounters } from './control.js';
-import type { Counters } from './ports.js';
+import type { Counters, ResponderStatus } from './ports.js';
 import type { State } from './state.js';
 
 export type PrefixSource = 'flag' | 'ra' | 'dns64';
@@ -79,6 +79,8 @@ export interface StatusSnapshot {
   /** The kernel fast path: in use, off, or why not (null without a datapath). */
   offload: string | null;
   dad: DadStatus;
+  /** clatd's own answers to neighbor solicitations for the CLAT address (absent: the kernel's, or nobody's). */
+  responder?: ResponderStatus;
   counters: Counters;
   changes: Record<string, number>;
   transitions: Record<State, number>;

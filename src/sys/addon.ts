@@ -92,6 +92,17 @@ export const CONSTANT_NAMES = [
   'WRITE_FATAL',
 ] as const;
 
+/**
+ * Kernel constants the shim does not export, from the Linux UAPI headers (stable ABI, the same
+ * on every architecture): a rebuild of the addon is not worth a number that cannot change.
+ */
+export const LINUX = {
+  /** IPV6_ADD_MEMBERSHIP (also IPV6_JOIN_GROUP), linux/in6.h: join a multicast group (struct ipv6_mreq). */
+  IPV6_JOIN_GROUP: 20,
+  /** IPV6_DROP_MEMBERSHIP (also IPV6_LEAVE_GROUP). */
+  IPV6_LEAVE_GROUP: 21,
+} as const;
+
 export type NativeConstants = { readonly [N in (typeof CONSTANT_NAMES)[number]]: number };
 
 /** An opaque uv_poll handle; pass it back to `pollStop`. */

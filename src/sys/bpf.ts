@@ -266,3 +266,26 @@ export function clatReceiveFilter(clat: Uint8Array): Uint8Array {
   a.ret(0);
   return a.assemble();
 }
+
+/**
+ * The filter of clatd's own neighbor responder (when it, not the kernel, answers for the CLAT
+ * address `clat`): Neighbor Solicitations with hop limit 255 whose target is `clat`, sent to its
+ * solicited-node group (address resolution, DAD) or to `clat` itself (unreachability probes).
+ * Nothing else is queued, so the traffic to translate never reaches this socket.
+ */
+export function ndSolicitationFilter(clat: Uint8Array): Uint8Array {
+  if (clat.length !== 16) throw new BpfError('the CLAT address must be 16 bytes');
+  const a = new BpfAssembler();
+  a.ldb(SKF_NET_OFF + 6).jeq(ICMPV6, 0, 'drop');
+  a.ldb(SKF_NET_OFF + 7).jeq(255, 0, 'drop');
+  a.ldb(SKF_NET_OFF + 40).jeq(ND_NEIGHBOR_SOLICIT, 0, 'drop');
+  matchAddr(a, 48, clat, 0, 'drop');
+  matchAddr(a, 24, solicitedNode(clat), 'accept', 'unicast');
+  a.label('unicast');
+  matchAddr(a, 24, clat, 'accept', 'drop');
+  a.label('accept');
+  a.ret(0xffffffff);
+  a.label('drop');
+  a.ret(0);
+  return a.assemble();
+}

@@ -11,7 +11,7 @@
  */
 import { formatIPv6 } from '../core/addr/ipv6.js';
 import type { PacketBatch } from '../core/batch.js';
-import { K, native } from './addon.js';
+import { K, LINUX, native } from './addon.js';
 import { BatchBinding } from './binding.js';
 import { ClosedError, check, Errno, isClosedErrno, sysError } from './errors.js';
 import type { PacketIo } from './io.js';
@@ -52,6 +52,7 @@ export class Raw6Socket implements PacketIo {
   #tx: BatchBinding;
   readonly #one = sockaddrs(1);
   readonly #anycast = new Map<string, Uint8Array>();
+  readonly #groups = new Map<string, Uint8Array>();
 
   private constructor(fd: number, o: Raw6Options) {
     this.#fd = fd;
@@ -132,6 +133,33 @@ export class Raw6Socket implements PacketIo {
     if (r < 0) throw sysError(-r, 'setsockopt(IPV6_LEAVE_ANYCAST)', `${formatIPv6(addr)} on ${this.ifname}`);
   }
 
+  /**
+   * Joins the multicast group `group` on the uplink (IPV6_JOIN_GROUP), held until
+   * {@link leaveGroup} or close: the NIC's filter then lets the group's frames in, and MLD
+   * announces the membership to snooping switches. Nothing host-wide changes.
+   */
+  joinGroup(group: Uint8Array): void {
+    const key = hex(group);
+    if (this.#groups.has(key)) return;
+    const r = native.setsockoptMreq6(this.#live(), LINUX.IPV6_JOIN_GROUP, group, this.ifindex);
+    if (r < 0) throw sysError(-r, 'setsockopt(IPV6_JOIN_GROUP)', `${formatIPv6(group)} on ${this.ifname}`);
+    this.#groups.set(key, Uint8Array.from(group));
+  }
+
+  /** IPV6_LEAVE_GROUP; a no-op for a group not joined through this socket. */
+  leaveGroup(group: Uint8Array): void {
+    const key = hex(group);
+    if (!this.#groups.has(key) || this.#fd < 0) return;
+    this.#groups.delete(key);
+    const r = native.setsockoptMreq6(this.#fd, LINUX.IPV6_LEAVE_GROUP, group, this.ifindex);
+    if (r < 0) throw sysError(-r, 'setsockopt(IPV6_LEAVE_GROUP)', `${formatIPv6(group)} on ${this.ifname}`);
+  }
+
+  /** The multicast groups this socket holds. */
+  get groups(): Uint8Array[] {
+    return [...this.#groups.values()];
+  }
+
   /** The anycast addresses this socket holds. */
   get anycast(): Uint8Array[] {
     return [...this.#anycast.values()];
@@ -181,13 +209,14 @@ export class Raw6Socket implements PacketIo {
     if (r < 0) throw sysError(-r, 'sendto', `raw IPv6 socket on ${this.ifname}`);
   }
 
-  /** Idempotent; drops the anycast memberships with the socket. */
+  /** Idempotent; drops the anycast and multicast memberships with the socket. */
   close(): void {
     this.#tx.release();
     if (this.#fd < 0) return;
     closeFd(this.#fd);
     this.#fd = -1;
     this.#anycast.clear();
+    this.#groups.clear();
   }
 
   /** sockaddr_in6 at names[o]: family AF_INET6, port 0, flowinfo 0, the packet's destination, scope. */

@@ -200,6 +200,25 @@ describe('clatd run / status / discover on the command line', () => {
     const withDrops = formatStatus({ ...status, counters: { ...counters, io: { packetKernelDrops: 7 } } });
     assert.match(withDrops, /held back by the rate limit\n\s+7 more dropped by the kernel before clatd read them/);
     assert.match(t, /changes\s+prefix64-changed=1/);
+    assert.doesNotMatch(t, /^\s+ND\s/m, 'no responder line when the kernel answers');
+    const responding = formatStatus({
+      ...status,
+      responder: {
+        address: '2001:db8::1',
+        answering: true,
+        answered: 7,
+        nud: 2,
+        defended: 1,
+        announced: 1,
+        sendErrors: 0,
+        ignored: { 'before-dad': 3, 'bad-checksum': 1 },
+      },
+    });
+    assert.match(
+      responding,
+      /ND\s+clatd answers neighbor solicitations itself \(answering for 2001:db8::1\)\n\s+7 answered \(2 unreachability probes\), 1 DAD probes of others defended, 1 announced, 0 send errors\n\s+ignored: before-dad 3, bad-checksum 1\n/,
+    );
+    assert.match(responding, /1 neighbor discovery \(answered by clatd\)/);
   });
 
   test('status finds the control socket: --control, --interface, or the only one running', () => {
@@ -232,6 +251,13 @@ describe('clatd run / status / discover on the command line', () => {
       nativeIPv4: false,
       verdict: 'translate: ...',
       clat4: '192.0.0.4',
+      uplinkMode: {
+        mode: 2,
+        announce: 'respond',
+        name: 'on-link /64, clatd answers neighbor solicitations',
+        how: 'random in 2001:db8::/64; clatd answers neighbor solicitations for it',
+        why: [{ mode: 1, why: 'eth0 has no prefix covering 2001:db8::/64, only 2001:db8::10/128' }],
+      },
       clat6Sample: '2001:db8::1',
       sourceAddress: '2001:db8::10',
       prefix64: '2001:db8::/64',
@@ -241,6 +267,8 @@ describe('clatd run / status / discover on the command line', () => {
     assert.match(t, /uplink\s+eth0 \(IPv6 default route, up, MTU 1500\)/);
     assert.match(t, /NAT64 prefix\s+64:ff9b::\/96 from Router Advertisement \(RFC 8781\)/);
     assert.match(t, /run would\s+translate/);
+    assert.match(t, /^address mode +2: random in 2001:db8::\/64; clatd answers/m);
+    assert.match(t, /^ +not 1: eth0 has no prefix covering 2001:db8::\/64, only 2001:db8::10\/128$/m);
     assert.match(t, /^not checked +clatd run itself: it needs CAP_NET_RAW, which this process lacks$/m);
   });
 });

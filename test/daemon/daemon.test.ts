@@ -25,8 +25,8 @@ describe('daemon start-up', () => {
     assert.equal(w.daemon.state, 'running');
     assert.deepEqual(
       w.plumbing.ops.map((o) => o.split(' ')[0]),
-      ['openUplink', 'createIpv4', 'startDatapath', 'resume'],
-      'the address passed DAD as drawn: no reconfiguration',
+      ['openUplink', 'createIpv4', 'startDatapath', 'dadPassed', 'resume'],
+      'the address passed DAD as drawn: no reconfiguration; the side hears of it before translation resumes',
     );
     assert.equal(w.plumbing.dp?.paused, false);
     assert.equal(w.dad.probed.length, 1);
@@ -337,6 +337,10 @@ describe('daemon DAD', () => {
     assert.equal(w.daemon.state, 'running');
     assert.equal(w.daemon.status().clat6, '2001:db8:1::c002');
     assert.ok(w.plumbing.ops.includes('retarget 2001:db8:1::c002'));
+    // Only the address DAD passed may be answered for, and only after the side moved to it.
+    const passed = w.plumbing.ops.filter((o) => o.startsWith('dadPassed'));
+    assert.deepEqual(passed, ['dadPassed 2001:db8:1::c002']);
+    assert.ok(w.plumbing.ops.indexOf(passed[0]) > w.plumbing.ops.indexOf('retarget 2001:db8:1::c002'));
     assert.equal(w.daemon.status().dad.duplicates.length, 1);
     assert.equal(w.daemon.changes['address-duplicate'], 1);
     // Warned once, with what answered; trying the next address is information.
@@ -473,9 +477,11 @@ describe('daemon DAD modes and reload', () => {
     assert.equal(w.daemon.state, 'running');
     assert.equal(w.daemon.status().dad.result, 'optimistic');
     assert.ok(w.plumbing.ops.some((o) => o.startsWith('startDatapath')));
+    assert.ok(!w.plumbing.ops.some((o) => o.startsWith('dadPassed')), 'translating, but not answered for yet');
     w.dad.release();
     await flush(w.daemon);
     assert.equal(w.daemon.status().dad.result, 'unique');
+    assert.equal(w.plumbing.ops.filter((o) => o.startsWith('dadPassed')).length, 1);
     await w.daemon.stop();
   });
 

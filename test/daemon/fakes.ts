@@ -26,6 +26,7 @@ import type {
   NetEvent,
   NetPort,
   PlumbingPort,
+  ResponderStatus,
   RouteInfo,
   TakenAddress,
   UplinkSide,
@@ -220,6 +221,8 @@ export class FakePlumbing implements PlumbingPort {
   dadSysctl = { transmits: 1, retransMs: 1000 };
   /** The `announce` of each openUplink. */
   announced: Announce[] = [];
+  /** What the fake responder reports (`respond` sides), as a test sets it. */
+  responder: ResponderStatus | undefined;
   /** The kernel refuses every anycast join with EADDRNOTAVAIL while set (no prefix covers it, as it judges). */
   refuseAnycast = false;
   /** Addresses taken off the uplink and not yet given back. */
@@ -244,6 +247,10 @@ export class FakePlumbing implements PlumbingPort {
         this.restoreError = undefined;
         if (e) throw e;
       },
+      dadPassed: (a: string) => {
+        this.ops.push(`dadPassed ${a}`);
+      },
+      responder: () => (announce === 'respond' ? this.responder : undefined),
       retarget: async (a: string) => {
         this.ops.push(`retarget ${a}`);
         const e = this.retargetError;

@@ -199,6 +199,24 @@ describe('metrics', () => {
     assert.doesNotMatch(t, /uptime|^clatd_ipv4_mtu /m);
     assert.match(t, /^clatd_info\{uplink="eth0",pref64="64:ff9b::\/96",pref64_source="ra",/m);
     for (const line of t.trim().split('\n')) assert.match(line, /^(# (HELP|TYPE) \S+ .+|\S+(\{.*\})? \d+(\.\d+)?)$/);
+    assert.doesNotMatch(t, /^clatd_nd_responder_total\{/m, 'no samples while the kernel answers');
+    const r = renderMetrics({
+      ...snapshot(),
+      responder: {
+        address: '2001:db8::1',
+        answering: true,
+        answered: 7,
+        nud: 2,
+        defended: 1,
+        announced: 1,
+        sendErrors: 0,
+        ignored: { 'before-dad': 3 },
+      },
+    });
+    assert.match(r, /^clatd_nd_responder_total\{kind="answered"\} 7$/m);
+    assert.match(r, /^clatd_nd_responder_total\{kind="nud"\} 2$/m);
+    assert.match(r, /^clatd_nd_responder_total\{kind="defended"\} 1$/m);
+    assert.match(r, /^clatd_nd_responder_ignored_total\{reason="before-dad"\} 3$/m);
   });
 
   test('process metrics under the names every Prometheus client uses', () => {

@@ -24,6 +24,7 @@ import { buildIngress6 } from '../../src/offload/ingress6.js';
 import { planOffload } from '../../src/offload/plan.js';
 import { COUNTER_SLOTS, COUNTER_VALUE_LEN, fold as foldInKernel } from '../../src/offload/snippets.js';
 import { closeBpf, createArrayMap, loadTcProgram, testRun } from '../../src/sys/ebpf.js';
+import { buildNd } from '../core/nd/build.js';
 import { NEED_ROOT } from '../helpers/netns.js';
 import { after, before, describe, test } from '../helpers/suite.js';
 import { ipv4Packet, ipv6Packet, type L4, PROTO_ICMP, PROTO_TCP, PROTO_UDP } from '../pkt/build.js';
@@ -358,6 +359,13 @@ describe('offload programs give the core translator’s bytes', { skip: NEED_ROO
           ),
           { numRuns: 300 },
         );
+      });
+
+      test('6→4: Neighbor Solicitations for the CLAT address go on to the sockets that answer them', () => {
+        // Unicast unreachability probes come to the CLAT address itself; clatd (or the kernel) answers.
+        for (const src of ['fe80::1', '2001:db8:1:2::1', remote6(plain[0])]) {
+          passes(ingress, buildNd({ src, dst: s.clat6, target: s.clat6 }), 0x86dd);
+        }
       });
 
       test('6→4: a plain packet but from a martian address, or of IPv6 Next Header 1, is passed on untouched', () => {

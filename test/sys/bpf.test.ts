@@ -2,7 +2,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseIPv6, solicitedNode } from '../../src/core/addr/ipv6.js';
-import { BpfAssembler, BpfError, clatReceiveFilter, decode, encode, SKF_NET_OFF } from '../../src/sys/bpf.js';
+import {
+  BpfAssembler,
+  BpfError,
+  clatReceiveFilter,
+  decode,
+  encode,
+  ndSolicitationFilter,
+  SKF_NET_OFF,
+} from '../../src/sys/bpf.js';
 import { runFilter } from './cbpf.js';
 
 describe('bpf assembler', () => {
@@ -131,5 +139,36 @@ describe('CLAT receive filter', () => {
 
   test('needs a 16-byte address', () => {
     assert.throws(() => clatReceiveFilter(new Uint8Array(4)), BpfError);
+  });
+});
+
+describe('neighbor responder filter', () => {
+  const prog = ndSolicitationFilter(CLAT);
+  const run = (f: Uint8Array) => runFilter(prog, f, 14);
+
+  test('accepts NS for the CLAT address to its solicited-node group (resolution, DAD) or to itself (NUD)', () => {
+    assert.equal(run(frame({ dst: SN, next: 58, hop: 255, payload: nd(135, CLAT) })), 0xffffffff);
+    assert.equal(
+      run(frame({ src: new Uint8Array(16), dst: SN, next: 58, hop: 255, payload: nd(135, CLAT) })),
+      0xffffffff,
+    );
+    assert.equal(run(frame({ dst: CLAT, next: 58, hop: 255, payload: nd(135, CLAT) })), 0xffffffff);
+    assert.equal(
+      runFilter(prog, frame({ dst: CLAT, next: 58, hop: 255, payload: nd(135, CLAT) }).subarray(14), 0),
+      0xffffffff,
+    );
+  });
+
+  test('drops the traffic to translate, NAs, other targets, destinations and hop limits', () => {
+    assert.equal(run(frame({ dst: CLAT, next: 17, payload: new Uint8Array(8) })), 0);
+    assert.equal(run(frame({ dst: CLAT, next: 58, hop: 255, payload: nd(128, CLAT) })), 0);
+    assert.equal(run(frame({ dst: SN, next: 58, hop: 255, payload: nd(136, CLAT) })), 0);
+    assert.equal(run(frame({ dst: SN, next: 58, hop: 255, payload: nd(135, OTHER) })), 0);
+    assert.equal(run(frame({ dst: ALL_NODES, next: 58, hop: 255, payload: nd(135, CLAT) })), 0);
+    assert.equal(run(frame({ dst: OTHER, next: 58, hop: 255, payload: nd(135, CLAT) })), 0);
+    assert.equal(run(frame({ dst: SN, next: 58, hop: 64, payload: nd(135, CLAT) })), 0);
+    const f = frame({ dst: SN, next: 58, hop: 255, payload: nd(135, CLAT) });
+    assert.equal(run(f.subarray(0, 14 + 40 + 20)), 0);
+    assert.throws(() => ndSolicitationFilter(new Uint8Array(4)), BpfError);
   });
 });

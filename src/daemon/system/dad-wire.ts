@@ -10,7 +10,6 @@
 import { formatIPv6, parseIPv6 } from '../../core/addr/ipv6.js';
 import { createBatch } from '../../core/batch.js';
 import { type DadAction, DadMachine } from '../../core/nd/dad.js';
-import { buildDadSolicitation } from '../../core/nd/dad-probe.js';
 import { parseNeighborMessage } from '../../core/nd/nd-parse.js';
 import { clatReceiveFilter } from '../../sys/bpf.js';
 import { PacketSocket } from '../../sys/packet-socket.js';
@@ -98,7 +97,7 @@ export class WireDad implements DadPort {
           switch (a.type) {
             case 'send-probe':
               try {
-                side.raw.sendOne(buildDadSolicitation(a.target, a.nonce));
+                side.sendDadProbe(a.target, a.nonce);
               } catch {
                 // A lost probe is like one lost on the wire: DAD goes on.
               }

@@ -46,7 +46,7 @@ export class SystemPlumbing implements PlumbingPort {
   async openUplink(uplink: LinkInfo, clat6: string, _pref64: Prefix6, announce: Announce): Promise<UplinkSide> {
     const link = this.rtnl.link(uplink.index);
     return new SystemUplink(
-      { ...uplink, linkType: link.linkType },
+      { ...uplink, linkType: link.linkType, lladdr: link.lladdr },
       clat6,
       new HostSettings(this.stateDir, uplink.name),
       announce,
