@@ -49,6 +49,13 @@ async function startClatd(lab: Lab, args: string[] = []): Promise<Proc> {
     await r.proc.stop('SIGTERM', 3000);
     assert.fail(`clatd run ${args.join(' ')} did not bring IPv4 up: ${r.why}`);
   }
+  // The IPv4 route comes before DAD ends; translation starts with the state "running".
+  const running = await waitFor(async () => (await lab.clatdStatus(r.proc))?.state === 'running', 15_000, 200);
+  if (!running) {
+    const s = await lab.clatdStatus(r.proc);
+    await r.proc.stop('SIGTERM', 3000);
+    assert.fail(`clatd run ${args.join(' ')} is not running after 15 s: state ${s?.state}, ${s?.reason}`);
+  }
   return r.proc;
 }
 
@@ -299,7 +306,10 @@ describe('uplink cloud: two DHCPv6 leases, the router delivers only to them', ()
     } finally {
       await clatd.stop('SIGTERM', 5000);
     }
-    assert.ok((await lab.hostAddresses()).includes(second), 'the lease was not put back on the uplink');
+    // Put back, the address goes through the kernel's DAD again before it counts.
+    const back = await waitFor(async () => (await lab.hostAddresses()).includes(second), 5000, 200);
+    const a = await lab.exec(lab.names.host, ['ip', '-6', '-o', 'addr', 'show', 'dev', lab.iface.host]);
+    assert.ok(back, `the lease was not put back on the uplink:\n${a.stdout}`);
     assert.deepEqual(await lab.hostLeftovers(), [], 'clatd left this in the host after SIGTERM');
   });
 
