@@ -166,6 +166,8 @@ async function session(
           : 'clatd lab: clatd is running but v4-eth0 with an IPv4 default route did not appear within 20 s',
       );
       if (!o.shell) return 1;
+    } else {
+      await sayUplinkMode(lab, clatd);
     }
   }
 
@@ -213,6 +215,18 @@ async function session(
   }
   say(`clatd lab: ${rounds} rounds, ${rounds - failures} fully working`);
   return failures === 0 && rounds > 0 ? 0 : 1;
+}
+
+/** The way clatd took for its IPv6 address, and in the /128-only shapes who answers for it. */
+async function sayUplinkMode(lab: Lab, clatd: ReturnType<Lab['startClatd']>): Promise<void> {
+  const s = await lab.clatdStatus(clatd);
+  const m = s?.uplinkMode;
+  if (!s || !m) return;
+  say(`clatd lab: CLAT address ${s.clat6 ?? '(none yet)'} by address mode ${m.mode} (${m.name}): ${m.how}`);
+  for (const w of m.why) say(`clatd lab:   not mode ${w.mode}: ${w.why}`);
+  if (m.announce === 'respond' && s.clat6) {
+    say(`clatd lab: clatd answers neighbor solicitations for it (the router's entry: ip -6 neigh show ${s.clat6})`);
+  }
 }
 
 function nat64Literal(lab: Lab): string {

@@ -14,32 +14,28 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import type { StatusSnapshot } from '../../src/daemon/status.js';
+import type { StatusSnapshot, UplinkModeStatus } from '../../src/daemon/status.js';
 import {
   ADDR,
   type Capture,
+  CHILD_ENV,
   CLI_PATH,
   duidLl,
   type Frame,
   type Lab,
+  missingTools,
   type NdMessage,
   ndOfFrame,
   type Proc,
   raOfFrame,
   waitFor,
 } from '../../src/lab/index.js';
-import { labSuite, pingStats } from './helpers.js';
+import { NEED_ROOT } from '../helpers/netns.js';
+import { IN_CI, labSuite, pingStats } from './helpers.js';
 
 /** The way clatd took for its IPv6 address, as `status --json` reports it. */
-interface UplinkModeView {
-  mode: number;
-  announce: string;
-  how: string;
-  why: { mode: number; why: string }[];
-}
-
-function uplinkMode(s: StatusSnapshot | null): UplinkModeView | null {
-  return (s as unknown as { uplinkMode?: UplinkModeView | null } | null)?.uplinkMode ?? null;
+function uplinkMode(s: StatusSnapshot | null): UplinkModeStatus | null {
+  return s?.uplinkMode ?? null;
 }
 
 /** Starts `clatd run ARGS`; fails the test with clatd's own words when IPv4 does not come up. */
@@ -339,9 +335,9 @@ describe('uplink cloud: two DHCPv6 leases, the router delivers only to them', ()
   });
 });
 
-describe('clatd lab --uplink: bad input', () => {
-  const lab = (args: string[]) =>
-    spawnSync(process.execPath, [CLI_PATH, 'lab', ...args], { encoding: 'utf8', timeout: 10_000 });
+describe('clatd lab --uplink', () => {
+  const lab = (args: string[], timeout = 10_000) =>
+    spawnSync(process.execPath, [CLI_PATH, 'lab', ...args], { encoding: 'utf8', timeout });
 
   test('an unknown shape, or --clatd-flags where the shape has none, is one clear usage error', () => {
     const bad = lab(['--uplink', 'wifi']);
@@ -350,5 +346,21 @@ describe('clatd lab --uplink: bad input', () => {
     const flags = lab(['--uplink', 'dhcpv6', '--clatd-flags']);
     assert.equal(flags.status, 2, flags.stderr);
     assert.match(flags.stderr, /--clatd-flags is for --uplink routed or cloud/);
+  });
+
+  test('cloud --clatd-flags: clatd runs with the second lease, says mode 4, IPv4 flows, all removed', (t) => {
+    if (NEED_ROOT) return t.skip(NEED_ROOT);
+    const missing = missingTools();
+    if (missing.length > 0 && !IN_CI) return t.skip(`missing tools: ${missing.join(', ')}`);
+    const r = lab(['--uplink', 'cloud', '--clatd-flags', '--duration', '4', '--interval', '1'], 90_000);
+    const out = r.stdout + r.stderr;
+    assert.equal(r.status, 0, out);
+    assert.match(out, /starting `clatd run --v6 2001:db8:1::a[56]`/);
+    assert.match(out, /CLAT address 2001:db8:1::a[56] by address mode 4 \(leased address/);
+    assert.match(out, /ping [\d.]+ ms \| HTTP 200 \d+ B \| UDP echo 200 B/);
+    assert.match(out, /clatd removed everything it made/);
+    const tag = /lab: building clatd-([0-9a-z]+)-h/.exec(out)?.[1];
+    const ns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8', env: CHILD_ENV }).stdout;
+    assert.ok(tag && !ns.includes(`clatd-${tag}-`), `namespaces left behind:\n${ns}`);
   });
 });
