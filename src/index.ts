@@ -33,6 +33,8 @@ export {
   embeddedSum,
   generateClatAddress,
   generateClatAddressBytes,
+  generateInPrefix,
+  generateInPrefixBytes,
   isChecksumNeutral,
   isFullyNeutralMapping,
   isReservedIid,

@@ -23,7 +23,7 @@ export const CLEANUP_SPEC: CommandSpec = {
     control: {
       type: 'string',
       value: 'PATH',
-      help: 'the control socket the clatd used: host settings are recorded beside it (default: /run/clatd/IF.sock)',
+      help: 'the control socket the clatd used: host settings and taken addresses are recorded beside it (default: /run/clatd/IF.sock)',
     },
     config: {
       type: 'string',

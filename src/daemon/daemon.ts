@@ -6,8 +6,9 @@
  *   1. uplink       --interface, or the interface of the IPv6 default route; up, with a global address
  *   2. NAT64 prefix --pref64 > RA PREF64 per router > RFC 7050 (pref64.ts)
  *   3. native IPv4  (--mode auto) idle while another IPv4 default route exists
- *   4-7. bring-up   addresses and DAD, uplink side, IPv4 side, datapath (bring-up.ts), when the
- *                   uplink, its /64 or the prefix changed; otherwise MTU changes and repairs
+ *   4-7. bring-up   the address mode (uplink-mode.ts), addresses and DAD, uplink side, IPv4 side,
+ *                   datapath (bring-up.ts), when the uplink, the address mode, its prefix or the
+ *                   NAT64 prefix changed; otherwise MTU changes and repairs
  *
  * Everything built is held as soon as it exists (sides.ts: the uplink and IPv4 sides; the
  * supervisor: the datapath), so `stop()` always takes down exactly what exists, whatever step was

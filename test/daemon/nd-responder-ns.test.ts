@@ -19,10 +19,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { formatIPv6, parseIPv6, solicitedNode } from '../../src/core/addr/ipv6.js';
 import { parsePrefix6 } from '../../src/core/addr/prefix.js';
 import { HostSettings } from '../../src/daemon/system/host-settings.js';
 import { SystemUplink } from '../../src/daemon/system/uplink.js';
+import { assertPings, leftovers, running, SERVER6, startClatd, startRaSender, statusOf } from '../helpers/clatd-run.js';
+import { GOOD_PY } from '../helpers/fuzz-py.js';
 import { NEED_ROOT, type Netns, type VethPair, withVethPair } from '../helpers/netns.js';
+import { CLI } from '../helpers/paths.js';
 import { describe, test } from '../helpers/suite.js';
 
 const HOST = '2001:db8:1::a5';
@@ -156,7 +160,7 @@ function open(p: VethPair, dir: string, announce: 'anycast' | 'respond'): System
 }
 
 describe('clatd answers neighbor solicitations for the CLAT address (respond)', { skip: NEED_ROOT }, () => {
-  test('on a host with only a /128: nothing before DAD, then resolution, NUD and DAD probes answered with the host MAC; close stops it; no sysctl changed', async () => {
+  test('on a host with only a /128: nothing before DAD, then resolution, NUD and DAD probes answered with the host MAC, again after the link went down and up; close stops it; no sysctl changed', async () => {
     await withVethPair(
       async (p) => {
         hostSetUp(p);
@@ -219,6 +223,18 @@ describe('clatd answers neighbor solicitations for the CLAT address (respond)', 
             assert.equal(st.defended, 1);
             assert.equal(st.sendErrors, 0);
 
+            // The link going down stops the socket under the poll (ENETDOWN); the retarget before
+            // the DAD that follows its return starts it again.
+            p.a.sh('ip link set veth-a down; ip link set veth-a up');
+            await waitFor(async () => up.responder()?.failed !== undefined, 5000);
+            await waitFor(
+              async () => (await run(p.a, 'cat', '/sys/class/net/veth-a/operstate')).stdout.trim() === 'up',
+            );
+            await p.a.enter(() => up.retarget(CLAT, parsePrefix6('64:ff9b::/96')));
+            assert.equal(up.responder()?.failed, undefined);
+            up.dadPassed(CLAT);
+            await waitFor(async () => (await ndisc6(p)) === p.aMac, 10_000);
+
             // A retarget is a new DAD: silent again until it passes.
             // In the host namespace: `nft` runs as a child of this thread (and nothing in retarget or close awaits).
             const pref64 = parsePrefix6('64:ff9b::/96');
@@ -245,4 +261,92 @@ describe('clatd answers neighbor solicitations for the CLAT address (respond)', 
       { tag: 'ndr' },
     );
   });
+
+  test('`clatd run` with no flags on such a host: mode 2, IPv4 up (ping, UDP), the router resolves the CLAT address to the host MAC, also after a link flap; SIGTERM leaves nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clatd-ndresp-'));
+    try {
+      await withVethPair(
+        async (p) => {
+          // The router forwards (its NAs carry the Router flag) and answers for the NAT64 prefix's
+          // server itself; its RAs carry the /64 and PREF64. The host, as a DHCPv6-only host, does no
+          // SLAAC: its one global address is the /128 (nodad, as a DHCPv6 client's after DAD).
+          p.b.sh(
+            `sysctl -qw net.ipv6.conf.all.forwarding=1; ip addr add ${SERVER6}/128 dev lo; ` +
+              'ip addr add 2001:db8:1::1/64 dev veth-b nodad',
+          );
+          p.a.sh(`sysctl -qw net.ipv6.conf.veth-a.autoconf=0; ip addr add ${HOST}/128 dev veth-a noprefixroute nodad`);
+          startRaSender(p, dir, 1800);
+          await waitFor(async () => (await run(p.a, 'ip', '-6', 'route', 'show', 'default')).stdout.includes('via'));
+          const before = sysctls(p.a);
+          const sock = join(dir, 'c.sock');
+          const c = startClatd(p.a, ['--control', sock]);
+          await c.waitFor(running, 30_000);
+          const st = statusOf(p.a, sock);
+          assert.equal(st.uplinkMode?.mode, 2, JSON.stringify(st.uplinkMode));
+          assert.equal(st.uplinkMode.announce, 'respond');
+          assert.match(st.clat6, /^2001:db8:1:0:/);
+          assert.equal(st.dad.result, 'unique');
+          assert.equal(st.responder?.address, st.clat6);
+          assert.equal(st.responder.answering, true);
+
+          assertPings(p.a);
+          const echo = p.b.spawn('python3', ['-c', GOOD_PY, 'server', SERVER6, '7'], {
+            stdio: ['ignore', 'pipe', 'ignore'],
+          });
+          await waitFor(async () => echo.stdout?.read()?.toString().includes('ready') ?? false);
+          const udp = await run(p.a, 'python3', '-c', GOOD_PY, 'client', '192.0.2.1', '7', '20', '1');
+          const u = JSON.parse(udp.stdout.trim()) as { sent: number; answered: number };
+          assert.ok(u.answered >= u.sent - 1 && u.answered > 0, `UDP: ${udp.stdout}`);
+          echo.kill();
+
+          // The router's entry for the CLAT address came from clatd's NA: the host's MAC, confirmed.
+          const neigh = p.b.exec('ip', '-6', 'neigh', 'show', st.clat6, 'dev', 'veth-b');
+          assert.match(neigh, new RegExp(`lladdr ${p.aMac} (router )?REACHABLE`), neigh);
+          const after = statusOf(p.a, sock);
+          assert.ok(after.responder.answered >= 1, JSON.stringify(after.responder));
+          const group = new RegExp(`inet6 ${formatIPv6(solicitedNode(parseIPv6(st.clat6)))}\n`);
+          assert.match(
+            p.a.exec('ip', '-6', 'maddr', 'show', 'dev', 'veth-a'),
+            group,
+            "the CLAT address's group joined",
+          );
+          const text = p.a.exec('node', CLI, 'status', '--control', sock);
+          assert.match(text, /mode\s+2, /);
+          assert.match(text, /ND\s+clatd answers neighbor solicitations itself \(answering for /);
+
+          // A link that goes down and up: clatd pauses, probes the address again, and answers again.
+          // The kernel flushes the /128 with the link (keep_addr_on_down 0); the DHCPv6 client
+          // would put it back, as the test does.
+          const resumed = c.lines.length;
+          p.a.sh(
+            `ip link set veth-a down; sleep 0.2; ip link set veth-a up; ip addr add ${HOST}/128 dev veth-a noprefixroute nodad`,
+          );
+          await c.waitFor((l) => running(l) && c.lines.indexOf(l) >= resumed, 30_000);
+          p.b.exec('ip', '-6', 'neigh', 'flush', 'dev', 'veth-b');
+          assertPings(p.a);
+          assert.match(
+            p.b.exec('ip', '-6', 'neigh', 'show', st.clat6, 'dev', 'veth-b'),
+            new RegExp(`lladdr ${p.aMac} (router )?REACHABLE`),
+          );
+
+          c.child.kill('SIGTERM');
+          assert.equal((await c.exited).code, 0);
+          assert.deepEqual(leftovers(p.a), []);
+          assert.doesNotMatch(p.a.exec('ip', '-6', 'maddr', 'show', 'dev', 'veth-a'), group, 'the group left');
+          assert.equal(sysctls(p.a), before, 'a sysctl changed');
+        },
+        { tag: 'ndr2' },
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
+async function waitFor(cond: () => Promise<boolean>, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

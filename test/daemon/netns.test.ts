@@ -20,6 +20,7 @@ import {
   PREFIX,
   running,
   SERVER6,
+  said,
   setUp,
   startClatd,
   startRaSender,
@@ -273,21 +274,25 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
     });
   });
 
-  test('DAD on the wire: an address the router holds is detected and replaced by a drawn one', async () => {
+  test('DAD on the wire: a leased --v6 the router holds is detected and not replaced; the CLAT stays down', async () => {
     await withHostAndRouter(async (p, dir) => {
       setUp(p);
-      // --v6 is the router's own address: the router's kernel defends it, clatd draws another.
+      // --v6 is the router's own address: the router's kernel defends it. A leased address is the
+      // only one the network delivers, so clatd draws no other: DAD is blocked and tried again later.
       const sock = join(dir, 'c.sock');
       const c = startClatd(p.a, ['--pref64', PREFIX, '--v6', '2001:db8:1::1', '--control', sock]);
-      await c.waitFor(running);
-      const dup = c.lines.find((l) => l.event === 'change' && l.kind === 'address-duplicate');
-      assert.ok(dup, 'a duplicate was reported');
-      assert.match(String(dup.msg), /^2001:db8:1::1 is a duplicate; trying 2001:db8:1:0:/);
+      // Said once it is torn down and waits for the next round.
+      await c.waitFor((l) => (l.event === 'wait' || l.event === 'state') && /DAD blocked/.test(String(l.msg)));
+      const warned = c.lines.find(
+        (l) => l.event === 'dad' && /2001:db8:1::1 is in use on the link/.test(String(l.msg)),
+      );
+      assert.ok(warned, said(c.lines));
+      assert.ok(!c.lines.some((l) => l.kind === 'address-duplicate'), 'no other address drawn');
       const st = statusOf(p.a, sock);
-      assert.notEqual(st.clat6, '2001:db8:1::1');
-      assert.match(st.clat6, /^2001:db8:1:0:/);
+      assert.equal(st.state, 'dad');
+      assert.equal(st.dad.result, 'blocked');
       assert.equal(st.dad.duplicates[0].address, '2001:db8:1::1');
-      assertPings(p.a);
+      assert.equal(st.clat6, null, 'no CLAT while its address is in use');
       c.child.kill('SIGTERM');
       assert.equal((await c.exited).code, 0);
       assert.deepEqual(leftovers(p.a), []);

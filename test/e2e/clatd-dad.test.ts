@@ -1,7 +1,8 @@
 /**
  * clatd's Duplicate Address Detection as the router sees it: the probe is byte for byte Android's
  * (RFC 4862 §5.4.2 with a 6-byte RFC 7527 nonce), the router's Neighbor Solicitation for the CLAT
- * address is answered, and a neighbour already holding the address makes clatd pick another.
+ * address is answered, and a neighbour already holding a leased --v6 address blocks DAD (clatd
+ * takes no other: the network delivers only that one) until it lets go.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -73,7 +74,7 @@ describe('clatd in the lab: DAD and neighbour discovery', () => {
     assert.equal(na.flags.override, false, 'an anycast answer must not override (RFC 4861 §7.2.4)');
   });
 
-  test('a neighbour that already holds the address makes clatd pick another', async (t) => {
+  test('a neighbour holding the leased --v6 address: probed, no other taken, DAD blocked; once it lets go clatd runs', async (t) => {
     const r = suite.ready(t);
     if (!r) return;
     const { lab } = r;
@@ -82,29 +83,43 @@ describe('clatd in the lab: DAD and neighbour discovery', () => {
     const s = await lab.clatdStatus(r.clatd);
     const taken = String(s?.clat6);
     await r.clatd.stop('SIGTERM', 3000);
-    // The neighbour takes the address first; a second clatd is told to use it (--v6).
+    // The neighbour takes the address first; a second clatd is told it is its lease (--v6).
     await lab.exec(nb, ['ip', 'addr', 'add', `${taken}/64`, 'dev', lab.iface.neighbour, 'nodad']);
     const cap = await lab.capture(
       lab.names.router,
       lab.iface.routerBridge,
       'icmp6 and (ip6[40] == 135 or ip6[40] == 136)',
     );
-    const second = await lab.startClatdAndWait(['--v6', taken], 30_000);
+    const second = lab.startClatd(['--v6', taken]);
     try {
+      const blocked = await waitFor(async () => {
+        const st = await lab.clatdStatus(second);
+        return st?.dad?.result === 'blocked' ? st : null;
+      }, 30_000);
       const frames = await cap.stop();
-      assert.ok(second.up, second.why);
+      assert.ok(blocked, 'clatd status never said DAD blocked');
+      assert.equal(blocked.dad.duplicates[0].address, taken);
+      assert.equal(blocked.clat6, null, 'no CLAT while its leased address is in use');
       assert.ok(probes(frames, taken).length >= 1, `clatd sent no DAD probe for ${taken}`);
-      const s2 = await lab.clatdStatus(second.proc);
-      assert.ok(s2, 'clatd status --json failed');
-      assert.notEqual(s2.clat6, taken, 'clatd kept the address a neighbour holds');
-      assert.match(String(s2.clat6), /^2001:db8:1:0:/);
-      assert.ok(probes(frames, String(s2.clat6)).length >= 1, 'no DAD probe for the new address');
+      assert.deepEqual(
+        probes(frames).filter((m) => m.target !== taken),
+        [],
+        'a leased address is not ours to replace: no other address probed',
+      );
+      // The neighbour lets go: the next round (after the back-off) finds it free.
+      await lab.exec(nb, ['ip', 'addr', 'del', `${taken}/64`, 'dev', lab.iface.neighbour]);
+      const up = await waitFor(async () => {
+        const st = await lab.clatdStatus(second);
+        return st?.state === 'running' ? st : null;
+      }, 30_000);
+      assert.ok(up, 'clatd did not come up once the address was free');
+      assert.equal(up.clat6, taken);
       const p = await lab.exec(lab.names.host, ['ping', '-c', '2', '-i', '0.2', '-W', '2', ADDR.server], {
         allowFail: true,
       });
       assert.equal(pingStats(p.stdout).received, 2, p.stdout);
     } finally {
-      await second.proc.stop('SIGTERM', 3000);
+      await second.stop('SIGTERM', 3000);
     }
   });
 });

@@ -195,6 +195,16 @@ describe('addresses', () => {
     assert.deepEqual([...a6.get(8)!], u32(flags));
   });
 
+  test('lifetimes go in IFA_CACHEINFO (preferred, valid, two zero stamps); none without them', () => {
+    const spec = { family: 6, ifindex: 5, address: '2001:db8::a5', prefixLen: 128 } as const;
+    const [m] = splitMessages(encodeAddress(RTM_NEWADDR, 0, { ...spec, preferredLft: 1800, validLft: 3600 }).finish(1));
+    assert.deepEqual([...parseAttrs(m.body, 8).get(6)!], [...u32(1800), ...u32(3600), ...u32(0), ...u32(0)]);
+    const [v] = splitMessages(encodeAddress(RTM_NEWADDR, 0, { ...spec, validLft: 60 }).finish(1));
+    assert.deepEqual([...parseAttrs(v.body, 8).get(6)!], [...u32(0xffffffff), ...u32(60), ...u32(0), ...u32(0)]);
+    const [f] = splitMessages(encodeAddress(RTM_NEWADDR, 0, spec).finish(1));
+    assert.equal(parseAttrs(f.body, 8).has(6), false);
+  });
+
   test('decodes flags (IFA_FLAGS wins over the 8-bit field), scope, lifetimes', () => {
     const addr = [0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 0x42];
     const body = [

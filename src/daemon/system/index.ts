@@ -6,6 +6,7 @@
  *   ipv4.ts           the IPv4 side: TUN, /32, MTU, default route
  *   dad-wire.ts       DAD on the wire, on the clock port
  *   host-settings.ts  host-wide settings recorded before they change, given back on exit and after a crash
+ *   taken-addresses.ts  a leased address taken off the uplink, recorded first, put back the same way
  *   plumbing.ts       PlumbingPort: builds the sides, starts the datapath, cleans up after a crash
  */
 import { openRtnl, type Rtnl } from '../../sys/rtnetlink/index.js';
@@ -16,6 +17,7 @@ import { type DatapathFactory, SystemPlumbing } from './plumbing.js';
 
 export { WireDad } from './dad-wire.js';
 export { HostSettings } from './host-settings.js';
+export { TakenAddresses } from './taken-addresses.js';
 export { SystemIpv4, TunInUseError } from './ipv4.js';
 export { SystemNet, solicitRouters, systemDns64, systemIdentity, toNetEvents, toNftNetEvent } from './net.js';
 export { type DatapathFactory, SystemPlumbing } from './plumbing.js';

@@ -59,12 +59,7 @@ export class WireResponder {
     });
     try {
       o.raw.joinGroup(this.#group);
-      this.#poll = pollReadable(
-        this.#socket.fd,
-        `neighbor responder on ${o.ifname}`,
-        () => this.#read(),
-        (e) => this.#fail(e.message),
-      );
+      this.#watch();
     } catch (e) {
       this.#socket.close();
       o.raw.leaveGroup(this.#group);
@@ -77,6 +72,7 @@ export class WireResponder {
    * the old one is left, and nothing is answered until {@link confirm}.
    */
   retarget(target: Uint8Array): void {
+    this.#resume();
     const group = solicitedNode(target);
     this.#o.raw.joinGroup(group);
     this.#socket.setFilter(ndSolicitationFilter(target));
@@ -158,9 +154,37 @@ export class WireResponder {
     }
   }
 
-  /** The socket failed under the poll (never seen but for a closed fd): said in status, not retried in a loop. */
+  #watch(): void {
+    this.#poll = pollReadable(
+      this.#socket.fd,
+      `neighbor responder on ${this.#o.ifname}`,
+      () => this.#read(),
+      (e) => this.#fail(e.message),
+    );
+  }
+
+  /**
+   * The poll ended on a socket error: the uplink went down (the kernel sets ENETDOWN on the packet
+   * socket, and libuv stops a poll at POLLERR). Said in status; {@link #resume} starts it again at
+   * the next retarget, which comes before the DAD that follows the link's return.
+   */
   #fail(why: string): void {
     this.#poll?.stop();
-    this.#failed ??= why;
+    this.#poll = undefined;
+    this.#failed = why;
+  }
+
+  #resume(): void {
+    if (this.#closed || this.#poll?.active) return;
+    // A read takes the pending error (ENETDOWN) off the socket, so the new poll starts clean.
+    const b = this.#batch;
+    b.count = 0;
+    try {
+      this.#socket.read(b, 0);
+    } catch {
+      // Counted by the socket; the poll below reports what persists.
+    }
+    this.#failed = undefined;
+    this.#watch();
   }
 }
