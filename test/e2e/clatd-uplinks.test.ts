@@ -309,6 +309,25 @@ describe('uplink cloud: two DHCPv6 leases, the router delivers only to them', ()
     assert.deepEqual(await lab.hostLeftovers(), [], 'clatd left this in the host after SIGTERM');
   });
 
+  test('kill -9 while clatd holds the lease, then a new start: IPv4 works again, SIGTERM puts the lease back', async (t) => {
+    const lab = suite.ready(t);
+    if (!lab) return;
+    const [, second] = lab.clatdFlagsForUplink();
+    const first = await startClatd(lab, ['--v6', second]);
+    await first.stop('SIGKILL');
+    assert.ok(!(await lab.hostAddresses()).includes(second), 'the lease came back by itself after kill -9');
+    const again = await startClatd(lab, ['--v6', second]);
+    try {
+      assert.deepEqual(await ipv4Failures(lab), []);
+      assert.equal((await lab.clatdStatus(again))?.clat6, second);
+    } finally {
+      await again.stop('SIGTERM', 5000);
+    }
+    const back = await waitFor(async () => (await lab.hostAddresses()).includes(second), 5000, 200);
+    assert.ok(back, 'the lease was not put back on the uplink after the second run');
+    assert.deepEqual(await lab.hostLeftovers(), [], 'left in the host after kill -9, a new start and SIGTERM');
+  });
+
   test('no flags: the address clatd picks itself is not delivered (the router drops it)', async (t) => {
     const lab = suite.ready(t);
     if (!lab) return;
