@@ -8,7 +8,8 @@
  *   │                          │          │  br0 2001:db8:1::1/64 (bridge)               │
  *   │ eth0 SLAAC in            │   veth   │   ├─ lanh                                    │
  *   │   2001:db8:1::/64 ───────┼──────────┼───┘   radvd (or the lab's RA sender): /64,   │
- *   │ resolv.conf → router     │          │       RDNSS, PREF64 2001:db8:64::/96         │
+ *   │   (or dhcpcd: a /128)    │          │       RDNSS, PREF64 2001:db8:64::/96         │
+ *   │ resolv.conf → router     │          │       dnsmasq: DHCPv6 /128s (when asked for) │
  *   │                          │          │   ├─ lann ─────── neighbour (optional)       │
  *   │ clatd run  → v4-eth0     │          │       unbound: DNS64 on [2001:db8:1::1]:53   │
  *   └──────────────────────────┘          │                                              │
