@@ -65,6 +65,26 @@ export function manPage(): string {
     for (const [name, o] of Object.entries(spec.options)) out.push(optionItem(name, o));
   }
   out.push(
+    '.SH "THE CLAT IPv6 ADDRESS"',
+    roff(
+      'clatd run takes the first way that fits, and says which and why not the earlier ones (log, status, discover):',
+    ),
+    ...[
+      [
+        '1',
+        'random in the on-link /64 of the uplink, joined as anycast (a prefix on the uplink covers the /64, e.g. SLAAC).',
+      ],
+      [
+        '2',
+        'random in that /64, with clatd answering neighbor solicitations itself (only /128s there, e.g. a DHCPv6 lease).',
+      ],
+      ['3', '--v6-prefix: random in a prefix routed to the host; nothing announced, no DAD.'],
+      [
+        '4',
+        '--v6: the address leased to the host; taken off the uplink while clatd runs and put back on exit, ' +
+          'by clatd cleanup and by the next start after a crash. A duplicate blocks DAD; no other address is drawn.',
+      ],
+    ].map(([n, t]) => `.TP\n${n}\n${roff(t)}`),
     '.SH FILES',
     '.TP\n\\fI/etc/clatd/clatd.toml\\fR',
     roff(
@@ -73,7 +93,8 @@ export function manPage(): string {
     ),
     '.TP\n\\fI/run/clatd/\\fIuplink\\fI.sock\\fR',
     roff(
-      'the control socket of the clatd on an uplink (clatd status), with its record of the host settings it changed',
+      'the control socket of the clatd on an uplink (clatd status), with its records of the host settings it changed ' +
+        'and of a leased address it took off the uplink',
     ),
     '.SH EXIT STATUS',
     roff('0 on success, 1 on an error, 2 on a usage error (a bad option or value), 70 on an internal error.'),

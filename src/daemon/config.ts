@@ -110,12 +110,12 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   v6: {
     type: 'string',
     value: 'ADDR',
-    help: 'CLAT IPv6 address the network leased to this host for the CLAT; taken off the uplink while clatd runs (default: checksum-neutral in the uplink /64)',
+    help: 'CLAT IPv6 address leased to this host (DHCPv6, cloud); taken off the uplink while clatd runs (default: drawn in the uplink /64)',
   },
   'v6-prefix': {
     type: 'string',
     value: 'PREFIX',
-    help: 'prefix routed or delegated to this host, /32 to /96: the CLAT IPv6 address is drawn in it, without DAD (default: the uplink /64)',
+    help: 'prefix routed to this host, /32 to /96: the CLAT IPv6 address is drawn in it, without DAD (default: the uplink /64)',
   },
   dad: { type: 'string', value: 'strict|optimistic|off', help: 'duplicate address detection mode (default: strict)' },
   'route-metric': { type: 'string', value: 'N', help: 'metric of the IPv4 default route (default: 2048)' },

@@ -36,15 +36,7 @@ import { Lifecycle, type State } from './state.js';
 import { describeSource, type StatusSnapshot } from './status.js';
 import { RETRY_MS, StepLoop } from './step-loop.js';
 import { DatapathSupervisor } from './supervisor.js';
-import {
-  addressKey,
-  chooseUplinkMode,
-  describeMode,
-  isWait,
-  modeKey,
-  modeStatus,
-  type UplinkMode,
-} from './uplink-mode.js';
+import { describeMode, isWait, modeKey, modeStatus, UplinkModes } from './uplink-mode.js';
 
 export { slash64 } from './observe.js';
 export type { DadResult, PrefixSource, StatusSnapshot } from './status.js';
@@ -88,12 +80,8 @@ export class Daemon {
   #reason: string | null = null;
   /** An optimistic DAD that ended without an address, for the next step to act on. */
   #dadVerdict?: FailedDad;
-  /** The address mode last chosen (undefined while none applies). */
-  #mode?: UplinkMode;
-  /** The kernel refused the anycast join in this /64, while the uplink had these addresses. */
-  #refused?: { prefix64: string; reason: string; addresses: string };
-  /** The uplink's addresses at the last choice (a refusal holds while they stay the same). */
-  #addressKey = '';
+  /** How the CLAT IPv6 address is obtained (uplink-mode.ts). */
+  readonly #modes = new UplinkModes();
   /** The uplink of the last observation, for status while nothing is built. */
   #seenUplink: { name: string; ifindex: number; up: boolean } | undefined;
 
@@ -340,22 +328,18 @@ export class Daemon {
     // the address mode (uplink-mode.ts) says where the CLAT address comes from.
     const path = await observePath(this.#deps.net, uplink, prefix);
     const taken = this.#sides.taken;
-    const mode = chooseUplinkMode({
+    const mode = this.#modes.choose({
       uplink: uplink.name,
       addresses: o.global6,
       held: taken && [{ address: taken.address, prefixLen: taken.prefixLen }],
       source: path.source,
       v6: cfg.v6,
       v6Prefix: cfg.v6Prefix,
-      anycastRefused: this.#refused?.addresses === addressKey(o.global6) ? this.#refused : undefined,
     });
-    this.#addressKey = addressKey(o.global6);
     if (isWait(mode)) {
-      this.#mode = undefined;
       if (this.#built) await this.#teardown(mode.wait);
       return this.#wait('waiting-uplink', `${mode.wait}; waiting`);
     }
-    this.#mode = mode;
     const prefix64 = path.prefix64 ?? (mode.address ? slash64(mode.address) : '::');
     const mtu = cfg.mtu ?? ipv4Mtu(path.mtu);
     const leasePresent = mode.address !== undefined && o.global6.some((a) => a.address === mode.address);
@@ -439,7 +423,7 @@ export class Daemon {
     if (r.type === 'dad-failed') return this.#afterFailedDad(r.verdict);
     if (r.type === 'anycast-refused') {
       // The next step chooses again, with the refusal: clatd answers for the address itself (mode 2).
-      this.#refused = { prefix64: slash64(r.address), reason: r.reason, addresses: this.#addressKey };
+      this.#modes.refused(r.address, r.reason);
       this.log.warn('address-mode', `the kernel refused the anycast join for ${r.address}: ${r.reason}`);
       await this.#teardown('anycast join refused');
       return this.kick();
@@ -592,7 +576,7 @@ export class Daemon {
       clat4: s?.clat4 ?? null,
       clat6: s?.clat6 ?? null,
       prefix64: s ? `${s.prefix64}/64` : null,
-      uplinkMode: modeStatus(s?.mode ?? this.#mode),
+      uplinkMode: modeStatus(s?.mode ?? this.#modes.last),
       tun: this.#sides.ipv4?.name ?? null,
       mtu: s?.mtu ?? null,
       offload: this.#dp.offload(),

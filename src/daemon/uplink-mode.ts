@@ -18,7 +18,7 @@
  * With neither option, 1 then 2 are tried. --v6-prefix and --v6 choose 3 and 4 (together they
  * are a configuration error). A further way fits as mode 5 with its own `announce`.
  */
-import { formatIPv6, parseIPv6 } from '../core/addr/ipv6.js';
+import { formatIPv6, matchPrefix6, parseIPv6 } from '../core/addr/ipv6.js';
 import { formatPrefix6, type Prefix6, parsePrefix6 } from '../core/addr/prefix.js';
 import type { Announce } from './ports.js';
 import type { UplinkModeStatus } from './status.js';
@@ -83,18 +83,12 @@ function prefixOf(address: string, len: number): Prefix6 {
 }
 
 function contains(p: Prefix6, address: string): boolean {
-  const a = parseIPv6(address);
-  const full = p.len >>> 3;
-  for (let i = 0; i < full; i++) if (a[i] !== p.addr[i]) return false;
-  const rest = p.len & 7;
-  if (rest === 0) return true;
-  const mask = (0xff << (8 - rest)) & 0xff;
-  return (a[full] & mask) === (p.addr[full] & mask);
+  return matchPrefix6(parseIPv6(address), 0, p.addr, p.len);
 }
 
 function overlaps(a: Prefix6, b: Prefix6): boolean {
   const [short, long] = a.len <= b.len ? [a, b] : [b, a];
-  return contains(short, formatPrefix6(long).split('/')[0]);
+  return matchPrefix6(long.addr, 0, short.addr, short.len);
 }
 
 const list = (xs: { address: string; prefixLen: number }[]) =>
@@ -230,4 +224,28 @@ export function isWait(m: UplinkMode | UplinkModeWait): m is UplinkModeWait {
 export function describeMode(m: UplinkMode): string {
   const why = m.whyNot.map((w) => `not ${w.mode}: ${w.why}`).join('; ');
   return `address mode ${m.mode} (${MODE_NAMES[m.mode]}): ${m.how}${why ? `; ${why}` : ''}`;
+}
+
+/**
+ * The daemon's memory around the choice: the mode last chosen (for status) and a refused anycast
+ * join, which holds while the uplink's addresses stay as they were (a new prefix may let it pass).
+ */
+export class UplinkModes {
+  /** The mode last chosen; undefined while none applies. */
+  last?: UplinkMode;
+  #refused?: { prefix64: string; reason: string; addresses: string };
+  #addresses = '';
+
+  choose(o: Omit<ModeInput, 'anycastRefused'>): UplinkMode | UplinkModeWait {
+    this.#addresses = addressKey(o.addresses);
+    const refused = this.#refused?.addresses === this.#addresses ? this.#refused : undefined;
+    const m = chooseUplinkMode({ ...o, anycastRefused: refused });
+    this.last = isWait(m) ? undefined : m;
+    return m;
+  }
+
+  /** The kernel refused the anycast join for `address` with the uplink's addresses of the last choice. */
+  refused(address: string, reason: string): void {
+    this.#refused = { prefix64: formatIPv6(prefixOf(address, 64).addr), reason, addresses: this.#addresses };
+  }
 }

@@ -101,6 +101,22 @@ describe('address modes in namespaces', { skip: NEED_ROOT }, () => {
         );
         assert.equal(st.dad.result, 'skipped');
         assert.match(st.dad.skipped, /routed to this host/);
+        // discover makes the same choice, without changing anything.
+        const disc = JSON.parse(
+          p.a.exec(
+            'node',
+            CLI,
+            'discover',
+            '--json',
+            '--pref64',
+            PREFIX,
+            '--v6-prefix',
+            '2001:db8:99::/96',
+            '--wait',
+            '0',
+          ),
+        );
+        assert.deepEqual(disc.uplinkMode, st.uplinkMode);
         const mode = c.lines.find((l) => l.event === 'address-mode');
         assert.match(String(mode?.msg), /^address mode 3 .*; not 1: .*; not 2: /, said(c.lines));
         // The router reached the CLAT address through its route: no solicitation for it, no DAD probe.
@@ -139,6 +155,12 @@ describe('address modes in namespaces', { skip: NEED_ROOT }, () => {
       assert.match(before, /noprefixroute/);
       const sock = join(dir, 'c.sock');
       const args = ['--pref64', PREFIX, '--control', sock, '--v6', LEASE];
+      const disc = JSON.parse(
+        p.a.exec('node', CLI, 'discover', '--json', '--pref64', PREFIX, '--v6', LEASE, '--wait', '0'),
+      );
+      assert.equal(disc.uplinkMode.mode, 4);
+      assert.match(disc.uplinkMode.how, /taken off veth-a while clatd runs/);
+      assert.equal(leaseLine(p.a), before, 'discover changes nothing');
 
       const c = startClatd(p.a, args);
       await c.waitFor(running);
@@ -148,6 +170,7 @@ describe('address modes in namespaces', { skip: NEED_ROOT }, () => {
       assert.equal(st.clat6, LEASE);
       assert.equal(st.uplinkMode.mode, 4);
       assert.equal(st.uplinkMode.announce, 'anycast', 'the /64 on veth-a covers it');
+      assert.deepEqual(st.uplinkMode, disc.uplinkMode, 'discover said what run does');
       c.child.kill('SIGTERM');
       assert.equal((await c.exited).code, 0);
       const back = leaseLine(p.a);

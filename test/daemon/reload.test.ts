@@ -12,6 +12,7 @@ test('every setting either applies live or is named for the next start', () => {
     [{ 'route-metric': '100' }, { rebuild: '--route-metric changed', restart: [] }],
     [{ v4: '192.0.0.5' }, { rebuild: '--v4 changed' }],
     [{ v6: '2001:db8:1::5' }, { redraw: true, rebuild: undefined }],
+    [{ 'v6-prefix': '2001:db8:99::/64' }, { redraw: true, rebuild: undefined, restart: [] }],
     [{ pref64: '2001:db8:64::/96' }, { redraw: true }],
     [{ dad: 'off' }, { redraw: true }],
     [{ mtu: '1400' }, { reconfigure: true, redraw: false }],

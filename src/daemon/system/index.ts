@@ -17,10 +17,10 @@ import { type DatapathFactory, SystemPlumbing } from './plumbing.js';
 
 export { WireDad } from './dad-wire.js';
 export { HostSettings } from './host-settings.js';
-export { TakenAddresses } from './taken-addresses.js';
 export { SystemIpv4, TunInUseError } from './ipv4.js';
 export { SystemNet, solicitRouters, systemDns64, systemIdentity, toNetEvents, toNftNetEvent } from './net.js';
 export { type DatapathFactory, SystemPlumbing } from './plumbing.js';
+export { TakenAddresses } from './taken-addresses.js';
 export { SystemUplink } from './uplink.js';
 export { openRtnl };
 
