@@ -168,6 +168,11 @@ async function session(
       if (!o.shell) return 1;
     } else {
       await sayUplinkMode(lab, clatd);
+      if (lab.uplink === 'cloud' && !o.clatdFlags) {
+        say(
+          'clatd lab: this router delivers only to the addresses it leased, so a self-chosen one gets nothing back; --clatd-flags runs clatd with --v6 and the second lease',
+        );
+      }
     }
   }
 
@@ -248,6 +253,8 @@ async function trafficRound(lab: Lab, target: string, clatd: ReturnType<Lab['sta
     `HTTP ${http.ok ? `${http.status} ${http.bytes} B` : `FAILED (${String(http.error ?? http.status)})`}`,
     `UDP echo ${udp.ok ? `${udp.bytes} B in ${udp.ms} ms` : `FAILED (${String(udp.error)})`}`,
   ];
+  const refused = await lab.refusedByRouter();
+  if (refused !== null) parts.push(`router refused ${refused} pkts to unleased addresses`);
   if (clatd) {
     const st = await lab.clatdCli(clatd, ['status', '--json'], { timeoutMs: 5000 });
     const status = st.code === 0 ? parseStatus(st.stdout) : null;

@@ -126,6 +126,9 @@ export const NFT_RULES = [
   '',
 ].join('\n');
 
+/** The router's nftables table (family ip6) of the cloud shape; its chain `deliver` counts the drops. */
+export const CLOUD_TABLE = 'clatd_lab_cloud';
+
 /**
  * The router's nftables for the cloud shape: forwarded packets reach the LAN's /64 only at the
  * leased addresses (whose neighbour entries are permanent), so a self-chosen address is never even
@@ -133,7 +136,7 @@ export const NFT_RULES = [
  */
 export function cloudNftRules(leases: readonly string[]): string {
   return [
-    'table ip6 clatd_lab_cloud {',
+    `table ip6 ${CLOUD_TABLE} {`,
     `  set leased { type ipv6_addr; elements = { ${leases.join(', ')} } }`,
     '  chain deliver {',
     '    type filter hook forward priority filter; policy accept;',

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { StatusSnapshot } from '../daemon/status.js';
 import { buildNetwork, hostAddress, hostAddresses, sysctl } from './build.js';
 import { ClatdDriver, type ClatdStart } from './clatd.js';
+import { CLOUD_TABLE } from './configs.js';
 import type { LabContext } from './context.js';
 import { ensureDeps, python3 } from './deps.js';
 import { type DhcpLease, readLeases } from './dhcp.js';
@@ -173,6 +174,19 @@ export class Lab implements LabContext {
   /** The DHCPv6 server's leases (dhcpv6 and cloud shapes; empty otherwise). */
   leases(): DhcpLease[] {
     return readLeases(this);
+  }
+
+  /**
+   * Cloud shape: packets the router refused to forward to an address of the /64 it did not lease
+   * (its nftables counter); null in the other shapes.
+   */
+  async refusedByRouter(): Promise<number | null> {
+    if (this.uplink !== 'cloud') return null;
+    const r = await this.exec(this.names.router, ['nft', 'list', 'chain', 'ip6', CLOUD_TABLE, 'deliver'], {
+      allowFail: true,
+    });
+    const n = /counter packets (\d+)/.exec(r.stdout)?.[1];
+    return n === undefined ? null : Number(n);
   }
 
   /**
