@@ -98,6 +98,12 @@ export async function buildNetwork(lab: LabContext, state: StateFile, services: 
       ? `lab: host ${n.host} has ${addrs.join(', ')} by DHCPv6 (dhcpcd; dnsmasq's leases: ${describeLeases(lab)})`
       : `lab: host ${n.host} has ${addrs[0]} by SLAAC`,
   );
+  await shapeTheRouter(lab, shape, hostMac);
+}
+
+/** What the uplink's shape adds on the router once the host has its addresses. */
+async function shapeTheRouter(lab: LabContext, shape: UplinkShape, hostMac: string): Promise<void> {
+  const n = lab.names;
   if (shape === 'routed') {
     const ll = await linkLocal(lab, n.host, IFACE.host);
     await lab.exec(n.router, ['ip', '-6', 'route', 'replace', ADDR.routedPrefix, 'via', ll, 'dev', IFACE.routerBridge]);
