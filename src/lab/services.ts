@@ -1,9 +1,8 @@
 /**
  * The daemons that make the lab a network: on the router TAYGA (NAT64), unbound (DNS64), the RA
  * daemon (radvd, or the lab's own sender when radvd cannot send PREF64) and in the DHCPv6 shapes
- * dnsmasq (dhcp.ts); on the IPv4 internet an
- * HTTP server and a UDP echo server. Each is started, checked until it works, and restarted or
- * reloaded when the NAT64 prefix moves.
+ * dnsmasq (dhcp.ts); on the IPv4 internet an HTTP server and a UDP echo server. Each is started,
+ * checked until it works, and restarted or reloaded when the NAT64 prefix moves.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
