@@ -1,14 +1,13 @@
 /**
- * How the CLAT gets its IPv6 address (src/daemon/uplink-mode.ts): the choice in order with every
+ * How the CLAT gets its IPv6 address (src/daemon/uplink-mode.ts; the generator for a routed prefix is
+ * tested in test/core/nd/neutral.test.ts): the choice in order with every
  * "why not", bad input, and the daemon over the fakes in each mode (what it builds, takes off and
  * gives back, what status and discover say).
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { formatStatus } from '../../src/cli/status.js';
-import { parseIPv6 } from '../../src/core/addr/ipv6.js';
 import { parsePrefix6 } from '../../src/core/addr/prefix.js';
-import { generateInPrefix, isChecksumNeutral } from '../../src/core/nd/neutral.js';
 import { resolveConfig } from '../../src/daemon/config.js';
 import { discover } from '../../src/daemon/discover.js';
 import { renderMetrics } from '../../src/daemon/metrics.js';
@@ -220,57 +219,6 @@ describe('bad input', () => {
   });
 });
 
-describe('checksum-neutral addresses in any prefix of /32 to /96', () => {
-  test('inside the prefix, neutral, random; /64 the same as the /64 generator', () => {
-    for (const p of [
-      '2001:db8::/32',
-      '2001:db8:99::/48',
-      '2001:db8:99:1::/64',
-      '2001:db8:99:1:2::/80',
-      '2001:db8:99:1:2:3::/96',
-      '2001:db8:99:1:2:40::/90',
-    ]) {
-      const prefix = parsePrefix6(p);
-      const seen = new Set<string>();
-      for (let i = 0; i < 20; i++) {
-        const a = generateInPrefix({ prefix, pref64: '64:ff9b::/96', ipv4: '192.0.0.4' });
-        seen.add(a);
-        const b = parseIPv6(a);
-        const full = prefix.len >>> 3;
-        assert.deepEqual([...b.subarray(0, full)], [...prefix.addr.subarray(0, full)], `${a} in ${p}`);
-        if (prefix.len & 7) {
-          const mask = (0xff << (8 - (prefix.len & 7))) & 0xff;
-          assert.equal(b[full] & mask, prefix.addr[full] & mask, `${a} in ${p}`);
-        }
-        assert.ok(isChecksumNeutral({ ipv6: a, pref64: '64:ff9b::/96', ipv4: '192.0.0.4' }), `${a} neutral`);
-      }
-      assert.ok(seen.size > 15, `random in ${p}`);
-    }
-  });
-
-  test('out of range lengths are refused', () => {
-    assert.throws(
-      () => generateInPrefix({ prefix: '2001:db8::/112', pref64: '64:ff9b::/96', ipv4: '192.0.0.4' }),
-      /\/32 to \/96/,
-    );
-    assert.throws(
-      () => generateInPrefix({ prefix: '2001::/16', pref64: '64:ff9b::/96', ipv4: '192.0.0.4' }),
-      /\/32 to \/96/,
-    );
-  });
-
-  test('a /96 never gives one of its top 128 addresses (RFC 2526): such a draw is repeated', () => {
-    // With 192.0.109.216, host bits 96..111 all ones make the neutral pair 0xff80 or more.
-    const o = { prefix: '2001:db8:99:1:2:3::/96', pref64: '64:ff9b::/96', ipv4: '192.0.109.216' };
-    assert.throws(() => generateInPrefix({ ...o, random: (b) => b.fill(0xff) }), /reserved/);
-    let i = 0;
-    const a = generateInPrefix({ ...o, random: (b) => b.fill(i++ === 0 ? 0xff : 0x42) });
-    const b = parseIPv6(a);
-    assert.ok(b[12] === 0x42 && b[13] === 0x42, `${a}: the second draw`);
-    assert.ok(isChecksumNeutral({ ipv6: a, pref64: o.pref64, ipv4: o.ipv4 }));
-  });
-});
-
 describe('the daemon in each address mode (fakes)', () => {
   test('mode 1 on a SLAAC host: anycast, the status says so', async () => {
     const w = world({ pref64: '64:ff9b::/96' });
@@ -328,6 +276,9 @@ describe('the daemon in each address mode (fakes)', () => {
     await flush(w.daemon);
     assert.equal(w.daemon.status().uplinkMode?.mode, 1);
     assert.equal(w.daemon.state, 'running');
+    assert.equal(w.daemon.changes['address-mode-changed'], 1);
+    assert.deepEqual(w.plumbing.announced, ['respond', 'anycast']);
+    assert.deepEqual([...w.plumbing.live].sort(), ['datapath', 'ipv4', 'uplink'], 'one of each, the old side closed');
     await w.daemon.stop();
   });
 

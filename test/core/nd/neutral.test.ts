@@ -10,6 +10,7 @@ import {
   embeddedSum,
   generateClatAddress,
   generateClatAddressBytes,
+  generateInPrefix,
   isChecksumNeutral,
   isFullyNeutralMapping,
   isReservedIid,
@@ -274,5 +275,66 @@ describe('which mappings are fully neutral', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('checksum-neutral addresses in any prefix of /32 to /96', () => {
+  test('inside the prefix, neutral, random', () => {
+    for (const p of [
+      '2001:db8::/32',
+      '2001:db8:99::/48',
+      '2001:db8:99:1::/64',
+      '2001:db8:99:1:2::/80',
+      '2001:db8:99:1:2:3::/96',
+      '2001:db8:99:1:2:40::/90',
+    ]) {
+      const prefix = parsePrefix6(p);
+      const seen = new Set<string>();
+      for (let i = 0; i < 20; i++) {
+        const a = generateInPrefix({ prefix, pref64: '64:ff9b::/96', ipv4: '192.0.0.4' });
+        seen.add(a);
+        const b = parseIPv6(a);
+        const full = prefix.len >>> 3;
+        assert.deepEqual([...b.subarray(0, full)], [...prefix.addr.subarray(0, full)], `${a} in ${p}`);
+        if (prefix.len & 7) {
+          const mask = (0xff << (8 - (prefix.len & 7))) & 0xff;
+          assert.equal(b[full] & mask, prefix.addr[full] & mask, `${a} in ${p}`);
+        }
+        assert.ok(isChecksumNeutral({ ipv6: a, pref64: '64:ff9b::/96', ipv4: '192.0.0.4' }), `${a} neutral`);
+      }
+      assert.ok(seen.size > 15, `random in ${p}`);
+    }
+  });
+
+  test('a /64 gives the same address as the /64 generator for the same random bytes', () => {
+    const bytes = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
+    const random = (b: Uint8Array) => b.set(bytes.subarray(0, b.length));
+    const o = { pref64: '64:ff9b::/96', ipv4: '192.0.0.4', random };
+    assert.equal(
+      generateInPrefix({ prefix: '2001:db8:1:2::/64', ...o }),
+      generateClatAddress({ prefix64: '2001:db8:1:2::/64', ...o }),
+    );
+  });
+
+  test('out of range lengths are refused', () => {
+    assert.throws(
+      () => generateInPrefix({ prefix: '2001:db8::/112', pref64: '64:ff9b::/96', ipv4: '192.0.0.4' }),
+      /\/32 to \/96/,
+    );
+    assert.throws(
+      () => generateInPrefix({ prefix: '2001::/16', pref64: '64:ff9b::/96', ipv4: '192.0.0.4' }),
+      /\/32 to \/96/,
+    );
+  });
+
+  test('a /96 never gives one of its top 128 addresses (RFC 2526): such a draw is repeated', () => {
+    // With 192.0.109.216, host bits 96..111 all ones make the neutral pair 0xff80 or more.
+    const o = { prefix: '2001:db8:99:1:2:3::/96', pref64: '64:ff9b::/96', ipv4: '192.0.109.216' };
+    assert.throws(() => generateInPrefix({ ...o, random: (b) => b.fill(0xff) }), /reserved/);
+    let i = 0;
+    const a = generateInPrefix({ ...o, random: (b) => b.fill(i++ === 0 ? 0xff : 0x42) });
+    const b = parseIPv6(a);
+    assert.ok(b[12] === 0x42 && b[13] === 0x42, `${a}: the second draw`);
+    assert.ok(isChecksumNeutral({ ipv6: a, pref64: o.pref64, ipv4: o.ipv4 }));
   });
 });
