@@ -87,6 +87,17 @@ async function ndCapture(lab: Lab): Promise<Capture> {
 
 const BLOB = 256 * 1024;
 
+function readIfAny(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** The machine's resolv.conf before any lab of this file ran (a DHCP client hook would rewrite it). */
+const RESOLV_CONF_AT_START = readIfAny('/etc/resolv.conf');
+
 describe('uplink slaac: the default lab', () => {
   const suite = labSuite({ uplink: 'slaac', blobBytes: BLOB });
 
@@ -140,6 +151,9 @@ describe('uplink dhcpv6: M flag, no SLAAC, a /128 from dnsmasq to dhcpcd', () =>
     const a = await lab.exec(h, ['ip', '-6', '-o', 'addr', 'show', 'dev', lab.iface.host, 'scope', 'global']);
     assert.match(a.stdout, new RegExp(`${leases[0].address}/128 .*noprefixroute`), a.stdout);
     assert.match(lab.findProc('dhcpcd')?.output() ?? '', new RegExp(`adding address ${leases[0].address}/128`));
+    // No hook ran: the resolv.conf the lab wrote for the host and the machine's own are untouched.
+    assert.equal(readFileSync(`/etc/netns/${h}/resolv.conf`, 'utf8'), `nameserver ${ADDR.routerLan}\n`);
+    assert.equal(readIfAny('/etc/resolv.conf'), RESOLV_CONF_AT_START, "the machine's /etc/resolv.conf changed");
   });
 
   test("clatd run with no flags: IPv4 works, clatd answers ND itself (mode 2), the router's entry is clatd's NA", async (t) => {
