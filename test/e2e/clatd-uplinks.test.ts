@@ -180,6 +180,8 @@ describe('uplink dhcpv6: M flag, no SLAAC, a /128 from dnsmasq to dhcpcd', () =>
         lab.iface.routerBridge,
       ]);
       assert.match(neigh.stdout, new RegExp(`lladdr ${mac} (REACHABLE|STALE|DELAY|PROBE)`), neigh.stdout);
+      const dad = ndAbout(nd.frames(), clat6).filter((x) => x.type === 135 && x.ip.src === '::');
+      assert.ok(dad.length >= 1, `no DAD probe for ${clat6} reached the router`);
       const na = ndAbout(nd.frames(), clat6).filter((x) => x.type === 136);
       assert.ok(na.length >= 1, `no Neighbor Advertisement for ${clat6} reached the router`);
       assert.equal(na[0].ip.ethSrc, mac, 'the NA did not come from the host');
