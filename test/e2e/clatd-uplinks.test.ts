@@ -7,8 +7,10 @@
  *           solicitations itself (mode 2): the router's neighbour entry is resolved by its NA.
  *   routed  with --v6-prefix: an address in the routed /64, no DAD probe on the link (mode 3).
  *   cloud   with --v6 and the second lease: the leased address (mode 4), taken off the uplink while
- *           clatd runs and put back after; with no flags the router delivers nothing to a
- *           self-chosen address.
+ *           clatd runs and put back after, also after a kill -9 and a new start; with no flags
+ *           clatd draws an address in the /64 (mode 2) that the router never delivers.
+ * After each run, SIGTERM leaves nothing in the host (checked from outside). `clatd lab --uplink`
+ * itself: bad input, and the cloud shape with --clatd-flags end to end.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
