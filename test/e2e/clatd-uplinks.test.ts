@@ -213,6 +213,21 @@ describe('uplink dhcpv6: M flag, no SLAAC, a /128 from dnsmasq to dhcpcd', () =>
   });
 });
 
+/** The PID of dhcpcd's main process (below the shell that waits for it; the rest are its helpers). */
+function dhcpcdMain(lab: Lab): number {
+  const top = lab.findProc('dhcpcd');
+  assert.ok(top, 'dhcpcd is not running');
+  const comm = (p: number) => readFileSync(`/proc/${p}/comm`, 'utf8').trim();
+  const main = descendants(top.pid).find((p) => comm(p) === 'dhcpcd' && comm(parentOf(p)) === 'sh');
+  assert.ok(main, `dhcpcd's main process not found below ${top.pid}`);
+  return main;
+}
+
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
 /** Whether process `pid` exists and is not a zombie. */
 function alive(pid: number): boolean {
   try {
@@ -228,8 +243,7 @@ function descendants(pid: number): number[] {
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+      parent.set(Number(d), parentOf(Number(d)));
     } catch {}
   }
   const out: number[] = [];
@@ -297,7 +311,7 @@ describe('uplink cloud: two DHCPv6 leases, the router delivers only to them', ()
     return (await lab.refusedByRouter()) ?? Number.NaN;
   }
 
-  test('--v6 with the second lease: IPv4 works (mode 4), the lease is off the uplink meanwhile, back after', async (t) => {
+  test('--v6 with the second lease: IPv4 works (mode 4), the lease stays off the uplink (a renewal too), back after', async (t) => {
     const lab = suite.ready(t);
     if (!lab) return;
     assert.deepEqual(
@@ -316,6 +330,12 @@ describe('uplink cloud: two DHCPv6 leases, the router delivers only to them', ()
       assert.equal(m?.mode, 4, JSON.stringify(m));
       assert.equal(s?.clat6, second);
       assert.ok(!(await lab.hostAddresses()).includes(second), 'the lease is still configured on the uplink');
+      // The host's DHCPv6 client renews (SIGUSR1) and adds its lease again, as at every renewal.
+      process.kill(dhcpcdMain(lab), 'SIGUSR1');
+      const retaken = await waitFor(() => /was put back on eth0; taken off again/.test(clatd.output()), 10_000, 200);
+      assert.ok(retaken, `clatd did not take the renewed lease off again:\n${clatd.output().slice(-1500)}`);
+      assert.ok(!(await lab.hostAddresses()).includes(second), 'the renewed lease stayed on the uplink');
+      assert.deepEqual(await ipv4Failures(lab), [], 'IPv4 after the renewal');
     } finally {
       await clatd.stop('SIGTERM', 5000);
     }
