@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(iproute2 nftables tayga radvd unbound iperf3 tcpdump iputils-ping iputils-tracepath traceroute
   procps python3 make g++ jq curl busybox ndisc6
-  dnsmasq-base # the lab's DHCPv4 server for its LAN client (router mode); the binary only, no service
+  dnsmasq-base dhcpcd-base # the lab's DHCPv4 (router-mode LAN) and DHCPv6 server, and DHCPv6 client; no services: the lab runs them
   systemd     # systemd-analyze: the unit file test
   python3-prometheus-client # the metrics page read by a real Prometheus parser
   lintian binutils # the .deb test: lintian checks the package; strip and objdump build it

@@ -9,7 +9,7 @@ import { Lab } from '../lab/lab.js';
 import { ndOfFrame } from '../lab/pcap.js';
 import { destroyKeptLab, keptLabs } from '../lab/state.js';
 import { parseStatus, summarize } from '../lab/status.js';
-import { ADDR, IFACE } from '../lab/topology.js';
+import { ADDR, IFACE, UPLINK_SHAPES, type UplinkShape, usesDhcpv6 } from '../lab/topology.js';
 import { type CommandSpec, intFlag, parseCommand, UsageError } from '../options/args.js';
 
 export const LAB_SPEC: CommandSpec = {
@@ -26,6 +26,16 @@ export const LAB_SPEC: CommandSpec = {
     lan: {
       type: 'boolean',
       help: "add an IPv4-only LAN client behind the host (address by DHCPv4 from dnsmasq on the host's lan0) and run clatd in router mode (--lan lan0, NAT44)",
+    },
+    uplink: {
+      type: 'string',
+      value: 'SHAPE',
+      help: 'how the host gets IPv6: slaac (SLAAC /64), dhcpv6 (a /128 from a DHCPv6 server, no SLAAC), routed (slaac plus a /64 routed to the host), cloud (two DHCPv6 leases; the router delivers only to them)',
+      default: 'slaac',
+    },
+    'clatd-flags': {
+      type: 'boolean',
+      help: 'run clatd with what the uplink offers for it: --v6-prefix with the routed /64 (routed), --v6 with the second lease (cloud)',
     },
     destroy: { type: 'string', value: 'TAG', help: 'remove a lab left by --shell (see --list)' },
     list: { type: 'boolean', help: 'list labs left running by --shell' },
@@ -60,6 +70,14 @@ export async function main(argv: string[]): Promise<number> {
   const interval = intFlag('lab', 'interval', v.interval as string | undefined, 1, 3600) ?? 3;
   const withClatd = !v['no-clatd'];
   const withLan = v.lan === true;
+  const uplink = v.uplink as string;
+  if (!(UPLINK_SHAPES as readonly string[]).includes(uplink)) {
+    throw new UsageError(`clatd lab: --uplink must be one of ${UPLINK_SHAPES.join(', ')}, got "${uplink}"`);
+  }
+  const clatdFlags = v['clatd-flags'] === true;
+  if (clatdFlags && uplink !== 'routed' && uplink !== 'cloud') {
+    throw new UsageError(`clatd lab: --clatd-flags is for --uplink routed or cloud; ${uplink} needs no flags`);
+  }
 
   let stopRequested = false;
   let wake: () => void = () => {};
@@ -73,8 +91,11 @@ export async function main(argv: string[]): Promise<number> {
     onSignal();
   };
   process.stdout.on('error', onStdoutError);
-  say(`clatd lab: building an IPv6-only network (namespaces host, router, internet${withLan ? ', LAN client' : ''})`);
+  say(
+    `clatd lab: building an IPv6-only network (namespaces host, router, internet${withLan ? ', LAN client' : ''}), uplink ${uplink}`,
+  );
   const lab = await Lab.create({
+    uplink: uplink as UplinkShape,
     raPref64: !v['no-ra-pref64'],
     lan: withLan,
     handleSignals: false,
@@ -85,7 +106,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await session(
       lab,
-      { withClatd, shell: v.shell === true, duration, interval },
+      { withClatd, clatdFlags, shell: v.shell === true, duration, interval },
       () => stopRequested,
       (w) => {
         wake = w;
@@ -103,6 +124,7 @@ export async function main(argv: string[]): Promise<number> {
 
 interface SessionOptions {
   withClatd: boolean;
+  clatdFlags: boolean;
   shell: boolean;
   duration: number | undefined;
   interval: number;
@@ -130,10 +152,20 @@ async function session(
   let clatd = null as ReturnType<Lab['startClatd']> | null;
   let unfollow = () => {};
   if (o.withClatd) {
-    const args = lab.lan ? ['--interface', IFACE.host, '--lan', lab.lan.hostIface] : [];
+    const lanArgs = lab.lan ? ['--interface', IFACE.host, '--lan', lab.lan.hostIface] : [];
+    const shapeArgs = o.clatdFlags ? lab.clatdFlagsForUplink() : [];
+    const args = [...lanArgs, ...shapeArgs];
+    const why = [
+      lanArgs.length > 0 ? "router mode: the LAN client's IPv4 goes through the CLAT" : '',
+      shapeArgs.length > 0
+        ? `the uplink's ${lab.uplink === 'routed' ? 'routed prefix' : 'second lease'} for the CLAT`
+        : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
     say(
-      args.length
-        ? `clatd lab: starting \`clatd run ${args.join(' ')}\` in ${n.host} (router mode: the LAN client's IPv4 goes through the CLAT)`
+      args.length > 0
+        ? `clatd lab: starting \`clatd run ${args.join(' ')}\` in ${n.host} (${why})`
         : `clatd lab: starting \`clatd run\` in ${n.host} (no flags: it finds the uplink, PREF64 and addresses itself)`,
     );
     const started = lab.startClatdAndWait(args);
@@ -152,6 +184,13 @@ async function session(
           : 'clatd lab: clatd is running but v4-eth0 with an IPv4 default route did not appear within 20 s',
       );
       if (!o.shell) return 1;
+    } else {
+      await sayUplinkMode(lab, clatd);
+      if (lab.uplink === 'cloud' && !o.clatdFlags) {
+        say(
+          'clatd lab: this router delivers only to the addresses it leased, so a self-chosen one gets nothing back; --clatd-flags runs clatd with --v6 and the second lease',
+        );
+      }
     }
   }
 
@@ -201,6 +240,18 @@ async function session(
   return failures === 0 && rounds > 0 ? 0 : 1;
 }
 
+/** The way clatd took for its IPv6 address, and in the /128-only shapes who answers for it. */
+async function sayUplinkMode(lab: Lab, clatd: ReturnType<Lab['startClatd']>): Promise<void> {
+  const s = await lab.clatdStatus(clatd);
+  const m = s?.uplinkMode;
+  if (!s || !m) return;
+  say(`clatd lab: CLAT address ${s.clat6 ?? '(none yet)'} by address mode ${m.mode} (${m.name}): ${m.how}`);
+  for (const w of m.why) say(`clatd lab:   not mode ${w.mode}: ${w.why}`);
+  if (m.announce === 'respond' && s.clat6) {
+    say(`clatd lab: clatd answers neighbor solicitations for it (the router's entry: ip -6 neigh show ${s.clat6})`);
+  }
+}
+
 function nat64Literal(lab: Lab): string {
   const [p] = lab.pref64.split('/');
   return `${p}${ADDR.server}`;
@@ -232,6 +283,8 @@ async function trafficRound(lab: Lab, target: string, clatd: ReturnType<Lab['sta
     `UDP echo ${udp.ok ? `${udp.bytes} B in ${udp.ms} ms` : `FAILED (${String(udp.error)})`}`,
   ];
   if (lanPart) parts.push(lanPart);
+  const refused = await lab.refusedByRouter();
+  if (refused !== null) parts.push(`router refused ${refused} pkts to unleased addresses`);
   if (clatd) {
     const st = await lab.clatdCli(clatd, ['status', '--json'], { timeoutMs: 5000 });
     const status = st.code === 0 ? parseStatus(st.stdout) : null;
@@ -262,10 +315,8 @@ function printShell(lab: Lab, clatdLog: string | null): void {
   const n = lab.names;
   say('');
   say(`clatd lab: the network stays up (tag ${n.tag}). Enter a namespace with:`);
-  say(
-    `  host:     ip netns exec ${n.host} bash     (IPv6 only, SLAAC on ${IFACE.host}${clatdLog ? ', clatd running' : ''})`,
-  );
-  say(`  router:   ip netns exec ${n.router} bash     (radvd/RA, unbound DNS64, TAYGA)`);
+  say(`  host:     ip netns exec ${n.host} bash     (IPv6 only, ${hostSays(lab)}${clatdLog ? ', clatd running' : ''})`);
+  say(`  router:   ip netns exec ${n.router} bash     (${routerSays(lab)})`);
   say(`  internet: ip netns exec ${n.internet} bash     (IPv4 only, ${ADDR.server}: HTTP :80, UDP echo :7)`);
   if (lab.lan)
     say(
@@ -277,4 +328,22 @@ function printShell(lab: Lab, clatdLog: string | null): void {
   say(`Logs and configs: ${lab.dir}`);
   say(`Remove it all with: clatd lab --destroy ${n.tag}`);
   say(`  (or: ip netns del ${n.host}; ip netns del ${n.router}; ip netns del ${n.internet})`);
+}
+
+/** What the host's uplink has, for the shell hints. */
+function hostSays(lab: Lab): string {
+  if (!usesDhcpv6(lab.uplink)) {
+    return `SLAAC on ${IFACE.host}${lab.uplink === 'routed' ? `, ${ADDR.routedPrefix} routed to it` : ''}`;
+  }
+  const leases = lab.leases().map((l) => `${l.address} (IA_NA ${l.iaid})`);
+  return `DHCPv6 by dhcpcd on ${IFACE.host}: ${leases.join(', ') || 'no lease'}`;
+}
+
+/** What runs on the router, for the shell hints. */
+function routerSays(lab: Lab): string {
+  const parts = ['radvd/RA, unbound DNS64, TAYGA'];
+  if (usesDhcpv6(lab.uplink)) parts.push(`dnsmasq DHCPv6, leases in ${lab.dir}/dnsmasq/leases`);
+  if (lab.uplink === 'routed') parts.push(`ip -6 route: ${ADDR.routedPrefix} via the host`);
+  if (lab.uplink === 'cloud') parts.push('nft list table ip6 clatd_lab_cloud: what it refuses to deliver');
+  return parts.join('; ');
 }

@@ -86,14 +86,15 @@ export class ClatdDriver {
     );
     const tail = () => proc.output().trim().split('\n').slice(-15).join('\n');
     if (up === 'up') {
-      // A status that cannot be read is not waited on: the route alone says clatd is up.
+      // A status that cannot be read is not waited on: the route alone says clatd is up. The route
+      // comes before DAD ends, which on a busy machine can take several seconds.
       await waitFor(
         async () => {
           const s = await this.status(proc);
           // In router mode the LANs are served a moment after the state turns running.
           return !proc.running || s === null || (s.state === 'running' && s.lan?.serving !== false);
         },
-        5000,
+        15_000,
         150,
       );
       return {

@@ -1,6 +1,6 @@
 /**
- * Configuration files of the router's daemons (radvd, unbound, TAYGA, nftables), generated per run
- * into the lab's temporary directory.
+ * Configuration files of the lab's daemons (radvd, unbound, TAYGA, nftables, dnsmasq's DHCPv6,
+ * dhcpcd), generated per run into the lab's temporary directory.
  */
 import { ADDR, IFACE } from './topology.js';
 
@@ -8,6 +8,10 @@ export interface RaConfig {
   iface: string;
   prefix: string;
   prefixLen: number;
+  /** The M flag (RFC 4861 §4.2): addresses come from DHCPv6. */
+  managed: boolean;
+  /** The prefix's A flag (RFC 4861 §4.6.2): hosts configure an address in it by SLAAC. */
+  autonomous: boolean;
   rdnss: string;
   /** The PREF64 to advertise, or null for none. */
   pref64: string | null;
@@ -29,7 +33,8 @@ export function radvdConf(c: RaConfig): string {
     '  MinRtrAdvInterval 3;',
     `  MaxRtrAdvInterval ${Math.max(4, c.intervalS)};`,
     `  AdvDefaultLifetime ${c.routerLifetimeS};`,
-    `  prefix ${c.prefix}/${c.prefixLen} { AdvOnLink on; AdvAutonomous on; };`,
+    `  AdvManagedFlag ${c.managed ? 'on' : 'off'};`,
+    `  prefix ${c.prefix}/${c.prefixLen} { AdvOnLink on; AdvAutonomous ${c.autonomous ? 'on' : 'off'}; };`,
     `  RDNSS ${c.rdnss} { };`,
   ];
   if (c.pref64 !== null) lines.push(`  nat64prefix ${c.pref64} { AdvValidLifetime ${c.pref64LifetimeS}; };`);
@@ -121,3 +126,64 @@ export const NFT_RULES = [
   '}',
   '',
 ].join('\n');
+
+/** The router's nftables table (family ip6) of the cloud shape; its chain `deliver` counts the drops. */
+export const CLOUD_TABLE = 'clatd_lab_cloud';
+
+/**
+ * The router's nftables for the cloud shape: forwarded packets reach the LAN's /64 only at the
+ * leased addresses (whose neighbour entries are permanent), so a self-chosen address is never even
+ * solicited, as on a cloud fabric that delivers only to the addresses it assigned.
+ */
+export function cloudNftRules(leases: readonly string[]): string {
+  return [
+    `table ip6 ${CLOUD_TABLE} {`,
+    `  set leased { type ipv6_addr; elements = { ${leases.join(', ')} } }`,
+    '  chain deliver {',
+    '    type filter hook forward priority filter; policy accept;',
+    `    oifname "${IFACE.routerBridge}" ip6 daddr ${ADDR.lanPrefix}/${ADDR.lanPrefixLen} ip6 daddr != @leased counter drop`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/**
+ * dnsmasq as the DHCPv6 server only (no DNS: port 0, no RAs: radvd sends them), in the
+ * foreground, leases in `leaseFile`. `range` is the pool: the dhcpv6 shape's range, or the cloud's
+ * two fixed addresses (dnsmasq gives one reserved address per DUID, so a pool of exactly the VM's
+ * addresses is how it hands a client two). Leases last an hour: no renewal during a lab.
+ */
+export function dnsmasqArgs(leaseFile: string, range: readonly [string, string]): string[] {
+  return [
+    '--keep-in-foreground',
+    '--conf-file=/dev/null',
+    '--user=root',
+    '--port=0',
+    `--interface=${IFACE.routerBridge}`,
+    '--bind-interfaces',
+    `--dhcp-leasefile=${leaseFile}`,
+    '--log-dhcp',
+    '--log-facility=-',
+    `--dhcp-range=${range[0]},${range[1]},${ADDR.lanPrefixLen},1h`,
+    `--dhcp-option=option6:dns-server,[${ADDR.routerLan}]`,
+  ];
+}
+
+/**
+ * dhcpcd.conf for the host: DHCPv6 only, the kernel keeps handling RAs (noipv6rs), `iaNa` address
+ * leases asked for on the uplink. Nothing is written outside the lab: dhcpcd runs with the lab's
+ * script (no hooks, so no resolv.conf) and with its run and database folders mounted over.
+ */
+export function dhcpcdConf(iaNa: number): string {
+  const lines = [
+    'ipv6only',
+    'noipv6rs',
+    'option rapid_commit',
+    'nooption domain_name_servers',
+    `interface ${IFACE.host}`,
+  ];
+  for (let i = 1; i <= iaNa; i++) lines.push(`  ia_na ${i}`);
+  lines.push('');
+  return lines.join('\n');
+}

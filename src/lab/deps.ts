@@ -25,6 +25,7 @@ export const LAB_TOOLS: Record<string, string> = {
   rdisc6: 'ndisc6',
   dnsmasq: 'dnsmasq-base',
   busybox: 'busybox',
+  dhcpcd: 'dhcpcd-base',
 };
 
 const DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];

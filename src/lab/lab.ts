@@ -12,17 +12,19 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StatusSnapshot } from '../daemon/status.js';
-import { buildNetwork, hostAddress, sysctl } from './build.js';
+import { buildNetwork, hostAddress, hostAddresses, sysctl } from './build.js';
 import { ClatdDriver, type ClatdStart } from './clatd.js';
+import { CLOUD_TABLE } from './configs.js';
 import type { LabContext } from './context.js';
 import { ensureDeps, python3 } from './deps.js';
+import { type DhcpLease, readLeases } from './dhcp.js';
 import { inNs, LabError, type Proc, type RunOptions, type RunResult, run, sleep, start, waitFor } from './exec.js';
 import { buildLan, LAN, lanNamespace } from './lan.js';
 import { type Frame, parsePcap } from './pcap.js';
 import { INJECT_PY } from './scripts.js';
 import { type RaDaemon, RouterServices } from './services.js';
 import { forgetAtExit, removeAtExit, runDir, StateFile, sweepOrphans } from './state.js';
-import { ADDR, freshTag, IFACE, type LabNames, type LabOptions, labNames } from './topology.js';
+import { ADDR, freshTag, IFACE, type LabNames, type LabOptions, labNames, type UplinkShape } from './topology.js';
 
 const PROBE_PATH = fileURLToPath(new URL('./probe.js', import.meta.url));
 
@@ -162,9 +164,51 @@ export class Lab implements LabContext {
 
   // ---- the network (build.ts) ----------------------------------------------------------------
 
-  /** The host's global SLAAC address (non-tentative), or null. */
+  /** The host's global address in the lab's /64 (non-tentative; by SLAAC or DHCPv6), or null. */
   hostAddress(): Promise<string | null> {
     return hostAddress(this);
+  }
+
+  /** Every global address of the host in the lab's /64 (non-tentative). */
+  hostAddresses(): Promise<string[]> {
+    return hostAddresses(this);
+  }
+
+  /** How the host's uplink gets IPv6. */
+  get uplink(): UplinkShape {
+    return this.services.uplink;
+  }
+
+  /** The DHCPv6 server's leases (dhcpv6 and cloud shapes; empty otherwise). */
+  leases(): DhcpLease[] {
+    return readLeases(this);
+  }
+
+  /**
+   * Cloud shape: packets the router refused to forward to an address of the /64 it did not lease
+   * (its nftables counter); null in the other shapes.
+   */
+  async refusedByRouter(): Promise<number | null> {
+    if (this.uplink !== 'cloud') return null;
+    const r = await this.exec(this.names.router, ['nft', 'list', 'chain', 'ip6', CLOUD_TABLE, 'deliver'], {
+      allowFail: true,
+    });
+    const n = /counter packets (\d+)/.exec(r.stdout)?.[1];
+    return n === undefined ? null : Number(n);
+  }
+
+  /**
+   * The flags that tell clatd what this uplink offers for it: the routed prefix (routed), the
+   * second lease (cloud); none for the others. `clatd lab --clatd-flags` passes them.
+   */
+  clatdFlagsForUplink(): string[] {
+    if (this.uplink === 'routed') return ['--v6-prefix', ADDR.routedPrefix];
+    if (this.uplink === 'cloud') {
+      const second = this.leases().find((l) => l.iaid === 2);
+      if (!second) throw new LabError('lab: the host has no second DHCPv6 lease (IA_NA 2) to give clatd');
+      return ['--v6', second.address];
+    }
+    return [];
   }
 
   /** A MAC address of `iface` in `ns`. */

@@ -5,8 +5,10 @@
 
 /**
  * An RA sender with PREF64 (RFC 8781 §4), used when the installed radvd predates `nat64prefix`
- * (radvd < 2.20, e.g. Debian 12). It sends what radvd would send (prefix, RDNSS, SLLA) plus the
- * PREF64 option, answers Router Solicitations, and re-reads its JSON config on SIGHUP like radvd.
+ * (radvd < 2.20, e.g. Debian 12). It sends what radvd would send (the M flag, the prefix with its
+ * L and A flags, RDNSS, SLLA) plus the PREF64 option, answers Router Solicitations, and re-reads
+ * its JSON config on SIGHUP like radvd. A config without `managed` and `autonomous` (other tests
+ * write their own) gets a SLAAC RA.
  */
 export const RA_SENDER_PY = `
 import json, random, select, signal, socket, struct, sys, time
@@ -31,9 +33,9 @@ s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
 PLC = {96: 0, 64: 1, 56: 2, 48: 3, 40: 4, 32: 5}
 def ra(c):
-    b = struct.pack('!BBHBBHII', 134, 0, 0, 64, 0, c['routerLifetimeS'], 0, 0)
+    b = struct.pack('!BBHBBHII', 134, 0, 0, 64, 0x80 if c.get('managed') else 0, c['routerLifetimeS'], 0, 0)
     b += struct.pack('!BB', 1, 1) + mac
-    b += struct.pack('!BBBBIII', 3, 4, c['prefixLen'], 0xC0, 86400, 14400, 0)
+    b += struct.pack('!BBBBIII', 3, 4, c['prefixLen'], 0xC0 if c.get('autonomous', True) else 0x80, 86400, 14400, 0)
     b += socket.inet_pton(socket.AF_INET6, c['prefix'])
     b += struct.pack('!BBHI', 25, 3, 0, max(60, 3 * c['intervalS']))
     b += socket.inet_pton(socket.AF_INET6, c['rdnss'])

@@ -1,8 +1,8 @@
 /**
- * The daemons that make the lab a network: on the router TAYGA (NAT64), unbound (DNS64) and the RA
- * daemon (radvd, or the lab's own sender when radvd cannot send PREF64); on the IPv4 internet an
- * HTTP server and a UDP echo server. Each is started, checked until it works, and restarted or
- * reloaded when the NAT64 prefix moves.
+ * The daemons that make the lab a network: on the router TAYGA (NAT64), unbound (DNS64), the RA
+ * daemon (radvd, or the lab's own sender when radvd cannot send PREF64) and in the DHCPv6 shapes
+ * dnsmasq (dhcp.ts); on the IPv4 internet an HTTP server and a UDP echo server. Each is started,
+ * checked until it works, and restarted or reloaded when the NAT64 prefix moves.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,9 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { IPV4ONLY_ZONE, LAB_ZONE, type RaConfig, radvdConf, taygaConf, unboundConf } from './configs.js';
 import type { LabContext } from './context.js';
 import { python3 } from './deps.js';
+import { startDhcpServer } from './dhcp.js';
 import { LabError, run, sleep, waitFor } from './exec.js';
 import { RA_SENDER_PY } from './scripts.js';
-import { ADDR, IFACE, type LabOptions } from './topology.js';
+import { ADDR, IFACE, type LabOptions, type UplinkShape, usesDhcpv6 } from './topology.js';
 
 const UDP_ECHO_PATH = fileURLToPath(new URL('./udp-echo.js', import.meta.url));
 
@@ -40,11 +41,20 @@ export class RouterServices {
     this.raPref64 = opts.raPref64 !== false;
   }
 
-  /** Starts every service, in the order each needs the others: NAT64, DNS64, servers, RAs last. */
+  /** How the host's uplink gets IPv6. */
+  get uplink(): UplinkShape {
+    return this.opts.uplink ?? 'slaac';
+  }
+
+  /**
+   * Starts every service, in the order each needs the others: NAT64, DNS64, servers, the DHCPv6
+   * server, RAs last.
+   */
   async startAll(): Promise<void> {
     await this.startTayga();
     await this.startUnbound();
     if (this.opts.servers !== false) await this.startServers();
+    if (usesDhcpv6(this.uplink)) await startDhcpServer(this.lab, this.uplink);
     await this.startRa();
   }
 
@@ -140,6 +150,8 @@ export class RouterServices {
       iface: IFACE.routerBridge,
       prefix: ADDR.lanPrefix,
       prefixLen: ADDR.lanPrefixLen,
+      managed: usesDhcpv6(this.uplink),
+      autonomous: !usesDhcpv6(this.uplink),
       rdnss: ADDR.routerLan,
       pref64: this.raPref64 ? this.pref64 : null,
       intervalS: this.opts.raIntervalS ?? 3,
@@ -199,7 +211,7 @@ export class RouterServices {
       if (!p.running) throw new LabError(`lab: RA sender exited: ${p.output().trim()}`);
     }
     lab.log(
-      `lab: router: ${this.raDaemon} advertises ${ADDR.lanPrefix}/64, RDNSS ${ADDR.routerLan}` +
+      `lab: router: ${this.raDaemon} advertises ${ADDR.lanPrefix}/64 ${c.autonomous ? '(SLAAC)' : 'on-link, not autonomous, M flag (DHCPv6)'}, RDNSS ${ADDR.routerLan}` +
         (c.pref64 ? `, PREF64 ${c.pref64}` : ', no PREF64'),
     );
   }

@@ -8,7 +8,8 @@
  *   │                          │          │  br0 2001:db8:1::1/64 (bridge)               │
  *   │ eth0 SLAAC in            │   veth   │   ├─ lanh                                    │
  *   │   2001:db8:1::/64 ───────┼──────────┼───┘   radvd (or the lab's RA sender): /64,   │
- *   │ resolv.conf → router     │          │       RDNSS, PREF64 2001:db8:64::/96         │
+ *   │   (or dhcpcd: a /128)    │          │       RDNSS, PREF64 2001:db8:64::/96         │
+ *   │ resolv.conf → router     │          │       dnsmasq: DHCPv6 /128s (when asked for) │
  *   │                          │          │   ├─ lann ─────── neighbour (optional)       │
  *   │ clatd run  → v4-eth0     │          │       unbound: DNS64 on [2001:db8:1::1]:53   │
  *   └──────────────────────────┘          │                                              │
@@ -28,7 +29,25 @@
  * Only documentation addresses are used (RFC 3849, RFC 5737, RFC 7335). The NAT64 prefix is a
  * network-specific one, because RFC 6052 §3.1 forbids documentation IPv4 addresses under the
  * well-known prefix 64:ff9b::/96.
+ *
+ * The uplink's shape (how the host gets its IPv6 on eth0) is one of {@link UPLINK_SHAPES}:
+ *   slaac   the drawing above: the RA's /64 is autonomous, the host configures its own address.
+ *   dhcpv6  the RA has the M flag and the /64 on-link but not autonomous (A=0); dnsmasq on the
+ *           router leases /128s from a range, dhcpcd in the host asks for one (no SLAAC address).
+ *   routed  slaac, plus 2001:db8:99::/64 routed by the router to the host's link-local address.
+ *   cloud   dhcpv6 with two fixed leases for the host (as a cloud assigns a VM two addresses), and
+ *           a router that delivers only to them: a permanent neighbour entry for each, and
+ *           nftables dropping what it would forward to any other address of the /64.
  */
+
+/** How the host's uplink gets IPv6 (see the drawing's note). */
+export type UplinkShape = 'slaac' | 'dhcpv6' | 'routed' | 'cloud';
+export const UPLINK_SHAPES: readonly UplinkShape[] = ['slaac', 'dhcpv6', 'routed', 'cloud'];
+
+/** Whether the host's address comes from the DHCPv6 server (the RA then has M=1, A=0). */
+export function usesDhcpv6(shape: UplinkShape): boolean {
+  return shape === 'dhcpv6' || shape === 'cloud';
+}
 
 /** Fixed addressing of the lab (all documentation ranges). */
 export const ADDR = {
@@ -47,6 +66,12 @@ export const ADDR = {
   serverName: 'server.lab.',
   httpPort: 80,
   udpEchoPort: 7,
+  /** dhcpv6 shape: the range the DHCPv6 server leases /128s from. */
+  dhcpRange: ['2001:db8:1::1000', '2001:db8:1::1fff'],
+  /** cloud shape: the two addresses assigned to the host (IA_NA 1 for the host, 2 for the CLAT). */
+  cloudLeases: ['2001:db8:1::a5', '2001:db8:1::a6'],
+  /** routed shape: the prefix the router routes to the host's link-local address. */
+  routedPrefix: '2001:db8:99::/64',
 } as const;
 
 /** Interface names inside the namespaces (names are per namespace, so they never collide). */
@@ -62,6 +87,8 @@ export const IFACE = {
 } as const;
 
 export interface LabOptions {
+  /** How the host's uplink gets IPv6 (default slaac). */
+  uplink?: UplinkShape;
   /** Advertise PREF64 in the RA (RFC 8781). When false, only DNS64 (RFC 7050) tells the prefix. */
   raPref64?: boolean;
   /** The NAT64 prefix in use (default {@link ADDR.pref64}). */
