@@ -55,17 +55,19 @@ describe('nft ruleset (pure)', () => {
   });
 
   test('address mode 5: the inet filter plus the pair, and an ip6 table with the dup after de-NAT and the masquerade', () => {
-    const text = sharedRuleset('eth0', 'FD00:DB8::5', { tx: 'x6-eth0', rx: 'r6-eth0' });
+    const text = sharedRuleset('eth0', '2001:DB8:FE::5', { tx: 'x6-eth0', rx: 'r6-eth0' });
     const lines = text.split('\n').map((l) => l.trim());
-    assert.ok(text.startsWith(clatRuleset('eth0', 'fd00:db8::5').replace('  }\n}\n', '')));
-    assert.ok(lines.includes('iifname "r6-eth0" ip6 daddr fd00:db8::5 counter drop'));
+    assert.ok(text.startsWith(clatRuleset('eth0', '2001:db8:fe::5').replace('  }\n}\n', '')));
+    assert.ok(lines.includes('iifname "r6-eth0" ip6 daddr 2001:db8:fe::5 counter drop'));
     const ip6 = lines.indexOf('table ip6 clatd-eth0 {');
     assert.deepEqual(lines.slice(ip6 - 2, ip6), ['add table ip6 clatd-eth0', 'delete table ip6 clatd-eth0']);
     assert.ok(lines.includes('type filter hook prerouting priority 0; policy accept;'));
-    assert.ok(lines.includes('iifname "eth0" ip6 daddr fd00:db8::5 counter dup to fd00:db8::5 device "x6-eth0" drop'));
+    assert.ok(
+      lines.includes('iifname "eth0" ip6 daddr 2001:db8:fe::5 counter dup to 2001:db8:fe::5 device "x6-eth0" drop'),
+    );
     assert.ok(lines.includes('type nat hook postrouting priority srcnat; policy accept;'));
-    assert.ok(lines.includes('oifname "eth0" ip6 saddr fd00:db8::5 counter masquerade'));
-    assert.throws(() => sharedRuleset('eth0', 'fd00:db8::5', { tx: 'x"y', rx: 'r6-eth0' }), NftError);
+    assert.ok(lines.includes('oifname "eth0" ip6 saddr 2001:db8:fe::5 counter masquerade'));
+    assert.throws(() => sharedRuleset('eth0', '2001:db8:fe::5', { tx: 'x"y', rx: 'r6-eth0' }), NftError);
   });
 
   test('bad input is refused before nft runs', () => {
@@ -145,10 +147,10 @@ describe('nft in a network namespace', { skip: NEED_ROOT }, () => {
 
       // Address mode 5's tables load as one, and removing the uplink's table removes both.
       ns.exec('ip', 'link', 'add', 'x6-eth0', 'type', 'veth', 'peer', 'name', 'r6-eth0');
-      ns.enter(() => installSharedFilter('eth0', 'fd00:db8::5', { tx: 'x6-eth0', rx: 'r6-eth0' }));
+      ns.enter(() => installSharedFilter('eth0', '2001:db8:fe::5', { tx: 'x6-eth0', rx: 'r6-eth0' }));
       assert.match(ns.exec('nft', 'list', 'table', 'ip6', 'clatd-eth0'), /masquerade/);
       assert.equal(
-        ns.enter(() => clatFilterIntact('eth0', 'fd00:db8::5')),
+        ns.enter(() => clatFilterIntact('eth0', '2001:db8:fe::5')),
         true,
       );
       ns.enter(() => removeClatFilter('eth0'));
