@@ -27,6 +27,12 @@ export const LAB_SPEC: CommandSpec = {
       type: 'boolean',
       help: "add an IPv4-only LAN client behind the host (address by DHCPv4 from dnsmasq on the host's lan0) and run clatd in router mode (--lan lan0, NAT44)",
     },
+    'lan-mode': {
+      type: 'string',
+      value: 'nat44|stateless',
+      help: 'with --lan: NAT44 into the CLAT address, or stateless (each LAN device mapped into the routed /64 by EAM; needs --uplink routed)',
+      default: 'nat44',
+    },
     uplink: {
       type: 'string',
       value: 'SHAPE',
@@ -74,6 +80,15 @@ export async function main(argv: string[]): Promise<number> {
   if (!(UPLINK_SHAPES as readonly string[]).includes(uplink)) {
     throw new UsageError(`clatd lab: --uplink must be one of ${UPLINK_SHAPES.join(', ')}, got "${uplink}"`);
   }
+  const lanMode = v['lan-mode'] as string;
+  if (lanMode !== 'nat44' && lanMode !== 'stateless') {
+    throw new UsageError(`clatd lab: --lan-mode must be nat44 or stateless, got "${lanMode}"`);
+  }
+  if (lanMode === 'stateless' && (!withLan || uplink !== 'routed')) {
+    throw new UsageError(
+      'clatd lab: --lan-mode stateless needs --lan and --uplink routed (the LAN is mapped into the /64 routed to the host)',
+    );
+  }
   const clatdFlags = v['clatd-flags'] === true;
   if (clatdFlags && uplink !== 'routed' && uplink !== 'cloud') {
     throw new UsageError(`clatd lab: --clatd-flags is for --uplink routed or cloud; ${uplink} needs no flags`);
@@ -106,7 +121,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await session(
       lab,
-      { withClatd, clatdFlags, shell: v.shell === true, duration, interval },
+      { withClatd, clatdFlags, stateless: lanMode === 'stateless', shell: v.shell === true, duration, interval },
       () => stopRequested,
       (w) => {
         wake = w;
@@ -125,6 +140,8 @@ export async function main(argv: string[]): Promise<number> {
 interface SessionOptions {
   withClatd: boolean;
   clatdFlags: boolean;
+  /** Router mode's stateless LAN mode: the LAN mapped into the routed prefix (which clatd then gets). */
+  stateless: boolean;
   shell: boolean;
   duration: number | undefined;
   interval: number;
@@ -152,11 +169,15 @@ async function session(
   let clatd = null as ReturnType<Lab['startClatd']> | null;
   let unfollow = () => {};
   if (o.withClatd) {
-    const lanArgs = lab.lan ? ['--interface', IFACE.host, '--lan', lab.lan.hostIface] : [];
-    const shapeArgs = o.clatdFlags ? lab.clatdFlagsForUplink() : [];
+    const lanArgs = lab.lan
+      ? ['--interface', IFACE.host, '--lan', lab.lan.hostIface, ...(o.stateless ? ['--lan-mode', 'stateless'] : [])]
+      : [];
+    const shapeArgs = o.clatdFlags || o.stateless ? lab.clatdFlagsForUplink() : [];
     const args = [...lanArgs, ...shapeArgs];
     const why = [
-      lanArgs.length > 0 ? "router mode: the LAN client's IPv4 goes through the CLAT" : '',
+      lanArgs.length > 0
+        ? `router mode (${o.stateless ? 'stateless: the LAN client gets its own IPv6 address' : 'NAT44'}): the LAN client's IPv4 goes through the CLAT`
+        : '',
       shapeArgs.length > 0
         ? `the uplink's ${lab.uplink === 'routed' ? 'routed prefix' : 'second lease'} for the CLAT`
         : '',

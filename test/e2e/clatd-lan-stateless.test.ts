@@ -5,7 +5,8 @@
  * 2001:db8:100::/64 --lan-mode stateless` maps the LAN 203.0.113.0/24 to 2001:db8:100::cb00:7100/120,
  * each LAN device a.b.c.d to 2001:db8:100::a.b.c.d. Two LAN clients (the lab's, by DHCPv4,
  * and a second one made here: a macvlan on the first's link in a namespace of its own, static
- * 203.0.113.20): ping, a 4 MiB download checked byte for byte and UDP echo from each; on the
+ * 203.0.113.20): ping, a 4 MiB download checked byte for byte and UDP echo from each; a
+ * traceroute through the host and the IPv6 routers; on the
  * router's side of the link each is seen as its own IPv6 source inside the prefix; no masquerade
  * rule; the kernel fast path keeps the host's traffic while the LAN's goes through the workers;
  * SIGTERM, and kill -9 followed by a new start, leave nothing, as seen from outside.
@@ -182,6 +183,25 @@ describe('clatd in the lab: router mode, stateless (each LAN device its own IPv6
     const c = summarize((await lab.clatdStatus(clatd)) ?? s1);
     t.diagnostic(`host download: kernel 6->4 +${c.kernel64 - b.kernel64}`);
     assert.ok(c.kernel64 - b.kernel64 > 1000, `the kernel translated ${c.kernel64 - b.kernel64} of the host's packets`);
+  });
+
+  test('traceroute from a LAN client shows the path: the host, the IPv6 router as 192.0.0.8, TAYGA, the server', async (t) => {
+    const r = suite.ready(t);
+    if (!r) return;
+    assert.ok(r.lab.lan, 'the lab was built without its LAN');
+    const tr = await r.lab.exec(r.lab.lan.ns, ['traceroute', '-n', '-q', '1', '-w', '1', '-m', '8', ADDR.server], {
+      allowFail: true,
+    });
+    const hops = tr.stdout
+      .split('\n')
+      .slice(1)
+      .map((l) => /^\s*\d+\s+(\S+)/.exec(l)?.[1] ?? '');
+    assert.equal(hops[0], r.lab.lan.gateway, tr.stdout);
+    // The router's Time Exceeded comes from an IPv6 address outside the NAT64 prefix: clatd gives it
+    // its own IPv4 source, 192.0.0.8 (RFC 7335), as for the host's own traffic.
+    assert.ok(hops.includes('192.0.0.8'), `no hop shown as 192.0.0.8:\n${tr.stdout}`);
+    assert.ok(hops.includes(ADDR.taygaV4), `no hop shown as TAYGA's ${ADDR.taygaV4}:\n${tr.stdout}`);
+    assert.equal(hops.filter(Boolean).at(-1), ADDR.server, tr.stdout);
   });
 
   test("the PLAT's side sees one IPv6 source per LAN device: its IPv4 address inside the prefix", async (t) => {

@@ -132,7 +132,8 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
     const a = summarize(s1);
     const b = summarize(await lanStatus(lab, clatd));
     t.diagnostic(`kernel fast path: 4->6 +${b.kernel46 - a.kernel46}, 6->4 +${b.kernel64 - a.kernel64}`);
-    assert.ok(b.kernel46 - a.kernel46 > 100, `4->6 in the kernel moved by ${b.kernel46 - a.kernel46}`);
+    // 4->6 carries the download's ACKs: with GRO on the receiving side a few dozen for 4 MiB.
+    assert.ok(b.kernel46 - a.kernel46 > 20, `4->6 in the kernel moved by ${b.kernel46 - a.kernel46}`);
     assert.ok(b.kernel64 - a.kernel64 > 1000, `6->4 in the kernel moved by ${b.kernel64 - a.kernel64}`);
   });
 

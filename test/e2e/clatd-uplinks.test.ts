@@ -407,6 +407,33 @@ describe('clatd lab --uplink', () => {
     const flags = lab(['--uplink', 'dhcpv6', '--clatd-flags']);
     assert.equal(flags.status, 2, flags.stderr);
     assert.match(flags.stderr, /--clatd-flags is for --uplink routed or cloud/);
+    const stateless = lab(['--lan', '--lan-mode', 'stateless']);
+    assert.equal(stateless.status, 2, stateless.stderr);
+    assert.match(stateless.stderr, /--lan-mode stateless needs --lan and --uplink routed/);
+    const mode = lab(['--lan', '--lan-mode', 'nat66']);
+    assert.equal(mode.status, 2, mode.stderr);
+    assert.match(mode.stderr, /--lan-mode must be nat44 or stateless, got "nat66"/);
+  });
+
+  test('routed --lan --lan-mode stateless: the LAN client is mapped into the routed /64, IPv4 flows, all removed', (t) => {
+    if (NEED_ROOT) return t.skip(NEED_ROOT);
+    const missing = missingTools();
+    if (missing.length > 0 && !IN_CI) return t.skip(`missing tools: ${missing.join(', ')}`);
+    const r = lab(
+      ['--uplink', 'routed', '--lan', '--lan-mode', 'stateless', '--duration', '5', '--interval', '1'],
+      120_000,
+    );
+    const out = r.stdout + r.stderr;
+    assert.equal(r.status, 0, out);
+    assert.match(
+      out,
+      /starting `clatd run --interface eth0 --lan lan0 --lan-mode stateless --v6-prefix 2001:db8:99::\/64`/,
+    );
+    assert.match(out, /LAN 203\.0\.113\.\d+: ping [\d.]+ ms, HTTP 200/);
+    assert.match(out, /clatd removed everything it made/);
+    const tag = /lab: building clatd-([0-9a-z]+)-h/.exec(out)?.[1];
+    const ns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8', env: CHILD_ENV }).stdout;
+    assert.ok(tag && !ns.includes(`clatd-${tag}-`), `namespaces left behind:\n${ns}`);
   });
 
   test('cloud --clatd-flags: clatd runs with the second lease, says mode 4, IPv4 flows, all removed', (t) => {
