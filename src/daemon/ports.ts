@@ -388,16 +388,24 @@ export interface DaemonDeps {
 }
 
 /**
- * TUN name for an uplink: `v4-<uplink>` within IFNAMSIZ - 1 = 15 bytes. A longer uplink name keeps
- * its first 7 bytes and gets 4 hex digits of a hash (FNV-1a) of the whole name: cut short, two
- * uplinks that share their first 12 bytes (enp0s20f0u1u1, enp0s20f0u1u2) would share one TUN.
+ * TUN name for an uplink: `v4-<uplink>` within IFNAMSIZ - 1 = 15 bytes (see {@link deviceName}).
  */
 export function tunName(uplink: string): string {
-  const full = `v4-${uplink}`;
+  return deviceName('v4-', uplink);
+}
+
+/**
+ * A device clatd makes for an uplink: `tag` + the uplink's name within IFNAMSIZ - 1 = 15 bytes. A
+ * longer uplink name keeps its first 7 bytes and gets 4 hex digits of a hash (FNV-1a) of the whole
+ * name: cut short, two uplinks that share their first 12 bytes (enp0s20f0u1u1, enp0s20f0u1u2)
+ * would share one device.
+ */
+export function deviceName(tag: string, uplink: string): string {
+  const full = `${tag}${uplink}`;
   if (full.length <= 15) return full;
   let h = 0x811c9dc5;
   for (let i = 0; i < uplink.length; i++) h = Math.imul(h ^ uplink.charCodeAt(i), 0x01000193) >>> 0;
-  return `v4-${uplink.slice(0, 7)}-${(h & 0xffff).toString(16).padStart(4, '0')}`;
+  return `${tag}${uplink.slice(0, 7)}-${(h & 0xffff).toString(16).padStart(4, '0')}`;
 }
 
 /** Android's rule (§3.6 of the research notes): clamp the path MTU to 1280..1528, then leave room for 28 bytes. */

@@ -5,7 +5,7 @@
  * 2001:db8:100::/64 --lan-mode stateless` maps the LAN 203.0.113.0/24 to 2001:db8:100::cb00:7100/120,
  * each LAN device a.b.c.d to 2001:db8:100::a.b.c.d. Two LAN clients (the lab's, by DHCPv4,
  * and a second one made here: a macvlan on the first's link in a namespace of its own, static
- * 203.0.113.20): ping, a 4 MiB download checked byte for byte and UDP echo from each; a
+ * 203.0.113.20): ping, a 4 MiB download and upload checked byte for byte and UDP echo from each; a
  * traceroute through the host and the IPv6 routers; on the
  * router's side of the link each is seen as its own IPv6 source inside the prefix; no masquerade
  * rule; the kernel fast path keeps the host's traffic while the LAN's goes through the workers;
@@ -141,7 +141,7 @@ describe('clatd in the lab: router mode, stateless (each LAN device its own IPv6
     );
   });
 
-  test('from each of the two LAN clients: ping, 4 MiB download byte for byte, UDP echo', async (t) => {
+  test('from each of the two LAN clients: ping, 4 MiB download and upload byte for byte, UDP echo', async (t) => {
     const r = suite.ready(t);
     if (!r) return;
     await served(r.lab, r.clatd);
@@ -151,6 +151,9 @@ describe('clatd in the lab: router mode, stateless (each LAN device its own IPv6
       const h = await r.lab.probe(ns, ['http', `http://${ADDR.server}/blob.bin`]);
       assert.equal(h.bytes, r.lab.blobBytes, `${addr}: ${JSON.stringify(h)}`);
       assert.equal(h.sha256, r.lab.blobSha256, addr);
+      const port = r.lab.lan?.uploadPort;
+      const up = await r.lab.probe(ns, ['upload', `http://${ADDR.server}:${port}/`, String(4 << 20)]);
+      assert.equal(up.same, true, `${addr}: ${JSON.stringify(up)}`);
       for (const size of [1, 512, 1400]) {
         const u = await r.lab.probe(ns, ['udp', ADDR.server, String(ADDR.udpEchoPort), String(size)]);
         assert.equal(u.same, true, `${addr}, ${size} bytes: ${JSON.stringify(u)}`);

@@ -19,6 +19,7 @@ import { spawnSync } from 'node:child_process';
 import { formatIPv6, parseIPv6 } from '../../core/addr/ipv6.js';
 import { ClatdError } from '../../core/errors.js';
 import type { Rtnl } from '../../sys/rtnetlink/index.js';
+import { deviceName } from '../ports.js';
 
 export class SharedPairError extends ClatdError {
   constructor(message: string) {
@@ -29,16 +30,7 @@ export class SharedPairError extends ClatdError {
 
 /** The pair's names for an uplink: `x6-` (the kernel sends into it) and `r6-` (clatd reads it). */
 export function sharedPairNames(uplink: string): { tx: string; rx: string } {
-  return { tx: short('x6-', uplink), rx: short('r6-', uplink) };
-}
-
-/** `tag` + uplink, or a hashed form within IFNAMSIZ (as the TUN's name is made). */
-function short(tag: string, uplink: string): string {
-  const full = `${tag}${uplink}`;
-  if (full.length <= 15) return full;
-  let h = 0x811c9dc5;
-  for (let i = 0; i < uplink.length; i++) h = Math.imul(h ^ uplink.charCodeAt(i), 0x01000193) >>> 0;
-  return `${tag}${uplink.slice(0, 7)}-${(h & 0xffff).toString(16).padStart(4, '0')}`;
+  return { tx: deviceName('x6-', uplink), rx: deviceName('r6-', uplink) };
 }
 
 /** Runs `ip -batch -` with `lines`; throws {@link SharedPairError} with what ip said. */
