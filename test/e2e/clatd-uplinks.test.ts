@@ -8,7 +8,8 @@
  *   routed  with --v6-prefix: an address in the routed /64, no DAD probe on the link (mode 3).
  *   cloud   with --v6 and the second lease: the leased address (mode 4), taken off the uplink while
  *           clatd runs and put back after, also after a kill -9 and a new start; with no flags
- *           clatd draws an address in the /64 (mode 2) that the router never delivers.
+ *           clatd draws an address in the /64 (mode 2) that the router never delivers, and once the
+ *           health check sees nothing come back it moves to the host's own lease (mode 5): IPv4 works.
  * After each run, SIGTERM leaves nothing in the host (checked from outside). `clatd lab --uplink`
  * itself: bad input, and the cloud shape with --clatd-flags end to end.
  */
@@ -365,7 +366,7 @@ describe('uplink cloud: two DHCPv6 leases, the router delivers only to them', ()
     assert.deepEqual(await lab.hostLeftovers(), [], 'left in the host after kill -9, a new start and SIGTERM');
   });
 
-  test('no flags: clatd draws its own address in the /64 (mode 2), which the router never delivers', async (t) => {
+  test('no flags: clatd draws its own address in the /64 (mode 2), which the router never delivers; then mode 5 brings IPv4', async (t) => {
     const lab = suite.ready(t);
     if (!lab) return;
     const before = await refused(lab);
@@ -390,6 +391,16 @@ describe('uplink cloud: two DHCPv6 leases, the router delivers only to them', ()
       const after = await refused(lab);
       assert.ok(after > before, `the router refused nothing (${before} → ${after})`);
       t.diagnostic(`the router dropped ${after - before} packet(s) for ${s?.clat6}; status: state ${s?.state}`);
+      // Traffic that gets no answer: the health check sees nothing come back to the drawn address,
+      // and clatd moves to the host's own lease (mode 5), where IPv4 works.
+      const pinger = lab.exec(lab.names.host, ['ping', '-c', '60', '-i', '0.5', '-W', '1', ADDR.server], {
+        allowFail: true,
+      });
+      const moved = await waitFor(async () => uplinkMode(await lab.clatdStatus(clatd))?.mode === 5, 45_000, 1000);
+      await pinger;
+      assert.ok(moved, `no move to mode 5: ${JSON.stringify(uplinkMode(await lab.clatdStatus(clatd)))}`);
+      const back = await waitFor(async () => (await ipv4Failures(lab)).length === 0, 20_000, 1000);
+      assert.ok(back, `IPv4 in mode 5: ${JSON.stringify(await ipv4Failures(lab))}`);
     } finally {
       await clatd.stop('SIGTERM', 5000);
     }
