@@ -11,8 +11,8 @@
  * value after a crash would find clatd's 0). The record is written before the setting changes, so
  * no crash between the two can lose it.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   type Ipv4ConfKey,
   type Ipv6ConfKey,
@@ -22,6 +22,7 @@ import {
   writeIpv4Conf,
   writeIpv6Conf,
 } from '../../sys/sysctl.js';
+import { keepRecord, saveRecord } from './record-file.js';
 
 type Record_ = Record<string, number>;
 
@@ -111,22 +112,12 @@ export class HostSettings {
       }
     }
     this.#record = left;
-    if (Object.keys(left).length === 0) rmSync(this.file, { force: true });
-    else {
-      try {
-        this.#save();
-      } catch {
-        // The record on disk still holds these (and perhaps some given back now): harmless.
-      }
-    }
+    keepRecord(this.file, this.#record, Object.keys(left).length === 0);
     return done;
   }
 
   #save(): void {
-    mkdirSync(dirname(this.file), { recursive: true, mode: 0o755 });
-    const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(this.#record)}\n`, { mode: 0o600 });
-    renameSync(tmp, this.file);
+    saveRecord(this.file, this.#record);
   }
 }
 

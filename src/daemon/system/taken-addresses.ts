@@ -10,8 +10,8 @@
  * Lifetimes are kept as wall-clock deadlines, so an address put back after a while keeps only what
  * was left of its lease (an expired one is not put back: its lease is over).
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   IFA_F_MANAGETEMPADDR,
   IFA_F_NODAD,
@@ -19,6 +19,7 @@ import {
   NetlinkError,
   type Rtnl,
 } from '../../sys/rtnetlink/index.js';
+import { keepRecord, saveRecord } from './record-file.js';
 
 const FOREVER = 0xffffffff;
 /** The flags worth giving back: the rest are state the kernel sets itself. */
@@ -104,22 +105,12 @@ export class TakenAddresses {
       }
     }
     this.#entries = left;
-    if (left.length === 0) rmSync(this.file, { force: true });
-    else {
-      try {
-        this.#save();
-      } catch {
-        // The record on disk still holds these (and perhaps some given back now): harmless.
-      }
-    }
+    keepRecord(this.file, this.#entries, left.length === 0);
     return done;
   }
 
   #save(): void {
-    mkdirSync(dirname(this.file), { recursive: true, mode: 0o755 });
-    const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(this.#entries)}\n`, { mode: 0o600 });
-    renameSync(tmp, this.file);
+    saveRecord(this.file, this.#entries);
   }
 }
 
