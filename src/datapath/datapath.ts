@@ -14,233 +14,34 @@
  * Control crosses to the workers as messages and applies between batches; packets never cross.
  * stop() is idempotent, resolves when every worker has ended its loop and closed its fds (or has
  * exited; a worker thread finishes exiting on its own afterwards), and closes the fds of a worker
- * that died without closing them itself.
+ * that died without closing them itself. One worker as seen from here: worker-handle.ts; the
+ * in-process loop: inline.ts; the options and events: options.ts.
  */
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
-import { ClatdError } from '../core/errors.js';
+import type { ClatdError } from '../core/errors.js';
 import type { TranslatorConfig } from '../core/xlat/config.js';
 import { Translator } from '../core/xlat/translator.js';
-import { EventFd } from '../sys/eventfd.js';
 import { PacketSocket } from '../sys/packet-socket.js';
 import { type PollHandle, pollReadable } from '../sys/poll.js';
-import { type CounterSnapshot, CounterWriter, createCounterBuffer, readCounters } from './counters.js';
+import { type CounterSnapshot, createCounterBuffer, readCounters } from './counters.js';
 import {
   type AdoptedDevices,
   closeFds,
   type DatapathDevices,
-  type OpenedDevices,
   openDevices,
   setQueueAttached,
   takeQueued,
 } from './devices.js';
-import { DatapathLoop, DEFAULT_ICMP_ERRORS_PER_SEC, type LoopIo, type Side } from './loop.js';
-import { type Command, type ErrorData, type Report, TURN_MS, type WorkerInit } from './protocol.js';
-import { warmUp } from './warmup.js';
+import { closeInline, type InlineLoop, openInline } from './inline.js';
+import { DEFAULT_ICMP_ERRORS_PER_SEC } from './loop.js';
+import { DatapathError, type DatapathOptions, type DatapathState } from './options.js';
+import { type Command, type Report, TURN_MS, type WorkerInit } from './protocol.js';
+import { closeFdsOf, toError, WorkerHandle } from './worker-handle.js';
 
-/** The datapath could not start, or a worker refused a command. */
-export class DatapathError extends ClatdError {
-  /** The code of the underlying error (`ERR_CLATD_SYS`, `ERR_CLATD_CONFIG`...), when there was one. */
-  readonly causeCode: string | undefined;
-  constructor(message: string, causeCode?: string) {
-    super(message, 'ERR_CLATD_DATAPATH');
-    this.name = 'DatapathError';
-    this.causeCode = causeCode;
-  }
-}
-
-export interface DatapathOptions {
-  /** The translator's configuration (validated here first: a ConfigError is thrown before anything starts). */
-  translator: TranslatorConfig;
-  /** Worker threads, one loop each. Default: os.availableParallelism(). 0: one loop on this thread. */
-  workers?: number;
-  /** Real devices, opened by each loop itself (see DatapathDevices). */
-  devices?: DatapathDevices;
-  /**
-   * In-process mode only (`workers: 0`), instead of `devices`: ready PacketIo objects, e.g. the
-   * test fakes. Polled by fd when `fd >= 0`, else through their `setReadableHandler`. The datapath
-   * owns them: stop() closes them.
-   */
-  io?: LoopIo;
-  /**
-   * fds of the caller's own queues of the TUN (the one that keeps the device alive). Detached
-   * (TUNSETQUEUE) while the datapath runs, so the kernel steers no flow to a queue nobody reads,
-   * and attached again by stop().
-   */
-  detachQueues?: readonly number[];
-  /** PACKET_FANOUT group id for the workers' packet sockets. Default: derived from the pid. */
-  fanoutGroup?: number;
-  /** Batch slot size (default: DEFAULT_STRIDE, room for any packet). */
-  stride?: number;
-  maxBatchesPerWake?: number;
-  /**
-   * Most ICMP errors the translator may send per second and direction, all loops together (each
-   * loop gets its share); default {@link DEFAULT_ICMP_ERRORS_PER_SEC}, 0 for no limit.
-   */
-  icmpErrorsPerSec?: number;
-  /**
-   * Run the JIT warm-up (warmup.ts) in each loop before its devices open. Default: on with real
-   * `devices`, off with ready `io` objects (tests).
-   */
-  warmUp?: boolean;
-  /**
-   * Start paused: the loops read and count input without translating until {@link Datapath.resume}
-   * (the daemon starts the workers while DAD still checks the address they will send from).
-   */
-  paused?: boolean;
-  /** How long stop() waits for a worker before terminating it. Default 3000 ms. */
-  stopTimeoutMs?: number;
-  /** The worker entry (default: ./worker.js beside this module). Tests use it to inject faults. */
-  workerUrl?: URL;
-  /** Things that happen on their own: a side given up, a worker that exited without being stopped. */
-  onEvent?: (e: DatapathEvent) => void;
-  /**
-   * Start the worker threads only when a loop's devices have input (default: at once). Why: beside
-   * the kernel fast path, which translates the plain packets, the workers may see nothing for
-   * hours, and each idle worker holds about 15 MB (its V8 isolate; bench/README.md, "Memory").
-   * start() opens every loop's devices here, synchronously (so a caller's namespace applies), and
-   * polls them without reading; the packets that wake the workers wait in their queues while the
-   * workers start (about 250 ms on the benchmark's busy 2-vCPU VM), and are served before the
-   * warm-up (worker.ts). What a running loop would only count does not start them: Neighbor
-   * Discovery for the CLAT address, and while paused any input (read and counted as paused, as a
-   * paused loop does). A worker that fails to start then is reported as a `worker-exit` event.
-   */
-  startOnInput?: boolean;
-}
-
-/**
- * `worker` is the worker's index, or -1 for the in-process loop. `workers-started`: workers that
- * waited for input run now (`startOnInput`), `ms` after it came.
- */
-export type DatapathEvent =
-  | { type: 'side-closed'; worker: number; side: Side; error: DatapathError }
-  | { type: 'worker-exit'; worker: number; exitCode: number; error: Error | undefined }
-  | { type: 'workers-started'; workers: number; ms: number };
-
-export type DatapathState = 'running' | 'paused' | 'stopped';
-
-function toError(e: ErrorData): DatapathError {
-  return new DatapathError(e.message, e.code);
-}
-
-/** Datapath worker threads of this process that have not exited (all datapaths). */
-let liveWorkers = 0;
-
-/** Datapath worker threads running in this process now (for status: each holds a V8 isolate). */
-export function workerThreads(): number {
-  return liveWorkers;
-}
-
-/** One worker thread and what the main thread knows about it. */
-class WorkerHandle {
-  readonly worker: Worker;
-  /** Signalled after each command: the worker sleeps in poll(2), not on its message port. */
-  readonly control: EventFd;
-  fds: number[] = [];
-  /** It reported `stopped`: its fds are closed. */
-  clean = false;
-  exited = false;
-  exitCode = 0;
-  crash: Error | undefined;
-  readonly exit: Promise<void>;
-  /**
-   * Resolves when the worker reports `stopped` (its loop ended, its fds closed) or exits,
-   * whichever comes first: all that stop() waits for (see Datapath.#stop).
-   */
-  readonly stopped: Promise<void>;
-  readonly ready: Promise<void>;
-  readonly #pending = new Map<number, (e: ErrorData | undefined) => void>();
-
-  constructor(
-    readonly index: number,
-    init: Omit<WorkerInit, 'control'>,
-    url: URL,
-    onReport: (w: WorkerHandle, r: Report) => void,
-  ) {
-    // Devices handed over are closed by the main thread too should the worker die without a word.
-    if (init.adopt) this.fds = [init.adopt.tun, init.adopt.packet, init.adopt.raw];
-    this.control = EventFd.create();
-    try {
-      this.worker = new Worker(url, { workerData: { ...init, control: this.control.fd } satisfies WorkerInit });
-    } catch (e) {
-      this.control.close();
-      throw e;
-    }
-    liveWorkers++;
-    let ready!: () => void;
-    let failed!: (e: Error) => void;
-    this.ready = new Promise<void>((res, rej) => {
-      ready = res;
-      failed = rej;
-    });
-    // Handled by start(); never an unhandled rejection if start() already gave up on this worker.
-    this.ready.catch(() => {});
-    let stopped!: () => void;
-    this.stopped = new Promise<void>((res) => {
-      stopped = res;
-    });
-    this.worker.on('message', (r: Report) => {
-      if (r.type === 'ready') {
-        this.fds = r.fds;
-        ready();
-      } else if (r.type === 'failed') {
-        this.fds = []; // it closed whatever it had, devices handed over included
-        failed(toError(r.error));
-      } else if (r.type === 'stopped') {
-        this.clean = true;
-        stopped();
-      } else if (r.type === 'done') {
-        const cb = this.#pending.get(r.id);
-        this.#pending.delete(r.id);
-        cb?.(r.error);
-      } else onReport(this, r);
-    });
-    this.worker.on('error', (e) => {
-      this.crash = e;
-    });
-    this.exit = new Promise<void>((res) => {
-      this.worker.once('exit', (code) => {
-        liveWorkers--;
-        this.exited = true;
-        this.exitCode = code;
-        failed(this.crash ?? new DatapathError(`datapath worker ${index} exited (code ${code}) before it was ready`));
-        for (const cb of this.#pending.values()) cb(undefined);
-        this.#pending.clear();
-        // Never signalled again (send() checks `exited`), so the number cannot reach a reused fd.
-        this.control.close();
-        stopped();
-        res();
-      });
-    });
-  }
-
-  /** Sends a command; resolves with the worker's answer (undefined error when it exits first). */
-  send(c: Command): Promise<ErrorData | undefined> {
-    if (this.exited) return Promise.resolve(undefined);
-    return new Promise((res) => {
-      this.#pending.set(c.id, res);
-      this.worker.postMessage(c);
-      this.control.signal();
-    });
-  }
-}
-
-/** The loop of in-process mode and what it polls. */
-interface InlineLoop {
-  loop: DatapathLoop;
-  io: LoopIo;
-  dev: OpenedDevices | undefined;
-  polls: Partial<Record<Side, PollHandle>>;
-}
-
-interface Readiness {
-  setReadableHandler(h: (() => void) | undefined): void;
-}
-
-function hasReadiness(io: unknown): io is Readiness {
-  return typeof (io as Partial<Readiness>).setReadableHandler === 'function';
-}
+export type { DatapathEvent, DatapathOptions, DatapathState } from './options.js';
+export { DatapathError } from './options.js';
+export { workerThreads } from './worker-handle.js';
 
 /** What a datapath needs to start its workers later (see DatapathOptions.startOnInput). */
 interface WorkerPlan {
@@ -454,51 +255,7 @@ export class Datapath {
   }
 
   static async #startInline(o: DatapathOptions, translator: Translator): Promise<Datapath> {
-    const buffer = createCounterBuffer();
-    let dev: OpenedDevices | undefined;
-    let io: LoopIo;
-    if (o.io) io = o.io;
-    else if (o.devices) {
-      if (o.warmUp ?? true) warmUp(translator, o.translator);
-      // Synchronously within start(): a caller may have moved this thread into a namespace for the call.
-      dev = openDevices(o.devices, undefined);
-      io = dev.io;
-    } else throw new DatapathError('the datapath needs `devices` or (with workers: 0) `io`');
-    const loop = new DatapathLoop(translator, io, new CounterWriter(buffer), {
-      stride: o.stride,
-      maxBatchesPerWake: o.maxBatchesPerWake,
-      icmpErrorsPerSec: o.icmpErrorsPerSec,
-    });
-    loop.paused = o.paused ?? false;
-    const inline: InlineLoop = { loop, io, dev, polls: {} };
-    if (dev) loop.beforePublish = dev.syncCounters;
-    const sideClosed = (side: Side, e: unknown) => {
-      inline.polls[side]?.stop();
-      if (side === 'tun' && hasReadiness(io.tun)) io.tun.setReadableHandler(undefined);
-      if (side === 'packet' && hasReadiness(io.packet)) io.packet.setReadableHandler(undefined);
-      const err = e instanceof Error ? e : new Error(String(e));
-      o.onEvent?.({
-        type: 'side-closed',
-        worker: -1,
-        side,
-        error: new DatapathError(err.message, (err as ClatdError).code),
-      });
-    };
-    loop.onClosed = sideClosed;
-    try {
-      for (const [side, pio, handler] of [
-        ['tun', io.tun, loop.tunReadable],
-        ['packet', io.packet, loop.packetReadable],
-      ] as const) {
-        if (pio.fd >= 0) {
-          inline.polls[side] = pollReadable(pio.fd, `${side} fd ${pio.fd}`, handler, (e) => sideClosed(side, e));
-        } else if (hasReadiness(pio)) pio.setReadableHandler(handler);
-        else throw new DatapathError(`the ${side} PacketIo has no fd to poll and no setReadableHandler`);
-      }
-    } catch (e) {
-      Datapath.#closeInline(inline);
-      throw e;
-    }
+    const { inline, buffer } = openInline(o, translator);
     const dp = new Datapath([buffer], [], inline, o.detachQueues ?? [], o);
     try {
       dp.#detach();
@@ -507,18 +264,6 @@ export class Datapath {
       throw e;
     }
     return dp;
-  }
-
-  static #closeInline(l: InlineLoop): void {
-    l.polls.tun?.stop();
-    l.polls.packet?.stop();
-    for (const pio of [l.io.tun, l.io.packet]) if (hasReadiness(pio)) pio.setReadableHandler(undefined);
-    if (l.dev) l.dev.close();
-    else {
-      l.io.tun.close();
-      l.io.packet.close();
-      l.io.raw.close();
-    }
   }
 
   get state(): DatapathState {
@@ -607,7 +352,7 @@ export class Datapath {
 
   async #stop(): Promise<void> {
     clearInterval(this.#turnTimer);
-    if (this.#inline) Datapath.#closeInline(this.#inline);
+    if (this.#inline) closeInline(this.#inline);
     const waiting = this.#waiting;
     this.#waiting = undefined;
     if (waiting) {
@@ -667,12 +412,4 @@ export class Datapath {
       }
     }
   }
-}
-
-/** Closes a dead worker's fds once (they are process-wide; a closed number may be reused later). */
-function closeFdsOf(w: WorkerHandle): void {
-  if (w.fds.length === 0) return;
-  const fds = w.fds;
-  w.fds = [];
-  closeFds(fds);
 }
