@@ -14,41 +14,29 @@
  *
  * Everything built is held as soon as it exists (sides.ts: the uplink and IPv4 sides; the
  * supervisor: the datapath), so `stop()` always takes down exactly what exists, whatever step was
- * running. docs/architecture.md draws the parts.
+ * running. The parts are built and wired in wiring.ts; a running CLAT is kept matched by upkeep.ts;
+ * the status document is assembled in snapshot.ts. docs/architecture.md draws the parts.
  */
 import { formatPrefix6, type Prefix6 } from '../core/addr/prefix.js';
-import { Addressing } from './addressing.js';
-import { BringUp, type BringUpRequest, type FailedDad, type Session } from './bring-up.js';
+import type { BringUpRequest, FailedDad, Session } from './bring-up.js';
 import type { RunConfig } from './config.js';
-import { defaultAdvice, HEALTH_WINDOW_MS, HealthWatch, sampleOf } from './health.js';
-import { Ipv4Route } from './ipv4-route.js';
-import { LanService } from './lan.js';
+import { HEALTH_WINDOW_MS } from './health.js';
 import type { Logger } from './log.js';
-import { ChangeTracker, type Observed, observeHost, observePath, slash64 } from './observe.js';
-import {
-  type Closer,
-  type DaemonDeps,
-  type Ipv4Side,
-  ipv4Mtu,
-  type LinkInfo,
-  type NetEvent,
-  type XlatParams,
-} from './ports.js';
-import { Pref64Tracker, type PrefixChoice } from './pref64.js';
+import { type Observed, observeHost, observePath, slash64 } from './observe.js';
+import { type Closer, type DaemonDeps, ipv4Mtu, type LinkInfo } from './ports.js';
+import type { PrefixChoice } from './pref64.js';
 import { planReload } from './reload.js';
-import { ClatSides } from './sides.js';
-import { Lifecycle, type State } from './state.js';
+import { statusSnapshot } from './snapshot.js';
+import type { Lifecycle, State } from './state.js';
 import { describeSource, type StatusSnapshot } from './status.js';
-import { RETRY_MS, StepLoop } from './step-loop.js';
-import { DatapathSupervisor } from './supervisor.js';
-import { describeMode, isWait, modeKey, modeStatus, UplinkModes } from './uplink-mode.js';
+import { RETRY_MS } from './step-loop.js';
+import { describeMode, isWait, modeKey } from './uplink-mode.js';
+import { DaemonParts } from './wiring.js';
 
 export { slash64 } from './observe.js';
 export type { DadResult, PrefixSource, StatusSnapshot } from './status.js';
 export { describeSource } from './status.js';
 export { addCounters, emptyCounters } from './supervisor.js';
-
-const STOP_WAIT_MS = 1_200;
 
 function prefixKey(p: Prefix6 | undefined): string {
   return p === undefined ? '' : formatPrefix6(p);
@@ -61,36 +49,20 @@ export class Daemon {
   #cfg: RunConfig;
   readonly #deps: DaemonDeps;
   readonly #startedAt: number;
-  readonly #changes: ChangeTracker;
-  readonly #pref64: Pref64Tracker;
-  readonly #dp: DatapathSupervisor;
-  readonly #addr: Addressing;
-  /** Router mode (--lan), when configured. */
-  readonly #lan: LanService | undefined;
+  readonly #p: DaemonParts;
 
   #watch?: Closer;
-  #abort = new AbortController();
   #pref64Timer: unknown;
   #everHadPrefix = false;
-
-  readonly #sides: ClatSides;
-  readonly #route: Ipv4Route;
-  readonly #health: HealthWatch;
-  readonly #steps: StepLoop;
-  readonly #bringup: BringUp;
   #errors = 0;
   /** Set by a reload that needs everything built again; the next step tears down first. */
   #rebuildWhy: string | undefined;
-  /** Why the TUN or datapath of a running CLAT is to be built again (see #repair). */
-  #repairWhy: string | undefined;
   /** Set by a reload that changes --pref64, --v6 or --dad: the next step draws the addresses again. */
   #redraw = false;
   #session?: Session;
   #reason: string | null = null;
   /** An optimistic DAD that ended without an address, for the next step to act on. */
   #dadVerdict?: FailedDad;
-  /** How the CLAT IPv6 address is obtained (uplink-mode.ts). */
-  readonly #modes: UplinkModes;
   /** The uplink of the last observation, for status while nothing is built. */
   #seenUplink: { name: string; ifindex: number; up: boolean } | undefined;
 
@@ -109,91 +81,26 @@ export class Daemon {
     this.#deps = deps;
     this.log = log;
     this.#startedAt = deps.clock.now();
-    this.lifecycle = new Lifecycle(() => deps.clock.now());
-    this.#changes = new ChangeTracker((level, kind, msg) => this.log.log(level, 'change', msg, { kind }));
-    this.#pref64 = new Pref64Tracker(
-      {
-        clock: deps.clock,
-        dns64: deps.dns64,
-        log,
-        solicit: deps.net.solicit && ((i) => deps.net.solicit?.(i)),
-        kick: () => this.kick(),
-      },
-      cfg,
-    );
-    this.#dp = new DatapathSupervisor({
-      plumbing: deps.plumbing,
-      log,
-      now: () => deps.clock.now(),
-      onFailure: () => this.kick(),
-      onRestart: (why) => this.#changes.change('datapath-restarted', `restarting the datapath: ${why}`),
-      // Not awaited: stopping waits for the step that asked to end.
-      onGiveUp: (why) => void this.#fail(why),
-    });
-    this.#addr = new Addressing(deps, log, cfg.dad);
-    this.#modes = new UplinkModes(cfg.sharedPrefix);
-    this.#steps = new StepLoop(deps.clock, log, () => this.#stepAll());
-    this.#lan =
-      cfg.lan.length > 0 && deps.lan
-        ? new LanService(
-            {
-              port: deps.lan,
-              net: deps.net,
-              clock: deps.clock,
-              log,
-              change: (kind, msg) => this.#changes.change(kind, msg),
-              kick: () => this.kick(),
-              prefix: () => this.#cfg.v6Prefix,
-              remap: async () => {
-                const s = this.#session;
-                if (s && this.#dp.running) await this.#dp.reconfigure(this.#params(s));
-              },
-            },
-            cfg.lan,
-            cfg.lanMode,
-          )
-        : undefined;
-    this.#sides = new ClatSides(deps.plumbing, log, (kind, msg) => this.#changes.change(kind, msg));
-    this.#route = new Ipv4Route(deps.net, (kind, msg) => this.#changes.change(kind, msg));
-    this.#health = new HealthWatch(
-      deps.clock,
-      log,
-      () =>
-        this.#session && this.lifecycle.state === 'running'
-          ? sampleOf(this.#dp.counters(), this.#session.clat6)
-          : undefined,
-      (clat6) =>
-        clat6 === this.#cfg.v6
-          ? `check that the network delivers ${clat6} (given with --v6) to this host, or the NAT64 is down`
-          : this.#modes.last?.mode === 2
-            ? `${defaultAdvice(clat6)}; trying address mode 5 (the host's own address, shared)`
-            : defaultAdvice(clat6),
-      (clat6) => this.#undelivered(clat6),
-    );
-    this.#bringup = new BringUp({
+    this.#p = new DaemonParts(cfg, deps, log, {
       cfg: () => this.#cfg,
-      lifecycle: this.lifecycle,
-      log,
-      changes: this.#changes,
-      sides: this.#sides,
-      dp: this.#dp,
-      addr: this.#addr,
-      plumbing: deps.plumbing,
-      stopSignal: this.#abort.signal,
       session: () => this.#session,
-      buildIpv4Side: (uplink, v4, mtu) => this.#buildIpv4Side(uplink, v4, mtu),
-      params: (s) => this.#params(s),
+      kick: () => this.kick(),
+      // Not awaited: stopping waits for the step that asked to end.
+      fail: (why) => void this.#fail(why),
+      step: () => this.#stepAll(),
+      undelivered: (clat6) => this.#undelivered(clat6),
       // Handled by the next step, not here: a step may be building meanwhile.
-      onLateVerdict: (v) => {
+      lateVerdict: (v) => {
         this.#dadVerdict = v;
         this.kick();
       },
-      onLateError: (e) => {
+      lateError: (e) => {
         this.#errors++;
         this.log.error('dad', `DAD failed: ${e.message}`);
         this.#retryIn(RETRY_MS);
       },
     });
+    this.lifecycle = this.#p.lifecycle;
     this.done = new Promise((r) => {
       this.#resolveDone = r;
     });
@@ -214,16 +121,16 @@ export class Daemon {
 
   /** Live changes seen, by kind. */
   get changes(): Record<string, number> {
-    return this.#changes.counts;
+    return this.#p.changes.counts;
   }
 
   /** Errors logged: failed steps, netlink, teardown. */
   get errors(): number {
-    return this.#errors + this.#steps.errors;
+    return this.#errors + this.#p.steps.errors;
   }
 
   get dadAttempts(): number {
-    return this.#addr.attemptsTotal;
+    return this.#p.addr.attemptsTotal;
   }
 
   /** Removes leftovers of an earlier instance, subscribes to netlink and starts the first step (not awaited). */
@@ -241,7 +148,7 @@ export class Daemon {
       this.log.warn('recovery', `could not look for leftovers: ${(e as Error).message}`);
     }
     this.#watch = net.watch(
-      (e) => this.#onEvent(e),
+      (e) => this.#p.onEvent(e),
       (e) => {
         this.#errors++;
         this.log.error('netlink', `event stream failed: ${e.message}`);
@@ -255,36 +162,22 @@ export class Daemon {
         }
       }, secs * 1000);
     }
-    this.#health.start();
+    this.#p.health.start();
     this.kick();
   }
 
   /** Marks the host as possibly changed; the next step runs as soon as the current one ends. */
   kick(): void {
-    if (!this.lifecycle.done) this.#steps.kick();
+    if (!this.lifecycle.done) this.#p.steps.kick();
   }
 
   /** Waits until no step is running and none is pending (for tests). */
   settled(): Promise<void> {
-    return this.#steps.settled();
+    return this.#p.steps.settled();
   }
 
   #retryIn(ms: number): void {
-    this.#steps.retryIn(ms);
-  }
-
-  #onEvent(e: NetEvent): void {
-    if (e.type === 'pref64') {
-      this.#pref64.onRa(e); // kicks
-      return;
-    }
-    if (e.type === 'nft') {
-      this.#sides.filterLost(e.table, e.by);
-      this.#lan?.tableLost(e.table, e.by);
-    } else {
-      this.log.debug('netlink', `${e.type} ${e.removed ? 'removed' : 'changed'}`, { ...e });
-    }
-    this.kick();
+    this.#p.steps.retryIn(ms);
   }
 
   #wait(state: 'waiting-uplink' | 'waiting-prefix' | 'idle-native-ipv4' | 'dad', why: string): void {
@@ -297,14 +190,14 @@ export class Daemon {
   async #pause(why: string): Promise<void> {
     this.#reason = why;
     if (this.lifecycle.state === 'paused') return;
-    await this.#dp.pause();
-    await this.#route.withdraw(this.#sides.ipv4);
+    await this.#p.dp.pause();
+    await this.#p.route.withdraw(this.#p.sides.ipv4);
     this.lifecycle.go('paused', why);
   }
 
   /** Whether anything is built (a session, the IPv4 side or the uplink side). */
   get #built(): boolean {
-    return this.#session !== undefined || this.#sides.any;
+    return this.#session !== undefined || this.#p.sides.any;
   }
 
   /** A step, then the LAN side follows what it left (even when it failed: the LANs must not stay served). */
@@ -312,15 +205,15 @@ export class Daemon {
     try {
       await this.#step();
     } finally {
-      if (this.#lan && !this.lifecycle.done)
-        await this.#lan.reconcile(this.#lanClat(), this.#reason ?? this.lifecycle.state);
+      if (this.#p.lan && !this.lifecycle.done)
+        await this.#p.lan.reconcile(this.#lanClat(), this.#reason ?? this.lifecycle.state);
     }
   }
 
   /** The CLAT the LANs go through, while it translates. */
   #lanClat(): { tun: string; clat4: string; mtu: number } | undefined {
     const s = this.#session;
-    const v4 = this.#sides.ipv4;
+    const v4 = this.#p.sides.ipv4;
     if (this.lifecycle.state !== 'running' || !s || !v4) return undefined;
     return { tun: v4.name, clat4: s.clat4, mtu: s.mtu };
   }
@@ -331,13 +224,13 @@ export class Daemon {
       iface: cfg.interface,
       autoMode: cfg.mode === 'auto',
       current: this.#session?.uplink.index,
-      tun: this.#sides.ipv4?.ifindex,
-      held: this.#sides.taken?.address,
+      tun: this.#p.sides.ipv4?.ifindex,
+      held: this.#p.sides.taken?.address,
     });
     if (this.lifecycle.done) return;
     this.#seenUplink = o.uplink && { name: o.uplink.name, ifindex: o.uplink.index, up: o.uplinkOk };
-    const choice = o.uplinkOk && o.uplink ? this.#pref64.choose(o.uplink, o.onLink) : undefined;
-    this.#changes.diff(o, prefixKey(choice?.prefix), choice?.source, cfg.mode === 'auto');
+    const choice = o.uplinkOk && o.uplink ? this.#p.pref64.choose(o.uplink, o.onLink) : undefined;
+    this.#p.changes.diff(o, prefixKey(choice?.prefix), choice?.source, cfg.mode === 'auto');
     if (this.#rebuildWhy !== undefined) {
       const why = this.#rebuildWhy;
       this.#rebuildWhy = undefined;
@@ -361,8 +254,8 @@ export class Daemon {
     const uplink = o.uplink;
     if (s && s.uplink.index !== uplink.index)
       await this.#teardown(`uplink changed from ${s.uplink.name} to ${uplink.name}`);
-    const gone = await this.#sides.repair(o.tunGone === true, () => this.#dp.stop());
-    if (gone !== undefined) this.#repairWhy = `${gone} was deleted`;
+    const gone = await this.#p.sides.repair(o.tunGone === true, () => this.#p.dp.stop());
+    if (gone !== undefined) this.#p.upkeep.lost(gone);
 
     if (cfg.mode === 'auto' && o.native4) {
       if (this.#built) await this.#teardown('native IPv4 default route present');
@@ -375,7 +268,7 @@ export class Daemon {
       return this.#wait('waiting-prefix', `${why}; waiting`);
     }
     this.#everHadPrefix = true;
-    const blocked = this.#addr.blockedForMs();
+    const blocked = this.#p.addr.blockedForMs();
     if (blocked > 0) {
       this.#retryIn(blocked);
       // Said once per round (status counts the seconds down), not again at each event meanwhile.
@@ -395,8 +288,8 @@ export class Daemon {
     // Step 4: the source address the kernel would use toward the prefix gives the /64 and path MTU;
     // the address mode (uplink-mode.ts) says where the CLAT address comes from.
     const path = await observePath(this.#deps.net, uplink, prefix);
-    const taken = this.#sides.taken;
-    const mode = this.#modes.choose({
+    const taken = this.#p.sides.taken;
+    const mode = this.#p.modes.choose({
       uplink: uplink.name,
       addresses: o.global6,
       held: taken && [{ address: taken.address, prefixLen: taken.prefixLen }],
@@ -428,8 +321,8 @@ export class Daemon {
     if (modeChanged) {
       const lan = cur.mode.mode <= 2 && mode.mode <= 2 && cur.mode.announce === mode.announce;
       if (lan)
-        this.#changes.change('prefix64-changed', `uplink /64 ${cur.prefix64}/64 -> ${prefix64}/64; new CLAT address`);
-      else this.#changes.change('address-mode-changed', `${describeMode(mode)} (was mode ${cur.mode.mode})`);
+        this.#p.changes.change('prefix64-changed', `uplink /64 ${cur.prefix64}/64 -> ${prefix64}/64; new CLAT address`);
+      else this.#p.changes.change('address-mode-changed', `${describeMode(mode)} (was mode ${cur.mode.mode})`);
       // Another way of announcing needs another uplink side, under a datapath that uses it.
       if (cur.mode.announce !== mode.announce) await this.#teardown(`address mode now ${mode.mode}`);
     }
@@ -442,60 +335,12 @@ export class Daemon {
           : 'configuration reloaded';
       return this.#bringUp({ ...base, reason });
     }
-    // A leased address put back on the uplink (a DHCPv6 client renewing it) is taken off again.
-    if (mode.take && leasePresent && mode.address !== undefined) await this.#sides.take(uplink, mode.address, true);
-    const v4 = this.#sides.ipv4;
-    if (mtu !== cur.mtu && v4) {
-      this.#changes.change('mtu-changed', `IPv4 MTU ${cur.mtu} -> ${mtu}`);
-      await v4.setMtu(mtu);
-      cur.mtu = mtu;
-      await this.#dp.reconfigure(this.#params(cur));
-    }
-    cur.source = source;
-    if (this.lifecycle.state === 'running' && (this.#dp.failure !== undefined || !this.#dp.running || !v4)) {
-      if (!(await this.#repair(uplink, cur))) return;
-    }
-    if (this.lifecycle.state === 'running' && this.#sides.ipv4) {
-      await this.#route.follow(this.#sides.ipv4, uplink, cfg.routeMetric);
-    }
+    // The same identity: what changed under it is applied (MTU, a lease back, a repair, the route).
+    if (!(await this.#p.upkeep.follow(uplink, cur, { mode, leasePresent, mtu, source }))) return;
     if (this.lifecycle.state === 'paused') {
       // Back from down or from a lost prefix with the same addresses: check the address again.
       return this.#bringUp({ ...base, reason: 'resuming', keep: cur.clat6 });
     }
-  }
-
-  /**
-   * Puts back, with the same addresses, what failed or vanished under a running CLAT: the datapath
-   * after a failure, the TUN and its route after a deletion. Each attempt counts as a datapath
-   * restart (too many and the daemon gives up); one that throws is tried again by the next step,
-   * so a running CLAT never stays without its TUN or datapath. Returns false when it gave up.
-   */
-  async #repair(uplink: LinkInfo, cur: Session): Promise<boolean> {
-    const why = this.#dp.failure ?? this.#repairWhy ?? 'the datapath is not running';
-    if (!this.#dp.mayRestart(why)) return false;
-    // Kept until the repair is done, so that a failed attempt is retried under the same reason.
-    this.#repairWhy = why;
-    await this.#dp.stop();
-    const up = this.#sides.uplink;
-    if (!up) return false;
-    const v4 = await this.#buildIpv4Side(uplink, cur.clat4, cur.mtu);
-    if (this.lifecycle.done) return false;
-    await this.#dp.run(up, v4, this.#params(cur));
-    this.#repairWhy = undefined;
-    this.log.info('translate', `translating again after a datapath restart: ${cur.clat4} <-> ${cur.clat6}`);
-    return true;
-  }
-
-  #params(s: Session): XlatParams {
-    const lanEam = this.#lan?.eam;
-    return {
-      pref64: s.pref64,
-      clat4: s.clat4,
-      clat6: s.clat6,
-      mtu: s.mtu,
-      translator: this.#cfg.translator,
-      ...(lanEam?.length ? { lanEam } : {}),
-    };
   }
 
   /**
@@ -505,16 +350,16 @@ export class Daemon {
   #undelivered(clat6: string): void {
     if (this.#session?.clat6 !== clat6 || this.lifecycle.done) return;
     const why = `translated packets left for ${HEALTH_WINDOW_MS / 1000} s and nothing came back`;
-    if (this.#modes.undelivered(clat6, why)) this.kick();
+    if (this.#p.modes.undelivered(clat6, why)) this.kick();
   }
 
   /** Steps 4-7 for a new or changed identity (bring-up.ts); on success the CLAT is running. */
   async #bringUp(o: BringUpRequest): Promise<void> {
-    const r = await this.#bringup.run(o);
+    const r = await this.#p.bringup.run(o);
     if (r.type === 'dad-failed') return this.#afterFailedDad(r.verdict);
     if (r.type === 'anycast-refused') {
       // The next step chooses again, with the refusal: clatd answers for the address itself (mode 2).
-      this.#modes.refused(r.address, r.reason);
+      this.#p.modes.refused(r.address, r.reason);
       this.log.warn('address-mode', `the kernel refused the anycast join for ${r.address}: ${r.reason}`);
       await this.#teardown('anycast join refused');
       return this.kick();
@@ -522,8 +367,8 @@ export class Daemon {
     if (r.type !== 'running' || this.lifecycle.done) return;
     this.#session = r.session;
     // Back from a pause, the route withdrawn meanwhile returns (at the uplink's place now).
-    const v4 = this.#sides.ipv4;
-    if (v4) await this.#route.follow(v4, r.session.uplink, this.#cfg.routeMetric);
+    const v4 = this.#p.sides.ipv4;
+    if (v4) await this.#p.route.follow(v4, r.session.uplink, this.#cfg.routeMetric);
     if (this.lifecycle.done) return;
     this.#reason = null;
     this.lifecycle.go('running', `CLAT ${r.session.clat4} <-> ${r.session.clat6}`);
@@ -550,34 +395,18 @@ export class Daemon {
 
   /** Takes down everything built, datapath first (it uses the sockets and the TUN). */
   async #teardown(why: string): Promise<void> {
-    this.#bringup.abort();
+    this.#p.bringup.abort();
     this.#session = undefined;
-    const did = this.#dp.running || this.#sides.any;
-    const failed: string[] = [];
-    try {
-      await this.#dp.stop();
-    } catch (e) {
-      failed.push(`removing the datapath failed: ${(e as Error).message}`);
-    }
-    failed.push(...(await this.#sides.close()));
+    const { did, failed } = await this.#p.takeDown();
+    this.#logFailed(failed);
+    if (did) this.log.info('teardown', `removed TUN, routes, sockets and nft table: ${why}`);
+  }
+
+  #logFailed(failed: readonly string[]): void {
     for (const f of failed) {
       this.#errors++;
       this.log.error('teardown', f);
     }
-    if (did) this.log.info('teardown', `removed TUN, routes, sockets and nft table: ${why}`);
-  }
-
-  /**
-   * Step 6: the IPv4 side, built once and kept across address changes; an MTU that changed while
-   * no session held it (re-addressing) is applied.
-   */
-  async #buildIpv4Side(uplink: LinkInfo, v4: string, mtu: number): Promise<Ipv4Side> {
-    const had = this.#sides.ipv4;
-    const side =
-      had ??
-      (await this.#sides.buildIpv4({ uplink, v4, mtu, metric: await this.#route.want(uplink, this.#cfg.routeMetric) }));
-    if (had && this.#session && this.#session.mtu !== mtu) await side.setMtu(mtu);
-    return side;
   }
 
   async #fail(why: string): Promise<void> {
@@ -598,32 +427,10 @@ export class Daemon {
   }
 
   async #stop(reason: string): Promise<void> {
-    const { clock } = this.#deps;
     if (this.lifecycle.state !== 'stopped') this.lifecycle.go('stopping', reason);
-    this.#abort.abort();
     this.#watch?.close();
-    this.#pref64.close();
-    this.#steps.close();
-    this.#health.close();
-    if (this.#pref64Timer !== undefined) clock.clearTimeout(this.#pref64Timer);
-    // Let a running step notice; it checks `done` after each await and the DAD wait is aborted.
-    const loop = this.#steps.running;
-    if (loop) {
-      let timeout: unknown;
-      await Promise.race([
-        loop.catch(() => {}),
-        new Promise<void>((r) => {
-          timeout = clock.setTimeout(r, STOP_WAIT_MS);
-        }),
-      ]);
-      clock.clearTimeout(timeout);
-    }
-    // The LANs first: from then on nothing is forwarded from them, whatever goes next.
-    for (const f of (await this.#lan?.close()) ?? []) {
-      this.#errors++;
-      this.log.error('teardown', f);
-    }
-    await this.#dp.close();
+    if (this.#pref64Timer !== undefined) this.#deps.clock.clearTimeout(this.#pref64Timer);
+    this.#logFailed(await this.#p.windDown());
     await this.#teardown(this.#failed ? 'clatd failed' : reason);
     this.lifecycle.go('stopped', reason);
     this.#resolveDone(this.#exitCode);
@@ -637,62 +444,35 @@ export class Daemon {
     if (plan.restart.length)
       this.log.warn('reload', `changes to ${plan.restart.join(', ')} take effect at the next start`);
     this.#cfg = plan.cfg;
-    this.#pref64.configure(plan.cfg);
+    this.#p.pref64.configure(plan.cfg);
     const what = plan.rebuild
       ? `; ${plan.rebuild}: the TUN is built again`
       : plan.redraw
         ? '; addresses will be chosen again'
         : '';
     this.log.info('reload', `configuration re-read${what}`);
-    this.#changes.change('reload', 'configuration reloaded');
-    if (this.#session && plan.rebuild && this.#sides.ipv4) {
+    this.#p.changes.change('reload', 'configuration reloaded');
+    if (this.#session && plan.rebuild && this.#p.sides.ipv4) {
       // In the step loop, not here: a step may be in DAD or building, and taking things from
       // under it aborted that DAD, which failed the daemon.
       this.#rebuildWhy = plan.rebuild;
     } else if (this.#session && plan.redraw) {
       this.#redraw = true;
     } else if (this.#session && plan.reconfigure) {
-      void this.#dp.reconfigure(this.#params(this.#session));
+      void this.#p.dp.reconfigure(this.#p.upkeep.params(this.#session));
     }
     this.kick();
   }
 
   status(): StatusSnapshot {
-    const now = this.#deps.clock.now();
-    const s = this.#session;
-    const pref = this.#pref64.describe();
-    return {
-      state: this.lifecycle.state,
-      reason: this.#reason,
+    return statusSnapshot(this.#p, {
+      now: this.#deps.clock.now(),
+      startedAt: this.#startedAt,
       pid: process.pid,
-      uptimeSec: Math.floor((now - this.#startedAt) / 1000),
-      stateSinceSec: Math.floor((now - this.lifecycle.since) / 1000),
-      uplink: s
-        ? { name: s.uplink.name, ifindex: s.uplink.index, up: this.lifecycle.state !== 'paused' }
-        : this.#seenUplink
-          ? { ...this.#seenUplink }
-          : null,
-      pref64: s ? formatPrefix6(s.pref64) : null,
-      pref64Source: s?.source ?? null,
-      pref64Routers: pref.routers,
-      pref64Refused: pref.refused,
-      clat4: s?.clat4 ?? null,
-      clat6: s?.clat6 ?? null,
-      prefix64: s ? `${s.prefix64}/64` : null,
-      uplinkMode: modeStatus(s?.mode ?? this.#modes.last),
-      tun: this.#sides.ipv4?.name ?? null,
-      routeMetric: this.#sides.ipv4?.metric ?? null,
-      mtu: s?.mtu ?? null,
-      offload: this.#dp.offload(),
-      dad: this.#addr.status(),
-      responder: this.#sides.uplink?.responder(),
-      counters: this.#dp.counters(),
-      changes: { ...this.changes },
-      transitions: { ...this.lifecycle.entered },
-      dadAttempts: this.dadAttempts,
+      reason: this.#reason,
+      session: this.#session,
+      seenUplink: this.#seenUplink,
       errors: this.errors,
-      health: this.#health.status(),
-      ...(this.#lan ? { lan: this.#lan.status() } : {}),
-    };
+    });
   }
 }
