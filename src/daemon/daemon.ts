@@ -49,7 +49,7 @@ export class Daemon {
   #cfg: RunConfig;
   readonly #deps: DaemonDeps;
   readonly #startedAt: number;
-  readonly #p: DaemonParts;
+  readonly #parts: DaemonParts;
 
   #watch?: Closer;
   #pref64Timer: unknown;
@@ -81,7 +81,7 @@ export class Daemon {
     this.#deps = deps;
     this.log = log;
     this.#startedAt = deps.clock.now();
-    this.#p = new DaemonParts(cfg, deps, log, {
+    this.#parts = new DaemonParts(cfg, deps, log, {
       cfg: () => this.#cfg,
       session: () => this.#session,
       kick: () => this.kick(),
@@ -100,7 +100,7 @@ export class Daemon {
         this.#retryIn(RETRY_MS);
       },
     });
-    this.lifecycle = this.#p.lifecycle;
+    this.lifecycle = this.#parts.lifecycle;
     this.done = new Promise((r) => {
       this.#resolveDone = r;
     });
@@ -121,16 +121,16 @@ export class Daemon {
 
   /** Live changes seen, by kind. */
   get changes(): Record<string, number> {
-    return this.#p.changes.counts;
+    return this.#parts.changes.counts;
   }
 
   /** Errors logged: failed steps, netlink, teardown. */
   get errors(): number {
-    return this.#errors + this.#p.steps.errors;
+    return this.#errors + this.#parts.steps.errors;
   }
 
   get dadAttempts(): number {
-    return this.#p.addr.attemptsTotal;
+    return this.#parts.addr.attemptsTotal;
   }
 
   /** Removes leftovers of an earlier instance, subscribes to netlink and starts the first step (not awaited). */
@@ -148,7 +148,7 @@ export class Daemon {
       this.log.warn('recovery', `could not look for leftovers: ${(e as Error).message}`);
     }
     this.#watch = net.watch(
-      (e) => this.#p.onEvent(e),
+      (e) => this.#parts.onEvent(e),
       (e) => {
         this.#errors++;
         this.log.error('netlink', `event stream failed: ${e.message}`);
@@ -162,22 +162,22 @@ export class Daemon {
         }
       }, secs * 1000);
     }
-    this.#p.health.start();
+    this.#parts.health.start();
     this.kick();
   }
 
   /** Marks the host as possibly changed; the next step runs as soon as the current one ends. */
   kick(): void {
-    if (!this.lifecycle.done) this.#p.steps.kick();
+    if (!this.lifecycle.done) this.#parts.steps.kick();
   }
 
   /** Waits until no step is running and none is pending (for tests). */
   settled(): Promise<void> {
-    return this.#p.steps.settled();
+    return this.#parts.steps.settled();
   }
 
   #retryIn(ms: number): void {
-    this.#p.steps.retryIn(ms);
+    this.#parts.steps.retryIn(ms);
   }
 
   #wait(state: 'waiting-uplink' | 'waiting-prefix' | 'idle-native-ipv4' | 'dad', why: string): void {
@@ -190,14 +190,14 @@ export class Daemon {
   async #pause(why: string): Promise<void> {
     this.#reason = why;
     if (this.lifecycle.state === 'paused') return;
-    await this.#p.dp.pause();
-    await this.#p.route.withdraw(this.#p.sides.ipv4);
+    await this.#parts.dp.pause();
+    await this.#parts.route.withdraw(this.#parts.sides.ipv4);
     this.lifecycle.go('paused', why);
   }
 
   /** Whether anything is built (a session, the IPv4 side or the uplink side). */
   get #built(): boolean {
-    return this.#session !== undefined || this.#p.sides.any;
+    return this.#session !== undefined || this.#parts.sides.any;
   }
 
   /** A step, then the LAN side follows what it left (even when it failed: the LANs must not stay served). */
@@ -205,15 +205,15 @@ export class Daemon {
     try {
       await this.#step();
     } finally {
-      if (this.#p.lan && !this.lifecycle.done)
-        await this.#p.lan.reconcile(this.#lanClat(), this.#reason ?? this.lifecycle.state);
+      if (this.#parts.lan && !this.lifecycle.done)
+        await this.#parts.lan.reconcile(this.#lanClat(), this.#reason ?? this.lifecycle.state);
     }
   }
 
   /** The CLAT the LANs go through, while it translates. */
   #lanClat(): { tun: string; clat4: string; mtu: number } | undefined {
     const s = this.#session;
-    const v4 = this.#p.sides.ipv4;
+    const v4 = this.#parts.sides.ipv4;
     if (this.lifecycle.state !== 'running' || !s || !v4) return undefined;
     return { tun: v4.name, clat4: s.clat4, mtu: s.mtu };
   }
@@ -224,13 +224,13 @@ export class Daemon {
       iface: cfg.interface,
       autoMode: cfg.mode === 'auto',
       current: this.#session?.uplink.index,
-      tun: this.#p.sides.ipv4?.ifindex,
-      held: this.#p.sides.taken?.address,
+      tun: this.#parts.sides.ipv4?.ifindex,
+      held: this.#parts.sides.taken?.address,
     });
     if (this.lifecycle.done) return;
     this.#seenUplink = o.uplink && { name: o.uplink.name, ifindex: o.uplink.index, up: o.uplinkOk };
-    const choice = o.uplinkOk && o.uplink ? this.#p.pref64.choose(o.uplink, o.onLink) : undefined;
-    this.#p.changes.diff(o, prefixKey(choice?.prefix), choice?.source, cfg.mode === 'auto');
+    const choice = o.uplinkOk && o.uplink ? this.#parts.pref64.choose(o.uplink, o.onLink) : undefined;
+    this.#parts.changes.diff(o, prefixKey(choice?.prefix), choice?.source, cfg.mode === 'auto');
     if (this.#rebuildWhy !== undefined) {
       const why = this.#rebuildWhy;
       this.#rebuildWhy = undefined;
@@ -254,8 +254,8 @@ export class Daemon {
     const uplink = o.uplink;
     if (s && s.uplink.index !== uplink.index)
       await this.#teardown(`uplink changed from ${s.uplink.name} to ${uplink.name}`);
-    const gone = await this.#p.sides.repair(o.tunGone === true, () => this.#p.dp.stop());
-    if (gone !== undefined) this.#p.upkeep.lost(gone);
+    const gone = await this.#parts.sides.repair(o.tunGone === true, () => this.#parts.dp.stop());
+    if (gone !== undefined) this.#parts.upkeep.lost(gone);
 
     if (cfg.mode === 'auto' && o.native4) {
       if (this.#built) await this.#teardown('native IPv4 default route present');
@@ -268,7 +268,7 @@ export class Daemon {
       return this.#wait('waiting-prefix', `${why}; waiting`);
     }
     this.#everHadPrefix = true;
-    const blocked = this.#p.addr.blockedForMs();
+    const blocked = this.#parts.addr.blockedForMs();
     if (blocked > 0) {
       this.#retryIn(blocked);
       // Said once per round (status counts the seconds down), not again at each event meanwhile.
@@ -288,8 +288,8 @@ export class Daemon {
     // Step 4: the source address the kernel would use toward the prefix gives the /64 and path MTU;
     // the address mode (uplink-mode.ts) says where the CLAT address comes from.
     const path = await observePath(this.#deps.net, uplink, prefix);
-    const taken = this.#p.sides.taken;
-    const mode = this.#p.modes.choose({
+    const taken = this.#parts.sides.taken;
+    const mode = this.#parts.modes.choose({
       uplink: uplink.name,
       addresses: o.global6,
       held: taken && [{ address: taken.address, prefixLen: taken.prefixLen }],
@@ -321,8 +321,8 @@ export class Daemon {
     if (modeChanged) {
       const lan = cur.mode.mode <= 2 && mode.mode <= 2 && cur.mode.announce === mode.announce;
       if (lan)
-        this.#p.changes.change('prefix64-changed', `uplink /64 ${cur.prefix64}/64 -> ${prefix64}/64; new CLAT address`);
-      else this.#p.changes.change('address-mode-changed', `${describeMode(mode)} (was mode ${cur.mode.mode})`);
+        this.#parts.changes.change('prefix64-changed', `uplink /64 ${cur.prefix64}/64 -> ${prefix64}/64; new CLAT address`);
+      else this.#parts.changes.change('address-mode-changed', `${describeMode(mode)} (was mode ${cur.mode.mode})`);
       // Another way of announcing needs another uplink side, under a datapath that uses it.
       if (cur.mode.announce !== mode.announce) await this.#teardown(`address mode now ${mode.mode}`);
     }
@@ -336,7 +336,7 @@ export class Daemon {
       return this.#bringUp({ ...base, reason });
     }
     // The same identity: what changed under it is applied (MTU, a lease back, a repair, the route).
-    if (!(await this.#p.upkeep.follow(uplink, cur, { mode, leasePresent, mtu, source }))) return;
+    if (!(await this.#parts.upkeep.follow(uplink, cur, { mode, leasePresent, mtu, source }))) return;
     if (this.lifecycle.state === 'paused') {
       // Back from down or from a lost prefix with the same addresses: check the address again.
       return this.#bringUp({ ...base, reason: 'resuming', keep: cur.clat6 });
@@ -350,16 +350,16 @@ export class Daemon {
   #undelivered(clat6: string): void {
     if (this.#session?.clat6 !== clat6 || this.lifecycle.done) return;
     const why = `translated packets left for ${HEALTH_WINDOW_MS / 1000} s and nothing came back`;
-    if (this.#p.modes.undelivered(clat6, why)) this.kick();
+    if (this.#parts.modes.undelivered(clat6, why)) this.kick();
   }
 
   /** Steps 4-7 for a new or changed identity (bring-up.ts); on success the CLAT is running. */
   async #bringUp(o: BringUpRequest): Promise<void> {
-    const r = await this.#p.bringup.run(o);
+    const r = await this.#parts.bringup.run(o);
     if (r.type === 'dad-failed') return this.#afterFailedDad(r.verdict);
     if (r.type === 'anycast-refused') {
       // The next step chooses again, with the refusal: clatd answers for the address itself (mode 2).
-      this.#p.modes.refused(r.address, r.reason);
+      this.#parts.modes.refused(r.address, r.reason);
       this.log.warn('address-mode', `the kernel refused the anycast join for ${r.address}: ${r.reason}`);
       await this.#teardown('anycast join refused');
       return this.kick();
@@ -367,8 +367,8 @@ export class Daemon {
     if (r.type !== 'running' || this.lifecycle.done) return;
     this.#session = r.session;
     // Back from a pause, the route withdrawn meanwhile returns (at the uplink's place now).
-    const v4 = this.#p.sides.ipv4;
-    if (v4) await this.#p.route.follow(v4, r.session.uplink, this.#cfg.routeMetric);
+    const v4 = this.#parts.sides.ipv4;
+    if (v4) await this.#parts.route.follow(v4, r.session.uplink, this.#cfg.routeMetric);
     if (this.lifecycle.done) return;
     this.#reason = null;
     this.lifecycle.go('running', `CLAT ${r.session.clat4} <-> ${r.session.clat6}`);
@@ -395,9 +395,9 @@ export class Daemon {
 
   /** Takes down everything built, datapath first (it uses the sockets and the TUN). */
   async #teardown(why: string): Promise<void> {
-    this.#p.bringup.abort();
+    this.#parts.bringup.abort();
     this.#session = undefined;
-    const { did, failed } = await this.#p.takeDown();
+    const { did, failed } = await this.#parts.takeDown();
     this.#logFailed(failed);
     if (did) this.log.info('teardown', `removed TUN, routes, sockets and nft table: ${why}`);
   }
@@ -430,7 +430,7 @@ export class Daemon {
     if (this.lifecycle.state !== 'stopped') this.lifecycle.go('stopping', reason);
     this.#watch?.close();
     if (this.#pref64Timer !== undefined) this.#deps.clock.clearTimeout(this.#pref64Timer);
-    this.#logFailed(await this.#p.windDown());
+    this.#logFailed(await this.#parts.windDown());
     await this.#teardown(this.#failed ? 'clatd failed' : reason);
     this.lifecycle.go('stopped', reason);
     this.#resolveDone(this.#exitCode);
@@ -444,28 +444,28 @@ export class Daemon {
     if (plan.restart.length)
       this.log.warn('reload', `changes to ${plan.restart.join(', ')} take effect at the next start`);
     this.#cfg = plan.cfg;
-    this.#p.pref64.configure(plan.cfg);
+    this.#parts.pref64.configure(plan.cfg);
     const what = plan.rebuild
       ? `; ${plan.rebuild}: the TUN is built again`
       : plan.redraw
         ? '; addresses will be chosen again'
         : '';
     this.log.info('reload', `configuration re-read${what}`);
-    this.#p.changes.change('reload', 'configuration reloaded');
-    if (this.#session && plan.rebuild && this.#p.sides.ipv4) {
+    this.#parts.changes.change('reload', 'configuration reloaded');
+    if (this.#session && plan.rebuild && this.#parts.sides.ipv4) {
       // In the step loop, not here: a step may be in DAD or building, and taking things from
       // under it aborted that DAD, which failed the daemon.
       this.#rebuildWhy = plan.rebuild;
     } else if (this.#session && plan.redraw) {
       this.#redraw = true;
     } else if (this.#session && plan.reconfigure) {
-      void this.#p.dp.reconfigure(this.#p.upkeep.params(this.#session));
+      void this.#parts.dp.reconfigure(this.#parts.upkeep.params(this.#session));
     }
     this.kick();
   }
 
   status(): StatusSnapshot {
-    return statusSnapshot(this.#p, {
+    return statusSnapshot(this.#parts, {
       now: this.#deps.clock.now(),
       startedAt: this.#startedAt,
       pid: process.pid,
