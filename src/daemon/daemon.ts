@@ -321,7 +321,10 @@ export class Daemon {
     if (modeChanged) {
       const lan = cur.mode.mode <= 2 && mode.mode <= 2 && cur.mode.announce === mode.announce;
       if (lan)
-        this.#parts.changes.change('prefix64-changed', `uplink /64 ${cur.prefix64}/64 -> ${prefix64}/64; new CLAT address`);
+        this.#parts.changes.change(
+          'prefix64-changed',
+          `uplink /64 ${cur.prefix64}/64 -> ${prefix64}/64; new CLAT address`,
+        );
       else this.#parts.changes.change('address-mode-changed', `${describeMode(mode)} (was mode ${cur.mode.mode})`);
       // Another way of announcing needs another uplink side, under a datapath that uses it.
       if (cur.mode.announce !== mode.announce) await this.#teardown(`address mode now ${mode.mode}`);
