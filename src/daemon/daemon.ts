@@ -23,7 +23,7 @@ import type { RunConfig } from './config.js';
 import { HEALTH_WINDOW_MS } from './health.js';
 import type { Logger } from './log.js';
 import { type Observed, observeHost, observePath, slash64 } from './observe.js';
-import { type Closer, type DaemonDeps, ipv4Mtu, type LinkInfo } from './ports.js';
+import { type DaemonDeps, ipv4Mtu, type LinkInfo } from './ports.js';
 import type { PrefixChoice } from './pref64.js';
 import { planReload } from './reload.js';
 import { statusSnapshot } from './snapshot.js';
@@ -51,7 +51,6 @@ export class Daemon {
   readonly #startedAt: number;
   readonly #parts: DaemonParts;
 
-  #watch?: Closer;
   #pref64Timer: unknown;
   #everHadPrefix = false;
   #errors = 0;
@@ -99,6 +98,10 @@ export class Daemon {
         this.log.error('dad', `DAD failed: ${e.message}`);
         this.#retryIn(RETRY_MS);
       },
+      error: (event, msg) => {
+        this.#errors++;
+        this.log.error(event, msg);
+      },
     });
     this.lifecycle = this.#parts.lifecycle;
     this.done = new Promise((r) => {
@@ -135,25 +138,8 @@ export class Daemon {
 
   /** Removes leftovers of an earlier instance, subscribes to netlink and starts the first step (not awaited). */
   async start(): Promise<void> {
-    const { plumbing, net } = this.#deps;
-    try {
-      const removed = await plumbing.cleanupLeftovers(this.#cfg.interface);
-      for (const what of removed) this.log.warn('recovery', `removed leftover of an earlier clatd: ${what}`);
-    } catch (e) {
-      if ((e as { code?: string }).code === 'ERR_CLATD_TUN_IN_USE') {
-        // Another clatd runs on this uplink: starting would fight it over the TUN and the table.
-        void this.#fail((e as Error).message);
-        return;
-      }
-      this.log.warn('recovery', `could not look for leftovers: ${(e as Error).message}`);
-    }
-    this.#watch = net.watch(
-      (e) => this.#parts.onEvent(e),
-      (e) => {
-        this.#errors++;
-        this.log.error('netlink', `event stream failed: ${e.message}`);
-      },
-    );
+    const busy = await this.#parts.start(this.#cfg.interface);
+    if (busy !== undefined) return void this.#fail(busy);
     if (this.#cfg.pref64Timeout !== undefined) {
       const secs = this.#cfg.pref64Timeout;
       this.#pref64Timer = this.#deps.clock.setTimeout(() => {
@@ -431,7 +417,6 @@ export class Daemon {
 
   async #stop(reason: string): Promise<void> {
     if (this.lifecycle.state !== 'stopped') this.lifecycle.go('stopping', reason);
-    this.#watch?.close();
     if (this.#pref64Timer !== undefined) this.#deps.clock.clearTimeout(this.#pref64Timer);
     this.#logFailed(await this.#parts.windDown());
     await this.#teardown(this.#failed ? 'clatd failed' : reason);

@@ -12,7 +12,7 @@ import { Ipv4Route } from './ipv4-route.js';
 import { LanService } from './lan.js';
 import type { Logger } from './log.js';
 import { ChangeTracker } from './observe.js';
-import type { Clock, DaemonDeps, NetEvent } from './ports.js';
+import type { Closer, DaemonDeps, NetEvent } from './ports.js';
 import { Pref64Tracker } from './pref64.js';
 import { ClatSides } from './sides.js';
 import { Lifecycle } from './state.js';
@@ -42,6 +42,8 @@ export interface ReconcilerHooks {
   readonly lateVerdict: (v: FailedDad) => void;
   /** An optimistic DAD that failed after its step returned. */
   readonly lateError: (e: Error) => void;
+  /** An error to log and count (the netlink event stream failed). */
+  readonly error: (event: string, msg: string) => void;
 }
 
 export class DaemonParts {
@@ -62,15 +64,16 @@ export class DaemonParts {
   readonly bringup: BringUp;
   /** Aborted when the daemon stops: a DAD wait ends at once. */
   readonly #abort = new AbortController();
-  readonly #clock: Clock;
+  readonly #deps: DaemonDeps;
   readonly #log: Logger;
-  readonly #kick: () => void;
+  readonly #h: ReconcilerHooks;
+  #watch?: Closer;
 
   constructor(cfg: RunConfig, deps: DaemonDeps, log: Logger, h: ReconcilerHooks) {
     const change = (kind: string, msg: string) => this.changes.change(kind, msg);
-    this.#clock = deps.clock;
+    this.#deps = deps;
     this.#log = log;
-    this.#kick = h.kick;
+    this.#h = h;
     this.lifecycle = new Lifecycle(() => deps.clock.now());
     this.changes = new ChangeTracker((level, kind, msg) => log.log(level, 'change', msg, { kind }));
     this.pref64 = new Pref64Tracker(
@@ -162,6 +165,27 @@ export class DaemonParts {
   }
 
   /**
+   * Removes what an earlier clatd left behind and subscribes to netlink events. Returns why the
+   * daemon must not start (another clatd runs on this uplink: it would fight it over the TUN and
+   * the table), if so.
+   */
+  async start(iface: string | undefined): Promise<string | undefined> {
+    const { plumbing, net } = this.#deps;
+    try {
+      const removed = await plumbing.cleanupLeftovers(iface);
+      for (const what of removed) this.#log.warn('recovery', `removed leftover of an earlier clatd: ${what}`);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ERR_CLATD_TUN_IN_USE') return (e as Error).message;
+      this.#log.warn('recovery', `could not look for leftovers: ${(e as Error).message}`);
+    }
+    this.#watch = net.watch(
+      (e) => this.onEvent(e),
+      (e) => this.#h.error('netlink', `event stream failed: ${e.message}`),
+    );
+    return undefined;
+  }
+
+  /**
    * Hands a netlink event to the parts it concerns (a PREF64 option to the prefix tracker, a
    * deleted nft table to its owner), then asks for a step.
    */
@@ -176,16 +200,17 @@ export class DaemonParts {
     } else {
       this.#log.debug('netlink', `${e.type} ${e.removed ? 'removed' : 'changed'}`, { ...e });
     }
-    this.#kick();
+    this.#h.kick();
   }
 
   /**
-   * The daemon stops: every timer and wait of the parts ends (a DAD wait is aborted, no step
+   * The daemon stops: netlink events, every timer and wait of the parts end (a DAD wait is aborted, no step
    * starts again) and a step still running gets a moment to notice; then the LANs are cut off
    * (from then on nothing is forwarded from them, whatever goes next) and the datapath is closed
    * for good. What is built stays, for {@link takeDown}. Returns what failed.
    */
   async windDown(): Promise<string[]> {
+    this.#watch?.close();
     this.#abort.abort();
     this.pref64.close();
     this.steps.close();
@@ -193,7 +218,7 @@ export class DaemonParts {
     // A running step checks `done` after each await, and its DAD wait is aborted.
     const step = this.steps.running;
     if (step) {
-      const clock = this.#clock;
+      const { clock } = this.#deps;
       let timeout: unknown;
       await Promise.race([
         step.catch(() => {}),

@@ -47,6 +47,7 @@ function parts(flags: Record<string, string | string[]> = { pref64: '64:ff9b::/9
     undelivered: (clat6) => calls.push(`undelivered ${clat6}`),
     lateVerdict: (v: FailedDad) => calls.push(`late ${v.type}`),
     lateError: (e) => calls.push(`late error ${e.message}`),
+    error: (event, msg) => calls.push(`error ${event} ${msg}`),
   });
   return {
     p,
@@ -69,6 +70,32 @@ describe('DaemonParts', () => {
   test('router mode only with --lan and a LAN port', () => {
     assert.equal(parts().p.lan, undefined);
     assert.ok(parts({ pref64: '64:ff9b::/96', interface: 'eth0', lan: ['lan0'] }).p.lan);
+  });
+
+  test('start: leftovers of an earlier clatd are removed and said, then netlink is watched', async () => {
+    const w = parts();
+    w.plumbing.leftovers = ['v4-eth0'];
+    assert.equal(await w.p.start('eth0'), undefined);
+    assert.ok(w.lines.some((l) => / warn +recovery: removed leftover of an earlier clatd: v4-eth0/.test(l)));
+    assert.equal(w.net.watching, true);
+    w.net.emit({ type: 'route', family: 6, removed: false });
+    assert.deepEqual(w.calls, ['kick']);
+    await w.p.windDown();
+    assert.equal(w.net.watching, false, 'stopping ends the subscription');
+  });
+
+  test('start: a TUN held by another clatd is the reason not to start; other failures only a warning', async () => {
+    const w = parts();
+    w.plumbing.leftoversError = Object.assign(new Error('v4-eth0 is held by a running process'), {
+      code: 'ERR_CLATD_TUN_IN_USE',
+    });
+    assert.equal(await w.p.start('eth0'), 'v4-eth0 is held by a running process');
+    assert.equal(w.net.watching, false);
+    const v = parts();
+    v.plumbing.leftoversError = new Error('netlink said no');
+    assert.equal(await v.p.start('eth0'), undefined);
+    assert.ok(v.lines.some((l) => / warn +recovery: could not look for leftovers: netlink said no/.test(l)));
+    assert.equal(v.net.watching, true);
   });
 
   test('the step loop runs the reconciler hook', async () => {
