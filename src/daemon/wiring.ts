@@ -1,7 +1,8 @@
 /**
  * The daemon's parts, built and wired for the reconciler (daemon.ts), and taken down in order.
  * Each part gets the ports it uses and a few callbacks into the reconciler (kick, fail, the
- * session, one step), never the reconciler itself; the parts reach one another through here.
+ * session, one step), never the reconciler itself; the parts reach one another through here. At
+ * start it clears what an earlier clatd left and hands each netlink event to the part it concerns.
  * docs/architecture.md draws them.
  */
 import { Addressing } from './addressing.js';
