@@ -69,6 +69,14 @@ import { isMartian4Octet, MAP46_MAPPED, MAP46_MARTIAN, mapAddress46, mapDelta } 
 import type { XlatState } from './state.js';
 import { copy, sumWords } from './words.js';
 
+/**
+ * Module-local copies of imported constants the packet path tests on every packet: V8 folds a
+ * module's own `const` into optimized code, but loads an imported binding from its module cell and
+ * checks it for the temporal dead zone at every use (several instructions each).
+ */
+const MAPPED = MAP46_MAPPED;
+const MARTIAN = MAP46_MARTIAN;
+
 /** Why ipv4Check refused, as a drop reason. */
 function invalidToDrop(v: Ipv4Invalid): Drop {
   switch (v) {
@@ -182,7 +190,7 @@ export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: num
   // A martian destination: there is no unicast IPv6 packet to make of a loopback, multicast or
   // broadcast destination. Silently (no ICMP error), as RFC 7915 §4.1 asks for an illegal source.
   const rd = mapAddress46(s, b, off + IPV4_DST, d, o + V6_DST);
-  if ((rd & MAP46_MARTIAN) !== 0) return Drop.D46_DST_MARTIAN;
+  if ((rd & MARTIAN) !== 0) return Drop.D46_DST_MARTIAN;
   const dstDelta = s.memo46.lastDelta;
   const dstSum6 = s.memo46.lastSum6;
   // A martian source likewise (RFC 7915 §4.1: an illegal source such as 0.0.0.0 or 127.0.0.1
@@ -194,11 +202,11 @@ export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: num
   // with no IPv6 mapping still has to reach the host: it comes from the translator's own address
   // (the IPv6 analogue of RFC 6791).
   const rs = mapAddress46(s, b, off + IPV4_SRC, d, o + V6_SRC);
-  if (!isError && (rs & MAP46_MARTIAN) !== 0) return Drop.D46_SRC_MARTIAN;
+  if (!isError && (rs & MARTIAN) !== 0) return Drop.D46_SRC_MARTIAN;
   if (c.eamSourcesOnly && !c.eam.has4(ipv4Src(b, off) | 0)) return Drop.D46_SRC_NOT_EAM;
   let srcDelta: number;
   let srcSum6: number;
-  if ((rs & MAP46_MAPPED) !== 0) {
+  if ((rs & MAPPED) !== 0) {
     srcDelta = s.memo46.lastDelta;
     srcSum6 = s.memo46.lastSum6;
   } else {
@@ -207,7 +215,7 @@ export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: num
     srcDelta = mapDelta(ipv4Src(b, off) | 0, d, o + V6_SRC);
     srcSum6 = sum16(d, o + V6_SRC, 16);
   }
-  if ((rd & MAP46_MAPPED) === 0) return Drop.D46_DST_UNMAPPED;
+  if ((rd & MAPPED) === 0) return Drop.D46_DST_UNMAPPED;
   const diff = fold(srcDelta + dstDelta);
   const addrSum = srcSum6 + dstSum6;
 
@@ -380,10 +388,10 @@ function translateError46(
 
   const d = out.data;
   const io = o + V6_HEADER + ICMPV4_HEADER_LENGTH; // where the inner IPv6 packet goes
-  if ((mapAddress46(s, b, q + IPV4_SRC, d, io + V6_SRC) & MAP46_MAPPED) === 0) return Drop.D46_ICMP_BAD_INNER;
+  if ((mapAddress46(s, b, q + IPV4_SRC, d, io + V6_SRC) & MAPPED) === 0) return Drop.D46_ICMP_BAD_INNER;
   const isrcDelta = s.memo46.lastDelta;
   const isrcSum6 = s.memo46.lastSum6;
-  if ((mapAddress46(s, b, q + IPV4_DST, d, io + V6_DST) & MAP46_MAPPED) === 0) return Drop.D46_ICMP_BAD_INNER;
+  if ((mapAddress46(s, b, q + IPV4_DST, d, io + V6_DST) & MAPPED) === 0) return Drop.D46_ICMP_BAD_INNER;
   const idiff = fold(isrcDelta + s.memo46.lastDelta);
   const iaddrSum = isrcSum6 + s.memo46.lastSum6;
 
