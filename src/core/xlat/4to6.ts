@@ -7,27 +7,15 @@
  * The input `b[off, off+len)` must not overlap the output slots it is written to (the datapath's
  * input and output batches are different slots of one arena, moved with copyWithin).
  */
-import { appendPacket, copyBytes, Disposition, type PacketBatch, slotStart } from '../batch.js';
+import * as batch from '../batch.js';
+import { appendPacket, copyBytes, type PacketBatch, slotStart } from '../batch.js';
 import { adjust, finish, fold, pseudoSum6, sum16 } from '../checksum.js';
-import { ICMP_CHECKSUM, ICMP_CODE, ICMP_TYPE, icmpSetChecksum, icmpWriteHeader } from '../hdr/icmp.js';
+import * as icmp from '../hdr/icmp.js';
+import { icmpSetChecksum, icmpWriteHeader } from '../hdr/icmp.js';
+import * as icmpv4 from '../hdr/icmpv4.js';
+import { icmp4Code, icmp4IsError, icmp4Mtu, icmp4QuoteLength, icmp4Type } from '../hdr/icmpv4.js';
+import * as ipv4 from '../hdr/ipv4.js';
 import {
-  ICMPV4_HEADER_LENGTH,
-  ICMPV4_POINTER,
-  Icmp4Type,
-  icmp4Code,
-  icmp4IsError,
-  icmp4Mtu,
-  icmp4QuoteLength,
-  icmp4Type,
-} from '../hdr/icmpv4.js';
-import {
-  IPV4_DST,
-  IPV4_FLAG_DF,
-  IPV4_FLAG_MF,
-  IPV4_FRAGMENT_OFFSET_MASK,
-  IPV4_MIN_HEADER_LENGTH,
-  IPV4_SRC,
-  Ipv4Invalid,
   ipv4Check,
   ipv4FlagsFragment,
   ipv4HasUnexpiredSourceRoute,
@@ -38,44 +26,56 @@ import {
   ipv4Tos,
   ipv4TotalLength,
   ipv4Ttl,
+} from '../hdr/ipv4.js';
+import * as ipv6 from '../hdr/ipv6.js';
+import { ipv6WriteHeader } from '../hdr/ipv6.js';
+import * as ipv6ext from '../hdr/ipv6-ext.js';
+import { fragWriteHeader } from '../hdr/ipv6-ext.js';
+import * as tcp from '../hdr/tcp.js';
+import * as udp from '../hdr/udp.js';
+import type { ResolvedConfig } from './config.js';
+import * as drop from './drop.js';
+import { fragment46, fragmentCount46 } from './frag46.js';
+import { emitIcmp4Error, ICMP4_ERRORS } from './icmp-error.js';
+import * as icmp46 from './icmp46.js';
+import { code46, kind46, layoutError46, map46, paramPointer46, ptbMtu46, type46 } from './icmp46.js';
+import * as mapping from './mapping.js';
+import { isMartian4Octet, mapAddress46, mapDelta } from './mapping.js';
+import type { XlatState } from './state.js';
+import { copy, sumWords } from './words.js';
+
+/*
+ * The other modules' constants this file uses, as module-local copies. V8 folds a module's own
+ * `const` bindings into optimized code (and the members of an enum object held in one), but loads
+ * an imported binding from its module cell and checks it for the temporal dead zone at every use:
+ * a few instructions each, ~200 per translated packet in this file.
+ */
+const { Disposition } = batch;
+const { ICMP_CHECKSUM, ICMP_CODE, ICMP_TYPE } = icmp;
+const { ICMPV4_HEADER_LENGTH, ICMPV4_POINTER, Icmp4Type } = icmpv4;
+const {
+  IPV4_DST,
+  IPV4_FLAG_DF,
+  IPV4_FLAG_MF,
+  IPV4_FRAGMENT_OFFSET_MASK,
+  IPV4_MIN_HEADER_LENGTH,
+  IPV4_SRC,
+  Ipv4Invalid,
   PROTO_FRAGMENT,
   PROTO_ICMP,
   PROTO_ICMPV6,
   PROTO_TCP,
   PROTO_UDP,
-} from '../hdr/ipv4.js';
-import { ipv6WriteHeader, IPV6_DST as V6_DST, IPV6_HDR_LEN as V6_HEADER, IPV6_SRC as V6_SRC } from '../hdr/ipv6.js';
-import { FRAG_HDR_LEN as FRAG_HEADER, fragWriteHeader } from '../hdr/ipv6-ext.js';
-import { TCP_CHECKSUM, TCP_MIN_HEADER_LENGTH } from '../hdr/tcp.js';
-import { UDP_CHECKSUM, UDP_HEADER_LENGTH } from '../hdr/udp.js';
-import type { ResolvedConfig } from './config.js';
-import { Drop } from './drop.js';
-import { fragment46, fragmentCount46 } from './frag46.js';
-import { emitIcmp4Error, ICMP4_ERRORS } from './icmp-error.js';
-import {
-  code46,
-  ICMPV6_DEST_UNREACHABLE,
-  ICMPV6_TIME_EXCEEDED,
-  Kind46,
-  kind46,
-  layoutError46,
-  map46,
-  POINTER_NEXT_HEADER,
-  paramPointer46,
-  ptbMtu46,
-  type46,
-} from './icmp46.js';
-import { isMartian4Octet, MAP46_MAPPED, MAP46_MARTIAN, mapAddress46, mapDelta } from './mapping.js';
-import type { XlatState } from './state.js';
-import { copy, sumWords } from './words.js';
-
-/**
- * Module-local copies of imported constants the packet path tests on every packet: V8 folds a
- * module's own `const` into optimized code, but loads an imported binding from its module cell and
- * checks it for the temporal dead zone at every use (several instructions each).
- */
-const MAPPED = MAP46_MAPPED;
-const MARTIAN = MAP46_MARTIAN;
+} = ipv4;
+const { IPV6_DST: V6_DST, IPV6_HDR_LEN: V6_HEADER, IPV6_SRC: V6_SRC } = ipv6;
+const { FRAG_HDR_LEN: FRAG_HEADER } = ipv6ext;
+const { TCP_CHECKSUM, TCP_MIN_HEADER_LENGTH } = tcp;
+const { UDP_CHECKSUM, UDP_HEADER_LENGTH } = udp;
+const { Drop } = drop;
+type Drop = drop.Drop;
+type Ipv4Invalid = ipv4.Ipv4Invalid;
+const { ICMPV6_DEST_UNREACHABLE, ICMPV6_TIME_EXCEEDED, Kind46, POINTER_NEXT_HEADER } = icmp46;
+const { MAP46_MAPPED, MAP46_MARTIAN } = mapping;
 
 /** Why ipv4Check refused, as a drop reason. */
 function invalidToDrop(v: Ipv4Invalid): Drop {
@@ -190,7 +190,7 @@ export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: num
   // A martian destination: there is no unicast IPv6 packet to make of a loopback, multicast or
   // broadcast destination. Silently (no ICMP error), as RFC 7915 §4.1 asks for an illegal source.
   const rd = mapAddress46(s, b, off + IPV4_DST, d, o + V6_DST);
-  if ((rd & MARTIAN) !== 0) return Drop.D46_DST_MARTIAN;
+  if ((rd & MAP46_MARTIAN) !== 0) return Drop.D46_DST_MARTIAN;
   const dstDelta = s.memo46.lastDelta;
   const dstSum6 = s.memo46.lastSum6;
   // A martian source likewise (RFC 7915 §4.1: an illegal source such as 0.0.0.0 or 127.0.0.1
@@ -202,11 +202,11 @@ export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: num
   // with no IPv6 mapping still has to reach the host: it comes from the translator's own address
   // (the IPv6 analogue of RFC 6791).
   const rs = mapAddress46(s, b, off + IPV4_SRC, d, o + V6_SRC);
-  if (!isError && (rs & MARTIAN) !== 0) return Drop.D46_SRC_MARTIAN;
+  if (!isError && (rs & MAP46_MARTIAN) !== 0) return Drop.D46_SRC_MARTIAN;
   if (c.eamSourcesOnly && !c.eam.has4(ipv4Src(b, off) | 0)) return Drop.D46_SRC_NOT_EAM;
   let srcDelta: number;
   let srcSum6: number;
-  if ((rs & MAPPED) !== 0) {
+  if ((rs & MAP46_MAPPED) !== 0) {
     srcDelta = s.memo46.lastDelta;
     srcSum6 = s.memo46.lastSum6;
   } else {
@@ -215,7 +215,7 @@ export function translate4to6(s: XlatState, b: Uint8Array, off: number, len: num
     srcDelta = mapDelta(ipv4Src(b, off) | 0, d, o + V6_SRC);
     srcSum6 = sum16(d, o + V6_SRC, 16);
   }
-  if ((rd & MAPPED) === 0) return Drop.D46_DST_UNMAPPED;
+  if ((rd & MAP46_MAPPED) === 0) return Drop.D46_DST_UNMAPPED;
   const diff = fold(srcDelta + dstDelta);
   const addrSum = srcSum6 + dstSum6;
 
@@ -388,10 +388,10 @@ function translateError46(
 
   const d = out.data;
   const io = o + V6_HEADER + ICMPV4_HEADER_LENGTH; // where the inner IPv6 packet goes
-  if ((mapAddress46(s, b, q + IPV4_SRC, d, io + V6_SRC) & MAPPED) === 0) return Drop.D46_ICMP_BAD_INNER;
+  if ((mapAddress46(s, b, q + IPV4_SRC, d, io + V6_SRC) & MAP46_MAPPED) === 0) return Drop.D46_ICMP_BAD_INNER;
   const isrcDelta = s.memo46.lastDelta;
   const isrcSum6 = s.memo46.lastSum6;
-  if ((mapAddress46(s, b, q + IPV4_DST, d, io + V6_DST) & MAPPED) === 0) return Drop.D46_ICMP_BAD_INNER;
+  if ((mapAddress46(s, b, q + IPV4_DST, d, io + V6_DST) & MAP46_MAPPED) === 0) return Drop.D46_ICMP_BAD_INNER;
   const idiff = fold(isrcDelta + s.memo46.lastDelta);
   const iaddrSum = isrcSum6 + s.memo46.lastSum6;
 
