@@ -47,8 +47,8 @@ import { copy, sumWords } from './words.js';
 /*
  * The other modules' constants this file uses, as module-local copies. V8 folds a module's own
  * `const` bindings into optimized code (and the members of an enum object held in one), but loads
- * an imported binding from its module cell and checks it for the temporal dead zone at every use:
- * a few instructions each, ~200 per translated packet in this file.
+ * an imported binding from its module cell and checks it for the temporal dead zone at every use
+ * (a few instructions each; figures in bench/README.md).
  */
 const { Disposition } = batch;
 const { ICMP_CHECKSUM, ICMP_CODE, ICMP_TYPE } = icmp;
