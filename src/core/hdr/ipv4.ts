@@ -59,6 +59,29 @@ export const PROTO_UDP = 17;
 export const PROTO_FRAGMENT = 44;
 export const PROTO_ICMPV6 = 58;
 
+/*
+ * This file's own uses of the constants above go through module-local copies: V8 folds a module's
+ * own `const` bindings into optimized code, but an exported binding is a module cell, loaded and
+ * checked for the temporal dead zone at every use, in this module too.
+ */
+const TOS = IPV4_TOS;
+const TOTAL_LENGTH = IPV4_TOTAL_LENGTH;
+const ID = IPV4_ID;
+const FLAGS_FRAGMENT = IPV4_FLAGS_FRAGMENT;
+const FRAGMENT_OFFSET_MASK = IPV4_FRAGMENT_OFFSET_MASK;
+const FLAG_MF = IPV4_FLAG_MF;
+const TTL = IPV4_TTL;
+const PROTOCOL = IPV4_PROTOCOL;
+const SRC = IPV4_SRC;
+const DST = IPV4_DST;
+const MIN_HEADER_LENGTH = IPV4_MIN_HEADER_LENGTH;
+const CHECKSUM = IPV4_CHECKSUM;
+const OPTIONS = IPV4_OPTIONS;
+const OPT_END = IPV4_OPT_END;
+const OPT_NOP = IPV4_OPT_NOP;
+const OPT_LSRR = IPV4_OPT_LSRR;
+const OPT_SSRR = IPV4_OPT_SSRR;
+
 export function ipv4Version(b: Uint8Array, off: number): number {
   return b[off] >>> 4;
 }
@@ -69,60 +92,60 @@ export function ipv4HeaderLength(b: Uint8Array, off: number): number {
 }
 
 export function ipv4Tos(b: Uint8Array, off: number): number {
-  return b[off + IPV4_TOS];
+  return b[off + TOS];
 }
 
 export function ipv4TotalLength(b: Uint8Array, off: number): number {
-  return (b[off + IPV4_TOTAL_LENGTH] << 8) | b[off + IPV4_TOTAL_LENGTH + 1];
+  return (b[off + TOTAL_LENGTH] << 8) | b[off + TOTAL_LENGTH + 1];
 }
 
 export function ipv4Id(b: Uint8Array, off: number): number {
-  return (b[off + IPV4_ID] << 8) | b[off + IPV4_ID + 1];
+  return (b[off + ID] << 8) | b[off + ID + 1];
 }
 
 /** The whole Flags + Fragment Offset word. */
 export function ipv4FlagsFragment(b: Uint8Array, off: number): number {
-  return (b[off + IPV4_FLAGS_FRAGMENT] << 8) | b[off + IPV4_FLAGS_FRAGMENT + 1];
+  return (b[off + FLAGS_FRAGMENT] << 8) | b[off + FLAGS_FRAGMENT + 1];
 }
 
 export function ipv4DontFragment(b: Uint8Array, off: number): boolean {
-  return (b[off + IPV4_FLAGS_FRAGMENT] & 0x40) !== 0;
+  return (b[off + FLAGS_FRAGMENT] & 0x40) !== 0;
 }
 
 export function ipv4MoreFragments(b: Uint8Array, off: number): boolean {
-  return (b[off + IPV4_FLAGS_FRAGMENT] & 0x20) !== 0;
+  return (b[off + FLAGS_FRAGMENT] & 0x20) !== 0;
 }
 
 /** Fragment offset in bytes. */
 export function ipv4FragmentOffset(b: Uint8Array, off: number): number {
-  return (ipv4FlagsFragment(b, off) & IPV4_FRAGMENT_OFFSET_MASK) << 3;
+  return (ipv4FlagsFragment(b, off) & FRAGMENT_OFFSET_MASK) << 3;
 }
 
 /** True for any fragment: MF set or a non-zero offset. */
 export function ipv4IsFragment(b: Uint8Array, off: number): boolean {
-  return (ipv4FlagsFragment(b, off) & (IPV4_FLAG_MF | IPV4_FRAGMENT_OFFSET_MASK)) !== 0;
+  return (ipv4FlagsFragment(b, off) & (FLAG_MF | FRAGMENT_OFFSET_MASK)) !== 0;
 }
 
 export function ipv4Ttl(b: Uint8Array, off: number): number {
-  return b[off + IPV4_TTL];
+  return b[off + TTL];
 }
 
 export function ipv4Protocol(b: Uint8Array, off: number): number {
-  return b[off + IPV4_PROTOCOL];
+  return b[off + PROTOCOL];
 }
 
 export function ipv4Src(b: Uint8Array, off: number): number {
-  return readIPv4(b, off + IPV4_SRC);
+  return readIPv4(b, off + SRC);
 }
 
 export function ipv4Dst(b: Uint8Array, off: number): number {
-  return readIPv4(b, off + IPV4_DST);
+  return readIPv4(b, off + DST);
 }
 
 /** True when the header checksum verifies (the one's-complement sum of the header is 0xffff). */
 export function ipv4ChecksumOk(b: Uint8Array, off: number): boolean {
   const ihl = ipv4HeaderLength(b, off);
-  if (ihl !== IPV4_MIN_HEADER_LENGTH) return fold(sum16(b, off, ihl)) === 0xffff;
+  if (ihl !== MIN_HEADER_LENGTH) return fold(sum16(b, off, ihl)) === 0xffff;
   // The usual header without options, unrolled: the even bytes are the high halves of the words.
   const hi =
     b[off] +
@@ -151,11 +174,11 @@ export function ipv4ChecksumOk(b: Uint8Array, off: number): boolean {
 
 /** Recomputes and stores the header checksum. */
 export function ipv4SetChecksum(b: Uint8Array, off: number): void {
-  b[off + IPV4_CHECKSUM] = 0;
-  b[off + IPV4_CHECKSUM + 1] = 0;
+  b[off + CHECKSUM] = 0;
+  b[off + CHECKSUM + 1] = 0;
   const c = finish(sum16(b, off, ipv4HeaderLength(b, off)));
-  b[off + IPV4_CHECKSUM] = c >>> 8;
-  b[off + IPV4_CHECKSUM + 1] = c;
+  b[off + CHECKSUM] = c >>> 8;
+  b[off + CHECKSUM + 1] = c;
 }
 
 /** Why {@link ipv4Check} refused a header. */
@@ -175,10 +198,10 @@ export const enum Ipv4Invalid {
  * and are ignored by the caller.
  */
 export function ipv4Check(b: Uint8Array, off: number, len: number): Ipv4Invalid {
-  if (len < IPV4_MIN_HEADER_LENGTH) return Ipv4Invalid.Truncated;
+  if (len < MIN_HEADER_LENGTH) return Ipv4Invalid.Truncated;
   if (ipv4Version(b, off) !== 4) return Ipv4Invalid.NotIpv4;
   const ihl = ipv4HeaderLength(b, off);
-  if (ihl < IPV4_MIN_HEADER_LENGTH || ihl > len) return Ipv4Invalid.Truncated;
+  if (ihl < MIN_HEADER_LENGTH || ihl > len) return Ipv4Invalid.Truncated;
   const total = ipv4TotalLength(b, off);
   if (total < ihl || total > len) return Ipv4Invalid.BadLength;
   if (!ipv4ChecksumOk(b, off)) return Ipv4Invalid.BadChecksum;
@@ -192,18 +215,18 @@ export function ipv4Check(b: Uint8Array, off: number, len: number): Ipv4Invalid 
  */
 export function ipv4HasUnexpiredSourceRoute(b: Uint8Array, off: number): boolean {
   const end = off + ipv4HeaderLength(b, off);
-  let i = off + IPV4_OPTIONS;
+  let i = off + OPTIONS;
   while (i < end) {
     const t = b[i];
-    if (t === IPV4_OPT_END) return false;
-    if (t === IPV4_OPT_NOP) {
+    if (t === OPT_END) return false;
+    if (t === OPT_NOP) {
       i++;
       continue;
     }
     if (i + 1 >= end) return false;
     const olen = b[i + 1];
     if (olen < 2) return false;
-    if (t === IPV4_OPT_LSRR || t === IPV4_OPT_SSRR) return i + 2 < end && b[i + 2] <= olen;
+    if (t === OPT_LSRR || t === OPT_SSRR) return i + 2 < end && b[i + 2] <= olen;
     i += olen;
   }
   return false;
@@ -228,23 +251,23 @@ export function ipv4WriteHeader(
   dst: number,
 ): void {
   b[off] = 0x45;
-  b[off + IPV4_TOS] = tos;
-  b[off + IPV4_TOTAL_LENGTH] = totalLength >>> 8;
-  b[off + IPV4_TOTAL_LENGTH + 1] = totalLength;
-  b[off + IPV4_ID] = idFlags >>> 24;
-  b[off + IPV4_ID + 1] = idFlags >>> 16;
-  b[off + IPV4_FLAGS_FRAGMENT] = idFlags >>> 8;
-  b[off + IPV4_FLAGS_FRAGMENT + 1] = idFlags;
-  b[off + IPV4_TTL] = ttl;
-  b[off + IPV4_PROTOCOL] = protocol;
-  b[off + IPV4_SRC] = src >>> 24;
-  b[off + IPV4_SRC + 1] = src >>> 16;
-  b[off + IPV4_SRC + 2] = src >>> 8;
-  b[off + IPV4_SRC + 3] = src;
-  b[off + IPV4_DST] = dst >>> 24;
-  b[off + IPV4_DST + 1] = dst >>> 16;
-  b[off + IPV4_DST + 2] = dst >>> 8;
-  b[off + IPV4_DST + 3] = dst;
+  b[off + TOS] = tos;
+  b[off + TOTAL_LENGTH] = totalLength >>> 8;
+  b[off + TOTAL_LENGTH + 1] = totalLength;
+  b[off + ID] = idFlags >>> 24;
+  b[off + ID + 1] = idFlags >>> 16;
+  b[off + FLAGS_FRAGMENT] = idFlags >>> 8;
+  b[off + FLAGS_FRAGMENT + 1] = idFlags;
+  b[off + TTL] = ttl;
+  b[off + PROTOCOL] = protocol;
+  b[off + SRC] = src >>> 24;
+  b[off + SRC + 1] = src >>> 16;
+  b[off + SRC + 2] = src >>> 8;
+  b[off + SRC + 3] = src;
+  b[off + DST] = dst >>> 24;
+  b[off + DST + 1] = dst >>> 16;
+  b[off + DST + 2] = dst >>> 8;
+  b[off + DST + 3] = dst;
   let s =
     0x4500 +
     (tos & 0xff) +
@@ -260,6 +283,6 @@ export function ipv4WriteHeader(
   s = (s & 0xffff) + (s >>> 16);
   s = (s & 0xffff) + (s >>> 16);
   const cs = ~s & 0xffff;
-  b[off + IPV4_CHECKSUM] = cs >>> 8;
-  b[off + IPV4_CHECKSUM + 1] = cs;
+  b[off + CHECKSUM] = cs >>> 8;
+  b[off + CHECKSUM + 1] = cs;
 }

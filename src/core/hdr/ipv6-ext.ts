@@ -29,11 +29,25 @@ export const FRAG_NEXT_HEADER = 0;
 export const FRAG_OFFSET_M = 2;
 export const FRAG_ID = 4;
 
+/*
+ * This file's own uses of the constants above go through module-local copies: V8 folds a module's
+ * own `const` bindings into optimized code, but an exported binding is a module cell, loaded and
+ * checked for the temporal dead zone at every use, in this module too.
+ */
+const HOP_BY_HOP = NH_HOP_BY_HOP;
+const ROUTING = NH_ROUTING;
+const FRAGMENT = NH_FRAGMENT;
+const DEST_OPTS = NH_DEST_OPTS;
+const FRAG_LEN = FRAG_HDR_LEN;
+const FRAG_NEXT = FRAG_NEXT_HEADER;
+const OFFSET_M = FRAG_OFFSET_M;
+const ID = FRAG_ID;
+
 /** Sets the offset (`offsetBytes`, a multiple of 8) and the M flag of the Fragment header at `off`. */
 export function fragSetOffset(b: Uint8Array, off: number, offsetBytes: number, more: boolean): void {
   const fo = offsetBytes | (more ? 1 : 0);
-  b[off + FRAG_OFFSET_M] = fo >>> 8;
-  b[off + FRAG_OFFSET_M + 1] = fo;
+  b[off + OFFSET_M] = fo >>> 8;
+  b[off + OFFSET_M + 1] = fo;
 }
 
 /** Writes a Fragment header at `off`; `id` is the 32-bit Identification (signed or unsigned). */
@@ -45,13 +59,13 @@ export function fragWriteHeader(
   more: boolean,
   id: number,
 ): void {
-  b[off + FRAG_NEXT_HEADER] = next;
+  b[off + FRAG_NEXT] = next;
   b[off + 1] = 0;
   fragSetOffset(b, off, offsetBytes, more);
-  b[off + FRAG_ID] = id >>> 24;
-  b[off + FRAG_ID + 1] = id >>> 16;
-  b[off + FRAG_ID + 2] = id >>> 8;
-  b[off + FRAG_ID + 3] = id;
+  b[off + ID] = id >>> 24;
+  b[off + ID + 1] = id >>> 16;
+  b[off + ID + 2] = id >>> 8;
+  b[off + ID + 3] = id;
 }
 
 /** How a walk ended. */
@@ -88,7 +102,7 @@ export class Ipv6Chain {
 }
 
 function isExtension(nh: number): boolean {
-  return nh === NH_HOP_BY_HOP || nh === NH_ROUTING || nh === NH_DEST_OPTS || nh === NH_FRAGMENT;
+  return nh === HOP_BY_HOP || nh === ROUTING || nh === DEST_OPTS || nh === FRAGMENT;
 }
 
 /**
@@ -105,8 +119,8 @@ export function walkIpv6(b: Uint8Array, off: number, end: number, checkSegmentsL
   let p = off + 40;
   if (p > end) return Walk.TRUNCATED;
   while (isExtension(nh)) {
-    if (nh === NH_FRAGMENT) {
-      if (p + FRAG_HDR_LEN > end) return Walk.TRUNCATED;
+    if (nh === FRAGMENT) {
+      if (p + FRAG_LEN > end) return Walk.TRUNCATED;
       if (ch.fragOff >= 0) {
         ch.problemOff = ch.fragOff;
         return Walk.AFTER_FRAGMENT;
@@ -117,7 +131,7 @@ export function walkIpv6(b: Uint8Array, off: number, end: number, checkSegmentsL
       ch.fragMore = (fo & 1) !== 0;
       ch.fragId = ((b[p + 4] << 24) | (b[p + 5] << 16) | (b[p + 6] << 8) | b[p + 7]) >>> 0;
       nh = b[p];
-      p += FRAG_HDR_LEN;
+      p += FRAG_LEN;
       // RFC 7915 §5.1: an extension header after the Fragment header is not translated. Checked
       // for any fragment: in a later fragment the value still names the first header.
       if (isExtension(nh)) {
@@ -129,7 +143,7 @@ export function walkIpv6(b: Uint8Array, off: number, end: number, checkSegmentsL
     if (p + 8 > end) return Walk.TRUNCATED;
     const hdrLen = (b[p + 1] + 1) * 8;
     if (p + hdrLen > end) return Walk.TRUNCATED;
-    if (nh === NH_ROUTING && checkSegmentsLeft && b[p + 3] !== 0) {
+    if (nh === ROUTING && checkSegmentsLeft && b[p + 3] !== 0) {
       ch.problemOff = p + 3;
       return Walk.SEGMENTS_LEFT;
     }

@@ -26,6 +26,15 @@ export const IPV6_SRC = 8;
 /** Offset of the 16-byte destination address. */
 export const IPV6_DST = 24;
 
+/*
+ * This file's own uses of the constants above go through module-local copies: V8 folds a module's
+ * own `const` bindings into optimized code, but an exported binding is a module cell, loaded and
+ * checked for the temporal dead zone at every use, in this module too.
+ */
+const PAYLOAD_LENGTH = IPV6_PAYLOAD_LENGTH;
+const NEXT_HEADER = IPV6_NEXT_HEADER;
+const HOP_LIMIT = IPV6_HOP_LIMIT;
+
 /** The 8-bit Traffic Class of the header at `off`. */
 export function trafficClass6(b: Uint8Array, off: number): number {
   return ((b[off] & 0x0f) << 4) | (b[off + 1] >>> 4);
@@ -33,21 +42,21 @@ export function trafficClass6(b: Uint8Array, off: number): number {
 
 /** Payload Length: the bytes after the fixed header (extension headers included). */
 export function payloadLength6(b: Uint8Array, off: number): number {
-  return (b[off + IPV6_PAYLOAD_LENGTH] << 8) | b[off + IPV6_PAYLOAD_LENGTH + 1];
+  return (b[off + PAYLOAD_LENGTH] << 8) | b[off + PAYLOAD_LENGTH + 1];
 }
 
 export function nextHeader6(b: Uint8Array, off: number): number {
-  return b[off + IPV6_NEXT_HEADER];
+  return b[off + NEXT_HEADER];
 }
 
 export function hopLimit6(b: Uint8Array, off: number): number {
-  return b[off + IPV6_HOP_LIMIT];
+  return b[off + HOP_LIMIT];
 }
 
 /** Sets Payload Length (fragments are written from one header, then each gets its own length). */
 export function ipv6SetPayloadLength(b: Uint8Array, off: number, payloadLen: number): void {
-  b[off + IPV6_PAYLOAD_LENGTH] = payloadLen >>> 8;
-  b[off + IPV6_PAYLOAD_LENGTH + 1] = payloadLen;
+  b[off + PAYLOAD_LENGTH] = payloadLen >>> 8;
+  b[off + PAYLOAD_LENGTH + 1] = payloadLen;
 }
 
 /**
@@ -68,8 +77,8 @@ export function ipv6WriteHeader(
   b[off + 1] = (trafficClass & 0x0f) << 4;
   b[off + 2] = 0;
   b[off + 3] = 0;
-  b[off + IPV6_PAYLOAD_LENGTH] = payloadLen >>> 8;
-  b[off + IPV6_PAYLOAD_LENGTH + 1] = payloadLen;
-  b[off + IPV6_NEXT_HEADER] = nextHeader;
-  b[off + IPV6_HOP_LIMIT] = hopLimit;
+  b[off + PAYLOAD_LENGTH] = payloadLen >>> 8;
+  b[off + PAYLOAD_LENGTH + 1] = payloadLen;
+  b[off + NEXT_HEADER] = nextHeader;
+  b[off + HOP_LIMIT] = hopLimit;
 }

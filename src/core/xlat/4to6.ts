@@ -7,27 +7,15 @@
  * The input `b[off, off+len)` must not overlap the output slots it is written to (the datapath's
  * input and output batches are different slots of one arena, moved with copyWithin).
  */
-import { appendPacket, copyBytes, Disposition, type PacketBatch, slotStart } from '../batch.js';
+import * as batch from '../batch.js';
+import { appendPacket, copyBytes, type PacketBatch, slotStart } from '../batch.js';
 import { adjust, finish, fold, pseudoSum6, sum16 } from '../checksum.js';
-import { ICMP_CHECKSUM, ICMP_CODE, ICMP_TYPE, icmpSetChecksum, icmpWriteHeader } from '../hdr/icmp.js';
+import * as icmp from '../hdr/icmp.js';
+import { icmpSetChecksum, icmpWriteHeader } from '../hdr/icmp.js';
+import * as icmpv4 from '../hdr/icmpv4.js';
+import { icmp4Code, icmp4IsError, icmp4Mtu, icmp4QuoteLength, icmp4Type } from '../hdr/icmpv4.js';
+import * as ipv4 from '../hdr/ipv4.js';
 import {
-  ICMPV4_HEADER_LENGTH,
-  ICMPV4_POINTER,
-  Icmp4Type,
-  icmp4Code,
-  icmp4IsError,
-  icmp4Mtu,
-  icmp4QuoteLength,
-  icmp4Type,
-} from '../hdr/icmpv4.js';
-import {
-  IPV4_DST,
-  IPV4_FLAG_DF,
-  IPV4_FLAG_MF,
-  IPV4_FRAGMENT_OFFSET_MASK,
-  IPV4_MIN_HEADER_LENGTH,
-  IPV4_SRC,
-  Ipv4Invalid,
   ipv4Check,
   ipv4FlagsFragment,
   ipv4HasUnexpiredSourceRoute,
@@ -38,36 +26,56 @@ import {
   ipv4Tos,
   ipv4TotalLength,
   ipv4Ttl,
+} from '../hdr/ipv4.js';
+import * as ipv6 from '../hdr/ipv6.js';
+import { ipv6WriteHeader } from '../hdr/ipv6.js';
+import * as ipv6ext from '../hdr/ipv6-ext.js';
+import { fragWriteHeader } from '../hdr/ipv6-ext.js';
+import * as tcp from '../hdr/tcp.js';
+import * as udp from '../hdr/udp.js';
+import type { ResolvedConfig } from './config.js';
+import * as drop from './drop.js';
+import { fragment46, fragmentCount46 } from './frag46.js';
+import { emitIcmp4Error, ICMP4_ERRORS } from './icmp-error.js';
+import * as icmp46 from './icmp46.js';
+import { code46, kind46, layoutError46, map46, paramPointer46, ptbMtu46, type46 } from './icmp46.js';
+import * as mapping from './mapping.js';
+import { isMartian4Octet, mapAddress46, mapDelta } from './mapping.js';
+import type { XlatState } from './state.js';
+import { copy, sumWords } from './words.js';
+
+/*
+ * The other modules' constants this file uses, as module-local copies. V8 folds a module's own
+ * `const` bindings into optimized code (and the members of an enum object held in one), but loads
+ * an imported binding from its module cell and checks it for the temporal dead zone at every use
+ * (a few instructions each; figures in bench/README.md).
+ */
+const { Disposition } = batch;
+const { ICMP_CHECKSUM, ICMP_CODE, ICMP_TYPE } = icmp;
+const { ICMPV4_HEADER_LENGTH, ICMPV4_POINTER, Icmp4Type } = icmpv4;
+const {
+  IPV4_DST,
+  IPV4_FLAG_DF,
+  IPV4_FLAG_MF,
+  IPV4_FRAGMENT_OFFSET_MASK,
+  IPV4_MIN_HEADER_LENGTH,
+  IPV4_SRC,
+  Ipv4Invalid,
   PROTO_FRAGMENT,
   PROTO_ICMP,
   PROTO_ICMPV6,
   PROTO_TCP,
   PROTO_UDP,
-} from '../hdr/ipv4.js';
-import { ipv6WriteHeader, IPV6_DST as V6_DST, IPV6_HDR_LEN as V6_HEADER, IPV6_SRC as V6_SRC } from '../hdr/ipv6.js';
-import { FRAG_HDR_LEN as FRAG_HEADER, fragWriteHeader } from '../hdr/ipv6-ext.js';
-import { TCP_CHECKSUM, TCP_MIN_HEADER_LENGTH } from '../hdr/tcp.js';
-import { UDP_CHECKSUM, UDP_HEADER_LENGTH } from '../hdr/udp.js';
-import type { ResolvedConfig } from './config.js';
-import { Drop } from './drop.js';
-import { fragment46, fragmentCount46 } from './frag46.js';
-import { emitIcmp4Error, ICMP4_ERRORS } from './icmp-error.js';
-import {
-  code46,
-  ICMPV6_DEST_UNREACHABLE,
-  ICMPV6_TIME_EXCEEDED,
-  Kind46,
-  kind46,
-  layoutError46,
-  map46,
-  POINTER_NEXT_HEADER,
-  paramPointer46,
-  ptbMtu46,
-  type46,
-} from './icmp46.js';
-import { isMartian4Octet, MAP46_MAPPED, MAP46_MARTIAN, mapAddress46, mapDelta } from './mapping.js';
-import type { XlatState } from './state.js';
-import { copy, sumWords } from './words.js';
+} = ipv4;
+const { IPV6_DST: V6_DST, IPV6_HDR_LEN: V6_HEADER, IPV6_SRC: V6_SRC } = ipv6;
+const { FRAG_HDR_LEN: FRAG_HEADER } = ipv6ext;
+const { TCP_CHECKSUM, TCP_MIN_HEADER_LENGTH } = tcp;
+const { UDP_CHECKSUM, UDP_HEADER_LENGTH } = udp;
+const { Drop } = drop;
+type Drop = drop.Drop;
+type Ipv4Invalid = ipv4.Ipv4Invalid;
+const { ICMPV6_DEST_UNREACHABLE, ICMPV6_TIME_EXCEEDED, Kind46, POINTER_NEXT_HEADER } = icmp46;
+const { MAP46_MAPPED, MAP46_MARTIAN } = mapping;
 
 /** Why ipv4Check refused, as a drop reason. */
 function invalidToDrop(v: Ipv4Invalid): Drop {

@@ -6,53 +6,49 @@
  * (RFC 7757 §4), the packet translated back into IPv6 (Back). Nothing allocates; the input must not
  * overlap the output slots.
  */
-import { appendPacket, copyBytes, Disposition, type PacketBatch, slotStart } from '../batch.js';
+import * as batch from '../batch.js';
+import { appendPacket, copyBytes, type PacketBatch, slotStart } from '../batch.js';
 import { adjust, finish, fold, sum16, sum32 } from '../checksum.js';
-import {
-  ICMP_CHECKSUM,
-  ICMP_CODE,
-  ICMP_HEADER_LENGTH,
-  ICMP_REST,
-  ICMP_TYPE,
-  icmpSetChecksum,
-  icmpWriteHeader,
-} from '../hdr/icmp.js';
-import {
-  hasRfc4884Length6,
-  ICMP6_PACKET_TOO_BIG,
-  ICMP6_PARAM_PROBLEM,
-  ICMP6_PP_HEADER,
-  isIcmp6Error,
-} from '../hdr/icmpv6.js';
-import {
-  IPV4_FLAG_DF,
-  IPV4_FLAG_MF,
-  IPV4_FRAGMENT_OFFSET_MASK,
-  IPV4_MIN_HEADER_LENGTH,
-  ipv4WriteHeader,
-  PROTO_ICMP,
-} from '../hdr/ipv4.js';
-import {
-  hopLimit6,
-  IPV6_DST,
-  IPV6_HDR_LEN,
-  IPV6_SRC,
-  nextHeader6,
-  payloadLength6,
-  trafficClass6,
-} from '../hdr/ipv6.js';
-import { type Ipv6Chain, NH_HOP_BY_HOP, NH_ICMPV6, NH_TCP, NH_UDP, Walk, walkIpv6 } from '../hdr/ipv6-ext.js';
-import { TCP_CHECKSUM, TCP_MIN_HEADER_LENGTH } from '../hdr/tcp.js';
-import { UDP_CHECKSUM, UDP_HEADER_LENGTH } from '../hdr/udp.js';
+import * as icmp from '../hdr/icmp.js';
+import { icmpSetChecksum, icmpWriteHeader } from '../hdr/icmp.js';
+import * as icmpv6 from '../hdr/icmpv6.js';
+import { hasRfc4884Length6, isIcmp6Error } from '../hdr/icmpv6.js';
+import * as ipv4 from '../hdr/ipv4.js';
+import { ipv4WriteHeader } from '../hdr/ipv4.js';
+import * as ipv6 from '../hdr/ipv6.js';
+import { hopLimit6, nextHeader6, payloadLength6, trafficClass6 } from '../hdr/ipv6.js';
+import * as ipv6ext from '../hdr/ipv6-ext.js';
+import { type Ipv6Chain, walkIpv6 } from '../hdr/ipv6-ext.js';
+import * as tcp from '../hdr/tcp.js';
+import * as udp from '../hdr/udp.js';
 import type { ResolvedConfig } from './config.js';
-import { Drop } from './drop.js';
+import * as drop from './drop.js';
 import { hairpinBack } from './hairpin.js';
 import { emitIcmp6Error, ICMP6_ERRORS } from './icmp-error.js';
-import { IPV6_MIN_MTU } from './icmp46.js';
-import { icmp6to4TypeCode, layout4884, mapPointer64, NO_ICMP4, ptbMtu64 } from './icmp64.js';
+import * as icmp46 from './icmp46.js';
+import * as icmp64 from './icmp64.js';
+import { icmp6to4TypeCode, layout4884, mapPointer64, ptbMtu64 } from './icmp64.js';
 import { isMartian4, mapAddress64 } from './mapping.js';
 import type { XlatState } from './state.js';
 import { copy, sumWords } from './words.js';
+
+/*
+ * The other modules' constants this file uses, as module-local copies. V8 folds a module's own
+ * `const` bindings into optimized code (and the members of an enum object held in one), but loads
+ * an imported binding from its module cell and checks it for the temporal dead zone at every use.
+ */
+const { Disposition } = batch;
+const { ICMP_CHECKSUM, ICMP_CODE, ICMP_HEADER_LENGTH, ICMP_REST, ICMP_TYPE } = icmp;
+const { ICMP6_PACKET_TOO_BIG, ICMP6_PARAM_PROBLEM, ICMP6_PP_HEADER } = icmpv6;
+const { IPV4_FLAG_DF, IPV4_FLAG_MF, IPV4_FRAGMENT_OFFSET_MASK, IPV4_MIN_HEADER_LENGTH, PROTO_ICMP } = ipv4;
+const { IPV6_DST, IPV6_HDR_LEN, IPV6_SRC } = ipv6;
+const { NH_HOP_BY_HOP, NH_ICMPV6, NH_TCP, NH_UDP, Walk } = ipv6ext;
+const { TCP_CHECKSUM, TCP_MIN_HEADER_LENGTH } = tcp;
+const { UDP_CHECKSUM, UDP_HEADER_LENGTH } = udp;
+const { Drop } = drop;
+type Drop = drop.Drop;
+const { IPV6_MIN_MTU } = icmp46;
+const { NO_ICMP4 } = icmp64;
 
 /** Fixed header sizes: the IPv6 header a packet loses, the IPv4 header (no options) it gains. */
 const V6 = IPV6_HDR_LEN;

@@ -250,9 +250,15 @@ export function mapDelta(v4: number, d: Uint8Array, at: number): number {
   return fold((~fold((v4 >>> 16) + (v4 & 0xffff)) & 0xffff) + fold(sum16(d, at, 16)));
 }
 
-/** {@link mapAddress46}'s result: bit 0 = mapped (written at `d[at]`), bit 1 = a martian address. */
-export const MAP46_MAPPED = 1;
-export const MAP46_MARTIAN = 2;
+/**
+ * {@link mapAddress46}'s result: bit 0 = mapped (written at `d[at]`), bit 1 = a martian address.
+ * Used here through module-local names: V8 folds those, where every use of an exported binding,
+ * even in its own module, is a load from its module cell and a check for the temporal dead zone.
+ */
+const MAPPED = 1;
+const MARTIAN = 2;
+export const MAP46_MAPPED = MAPPED;
+export const MAP46_MARTIAN = MARTIAN;
 
 /**
  * {@link map4to6} for the IPv4 address at `b[from]`, written at `d[at]`, through the memo; the
@@ -271,7 +277,7 @@ export function mapAddress46(s: XlatState, b: Uint8Array, from: number, d: Uint8
   const state = t[slot + SLOT_STATE];
   if (state !== 0 && t[slot + SLOT_KEY] === v4) {
     const r = state - 1;
-    if ((r & MAP46_MAPPED) === 0) return r;
+    if ((r & MAPPED) === 0) return r;
     const w = wordView(s.words, d);
     const a = slot + SLOT_ADDR;
     if ((at & 3) === 0 && w.length !== 0) {
@@ -290,7 +296,7 @@ export function mapAddress46(s: XlatState, b: Uint8Array, from: number, d: Uint8
     return r;
   }
   const ok = map4to6(s.config, v4 >>> 0, d, at);
-  const r = (ok ? MAP46_MAPPED : 0) | (isMartian4(v4) ? MAP46_MARTIAN : 0);
+  const r = (ok ? MAPPED : 0) | (isMartian4(v4) ? MARTIAN : 0);
   t[slot + SLOT_KEY] = v4;
   t[slot + SLOT_STATE] = r + 1;
   if (ok) {
