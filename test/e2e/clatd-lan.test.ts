@@ -8,31 +8,21 @@
  * leave nothing (nft tables, forwarding settings, the record) as seen from outside.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { StatusSnapshot } from '../../src/daemon/status.js';
 import { ADDR, CLI_PATH, type Lab, sleep, summarize, waitFor } from '../../src/lab/index.js';
-import { clatdSuite, pingStats } from './helpers.js';
+import {
+  clatdSuite,
+  lanKill9Leftovers,
+  lanLeftovers,
+  lanServed,
+  lanSigtermLeavesNothing,
+  pingStats,
+  traceroute,
+} from './helpers.js';
 
 const ARGS = ['--interface', 'eth0', '--lan', 'lan0'];
-
-/** What router mode may leave in the host namespace: clatd's nft tables and IPv4 forwarding. */
-async function leftovers(lab: Lab): Promise<string[]> {
-  const h = lab.names.host;
-  const out: string[] = [];
-  const tables = await lab.exec(h, ['nft', 'list', 'tables'], { allowFail: true });
-  for (const l of tables.stdout.split('\n')) if (l.includes('clatd')) out.push(l.trim());
-  for (const key of ['net.ipv4.conf.lan0.forwarding', 'net.ipv4.conf.all.forwarding', 'net.ipv4.ip_forward']) {
-    const v = (await lab.exec(h, ['sysctl', '-n', key], { allowFail: true })).stdout.trim();
-    if (v !== '0') out.push(`${key} = ${v}`);
-  }
-  const link = await lab.exec(h, ['ip', 'link', 'show', 'v4-eth0'], { allowFail: true });
-  if (link.code === 0) out.push('link v4-eth0');
-  for (const f of ['eth0:lan.host-settings.json', 'eth0.host-settings.json'])
-    if (existsSync(join(lab.dir, 'run-clatd', f))) out.push(`record ${f}`);
-  return out;
-}
 
 async function lanStatus(lab: Lab, clatd: Parameters<Lab['clatdStatus']>[0]): Promise<StatusSnapshot> {
   const s = await lab.clatdStatus(clatd);
@@ -41,26 +31,10 @@ async function lanStatus(lab: Lab, clatd: Parameters<Lab['clatdStatus']>[0]): Pr
   return s;
 }
 
-/**
- * Waits until clatd runs and serves the LAN (startClatdAndWait gives up waiting for the state after
- * 5 s, which a loaded machine's DAD and worker warm-up can take); fails with clatd's words if not.
- */
-async function served(lab: Lab, clatd: Parameters<Lab['clatdStatus']>[0]): Promise<void> {
-  const ok = await waitFor(
-    async () => {
-      const s = await lab.clatdStatus(clatd);
-      return s?.state === 'running' && s.lan?.serving === true;
-    },
-    20_000,
-    200,
-  );
-  assert.ok(ok, `clatd does not serve the LAN:\n${clatd.output().trim().split('\n').slice(-15).join('\n')}`);
-}
-
 describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   let before: string[] = [];
   const suite = clatdSuite({ lan: true }, ARGS, async (lab) => {
-    before = await leftovers(lab);
+    before = await lanLeftovers(lab);
     return undefined;
   });
 
@@ -75,7 +49,7 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
     const r = suite.ready(t);
     if (!r) return;
     assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    await served(r.lab, r.clatd);
+    await lanServed(r.lab, r.clatd);
     const p = await r.lab.exec(r.lab.lan.ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', ADDR.server], {
       allowFail: true,
     });
@@ -151,17 +125,11 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
     const r = suite.ready(t);
     if (!r) return;
     assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    const tr = await r.lab.exec(r.lab.lan.ns, ['traceroute', '-n', '-q', '1', '-w', '1', '-m', '8', ADDR.server], {
-      allowFail: true,
-    });
-    const hops = tr.stdout
-      .split('\n')
-      .slice(1)
-      .map((l) => /^\s*\d+\s+(\S+)/.exec(l)?.[1] ?? '');
-    assert.equal(hops[0], r.lab.lan.gateway, tr.stdout);
-    assert.ok(hops.includes('192.0.0.8'), `no hop shown as 192.0.0.8:\n${tr.stdout}`);
-    assert.ok(hops.includes(ADDR.taygaV4), `no hop shown as TAYGA's ${ADDR.taygaV4}:\n${tr.stdout}`);
-    assert.equal(hops.filter(Boolean).at(-1), ADDR.server, tr.stdout);
+    const { hops, out } = await traceroute(r.lab, r.lab.lan.ns);
+    assert.equal(hops[0], r.lab.lan.gateway, out);
+    assert.ok(hops.includes('192.0.0.8'), `no hop shown as 192.0.0.8:\n${out}`);
+    assert.ok(hops.includes(ADDR.taygaV4), `no hop shown as TAYGA's ${ADDR.taygaV4}:\n${out}`);
+    assert.equal(hops.filter(Boolean).at(-1), ADDR.server, out);
   });
 
   test('IPv4 forwarding only where needed: lan0 and the TUN on, all and ip_forward off', async (t) => {
@@ -237,7 +205,7 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
     const { lab, clatd } = r;
     const lan = lab.lan;
     assert.ok(lan);
-    await served(lab, clatd);
+    await lanServed(lab, clatd);
     const h = lab.names.host;
     const fwd = async () => (await lab.exec(h, ['sysctl', '-n', 'net.ipv4.conf.lan0.forwarding'])).stdout.trim();
     const ping = () => lab.exec(lan.ns, ['ping', '-c', '2', '-i', '0.2', '-W', '1', ADDR.server], { allowFail: true });
@@ -279,7 +247,7 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
       await lab.exec(h, ['ip', 'link', 'del', 'leak0'], { allowFail: true });
       await lab.exec(h, ['ip', 'link', 'set', lab.iface.host, 'up']);
     }
-    await served(lab, clatd);
+    await lanServed(lab, clatd);
     const back = await waitFor(async () => pingStats((await ping()).stdout).received === 2, 15_000, 500);
     assert.ok(back, 'the LAN was not served again after the uplink came back');
     assert.equal(await fwd(), '1');
@@ -292,7 +260,7 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
     const { lab, clatd } = r;
     const lan = lab.lan;
     assert.ok(lan);
-    await served(lab, clatd);
+    await lanServed(lab, clatd);
     const mss = String((await lanStatus(lab, clatd)).lan?.mss);
     const atServer = await lab.capture(lab.names.internet, 'eth0', 'tcp port 80 and tcp[tcpflags] & tcp-syn != 0');
     const atClient = await lab.capture(lan.ns, 'eth0', 'tcp port 80 and tcp[tcpflags] & tcp-syn != 0');
@@ -317,7 +285,7 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
     const { lab, clatd } = r;
     const lan = lab.lan;
     assert.ok(lan);
-    await served(lab, clatd);
+    await lanServed(lab, clatd);
     const ping = async () =>
       pingStats(
         (await lab.exec(lan.ns, ['ping', '-c', '2', '-i', '0.2', '-W', '1', ADDR.server], { allowFail: true })).stdout,
@@ -346,7 +314,7 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
     const { lab, clatd } = r;
     const lan = lab.lan;
     assert.ok(lan);
-    await served(lab, clatd);
+    await lanServed(lab, clatd);
     await lab.exec(lab.names.host, ['nft', 'flush', 'ruleset']);
     const back = await waitFor(
       async () => (await lab.exec(lab.names.host, ['nft', 'list', 'tables'])).stdout.includes('clatd-eth0/lan'),
@@ -362,11 +330,7 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   test('SIGTERM: nothing left (nft tables, forwarding, TUN, records), seen from outside', async (t) => {
     const r = suite.ready(t);
     if (!r) return;
-    r.clatd.child.kill('SIGTERM');
-    const ex = await Promise.race([r.clatd.exited, sleep(5000).then(() => null)]);
-    assert.ok(ex, 'clatd did not exit within 5 s of SIGTERM');
-    assert.equal(ex.code, 0, r.clatd.output().slice(-800));
-    assert.deepEqual(await leftovers(r.lab), []);
+    await lanSigtermLeavesNothing(r.lab, r.clatd);
     assert.match(r.clatd.output(), /LAN no longer served \(clatd stops\); .*lan0 back to 0/);
   });
 
@@ -377,13 +341,7 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
     const { lab } = r;
     const lan = lab.lan;
     assert.ok(lan);
-    const first = await lab.startClatdAndWait(ARGS);
-    assert.ok(first.up, first.why);
-    await served(lab, first.proc);
-    await waitFor(async () => (await leftovers(lab)).length >= 3, 5000, 200);
-    first.proc.child.kill('SIGKILL');
-    await first.proc.exited;
-    const left = await leftovers(lab);
+    const left = await lanKill9Leftovers(lab, ARGS);
     assert.ok(
       left.some((l) => l.includes('clatd-eth0/lan')),
       `no LAN table after kill -9: ${left.join('; ')}`,
@@ -392,27 +350,21 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
     const second = await lab.startClatdAndWait(ARGS);
     try {
       assert.ok(second.up, second.why);
-      await served(lab, second.proc);
+      await lanServed(lab, second.proc);
       assert.match(second.proc.output(), /removed leftover of an earlier clatd: .*lan0 back to 0/);
       const p = await lab.exec(lan.ns, ['ping', '-c', '2', '-i', '0.2', '-W', '2', ADDR.server], { allowFail: true });
       assert.equal(pingStats(p.stdout).received, 2, p.stdout);
     } finally {
       await second.proc.stop('SIGTERM', 3000);
     }
-    assert.deepEqual(await leftovers(lab), []);
+    assert.deepEqual(await lanLeftovers(lab), []);
   });
 
   test('kill -9, then `clatd cleanup` gives everything back', async (t) => {
     const r = suite.ready(t, { exitedOk: true });
     if (!r) return;
     const { lab } = r;
-    const first = await lab.startClatdAndWait(ARGS);
-    assert.ok(first.up, first.why);
-    await served(lab, first.proc);
-    await waitFor(async () => (await leftovers(lab)).length >= 3, 5000, 200);
-    first.proc.child.kill('SIGKILL');
-    await first.proc.exited;
-    assert.ok((await leftovers(lab)).length > 0);
+    assert.ok((await lanKill9Leftovers(lab, ARGS)).length > 0);
     // clatd ran with /run/clatd bound to the lab's folder: the record is there.
     const cleanup = await lab.exec(
       lab.names.host,
@@ -429,6 +381,6 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
     );
     assert.equal(cleanup.code, 0, cleanup.stdout + cleanup.stderr);
     assert.match(cleanup.stdout, /removed: nft table inet clatd-eth0\/lan/);
-    assert.deepEqual(await leftovers(lab), []);
+    assert.deepEqual(await lanLeftovers(lab), []);
   });
 });
