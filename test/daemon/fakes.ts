@@ -501,6 +501,17 @@ export function world(flags: Record<string, string | boolean | string[]> = {}, n
   return { ...(deps as Omit<World, 'lines' | 'daemon'>), lines, daemon } as World;
 }
 
+/** A {@link world} whose daemon has started and settled (see {@link flush}). */
+export async function started(
+  flags: Record<string, string | boolean | string[]> = {},
+  net = FakeNet.typical(),
+): Promise<World> {
+  const w = world(flags, net);
+  await w.daemon.start();
+  await flush(w.daemon);
+  return w;
+}
+
 export const WKP = parsePrefix6('64:ff9b::/96');
 export const LAB = parsePrefix6('2001:db8:64::/96');
 

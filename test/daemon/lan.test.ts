@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import { resolveConfig } from '../../src/daemon/config.js';
 import { ipv4Subnet, LAN_READ_MS } from '../../src/daemon/lan.js';
 import { planReload } from '../../src/daemon/reload.js';
-import { FakeNet, flush, world } from './fakes.js';
+import { FakeNet, flush, started, world } from './fakes.js';
 
 const FLAGS = { pref64: '64:ff9b::/96', interface: 'eth0', lan: ['lan0'] };
 
@@ -22,9 +22,7 @@ function lanNet(): FakeNet {
 }
 
 async function running(flags: Record<string, string | string[]> = FLAGS, net = lanNet()) {
-  const w = world(flags, net);
-  await w.daemon.start();
-  await flush(w.daemon);
+  const w = await started(flags, net);
   assert.equal(w.daemon.state, 'running');
   return w;
 }
@@ -86,9 +84,7 @@ describe('router mode (NAT44) over fakes', () => {
     assert.equal(w.daemon.status().lan?.serving, false);
     await w.daemon.stop();
 
-    const plain = world({ pref64: '64:ff9b::/96' });
-    await plain.daemon.start();
-    await flush(plain.daemon);
+    const plain = await started({ pref64: '64:ff9b::/96' });
     assert.deepEqual(plain.lan.ops, []);
     assert.equal(plain.daemon.status().lan, undefined);
     await plain.daemon.stop();
