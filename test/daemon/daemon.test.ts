@@ -69,8 +69,7 @@ describe('daemon start-up', () => {
     net.emit({ type: 'link', ifindex: 3, removed: false });
     await flush(w.daemon);
     assert.match(w.daemon.status().reason ?? '', /wlan0 is down/);
-    net.links_[2].up = true;
-    net.emit({ type: 'link', ifindex: 3, removed: false });
+    net.setLinkUp(3, true);
     await flush(w.daemon);
     assert.match(w.daemon.status().reason ?? '', /wlan0 has no global IPv6 address/);
     net.addrs.push({ ifindex: 3, family: 6, address: '2001:db8:2::5', prefixLen: 64, scope: 'global' });
@@ -210,8 +209,7 @@ describe('daemon live changes', () => {
     const w = await started({ pref64: '64:ff9b::/96' });
     const addr = w.daemon.status().clat6;
     const dp = w.plumbing.dp;
-    w.net.links_[1].up = false;
-    w.net.emit({ type: 'link', ifindex: 2, removed: false });
+    w.net.setLinkUp(2, false);
     await flush(w.daemon);
     assert.equal(w.daemon.state, 'paused');
     assert.equal(w.daemon.changes['uplink-down'], 1);
@@ -220,8 +218,7 @@ describe('daemon live changes', () => {
       'a lost uplink is a warning',
     );
     assert.equal(dp?.paused, true, 'paused, not stopped: its workers stay warm');
-    w.net.links_[1].up = true;
-    w.net.emit({ type: 'link', ifindex: 2, removed: false });
+    w.net.setLinkUp(2, true);
     await flush(w.daemon);
     assert.equal(w.daemon.state, 'running');
     assert.equal(w.daemon.status().clat6, addr);

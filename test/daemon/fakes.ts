@@ -117,6 +117,13 @@ export class FakeNet implements NetPort {
   emit(e: NetEvent): void {
     this.listener?.(e);
   }
+  /** Link `ifindex` goes up or down, and the watcher hears of it as from rtnetlink. */
+  setLinkUp(ifindex: number, up: boolean): void {
+    const link = this.links_.find((l) => l.index === ifindex);
+    if (!link) throw new Error(`no link ${ifindex}`);
+    link.up = up;
+    this.emit({ type: 'link', ifindex, removed: false });
+  }
   /** A typical uplink: eth0 (ifindex 2), up, MTU 1500, 2001:db8:1::10/64, IPv6 default route. */
   static typical(): FakeNet {
     const n = new FakeNet();
