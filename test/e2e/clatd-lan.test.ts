@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, type TestContext, test } from 'node:test';
 import type { StatusSnapshot } from '../../src/daemon/status.js';
 import { ADDR, CLI_PATH, type Lab, sleep, summarize, waitFor } from '../../src/lab/index.js';
 import {
@@ -38,6 +38,14 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
     return undefined;
   });
 
+  /** The lab, clatd and the lab's LAN (null after a skip); fails when the lab was built without it. */
+  const lanReady = (t: TestContext, o?: { exitedOk?: boolean }) => {
+    const r = suite.ready(t, o);
+    if (!r) return null;
+    assert.ok(r.lab.lan, 'the lab was built without its LAN');
+    return { ...r, lan: r.lab.lan };
+  };
+
   test('the LAN client got its address by DHCPv4; forwarding was off before clatd', (t) => {
     const r = suite.ready(t);
     if (!r) return;
@@ -46,23 +54,19 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   });
 
   test('ping from the LAN client reaches the IPv4-only server', async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
     await lanServed(r.lab, r.clatd);
-    const p = await r.lab.exec(r.lab.lan.ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', ADDR.server], {
+    const p = await r.lab.exec(r.lan.ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', ADDR.server], {
       allowFail: true,
     });
     assert.equal(pingStats(p.stdout).received, 3, p.stdout + p.stderr);
   });
 
   test('4 MiB down and up, byte for byte; the LAN counters move', async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    const { lab, clatd } = r;
-    const lan = lab.lan;
-    assert.ok(lan);
+    const { lab, clatd, lan } = r;
     const s1 = await lanStatus(lab, clatd);
     const h = await lab.probe(lan.ns, ['http', `http://${ADDR.server}/blob.bin`]);
     assert.equal(h.bytes, lab.blobBytes, JSON.stringify(h));
@@ -92,16 +96,15 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   });
 
   test('the kernel fast path translates the LAN traffic (it sees the masqueraded packets on the TUN)', async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
     const { lab, clatd } = r;
     const s1 = await lanStatus(lab, clatd);
     if (!/^in use/.test(s1.offload ?? '')) {
       t.skip(`the kernel fast path is not in use here: ${s1.offload}`);
       return;
     }
-    const h = await lab.probe(r.lab.lan.ns, ['http', `http://${ADDR.server}/blob.bin`]);
+    const h = await lab.probe(r.lan.ns, ['http', `http://${ADDR.server}/blob.bin`]);
     assert.equal(h.sha256, lab.blobSha256, JSON.stringify(h));
     const a = summarize(s1);
     const b = summarize(await lanStatus(lab, clatd));
@@ -112,21 +115,19 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   });
 
   test('UDP echo comes back whole', async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
     for (const size of [1, 512, 1400]) {
-      const u = await r.lab.probe(r.lab.lan.ns, ['udp', ADDR.server, String(ADDR.udpEchoPort), String(size)]);
+      const u = await r.lab.probe(r.lan.ns, ['udp', ADDR.server, String(ADDR.udpEchoPort), String(size)]);
       assert.equal(u.same, true, `${size} bytes: ${JSON.stringify(u)}`);
     }
   });
 
   test('traceroute shows the path: the host, the IPv6 router as 192.0.0.8, TAYGA, the server', async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    const { hops, out } = await traceroute(r.lab, r.lab.lan.ns);
-    assert.equal(hops[0], r.lab.lan.gateway, out);
+    const { hops, out } = await traceroute(r.lab, r.lan.ns);
+    assert.equal(hops[0], r.lan.gateway, out);
     assert.ok(hops.includes('192.0.0.8'), `no hop shown as 192.0.0.8:\n${out}`);
     assert.ok(hops.includes(ADDR.taygaV4), `no hop shown as TAYGA's ${ADDR.taygaV4}:\n${out}`);
     assert.equal(hops.filter(Boolean).at(-1), ADDR.server, out);
@@ -145,12 +146,9 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   });
 
   test('a source outside the LAN subnet: dropped, counted, said once with the fix; passes once lan0 holds it', async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    const { lab, clatd } = r;
-    const lan = lab.lan;
-    assert.ok(lan);
+    const { lab, clatd, lan } = r;
     const odd = '192.0.2.200';
     await lab.exec(lan.ns, ['ip', 'addr', 'add', `${odd}/32`, 'dev', 'eth0']);
     const ping = () =>
@@ -172,12 +170,9 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   });
 
   test('lan0 down and up: status says so, and traffic flows again without a restart', async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    const { lab, clatd } = r;
-    const lan = lab.lan;
-    assert.ok(lan);
+    const { lab, clatd, lan } = r;
     await lab.exec(lab.names.host, ['ip', 'link', 'set', lan.hostIface, 'down']);
     const down = await waitFor(
       async () => /down/.test((await lanStatus(lab, clatd)).lan?.interfaces[0].problem ?? ''),
@@ -199,12 +194,9 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   });
 
   test('the uplink down: paused, the LAN cut off (forwarding given back, rejected if the host forwards itself), then served again', async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    const { lab, clatd } = r;
-    const lan = lab.lan;
-    assert.ok(lan);
+    const { lab, clatd, lan } = r;
     await lanServed(lab, clatd);
     const h = lab.names.host;
     const fwd = async () => (await lab.exec(h, ['sysctl', '-n', 'net.ipv4.conf.lan0.forwarding'])).stdout.trim();
@@ -254,12 +246,9 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   });
 
   test('TCP MSS clamped to the CLAT MTU - 40 both ways: the server and the LAN client see 1432', async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    const { lab, clatd } = r;
-    const lan = lab.lan;
-    assert.ok(lan);
+    const { lab, clatd, lan } = r;
     await lanServed(lab, clatd);
     const mss = String((await lanStatus(lab, clatd)).lan?.mss);
     const atServer = await lab.capture(lab.names.internet, 'eth0', 'tcp port 80 and tcp[tcpflags] & tcp-syn != 0');
@@ -279,12 +268,9 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   });
 
   test("the host's default-drop FORWARD policy still applies; the README's two rules let the LAN through", async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    const { lab, clatd } = r;
-    const lan = lab.lan;
-    assert.ok(lan);
+    const { lab, clatd, lan } = r;
     await lanServed(lab, clatd);
     const ping = async () =>
       pingStats(
@@ -308,12 +294,9 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   });
 
   test('`nft flush ruleset` (a firewall reload): the LAN table is put back and the LAN works again', async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    const { lab, clatd } = r;
-    const lan = lab.lan;
-    assert.ok(lan);
+    const { lab, clatd, lan } = r;
     await lanServed(lab, clatd);
     await lab.exec(lab.names.host, ['nft', 'flush', 'ruleset']);
     const back = await waitFor(
@@ -335,12 +318,9 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   });
 
   test('kill -9: the next start gives everything back and serves again; then SIGTERM leaves nothing', async (t) => {
-    const r = suite.ready(t, { exitedOk: true });
+    const r = lanReady(t, { exitedOk: true });
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    const { lab } = r;
-    const lan = lab.lan;
-    assert.ok(lan);
+    const { lab, lan } = r;
     const left = await lanKill9Leftovers(lab, ARGS);
     assert.ok(
       left.some((l) => l.includes('clatd-eth0/lan')),
