@@ -295,6 +295,15 @@ export interface DatapathHandle {
   offload?(): string;
 }
 
+/** What {@link PlumbingPort.startDatapath} starts the datapath with. */
+export interface StartDatapathOptions {
+  uplink: UplinkSide;
+  ipv4: Ipv4Side;
+  params: XlatParams;
+  paused?: boolean;
+  onFailure: (why: string) => void;
+}
+
 export interface PlumbingPort {
   openUplink(uplink: LinkInfo, clat6: string, pref64: Prefix6, announce: Announce): Promise<UplinkSide>;
   /**
@@ -308,13 +317,7 @@ export interface PlumbingPort {
    * its own: a worker that crashed, a device side given up. The daemon then restarts it.
    * `paused`: it starts paused (input read and counted, nothing sent) until resumed.
    */
-  startDatapath(o: {
-    uplink: UplinkSide;
-    ipv4: Ipv4Side;
-    params: XlatParams;
-    paused?: boolean;
-    onFailure: (why: string) => void;
-  }): Promise<DatapathHandle>;
+  startDatapath(o: StartDatapathOptions): Promise<DatapathHandle>;
   /** DupAddrDetectTransmits and RetransTimer (ms) of an interface. */
   dadParams(ifname: string): Promise<{ transmits: number; retransMs: number }>;
   /** Finds and removes what an earlier instance left behind; returns one description per object. */
@@ -340,6 +343,11 @@ export interface LanTraffic {
   bytesOut: number;
   packetsIn: number;
   bytesIn: number;
+  /**
+   * Forwarded packets dropped by reason: `no-address` (the LAN has no IPv4 address),
+   * `wrong-source` (outside its subnets), `elsewhere` (routed past the CLAT), `not-served`
+   * (the CLAT does not translate: idle, paused, starting).
+   */
   drops: Record<string, number>;
 }
 

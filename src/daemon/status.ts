@@ -5,7 +5,7 @@
  */
 import type { ControlCounters } from './control.js';
 import type { HealthStatus } from './health.js';
-import type { Counters, ResponderStatus } from './ports.js';
+import type { Counters, LanTraffic, ResponderStatus } from './ports.js';
 import type { State } from './state.js';
 
 export type PrefixSource = 'flag' | 'ra' | 'dns64';
@@ -59,23 +59,13 @@ export interface DadStatus {
 }
 
 /** A LAN interface of router mode: what it is, and its traffic through the CLAT since clatd started. */
-export interface LanInterfaceStatus {
+export interface LanInterfaceStatus extends LanTraffic {
   name: string;
   up: boolean;
   /** Its IPv4 subnets (`203.0.113.0/24`), the sources it may forward from. */
   subnets: string[];
   /** What keeps it from being served (missing, down, no IPv4 address), with the fix; null: nothing. */
   problem: string | null;
-  packetsOut: number;
-  bytesOut: number;
-  packetsIn: number;
-  bytesIn: number;
-  /**
-   * Forwarded packets dropped by reason: `no-address` (the LAN has no IPv4 address),
-   * `wrong-source` (outside its subnets), `elsewhere` (routed past the CLAT), `not-served`
-   * (the CLAT does not translate: idle, paused, starting).
-   */
-  drops: Record<string, number>;
 }
 
 /** Router mode (--lan): whether the LANs are served now, and each LAN. */

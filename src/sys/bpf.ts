@@ -227,10 +227,7 @@ function word(a: Uint8Array, i: number): number {
 
 /** Emits: goto `onMatch` if the 16 bytes at network offset `off` equal `addr`, else goto `onMiss`. */
 function matchAddr(a: BpfAssembler, off: number, addr: Uint8Array, onMatch: Target, onMiss: string): void {
-  for (let w = 0; w < 4; w++) {
-    a.ldw(SKF_NET_OFF + off + w * 4);
-    a.jeq(word(addr, w * 4), w === 3 ? onMatch : 0, onMiss);
-  }
+  matchPrefix(a, off, { addr, len: 128 }, onMatch, onMiss);
 }
 
 /**
@@ -250,6 +247,42 @@ function matchPrefix(a: BpfAssembler, off: number, prefix: Prefix6, onMatch: Tar
     if (mask !== 0xffffffff) a.and(mask);
     a.jeq((word(prefix.addr, w * 4) & mask) >>> 0, w === words - 1 ? onMatch : 0, onMiss);
   }
+}
+
+/**
+ * Emits the test for Neighbor Discovery messages about `target`: ICMPv6 without extension headers,
+ * hop limit 255 (RFC 4861 §7.1.1, §7.1.2), one of `types`, target address `target`, and a
+ * destination among `destinations`; goes to `accept` or `drop`.
+ */
+function matchNeighborMessage(
+  a: BpfAssembler,
+  target: Uint8Array,
+  types: readonly number[],
+  destinations: readonly Uint8Array[],
+): void {
+  a.ldb(SKF_NET_OFF + 6).jeq(ICMPV6, 0, 'drop');
+  a.ldb(SKF_NET_OFF + 7).jeq(255, 0, 'drop');
+  a.ldb(SKF_NET_OFF + 40);
+  types.forEach((t, i) => {
+    if (i + 1 < types.length) a.jeq(t, 'target', 0);
+    else a.jeq(t, 0, 'drop');
+  });
+  if (types.length > 1) a.label('target');
+  // The ND target follows the 4-byte ICMPv6 header and 4 reserved/flag bytes.
+  matchAddr(a, 48, target, 0, 'drop');
+  destinations.forEach((d, i) => {
+    if (i > 0) a.label(`destination${i}`);
+    matchAddr(a, 24, d, 'accept', i + 1 < destinations.length ? `destination${i + 1}` : 'drop');
+  });
+}
+
+/** Emits the `accept` (the whole packet) and `drop` exits every filter here ends with. */
+function acceptOrDrop(a: BpfAssembler): Uint8Array {
+  a.label('accept');
+  a.ret(0xffffffff);
+  a.label('drop');
+  a.ret(0);
+  return a.assemble();
 }
 
 /**
@@ -275,21 +308,8 @@ export function clatReceiveFilter(clat: Uint8Array, mapped: readonly Prefix6[] =
     matchPrefix(a, 24, p, 'accept', i + 1 < mapped.length ? `mapped${i + 1}` : 'nd');
   });
   a.label('nd');
-  a.ldb(SKF_NET_OFF + 6).jeq(ICMPV6, 0, 'drop');
-  a.ldb(SKF_NET_OFF + 7).jeq(255, 0, 'drop');
-  a.ldb(SKF_NET_OFF + 40).jeq(ND_NEIGHBOR_SOLICIT, 'target', 0);
-  a.jeq(ND_NEIGHBOR_ADVERT, 0, 'drop');
-  a.label('target');
-  // The ND target follows the 4-byte ICMPv6 header and 4 reserved/flag bytes.
-  matchAddr(a, 48, clat, 0, 'drop');
-  matchAddr(a, 24, solicitedNode(clat), 'accept', 'all-nodes');
-  a.label('all-nodes');
-  matchAddr(a, 24, ALL_NODES, 'accept', 'drop');
-  a.label('accept');
-  a.ret(0xffffffff);
-  a.label('drop');
-  a.ret(0);
-  return a.assemble();
+  matchNeighborMessage(a, clat, [ND_NEIGHBOR_SOLICIT, ND_NEIGHBOR_ADVERT], [solicitedNode(clat), ALL_NODES]);
+  return acceptOrDrop(a);
 }
 
 /**
@@ -301,16 +321,6 @@ export function clatReceiveFilter(clat: Uint8Array, mapped: readonly Prefix6[] =
 export function ndSolicitationFilter(clat: Uint8Array): Uint8Array {
   if (clat.length !== 16) throw new BpfError('the CLAT address must be 16 bytes');
   const a = new BpfAssembler();
-  a.ldb(SKF_NET_OFF + 6).jeq(ICMPV6, 0, 'drop');
-  a.ldb(SKF_NET_OFF + 7).jeq(255, 0, 'drop');
-  a.ldb(SKF_NET_OFF + 40).jeq(ND_NEIGHBOR_SOLICIT, 0, 'drop');
-  matchAddr(a, 48, clat, 0, 'drop');
-  matchAddr(a, 24, solicitedNode(clat), 'accept', 'unicast');
-  a.label('unicast');
-  matchAddr(a, 24, clat, 'accept', 'drop');
-  a.label('accept');
-  a.ret(0xffffffff);
-  a.label('drop');
-  a.ret(0);
-  return a.assemble();
+  matchNeighborMessage(a, clat, [ND_NEIGHBOR_SOLICIT], [solicitedNode(clat), clat]);
+  return acceptOrDrop(a);
 }

@@ -25,7 +25,7 @@
  * host's own FORWARD policy still decides about what this table lets through.
  */
 import { formatPrefix6, parsePrefix6 } from '../core/addr/prefix.js';
-import { clatTableName, listJson, NftError, type NftOptions, runNft } from './nft.js';
+import { clatTableName, listJson, listTable, NftError, type NftOptions, runNft } from './nft.js';
 
 export interface LanRuleInput {
   uplink: string;
@@ -189,14 +189,8 @@ export function readLanTable(
   uplink: string,
   opts: NftOptions = {},
 ): { counters: Record<string, LanRuleCounters>; rules: number } | undefined {
-  const table = lanTableName(uplink);
-  let items: ReturnType<typeof listJson>;
-  try {
-    items = listJson(['list', 'table', 'inet', table], `nft list table inet ${table}`, opts);
-  } catch (e) {
-    if (e instanceof NftError && /No such file or directory/.test(e.message)) return undefined;
-    throw e;
-  }
+  const items = listTable('inet', lanTableName(uplink), opts);
+  if (!items) return undefined;
   const counters: Record<string, LanRuleCounters> = {};
   let rules = 0;
   for (const i of items) {

@@ -222,15 +222,9 @@ export function deleteClatTable(table: string, opts: NftOptions = {}): void {
  * `false`; other failures throw.
  */
 export function clatFilterIntact(uplink: string, clatAddr: string, opts: NftOptions = {}): boolean {
-  const table = clatTableName(uplink);
   const addr = JSON.stringify(canonical(clatAddr));
-  let items: NftJsonItem[];
-  try {
-    items = listJson(['list', 'table', 'inet', table], `nft list table inet ${table}`, opts);
-  } catch (e) {
-    if (e instanceof NftError && /No such file or directory/.test(e.message)) return false;
-    throw e;
-  }
+  const items = listTable('inet', clatTableName(uplink), opts);
+  if (!items) return false;
   if (!items.some((i) => i.chain?.name === CHAIN && i.chain.hook === 'prerouting')) return false;
   // The verdicts of the chain's rules on our address, in order.
   const verdicts = items
@@ -248,15 +242,9 @@ export function clatFilterIntact(uplink: string, clatAddr: string, opts: NftOpti
  */
 export function sharedFilterIntact(uplink: string, clatAddr: string, opts: NftOptions = {}): boolean {
   if (!clatFilterIntact(uplink, clatAddr, opts)) return false;
-  const table = clatTableName(uplink);
   const addr = JSON.stringify(canonical(clatAddr));
-  let items: NftJsonItem[];
-  try {
-    items = listJson(['list', 'table', 'ip6', table], `nft list table ip6 ${table}`, opts);
-  } catch (e) {
-    if (e instanceof NftError && /No such file or directory/.test(e.message)) return false;
-    throw e;
-  }
+  const items = listTable('ip6', clatTableName(uplink), opts);
+  if (!items) return false;
   const exprs = items.filter((i) => i.rule).map((i) => JSON.stringify(i.rule?.expr));
   const has = (verdict: string) => exprs.some((e) => e.includes(`"right":${addr}`) && e.includes(verdict));
   return has('"dup"') && has('"masquerade"');
@@ -275,6 +263,16 @@ export function listJson(args: string[], what: string, opts: NftOptions): NftJso
     return (JSON.parse(out) as { nftables?: NftJsonItem[] }).nftables ?? [];
   } catch {
     throw new NftError(`${what}: unreadable JSON output: ${out.slice(0, 200)}`);
+  }
+}
+
+/** The items of one table (`nft -j list table`); undefined when there is no such table. */
+export function listTable(family: 'inet' | 'ip6', table: string, opts: NftOptions): NftJsonItem[] | undefined {
+  try {
+    return listJson(['list', 'table', family, table], `nft list table ${family} ${table}`, opts);
+  } catch (e) {
+    if (e instanceof NftError && /No such file or directory/.test(e.message)) return undefined;
+    throw e;
   }
 }
 

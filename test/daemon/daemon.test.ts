@@ -4,7 +4,7 @@ import { parsePrefix6 } from '../../src/core/addr/prefix.js';
 import { resolveConfig } from '../../src/daemon/config.js';
 import { ipv4Mtu, tunName } from '../../src/daemon/ports.js';
 import { TunInUseError, toNftNetEvent } from '../../src/daemon/system/index.js';
-import { FakeNet, flush, LAB, turns, WKP, world } from './fakes.js';
+import { FakeNet, flush, LAB, started, turns, WKP, world } from './fakes.js';
 
 describe('daemon start-up', () => {
   test('happy path with --pref64: receive side, then TUN and a paused datapath while DAD runs, then translate', async () => {
@@ -51,9 +51,7 @@ describe('daemon start-up', () => {
   test('no IPv6 default route: waits, then starts when one appears', async () => {
     const net = FakeNet.typical();
     net.default6 = undefined;
-    const w = world({ pref64: '64:ff9b::/96' }, net);
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' }, net);
     assert.equal(w.daemon.state, 'waiting-uplink');
     assert.match(w.daemon.status().reason ?? '', /no IPv6 default route/);
     net.default6 = 2;
@@ -65,16 +63,13 @@ describe('daemon start-up', () => {
 
   test('--interface that does not exist, is down, or has no global address: waits and says why', async () => {
     const net = FakeNet.typical();
-    const w = world({ pref64: '64:ff9b::/96', interface: 'wlan0' }, net);
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96', interface: 'wlan0' }, net);
     assert.match(w.daemon.status().reason ?? '', /interface wlan0 does not exist/);
     net.links_.push({ index: 3, name: 'wlan0', up: false, mtu: 1500 });
     net.emit({ type: 'link', ifindex: 3, removed: false });
     await flush(w.daemon);
     assert.match(w.daemon.status().reason ?? '', /wlan0 is down/);
-    net.links_[2].up = true;
-    net.emit({ type: 'link', ifindex: 3, removed: false });
+    net.setLinkUp(3, true);
     await flush(w.daemon);
     assert.match(w.daemon.status().reason ?? '', /wlan0 has no global IPv6 address/);
     net.addrs.push({ ifindex: 3, family: 6, address: '2001:db8:2::5', prefixLen: 64, scope: 'global' });
@@ -86,9 +81,7 @@ describe('daemon start-up', () => {
   });
 
   test('PREF64 from a Router Advertisement, expiry pauses, a new one resumes with a new address', async () => {
-    const w = world();
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started();
     assert.equal(w.daemon.state, 'waiting-prefix');
     w.net.emit({ type: 'pref64', ifindex: 2, prefix: LAB, lifetime: 600 });
     await flush(w.daemon);
@@ -147,9 +140,7 @@ describe('daemon start-up', () => {
   });
 
   test('--pref64-timeout: gives up with exit code 1', async () => {
-    const w = world({ 'pref64-timeout': '5' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ 'pref64-timeout': '5' });
     assert.equal(w.daemon.state, 'waiting-prefix');
     w.clock.advance(5000);
     assert.equal(await w.daemon.done, 1);
@@ -167,9 +158,7 @@ describe('daemon live changes', () => {
   test('native IPv4 (auto mode): idle, up when it goes, torn down when it returns', async () => {
     const net = FakeNet.typical();
     net.defaults4 = [2];
-    const w = world({ pref64: '64:ff9b::/96' }, net);
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' }, net);
     assert.equal(w.daemon.state, 'idle-native-ipv4');
     net.defaults4 = [];
     net.emit({ type: 'route', family: 4, removed: true });
@@ -193,17 +182,13 @@ describe('daemon live changes', () => {
   test('--mode always ignores native IPv4', async () => {
     const net = FakeNet.typical();
     net.defaults4 = [2];
-    const w = world({ pref64: '64:ff9b::/96', mode: 'always' }, net);
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96', mode: 'always' }, net);
     assert.equal(w.daemon.state, 'running');
     await w.daemon.stop();
   });
 
   test('the /64 changes: new address and DAD, the TUN stays', async () => {
-    const w = world({ pref64: '64:ff9b::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' });
     const before = w.daemon.status().clat6;
     w.net.addrs = w.net.addrs.filter((a) => a.address !== '2001:db8:1::10');
     w.net.addrs.push({ ifindex: 2, family: 6, address: '2001:db8:7::10', prefixLen: 64, scope: 'global' });
@@ -221,13 +206,10 @@ describe('daemon live changes', () => {
   });
 
   test('uplink down pauses, up resumes with the same address after DAD, and the same datapath', async () => {
-    const w = world({ pref64: '64:ff9b::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' });
     const addr = w.daemon.status().clat6;
     const dp = w.plumbing.dp;
-    w.net.links_[1].up = false;
-    w.net.emit({ type: 'link', ifindex: 2, removed: false });
+    w.net.setLinkUp(2, false);
     await flush(w.daemon);
     assert.equal(w.daemon.state, 'paused');
     assert.equal(w.daemon.changes['uplink-down'], 1);
@@ -236,8 +218,7 @@ describe('daemon live changes', () => {
       'a lost uplink is a warning',
     );
     assert.equal(dp?.paused, true, 'paused, not stopped: its workers stay warm');
-    w.net.links_[1].up = true;
-    w.net.emit({ type: 'link', ifindex: 2, removed: false });
+    w.net.setLinkUp(2, true);
     await flush(w.daemon);
     assert.equal(w.daemon.state, 'running');
     assert.equal(w.daemon.status().clat6, addr);
@@ -251,9 +232,7 @@ describe('daemon live changes', () => {
   });
 
   test('uplink disappears: everything torn down, waits, comes back', async () => {
-    const w = world({ pref64: '64:ff9b::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' });
     const eth0 = w.net.links_.splice(1, 1)[0];
     w.net.default6 = undefined;
     w.net.emit({ type: 'link', ifindex: 2, removed: true });
@@ -271,9 +250,7 @@ describe('daemon live changes', () => {
   });
 
   test('the default route moves to another uplink (Wi-Fi to Ethernet): torn down on the old, up on the new', async () => {
-    const w = world({ pref64: '64:ff9b::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' });
     w.net.links_.push({ index: 3, name: 'eth1', up: true, mtu: 1400 });
     w.net.addrs.push({ ifindex: 3, family: 6, address: '2001:db8:2::10', prefixLen: 64, scope: 'global' });
     w.plumbing.ops.length = 0;
@@ -301,9 +278,7 @@ describe('daemon live changes', () => {
   });
 
   test('a change that sends no event is seen by the 30 s check', async () => {
-    const w = world({ pref64: '64:ff9b::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' });
     w.net.pathMtu.set(2, 1280);
     w.clock.advance(29_000);
     await flush(w.daemon);
@@ -315,9 +290,7 @@ describe('daemon live changes', () => {
   });
 
   test('MTU change: TUN MTU updated live', async () => {
-    const w = world({ pref64: '64:ff9b::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' });
     w.net.pathMtu.set(2, 1400);
     w.net.emit({ type: 'link', ifindex: 2, removed: false });
     await flush(w.daemon);
@@ -432,9 +405,7 @@ describe('daemon DAD', () => {
   });
 
   test('--v6 is used as given', async () => {
-    const w = world({ pref64: '64:ff9b::/96', v6: '2001:db8:1::1234', v4: '192.0.0.5' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96', v6: '2001:db8:1::1234', v4: '192.0.0.5' });
     assert.equal(w.daemon.status().clat6, '2001:db8:1::1234');
     assert.equal(w.daemon.status().clat4, '192.0.0.5');
     await w.daemon.stop();
@@ -460,9 +431,7 @@ describe('daemon DAD', () => {
   test('the IPv4 address skips those in use', async () => {
     const net = FakeNet.typical();
     net.addrs.push({ ifindex: 2, family: 4, address: '192.0.0.4', prefixLen: 32, scope: 'global' });
-    const w = world({ pref64: '64:ff9b::/96' }, net);
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' }, net);
     assert.equal(w.daemon.status().clat4, '192.0.0.5');
     await w.daemon.stop();
   });
@@ -507,17 +476,13 @@ describe('daemon DAD modes and reload', () => {
   });
 
   test('--dad off sends the probes and moves on', async () => {
-    const w = world({ pref64: '64:ff9b::/96', dad: 'off' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96', dad: 'off' });
     assert.equal(w.daemon.status().dad.result, 'probes-sent');
     await w.daemon.stop();
   });
 
   test('reload: log level at once, a new --pref64 re-addresses, translator settings reconfigure', async () => {
-    const w = world({ pref64: '64:ff9b::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' });
     const first = w.daemon.status().clat6;
     w.daemon.reload(resolveConfig({ pref64: '2001:db8:64::/96', 'log-level': 'warn' }));
     await flush(w.daemon);
@@ -554,9 +519,7 @@ describe('nftables events as the daemon sees them', () => {
 
 describe('reload during a step', () => {
   test('a new --v4 while DAD of a new /64 is in flight: one orderly rebuild, nothing half-built', async () => {
-    const w = world({ pref64: '64:ff9b::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' });
     // A new /64: the step re-addresses and waits in DAD.
     w.dad.hold = true;
     w.net.addrs = w.net.addrs.filter((a) => a.address !== '2001:db8:1::10');
@@ -584,9 +547,7 @@ describe('reload during a step', () => {
 
 describe('daemon stop', () => {
   test('stop is idempotent and removes everything, datapath first', async () => {
-    const w = world({ pref64: '64:ff9b::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' });
     const a = w.daemon.stop('SIGTERM');
     const b = w.daemon.stop('SIGINT');
     assert.equal(a, b);
@@ -638,9 +599,7 @@ describe('daemon stop', () => {
   });
 
   test('each transition is one log line and counted', async () => {
-    const w = world({ pref64: '64:ff9b::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' });
     await w.daemon.stop();
     const states = w.lines.filter((l) => / state: /.test(l)).map((l) => l.replace(/^.* state: ([^:]*):.*\n$/, '$1'));
     assert.deepEqual(states, ['starting -> dad', 'dad -> running', 'running -> stopping', 'stopping -> stopped']);
@@ -670,9 +629,7 @@ describe('helpers', () => {
 
 describe('datapath failures', () => {
   test('a failed datapath is replaced by a fresh one; counters keep counting; a stale report is ignored', async () => {
-    const w = world({ pref64: '64:ff9b::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' });
     const first = w.plumbing.dp;
     assert.ok(first);
     first.packets = 10;
@@ -696,9 +653,7 @@ describe('datapath failures', () => {
   });
 
   test('a datapath that refuses new parameters is replaced by a fresh one holding them', async () => {
-    const w = world({ pref64: '64:ff9b::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' });
     const first = w.plumbing.dp;
     assert.ok(first);
     // Some workers may have taken the new parameters and some not: only a fresh datapath agrees.
@@ -714,9 +669,7 @@ describe('datapath failures', () => {
   });
 
   test('the TUN deleted from outside: built again with the same addresses, no new DAD, and translating', async () => {
-    const w = world({ pref64: '64:ff9b::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' });
     const { clat4, clat6 } = w.daemon.status();
     const dads = w.daemon.dadAttempts;
     // `ip link del v4-eth0`: the link goes (with its route), the workers lose their queues.
@@ -740,9 +693,7 @@ describe('datapath failures', () => {
   });
 
   test('the TUN set down or its route deleted from outside: put back, and said so', async () => {
-    const w = world({ pref64: '64:ff9b::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' });
     w.plumbing.ops.length = 0;
     w.net.emit({ type: 'route', family: 4, removed: true });
     await flush(w.daemon);
@@ -762,9 +713,7 @@ describe('datapath failures', () => {
   });
 
   test('a repair that fails is tried again by the next step, never left running without a datapath', async () => {
-    const w = world({ pref64: '64:ff9b::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' });
     w.net.links_ = w.net.links_.filter((l) => l.index !== 50);
     w.plumbing.createIpv4Error = new Error('TUNSETIFF v4-eth0: EBUSY (device or resource busy)');
     w.net.emit({ type: 'link', ifindex: 50, removed: true });
@@ -786,9 +735,7 @@ describe('datapath failures', () => {
   });
 
   test('the nft table deleted by someone else (flush ruleset) is put back; other tables are not ours', async () => {
-    const w = world({ pref64: '64:ff9b::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' });
     w.plumbing.ops.length = 0;
     w.net.emit({ type: 'nft', table: 'clatd-wlan0', by: 'nft (pid 77)' });
     await flush(w.daemon);
@@ -826,9 +773,7 @@ describe('datapath failures', () => {
   });
 
   test('a datapath that keeps failing ends the daemon with an error instead of looping', async () => {
-    const w = world({ pref64: '64:ff9b::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' });
     for (let i = 0; i < 6; i++) {
       w.plumbing.dp?.fail(`worker 0 lost its packet side: failure ${i}`);
       await flush(w.daemon);
@@ -842,9 +787,7 @@ describe('datapath failures', () => {
   });
 
   test('failures spread out in time are restarted every time', async () => {
-    const w = world({ pref64: '64:ff9b::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' });
     for (let i = 0; i < 8; i++) {
       w.plumbing.dp?.fail(`failure ${i}`);
       await flush(w.daemon);

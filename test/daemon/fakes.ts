@@ -117,6 +117,13 @@ export class FakeNet implements NetPort {
   emit(e: NetEvent): void {
     this.listener?.(e);
   }
+  /** Link `ifindex` goes up or down, and the watcher hears of it as from rtnetlink. */
+  setLinkUp(ifindex: number, up: boolean): void {
+    const link = this.links_.find((l) => l.index === ifindex);
+    if (!link) throw new Error(`no link ${ifindex}`);
+    link.up = up;
+    this.emit({ type: 'link', ifindex, removed: false });
+  }
   /** A typical uplink: eth0 (ifindex 2), up, MTU 1500, 2001:db8:1::10/64, IPv6 default route. */
   static typical(): FakeNet {
     const n = new FakeNet();
@@ -499,6 +506,17 @@ export function world(flags: Record<string, string | boolean | string[]> = {}, n
   };
   const daemon = new Daemon(cfg, deps, log);
   return { ...(deps as Omit<World, 'lines' | 'daemon'>), lines, daemon } as World;
+}
+
+/** A {@link world} whose daemon has started and settled (see {@link flush}). */
+export async function started(
+  flags: Record<string, string | boolean | string[]> = {},
+  net = FakeNet.typical(),
+): Promise<World> {
+  const w = world(flags, net);
+  await w.daemon.start();
+  await flush(w.daemon);
+  return w;
 }
 
 export const WKP = parsePrefix6('64:ff9b::/96');

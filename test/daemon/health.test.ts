@@ -16,7 +16,7 @@ import {
 } from '../../src/daemon/health.js';
 import { Logger } from '../../src/daemon/log.js';
 import { renderMetrics } from '../../src/daemon/metrics.js';
-import { FakeClock, flush, world } from './fakes.js';
+import { FakeClock, flush, started } from './fakes.js';
 
 const A = '2001:db8:1::c001';
 
@@ -166,9 +166,7 @@ describe('HealthWatch on the clock', () => {
 
 describe('the daemon', () => {
   test('with --v6, the warning asks whether the network delivers that address', async () => {
-    const w = world({ pref64: '64:ff9b::/96', v6: '2001:db8:1::abcd' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96', v6: '2001:db8:1::abcd' });
     const dp = w.plumbing.dp;
     assert.ok(dp);
     dp.packets64 = 0;
@@ -184,9 +182,7 @@ describe('the daemon', () => {
   });
 
   test('nothing comes back: a warning in the log, status, text status and metrics; cleared when packets come back', async () => {
-    const w = world({ pref64: '64:ff9b::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' });
     assert.equal(w.daemon.state, 'running');
     assert.equal(w.daemon.status().health?.state, 'unknown');
     const dp = w.plumbing.dp;

@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import { resolveConfig } from '../../src/daemon/config.js';
 import { ipv4Subnet, LAN_READ_MS } from '../../src/daemon/lan.js';
 import { planReload } from '../../src/daemon/reload.js';
-import { FakeNet, flush, world } from './fakes.js';
+import { FakeNet, flush, started, world } from './fakes.js';
 
 const FLAGS = { pref64: '64:ff9b::/96', interface: 'eth0', lan: ['lan0'] };
 
@@ -22,9 +22,7 @@ function lanNet(): FakeNet {
 }
 
 async function running(flags: Record<string, string | string[]> = FLAGS, net = lanNet()) {
-  const w = world(flags, net);
-  await w.daemon.start();
-  await flush(w.daemon);
+  const w = await started(flags, net);
   assert.equal(w.daemon.state, 'running');
   return w;
 }
@@ -86,9 +84,7 @@ describe('router mode (NAT44) over fakes', () => {
     assert.equal(w.daemon.status().lan?.serving, false);
     await w.daemon.stop();
 
-    const plain = world({ pref64: '64:ff9b::/96' });
-    await plain.daemon.start();
-    await flush(plain.daemon);
+    const plain = await started({ pref64: '64:ff9b::/96' });
     assert.deepEqual(plain.lan.ops, []);
     assert.equal(plain.daemon.status().lan, undefined);
     await plain.daemon.stop();
@@ -96,17 +92,13 @@ describe('router mode (NAT44) over fakes', () => {
 
   test('uplink down: paused, LAN cut off and forwarding given back; up again: served again', async () => {
     const w = await running();
-    const eth0 = w.net.links_.find((l) => l.name === 'eth0');
-    assert.ok(eth0);
-    eth0.up = false;
-    w.net.emit({ type: 'link', ifindex: 2, removed: false });
+    w.net.setLinkUp(2, false);
     await flush(w.daemon);
     assert.equal(w.daemon.state, 'paused');
     assert.equal(w.lan.plan?.serve, undefined);
     assert.equal(w.lan.forwarding.get('lan0'), 0);
     assert.match(w.daemon.status().lan?.reason ?? '', /down/);
-    eth0.up = true;
-    w.net.emit({ type: 'link', ifindex: 2, removed: false });
+    w.net.setLinkUp(2, true);
     await flush(w.daemon);
     assert.equal(w.daemon.state, 'running');
     assert.ok(w.lan.plan?.serve);
@@ -135,15 +127,11 @@ describe('router mode (NAT44) over fakes', () => {
     assert.deepEqual(w.lan.plan?.lans, [{ name: 'lan0', subnets: ['198.51.100.128/25'] }]);
     assert.ok(w.lan.plan?.serve);
     assert.equal(w.plumbing.ops.length, before, 'the CLAT itself was not touched');
-    const lan0 = w.net.links_.find((l) => l.name === 'lan0');
-    assert.ok(lan0);
-    lan0.up = false;
-    w.net.emit({ type: 'link', ifindex: 3, removed: false });
+    w.net.setLinkUp(3, false);
     await flush(w.daemon);
     assert.match(w.daemon.status().lan?.interfaces[0].problem ?? '', /lan0 is down/);
     assert.equal(warns(w.lines, /lan0 is down/).length, 1);
-    lan0.up = true;
-    w.net.emit({ type: 'link', ifindex: 3, removed: false });
+    w.net.setLinkUp(3, true);
     await flush(w.daemon);
     assert.equal(w.daemon.status().lan?.interfaces[0].problem, null);
     assert.ok(w.lines.some((l) => /LAN lan0 is usable: 198\.51\.100\.128\/25/.test(l)));
@@ -204,10 +192,7 @@ describe('router mode (NAT44) over fakes', () => {
 
   test('LAN packets while not served are said once per period, at info', async () => {
     const w = await running();
-    const eth0 = w.net.links_.find((l) => l.name === 'eth0');
-    assert.ok(eth0);
-    eth0.up = false;
-    w.net.emit({ type: 'link', ifindex: 2, removed: false });
+    w.net.setLinkUp(2, false);
     await flush(w.daemon);
     w.lan.traffic = {
       lan0: {

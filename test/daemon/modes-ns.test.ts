@@ -13,14 +13,15 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
   assertPings,
-  leftovers,
+  assertUdpEcho,
+  kill9,
   PREFIX,
-  running,
-  SERVER6,
   said,
   setUp,
   startClatd,
+  startRunning,
   statusOf,
+  stopLeavesNothing,
   withHostAndRouter,
 } from '../helpers/clatd-run.js';
 import { NEED_ROOT, type Netns } from '../helpers/netns.js';
@@ -68,28 +69,11 @@ describe('address modes in namespaces', { skip: NEED_ROOT }, () => {
           });
         });
         const sock = join(dir, 'c.sock');
-        const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--v6-prefix', '2001:db8:99::/96']);
-        await c.waitFor(running);
+        const c = await startRunning(p.a, ['--pref64', PREFIX, '--control', sock, '--v6-prefix', '2001:db8:99::/96']);
         // The router resolves its next hop anew, so the capture has that solicitation to show it works.
         p.b.exec('ip', '-6', 'neigh', 'flush', 'dev', 'veth-b');
         assertPings(p.a);
-        // UDP: an echo on the server's IPv6 address answers the host's IPv4 datagram through the CLAT.
-        const echo = p.b.spawn(
-          'python3',
-          [
-            '-c',
-            `import socket;s=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM);s.bind(("${SERVER6}",7));s.settimeout(10);d,a=s.recvfrom(99);s.sendto(d,a)`,
-          ],
-          { stdio: 'ignore' },
-        );
-        await new Promise((r) => setTimeout(r, 300));
-        const udp = p.a.tryExec(
-          'python3',
-          '-c',
-          'import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(5);s.sendto(b"clat",("192.0.2.1",7));print(s.recv(99).decode())',
-        );
-        echo.kill();
-        assert.equal(udp.stdout.trim(), 'clat', udp.stderr);
+        await assertUdpEcho(p);
         const st = statusOf(p.a, sock);
         assert.equal(st.state, 'running');
         assert.match(st.clat6, /^2001:db8:99::/);
@@ -124,9 +108,7 @@ describe('address modes in namespaces', { skip: NEED_ROOT }, () => {
         assert.match(seen, /who has 2001:db8:1::10/, `the capture saw the router resolve its next hop:\n${seen}`);
         assert.doesNotMatch(seen, /IP6 :: > /, `a DAD probe on the link:\n${seen}`);
         assert.doesNotMatch(seen, /who has 2001:db8:99:/, `a solicitation for the routed address:\n${seen}`);
-        c.child.kill('SIGTERM');
-        assert.equal((await c.exited).code, 0);
-        assert.deepEqual(leftovers(p.a), []);
+        await stopLeavesNothing(p.a, c);
       } finally {
         cap.kill('SIGTERM');
       }
@@ -162,8 +144,7 @@ describe('address modes in namespaces', { skip: NEED_ROOT }, () => {
       assert.match(disc.uplinkMode.how, /taken off veth-a while clatd runs/);
       assert.equal(leaseLine(p.a), before, 'discover changes nothing');
 
-      const c = startClatd(p.a, args);
-      await c.waitFor(running);
+      const c = await startRunning(p.a, args);
       assert.equal(leaseLine(p.a), '', 'taken off the uplink while clatd serves it');
       assertPings(p.a);
       const st = statusOf(p.a, sock);
@@ -171,38 +152,29 @@ describe('address modes in namespaces', { skip: NEED_ROOT }, () => {
       assert.equal(st.uplinkMode.mode, 4);
       assert.equal(st.uplinkMode.announce, 'anycast', 'the /64 on veth-a covers it');
       assert.deepEqual(st.uplinkMode, disc.uplinkMode, 'discover said what run does');
-      c.child.kill('SIGTERM');
-      assert.equal((await c.exited).code, 0);
+      await stopLeavesNothing(p.a, c);
       const back = leaseLine(p.a);
       assert.match(back, /inet6 2001:db8:1::a5\/128 scope global .*noprefixroute/, back);
       assert.ok(validLft(back) <= 3600 && validLft(back) > 3500, `what was left of the lease: ${back}`);
-      assert.deepEqual(leftovers(p.a), []);
 
       // kill -9: the lease stays off, recorded; the next start puts it back first, then takes it again.
-      const k = startClatd(p.a, args);
-      await k.waitFor(running);
+      const k = await startRunning(p.a, args);
       assert.equal(leaseLine(p.a), '');
-      k.child.kill('SIGKILL');
-      await k.exited;
+      await kill9(k);
       assert.equal(leaseLine(p.a), '', 'a killed clatd cannot put it back');
-      const n = startClatd(p.a, args);
-      await n.waitFor(running);
+      const n = await startRunning(p.a, args);
       assert.ok(
         n.lines.some((l) => l.event === 'recovery' && /2001:db8:1::a5\/128 on veth-a put back/.test(String(l.msg))),
         said(n.lines),
       );
       assert.equal(leaseLine(p.a), '', 'taken off again to serve it');
       assertPings(p.a);
-      n.child.kill('SIGTERM');
-      assert.equal((await n.exited).code, 0);
+      await stopLeavesNothing(p.a, n);
       assert.match(leaseLine(p.a), /inet6 2001:db8:1::a5\/128 scope global .*noprefixroute/);
-      assert.deepEqual(leftovers(p.a), []);
 
       // clatd cleanup after a kill -9 puts it back too.
-      const q = startClatd(p.a, args);
-      await q.waitFor(running);
-      q.child.kill('SIGKILL');
-      await q.exited;
+      const q = await startRunning(p.a, args);
+      await kill9(q);
       assert.equal(leaseLine(p.a), '');
       p.a.exec('node', CLI, 'cleanup', '-i', 'veth-a', '--control', sock);
       assert.match(leaseLine(p.a), /inet6 2001:db8:1::a5\/128 scope global .*noprefixroute/);
@@ -221,9 +193,7 @@ describe('address modes in namespaces', { skip: NEED_ROOT }, () => {
       assert.match(st.reason, /--v6 2001:db8:77::1 is outside every prefix of veth-a/);
       assert.equal(st.errors, 0);
       assert.equal(c.lines.filter((l) => /outside every prefix/.test(String(l.msg))).length, 1, said(c.lines));
-      c.child.kill('SIGTERM');
-      assert.equal((await c.exited).code, 0);
-      assert.deepEqual(leftovers(p.a), []);
+      await stopLeavesNothing(p.a, c);
     });
   });
 });

@@ -16,7 +16,7 @@ import {
 } from '../../src/daemon/route-order.js';
 import { SystemNet } from '../../src/daemon/system/net.js';
 import type { Route, Rtnl } from '../../src/sys/rtnetlink/index.js';
-import { FakeNet, flush, world } from './fakes.js';
+import { FakeNet, flush, started } from './fakes.js';
 
 const r6 = (ifindex: number, metric: number, pref: DefaultRoute6['pref'] = 'medium'): DefaultRoute6 => ({
   ifindex,
@@ -122,9 +122,7 @@ function twoUplinks(): FakeNet {
 describe('the daemon on one of two uplinks', () => {
   test('clatd@wlan0 (second in the IPv6 order) takes 2049, follows the order live, and --route-metric wins', async () => {
     const net = twoUplinks();
-    const w = world({ pref64: '64:ff9b::/96', interface: 'wlan0' }, net);
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96', interface: 'wlan0' }, net);
     assert.equal(w.daemon.state, 'running');
     assert.ok(w.plumbing.ops.includes('createIpv4 v4-wlan0 192.0.0.4 mtu=1472 metric=2049'), w.plumbing.ops.join('\n'));
 
@@ -141,9 +139,7 @@ describe('the daemon on one of two uplinks', () => {
     assert.equal(w.plumbing.ops.filter((o) => o.startsWith('setRoute')).length, 1);
     await w.daemon.stop();
 
-    const e = world({ pref64: '64:ff9b::/96', interface: 'wlan0', 'route-metric': '300' }, twoUplinks());
-    await e.daemon.start();
-    await flush(e.daemon);
+    const e = await started({ pref64: '64:ff9b::/96', interface: 'wlan0', 'route-metric': '300' }, twoUplinks());
     assert.ok(e.plumbing.ops.includes('createIpv4 v4-wlan0 192.0.0.4 mtu=1472 metric=300'));
     e.net.routes6 = [r6(3, 50)];
     e.net.emit({ type: 'route', family: 6, removed: false });
@@ -154,9 +150,7 @@ describe('the daemon on one of two uplinks', () => {
 
   test('its uplink down: the route is withdrawn while paused (IPv4 goes to the other CLAT) and comes back after', async () => {
     const net = twoUplinks();
-    const w = world({ pref64: '64:ff9b::/96', interface: 'eth0' }, net);
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96', interface: 'eth0' }, net);
     assert.ok(w.plumbing.ops.includes('createIpv4 v4-eth0 192.0.0.4 mtu=1472 metric=2048'));
     net.links_[1].up = false;
     net.routes6 = [r6(3, 600)]; // the kernel takes the routes of a link that goes down

@@ -16,6 +16,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   assertPings,
+  kill9,
   leftovers,
   PREFIX,
   running,
@@ -24,7 +25,9 @@ import {
   setUp,
   startClatd,
   startRaSender,
+  startRunning,
   statusOf,
+  stopLeavesNothing,
   withHostAndRouter,
 } from '../helpers/clatd-run.js';
 import { NEED_ROOT, NEED_TCX, type Netns } from '../helpers/netns.js';
@@ -64,8 +67,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       const delay = p.a.exec('cat', '/proc/sys/net/ipv6/neigh/veth-a/proxy_delay').trim();
       assert.notEqual(delay, '0', 'the kernel default (80) before clatd');
       const sock = join(dir, 'c.sock');
-      const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--metrics', '127.0.0.1:9464']);
-      await c.waitFor(running);
+      const c = await startRunning(p.a, ['--pref64', PREFIX, '--control', sock, '--metrics', '127.0.0.1:9464']);
       // Each start-up step is one line, in order.
       const order = ['uplink', 'pref64', 'native-ipv4', 'addresses', 'receive', 'dad', 'ipv4', 'translate'];
       const seen = c.lines.map((l) => String(l.event)).filter((e) => order.includes(e));
@@ -136,8 +138,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
   test('a second clatd on the same uplink (another control socket) refuses; the first keeps working', async () => {
     await withHostAndRouter(async (p, dir) => {
       setUp(p);
-      const first = startClatd(p.a, ['--pref64', PREFIX, '--control', join(dir, 'a.sock'), '--dad', 'off']);
-      await first.waitFor(running);
+      const first = await startRunning(p.a, ['--pref64', PREFIX, '--control', join(dir, 'a.sock'), '--dad', 'off']);
       const second = startClatd(p.a, ['--pref64', PREFIX, '--control', join(dir, 'b.sock'), '--dad', 'off']);
       const ex = await second.exited;
       assert.equal(ex.code, 1);
@@ -147,9 +148,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       );
       // Neither the TUN nor the nftables table of the first was touched.
       assertPings(p.a);
-      first.child.kill('SIGTERM');
-      assert.equal((await first.exited).code, 0);
-      assert.deepEqual(leftovers(p.a), []);
+      await stopLeavesNothing(p.a, first);
     });
   });
 
@@ -157,8 +156,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
     await withHostAndRouter(async (p, dir) => {
       setUp(p);
       const sock = join(dir, 'c.sock');
-      const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--dad', 'off']);
-      await c.waitFor(running);
+      const c = await startRunning(p.a, ['--pref64', PREFIX, '--control', sock, '--dad', 'off']);
       // As `clatd run | head` does once it has its lines: every later log write fails with EPIPE.
       c.child.stderr?.destroy();
       assertPings(p.a);
@@ -174,8 +172,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
   test('the TUN set down, its route deleted, the TUN deleted (from outside): put back each time, IPv4 works again', async () => {
     await withHostAndRouter(async (p, dir) => {
       setUp(p);
-      const c = startClatd(p.a, ['--pref64', PREFIX, '--control', join(dir, 'c.sock'), '--dad', 'off']);
-      await c.waitFor(running);
+      const c = await startRunning(p.a, ['--pref64', PREFIX, '--control', join(dir, 'c.sock'), '--dad', 'off']);
       const status = () => statusOf(p.a, join(dir, 'c.sock'));
       assertKernelPings(p.a, status);
       const restored = (what: RegExp) => (l: Record<string, unknown>) =>
@@ -192,9 +189,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       assert.match(p.a.exec('ip', '-4', 'route', 'show', 'default'), /dev v4-veth-a proto 199 .*metric 2048/);
       // A new TUN, a new ifindex: the fast path is attached to it, not to the one that went.
       assertKernelPings(p.a, status);
-      c.child.kill('SIGTERM');
-      assert.equal((await c.exited).code, 0);
-      assert.deepEqual(leftovers(p.a), []);
+      await stopLeavesNothing(p.a, c);
     });
   });
 
@@ -204,8 +199,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       const sock = join(dir, 'c.sock');
       const args = ['--pref64', PREFIX, '--control', sock, '--dad', 'off'];
       const status = () => statusOf(p.a, sock);
-      const first = startClatd(p.a, args, NO_TCX);
-      await first.waitFor(running);
+      const first = await startRunning(p.a, args, NO_TCX);
       assert.ok(
         first.lines.some((l) => /no tcx links .*classic tc filters/.test(String(l.msg))),
         'clatd said it attaches with classic tc filters',
@@ -219,16 +213,12 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       assertKernelPings(p.a, status, true);
       assert.equal(tcFilters(p.a, 'veth-a', 'ingress').length, 1, 'still one filter on the uplink');
       // Filters outlive a crash; the next start replaces the uplink's rather than adding a second.
-      first.child.kill('SIGKILL');
-      await first.exited;
+      await kill9(first);
       assert.equal(tcFilters(p.a, 'veth-a', 'ingress').length, 1, 'the killed clatd left its uplink filter');
-      const second = startClatd(p.a, args, NO_TCX);
-      await second.waitFor(running);
+      const second = await startRunning(p.a, args, NO_TCX);
       assertKernelPings(p.a, status, true);
       assert.equal(tcFilters(p.a, 'veth-a', 'ingress').length, 1, 'one filter on the uplink after the restart');
-      second.child.kill('SIGTERM');
-      assert.equal((await second.exited).code, 0);
-      assert.deepEqual(leftovers(p.a), []);
+      await stopLeavesNothing(p.a, second);
       assert.deepEqual(tcFilters(p.a, 'veth-a', 'ingress'), [], 'the uplink filter removed on stop');
     });
   });
@@ -236,8 +226,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
   test('nft flush ruleset (a firewall reload) takes the drop table: clatd puts it back and names who did it', async () => {
     await withHostAndRouter(async (p, dir) => {
       setUp(p);
-      const c = startClatd(p.a, ['--pref64', PREFIX, '--control', join(dir, 'c.sock'), '--dad', 'off']);
-      await c.waitFor(running);
+      const c = await startRunning(p.a, ['--pref64', PREFIX, '--control', join(dir, 'c.sock'), '--dad', 'off']);
       const restored = (l: Record<string, unknown>) => l.event === 'change' && l.kind === 'nft-restored';
       assert.ok(!c.lines.some(restored), 'clatd’s own nft runs are not taken for someone else’s');
       p.a.exec('nft', 'flush', 'ruleset');
@@ -248,9 +237,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
         /ip6 daddr 2001:db8:1:.* counter packets \d+ bytes \d+ drop/,
       );
       assertPings(p.a);
-      c.child.kill('SIGTERM');
-      assert.equal((await c.exited).code, 0);
-      assert.deepEqual(leftovers(p.a), []);
+      await stopLeavesNothing(p.a, c);
       assert.equal(c.lines.filter(restored).length, 1, 'its own removal at the stop is not restored');
     });
   });
@@ -259,18 +246,13 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
     await withHostAndRouter(async (p, dir) => {
       setUp(p);
       const sock = join(dir, 'c.sock');
-      const first = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--dad', 'off']);
-      await first.waitFor(running);
-      first.child.kill('SIGKILL');
-      await first.exited;
+      const first = await startRunning(p.a, ['--pref64', PREFIX, '--control', sock, '--dad', 'off']);
+      await kill9(first);
       assert.notDeepEqual(leftovers(p.a), [], 'SIGKILL leaves the nft table at least');
-      const second = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--dad', 'off']);
-      await second.waitFor(running);
+      const second = await startRunning(p.a, ['--pref64', PREFIX, '--control', sock, '--dad', 'off']);
       assert.ok(second.lines.some((l) => l.event === 'recovery' && /nft table inet clatd-veth-a/.test(String(l.msg))));
       assertPings(p.a);
-      second.child.kill('SIGTERM');
-      assert.equal((await second.exited).code, 0);
-      assert.deepEqual(leftovers(p.a), []);
+      await stopLeavesNothing(p.a, second);
     });
   });
 
@@ -293,9 +275,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       assert.equal(st.dad.result, 'blocked');
       assert.equal(st.dad.duplicates[0].address, '2001:db8:1::1');
       assert.equal(st.clat6, null, 'no CLAT while its address is in use');
-      c.child.kill('SIGTERM');
-      assert.equal((await c.exited).code, 0);
-      assert.deepEqual(leftovers(p.a), []);
+      await stopLeavesNothing(p.a, c);
     });
   });
 
@@ -331,8 +311,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
     await withHostAndRouter(async (p, dir) => {
       setUp(p);
       const sock = join(dir, 'c.sock');
-      const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--dad', 'off']);
-      await c.waitFor(running);
+      const c = await startRunning(p.a, ['--pref64', PREFIX, '--control', sock, '--dad', 'off']);
       const change = (kind: string) => c.waitFor((l) => l.event === 'change' && l.kind === kind);
       const status = () => statusOf(p.a, sock);
       const ping = () => assertKernelPings(p.a, status);
@@ -390,9 +369,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       assert.deepEqual(leftovers(p.a), []);
       assert.equal(status().state, 'waiting-uplink');
 
-      c.child.kill('SIGTERM');
-      assert.equal((await c.exited).code, 0);
-      assert.deepEqual(leftovers(p.a), []);
+      await stopLeavesNothing(p.a, c);
     });
   });
 

@@ -127,6 +127,15 @@ async function deleteTunAndWait(ns: Netns, c: Running, sock: string): Promise<vo
   }
 }
 
+/** The `run` folder in `dir` for the control socket, owned by nobody, who can reach it; returns it. */
+function nobodysRunDir(dir: string): string {
+  chmodSync(dir, 0o755);
+  const run = join(dir, 'run');
+  mkdirSync(run);
+  spawnSync('chown', [`${NOBODY}:${NOBODY}`, run]);
+  return run;
+}
+
 /** The whole run: start, credentials, pings, a deleted TUN, SIGTERM, nothing left. */
 async function runAsNobody(
   wrap: (dir: string) => string[],
@@ -137,14 +146,11 @@ async function runAsNobody(
   const hostTun = statSync('/dev/net/tun').mode;
   await withHostAndRouter(async (p, dir) => {
     setUp(p);
-    // nobody must reach the control socket's folder; clatd creates `run` and gives it to the user.
-    chmodSync(dir, 0o755);
     const sock = join(dir, 'run', 'c.sock');
     const args = extraArgs(dir);
-    if (!args.includes('--user')) {
-      mkdirSync(join(dir, 'run'));
-      spawnSync('chown', [`${NOBODY}:${NOBODY}`, join(dir, 'run')]);
-    }
+    // With --user, clatd creates `run` and gives it to the user; nobody must reach it either way.
+    if (args.includes('--user')) chmodSync(dir, 0o755);
+    else nobodysRunDir(dir);
     const delay = p.a.exec('cat', '/proc/sys/net/ipv6/neigh/veth-a/proxy_delay').trim();
     const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, ...args], [], {}, wrap(dir));
     await c.waitFor(running, 20_000);
@@ -215,10 +221,7 @@ describe('clatd as an ordinary user with three capabilities', { skip: SKIP }, ()
   test('address mode 5 (--v6 shared) with the three only: the veth pair and the NAT table made by the ip and nft it runs', async () => {
     await withHostAndRouter(async (p, dir) => {
       setUp(p);
-      chmodSync(dir, 0o755);
-      const run = join(dir, 'run');
-      mkdirSync(run);
-      spawnSync('chown', [`${NOBODY}:${NOBODY}`, run]);
+      const run = nobodysRunDir(dir);
       const sock = join(run, 'c.sock');
       const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock, '--v6', 'shared'], [], {}, [
         ...withOpenTun(dir),
@@ -242,10 +245,7 @@ describe('clatd as an ordinary user with three capabilities', { skip: SKIP }, ()
   test("killed (-9), then `clatd cleanup` as the same user with the same capabilities (the unit's ExecStopPost=) gives everything back", async () => {
     await withHostAndRouter(async (p, dir) => {
       setUp(p);
-      chmodSync(dir, 0o755);
-      const run = join(dir, 'run');
-      mkdirSync(run);
-      spawnSync('chown', [`${NOBODY}:${NOBODY}`, run]);
+      const run = nobodysRunDir(dir);
       const sock = join(run, 'c.sock');
       const delay = p.a.exec('cat', '/proc/sys/net/ipv6/neigh/veth-a/proxy_delay').trim();
       const c = startClatd(p.a, ['--pref64', PREFIX, '--control', sock], [], {}, [

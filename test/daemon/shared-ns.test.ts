@@ -16,6 +16,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   assertPings,
+  assertUdpEcho,
+  kill9,
   type LogLine,
   leftovers,
   PREFIX,
@@ -24,7 +26,9 @@ import {
   said,
   setUp,
   startClatd,
+  startRunning,
   statusOf,
+  stopLeavesNothing,
   withHostAndRouter,
 } from '../helpers/clatd-run.js';
 import { NEED_ROOT, type Netns } from '../helpers/netns.js';
@@ -90,28 +94,12 @@ describe('address mode 5 in namespaces', { skip: NEED_ROOT }, () => {
       try {
         const sock = join(dir, 'c.sock');
         const args = ['--pref64', PREFIX, '--control', sock, '--v6', 'shared', '--shared-prefix', SHARED_PREFIX];
-        const c = startClatd(p.a, args);
-        await c.waitFor(running);
+        const c = await startRunning(p.a, args);
         assertPings(p.a);
 
         // The host's own IPv6 from the same address, all along the CLAT's traffic.
         const ping6 = exitOf(p.a.spawn('ping', ['-6', '-c', '15', '-i', '0.2', '-W', '2', '2001:db8:1::1']));
-        const udpEcho = p.b.spawn(
-          'python3',
-          [
-            '-c',
-            `import socket;s=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM);s.bind(("${SERVER6}",7));s.settimeout(10);d,a=s.recvfrom(99);s.sendto(d,a)`,
-          ],
-          { stdio: 'ignore' },
-        );
-        await new Promise((r) => setTimeout(r, 300));
-        const udp = p.a.tryExec(
-          'python3',
-          '-c',
-          'import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(5);s.sendto(b"clat",("192.0.2.1",7));print(s.recv(99).decode())',
-        );
-        udpEcho.kill();
-        assert.equal(udp.stdout.trim(), 'clat', udp.stderr);
+        await assertUdpEcho(p);
         // HTTP over IPv4 through the CLAT and over IPv6 from the host, at the same time.
         const curl = (url: string) =>
           exitOf(p.a.spawn('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', '-m', '20', url]));
@@ -143,16 +131,12 @@ describe('address mode 5 in namespaces', { skip: NEED_ROOT }, () => {
         await c.waitFor((l) => l.event === 'change' && l.kind === 'nft-restored', 40_000);
         assert.match(p.a.exec('nft', 'list', 'table', 'ip6', 'clatd-veth-a'), /masquerade/);
         assertPings(p.a);
-        c.child.kill('SIGTERM');
-        assert.equal((await c.exited).code, 0, said(c.lines));
-        assert.deepEqual(leftovers(p.a), []);
+        await stopLeavesNothing(p.a, c);
         assert.deepEqual(hostState(p.a), before);
 
         // kill -9 leaves the pair and the tables: `clatd cleanup` removes them.
-        const j = startClatd(p.a, args);
-        await j.waitFor(running);
-        j.child.kill('SIGKILL');
-        await j.exited;
+        const j = await startRunning(p.a, args);
+        await kill9(j);
         assert.match(p.a.exec('ip', '-o', 'link'), /x6-veth-a/, 'a killed clatd cannot remove its pair');
         const cleaned = p.a.exec('node', CLI, 'cleanup', '--interface', 'veth-a', '--control', sock);
         assert.match(cleaned, /veth pair x6-veth-a/);
@@ -160,21 +144,16 @@ describe('address mode 5 in namespaces', { skip: NEED_ROOT }, () => {
         assert.deepEqual(hostState(p.a), before);
 
         // Or the next start removes them, and SIGTERM then leaves nothing.
-        const k = startClatd(p.a, args);
-        await k.waitFor(running);
-        k.child.kill('SIGKILL');
-        await k.exited;
+        const k = await startRunning(p.a, args);
+        await kill9(k);
         assert.match(p.a.exec('ip', '-o', 'link'), /x6-veth-a/, 'a killed clatd cannot remove its pair');
-        const n = startClatd(p.a, args);
-        await n.waitFor(running);
+        const n = await startRunning(p.a, args);
         assert.ok(
           n.lines.some((l) => l.event === 'recovery' && /veth pair x6-veth-a/.test(String(l.msg))),
           said(n.lines),
         );
         assertPings(p.a);
-        n.child.kill('SIGTERM');
-        assert.equal((await n.exited).code, 0, said(n.lines));
-        assert.deepEqual(leftovers(p.a), []);
+        await stopLeavesNothing(p.a, n);
         assert.deepEqual(hostState(p.a), before);
       } finally {
         http.kill();

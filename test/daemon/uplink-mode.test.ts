@@ -21,7 +21,7 @@ import {
   UplinkModes,
 } from '../../src/daemon/uplink-mode.js';
 import { UsageError } from '../../src/options/args.js';
-import { FakeDns64, FakeIdentity, FakeNet, flush, world } from './fakes.js';
+import { FakeDns64, FakeIdentity, FakeNet, flush, started, world } from './fakes.js';
 
 const SLAAC = { address: '2001:db8:1::10', prefixLen: 64 };
 const LEASE = { address: '2001:db8:1::a5', prefixLen: 128 };
@@ -331,9 +331,7 @@ describe('bad input', () => {
 
 describe('the daemon in each address mode (fakes)', () => {
   test('mode 1 on a SLAAC host: anycast, the status says so', async () => {
-    const w = world({ pref64: '64:ff9b::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' });
     assert.equal(w.daemon.state, 'running');
     assert.deepEqual(w.plumbing.announced, ['anycast']);
     const st = w.daemon.status();
@@ -346,9 +344,7 @@ describe('the daemon in each address mode (fakes)', () => {
   });
 
   test('mode 2 on a host with only a /128 lease: respond, with why not 1, in log, status and status text', async () => {
-    const w = world({ pref64: '64:ff9b::/96' }, leaseOnly());
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' }, leaseOnly());
     assert.equal(w.daemon.state, 'running');
     assert.deepEqual(w.plumbing.announced, ['respond'], 'never tries the anycast join the kernel would refuse');
     const st = w.daemon.status();
@@ -393,9 +389,7 @@ describe('the daemon in each address mode (fakes)', () => {
   });
 
   test('mode 3: drawn in the routed prefix, nothing announced, DAD skipped with the reason', async () => {
-    const w = world({ pref64: '64:ff9b::/96', 'v6-prefix': '2001:db8:99::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96', 'v6-prefix': '2001:db8:99::/96' });
     assert.equal(w.daemon.state, 'running');
     assert.deepEqual(w.plumbing.announced, ['none']);
     assert.deepEqual(w.dad.probed, [], 'no DAD probe');
@@ -412,9 +406,7 @@ describe('the daemon in each address mode (fakes)', () => {
 
   test('mode 4: the /128 lease is taken off, served, and given back on stop', async () => {
     const net = leaseOnly();
-    const w = world({ pref64: '64:ff9b::/96', v6: '2001:db8:1::a5' }, net);
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96', v6: '2001:db8:1::a5' }, net);
     assert.equal(w.daemon.state, 'running');
     assert.ok(!net.addrs.some((a) => a.address === '2001:db8:1::a5'), 'taken off the uplink');
     assert.ok(
@@ -448,9 +440,7 @@ describe('the daemon in each address mode (fakes)', () => {
   test('mode 4 inside a SLAAC /64: anycast', async () => {
     const net = FakeNet.typical();
     net.addrs.push({ ifindex: 2, family: 6, address: '2001:db8:1::a5', prefixLen: 128, scope: 'global' });
-    const w = world({ pref64: '64:ff9b::/96', v6: '2001:db8:1::a5' }, net);
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96', v6: '2001:db8:1::a5' }, net);
     assert.deepEqual(w.plumbing.announced, ['anycast']);
     assert.equal(w.plumbing.taken.size, 1);
     await w.daemon.stop();
@@ -458,9 +448,7 @@ describe('the daemon in each address mode (fakes)', () => {
   });
 
   test('--v6 outside every prefix: waits with the reason in status, logged once, builds nothing', async () => {
-    const w = world({ pref64: '64:ff9b::/96', v6: '2001:db8:77::1' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96', v6: '2001:db8:77::1' });
     for (let i = 0; i < 3; i++) {
       w.net.emit({ type: 'route', family: 6, removed: false });
       await flush(w.daemon);
@@ -474,9 +462,7 @@ describe('the daemon in each address mode (fakes)', () => {
   });
 
   test('mode 5 with --v6 shared: the private address, announce shared, DAD skipped, status says mode 5', async () => {
-    const w = world({ pref64: '64:ff9b::/96', v6: 'shared' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96', v6: 'shared' });
     assert.equal(w.daemon.state, 'running');
     assert.deepEqual(w.plumbing.announced, ['shared']);
     const st = w.daemon.status();
@@ -496,9 +482,7 @@ describe('the daemon in each address mode (fakes)', () => {
       [leaseOnly, ['respond', 'shared']],
       [FakeNet.typical, ['anycast']],
     ] as const) {
-      const w = world({ pref64: '64:ff9b::/96' }, net());
-      await w.daemon.start();
-      await flush(w.daemon);
+      const w = await started({ pref64: '64:ff9b::/96' }, net());
       const dp = w.plumbing.dp;
       assert.ok(dp);
       dp.packets64 = 0;
@@ -532,9 +516,7 @@ describe('the daemon in each address mode (fakes)', () => {
   });
 
   test('mode 5: a new host address (a privacy address) keeps the CLAT address; status names the new one', async () => {
-    const w = world({ pref64: '64:ff9b::/96', v6: 'shared' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96', v6: 'shared' });
     const clat6 = w.daemon.status().clat6;
     w.net.addrs.unshift({ ifindex: 2, family: 6, address: '2001:db8:1::7e3', prefixLen: 64, scope: 'global' });
     w.net.emit({ type: 'addr', ifindex: 2, family: 6, removed: false });
@@ -550,9 +532,7 @@ describe('the daemon in each address mode (fakes)', () => {
   test('mode 5 with no global address yet: waits with the reason in status, builds nothing', async () => {
     const net = FakeNet.typical();
     net.addrs = net.addrs.filter((a) => !(a.family === 6 && a.scope === 'global'));
-    const w = world({ pref64: '64:ff9b::/96', v6: 'shared' }, net);
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96', v6: 'shared' }, net);
     assert.notEqual(w.daemon.state, 'running');
     assert.match(w.daemon.status().reason ?? '', /no (global IPv6 address|usable source address)/);
     assert.equal(w.plumbing.live.size, 0);
@@ -561,9 +541,7 @@ describe('the daemon in each address mode (fakes)', () => {
   });
 
   test('reload from mode 1 to mode 3 and back: new sides, the address moves', async () => {
-    const w = world({ pref64: '64:ff9b::/96' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96' });
     w.daemon.reload(resolveConfig({ pref64: '64:ff9b::/96', 'v6-prefix': '2001:db8:99::/64' }));
     await flush(w.daemon);
     assert.equal(w.daemon.status().uplinkMode?.mode, 3);
@@ -598,9 +576,7 @@ describe('discover gives the same answer as run', () => {
       const d = await discover(resolveConfig({ pref64: '64:ff9b::/96', ...flags }), deps(net()), 0);
       assert.equal(d.uplinkMode?.mode, mode);
       assert.match(d.verdict, new RegExp(`^translate: .*address mode ${mode}$`));
-      const w = world({ pref64: '64:ff9b::/96', ...flags }, net());
-      await w.daemon.start();
-      await flush(w.daemon);
+      const w = await started({ pref64: '64:ff9b::/96', ...flags }, net());
       assert.deepEqual(w.daemon.status().uplinkMode, d.uplinkMode);
       await w.daemon.stop();
     });

@@ -12,14 +12,21 @@
  * SIGTERM, and kill -9 followed by a new start, leave nothing, as seen from outside.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { formatIPv6, parseIPv6 } from '../../src/core/addr/ipv6.js';
 import { parsePrefix6 } from '../../src/core/addr/prefix.js';
 import { inLanBlock } from '../../src/daemon/lan-map.js';
-import { ADDR, type Capture, type Lab, run, sleep, summarize, waitFor } from '../../src/lab/index.js';
-import { clatdSuite, pingStats } from './helpers.js';
+import type { StatusSnapshot } from '../../src/daemon/status.js';
+import { ADDR, type Capture, type Lab, type Proc, run, summarize, waitFor } from '../../src/lab/index.js';
+import {
+  clatdSuite,
+  lanKill9Leftovers,
+  lanLeftovers,
+  lanServed,
+  lanSigtermLeavesNothing,
+  pingStats,
+  traceroute,
+} from './helpers.js';
 
 const PREFIX = '2001:db8:100::/64';
 const SECOND = '203.0.113.20';
@@ -30,33 +37,9 @@ const ARGS = [...BASE, ...EXTRA];
 /** A LAN device's address toward the PLAT: its IPv4 address in the prefix's last 32 bits. */
 const mapped = (v4: string) => `2001:db8:100::${v4}`;
 
-async function leftovers(lab: Lab): Promise<string[]> {
-  const h = lab.names.host;
-  const out: string[] = [];
-  const tables = await lab.exec(h, ['nft', 'list', 'tables'], { allowFail: true });
-  for (const l of tables.stdout.split('\n')) if (l.includes('clatd')) out.push(l.trim());
-  for (const key of ['net.ipv4.conf.lan0.forwarding', 'net.ipv4.conf.all.forwarding', 'net.ipv4.ip_forward']) {
-    const v = (await lab.exec(h, ['sysctl', '-n', key], { allowFail: true })).stdout.trim();
-    if (v !== '0') out.push(`${key} = ${v}`);
-  }
-  const link = await lab.exec(h, ['ip', 'link', 'show', 'v4-eth0'], { allowFail: true });
-  if (link.code === 0) out.push('link v4-eth0');
-  for (const f of ['eth0:lan.host-settings.json', 'eth0.host-settings.json'])
-    if (existsSync(join(lab.dir, 'run-clatd', f))) out.push(`record ${f}`);
-  return out;
-}
-
-async function served(lab: Lab, clatd: Parameters<Lab['clatdStatus']>[0]): Promise<void> {
-  const ok = await waitFor(
-    async () => {
-      const s = await lab.clatdStatus(clatd);
-      return s?.state === 'running' && s.lan?.serving === true && (s.lan.mapped?.length ?? 0) > 0;
-    },
-    20_000,
-    200,
-  );
-  assert.ok(ok, `clatd does not serve the LAN:\n${clatd.output().trim().split('\n').slice(-15).join('\n')}`);
-}
+/** Served in stateless mode: the LAN's mapping is in place too. */
+const mappedToo = (s: StatusSnapshot) => (s.lan?.mapped?.length ?? 0) > 0;
+const served = (lab: Lab, clatd: Proc) => lanServed(lab, clatd, mappedToo);
 
 /** The IPv6 sources inside the prefix of the frames captured on the router's bridge (Ethernet). */
 function sourcesInPrefix(c: Capture): Set<string> {
@@ -192,19 +175,13 @@ describe('clatd in the lab: router mode, stateless (each LAN device its own IPv6
     const r = suite.ready(t);
     if (!r) return;
     assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    const tr = await r.lab.exec(r.lab.lan.ns, ['traceroute', '-n', '-q', '1', '-w', '1', '-m', '8', ADDR.server], {
-      allowFail: true,
-    });
-    const hops = tr.stdout
-      .split('\n')
-      .slice(1)
-      .map((l) => /^\s*\d+\s+(\S+)/.exec(l)?.[1] ?? '');
-    assert.equal(hops[0], r.lab.lan.gateway, tr.stdout);
+    const { hops, out } = await traceroute(r.lab, r.lab.lan.ns);
+    assert.equal(hops[0], r.lab.lan.gateway, out);
     // The router's Time Exceeded comes from an IPv6 address outside the NAT64 prefix: clatd gives it
     // its own IPv4 source, 192.0.0.8 (RFC 7335), as for the host's own traffic.
-    assert.ok(hops.includes('192.0.0.8'), `no hop shown as 192.0.0.8:\n${tr.stdout}`);
-    assert.ok(hops.includes(ADDR.taygaV4), `no hop shown as TAYGA's ${ADDR.taygaV4}:\n${tr.stdout}`);
-    assert.equal(hops.filter(Boolean).at(-1), ADDR.server, tr.stdout);
+    assert.ok(hops.includes('192.0.0.8'), `no hop shown as 192.0.0.8:\n${out}`);
+    assert.ok(hops.includes(ADDR.taygaV4), `no hop shown as TAYGA's ${ADDR.taygaV4}:\n${out}`);
+    assert.equal(hops.filter(Boolean).at(-1), ADDR.server, out);
   });
 
   test("the PLAT's side sees one IPv6 source per LAN device: its IPv4 address inside the prefix", async (t) => {
@@ -223,24 +200,14 @@ describe('clatd in the lab: router mode, stateless (each LAN device its own IPv6
   test('SIGTERM: nothing left (nft tables, forwarding, TUN, records), seen from outside', async (t) => {
     const r = suite.ready(t);
     if (!r) return;
-    r.clatd.child.kill('SIGTERM');
-    const ex = await Promise.race([r.clatd.exited, sleep(5000).then(() => null)]);
-    assert.ok(ex, 'clatd did not exit within 5 s of SIGTERM');
-    assert.equal(ex.code, 0, r.clatd.output().slice(-800));
-    assert.deepEqual(await leftovers(r.lab), []);
+    await lanSigtermLeavesNothing(r.lab, r.clatd);
   });
 
   test('kill -9: the next start gives everything back and serves again; then SIGTERM leaves nothing', async (t) => {
     const r = suite.ready(t, { exitedOk: true });
     if (!r) return;
     const { lab } = r;
-    const first = await lab.startClatdAndWait(ARGS);
-    assert.ok(first.up, first.why);
-    await served(lab, first.proc);
-    await waitFor(async () => (await leftovers(lab)).length >= 3, 5000, 200);
-    first.proc.child.kill('SIGKILL');
-    await first.proc.exited;
-    const left = await leftovers(lab);
+    const left = await lanKill9Leftovers(lab, ARGS, mappedToo);
     assert.ok(
       left.some((l) => l.includes('clatd-eth0/lan')),
       `no LAN table after kill -9: ${left.join('; ')}`,
@@ -257,6 +224,6 @@ describe('clatd in the lab: router mode, stateless (each LAN device its own IPv6
     } finally {
       await second.proc.stop('SIGTERM', 3000);
     }
-    assert.deepEqual(await leftovers(lab), []);
+    assert.deepEqual(await lanLeftovers(lab), []);
   });
 });

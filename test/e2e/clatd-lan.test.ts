@@ -8,31 +8,21 @@
  * leave nothing (nft tables, forwarding settings, the record) as seen from outside.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, type TestContext, test } from 'node:test';
 import type { StatusSnapshot } from '../../src/daemon/status.js';
 import { ADDR, CLI_PATH, type Lab, sleep, summarize, waitFor } from '../../src/lab/index.js';
-import { clatdSuite, pingStats } from './helpers.js';
+import {
+  clatdSuite,
+  lanKill9Leftovers,
+  lanLeftovers,
+  lanServed,
+  lanSigtermLeavesNothing,
+  pingStats,
+  traceroute,
+} from './helpers.js';
 
 const ARGS = ['--interface', 'eth0', '--lan', 'lan0'];
-
-/** What router mode may leave in the host namespace: clatd's nft tables and IPv4 forwarding. */
-async function leftovers(lab: Lab): Promise<string[]> {
-  const h = lab.names.host;
-  const out: string[] = [];
-  const tables = await lab.exec(h, ['nft', 'list', 'tables'], { allowFail: true });
-  for (const l of tables.stdout.split('\n')) if (l.includes('clatd')) out.push(l.trim());
-  for (const key of ['net.ipv4.conf.lan0.forwarding', 'net.ipv4.conf.all.forwarding', 'net.ipv4.ip_forward']) {
-    const v = (await lab.exec(h, ['sysctl', '-n', key], { allowFail: true })).stdout.trim();
-    if (v !== '0') out.push(`${key} = ${v}`);
-  }
-  const link = await lab.exec(h, ['ip', 'link', 'show', 'v4-eth0'], { allowFail: true });
-  if (link.code === 0) out.push('link v4-eth0');
-  for (const f of ['eth0:lan.host-settings.json', 'eth0.host-settings.json'])
-    if (existsSync(join(lab.dir, 'run-clatd', f))) out.push(`record ${f}`);
-  return out;
-}
 
 async function lanStatus(lab: Lab, clatd: Parameters<Lab['clatdStatus']>[0]): Promise<StatusSnapshot> {
   const s = await lab.clatdStatus(clatd);
@@ -41,28 +31,20 @@ async function lanStatus(lab: Lab, clatd: Parameters<Lab['clatdStatus']>[0]): Pr
   return s;
 }
 
-/**
- * Waits until clatd runs and serves the LAN (startClatdAndWait gives up waiting for the state after
- * 5 s, which a loaded machine's DAD and worker warm-up can take); fails with clatd's words if not.
- */
-async function served(lab: Lab, clatd: Parameters<Lab['clatdStatus']>[0]): Promise<void> {
-  const ok = await waitFor(
-    async () => {
-      const s = await lab.clatdStatus(clatd);
-      return s?.state === 'running' && s.lan?.serving === true;
-    },
-    20_000,
-    200,
-  );
-  assert.ok(ok, `clatd does not serve the LAN:\n${clatd.output().trim().split('\n').slice(-15).join('\n')}`);
-}
-
 describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   let before: string[] = [];
   const suite = clatdSuite({ lan: true }, ARGS, async (lab) => {
-    before = await leftovers(lab);
+    before = await lanLeftovers(lab);
     return undefined;
   });
+
+  /** The lab, clatd and the lab's LAN (null after a skip); fails when the lab was built without it. */
+  const lanReady = (t: TestContext, o?: { exitedOk?: boolean }) => {
+    const r = suite.ready(t, o);
+    if (!r) return null;
+    assert.ok(r.lab.lan, 'the lab was built without its LAN');
+    return { ...r, lan: r.lab.lan };
+  };
 
   test('the LAN client got its address by DHCPv4; forwarding was off before clatd', (t) => {
     const r = suite.ready(t);
@@ -72,23 +54,19 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   });
 
   test('ping from the LAN client reaches the IPv4-only server', async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    await served(r.lab, r.clatd);
-    const p = await r.lab.exec(r.lab.lan.ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', ADDR.server], {
+    await lanServed(r.lab, r.clatd);
+    const p = await r.lab.exec(r.lan.ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', ADDR.server], {
       allowFail: true,
     });
     assert.equal(pingStats(p.stdout).received, 3, p.stdout + p.stderr);
   });
 
   test('4 MiB down and up, byte for byte; the LAN counters move', async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    const { lab, clatd } = r;
-    const lan = lab.lan;
-    assert.ok(lan);
+    const { lab, clatd, lan } = r;
     const s1 = await lanStatus(lab, clatd);
     const h = await lab.probe(lan.ns, ['http', `http://${ADDR.server}/blob.bin`]);
     assert.equal(h.bytes, lab.blobBytes, JSON.stringify(h));
@@ -118,16 +96,15 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   });
 
   test('the kernel fast path translates the LAN traffic (it sees the masqueraded packets on the TUN)', async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
     const { lab, clatd } = r;
     const s1 = await lanStatus(lab, clatd);
     if (!/^in use/.test(s1.offload ?? '')) {
       t.skip(`the kernel fast path is not in use here: ${s1.offload}`);
       return;
     }
-    const h = await lab.probe(r.lab.lan.ns, ['http', `http://${ADDR.server}/blob.bin`]);
+    const h = await lab.probe(r.lan.ns, ['http', `http://${ADDR.server}/blob.bin`]);
     assert.equal(h.sha256, lab.blobSha256, JSON.stringify(h));
     const a = summarize(s1);
     const b = summarize(await lanStatus(lab, clatd));
@@ -138,30 +115,22 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   });
 
   test('UDP echo comes back whole', async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
     for (const size of [1, 512, 1400]) {
-      const u = await r.lab.probe(r.lab.lan.ns, ['udp', ADDR.server, String(ADDR.udpEchoPort), String(size)]);
+      const u = await r.lab.probe(r.lan.ns, ['udp', ADDR.server, String(ADDR.udpEchoPort), String(size)]);
       assert.equal(u.same, true, `${size} bytes: ${JSON.stringify(u)}`);
     }
   });
 
   test('traceroute shows the path: the host, the IPv6 router as 192.0.0.8, TAYGA, the server', async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    const tr = await r.lab.exec(r.lab.lan.ns, ['traceroute', '-n', '-q', '1', '-w', '1', '-m', '8', ADDR.server], {
-      allowFail: true,
-    });
-    const hops = tr.stdout
-      .split('\n')
-      .slice(1)
-      .map((l) => /^\s*\d+\s+(\S+)/.exec(l)?.[1] ?? '');
-    assert.equal(hops[0], r.lab.lan.gateway, tr.stdout);
-    assert.ok(hops.includes('192.0.0.8'), `no hop shown as 192.0.0.8:\n${tr.stdout}`);
-    assert.ok(hops.includes(ADDR.taygaV4), `no hop shown as TAYGA's ${ADDR.taygaV4}:\n${tr.stdout}`);
-    assert.equal(hops.filter(Boolean).at(-1), ADDR.server, tr.stdout);
+    const { hops, out } = await traceroute(r.lab, r.lan.ns);
+    assert.equal(hops[0], r.lan.gateway, out);
+    assert.ok(hops.includes('192.0.0.8'), `no hop shown as 192.0.0.8:\n${out}`);
+    assert.ok(hops.includes(ADDR.taygaV4), `no hop shown as TAYGA's ${ADDR.taygaV4}:\n${out}`);
+    assert.equal(hops.filter(Boolean).at(-1), ADDR.server, out);
   });
 
   test('IPv4 forwarding only where needed: lan0 and the TUN on, all and ip_forward off', async (t) => {
@@ -177,12 +146,9 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   });
 
   test('a source outside the LAN subnet: dropped, counted, said once with the fix; passes once lan0 holds it', async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    const { lab, clatd } = r;
-    const lan = lab.lan;
-    assert.ok(lan);
+    const { lab, clatd, lan } = r;
     const odd = '192.0.2.200';
     await lab.exec(lan.ns, ['ip', 'addr', 'add', `${odd}/32`, 'dev', 'eth0']);
     const ping = () =>
@@ -204,12 +170,9 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   });
 
   test('lan0 down and up: status says so, and traffic flows again without a restart', async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    const { lab, clatd } = r;
-    const lan = lab.lan;
-    assert.ok(lan);
+    const { lab, clatd, lan } = r;
     await lab.exec(lab.names.host, ['ip', 'link', 'set', lan.hostIface, 'down']);
     const down = await waitFor(
       async () => /down/.test((await lanStatus(lab, clatd)).lan?.interfaces[0].problem ?? ''),
@@ -231,13 +194,10 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   });
 
   test('the uplink down: paused, the LAN cut off (forwarding given back, rejected if the host forwards itself), then served again', async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    const { lab, clatd } = r;
-    const lan = lab.lan;
-    assert.ok(lan);
-    await served(lab, clatd);
+    const { lab, clatd, lan } = r;
+    await lanServed(lab, clatd);
     const h = lab.names.host;
     const fwd = async () => (await lab.exec(h, ['sysctl', '-n', 'net.ipv4.conf.lan0.forwarding'])).stdout.trim();
     const ping = () => lab.exec(lan.ns, ['ping', '-c', '2', '-i', '0.2', '-W', '1', ADDR.server], { allowFail: true });
@@ -279,20 +239,17 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
       await lab.exec(h, ['ip', 'link', 'del', 'leak0'], { allowFail: true });
       await lab.exec(h, ['ip', 'link', 'set', lab.iface.host, 'up']);
     }
-    await served(lab, clatd);
+    await lanServed(lab, clatd);
     const back = await waitFor(async () => pingStats((await ping()).stdout).received === 2, 15_000, 500);
     assert.ok(back, 'the LAN was not served again after the uplink came back');
     assert.equal(await fwd(), '1');
   });
 
   test('TCP MSS clamped to the CLAT MTU - 40 both ways: the server and the LAN client see 1432', async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    const { lab, clatd } = r;
-    const lan = lab.lan;
-    assert.ok(lan);
-    await served(lab, clatd);
+    const { lab, clatd, lan } = r;
+    await lanServed(lab, clatd);
     const mss = String((await lanStatus(lab, clatd)).lan?.mss);
     const atServer = await lab.capture(lab.names.internet, 'eth0', 'tcp port 80 and tcp[tcpflags] & tcp-syn != 0');
     const atClient = await lab.capture(lan.ns, 'eth0', 'tcp port 80 and tcp[tcpflags] & tcp-syn != 0');
@@ -311,13 +268,10 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   });
 
   test("the host's default-drop FORWARD policy still applies; the README's two rules let the LAN through", async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    const { lab, clatd } = r;
-    const lan = lab.lan;
-    assert.ok(lan);
-    await served(lab, clatd);
+    const { lab, clatd, lan } = r;
+    await lanServed(lab, clatd);
     const ping = async () =>
       pingStats(
         (await lab.exec(lan.ns, ['ping', '-c', '2', '-i', '0.2', '-W', '1', ADDR.server], { allowFail: true })).stdout,
@@ -340,13 +294,10 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   });
 
   test('`nft flush ruleset` (a firewall reload): the LAN table is put back and the LAN works again', async (t) => {
-    const r = suite.ready(t);
+    const r = lanReady(t);
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    const { lab, clatd } = r;
-    const lan = lab.lan;
-    assert.ok(lan);
-    await served(lab, clatd);
+    const { lab, clatd, lan } = r;
+    await lanServed(lab, clatd);
     await lab.exec(lab.names.host, ['nft', 'flush', 'ruleset']);
     const back = await waitFor(
       async () => (await lab.exec(lab.names.host, ['nft', 'list', 'tables'])).stdout.includes('clatd-eth0/lan'),
@@ -362,28 +313,15 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
   test('SIGTERM: nothing left (nft tables, forwarding, TUN, records), seen from outside', async (t) => {
     const r = suite.ready(t);
     if (!r) return;
-    r.clatd.child.kill('SIGTERM');
-    const ex = await Promise.race([r.clatd.exited, sleep(5000).then(() => null)]);
-    assert.ok(ex, 'clatd did not exit within 5 s of SIGTERM');
-    assert.equal(ex.code, 0, r.clatd.output().slice(-800));
-    assert.deepEqual(await leftovers(r.lab), []);
+    await lanSigtermLeavesNothing(r.lab, r.clatd);
     assert.match(r.clatd.output(), /LAN no longer served \(clatd stops\); .*lan0 back to 0/);
   });
 
   test('kill -9: the next start gives everything back and serves again; then SIGTERM leaves nothing', async (t) => {
-    const r = suite.ready(t, { exitedOk: true });
+    const r = lanReady(t, { exitedOk: true });
     if (!r) return;
-    assert.ok(r.lab.lan, 'the lab was built without its LAN');
-    const { lab } = r;
-    const lan = lab.lan;
-    assert.ok(lan);
-    const first = await lab.startClatdAndWait(ARGS);
-    assert.ok(first.up, first.why);
-    await served(lab, first.proc);
-    await waitFor(async () => (await leftovers(lab)).length >= 3, 5000, 200);
-    first.proc.child.kill('SIGKILL');
-    await first.proc.exited;
-    const left = await leftovers(lab);
+    const { lab, lan } = r;
+    const left = await lanKill9Leftovers(lab, ARGS);
     assert.ok(
       left.some((l) => l.includes('clatd-eth0/lan')),
       `no LAN table after kill -9: ${left.join('; ')}`,
@@ -392,27 +330,21 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
     const second = await lab.startClatdAndWait(ARGS);
     try {
       assert.ok(second.up, second.why);
-      await served(lab, second.proc);
+      await lanServed(lab, second.proc);
       assert.match(second.proc.output(), /removed leftover of an earlier clatd: .*lan0 back to 0/);
       const p = await lab.exec(lan.ns, ['ping', '-c', '2', '-i', '0.2', '-W', '2', ADDR.server], { allowFail: true });
       assert.equal(pingStats(p.stdout).received, 2, p.stdout);
     } finally {
       await second.proc.stop('SIGTERM', 3000);
     }
-    assert.deepEqual(await leftovers(lab), []);
+    assert.deepEqual(await lanLeftovers(lab), []);
   });
 
   test('kill -9, then `clatd cleanup` gives everything back', async (t) => {
     const r = suite.ready(t, { exitedOk: true });
     if (!r) return;
     const { lab } = r;
-    const first = await lab.startClatdAndWait(ARGS);
-    assert.ok(first.up, first.why);
-    await served(lab, first.proc);
-    await waitFor(async () => (await leftovers(lab)).length >= 3, 5000, 200);
-    first.proc.child.kill('SIGKILL');
-    await first.proc.exited;
-    assert.ok((await leftovers(lab)).length > 0);
+    assert.ok((await lanKill9Leftovers(lab, ARGS)).length > 0);
     // clatd ran with /run/clatd bound to the lab's folder: the record is there.
     const cleanup = await lab.exec(
       lab.names.host,
@@ -429,6 +361,6 @@ describe('clatd in the lab: router mode (NAT44) for an IPv4-only LAN', () => {
     );
     assert.equal(cleanup.code, 0, cleanup.stdout + cleanup.stderr);
     assert.match(cleanup.stdout, /removed: nft table inet clatd-eth0\/lan/);
-    assert.deepEqual(await leftovers(lab), []);
+    assert.deepEqual(await lanLeftovers(lab), []);
   });
 });

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ADDR, summarize } from '../../src/lab/index.js';
-import { clatdSuite, nat64, pingStats } from './helpers.js';
+import { clatdSuite, nat64, pingStats, traceroute } from './helpers.js';
 import { badIPv4, badIPv6, ether6 } from './packets.js';
 
 describe('clatd in the lab: IPv4 traffic', () => {
@@ -59,18 +59,12 @@ describe('clatd in the lab: IPv4 traffic', () => {
   test('traceroute shows the IPv6 routers, the untranslatable one as 192.0.0.8', async (t) => {
     const r = suite.ready(t);
     if (!r) return;
-    const tr = await r.lab.exec(r.lab.names.host, ['traceroute', '-n', '-q', '1', '-w', '1', '-m', '8', ADDR.server], {
-      allowFail: true,
-    });
-    const hops = tr.stdout
-      .split('\n')
-      .slice(1)
-      .map((l) => /^\s*\d+\s+(\S+)/.exec(l)?.[1] ?? '');
+    const { hops, out } = await traceroute(r.lab, r.lab.names.host);
     // The router's own IPv6 address is outside the NAT64 prefix: RFC 7915 §5.2 / RFC 6791.
-    assert.ok(hops.includes('192.0.0.8'), `no hop shown as 192.0.0.8:\n${tr.stdout}`);
+    assert.ok(hops.includes('192.0.0.8'), `no hop shown as 192.0.0.8:\n${out}`);
     // TAYGA's IPv4 address (reached as PREF64 + 192.0.2.1) translates back to itself.
-    assert.ok(hops.includes(ADDR.taygaV4), `no hop shown as TAYGA's ${ADDR.taygaV4}:\n${tr.stdout}`);
-    assert.equal(hops.filter(Boolean).at(-1), ADDR.server, tr.stdout);
+    assert.ok(hops.includes(ADDR.taygaV4), `no hop shown as TAYGA's ${ADDR.taygaV4}:\n${out}`);
+    assert.equal(hops.filter(Boolean).at(-1), ADDR.server, out);
   });
 
   test('malformed packets on both sides are dropped and counted, and traffic keeps flowing', async (t) => {

@@ -5,7 +5,19 @@
  * daemon that does not work: every test of the file fails with clatd's own words.
  */
 import assert from 'node:assert/strict';
-import { type Capture, ensureDeps, Lab, type LabOptions, type Proc, sleep } from '../../src/lab/index.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { StatusSnapshot } from '../../src/daemon/status.js';
+import {
+  ADDR,
+  type Capture,
+  ensureDeps,
+  Lab,
+  type LabOptions,
+  type Proc,
+  sleep,
+  waitFor,
+} from '../../src/lab/index.js';
 import { NEED_ROOT } from '../helpers/netns.js';
 import { after, before, type TestContext } from '../helpers/suite.js';
 
@@ -115,4 +127,81 @@ export function nat64(lab: Lab, v4: string): string {
 export function pingStats(out: string): { sent: number; received: number } {
   const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
   return m ? { sent: Number(m[1]), received: Number(m[2]) } : { sent: 0, received: 0 };
+}
+
+/** traceroute -n from `ns` to the IPv4-only server: each hop's address in order ('' for a silent hop). */
+export async function traceroute(lab: Lab, ns: string): Promise<{ hops: string[]; out: string }> {
+  const tr = await lab.exec(ns, ['traceroute', '-n', '-q', '1', '-w', '1', '-m', '8', ADDR.server], {
+    allowFail: true,
+  });
+  const hops = tr.stdout
+    .split('\n')
+    .slice(1)
+    .map((l) => /^\s*\d+\s+(\S+)/.exec(l)?.[1] ?? '');
+  return { hops, out: tr.stdout };
+}
+
+/** What router mode may leave in the host namespace: clatd's nft tables, IPv4 forwarding, the TUN, the records. */
+export async function lanLeftovers(lab: Lab): Promise<string[]> {
+  const h = lab.names.host;
+  const out: string[] = [];
+  const tables = await lab.exec(h, ['nft', 'list', 'tables'], { allowFail: true });
+  for (const l of tables.stdout.split('\n')) if (l.includes('clatd')) out.push(l.trim());
+  for (const key of ['net.ipv4.conf.lan0.forwarding', 'net.ipv4.conf.all.forwarding', 'net.ipv4.ip_forward']) {
+    const v = (await lab.exec(h, ['sysctl', '-n', key], { allowFail: true })).stdout.trim();
+    if (v !== '0') out.push(`${key} = ${v}`);
+  }
+  const link = await lab.exec(h, ['ip', 'link', 'show', 'v4-eth0'], { allowFail: true });
+  if (link.code === 0) out.push('link v4-eth0');
+  for (const f of ['eth0:lan.host-settings.json', 'eth0.host-settings.json'])
+    if (existsSync(join(lab.dir, 'run-clatd', f))) out.push(`record ${f}`);
+  return out;
+}
+
+/**
+ * Waits until clatd runs and serves the LAN, and `also` holds of its status (startClatdAndWait gives
+ * up waiting for the state after 5 s, which a loaded machine's DAD and worker warm-up can take);
+ * fails with clatd's words if not.
+ */
+export async function lanServed(
+  lab: Lab,
+  clatd: Proc,
+  also: (s: StatusSnapshot) => boolean = () => true,
+): Promise<void> {
+  const ok = await waitFor(
+    async () => {
+      const s = await lab.clatdStatus(clatd);
+      return s?.state === 'running' && s.lan?.serving === true && also(s);
+    },
+    20_000,
+    200,
+  );
+  assert.ok(ok, `clatd does not serve the LAN:\n${clatd.output().trim().split('\n').slice(-15).join('\n')}`);
+}
+
+/** SIGTERM to `clatd` in router mode: it exits 0 within 5 s and leaves nothing in the host. */
+export async function lanSigtermLeavesNothing(lab: Lab, clatd: Proc): Promise<void> {
+  clatd.child.kill('SIGTERM');
+  const ex = await Promise.race([clatd.exited, sleep(5000).then(() => null)]);
+  assert.ok(ex, 'clatd did not exit within 5 s of SIGTERM');
+  assert.equal(ex.code, 0, clatd.output().slice(-800));
+  assert.deepEqual(await lanLeftovers(lab), []);
+}
+
+/**
+ * Starts `clatd run ARGS` in router mode, waits until it serves the LAN (see lanServed) and has
+ * made its changes, kills it with SIGKILL, and returns what it left in the host.
+ */
+export async function lanKill9Leftovers(
+  lab: Lab,
+  args: string[],
+  also?: (s: StatusSnapshot) => boolean,
+): Promise<string[]> {
+  const first = await lab.startClatdAndWait(args);
+  assert.ok(first.up, first.why);
+  await lanServed(lab, first.proc, also);
+  await waitFor(async () => (await lanLeftovers(lab)).length >= 3, 5000, 200);
+  first.proc.child.kill('SIGKILL');
+  await first.proc.exited;
+  return lanLeftovers(lab);
 }

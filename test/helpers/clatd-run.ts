@@ -124,6 +124,46 @@ export function leftovers(ns: Netns): string[] {
   return out;
 }
 
+/** `clatd run ARGS` in `ns` (see startClatd), once it says it is running. */
+export async function startRunning(ns: Netns, args: string[], node: string[] = []): Promise<Running> {
+  const c = startClatd(ns, args, node);
+  await c.waitFor(running);
+  return c;
+}
+
+/** SIGTERM: clatd exits 0 and leaves nothing on the host (see leftovers). */
+export async function stopLeavesNothing(ns: Netns, c: Running): Promise<void> {
+  c.child.kill('SIGTERM');
+  assert.equal((await c.exited).code, 0, said(c.lines));
+  assert.deepEqual(leftovers(ns), []);
+}
+
+/** kill -9, as a crash does: clatd gets no chance to undo anything. */
+export async function kill9(c: Running): Promise<void> {
+  c.child.kill('SIGKILL');
+  await c.exited;
+}
+
+/** UDP through the CLAT: an echo on the router's server address answers the host's IPv4 datagram. */
+export async function assertUdpEcho(p: VethPair): Promise<void> {
+  const echo = p.b.spawn(
+    'python3',
+    [
+      '-c',
+      `import socket;s=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM);s.bind(("${SERVER6}",7));s.settimeout(10);d,a=s.recvfrom(99);s.sendto(d,a)`,
+    ],
+    { stdio: 'ignore' },
+  );
+  await new Promise((r) => setTimeout(r, 300));
+  const udp = p.a.tryExec(
+    'python3',
+    '-c',
+    'import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(5);s.sendto(b"clat",("192.0.2.1",7));print(s.recv(99).decode())',
+  );
+  echo.kill();
+  assert.equal(udp.stdout.trim(), 'clat', udp.stderr);
+}
+
 /** `clatd status --json` of the daemon whose control socket is `sock`, parsed. */
 export function statusOf(ns: Netns, sock: string) {
   return JSON.parse(ns.exec('node', CLI, 'status', '--json', '--control', sock));

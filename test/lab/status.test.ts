@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { StatusSnapshot } from '../../src/daemon/status.js';
 import { parseStatus, summarize } from '../../src/lab/status.js';
-import { flush, world } from '../daemon/fakes.js';
+import { started } from '../daemon/fakes.js';
 
 type Counters = StatusSnapshot['counters'];
 
@@ -54,9 +54,7 @@ describe('lab status parsing', () => {
   });
 
   test('reads what a daemon reports, as the control socket sends it (JSON)', async () => {
-    const w = world({ pref64: '64:ff9b::/96', dad: 'off' });
-    await w.daemon.start();
-    await flush(w.daemon);
+    const w = await started({ pref64: '64:ff9b::/96', dad: 'off' });
     try {
       const s = parseStatus(JSON.stringify(w.daemon.status()));
       assert.ok(s, 'the daemon status parses');

@@ -23,6 +23,24 @@ function socketPair(): [number, number] {
   return [fds[0] as number, fds[1] as number];
 }
 
+/**
+ * A worker thread that imports poll.js and eventfd.js as `pollReadable` and `EventFd`, makes an
+ * eventfd `e` and runs `body` (which may use `parentPort`).
+ */
+function pollWorker(body: string): Worker {
+  const url = new URL('../../src/sys/poll.js', import.meta.url).href;
+  const ev = new URL('../../src/sys/eventfd.js', import.meta.url).href;
+  const code = `
+    const { parentPort } = require('node:worker_threads');
+    (async () => {
+      const { pollReadable } = await import(${JSON.stringify(url)});
+      const { EventFd } = await import(${JSON.stringify(ev)});
+      const e = EventFd.create();
+      ${body}
+    })();`;
+  return new Worker(code, { eval: true });
+}
+
 describe('addon', () => {
   test('loads and exposes the kernel constants', () => {
     assert.equal(typeof native.tunOpen, 'function');
@@ -40,23 +58,15 @@ describe('addon', () => {
   });
 
   test('loads inside a worker thread (context-aware) and polls an eventfd there', async () => {
-    const url = new URL('../../src/sys/poll.js', import.meta.url).href;
-    const ev = new URL('../../src/sys/eventfd.js', import.meta.url).href;
-    const code = `
-      const { parentPort } = require('node:worker_threads');
-      (async () => {
-        const { pollReadable } = await import(${JSON.stringify(url)});
-        const { EventFd } = await import(${JSON.stringify(ev)});
-        const e = EventFd.create();
-        const p = pollReadable(e.fd, 'eventfd', () => {
-          const v = e.drain();
-          p.stop();
-          e.close();
-          parentPort.postMessage(v);
-        });
-        e.signal(3);
-      })();`;
-    const w = new Worker(code, { eval: true });
+    const w = pollWorker(`
+      const p = pollReadable(e.fd, 'eventfd', () => {
+        const v = e.drain();
+        p.stop();
+        e.close();
+        parentPort.postMessage(v);
+      });
+      e.signal(3);
+    `);
     const [value] = await Promise.all([
       new Promise((resolve, reject) => {
         w.once('message', resolve);
@@ -69,46 +79,30 @@ describe('addon', () => {
   });
 
   test('a worker terminated with an active poll exits cleanly', async () => {
-    const url = new URL('../../src/sys/poll.js', import.meta.url).href;
-    const ev = new URL('../../src/sys/eventfd.js', import.meta.url).href;
-    const code = `
-      const { parentPort } = require('node:worker_threads');
-      (async () => {
-        const { pollReadable } = await import(${JSON.stringify(url)});
-        const { EventFd } = await import(${JSON.stringify(ev)});
-        const e = EventFd.create();
-        pollReadable(e.fd, 'eventfd', () => e.drain());
-        parentPort.postMessage('ready');
-      })();`;
-    const w = new Worker(code, { eval: true });
+    const w = pollWorker(`
+      pollReadable(e.fd, 'eventfd', () => e.drain());
+      parentPort.postMessage('ready');
+    `);
     await new Promise((resolve) => w.once('message', resolve));
     assert.equal(await w.terminate(), 1);
   });
 
   test('a throwing callback stops its poll (no spin) and surfaces as an uncaught exception', async () => {
-    const url = new URL('../../src/sys/poll.js', import.meta.url).href;
-    const ev = new URL('../../src/sys/eventfd.js', import.meta.url).href;
-    const code = `
-      const { parentPort } = require('node:worker_threads');
-      (async () => {
-        const { pollReadable } = await import(${JSON.stringify(url)});
-        const { EventFd } = await import(${JSON.stringify(ev)});
-        const e = EventFd.create();
-        let calls = 0;
-        const p = pollReadable(e.fd, 'eventfd', () => {
-          calls++;
-          throw new Error('boom');
-        });
-        process.on('uncaughtException', (err) => {
-          // The eventfd stays readable: a poll still running would call again at once.
-          setTimeout(() => {
-            parentPort.postMessage({ error: err.message, calls, active: p.active });
-            e.close();
-          }, 50);
-        });
-        e.signal();
-      })();`;
-    const w = new Worker(code, { eval: true });
+    const w = pollWorker(`
+      let calls = 0;
+      const p = pollReadable(e.fd, 'eventfd', () => {
+        calls++;
+        throw new Error('boom');
+      });
+      process.on('uncaughtException', (err) => {
+        // The eventfd stays readable: a poll still running would call again at once.
+        setTimeout(() => {
+          parentPort.postMessage({ error: err.message, calls, active: p.active });
+          e.close();
+        }, 50);
+      });
+      e.signal();
+    `);
     const [msg] = await Promise.all([
       new Promise((resolve) => w.once('message', resolve)),
       new Promise((resolve) => w.once('exit', resolve)),

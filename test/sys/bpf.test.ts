@@ -174,6 +174,32 @@ describe('neighbor responder filter', () => {
   });
 });
 
+describe('the two ND filters side by side (one builder, different types and destinations)', () => {
+  const receive = clatReceiveFilter(CLAT);
+  const responder = ndSolicitationFilter(CLAT);
+  const ACCEPT = 0xffffffff;
+  // [what, packet, receive filter's verdict, neighbor responder's verdict]
+  const cases: [string, Uint8Array, number, number][] = [
+    ['NS to the solicited-node group', frame({ dst: SN, next: 58, hop: 255, payload: nd(135, CLAT) }), ACCEPT, ACCEPT],
+    ['NS to all-nodes', frame({ dst: ALL_NODES, next: 58, hop: 255, payload: nd(135, CLAT) }), ACCEPT, 0],
+    ['NS to the CLAT address itself', frame({ dst: CLAT, next: 58, hop: 255, payload: nd(135, CLAT) }), ACCEPT, ACCEPT],
+    ['NA to the solicited-node group', frame({ dst: SN, next: 58, hop: 255, payload: nd(136, CLAT) }), ACCEPT, 0],
+    ['NA to all-nodes', frame({ dst: ALL_NODES, next: 58, hop: 255, payload: nd(136, CLAT) }), ACCEPT, 0],
+    ['RA type to all-nodes', frame({ dst: ALL_NODES, next: 58, hop: 255, payload: nd(134, CLAT) }), 0, 0],
+    ['NS for another target', frame({ dst: SN, next: 58, hop: 255, payload: nd(135, OTHER) }), 0, 0],
+    ['NS with hop limit 64', frame({ dst: SN, next: 58, hop: 64, payload: nd(135, CLAT) }), 0, 0],
+    ['NS to another address', frame({ dst: OTHER, next: 58, hop: 255, payload: nd(135, CLAT) }), 0, 0],
+    ['NS not in ICMPv6', frame({ dst: SN, next: 17, hop: 255, payload: nd(135, CLAT) }), 0, 0],
+    ['UDP to the CLAT address', frame({ dst: CLAT, next: 17, payload: new Uint8Array(8) }), ACCEPT, 0],
+  ];
+  for (const [what, packet, onReceive, onResponder] of cases) {
+    test(what, () => {
+      assert.equal(runFilter(receive, packet, 14), onReceive, 'receive filter');
+      assert.equal(runFilter(responder, packet, 14), onResponder, 'neighbor responder filter');
+    });
+  }
+});
+
 describe('CLAT receive filter with mapped LAN prefixes (router mode, stateless)', () => {
   const mapped = [parsePrefix6('2001:db8:100::cb00:7100/120'), parsePrefix6('2001:db8:100::c633:6480/121')];
   const prog = clatReceiveFilter(CLAT, mapped);

@@ -16,6 +16,7 @@ import type {
   Ipv4Side,
   LinkInfo,
   PlumbingPort,
+  StartDatapathOptions,
   TakenAddress,
   UplinkSide,
   XlatParams,
@@ -72,13 +73,7 @@ export class SystemPlumbing implements PlumbingPort {
     return new SystemIpv4(this.rtnl, o.name, o.v4, o.mtu, o.metric);
   }
 
-  async startDatapath(o: {
-    uplink: UplinkSide;
-    ipv4: Ipv4Side;
-    params: XlatParams;
-    paused?: boolean;
-    onFailure: (why: string) => void;
-  }): Promise<DatapathHandle> {
+  async startDatapath(o: StartDatapathOptions): Promise<DatapathHandle> {
     return this.startDp({
       uplink: o.uplink as SystemUplink,
       ipv4: o.ipv4 as SystemIpv4,
