@@ -24,7 +24,7 @@
  *
  * Settings (environment): MODES="native tayga clatd clatd-workers", REPS=3, TCP_SECS=10, UDP_SECS=10, PING_COUNT=200,
  * SOAK_SECS=0 (clatd alone under UDP load for this long before reading its RSS; the issue's target is 60),
- * TESTS="ping tcp tcpr udp" (a subset), CLATD_ARGS="" (extra flags for `clatd run`, e.g. --workers 0),
+ * TESTS="ping tcp tcpr udp" (a subset; `udpr` adds 64-byte UDP the other way), CLATD_ARGS="" (extra flags for `clatd run`, e.g. --workers 0),
  * CLATD_BASE_CLI (another build's dist/src/cli/main.js: modes clatd-base and clatd-base-workers run it,
  * so a change is measured before and after in one run; CLATD_BASE_NODE_FLAGS its Node flags when they differ).
  */
@@ -299,6 +299,8 @@ interface Row {
   tcpGbit: number;
   tcpRGbit: number;
   udpPps: number;
+  /** 64-byte UDP the other way (iperf3 -R): the server sends, the client namespace receives. */
+  udpRPps: number;
   pingMs: number;
   cpuTcp: number;
   cpuUdp: number;
@@ -322,6 +324,7 @@ async function measure(mode: string, rep: number): Promise<Row> {
     tcpGbit: Number.NaN,
     tcpRGbit: Number.NaN,
     udpPps: Number.NaN,
+    udpRPps: Number.NaN,
     pingMs: Number.NaN,
     cpuTcp: Number.NaN,
     cpuUdp: Number.NaN,
@@ -349,6 +352,8 @@ async function measure(mode: string, rep: number): Promise<Row> {
       row.udpPps = udpRxPps(udp.json, UDP_SECS);
       row.cpuUdp = udp.cpu;
     }
+    if (TESTS.has('udpr'))
+      row.udpRPps = udpRxPps((await iperf(t, ['-u', '-l', '64', '-b', '0', '-R'], UDP_SECS)).json, UDP_SECS);
     if (mode.startsWith('clatd') && SOAK_SECS > 0) await iperf(t, ['-u', '-l', '64', '-b', '0'], SOAK_SECS);
     row.rssMb = rssKb(t.proc?.pid) / 1024;
   } finally {
@@ -368,6 +373,7 @@ function report(rows: Row[]): string {
     ['tcpGbit', 'TCP Gbit/s', 2],
     ['tcpRGbit', 'TCP-R Gbit/s', 2],
     ['udpPps', 'UDP rx pps', 0],
+    ['udpRPps', 'UDP-R rx pps', 0],
     ['pingMs', 'ping ms', 3],
     ['cpuTcp', 'CPU % tcp', 0],
     ['cpuUdp', 'CPU % udp', 0],
@@ -393,6 +399,16 @@ function report(rows: Row[]): string {
       '',
       `LAN client, router mode (NAT44) / native IPv6 from the same LAN client: TCP ${r('tcpGbit')}×, TCP-R ${r('tcpRGbit')}×, UDP ${r('udpPps')}×, ping ${r('pingMs')}× (target: TCP >= 0.80)`,
     );
+  }
+  if (MODES.includes('native')) {
+    // The near-native targets: each direction as a share of native IPv6, ping as time added.
+    for (const m of MODES.filter((x) => x.startsWith('clatd'))) {
+      const pct = (k: keyof Row) => `${((med(m, k) / med('native', k)) * 100).toFixed(0)} %`;
+      lines.push(
+        '',
+        `${m} / native: TCP ${pct('tcpGbit')}, TCP-R ${pct('tcpRGbit')}, UDP ${pct('udpPps')}, UDP-R ${pct('udpRPps')}, ping +${((med(m, 'pingMs') - med('native', 'pingMs')) * 1000).toFixed(0)} µs`,
+      );
+    }
   }
   if (MODES.includes('tayga')) {
     for (const m of MODES.filter((x) => x.startsWith('clatd'))) {
