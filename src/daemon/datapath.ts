@@ -141,6 +141,7 @@ export function datapathFactory(
       },
       counters: () => (kernel ? withOffload(dp.counters(), kernel.counts()) : dp.counters()),
       offload: () => (kernel ? kernel.describe() : (opened as string)),
+      nextHop: (c) => kernel?.setNextHop(c),
     };
     return handle;
   };

@@ -7,7 +7,9 @@
  * Each datapath started has a generation; a failure report of an older one is stale and ignored.
  * Counters of every datapath retired stay in the totals.
  */
+
 import type { Logger } from './log.js';
+import { type NextHopChoice, NOT_RESOLVED } from './next-hop.js';
 import type {
   Counters,
   DatapathHandle,
@@ -57,6 +59,7 @@ export interface SupervisorOptions {
 export class DatapathSupervisor {
   readonly #o: SupervisorOptions;
   #dp: DatapathHandle | undefined;
+  #nextHop: NextHopChoice = NOT_RESOLVED;
   /** Bumped for each datapath started or released: a failure report of an older one is ignored. */
   #gen = 0;
   /** Why the current datapath failed, until it is replaced. */
@@ -99,12 +102,28 @@ export class DatapathSupervisor {
   /** Starts a datapath and makes it the supervised one. */
   async run(uplink: UplinkSide, ipv4: Ipv4Side, params: XlatParams): Promise<void> {
     this.#dp = await this.start(uplink, ipv4, params);
+    this.#nextHop = NOT_RESOLVED;
   }
 
   /** Makes a datapath from {@link start} the supervised one; when `stale` (the daemon is stopping) it is stopped instead. */
   async adopt(dp: DatapathHandle, stale: boolean): Promise<void> {
     if (stale) await dp.stop();
-    else this.#dp = dp;
+    else {
+      this.#dp = dp;
+      // A new datapath starts with the kernel's lookup: its next hop is resolved for it anew.
+      this.#nextHop = NOT_RESOLVED;
+    }
+  }
+
+  /** The fast path's next hop as last set (next-hop.ts). */
+  get nextHop(): NextHopChoice {
+    return this.#nextHop;
+  }
+
+  /** Hands the next hop to the running datapath's fast path (a map write), if it has one. */
+  setNextHop(c: NextHopChoice): void {
+    this.#nextHop = c;
+    this.#dp?.nextHop?.(c);
   }
 
   #report(gen: number, why: string): void {
