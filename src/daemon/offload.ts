@@ -29,7 +29,7 @@ import { attachTcx, closeBpf, createArrayMap, loadTcProgram, lookupArray, update
 import { Errno, SysError } from '../sys/errors.js';
 import type { Rtnl } from '../sys/rtnetlink/index.js';
 import type { Logger } from './log.js';
-import type { NextHopChoice } from './next-hop.js';
+import { type NextHopChoice, NOT_RESOLVED } from './next-hop.js';
 import type { Counters, XlatParams } from './ports.js';
 import { translatorConfig } from './translator-config.js';
 
@@ -73,7 +73,7 @@ export class KernelOffload {
   /** The 4→6 program's next hop (egress4.ts NEXT_HOP_LEN): one entry, invalid until the daemon sets it. */
   readonly #nextHopMap: number;
   readonly #nextHopValue = new Uint8Array(NEXT_HOP_LEN);
-  #nextHop: NextHopChoice = { why: 'not resolved yet' };
+  #nextHop: NextHopChoice = NOT_RESOLVED;
   #fds: number[] = [];
   /** Classic tc filters attached (tc mode). */
   #filters: { ifindex: number; hook: 'ingress' | 'egress' }[] = [];
@@ -126,7 +126,7 @@ export class KernelOffload {
       const nh =
         this.#nextHop.address !== undefined
           ? `next hop ${this.#nextHop.address}`
-          : `kernel lookup: ${this.#nextHop.why}`;
+          : `kernel route lookup: ${this.#nextHop.why}`;
       return `in use (${this.#dev.uplinkName} ingress, ${this.#dev.tunName} egress${how}; ${nh})`;
     }
     return this.#why !== '' ? this.#why : 'detached while translation is paused';

@@ -15,6 +15,7 @@ const BPF_MAP_LOOKUP_ELEM = 1;
 const BPF_MAP_UPDATE_ELEM = 2;
 const BPF_PROG_LOAD = 5;
 const BPF_PROG_TEST_RUN = 10;
+const BPF_MAP_GET_FD_BY_ID = 14;
 const BPF_LINK_CREATE = 28;
 // enum bpf_map_type, bpf_prog_type, bpf_attach_type
 const BPF_MAP_TYPE_ARRAY = 2;
@@ -83,6 +84,13 @@ export function updateArray(mapFd: number, index: number, value: Uint8Array): vo
   const key = new Uint8Array(4);
   new DataView(key.buffer).setUint32(0, index, true);
   call(BPF_MAP_UPDATE_ELEM, attr, [8, key, 16, value], 'bpf(BPF_MAP_UPDATE_ELEM)');
+}
+
+/** An fd for the map with this id (another process's, as `map_id` in its fdinfo says: tests, tools). */
+export function mapFdById(id: number): number {
+  const attr = new Uint8Array(ATTR_LEN);
+  new DataView(attr.buffer).setUint32(0, id, true);
+  return call(BPF_MAP_GET_FD_BY_ID, attr, [], 'bpf(BPF_MAP_GET_FD_BY_ID)', String(id));
 }
 
 /** A program the verifier refused, with the end of its log (where the reason is). */
