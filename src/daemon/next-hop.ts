@@ -59,13 +59,15 @@ export class NextHopWatch {
 
   /**
    * Whether event `e` may change the next hop of the uplink `uplink`: any IPv6 route change, a
-   * neighbour entry of the uplink's that is a router or the next hop itself, the uplink's link, or
-   * lost events (a link event of ifindex 0).
+   * neighbour entry of the uplink's that is a router or the next hop itself, an IPv6 address of
+   * the uplink (a source-based rule may match it), the uplink's link, or lost events (a link event
+   * of ifindex 0).
    */
   concerns(e: NetEvent, uplink: number | undefined): boolean {
     if (uplink === undefined) return false;
     if (e.type === 'route') return e.family === 6;
     if (e.type === 'neigh') return e.ifindex === uplink && (e.router || e.address === this.target.nextHop.address);
+    if (e.type === 'addr') return e.ifindex === uplink && e.family === 6;
     if (e.type === 'link') return e.ifindex === uplink || e.ifindex === 0;
     return false;
   }

@@ -150,6 +150,9 @@ export class DatapathSupervisor {
     const dp = this.#dp;
     if (!dp) return;
     const gen = this.#gen;
+    // New addresses or prefix may take another route (source-based policy routing): the next
+    // step resolves the next hop for them.
+    if (this.#nextHop.address !== undefined) this.setNextHop({ why: 'addresses changed; next hop not resolved yet' });
     try {
       await dp.reconfigure(params);
     } catch (e) {

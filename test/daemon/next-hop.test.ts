@@ -58,6 +58,11 @@ describe('the fast path next hop', () => {
     net.emit({ type: 'route', family: 6, removed: false });
     await flush(w.daemon);
     assert.equal(dp.nextHops.at(-1), 'fe80::3');
+    // An address of the uplink's (a source-based rule may match it): cleared, resolved again.
+    net.emit({ type: 'addr', ifindex: 2, family: 6, removed: false });
+    assert.equal(dp.nextHops.at(-1), '');
+    await flush(w.daemon);
+    assert.equal(dp.nextHops.at(-1), 'fe80::3');
     const n = dp.nextHops.length;
     net.emit({ type: 'neigh', ifindex: 2, address: '2001:db8:1::77', router: false, removed: true });
     net.emit({ type: 'neigh', ifindex: 9, address: 'fe80::9', router: true, removed: false });
