@@ -50,6 +50,8 @@ export interface NextHopTarget {
 export class NextHopWatch {
   /** Bumped by each change: a resolution that raced one is not applied (the next step's is). */
   #gen = 0;
+  /** The last choice logged: a router's entry going stale and back re-resolves the same one, unsaid. */
+  #said = '';
 
   constructor(
     private readonly net: NetPort,
@@ -87,9 +89,12 @@ export class NextHopWatch {
     const c = chooseNextHop(via, uplink);
     const now = this.target.nextHop;
     if (now.address === c.address && now.why === c.why) return;
-    if (c.address !== undefined) this.log.info('offload', `fast path next hop ${c.address}`);
-    else if (now.address !== undefined || now === NOT_RESOLVED)
-      this.log.info('offload', `kernel route lookup: ${c.why}`);
+    const said = c.address ?? c.why;
+    if (said !== this.#said) {
+      this.#said = said;
+      if (c.address !== undefined) this.log.info('offload', `fast path next hop ${c.address}`);
+      else this.log.info('offload', `kernel route lookup: ${c.why}`);
+    }
     this.set(c);
   }
 
