@@ -7,7 +7,6 @@
  * Each datapath started has a generation; a failure report of an older one is stale and ignored.
  * Counters of every datapath retired stay in the totals.
  */
-
 import type { Logger } from './log.js';
 import { type NextHopChoice, NOT_RESOLVED } from './next-hop.js';
 import type {

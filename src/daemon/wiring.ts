@@ -201,7 +201,7 @@ export class DaemonParts {
     }
     // In the handler, not the step: until the step resolves it again, the kernel looks routes up.
     const nextHop = this.nextHop.concerns(e, this.#h.session()?.uplink.index);
-    if (nextHop) this.nextHop.stale(`an IPv6 ${e.type} change`);
+    if (nextHop) this.nextHop.stale(`a ${e.type} event`);
     // Other neighbours come and go all the time and concern nothing else.
     else if (e.type === 'neigh') return;
     if (e.type === 'nft') {
