@@ -160,6 +160,7 @@ export class DaemonParts {
       addr: this.addr,
       plumbing: deps.plumbing,
       stopSignal: this.#abort.signal,
+      nextHop: this.nextHop,
       session: h.session,
       buildIpv4Side: (uplink, v4, mtu) => this.upkeep.ipv4Side(uplink, v4, mtu),
       params: (s) => this.upkeep.params(s),
