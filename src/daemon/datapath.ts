@@ -141,8 +141,9 @@ export function datapathFactory(
       },
       counters: () => (kernel ? withOffload(dp.counters(), kernel.counts()) : dp.counters()),
       offload: () => (kernel ? kernel.describe() : (opened as string)),
-      nextHop: (c) => kernel?.setNextHop(c),
     };
+    // Only a datapath with a fast path has a next hop to be given.
+    if (kernel) handle.nextHop = (c) => kernel.setNextHop(c);
     return handle;
   };
 }

@@ -43,6 +43,8 @@ export function addressIn(prefix: Prefix6): string {
 
 /** Where the choice goes: the datapath supervisor, which hands it to the running offload. */
 export interface NextHopTarget {
+  /** Whether there is a fast path to give a next hop to (none with --offload off). */
+  readonly fastPath: boolean;
   readonly nextHop: NextHopChoice;
   setNextHop(c: NextHopChoice): void;
 }
@@ -83,6 +85,7 @@ export class NextHopWatch {
 
   /** Asks the kernel for the route of the CLAT's flows to `pref64` and applies the choice. */
   async resolve(uplink: number, clat6: string, pref64: Prefix6): Promise<void> {
+    if (!this.target.fastPath) return;
     const gen = this.#gen;
     const via = await this.net.routeVia6(addressIn(pref64), uplink, clat6);
     if (gen !== this.#gen) return;

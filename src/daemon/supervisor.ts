@@ -119,6 +119,11 @@ export class DatapathSupervisor {
     return this.#nextHop;
   }
 
+  /** Whether the running datapath has a kernel fast path, whose next hop is worth resolving. */
+  get fastPath(): boolean {
+    return this.#dp?.nextHop !== undefined;
+  }
+
   /** Hands the next hop to the running datapath's fast path (a map write), if it has one. */
   setNextHop(c: NextHopChoice): void {
     this.#nextHop = c;
