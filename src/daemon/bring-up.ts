@@ -19,6 +19,7 @@ import type { Addressing, DadVerdict } from './addressing.js';
 import type { RunConfig } from './config.js';
 import { drawOutsideLanBlock } from './lan-map.js';
 import type { Logger } from './log.js';
+import type { NextHopWatch } from './next-hop.js';
 import type { ChangeTracker } from './observe.js';
 import {
   type DatapathHandle,
@@ -89,6 +90,8 @@ export interface BringUpContext {
   readonly session: () => Session | undefined;
   readonly buildIpv4Side: (uplink: LinkInfo, v4: string, mtu: number) => Promise<Ipv4Side>;
   readonly params: (s: Session) => XlatParams;
+  /** The fast path's next hop, resolved once translation runs (later steps keep it current). */
+  readonly nextHop?: NextHopWatch;
   /** An optimistic DAD (which runs on after the bring-up returned) ended without an address. */
   readonly onLateVerdict: (v: FailedDad) => void;
   readonly onLateError: (e: Error) => void;
@@ -251,6 +254,7 @@ export class BringUp {
       if (dp.failure === undefined) await dp.resume();
       log.info('translate', `${early ? 'translating' : 'translating again:'} ${via}`);
     }
+    if (dp.running && !lifecycle.done) await this.ctx.nextHop?.resolve(o.uplink.index, session.clat6, o.prefix);
     return { type: 'running', session };
   }
 

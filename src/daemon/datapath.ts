@@ -142,6 +142,8 @@ export function datapathFactory(
       counters: () => (kernel ? withOffload(dp.counters(), kernel.counts()) : dp.counters()),
       offload: () => (kernel ? kernel.describe() : (opened as string)),
     };
+    // Only a datapath with a fast path has a next hop to be given.
+    if (kernel) handle.nextHop = (c) => kernel.setNextHop(c);
     return handle;
   };
 }

@@ -14,7 +14,7 @@ import { parseIPv4 } from '../core/addr/ipv4.js';
 import { parseIPv6 } from '../core/addr/ipv6.js';
 import { resolveConfig } from '../core/xlat/config.js';
 import { OFFLOAD_TC_PRIO } from '../offload/abi.js';
-import { buildEgress4 } from '../offload/egress4.js';
+import { AF_INET6, buildEgress4, NEXT_HOP_LEN } from '../offload/egress4.js';
 import { buildIngress6 } from '../offload/ingress6.js';
 import { planOffload } from '../offload/plan.js';
 import {
@@ -25,10 +25,11 @@ import {
   COUNTER_SLOTS,
   COUNTER_VALUE_LEN,
 } from '../offload/snippets.js';
-import { attachTcx, closeBpf, createArrayMap, loadTcProgram, lookupArray } from '../sys/ebpf.js';
+import { attachTcx, closeBpf, createArrayMap, loadTcProgram, lookupArray, updateArray } from '../sys/ebpf.js';
 import { Errno, SysError } from '../sys/errors.js';
 import type { Rtnl } from '../sys/rtnetlink/index.js';
 import type { Logger } from './log.js';
+import { type NextHopChoice, NOT_RESOLVED } from './next-hop.js';
 import type { Counters, XlatParams } from './ports.js';
 import { translatorConfig } from './translator-config.js';
 
@@ -69,6 +70,10 @@ export class KernelOffload {
   readonly #dev: OffloadDevices;
   readonly #log: Logger;
   readonly #map: number;
+  /** The 4→6 program's next hop (egress4.ts NEXT_HOP_LEN): one entry, invalid until the daemon sets it. */
+  readonly #nextHopMap: number;
+  readonly #nextHopValue = new Uint8Array(NEXT_HOP_LEN);
+  #nextHop: NextHopChoice = NOT_RESOLVED;
   #fds: number[] = [];
   /** Classic tc filters attached (tc mode). */
   #filters: { ifindex: number; hook: 'ingress' | 'egress' }[] = [];
@@ -82,10 +87,11 @@ export class KernelOffload {
   readonly #value = new Uint8Array(COUNTER_VALUE_LEN);
   #final: { '46': OffloadCounts; '64': OffloadCounts } | null = null;
 
-  private constructor(dev: OffloadDevices, log: Logger, map: number, o: OpenOptions) {
+  private constructor(dev: OffloadDevices, log: Logger, map: number, nextHopMap: number, o: OpenOptions) {
     this.#dev = dev;
     this.#log = log;
     this.#map = map;
+    this.#nextHopMap = nextHopMap;
     this.#rtnl = o.rtnl ?? null;
     this.#via = o.via;
   }
@@ -100,9 +106,12 @@ export class KernelOffload {
       log.info('offload', why);
       return why;
     }
+    let counters = -1;
     try {
-      return new KernelOffload(dev, log, createArrayMap('clatd_counters', COUNTER_VALUE_LEN, COUNTER_SLOTS), o);
+      counters = createArrayMap('clatd_counters', COUNTER_VALUE_LEN, COUNTER_SLOTS);
+      return new KernelOffload(dev, log, counters, createArrayMap('clatd_nexthop', NEXT_HOP_LEN, 1), o);
     } catch (e) {
+      if (counters >= 0) closeBpf(counters);
       const why = `not used, all packets go through the workers: ${(e as Error).message}`;
       log.warn('offload', why);
       return why;
@@ -114,7 +123,11 @@ export class KernelOffload {
     if (this.#closed) return 'stopped';
     if (this.attached) {
       const how = this.#via === 'tc' ? ', classic tc filters' : '';
-      return `in use (${this.#dev.uplinkName} ingress, ${this.#dev.tunName} egress${how})`;
+      const nh =
+        this.#nextHop.address !== undefined
+          ? `next hop ${this.#nextHop.address}`
+          : `kernel route lookup: ${this.#nextHop.why}`;
+      return `in use (${this.#dev.uplinkName} ingress, ${this.#dev.tunName} egress${how}; ${nh})`;
     }
     return this.#why !== '' ? this.#why : 'detached while translation is paused';
   }
@@ -168,7 +181,12 @@ export class KernelOffload {
       this.#fds.push(ingress);
       const egress = loadTcProgram(
         'clatd_egress4',
-        buildEgress4(choice.plan, { mapFd: this.#map, uplinkIfindex: d.uplinkIfindex, l2: 0 }),
+        buildEgress4(choice.plan, {
+          mapFd: this.#map,
+          uplinkIfindex: d.uplinkIfindex,
+          l2: 0,
+          nextHopFd: this.#nextHopMap,
+        }),
       );
       this.#fds.push(egress);
       this.#hook(ingress, 'clatd_ingress6', d.uplinkIfindex, d.uplinkName, 'ingress');
@@ -187,6 +205,30 @@ export class KernelOffload {
     this.#why = '';
     this.#attached = true;
     return true;
+  }
+
+  /**
+   * Where the 4→6 program sends translated packets: to `c.address` on the uplink, or (no address)
+   * wherever the kernel's route lookup says, per packet. A map write: the programs stay attached.
+   * The address is written before the entry is marked valid, so the program never reads a half-
+   * written one; clearing only unmarks it.
+   */
+  setNextHop(c: NextHopChoice): void {
+    if (this.#closed) return;
+    const v = this.#nextHopValue;
+    v[0] = 0;
+    if (c.address !== undefined) {
+      v.set(parseIPv6(c.address), 4);
+      updateArray(this.#nextHopMap, 0, v);
+      v[0] = AF_INET6;
+    }
+    updateArray(this.#nextHopMap, 0, v);
+    this.#nextHop = c;
+  }
+
+  /** The next hop the 4→6 program uses now (no address: the kernel's lookup, and why). */
+  get nextHop(): NextHopChoice {
+    return this.#nextHop;
   }
 
   #off(why: string, level: 'info' | 'warn'): void {
@@ -220,6 +262,7 @@ export class KernelOffload {
     this.#final = this.counts();
     this.#closed = true;
     closeBpf(this.#map);
+    closeBpf(this.#nextHopMap);
   }
 
   #read(slot: number): { packets: number; bytes: number } {

@@ -4,8 +4,10 @@
  * them in memory, so the whole start-up / live-change / teardown logic runs unprivileged in tests.
  * Values cross these seams as strings (addresses) and small records: nothing here is on the packet path.
  */
+
 import type { Prefix6 } from '../core/addr/prefix.js';
 import type { DadMode, TranslatorSettings } from './config.js';
+import type { NextHopChoice } from './next-hop.js';
 import type { DefaultRoute6 } from './route-order.js';
 
 export interface LinkInfo {
@@ -34,10 +36,21 @@ export interface RouteInfo {
   mtu?: number;
 }
 
+/** Where the kernel sends a flow: its interface, and the router it goes through, if any. */
+export interface RouteVia {
+  ifindex: number;
+  /** The next hop (RTA_GATEWAY); none for an on-link destination. */
+  gateway?: string;
+  /** The matched route has several next hops (RTA_MULTIPATH): the kernel spreads flows over them. */
+  multipath: boolean;
+}
+
 export type NetEvent =
   | { type: 'link'; ifindex: number; removed: boolean }
   | { type: 'addr'; ifindex: number; family: 4 | 6; removed: boolean }
   | { type: 'route'; family: 4 | 6; removed: boolean }
+  /** An IPv6 neighbour entry of `ifindex` changed (NUD state, link-layer address) or went. */
+  | { type: 'neigh'; ifindex: number; address: string; router: boolean; removed: boolean }
   /** A PREF64 option (RFC 8781) from a Router Advertisement; lifetime 0 withdraws it. */
   | { type: 'pref64'; ifindex: number; router?: string; prefix: Prefix6; lifetime: number }
   /**
@@ -61,6 +74,11 @@ export interface NetPort {
   defaultRoutes6(): Promise<DefaultRoute6[]>;
   /** What `ip -6 route get DST oif IFINDEX` would say: the source the kernel would use, and the MTU. */
   routeGet6(dst: string, oif: number): Promise<RouteInfo | undefined>;
+  /**
+   * What `ip -6 route get DST from SRC oif IFINDEX` says of the next hop (source-based policy
+   * routing applies); undefined when there is no route.
+   */
+  routeVia6(dst: string, oif: number, src: string): Promise<RouteVia | undefined>;
   /** Sends a Router Solicitation on the link, so routers answer (with their PREF64) at once. Optional. */
   solicit?(ifindex: number): void;
   /** Subscribes to link, address, route and ND user option (PREF64) events. */
@@ -293,6 +311,8 @@ export interface DatapathHandle {
   counters(): Counters;
   /** The kernel fast path's state in words (datapaths without one leave it out). */
   offload?(): string;
+  /** Where the fast path sends translated IPv6 packets (next-hop.ts); datapaths without one leave it out. */
+  nextHop?(c: NextHopChoice): void;
 }
 
 /** What {@link PlumbingPort.startDatapath} starts the datapath with. */

@@ -8,6 +8,7 @@
  * Counters of every datapath retired stay in the totals.
  */
 import type { Logger } from './log.js';
+import { type NextHopChoice, NOT_RESOLVED } from './next-hop.js';
 import type {
   Counters,
   DatapathHandle,
@@ -57,6 +58,7 @@ export interface SupervisorOptions {
 export class DatapathSupervisor {
   readonly #o: SupervisorOptions;
   #dp: DatapathHandle | undefined;
+  #nextHop: NextHopChoice = NOT_RESOLVED;
   /** Bumped for each datapath started or released: a failure report of an older one is ignored. */
   #gen = 0;
   /** Why the current datapath failed, until it is replaced. */
@@ -99,12 +101,33 @@ export class DatapathSupervisor {
   /** Starts a datapath and makes it the supervised one. */
   async run(uplink: UplinkSide, ipv4: Ipv4Side, params: XlatParams): Promise<void> {
     this.#dp = await this.start(uplink, ipv4, params);
+    this.#nextHop = NOT_RESOLVED;
   }
 
   /** Makes a datapath from {@link start} the supervised one; when `stale` (the daemon is stopping) it is stopped instead. */
   async adopt(dp: DatapathHandle, stale: boolean): Promise<void> {
     if (stale) await dp.stop();
-    else this.#dp = dp;
+    else {
+      this.#dp = dp;
+      // A new datapath starts with the kernel's lookup: its next hop is resolved for it anew.
+      this.#nextHop = NOT_RESOLVED;
+    }
+  }
+
+  /** The fast path's next hop as last set (next-hop.ts). */
+  get nextHop(): NextHopChoice {
+    return this.#nextHop;
+  }
+
+  /** Whether the running datapath has a kernel fast path, whose next hop is worth resolving. */
+  get fastPath(): boolean {
+    return this.#dp?.nextHop !== undefined;
+  }
+
+  /** Hands the next hop to the running datapath's fast path (a map write), if it has one. */
+  setNextHop(c: NextHopChoice): void {
+    this.#nextHop = c;
+    this.#dp?.nextHop?.(c);
   }
 
   #report(gen: number, why: string): void {
@@ -131,6 +154,9 @@ export class DatapathSupervisor {
     const dp = this.#dp;
     if (!dp) return;
     const gen = this.#gen;
+    // New addresses or prefix may take another route (source-based policy routing): the next
+    // step resolves the next hop for them.
+    if (this.#nextHop.address !== undefined) this.setNextHop({ why: 'addresses changed; next hop not resolved yet' });
     try {
       await dp.reconfigure(params);
     } catch (e) {

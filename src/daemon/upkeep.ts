@@ -13,6 +13,7 @@ import type { RunConfig } from './config.js';
 import type { Ipv4Route } from './ipv4-route.js';
 import type { LanEam } from './lan-map.js';
 import type { Logger } from './log.js';
+import type { NextHopWatch } from './next-hop.js';
 import type { ChangeTracker } from './observe.js';
 import type { Ipv4Side, LinkInfo, XlatParams } from './ports.js';
 import type { ClatSides } from './sides.js';
@@ -31,6 +32,7 @@ export interface UpkeepContext {
   readonly sides: ClatSides;
   readonly dp: DatapathSupervisor;
   readonly route: Ipv4Route;
+  readonly nextHop: NextHopWatch;
 }
 
 /** What this step observed for the running identity. */
@@ -70,6 +72,8 @@ export class Upkeep {
     if (lifecycle.state === 'running' && sides.ipv4) {
       await this.c.route.follow(sides.ipv4, uplink, this.c.cfg().routeMetric);
     }
+    // The fast path's next hop, cleared by the last route or neighbour change (or never set).
+    if (lifecycle.state === 'running' && dp.running) await this.c.nextHop.resolve(uplink.index, cur.clat6, cur.pref64);
     return true;
   }
 

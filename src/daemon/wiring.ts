@@ -12,6 +12,7 @@ import { defaultAdvice, HealthWatch, sampleOf } from './health.js';
 import { Ipv4Route } from './ipv4-route.js';
 import { LanService } from './lan.js';
 import type { Logger } from './log.js';
+import { NextHopWatch } from './next-hop.js';
 import { ChangeTracker } from './observe.js';
 import type { Closer, DaemonDeps, NetEvent } from './ports.js';
 import { Pref64Tracker } from './pref64.js';
@@ -62,6 +63,7 @@ export class DaemonParts {
   readonly route: Ipv4Route;
   readonly health: HealthWatch;
   readonly upkeep: Upkeep;
+  readonly nextHop: NextHopWatch;
   readonly bringup: BringUp;
   /** Aborted when the daemon stops: a DAD wait ends at once. */
   readonly #abort = new AbortController();
@@ -135,6 +137,7 @@ export class DaemonParts {
             : defaultAdvice(clat6),
       h.undelivered,
     );
+    this.nextHop = new NextHopWatch(deps.net, this.dp, log);
     this.upkeep = new Upkeep({
       cfg: h.cfg,
       session: h.session,
@@ -145,6 +148,7 @@ export class DaemonParts {
       sides: this.sides,
       dp: this.dp,
       route: this.route,
+      nextHop: this.nextHop,
     });
     this.bringup = new BringUp({
       cfg: h.cfg,
@@ -156,6 +160,7 @@ export class DaemonParts {
       addr: this.addr,
       plumbing: deps.plumbing,
       stopSignal: this.#abort.signal,
+      nextHop: this.nextHop,
       session: h.session,
       buildIpv4Side: (uplink, v4, mtu) => this.upkeep.ipv4Side(uplink, v4, mtu),
       params: (s) => this.upkeep.params(s),
@@ -195,6 +200,11 @@ export class DaemonParts {
       this.pref64.onRa(e); // kicks
       return;
     }
+    // In the handler, not the step: until the step resolves it again, the kernel looks routes up.
+    const nextHop = this.nextHop.concerns(e, this.#h.session()?.uplink.index);
+    if (nextHop) this.nextHop.stale(`a ${e.type} event`);
+    // Other neighbours come and go all the time and concern nothing else.
+    else if (e.type === 'neigh') return;
     if (e.type === 'nft') {
       this.sides.filterLost(e.table, e.by);
       this.lan?.tableLost(e.table, e.by);

@@ -2,12 +2,13 @@
  * The 4→6 offload program, on the TUN's tc egress: an IPv4 packet the host sends from the CLAT
  * address becomes IPv6 in place (RFC 7915 §4.1, the plain cases the plan names) and leaves by the
  * uplink through the kernel's neighbour code (bpf_redirect_neigh: the route and link-layer address
- * the kernel itself would use), without ever reaching the TUN's queue. Everything else goes on
+ * the kernel itself would use, or the next hop the daemon resolved: daemon/next-hop.ts), without ever reaching the TUN's queue. Everything else goes on
  * unchanged (TCX_NEXT) into the TUN and to the user-space datapath. TCP segmentation offload
  * super-packets (GSO) are translated whole when every segment will fit the IPv6 MTU.
  */
 import {
   CSUM_DIFF,
+  MAP_LOOKUP_ELEM,
   PROTO_IP_BE,
   PROTO_IPV6_BE,
   REDIRECT_NEIGH,
@@ -22,6 +23,7 @@ import { rewrite } from './rewrite.js';
 import {
   COUNTER_46,
   COUNTER_46_FAILED,
+  COUNTER_KEY,
   checkTransport,
   countSkb,
   ends,
@@ -47,7 +49,20 @@ export interface Egress4Target {
   readonly uplinkIfindex: number;
   /** Link header length in front of the IPv4 header: 0 on the TUN (14 in tests, on Ethernet). */
   readonly l2: number;
+  /**
+   * The next-hop map (NEXT_HOP_LEN bytes, one entry): given, translated packets go to the next hop
+   * it holds while that is valid, sparing the kernel a route lookup per packet; else, and while
+   * the entry is not valid, the kernel looks the route up for each packet.
+   */
+  readonly nextHopFd?: number;
 }
+
+/**
+ * The next-hop map's one value, `struct bpf_redir_neigh` as bpf_redirect_neigh reads it: u32
+ * nh_family (AF_INET6 when valid; anything else means "no next hop") and the 16-byte address.
+ */
+export const NEXT_HOP_LEN = 20;
+export const AF_INET6 = 10;
 
 // Stack slots (offsets from the frame pointer, below the snippets' COUNTER_KEY).
 /** The IPv4 header and the first 8 bytes of the transport header, as loaded: IN_LEN bytes. */
@@ -239,7 +254,25 @@ export function buildEgress4(p: OffloadPlan, t: Egress4Target): Uint8Array {
   }
   // Counted as the IPv4 input: no link header, the 20 bytes the header grew taken off.
   countSkb(a, t.mapFd, COUNTER_46, (L === 0 ? ETH_HLEN : L) + 20);
-  a.mov(R1, t.uplinkIfindex).mov(R2, 0).mov(R3, 0).mov(R4, 0).call(REDIRECT_NEIGH).exit();
+  if (t.nextHopFd === undefined) a.mov(R1, t.uplinkIfindex).mov(R2, 0).mov(R3, 0);
+  else {
+    // bpf_redirect_neigh(ifindex, params, plen, flags). Valid, the entry is copied to the stack
+    // as the params (a copy the daemon cannot change under the helper); else they are NULL. The
+    // IPv6 header built is in the packet by now: its slot is free.
+    a.storeImm('w', FP, COUNTER_KEY, 0)
+      .loadMap(R1, t.nextHopFd)
+      .movReg(R2, FP)
+      .alu('add', R2, COUNTER_KEY)
+      .call(MAP_LOOKUP_ELEM)
+      .mov(R2, 0)
+      .mov(R3, 0)
+      .jmp('eq', R0, 0, 'neigh')
+      .load('w', R4, R0, 0)
+      .jmp('ne', R4, AF_INET6, 'neigh');
+    for (let k = 0; k < NEXT_HOP_LEN; k += 4) a.load('w', R4, R0, k).store('w', FP, OUT_HDR + k, R4);
+    a.movReg(R2, FP).alu('add', R2, OUT_HDR).mov(R3, NEXT_HOP_LEN).label('neigh').mov(R1, t.uplinkIfindex);
+  }
+  a.mov(R4, 0).call(REDIRECT_NEIGH).exit();
   // (A failure after the link header was pushed counts it too: too rare to tell apart.)
   ends(a, t.mapFd, COUNTER_46_FAILED, L + 20);
   return a.encode();

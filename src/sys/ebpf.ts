@@ -1,7 +1,7 @@
 /**
  * The bpf(2) commands the offload needs: an array map for its counters, loading a tc program,
  * attaching it with a tcx link (Linux ≥ 6.6; the link is an fd, so the program goes away with the
- * process however it ends), reading the map, and running a program on a test packet
+ * process however it ends), reading and writing the map, and running a program on a test packet
  * (BPF_PROG_TEST_RUN, for the tests). Each `union bpf_attr` is built here: its layout is the
  * kernel's stable ABI (linux/bpf.h), and Debian 12's headers, which the shim compiles against,
  * predate tcx, so the numbers are written down here with their names.
@@ -12,8 +12,10 @@ import { Errno, SysError, sysError } from './errors.js';
 // enum bpf_cmd
 const BPF_MAP_CREATE = 0;
 const BPF_MAP_LOOKUP_ELEM = 1;
+const BPF_MAP_UPDATE_ELEM = 2;
 const BPF_PROG_LOAD = 5;
 const BPF_PROG_TEST_RUN = 10;
+const BPF_MAP_GET_FD_BY_ID = 14;
 const BPF_LINK_CREATE = 28;
 // enum bpf_map_type, bpf_prog_type, bpf_attach_type
 const BPF_MAP_TYPE_ARRAY = 2;
@@ -72,6 +74,23 @@ export function lookupArray(mapFd: number, index: number, value: Uint8Array): vo
   const key = new Uint8Array(4);
   new DataView(key.buffer).setUint32(0, index, true);
   call(BPF_MAP_LOOKUP_ELEM, attr, [8, key, 16, value], 'bpf(BPF_MAP_LOOKUP_ELEM)');
+}
+
+/** Writes entry `index` of an array map (BPF_ANY: an array's entries always exist). */
+export function updateArray(mapFd: number, index: number, value: Uint8Array): void {
+  const attr = new Uint8Array(ATTR_LEN);
+  const v = new DataView(attr.buffer);
+  v.setUint32(0, mapFd, true);
+  const key = new Uint8Array(4);
+  new DataView(key.buffer).setUint32(0, index, true);
+  call(BPF_MAP_UPDATE_ELEM, attr, [8, key, 16, value], 'bpf(BPF_MAP_UPDATE_ELEM)');
+}
+
+/** An fd for the map with this id (another process's, as `map_id` in its fdinfo says: tests, tools). */
+export function mapFdById(id: number): number {
+  const attr = new Uint8Array(ATTR_LEN);
+  new DataView(attr.buffer).setUint32(0, id, true);
+  return call(BPF_MAP_GET_FD_BY_ID, attr, [], 'bpf(BPF_MAP_GET_FD_BY_ID)', String(id));
 }
 
 /** A program the verifier refused, with the end of its log (where the reason is). */

@@ -10,6 +10,7 @@ import type { RunConfig } from '../../src/daemon/config.js';
 import { resolveConfig } from '../../src/daemon/config.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { Logger } from '../../src/daemon/log.js';
+import type { NextHopChoice } from '../../src/daemon/next-hop.js';
 import type {
   AddrInfo,
   Announce,
@@ -31,6 +32,7 @@ import type {
   PlumbingPort,
   ResponderStatus,
   RouteInfo,
+  RouteVia,
   TakenAddress,
   UplinkSide,
   XlatParams,
@@ -100,6 +102,14 @@ export class FakeNet implements NetPort {
     if (!link) return undefined;
     const src = this.addrs.find((a) => a.ifindex === oif && a.family === 6 && a.scope === 'global')?.address;
     return { ifindex: oif, src, mtu: this.pathMtu.get(oif) ?? link.mtu };
+  }
+  /** What routeVia6 answers (the route of the CLAT's flows); unset: on-link, out of `oif`. */
+  via6: RouteVia | undefined;
+  /** Each routeVia6 question: destination, oif, source. */
+  viaAsked: string[] = [];
+  async routeVia6(dst: string, oif: number, src: string): Promise<RouteVia | undefined> {
+    this.viaAsked.push(`${dst} ${oif} ${src}`);
+    return this.via6 ? { ...this.via6 } : { ifindex: oif, multipath: false };
   }
   solicited: number[] = [];
   solicit(ifindex: number): void {
@@ -389,6 +399,11 @@ export class FakeDatapath implements DatapathHandle {
     readonly fail: (why: string) => void,
   ) {
     this.params = params;
+  }
+  /** The fast path's next hops as handed over, oldest first ('' for the kernel's lookup). */
+  nextHops: string[] = [];
+  nextHop(c: NextHopChoice): void {
+    this.nextHops.push(c.address ?? '');
   }
   /** Set to make the next reconfigure reject with this message (a worker refusing it). */
   refuse: string | undefined;

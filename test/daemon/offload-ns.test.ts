@@ -90,16 +90,24 @@ describe('kernel offload on real devices', { skip: NEED_ROOT }, () => {
         assert.equal(off.describe(), 'detached while translation is paused');
         assert.equal(off.attach(params('2001:db8:1::4')), true, lines.join('\n'));
         assert.equal(off.attached, true);
-        assert.equal(off.describe(), 'in use (up0 ingress, v4-up0 egress)');
-        assert.deepEqual(bpfFds(), { links: before.links + 2, progs: before.progs + 2, maps: before.maps + 1 });
+        assert.equal(
+          off.describe(),
+          'in use (up0 ingress, v4-up0 egress; kernel route lookup: next hop not resolved yet)',
+        );
+        off.setNextHop({ address: 'fe80::1', why: 'the gateway' });
+        assert.equal(off.describe(), 'in use (up0 ingress, v4-up0 egress; next hop fe80::1)');
+        off.setNextHop({ why: 'the NAT64 prefix is on-link' });
+        assert.match(off.describe(), /; kernel route lookup: the NAT64 prefix is on-link\)$/);
+        // The counters and the next hop.
+        assert.deepEqual(bpfFds(), { links: before.links + 2, progs: before.progs + 2, maps: before.maps + 2 });
         assert.match(lines.join('\n'), /translated in the kernel \(up0 ingress, v4-up0 egress\)/);
 
         off.detach(); // paused
         assert.equal(off.attached, false);
-        assert.deepEqual(bpfFds(), { ...before, maps: before.maps + 1 });
+        assert.deepEqual(bpfFds(), { ...before, maps: before.maps + 2 });
         assert.equal(off.attach(params('2001:db8:1::5')), true); // a new address after DAD
         assert.equal(off.attach(params('2001:db8:1::6')), true); // re-attaching replaces, never stacks
-        assert.deepEqual(bpfFds(), { links: before.links + 2, progs: before.progs + 2, maps: before.maps + 1 });
+        assert.deepEqual(bpfFds(), { links: before.links + 2, progs: before.progs + 2, maps: before.maps + 2 });
         assert.deepEqual(off.counts(), {
           '46': { packets: 0, bytes: 0, failed: 0 },
           '64': { packets: 0, bytes: 0, failed: 0 },
@@ -209,6 +217,17 @@ describe('kernel offload on real devices', { skip: NEED_ROOT }, () => {
             const c = off.counts();
             assert.ok(c['46'].packets >= 2 && c['64'].packets >= 2, JSON.stringify(c));
             assert.equal(c['46'].bytes, c['46'].packets * 84, 'input bytes: 84-byte IPv4 echoes');
+            // The next hop in the map is where packets go: the server itself (its neighbour entry
+            // is there), an address no one answers for (nothing comes back), none (the route).
+            off.setNextHop({ address: '2001:db8:64::c633:6407', why: 'test' });
+            const direct = pair.a.tryExec('ping', '-c', '1', '-W', '2', '198.51.100.7');
+            assert.match(direct.stdout, / 1 received/, direct.stdout + direct.stderr);
+            off.setNextHop({ address: '2001:db8:1::99', why: 'test' });
+            const nowhere = pair.a.tryExec('ping', '-c', '1', '-W', '1', '198.51.100.7');
+            assert.match(nowhere.stdout, / 0 received/, 'sent to the next hop in the map, which is nobody');
+            off.setNextHop({ why: 'test' });
+            const again = pair.a.tryExec('ping', '-c', '1', '-W', '2', '198.51.100.7');
+            assert.match(again.stdout, / 1 received/, again.stdout + again.stderr);
             pair.a.enter(() => off.close());
             if (via === 'tc') {
               assert.doesNotMatch(pair.a.exec('tc', 'filter', 'show', 'dev', 'veth-a', 'ingress'), /clatd/);

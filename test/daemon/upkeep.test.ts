@@ -3,6 +3,7 @@
  * on the uplink, a failed datapath or a deleted TUN built again with the same addresses (within the
  * restart budget), the IPv4 side built once, and the translator's parameters.
  */
+
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Session } from '../../src/daemon/bring-up.js';
@@ -10,6 +11,7 @@ import { resolveConfig } from '../../src/daemon/config.js';
 import { Ipv4Route } from '../../src/daemon/ipv4-route.js';
 import type { LanEam } from '../../src/daemon/lan-map.js';
 import { Logger } from '../../src/daemon/log.js';
+import { NextHopWatch } from '../../src/daemon/next-hop.js';
 import { ChangeTracker } from '../../src/daemon/observe.js';
 import type { LinkInfo } from '../../src/daemon/ports.js';
 import { ClatSides } from '../../src/daemon/sides.js';
@@ -66,6 +68,7 @@ async function running() {
   };
   let current: Session | undefined;
   const u = new Upkeep({
+    nextHop: new NextHopWatch(net, dp, log),
     cfg: () => cfg,
     session: () => current,
     lanEam: () => eam,

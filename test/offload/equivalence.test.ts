@@ -19,11 +19,11 @@ import type { TranslatorConfig } from '../../src/core/xlat/config.js';
 import { Translator } from '../../src/core/xlat/translator.js';
 import { TC_ACT_REDIRECT, TCX_NEXT } from '../../src/offload/abi.js';
 import { Asm, R0, R2 } from '../../src/offload/asm.js';
-import { buildEgress4 } from '../../src/offload/egress4.js';
+import { AF_INET6, buildEgress4, NEXT_HOP_LEN } from '../../src/offload/egress4.js';
 import { buildIngress6 } from '../../src/offload/ingress6.js';
 import { planOffload } from '../../src/offload/plan.js';
 import { COUNTER_SLOTS, COUNTER_VALUE_LEN, fold as foldInKernel } from '../../src/offload/snippets.js';
-import { closeBpf, createArrayMap, loadTcProgram, testRun } from '../../src/sys/ebpf.js';
+import { closeBpf, createArrayMap, loadTcProgram, testRun, updateArray } from '../../src/sys/ebpf.js';
 import { buildNd } from '../core/nd/build.js';
 import { NEED_ROOT } from '../helpers/netns.js';
 import { after, before, describe, test } from '../helpers/suite.js';
@@ -179,16 +179,29 @@ describe('offload programs give the core translator’s bytes', { skip: NEED_ROO
       );
       if (s.lan) assert.equal(plan.otherEam4.length, s.lan.length);
       let map = -1;
+      let nextHop = -1;
       let ingress = -1;
       let egress = -1;
       const out = new Uint8Array(4096);
+      /** The next-hop entry: valid (a router's link-local address) or not; the bytes out are the same. */
+      const setNextHop = (valid: boolean) => {
+        const v = new Uint8Array(NEXT_HOP_LEN);
+        v[0] = valid ? AF_INET6 : 0;
+        v.set(parseIPv6('fe80::1'), 4);
+        updateArray(nextHop, 0, v);
+      };
       before(() => {
         map = createArrayMap('clatd_test', COUNTER_VALUE_LEN, COUNTER_SLOTS);
+        nextHop = createArrayMap('clatd_test_nh', NEXT_HOP_LEN, 1);
+        setNextHop(true);
         ingress = loadTcProgram('clatd_in6', buildIngress6(plan, { mapFd: map, tunIfindex: 1, l2: 14 }));
-        egress = loadTcProgram('clatd_eg4', buildEgress4(plan, { mapFd: map, uplinkIfindex: 1, l2: 14 }));
+        egress = loadTcProgram(
+          'clatd_eg4',
+          buildEgress4(plan, { mapFd: map, uplinkIfindex: 1, l2: 14, nextHopFd: nextHop }),
+        );
       });
       after(() => {
-        for (const fd of [ingress, egress, map]) closeBpf(fd);
+        for (const fd of [ingress, egress, map, nextHop]) closeBpf(fd);
       });
 
       /** Runs one packet through the program alone: it must hand it on untouched. */
@@ -309,6 +322,7 @@ describe('offload programs give the core translator’s bytes', { skip: NEED_ROO
             fc.nat(),
             (l4: L4, src, dst, ttl, df, m, k) => {
               const p = ipv4Packet({ src, dst, ttl, df, tos: k & 0xff }, l4);
+              setNextHop(k % 3 !== 0);
               check(egress, mutate4(p, m, k), 0x0800);
             },
           ),

@@ -43,6 +43,7 @@ const LOAD_ALL = `
   const { parseIPv6 } = await import('${url('../../src/core/addr/ipv6.js')}');
   try {
     const map = e.createArrayMap('clatd_test', 16, 4);
+    const nextHop = e.createArrayMap('clatd_test_nh', 20, 1);
     let n = 0;
     for (const [pool6, extra] of [['64:ff9b::/96', {}], ['2001:db8:64::/96', { trafficClass: 'zero' }]]) {
       const c = resolveConfig({ pool6, eam: [{ v4: '192.0.0.4/32', v6: '2001:db8:1::99/128' }], v4Sources: 'eam', ...extra });
@@ -50,7 +51,8 @@ const LOAD_ALL = `
       for (const l2 of [0, 14]) {
         e.loadTcProgram('clatd_in6', buildIngress6(plan, { mapFd: map, tunIfindex: 1, l2 }));
         e.loadTcProgram('clatd_eg4', buildEgress4(plan, { mapFd: map, uplinkIfindex: 1, l2 }));
-        n += 2;
+        e.loadTcProgram('clatd_eg4', buildEgress4(plan, { mapFd: map, uplinkIfindex: 1, l2, nextHopFd: nextHop }));
+        n += 3;
       }
     }
     console.log('loaded ' + n);
@@ -59,7 +61,7 @@ const LOAD_ALL = `
 
 describe('offload programs under the unit’s capabilities', { skip: NEED_ROOT }, () => {
   test('every variant passes the strict verifier (CAP_BPF and CAP_NET_ADMIN, no CAP_PERFMON)', () => {
-    assert.equal(asUser('+net_admin,+net_raw,+bpf', LOAD_ALL), 'loaded 8');
+    assert.equal(asUser('+net_admin,+net_raw,+bpf', LOAD_ALL), 'loaded 12');
   });
 
   test('without CAP_BPF the error names it and the way around it', () => {

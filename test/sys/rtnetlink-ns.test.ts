@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { SystemNet } from '../../src/daemon/system/net.js';
 import { NEED_ROOT } from '../helpers/netns.js';
 
 const INNER = process.env.CLATD_TEST_NETNS;
@@ -218,7 +219,7 @@ if (INNER === undefined) {
       assert.throws(() => rt.routeTo('2001:db8:ffff::1'), /^NetlinkError: RTM_GETROUTE 2001:db8:ffff::1: ENETUNREACH/);
     });
 
-    test('a multipath IPv6 route lists its next hops', () => {
+    test('a multipath IPv6 route lists its next hops', async () => {
       ip(
         '-6',
         'route',
@@ -246,7 +247,19 @@ if (INNER === undefined) {
           [rt.link('veth0').index, 'fe80::2'],
         ],
       );
+      // The next hop of a flow from a source address: fibmatch tells the multipath route.
+      const net = new SystemNet(rt);
+      const mp = await net.routeVia6('2001:db8:9::5', lan, '2001:db8::1');
+      assert.equal(mp?.multipath, true, JSON.stringify(mp));
       ip('-6', 'route', 'del', '2001:db8:9::/64');
+      ip('-6', 'route', 'add', '2001:db8:9::/64', 'via', 'fe80::1', 'dev', 'lan0');
+      assert.deepEqual(await net.routeVia6('2001:db8:9::5', lan, '2001:db8::1'), {
+        ifindex: lan,
+        gateway: 'fe80::1',
+        multipath: false,
+      });
+      ip('-6', 'route', 'del', '2001:db8:9::/64');
+      assert.equal(await net.routeVia6('2001:db8:9::5', lan, '2001:db8::1'), undefined, 'no route');
     });
 
     test('IPv6 route in another table, replace, list by protocol, delete', () => {

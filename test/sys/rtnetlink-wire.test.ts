@@ -478,3 +478,36 @@ describe('RtnlMonitor', () => {
     assert.deepEqual(seen, [1, 2, 3]);
   });
 });
+
+describe('neighbour events and route lookups from a source', () => {
+  test('RTM_NEWNEIGH / RTM_DELNEIGH decode to the entry, its interface and its router flag', async () => {
+    const { decodeEvent } = await import('../../src/sys/rtnetlink/monitor.js');
+    const { RTM_DELNEIGH, RTM_NEWNEIGH } = await import('../../src/sys/rtnetlink/consts.js');
+    const body = new Uint8Array(12 + 20);
+    const v = new DataView(body.buffer);
+    v.setUint8(0, 10); // AF_INET6
+    v.setInt32(4, 7, true);
+    v.setUint16(8, 0x02, true); // NUD_REACHABLE
+    v.setUint8(10, 0x80); // NTF_ROUTER
+    v.setUint16(12, 20, true); // NDA_DST
+    v.setUint16(14, 1, true);
+    body.set([0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 16);
+    assert.deepEqual(decodeEvent({ type: RTM_NEWNEIGH, flags: 0, seq: 0, pid: 0, body }), {
+      kind: 'neigh',
+      removed: false,
+      neighbour: { family: 6, ifindex: 7, address: 'fe80::1', state: 2, router: true },
+    });
+    const e = decodeEvent({ type: RTM_DELNEIGH, flags: 0, seq: 0, pid: 0, body: body.subarray(0, 12) });
+    assert.equal(e, undefined, 'an entry without its address is not one');
+  });
+
+  test('RTM_GETROUTE from a source: src_len 128 and RTA_SRC; fibmatch sets RTM_F_FIB_MATCH', async () => {
+    const { encodeRouteGet } = await import('../../src/sys/rtnetlink/messages.js');
+    const m = encodeRouteGet(26, 0, 6, '64:ff9b::1', 2, { src: '2001:db8:1::4', fibMatch: true }).finish(1);
+    const rtm = m.subarray(16);
+    assert.equal(rtm[1], 128);
+    assert.equal(rtm[2], 128);
+    assert.equal(new DataView(rtm.buffer, rtm.byteOffset).getUint32(8, true), 0x1000 | 0x2000);
+    assert.ok(Buffer.from(m).includes(Buffer.from('20010db8000100000000000000000004', 'hex')), 'RTA_SRC');
+  });
+});

@@ -14,7 +14,17 @@ import { openRtnlMonitor, RTPROT_CLATD, type Rtnl, type RtnlEvent } from '../../
 import { ipv6Conf } from '../../sys/sysctl.js';
 import { buildRouterSolicitation } from '../discover.js';
 import { discoverPref64ViaDns } from '../dns64.js';
-import type { AddrInfo, Closer, Dns64Port, IdentityPort, LinkInfo, NetEvent, NetPort, RouteInfo } from '../ports.js';
+import type {
+  AddrInfo,
+  Closer,
+  Dns64Port,
+  IdentityPort,
+  LinkInfo,
+  NetEvent,
+  NetPort,
+  RouteInfo,
+  RouteVia,
+} from '../ports.js';
 import type { DefaultRoute6 } from '../route-order.js';
 
 function scopeName(scope: number): AddrInfo['scope'] {
@@ -87,6 +97,19 @@ export class SystemNet implements NetPort {
       for (const ifindex of oifs) out.push({ ifindex, metric, pref });
     }
     return out;
+  }
+
+  async routeVia6(dst: string, oif: number, src: string): Promise<RouteVia | undefined> {
+    try {
+      // The path this flow takes (a Redirect's next hop included), then the table entry it came
+      // from, which alone tells a multipath route.
+      const r = this.rtnl.routeTo(dst, oif, { src });
+      const entry = this.rtnl.routeTo(dst, oif, { src, fibMatch: true });
+      const multipath = (entry.nexthops?.length ?? 0) > 1;
+      return { ifindex: r.oif ?? oif, gateway: r.gateway, multipath };
+    } catch {
+      return undefined;
+    }
   }
 
   async routeGet6(dst: string, oif: number): Promise<RouteInfo | undefined> {
@@ -179,6 +202,11 @@ export function toNetEvents(e: RtnlEvent): NetEvent[] {
           });
       }
       return out;
+    }
+    case 'neigh': {
+      const n = e.neighbour;
+      if (n.family !== 6) return [];
+      return [{ type: 'neigh', ifindex: n.ifindex, address: n.address, router: n.router, removed: e.removed }];
     }
     case 'overrun':
       return [{ type: 'link', ifindex: 0, removed: false }];

@@ -49,6 +49,8 @@ export const RTM_DELQDISC = 37;
 export const RTM_NEWTFILTER = 44;
 export const RTM_DELTFILTER = 45;
 export const RTM_GETTFILTER = 46;
+export const RTM_NEWNEIGH = 28;
+export const RTM_DELNEIGH = 29;
 export const RTM_NEWNDUSEROPT = 68;
 
 /** Names for error messages and logs. */
@@ -67,6 +69,8 @@ export const RTM_NAMES: Readonly<Record<number, string>> = {
   [RTM_NEWTFILTER]: 'RTM_NEWTFILTER',
   [RTM_DELTFILTER]: 'RTM_DELTFILTER',
   [RTM_GETTFILTER]: 'RTM_GETTFILTER',
+  [RTM_NEWNEIGH]: 'RTM_NEWNEIGH',
+  [RTM_DELNEIGH]: 'RTM_DELNEIGH',
   [RTM_NEWNDUSEROPT]: 'RTM_NEWNDUSEROPT',
 };
 
@@ -92,6 +96,7 @@ export const ETH_P_ALL_BE = 0x0300;
 // linux/rtnetlink.h: multicast groups (enum rtnetlink_groups). All are <= 32, so the legacy
 // nl_groups bit mask (bit g-1) of sockaddr_nl can join them at bind time.
 export const RTNLGRP_LINK = 1;
+export const RTNLGRP_NEIGH = 3;
 export const RTNLGRP_IPV4_IFADDR = 5;
 export const RTNLGRP_IPV4_ROUTE = 7;
 export const RTNLGRP_IPV6_IFADDR = 9;
@@ -192,7 +197,15 @@ export const RTPROT_CLATD = 199;
 /** rtm_flags: a cached (cloned) route; on RTM_GETROUTE, report the table that matched. */
 export const RTM_F_CLONED = 0x200;
 export const RTM_F_LOOKUP_TABLE = 0x1000;
+/** RTM_GETROUTE: answer with the routing table entry that matched, not the resolved path. */
+export const RTM_F_FIB_MATCH = 0x2000;
 
 // linux/neighbour.h: struct nduseroptmsg is 16 bytes, followed by the option bytes, then attributes
 export const NDUSEROPTMSG_LEN = 16;
 export const NDUSEROPT_SRCADDR = 1;
+
+// linux/neighbour.h: struct ndmsg { u8 family, pad1; u16 pad2; s32 ifindex; u16 state; u8 flags, type; }
+export const NDMSG_LEN = 12;
+export const NDA_DST = 1;
+/** ndm_flags: the neighbour is a router (it sent Router Advertisements or NAs with the R flag). */
+export const NTF_ROUTER = 0x80;

@@ -32,8 +32,11 @@ import {
   IFLA_LINKINFO,
   IFLA_MTU,
   IFLA_OPERSTATE,
+  NDA_DST,
+  NDMSG_LEN,
   NDUSEROPT_SRCADDR,
   NDUSEROPTMSG_LEN,
+  NTF_ROUTER,
   OPERSTATES,
   type OperState,
   RT_SCOPE_LINK,
@@ -47,9 +50,11 @@ import {
   RTA_PREF,
   RTA_PREFSRC,
   RTA_PRIORITY,
+  RTA_SRC,
   RTA_TABLE,
   RTAX_ADVMSS,
   RTAX_MTU,
+  RTM_F_FIB_MATCH,
   RTM_F_LOOKUP_TABLE,
   RTMSG_LEN,
   RTN_UNICAST,
@@ -368,15 +373,30 @@ export function encodeRoute(type: number, flags: number, s: RouteSpec): MessageB
   return m;
 }
 
-/** Encodes RTM_GETROUTE for one destination address (a host route lookup, like `ip route get`). */
-export function encodeRouteGet(type: number, flags: number, family: Family, dst: string, oif?: number): MessageBuilder {
+/**
+ * Encodes RTM_GETROUTE for one destination address (a host route lookup, like `ip route get`),
+ * from `o.src` when given (source-based policy rules apply); `o.fibMatch` asks for the table entry
+ * that matched (`ip route get fibmatch`: a multipath route's every next hop) instead of one path.
+ */
+export function encodeRouteGet(
+  type: number,
+  flags: number,
+  family: Family,
+  dst: string,
+  oif?: number,
+  o: { src?: string; fibMatch?: boolean } = {},
+): MessageBuilder {
   const m = new MessageBuilder(type, flags);
   const h = m.header(RTMSG_LEN);
   h.setUint8(0, afOf(family));
   h.setUint8(1, family === 4 ? 32 : 128);
   // Without RTM_F_LOOKUP_TABLE the kernel reports table main whatever table matched.
-  h.setUint32(8, RTM_F_LOOKUP_TABLE, LE);
+  h.setUint32(8, RTM_F_LOOKUP_TABLE | (o.fibMatch ? RTM_F_FIB_MATCH : 0), LE);
   m.attr(RTA_DST, addrBytes(family, dst));
+  if (o.src !== undefined) {
+    h.setUint8(2, family === 4 ? 32 : 128);
+    m.attr(RTA_SRC, addrBytes(family, o.src));
+  }
   if (oif !== undefined) m.u32(RTA_OIF, oif);
   return m;
 }
@@ -466,4 +486,31 @@ export function encodeTc(type: number, flags: number, t: TcSpec): MessageBuilder
   h.setUint32(12, t.parent >>> 0, LE);
   h.setUint32(16, t.info >>> 0, LE);
   return m;
+}
+
+/** A neighbour table entry (RTM_NEWNEIGH / RTM_DELNEIGH). */
+export interface Neighbour {
+  readonly family: Family;
+  readonly ifindex: number;
+  readonly address: string;
+  /** NUD_* state bits. */
+  readonly state: number;
+  /** It is a router (NTF_ROUTER). */
+  readonly router: boolean;
+}
+
+export function decodeNeighbour(body: Uint8Array): Neighbour | undefined {
+  if (body.length < NDMSG_LEN) return undefined;
+  const dv = view(body);
+  const family = familyOf(dv.getUint8(0));
+  if (family === undefined) return undefined;
+  const address = addrText(family, parseAttrs(body, NDMSG_LEN).get(NDA_DST));
+  if (address === undefined) return undefined;
+  return {
+    family,
+    ifindex: dv.getInt32(4, LE),
+    address,
+    state: dv.getUint16(8, LE),
+    router: (dv.getUint8(10) & NTF_ROUTER) !== 0,
+  };
 }

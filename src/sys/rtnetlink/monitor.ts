@@ -7,10 +7,12 @@ import { constants } from 'node:os';
 import {
   RTM_DELADDR,
   RTM_DELLINK,
+  RTM_DELNEIGH,
   RTM_DELROUTE,
   RTM_NEWADDR,
   RTM_NEWLINK,
   RTM_NEWNDUSEROPT,
+  RTM_NEWNEIGH,
   RTM_NEWROUTE,
   RTNLGRP_IPV4_IFADDR,
   RTNLGRP_IPV4_ROUTE,
@@ -18,6 +20,7 @@ import {
   RTNLGRP_IPV6_ROUTE,
   RTNLGRP_LINK,
   RTNLGRP_ND_USEROPT,
+  RTNLGRP_NEIGH,
 } from './consts.js';
 import { NetlinkError } from './errors.js';
 import {
@@ -25,9 +28,11 @@ import {
   decodeAddress,
   decodeLink,
   decodeNdUserOption,
+  decodeNeighbour,
   decodeRoute,
   type Link,
   type NdUserOption,
+  type Neighbour,
   type Route,
 } from './messages.js';
 import type { NetlinkTransport } from './socket.js';
@@ -46,6 +51,8 @@ export const MONITOR_GROUPS: readonly number[] = [
   RTNLGRP_IPV4_ROUTE,
   RTNLGRP_IPV6_ROUTE,
   RTNLGRP_ND_USEROPT,
+  // The uplink's routers: the kernel prefers a reachable one among several default routes.
+  RTNLGRP_NEIGH,
 ];
 
 export type RtnlEvent =
@@ -53,6 +60,7 @@ export type RtnlEvent =
   | { readonly kind: 'address'; readonly removed: boolean; readonly address: Address }
   | { readonly kind: 'route'; readonly removed: boolean; readonly route: Route }
   | { readonly kind: 'nduseropt'; readonly option: NdUserOption }
+  | { readonly kind: 'neigh'; readonly removed: boolean; readonly neighbour: Neighbour }
   /** The kernel dropped events (socket buffer full): re-read the state you depend on. */
   | { readonly kind: 'overrun' };
 
@@ -73,6 +81,11 @@ export function decodeEvent(msg: NlMessage): RtnlEvent | undefined {
     case RTM_DELROUTE: {
       const route = decodeRoute(msg.body);
       return route && { kind: 'route', removed: msg.type === RTM_DELROUTE, route };
+    }
+    case RTM_NEWNEIGH:
+    case RTM_DELNEIGH: {
+      const neighbour = decodeNeighbour(msg.body);
+      return neighbour && { kind: 'neigh', removed: msg.type === RTM_DELNEIGH, neighbour };
     }
     case RTM_NEWNDUSEROPT: {
       const option = decodeNdUserOption(msg.body);

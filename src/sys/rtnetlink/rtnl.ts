@@ -214,14 +214,15 @@ export class Rtnl {
 
   /**
    * The route the kernel would use to reach `dst` (like `ip route get`): oif, gateway, the source
-   * address it would pick (prefsrc), MTU when the route or cache has one, table.
+   * address it would pick (prefsrc), MTU when the route or cache has one, table. `o` as for
+   * encodeRouteGet: from a source address, the matched table entry.
    */
-  routeTo(dst: string, dev?: Dev): Route {
+  routeTo(dst: string, dev?: Dev, o: { src?: string; fibMatch?: boolean } = {}): Route {
     const family = familyOfText(dst);
     const oif = dev === undefined ? undefined : this.index(dev);
     let found: Route | undefined;
-    const what = `RTM_GETROUTE ${dst}${dev === undefined ? '' : ` dev ${devText(dev)}`}`;
-    this.nl.request(encodeRouteGet(RTM_GETROUTE, 0, family, dst, oif), what, (m) => {
+    const what = `RTM_GETROUTE ${dst}${o.src === undefined ? '' : ` from ${o.src}`}${dev === undefined ? '' : ` dev ${devText(dev)}`}`;
+    this.nl.request(encodeRouteGet(RTM_GETROUTE, 0, family, dst, oif, o), what, (m) => {
       found = decodeRoute(m.body) ?? found;
     });
     if (!found) throw new NetlinkError(what, constants.errno.ENETUNREACH, 'empty reply');
