@@ -197,6 +197,16 @@ export function renderMetrics(s: StatusSnapshot, o: { startTimeSec?: number; pro
     'IPv6 packets the kernel dropped in front of the packet sockets (their queue full under a flood) before clatd read them.',
     [[{}, num('packetKernelDrops')]],
   );
+  metric(
+    'clatd_tso_superpackets_total',
+    'counter',
+    'TCP super-packets the worker path translated once (in: read whole from the TUN; out: written whole to it), and those it dropped.',
+    [
+      [{ direction: 'in' }, num('tunTsoIn')],
+      [{ direction: 'out' }, num('tunTsoOut')],
+      [{ direction: 'dropped' }, num('tsoDropped')],
+    ],
+  );
   const drops: [Record<string, string>, number][] = [];
   for (const d of dirs) {
     for (const [reason, n] of Object.entries(s.counters[d].drops)) drops.push([{ ...dir(d), reason }, n]);

@@ -31,6 +31,7 @@ import {
   closeFds,
   type DatapathDevices,
   type OpenedDevices,
+  offloadOptions,
   openDevices,
   setQueueAttached,
   takeQueued,
@@ -468,6 +469,7 @@ export class Datapath {
       stride: o.stride,
       maxBatchesPerWake: o.maxBatchesPerWake,
       icmpErrorsPerSec: o.icmpErrorsPerSec,
+      ...(dev ? offloadOptions(dev.tun) : {}),
     });
     loop.paused = o.paused ?? false;
     const inline: InlineLoop = { loop, io, dev, polls: {} };

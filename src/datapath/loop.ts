@@ -9,12 +9,34 @@
  * The poll is level-triggered, so each wake-up does at most `maxBatchesPerWake` batches and returns:
  * the other direction gets its turn and the poll calls again while data remains.
  *
+ * With offloads (a `vnet` TUN, see sys/tun.ts) each input slot also has a virtio_net_hdr
+ * (core/vnet.ts). A TCP super-packet from the TUN is translated once and segmented into the output
+ * batch for the raw socket (which takes no GSO); one from the packet socket is translated once and
+ * written whole to the TUN with its own header (core/gso-xlat.ts). Partial checksums of other
+ * packets from the TUN are completed before translation.
+ *
  * Allocation: one arena holds the input batch and the output batch (so the translator copies with
  * `copyWithin`), and both handlers are bound once here. Nothing per packet or per batch, except
  * one clock reading per batch that generates ICMP errors (see #clock);
  * test/datapath/no-alloc.test.ts checks it.
  */
 import { createBatch, DEFAULT_STRIDE, Disposition, type PacketBatch } from '../core/batch.js';
+import { GSO_TCP, gsoSplit } from '../core/gso.js';
+import { completeChecksum, TCP_CSUM_OFFSET, translateSuper46, translateSuper64 } from '../core/gso-xlat.js';
+import {
+  createVnetHeaders,
+  VNET_F_NEEDS_CSUM,
+  VNET_GSO_ECN,
+  VNET_GSO_NONE,
+  VNET_GSO_TCPV4,
+  vnetClear,
+  vnetCsumOffset,
+  vnetCsumStart,
+  vnetFlags,
+  vnetGsoSize,
+  vnetGsoType,
+  vnetSet,
+} from '../core/vnet.js';
 import { Drop } from '../core/xlat/drop.js';
 import { ClosedError } from '../sys/errors.js';
 import type { PacketIo } from '../sys/io.js';
@@ -35,6 +57,8 @@ export const OUTPUT_RESERVE = 64;
 // delivers to this host (translator-config.ts), and carrying it whole is what keeps the worker
 // path's TCP download fast (bench/README.md: forcing every split with 64 spare slots halved it).
 // A UDP super-packet without room is dropped and counted (gsoDropped).
+const IPV6_HLEN = 40;
+const IPV4_HLEN = 20;
 /** Default cap on batches per wake-up, so one busy direction cannot starve the other. */
 export const DEFAULT_MAX_BATCHES_PER_WAKE = 8;
 /**
@@ -73,6 +97,12 @@ export interface LoopOptions {
   icmpErrorBurst?: number;
   /** Milliseconds on a monotonic clock; tests pass their own. */
   now?: () => number;
+  /**
+   * The TUN reads and writes a virtio_net_hdr with each packet (`Tun.vnet`); `tunTso`: it also
+   * takes TCP super-packets (`Tun.tso`), so the packet socket's are kept whole for it.
+   */
+  tunVnet?: boolean;
+  tunTso?: boolean;
 }
 
 /**
@@ -162,6 +192,12 @@ export class DatapathLoop {
    */
   readonly #clock = new Float64Array(1);
   #clockRead = false;
+  /** Headers of the input slots, read along (undefined: no side gives any). */
+  readonly #inVnet: Uint8Array | undefined;
+  /** Headers of the output slots, written to a `vnet` TUN with them. */
+  readonly #outVnet: Uint8Array | undefined;
+  readonly #tunVnet: boolean;
+  readonly #keepSupers: boolean;
 
   constructor(translator: PacketTranslator, io: LoopIo, counters: CounterWriter, opts: LoopOptions = {}) {
     this.#translator = translator;
@@ -178,6 +214,10 @@ export class DatapathLoop {
     this.#in = createBatch(inCap, stride, arena, 0);
     this.#out = createBatch(outCap, stride, arena, inCap * stride);
     this.#flushAt = outCap - OUTPUT_RESERVE;
+    this.#tunVnet = opts.tunVnet === true;
+    this.#keepSupers = this.#tunVnet && opts.tunTso === true;
+    this.#inVnet = this.#tunVnet ? createVnetHeaders(inCap) : undefined;
+    this.#outVnet = this.#tunVnet ? createVnetHeaders(outCap) : undefined;
     this.#maxBatches = opts.maxBatchesPerWake ?? DEFAULT_MAX_BATCHES_PER_WAKE;
     const rate = opts.icmpErrorsPerSec ?? DEFAULT_ICMP_ERRORS_PER_SEC;
     const burst = opts.icmpErrorBurst ?? DEFAULT_ICMP_ERROR_BURST;
@@ -258,7 +298,7 @@ export class DatapathLoop {
     this.#clockRead = false;
     let n: number;
     try {
-      n = src.read(inb, HEADROOM, limit);
+      n = v4 || this.#keepSupers ? src.read(inb, HEADROOM, limit, this.#inVnet) : src.read(inb, HEADROOM, limit);
     } catch (e) {
       this.#readFailed(v4, e);
       return 0;
@@ -294,10 +334,24 @@ export class DatapathLoop {
         continue;
       }
       if (out.count > this.#flushAt) this.#flush(v4);
-      const before = out.count;
+      let before = out.count;
+      this.#superOut = -1;
       let d: Drop;
       try {
-        d = v4 ? t.translate4(data, off, len, out) : t.translate6(data, off, len, out);
+        const iv = this.#inVnet;
+        const gso = iv === undefined || (!v4 && !this.#keepSupers) ? VNET_GSO_NONE : vnetGsoType(iv, i);
+        if (gso !== VNET_GSO_NONE) {
+          d = v4 ? this.#super46(iv as Uint8Array, i, off, len) : this.#super64(iv as Uint8Array, i, off, len);
+          before = this.#superAt;
+        } else {
+          if (v4 && iv !== undefined && (vnetFlags(iv, i) & VNET_F_NEEDS_CSUM) !== 0) {
+            // Not a super-packet, checksum partial: completed, so the translator sees a whole packet.
+            const l4 = off + vnetCsumStart(iv, i);
+            const co = vnetCsumOffset(iv, i);
+            if (l4 + co + 2 <= off + len) completeChecksum(data, l4, co, off + len);
+          }
+          d = v4 ? t.translate4(data, off, len, out) : t.translate6(data, off, len, out);
+        }
       } catch (e) {
         // The translator never throws on packet input; if it does anyway, count it, never die.
         this.lastError = e;
@@ -309,7 +363,10 @@ export class DatapathLoop {
         c[base + Slot.DROPPED]++;
         c[base + Slot.DROP_BASE + d]++;
       }
+      const ov = this.#outVnet;
       for (let j = before; j < out.count; j++) {
+        // Every packet to a `vnet` TUN has a header: plain ones a cleared one.
+        if (ov !== undefined && j !== this.#superOut) vnetClear(ov, j);
         if (out.disp[j] === Disposition.Forward) {
           this.#pendingForward++;
           c[base + Slot.PACKETS_OUT]++;
@@ -327,6 +384,71 @@ export class DatapathLoop {
     c[base + Slot.BYTES_IN] += bytes;
     this.#flush(v4);
     return n;
+  }
+
+  /** First output slot of the last super-packet's results (the caller counts from there). */
+  #superAt = 0;
+  /** The output slot that holds a super-packet for the TUN with its own header, or -1. */
+  #superOut = -1;
+
+  /**
+   * A TCP super-packet read from the TUN: translated once, then segmented in the output batch
+   * (the raw socket takes no GSO), flushing first when its segments would not fit.
+   */
+  #super46(iv: Uint8Array, i: number, off: number, len: number): Drop {
+    const c = this.#c;
+    const out = this.#out;
+    const data = this.#in.data;
+    const gsoSize = vnetGsoSize(iv, i);
+    const ihl = (data[off] & 15) * 4;
+    const th = len > ihl + 12 ? (data[off + ihl + 12] >> 4) * 4 : 0;
+    const payload = len - ihl - th;
+    const segs = gsoSize > 0 && payload > 0 ? Math.ceil(payload / gsoSize) : 0;
+    if ((vnetGsoType(iv, i) & ~VNET_GSO_ECN) !== VNET_GSO_TCPV4 || segs === 0 || segs + 1 > out.capacity) {
+      c[IO_BASE + IoSlot.TSO_DROPPED]++;
+      this.#superAt = out.count;
+      return Drop.D46_L4_TRUNCATED;
+    }
+    // Room for every segment and an ICMP error.
+    if (out.count + segs + 1 > out.capacity) this.#flush(true);
+    const before = out.count;
+    this.#superAt = before;
+    const d = translateSuper46(this.#translator, data, off, len, gsoSize, out);
+    if (d !== Drop.NONE) return d;
+    const made = gsoSplit(out, before, IPV6_HLEN, GSO_TCP, gsoSize, out.count);
+    if (made < 0) {
+      out.count = before;
+      c[IO_BASE + IoSlot.TSO_DROPPED]++;
+      return Drop.OUTPUT_FULL;
+    }
+    out.count += made;
+    c[IO_BASE + IoSlot.TUN_TSO_IN]++;
+    return Drop.NONE;
+  }
+
+  /** A TCP super-packet kept whole by the packet socket: translated once, to the TUN with its header. */
+  #super64(iv: Uint8Array, i: number, off: number, len: number): Drop {
+    const out = this.#out;
+    const before = out.count;
+    this.#superAt = before;
+    const gsoType = vnetGsoType(iv, i);
+    const gsoSize = vnetGsoSize(iv, i);
+    const d = translateSuper64(this.#translator, this.#in.data, off, len, gsoSize, out);
+    if (d !== Drop.NONE) return d;
+    const th = (out.data[out.offs[before] + IPV4_HLEN + 12] >> 4) * 4;
+    vnetSet(
+      this.#outVnet as Uint8Array,
+      before,
+      VNET_F_NEEDS_CSUM,
+      VNET_GSO_TCPV4 | (gsoType & VNET_GSO_ECN),
+      IPV4_HLEN + th,
+      gsoSize,
+      IPV4_HLEN,
+      TCP_CSUM_OFFSET,
+    );
+    this.#superOut = before;
+    this.#c[IO_BASE + IoSlot.TUN_TSO_OUT]++;
+    return Drop.NONE;
   }
 
   /** Takes one token from direction `dir`'s ICMP error bucket; false when it is empty. */
@@ -368,7 +490,7 @@ export class DatapathLoop {
   #write(to: PacketIo, want: number, disp: Disposition, failSlot: IoSlot): void {
     let accepted = 0;
     try {
-      accepted = to.write(this.#out, disp);
+      accepted = to === this.#tun ? to.write(this.#out, disp, this.#outVnet) : to.write(this.#out, disp);
     } catch (e) {
       this.lastError = e;
     }
