@@ -298,7 +298,8 @@ export class DatapathLoop {
     this.#clockRead = false;
     let n: number;
     try {
-      n = v4 || this.#keepSupers ? src.read(inb, HEADROOM, limit, this.#inVnet) : src.read(inb, HEADROOM, limit);
+      // One call site, one arity: the packet socket gets the header array only to keep super-packets.
+      n = src.read(inb, HEADROOM, limit, v4 || this.#keepSupers ? this.#inVnet : undefined);
     } catch (e) {
       this.#readFailed(v4, e);
       return 0;
