@@ -207,6 +207,12 @@ export function renderMetrics(s: StatusSnapshot, o: { startTimeSec?: number; pro
       [{ direction: 'dropped' }, num('tsoDropped')],
     ],
   );
+  metric(
+    'clatd_tun_tso_refused',
+    'gauge',
+    'Datapath loops whose TUN runs without TSO because the kernel refused TUNSETOFFLOAD (every packet then crosses the TUN one by one).',
+    [[{}, num('tunTsoRefused')]],
+  );
   const drops: [Record<string, string>, number][] = [];
   for (const d of dirs) {
     for (const [reason, n] of Object.entries(s.counters[d].drops)) drops.push([{ ...dir(d), reason }, n]);

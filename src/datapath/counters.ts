@@ -92,6 +92,11 @@ export const enum IoSlot {
   TUN_TSO_OUT,
   /** Super-packets dropped in the loop: more segments than an output batch holds, or unusable headers. */
   TSO_DROPPED,
+  /**
+   * Loops whose TUN has virtio_net_hdr but no TSO: the kernel refused TUNSETOFFLOAD (Tun.offloadError
+   * says why), so every packet crosses the TUN one by one. Not a counter: set once per loop.
+   */
+  TUN_TSO_REFUSED,
   END,
 }
 
@@ -211,6 +216,8 @@ export interface IoCounters {
   tunTsoOut: number;
   /** Super-packets the loop could not carry (more segments than an output batch holds, bad headers). */
   tsoDropped: number;
+  /** Loops whose TUN runs without TSO because the kernel refused it (0 normally). */
+  tunTsoRefused: number;
 }
 
 /** All workers' counters summed. Keys `46` and `64` follow the project's direction names. */
@@ -266,6 +273,7 @@ export function readCounters(buffers: readonly SharedArrayBuffer[]): CounterSnap
       tunTsoIn: t[IO_BASE + IoSlot.TUN_TSO_IN],
       tunTsoOut: t[IO_BASE + IoSlot.TUN_TSO_OUT],
       tsoDropped: t[IO_BASE + IoSlot.TSO_DROPPED],
+      tunTsoRefused: t[IO_BASE + IoSlot.TUN_TSO_REFUSED],
     },
   };
 }

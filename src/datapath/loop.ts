@@ -218,6 +218,7 @@ export class DatapathLoop {
     this.#keepSupers = this.#tunVnet && opts.tunTso === true;
     this.#inVnet = this.#tunVnet ? createVnetHeaders(inCap) : undefined;
     this.#outVnet = this.#tunVnet ? createVnetHeaders(outCap) : undefined;
+    if (this.#tunVnet && !this.#keepSupers) this.#c[IO_BASE + IoSlot.TUN_TSO_REFUSED] = 1;
     this.#maxBatches = opts.maxBatchesPerWake ?? DEFAULT_MAX_BATCHES_PER_WAKE;
     const rate = opts.icmpErrorsPerSec ?? DEFAULT_ICMP_ERRORS_PER_SEC;
     const burst = opts.icmpErrorBurst ?? DEFAULT_ICMP_ERROR_BURST;
