@@ -10,10 +10,13 @@
  * the other direction gets its turn and the poll calls again while data remains.
  *
  * With offloads (a `vnet` TUN, see sys/tun.ts) each input slot also has a virtio_net_hdr
- * (core/vnet.ts). A TCP super-packet from the TUN is translated once and segmented into the output
- * batch for the raw socket (which takes no GSO); one from the packet socket is translated once and
- * written whole to the TUN with its own header (core/gso-xlat.ts). Partial checksums of other
- * packets from the TUN are completed before translation.
+ * (core/vnet.ts). A TCP super-packet from the packet socket is translated once and written whole
+ * to the TUN with its own header (core/gso-xlat.ts): the kernel delivers it whole to the local
+ * socket, or segments it when it forwards it. One from the TUN is translated once too, but then
+ * segmented here: the raw socket refuses anything above the MTU (rawv6_send_hdrinc, EMSGSIZE), and
+ * the packet socket, which would take a GSO frame, sends past routing and netfilter (the NAT66 of
+ * address mode 5, and the host's firewall, must see what the CLAT sends). Partial checksums of
+ * other packets from the TUN are completed before translation.
  *
  * Allocation: one arena holds the input batch and the output batch (so the translator copies with
  * `copyWithin`), and both handlers are bound once here. Nothing per packet or per batch, except
@@ -52,11 +55,12 @@ export const HEADROOM = 32;
  * IPv4 packet of 64 KiB fragmented for the 1280-byte IPv6 minimum MTU gives 54, plus an error).
  */
 export const OUTPUT_RESERVE = 64;
-// No input slots are kept free for GSO segments on purpose: a TCP super-packet the packet socket
-// finds no room to split goes on whole, one valid IPv4 packet of up to 64 KiB that the TUN
-// delivers to this host (translator-config.ts), and carrying it whole is what keeps the worker
-// path's TCP download fast (bench/README.md: forcing every split with 64 spare slots halved it).
-// A UDP super-packet without room is dropped and counted (gsoDropped).
+// No input slots are kept free for GSO segments on purpose. With the TUN's TSO, TCP super-packets
+// are not split at all (they go to the TUN whole, with a virtio_net_hdr). Without it, one the
+// packet socket finds no room to split goes on whole, one valid IPv4 packet of up to 64 KiB that
+// the TUN delivers to this host (translator-config.ts), which kept the TCP download fast before
+// the offloads (bench/README.md: forcing every split with 64 spare slots halved it). A UDP
+// super-packet without room is dropped and counted (gsoDropped).
 const IPV6_HLEN = 40;
 const IPV4_HLEN = 20;
 /** Default cap on batches per wake-up, so one busy direction cannot starve the other. */
