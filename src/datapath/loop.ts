@@ -24,7 +24,7 @@
  * test/datapath/no-alloc.test.ts checks it.
  */
 import { createBatch, DEFAULT_STRIDE, Disposition, type PacketBatch } from '../core/batch.js';
-import { GSO_TCP, gsoSplit } from '../core/gso.js';
+import { GSO_TCP, gsoSplit, gsoSplitFront } from '../core/gso.js';
 import { completeChecksum, TCP_CSUM_OFFSET, translateSuper46, translateSuper64 } from '../core/gso-xlat.js';
 import {
   createVnetHeaders,
@@ -410,7 +410,7 @@ export class DatapathLoop {
     const th = len > ihl + 12 ? (data[off + ihl + 12] >> 4) * 4 : 0;
     const payload = len - ihl - th;
     const segs = gsoSize > 0 && payload > 0 ? Math.ceil(payload / gsoSize) : 0;
-    if ((vnetGsoType(iv, i) & ~VNET_GSO_ECN) !== VNET_GSO_TCPV4 || segs === 0 || segs + 1 > out.capacity) {
+    if ((vnetGsoType(iv, i) & ~VNET_GSO_ECN) !== VNET_GSO_TCPV4 || segs === 0) {
       c[IO_BASE + IoSlot.TSO_DROPPED]++;
       this.#superAt = out.count;
       return Drop.D46_L4_TRUNCATED;
@@ -421,6 +421,27 @@ export class DatapathLoop {
     this.#superAt = before;
     const d = translateSuper46(this.#translator, data, off, len, gsoSize, out);
     if (d !== Drop.NONE) return d;
+    // More segments than the output batch holds (a small MSS): the front ones go out first, a
+    // batch at a time, while the rest waits in slot 0 (before is 0 after the flush above).
+    let left = segs;
+    while (left > out.capacity) {
+      const n = out.capacity - 1;
+      if (gsoSplitFront(out, before, IPV6_HLEN, gsoSize, before + 1, n) !== n) {
+        out.count = before;
+        c[IO_BASE + IoSlot.TSO_DROPPED]++;
+        return Drop.OUTPUT_FULL;
+      }
+      const rest = out.lens[before];
+      out.lens[before] = 0; // not written with them
+      out.count = before + 1 + n;
+      for (let j = before + 1; j < out.count; j++) c[DIR46 + Slot.BYTES_OUT] += out.lens[j];
+      c[DIR46 + Slot.PACKETS_OUT] += n;
+      this.#pendingForward += n;
+      this.#flush(true);
+      out.lens[before] = rest;
+      out.count = before + 1;
+      left -= n;
+    }
     const made = gsoSplit(out, before, IPV6_HLEN, GSO_TCP, gsoSize, out.count);
     if (made < 0) {
       out.count = before;

@@ -20,7 +20,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { createBatch, Disposition, type PacketBatch } from '../../src/core/batch.js';
-import { GSO_TCP, gsoSplit } from '../../src/core/gso.js';
+import { GSO_TCP, gsoSplit, gsoSplitFront } from '../../src/core/gso.js';
 import { translateSuper46, translateSuper64 } from '../../src/core/gso-xlat.js';
 import { Drop } from '../../src/core/xlat/drop.js';
 import { Translator } from '../../src/core/xlat/translator.js';
@@ -366,5 +366,30 @@ describe('size limits apply to a segment, not to the super-packet', () => {
     inb.data[inb.offs[1] + 6] = 60; // an extension header: not for this path
     assert.equal(translateSuper64(t, inb.data, inb.offs[1], inb.lens[1], 1000, out), Drop.D64_BAD_EXT_HEADER);
     assert.equal(out.count, 0);
+  });
+});
+
+describe('gsoSplitFront: a super-packet cut a batch at a time', () => {
+  test('cutting the front segments off, then splitting the rest, gives what one split gives', () => {
+    fc.assert(
+      fc.property(shapes, fc.integer({ min: 1, max: 43 }), fc.boolean(), (s, cut, v4) => {
+        fc.pre(cut < s.segments && (v4 || s.ipv4Options === 0));
+        const p = v4 ? super4(s) : super6(s);
+        const l4 = v4 ? 20 + s.ipv4Options : 40;
+        const whole = createBatch(46, STRIDE);
+        place(whole, 0, p);
+        whole.count = gsoSplit(whole, 0, l4, GSO_TCP, s.gsoSize, 1) + 1;
+        const expected = packets(whole);
+        const parts = createBatch(46, STRIDE);
+        place(parts, 0, p);
+        assert.equal(gsoSplitFront(parts, 0, l4, s.gsoSize, 1, cut), cut);
+        parts.count = cut + 1;
+        const front = packets(parts, 1);
+        parts.count = gsoSplit(parts, 0, l4, GSO_TCP, s.gsoSize, 1) + 1;
+        // In the order of the stream: the cut segments, then the rest's.
+        assert.deepEqual([...front, ...packets(parts)], expected);
+      }),
+      { numRuns: 150 },
+    );
   });
 });

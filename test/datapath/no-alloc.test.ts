@@ -131,6 +131,11 @@ function offloadInputs(): { v4: ReplayPacket[]; v6: ReplayPacket[] } {
         bytes: partial(ipv4Packet({ src: CLAT4, dst: SERVER4 }, { ...tcp4, payload: fill(4 * 1400 - 300, 2) }), 20, 16),
         vnet: tso(VNET_GSO_TCPV4, 20, 1400),
       },
+      // A small MSS: 175 segments, more than an output batch holds.
+      {
+        bytes: partial(ipv4Packet({ src: CLAT4, dst: SERVER4 }, { ...tcp4, payload: fill(175 * 40, 4) }), 20, 16),
+        vnet: tso(VNET_GSO_TCPV4, 20, 40),
+      },
       {
         bytes: partial(ipv4Packet({ src: CLAT4, dst: SERVER4 }, { ...udp4, payload: fill(36, 1) }), 20, 6),
         vnet: csum(20, 6),
@@ -274,11 +279,12 @@ test('with offloads: super-packets translated once both ways, partial checksums 
   for (let k = 0; k < 2; k++) round(k);
   assert.deepEqual(problems, []);
   const c = readCounters([buf]);
-  assert.equal(c.io.tunTsoIn, 2, 'the TUN super-packet read whole, twice');
+  assert.equal(c.io.tunTsoIn, 4, 'the TUN super-packets read whole, twice');
   assert.equal(c.io.tunTsoOut, 2, 'the packet socket super-packet written whole, twice');
   assert.equal(tun.superWritten, 2);
-  // Per round: 4 segments, the UDP packet with the partial checksum and the plain one.
-  assert.equal(raw.written, 2 * (4 + 2));
+  // Per round: 4 segments, 175 small ones, the UDP packet with the partial checksum and the plain one.
+  assert.equal(raw.written, 2 * (4 + 175 + 2));
+  assert.equal(c['46'].packetsOut, raw.written);
   assert.equal(c['46'].dropped + c['64'].dropped, 0);
 });
 
