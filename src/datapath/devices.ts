@@ -179,6 +179,9 @@ export interface Taken {
 export function takeQueued(fd: number, linkHeaderLen: number | undefined, paused: boolean, scratch: Uint8Array): Taken {
   const t: Taken = { neighbor: 0, neighborBytes: 0, paused: 0, pausedBytes: 0, input: false };
   const ip = VNET_HDR_LEN + (linkHeaderLen ?? 0);
+  // A TUN queue with virtio_net_hdr (sys/tun.ts) reads each packet behind one.
+  const flags = linkHeaderLen === undefined && paused ? native.tunGetFlags(fd) : -1;
+  const tunHeader = flags >= 0 && (flags & K.IFF_VNET_HDR) !== 0;
   for (;;) {
     if (linkHeaderLen === undefined) {
       // A TUN queue: nothing to peek at; taken only while paused.
@@ -186,7 +189,7 @@ export function takeQueued(fd: number, linkHeaderLen: number | undefined, paused
       const n = native.read(fd, scratch);
       if (n < 0) return { ...t, input: n !== -Errno.EAGAIN };
       t.paused++;
-      t.pausedBytes += n;
+      t.pausedBytes += tunHeader ? Math.max(0, n - VNET_HDR_LEN) : n;
       continue;
     }
     const n = native.recv(fd, scratch, K.MSG_PEEK | K.MSG_DONTWAIT);
