@@ -102,8 +102,9 @@ export interface LoopOptions {
   /** Milliseconds on a monotonic clock; tests pass their own. */
   now?: () => number;
   /**
-   * The TUN reads and writes a virtio_net_hdr with each packet (`Tun.vnet`); `tunTso`: it also
-   * takes TCP super-packets (`Tun.tso`), so the packet socket's are kept whole for it.
+   * The TUN reads and writes a virtio_net_hdr with each packet (`Tun.vnet`), so it takes TCP
+   * super-packets whole (the packet socket's are kept whole for it); `tunTso`: it also hands them
+   * over (`Tun.tso`, what the kernel granted).
    */
   tunVnet?: boolean;
   tunTso?: boolean;
@@ -219,10 +220,11 @@ export class DatapathLoop {
     this.#out = createBatch(outCap, stride, arena, inCap * stride);
     this.#flushAt = outCap - OUTPUT_RESERVE;
     this.#tunVnet = opts.tunVnet === true;
-    this.#keepSupers = this.#tunVnet && opts.tunTso === true;
+    // A TUN with virtio_net_hdr takes GSO packets from its writer whatever offloads it has.
+    this.#keepSupers = this.#tunVnet;
     this.#inVnet = this.#tunVnet ? createVnetHeaders(inCap) : undefined;
     this.#outVnet = this.#tunVnet ? createVnetHeaders(outCap) : undefined;
-    if (this.#tunVnet && !this.#keepSupers) this.#c[IO_BASE + IoSlot.TUN_TSO_REFUSED] = 1;
+    if (this.#tunVnet && opts.tunTso !== true) this.#c[IO_BASE + IoSlot.TUN_TSO_REFUSED] = 1;
     this.#maxBatches = opts.maxBatchesPerWake ?? DEFAULT_MAX_BATCHES_PER_WAKE;
     const rate = opts.icmpErrorsPerSec ?? DEFAULT_ICMP_ERRORS_PER_SEC;
     const burst = opts.icmpErrorBurst ?? DEFAULT_ICMP_ERROR_BURST;
