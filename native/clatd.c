@@ -1134,20 +1134,23 @@ static int write_failed(struct batch *b, int err, uint32_t i, uint32_t end, int3
 }
 
 /*
- * writeBatch(fd, id, start, count, wantDisp) -> packets written | -errno
+ * writeBatch(fd, id, start, count, wantDisp[, vnetHdr]) -> packets written | -errno
  * write() each packet whose disp equals wantDisp (-1: all) and whose length is not 0; failures as
- * the errno policy above says. When slot 5 of the bound set holds a Uint8Array (a TUN opened with
- * IFF_VNET_HDR), packet i goes out behind the virtio_net_hdr at vnet[i*10, +10), in one writev.
+ * the errno policy above says. With vnetHdr 1 (a TUN opened with IFF_VNET_HDR), slot 5 of the
+ * bound set holds a virtio_net_hdr per slot, and packet i goes out behind vnet[i*10, +10) in one
+ * writev.
  */
 static napi_value WriteBatch(napi_env env, napi_callback_info info) {
-  ARGS_STATE(5);
-  int32_t fd, want;
+  ARGS_STATE(6);
+  int32_t fd, want, with_vnet = 0;
   struct bound *bd;
   struct batch b;
   uint32_t start, count;
   if (!get_write_args(env, st, argv, &fd, &bd, &b, &start, &count, &want)) return NULL;
+  if (argc > 5 && !is_nullish(env, argv[5]) && !get_i32(env, argv[5], &with_vnet, "vnetHdr must be a number"))
+    return NULL;
   uint8_t *vnet = NULL;
-  if (bd->v[5].set) {
+  if (with_vnet) {
     if (!(vnet = slot(env, bd, 5, napi_uint8_array, 0, "slot 5 (vnet headers) must be a Uint8Array"))) return NULL;
     if ((uint64_t)(start + count) * sizeof(struct virtio_net_hdr) > bd->v[5].bytes) {
       napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "vnet headers too small for start + count");

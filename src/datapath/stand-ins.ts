@@ -127,7 +127,15 @@ export class StandIns {
 
   #feed(peer: number, b: PacketBatch, start: number, count: number): void {
     if (peer === 0 && this.#zeros !== null && start + count > FEED_SLOTS) throw new RangeError('feed batch too large');
-    native.writeBatch(this.#peers[peer] as number, (this.#feeds[peer] as BatchBinding).idFor(b), start, count, -1);
+    const vnet = peer === 0 && this.#zeros !== null ? 1 : 0;
+    native.writeBatch(
+      this.#peers[peer] as number,
+      (this.#feeds[peer] as BatchBinding).idFor(b),
+      start,
+      count,
+      -1,
+      vnet,
+    );
   }
 }
 

@@ -217,7 +217,7 @@ export interface NativeAddon {
    * ending errno counts the rest of the batch too); returns packets written, or -errno when none
    * was and one failed.
    */
-  writeBatch(fd: number, id: number, start: number, count: number, wantDisp: number): number;
+  writeBatch(fd: number, id: number, start: number, count: number, wantDisp: number, vnetHdr?: number): number;
   /** sendmmsg(2) of the same selection as writeBatch; packet i goes to names[i*nameLen, +nameLen). */
   sendBatch(fd: number, id: number, start: number, count: number, wantDisp: number, nameLen: number): number;
   /**

@@ -271,7 +271,7 @@ export class Tun implements PacketIo {
       }
       id = this.#tx.idFor(from);
     } else id = this.#tx.idFor(from);
-    const n = native.writeBatch(fd, id, 0, from.count, disp ?? -1);
+    const n = native.writeBatch(fd, id, 0, from.count, disp ?? -1, this.vnet ? 1 : 0);
     if (stats[0] > 0) {
       this.errors.writeErrors += stats[0];
       this.errors.lastErrno = stats[1];
