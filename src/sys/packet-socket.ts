@@ -17,7 +17,7 @@
  * veth) are split back into MSS/gso_size packets here (by core/gso.ts, into the batch's free
  * slots). Android passes them on whole, which gives an IPv4 packet above the MTU (refused when
  * forwarded with DF) and, for UDP, merged datagrams. Except when the caller passes a header array
- * to `read` (its TUN takes TSO): a TCP super-packet without extension headers is then left whole,
+ * to `read` (its TUN has virtio_net_hdr): a TCP super-packet without extension headers is then left whole,
  * checksum partial, its virtio_net_hdr in the array, to be translated once and written to the TUN
  * as one super-packet (core/gso-xlat.ts).
  */
@@ -75,7 +75,7 @@ export interface PacketSocketCounters {
   gsoWhole: number;
   /** Super-packets dropped: UDP ones without room to split (merging datagrams is not an option), or bad headers. */
   gsoDropped: number;
-  /** TCP super-packets left whole for the caller, who takes them with their header (a TUN with TSO). */
+  /** TCP super-packets left whole for the caller, who takes them with their header (a TUN with virtio_net_hdr). */
   gsoKept: number;
   /** Failed reads other than EAGAIN (ENETDOWN while the link is down, ...). */
   readErrors: number;
@@ -169,6 +169,8 @@ export class PacketSocket implements PacketIo {
    * Reads up to `batchSize` packets. Each is left as a bare IPv6 packet at `offs[i]` (the vnet and
    * link headers stripped; it starts at least `headroom` bytes into its slot), with its checksum
    * complete. Packets that cannot be used get `lens[i] = 0` (skip) and are counted as malformed.
+   * With `vnet`, TCP super-packets stay whole with their checksum partial, their header in slot i
+   * of `vnet` (every other slot's is cleared): see the file comment.
    */
   read(into: PacketBatch, headroom: number, limit: number = this.batchSize, vnet?: Uint8Array): number {
     const fd = this.#live();
