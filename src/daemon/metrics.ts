@@ -200,11 +200,12 @@ export function renderMetrics(s: StatusSnapshot, o: { startTimeSec?: number; pro
   metric(
     'clatd_tso_superpackets_total',
     'counter',
-    'TCP super-packets the worker path translated once (in: read whole from the TUN; out: written whole to it), and those it dropped.',
+    'TCP super-packets the worker path translated once (in: read whole from the TUN; out: written whole to it), those it dropped, and segments it coalesced into one before the TUN.',
     [
       [{ direction: 'in' }, num('tunTsoIn')],
       [{ direction: 'out' }, num('tunTsoOut')],
       [{ direction: 'dropped' }, num('tsoDropped')],
+      [{ direction: 'coalesced' }, num('tunCoalesced')],
     ],
   );
   metric(

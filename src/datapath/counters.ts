@@ -97,6 +97,8 @@ export const enum IoSlot {
    * says why), so every packet crosses the TUN one by one. Not a counter: set once per loop.
    */
   TUN_TSO_REFUSED,
+  /** TCP segments appended to the one before them of their flow, written to the TUN as one super-packet. */
+  TUN_COALESCED,
   END,
 }
 
@@ -218,6 +220,8 @@ export interface IoCounters {
   tsoDropped: number;
   /** Loops whose TUN runs without TSO because the kernel refused it (0 normally). */
   tunTsoRefused: number;
+  /** TCP segments merged into the one before them of their flow before the TUN (the uplink delivered them without GRO). */
+  tunCoalesced: number;
 }
 
 /** All workers' counters summed. Keys `46` and `64` follow the project's direction names. */
@@ -274,6 +278,7 @@ export function readCounters(buffers: readonly SharedArrayBuffer[]): CounterSnap
       tunTsoOut: t[IO_BASE + IoSlot.TUN_TSO_OUT],
       tsoDropped: t[IO_BASE + IoSlot.TSO_DROPPED],
       tunTsoRefused: t[IO_BASE + IoSlot.TUN_TSO_REFUSED],
+      tunCoalesced: t[IO_BASE + IoSlot.TUN_COALESCED],
     },
   };
 }

@@ -16,7 +16,8 @@
  * segmented here: the raw socket refuses anything above the MTU (rawv6_send_hdrinc, EMSGSIZE), and
  * the packet socket, which would take a GSO frame, sends past routing and netfilter (the NAT66 of
  * address mode 5, and the host's firewall, must see what the CLAT sends). Partial checksums of
- * other packets from the TUN are completed before translation.
+ * other packets from the TUN are completed before translation, and consecutive TCP segments of one
+ * stream toward the TUN are coalesced into one super-packet (core/gro.ts).
  *
  * Allocation: one arena holds the input batch and the output batch (so the translator copies with
  * `copyWithin`), and both handlers are bound once here. Nothing per packet or per batch, except
@@ -24,6 +25,7 @@
  * test/datapath/no-alloc.test.ts checks it.
  */
 import { createBatch, DEFAULT_STRIDE, Disposition, type PacketBatch } from '../core/batch.js';
+import { coalescable4, coalesce4 } from '../core/gro.js';
 import { GSO_TCP, gsoSplit, gsoSplitFront } from '../core/gso.js';
 import { completeChecksum, TCP_CSUM_OFFSET, translateSuper46, translateSuper64 } from '../core/gso-xlat.js';
 import {
@@ -376,9 +378,10 @@ export class DatapathLoop {
         // Every packet to a `vnet` TUN has a header: plain ones a cleared one.
         if (ov !== undefined && j !== this.#superOut) vnetClear(ov, j);
         if (out.disp[j] === Disposition.Forward) {
-          this.#pendingForward++;
           c[base + Slot.PACKETS_OUT]++;
           c[base + Slot.BYTES_OUT] += out.lens[j];
+          if (!v4 && ov !== undefined && this.#coalesce(ov, j)) continue;
+          this.#pendingForward++;
         } else if (this.#perMs > 0 && isIcmpError(out.data, out.offs[j], out.lens[j]) && !this.#token(v4 ? 0 : 1)) {
           out.lens[j] = 0; // every write skips an empty slot
           c[base + Slot.ICMP_RATE_LIMITED]++;
@@ -392,6 +395,30 @@ export class DatapathLoop {
     c[base + Slot.BYTES_IN] += bytes;
     this.#flush(v4);
     return n;
+  }
+
+  /** The output slot (toward the TUN) that the next segment of its flow may be appended to, or -1. */
+  #groSlot = -1;
+
+  /**
+   * Appends the TCP segment in output slot `j` to the one before it of the same flow when it
+   * continues it (core/gro.ts), for a TUN with virtio_net_hdr: one write and one packet for the
+   * local stack instead of many, where the uplink delivered a stream without GRO. Only the last
+   * candidate is kept, so nothing is ever moved past a packet of its own flow. True when merged.
+   */
+  #coalesce(ov: Uint8Array, j: number): boolean {
+    const out = this.#out;
+    if (j === this.#superOut || !coalescable4(out, j)) {
+      this.#groSlot = -1;
+      return false;
+    }
+    const k = this.#groSlot;
+    if (k >= 0 && coalesce4(out, ov, k, j)) {
+      this.#c[IO_BASE + IoSlot.TUN_COALESCED]++;
+      return true;
+    }
+    this.#groSlot = j;
+    return false;
   }
 
   /** First output slot of the last super-packet's results (the caller counts from there). */
@@ -512,6 +539,7 @@ export class DatapathLoop {
       this.#write(to, back, Disposition.Back, v4 ? IoSlot.TUN_WRITE_FAILED : IoSlot.RAW_WRITE_FAILED);
     }
     out.count = 0;
+    this.#groSlot = -1;
     this.#pendingForward = 0;
     this.#pendingBack = 0;
   }

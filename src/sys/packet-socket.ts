@@ -172,9 +172,11 @@ export class PacketSocket implements PacketIo {
    * With `vnet`, TCP super-packets stay whole with their checksum partial, their header in slot i
    * of `vnet` (every other slot's is cleared): see the file comment.
    */
-  read(into: PacketBatch, headroom: number, limit: number = this.batchSize, vnet?: Uint8Array): number {
+  read(into: PacketBatch, headroom: number, limit?: number, vnet?: Uint8Array): number {
     const fd = this.#live();
-    const max = Math.min(limit, this.batchSize, into.capacity - into.count);
+    // No default parameter: its load of batchSize, on a branch the loop never takes, was code the
+    // warm-up could leave without feedback (a deoptimisation at the worker's first packet).
+    const max = Math.min(limit === undefined ? into.capacity : limit, this.batchSize, into.capacity - into.count);
     if (max <= 0) return 0;
     const strip = VNET_HDR_LEN + this.linkHeaderLen;
     const at = headroom > strip ? headroom - strip : 0;

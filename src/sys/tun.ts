@@ -202,9 +202,11 @@ export class Tun implements PacketIo {
    * and, with `vnet` given, copied to its slot there (core/vnet.ts) for the caller to act on;
    * without it, a partial checksum is completed here and a GSO packet dropped (`gsoDropped`).
    */
-  read(into: PacketBatch, headroom: number, limit: number = this.batchSize, vnet?: Uint8Array): number {
+  read(into: PacketBatch, headroom: number, limit?: number, vnet?: Uint8Array): number {
     const fd = this.#live('read');
-    const max = Math.min(limit, this.batchSize, into.capacity - into.count);
+    // No default parameter: its load of batchSize, on a branch the loop never takes, was code the
+    // warm-up could leave without feedback (a deoptimisation at the worker's first packet).
+    const max = Math.min(limit === undefined ? into.capacity : limit, this.batchSize, into.capacity - into.count);
     if (max <= 0) return 0;
     const start = into.count;
     const at = this.vnet ? Math.max(0, headroom - VNET_HDR_LEN) : headroom;

@@ -153,8 +153,31 @@ function offloadInputs(): { v4: ReplayPacket[]; v6: ReplayPacket[] } {
           { proto: PROTO_UDP, sport: 9, dport: 40000, payload: fill(16, 1) },
         ),
       },
+      // A stream's segments one by one (an uplink without GRO): coalesced into one for the TUN.
+      { bytes: tcpSegment6(1000, 0x10, 1200) },
+      { bytes: tcpSegment6(2200, 0x10, 1200) },
+      { bytes: tcpSegment6(3400, 0x18, 700) },
     ],
   };
+}
+
+/** An IPv6 TCP segment from the server with sequence number `seq`, `flags` and `n` bytes of payload. */
+function tcpSegment6(seq: number, flags: number, n: number): Uint8Array {
+  const p = ipv6Packet(
+    { src: SERVER6, dst: CLAT6 },
+    { proto: PROTO_TCP, sport: 80, dport: 40002, payload: fill(n, 5) },
+  );
+  p[44] = seq >>> 24;
+  p[45] = (seq >>> 16) & 0xff;
+  p[46] = (seq >>> 8) & 0xff;
+  p[47] = seq & 0xff;
+  p[53] = flags;
+  p[56] = 0;
+  p[57] = 0;
+  const c = finish(sum16(p, 40, p.length - 40, sum16(p, 8, 32, 6 + p.length - 40)));
+  p[56] = c >>> 8;
+  p[57] = c & 0xff;
+  return p;
 }
 
 /** A loop over replaying fakes, with the worker's counter sync over stand-ins of the system layer's counters. */
@@ -281,7 +304,9 @@ test('with offloads: super-packets translated once both ways, partial checksums 
   const c = readCounters([buf]);
   assert.equal(c.io.tunTsoIn, 4, 'the TUN super-packets read whole, twice');
   assert.equal(c.io.tunTsoOut, 2, 'the packet socket super-packet written whole, twice');
-  assert.equal(tun.superWritten, 2);
+  assert.equal(c.io.tunCoalesced, 2 * 2, 'three segments written as one, twice');
+  // The super-packet and the coalesced segments, each round.
+  assert.equal(tun.superWritten, 2 * 2);
   // Per round: 4 segments, 175 small ones, the UDP packet with the partial checksum and the plain one.
   assert.equal(raw.written, 2 * (4 + 175 + 2));
   assert.equal(c['46'].packetsOut, raw.written);

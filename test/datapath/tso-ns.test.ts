@@ -8,8 +8,10 @@
  * An upload: the client's stack hands the TUN TCP super-packets (TSO), which the worker translates
  * once and segments for the raw socket (io.tunTsoIn). A download: veth hands the packet socket
  * the server's TSO super-packets, which the worker translates once and writes whole to the TUN
- * with a virtio_net_hdr (io.tunTsoOut); the client's stack takes them as they are. Both transfers
- * are checked byte for byte (a digest over a non-repeating stream).
+ * with a virtio_net_hdr (io.tunTsoOut); the client's stack takes them as they are. And a download
+ * whose server sends no GSO packets (gso_max_segs 1 on its veth): its segments are coalesced into
+ * super-packets before the TUN (io.tunCoalesced). Every transfer is checked byte for byte (a digest
+ * over a non-repeating stream).
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -135,52 +137,71 @@ async function setupClatSide(a: Netns, aIndex: number) {
   return { holder, anycast };
 }
 
+/**
+ * The transfers of the file comment through one worker; with `segmented`, the server's veth sends
+ * no GSO packets (gso_max_segs 1), so the download reaches the packet socket segment by segment.
+ */
+async function transfer(segmented: boolean, check: (c: ReturnType<Datapath['counters']>) => void): Promise<void> {
+  await withVethPair(
+    async ({ a, b, aIndex }) => {
+      b.exec('ip', '-6', 'addr', 'add', `${SERVER6}/128`, 'dev', 'lo');
+      if (segmented) b.exec('ip', 'link', 'set', 'veth-b', 'gso_max_segs', '1');
+      const server = b.spawn('python3', ['-u', '-c', SERVER_PY]);
+      const { holder, anycast } = await setupClatSide(a, aIndex);
+      let dp: Datapath | undefined;
+      try {
+        assert.ok(holder.vnet, 'the TUN has virtio_net_hdr');
+        if (!holder.tso) {
+          // Not a failure of clatd: the kernel refused TUNSETOFFLOAD (reason shown).
+          assert.fail(`the kernel refused the TUN's TSO: ${holder.offloadError}`);
+        }
+        await waitForLine(server, 'ready');
+        const { clatReceiveFilter } = await import('../../src/sys/bpf.js');
+        const devices = {
+          tun: { name: TUN },
+          packet: { ifindex: aIndex, ifname: 'veth-a', filter: clatReceiveFilter(parseIPv6(CLAT6)) },
+          raw: { ifname: 'veth-a', ifindex: aIndex },
+        };
+        dp = await a.enter(() =>
+          Datapath.start({ translator: CONFIG, workers: 1, devices, detachQueues: [holder.fd] }),
+        );
+        const client = a.tryExec('python3', '-c', CLIENT_PY);
+        assert.equal(client.status, 0, `client failed: ${client.stdout}${client.stderr}`);
+        assert.match(client.stdout, /ok/);
+        await sleep(50);
+        check(dp.counters());
+      } finally {
+        await dp?.stop();
+        anycast.close();
+        holder.close();
+        server.kill();
+      }
+    },
+    { aAddr: '2001:db8:1::1/64', bAddr: '2001:db8:1::2/64', tag: 'xo-tso' },
+  );
+}
+
 describe('worker path with TUN offloads', { skip: NEED_ROOT }, () => {
   test('a TCP upload and download go through as super-packets translated once, byte for byte', async () => {
-    await withVethPair(
-      async ({ a, b, aIndex }) => {
-        b.exec('ip', '-6', 'addr', 'add', `${SERVER6}/128`, 'dev', 'lo');
-        const server = b.spawn('python3', ['-u', '-c', SERVER_PY]);
-        const { holder, anycast } = await setupClatSide(a, aIndex);
-        let dp: Datapath | undefined;
-        try {
-          assert.ok(holder.vnet, 'the TUN has virtio_net_hdr');
-          if (!holder.tso) {
-            // Not a failure of clatd: the kernel refused TUNSETOFFLOAD (reason shown).
-            assert.fail(`the kernel refused the TUN's TSO: ${holder.offloadError}`);
-          }
-          await waitForLine(server, 'ready');
-          const { clatReceiveFilter } = await import('../../src/sys/bpf.js');
-          const devices = {
-            tun: { name: TUN },
-            packet: { ifindex: aIndex, ifname: 'veth-a', filter: clatReceiveFilter(parseIPv6(CLAT6)) },
-            raw: { ifname: 'veth-a', ifindex: aIndex },
-          };
-          dp = await a.enter(() =>
-            Datapath.start({ translator: CONFIG, workers: 1, devices, detachQueues: [holder.fd] }),
-          );
-          const client = a.tryExec('python3', '-c', CLIENT_PY);
-          assert.equal(client.status, 0, `client failed: ${client.stdout}${client.stderr}`);
-          assert.match(client.stdout, /ok/);
-          await sleep(50);
-          const c = dp.counters();
-          assert.ok(c.io.tunTsoIn > 0, `upload super-packets read whole from the TUN: ${JSON.stringify(c.io)}`);
-          assert.ok(c.io.tunTsoOut > 0, `download super-packets written whole to the TUN: ${JSON.stringify(c.io)}`);
-          assert.equal(c.io.tsoDropped, 0);
-          assert.equal(c.io.tunWriteFailed + c.io.rawWriteFailed, 0, JSON.stringify(c.io));
-          // Fewer packets read than MTU-sized segments carried: the whole point.
-          const segments = (MB * 1024 * 1024) / 1440;
-          assert.ok(c['46'].packets < segments / 2, `46 packets read: ${c['46'].packets}`);
-          assert.ok(c['64'].packets < segments / 2, `64 packets read: ${c['64'].packets}`);
-          assert.equal(c['46'].drops.unknown + c['64'].drops.unknown, 0);
-        } finally {
-          await dp?.stop();
-          anycast.close();
-          holder.close();
-          server.kill();
-        }
-      },
-      { aAddr: '2001:db8:1::1/64', bAddr: '2001:db8:1::2/64', tag: 'xo-tso' },
-    );
+    await transfer(false, (c) => {
+      assert.ok(c.io.tunTsoIn > 0, `upload super-packets read whole from the TUN: ${JSON.stringify(c.io)}`);
+      assert.ok(c.io.tunTsoOut > 0, `download super-packets written whole to the TUN: ${JSON.stringify(c.io)}`);
+      assert.equal(c.io.tsoDropped, 0);
+      assert.equal(c.io.tunWriteFailed + c.io.rawWriteFailed, 0, JSON.stringify(c.io));
+      // Fewer packets read than MTU-sized segments carried: the whole point.
+      const segments = (MB * 1024 * 1024) / 1440;
+      assert.ok(c['46'].packets < segments / 2, `46 packets read: ${c['46'].packets}`);
+      assert.ok(c['64'].packets < segments / 2, `64 packets read: ${c['64'].packets}`);
+      assert.equal(c['46'].drops.unknown + c['64'].drops.unknown, 0);
+    });
+  });
+
+  test('a download that arrives segment by segment is coalesced for the TUN, byte for byte', async () => {
+    await transfer(true, (c) => {
+      assert.equal(c.io.tunTsoOut, 0, 'the server sent no super-packet');
+      assert.ok(c.io.tunCoalesced > 0, `segments coalesced before the TUN: ${JSON.stringify(c.io)}`);
+      assert.equal(c.io.tunWriteFailed + c.io.rawWriteFailed, 0, JSON.stringify(c.io));
+      assert.equal(c['46'].drops.unknown + c['64'].drops.unknown, 0);
+    });
   });
 });
