@@ -29,6 +29,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <linux/capability.h>
@@ -45,6 +46,17 @@
 
 /* Most messages one recvmmsg/sendmmsg call moves; the arrays live on the stack. */
 #define MMSG_CHUNK 64
+
+/* Older headers lack the UDP segmentation offload bits (Linux 6.2). */
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
+#ifndef VIRTIO_NET_HDR_GSO_UDP_L4
+#define VIRTIO_NET_HDR_GSO_UDP_L4 5
+#endif
 
 /* ---- argument helpers ------------------------------------------------------------------------ */
 
@@ -355,6 +367,32 @@ static napi_value TunSetPersist(napi_env env, napi_callback_info info) {
   if (!get_i32(env, argv[0], &fd, "fd must be a number") || !get_i32(env, argv[1], &on, "on must be a number"))
     return NULL;
   return result(env, ioctl(fd, TUNSETPERSIST, (unsigned long)on));
+}
+
+/*
+ * tunSetOffload(fd, flags) -> 0 | -errno: TUNSETOFFLOAD with TUN_F_* `flags` (device-wide): which
+ * offloads the kernel may hand this device's reader (checksums left partial, GSO super-packets).
+ */
+static napi_value TunSetOffload(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t fd, flags;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number") || !get_i32(env, argv[1], &flags, "flags must be a number"))
+    return NULL;
+  return result(env, ioctl(fd, TUNSETOFFLOAD, (unsigned long)(uint32_t)flags));
+}
+
+/*
+ * tunGetFlags(fd) -> IFF_* flags of the device | -errno (TUNGETIFF). A multi-queue device keeps
+ * the flags of its first queue: a later TUNSETIFF attaches with other flags without a word.
+ */
+static napi_value TunGetFlags(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int32_t fd;
+  if (!get_i32(env, argv[0], &fd, "fd must be a number")) return NULL;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  if (ioctl(fd, TUNGETIFF, &ifr) < 0) return num(env, -errno);
+  return num(env, (unsigned short)ifr.ifr_flags);
 }
 
 /* tunSetQueue(fd, attach) -> 0 | -errno: attaches or detaches one queue of a multi-queue TUN. */
@@ -1096,23 +1134,40 @@ static int write_failed(struct batch *b, int err, uint32_t i, uint32_t end, int3
 }
 
 /*
- * writeBatch(fd, id, start, count, wantDisp) -> packets written | -errno
+ * writeBatch(fd, id, start, count, wantDisp[, vnetHdr]) -> packets written | -errno
  * write() each packet whose disp equals wantDisp (-1: all) and whose length is not 0; failures as
- * the errno policy above says.
+ * the errno policy above says. With vnetHdr 1 (a TUN opened with IFF_VNET_HDR), slot 5 of the
+ * bound set holds a virtio_net_hdr per slot, and packet i goes out behind vnet[i*10, +10) in one
+ * writev.
  */
 static napi_value WriteBatch(napi_env env, napi_callback_info info) {
-  ARGS_STATE(5);
-  int32_t fd, want;
+  ARGS_STATE(6);
+  int32_t fd, want, with_vnet = 0;
   struct bound *bd;
   struct batch b;
   uint32_t start, count;
   if (!get_write_args(env, st, argv, &fd, &bd, &b, &start, &count, &want)) return NULL;
+  if (argc > 5 && !is_nullish(env, argv[5]) && !get_i32(env, argv[5], &with_vnet, "vnetHdr must be a number"))
+    return NULL;
+  uint8_t *vnet = NULL;
+  if (with_vnet) {
+    if (!(vnet = slot(env, bd, 5, napi_uint8_array, 0, "slot 5 (vnet headers) must be a Uint8Array"))) return NULL;
+    if ((uint64_t)(start + count) * sizeof(struct virtio_net_hdr) > bd->v[5].bytes) {
+      napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "vnet headers too small for start + count");
+      return NULL;
+    }
+  }
   uint32_t done = 0, end = start + count;
   int last = 0;
   for (uint32_t i = start; i < end; i++) {
     if (!selected(&b, i, want)) continue;
     ssize_t n;
-    RETRY(n, write(fd, b.data + b.offs[i], b.lens[i]));
+    if (vnet != NULL) {
+      struct iovec iov[2] = {{vnet + (size_t)i * sizeof(struct virtio_net_hdr), sizeof(struct virtio_net_hdr)},
+                             {b.data + b.offs[i], b.lens[i]}};
+      RETRY(n, writev(fd, iov, 2));
+    } else
+      RETRY(n, write(fd, b.data + b.offs[i], b.lens[i]));
     if (n >= 0) {
       done++;
       continue;
@@ -1341,6 +1396,12 @@ static napi_value make_constants(napi_env env) {
   K(IFF_MULTI_QUEUE);
   K(IFF_TUN_EXCL);
   K(IFF_VNET_HDR);
+  K(TUN_F_CSUM);
+  K(TUN_F_TSO4);
+  K(TUN_F_TSO6);
+  K(TUN_F_TSO_ECN);
+  K(TUN_F_USO4);
+  K(TUN_F_USO6);
   K(IFNAMSIZ);
   K(AF_INET6);
   K(AF_PACKET);
@@ -1397,6 +1458,10 @@ static napi_value make_constants(napi_env env) {
   K(VIRTIO_NET_HDR_F_NEEDS_CSUM);
   K(VIRTIO_NET_HDR_F_DATA_VALID);
   K(VIRTIO_NET_HDR_GSO_NONE);
+  K(VIRTIO_NET_HDR_GSO_TCPV4);
+  K(VIRTIO_NET_HDR_GSO_TCPV6);
+  K(VIRTIO_NET_HDR_GSO_UDP_L4);
+  K(VIRTIO_NET_HDR_GSO_ECN);
   K(BPF_MAXINSNS);
   K(SKF_NET_OFF);
   K(SKF_AD_OFF);
@@ -1421,6 +1486,8 @@ NAPI_MODULE_INIT() {
       {"tunOpen", TunOpen},
       {"tunSetPersist", TunSetPersist},
       {"tunSetQueue", TunSetQueue},
+      {"tunSetOffload", TunSetOffload},
+      {"tunGetFlags", TunGetFlags},
       {"socket", Socket},
       {"socketPair", SocketPair},
       {"setsockoptInt", SetsockoptInt},

@@ -180,6 +180,14 @@ export function formatStatus(s: StatusSnapshot): string {
   const kernelDrops = (s.counters.io as { packetKernelDrops?: number } | undefined)?.packetKernelDrops ?? 0;
   if (kernelDrops > 0)
     lines.push(row('', `${kernelDrops} more dropped by the kernel before clatd read them (packet socket queue full)`));
+  // The workers' TCP super-packets (the TUN's segmentation offload), each translated once.
+  const io = (s.counters.io ?? {}) as { tunTsoIn?: number; tunTsoOut?: number; tunTsoRefused?: number };
+  if ((io.tunTsoIn ?? 0) + (io.tunTsoOut ?? 0) > 0)
+    lines.push(
+      row('super-packets', `${io.tunTsoIn ?? 0} read whole from the TUN, ${io.tunTsoOut ?? 0} written whole to it`),
+    );
+  if ((io.tunTsoRefused ?? 0) > 0)
+    lines.push(row('', 'the kernel refused the TUN its segmentation offload: the workers carry every packet alone'));
   if (s.lan) lines.push(...lanLines(s.lan));
   const changes = Object.entries(s.changes);
   if (changes.length) lines.push(row('changes', changes.map(([k, n]) => `${k}=${n}`).join(' ')));

@@ -197,6 +197,23 @@ export function renderMetrics(s: StatusSnapshot, o: { startTimeSec?: number; pro
     'IPv6 packets the kernel dropped in front of the packet sockets (their queue full under a flood) before clatd read them.',
     [[{}, num('packetKernelDrops')]],
   );
+  metric(
+    'clatd_tso_superpackets_total',
+    'counter',
+    'TCP super-packets the worker path translated once (in: read whole from the TUN; out: written whole to it), those it dropped, and segments it coalesced into one before the TUN.',
+    [
+      [{ direction: 'in' }, num('tunTsoIn')],
+      [{ direction: 'out' }, num('tunTsoOut')],
+      [{ direction: 'dropped' }, num('tsoDropped')],
+      [{ direction: 'coalesced' }, num('tunCoalesced')],
+    ],
+  );
+  metric(
+    'clatd_tun_tso_refused',
+    'gauge',
+    'Datapath loops whose TUN runs without TSO because the kernel refused TUNSETOFFLOAD (every packet then crosses the TUN one by one).',
+    [[{}, num('tunTsoRefused')]],
+  );
   const drops: [Record<string, string>, number][] = [];
   for (const d of dirs) {
     for (const [reason, n] of Object.entries(s.counters[d].drops)) drops.push([{ ...dir(d), reason }, n]);

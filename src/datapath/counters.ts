@@ -86,6 +86,19 @@ export const enum IoSlot {
    * tp_drops): input that never reached the loop, so in no other counter. Read at a low rate.
    */
   PACKET_KERNEL_DROPS,
+  /** TCP super-packets read from the TUN (TSO) and translated once, then segmented for the raw socket. */
+  TUN_TSO_IN,
+  /** TCP super-packets from the packet socket translated once and written whole to the TUN. */
+  TUN_TSO_OUT,
+  /** Super-packets dropped in the loop: more segments than an output batch holds, or unusable headers. */
+  TSO_DROPPED,
+  /**
+   * Loops whose TUN has virtio_net_hdr but no TSO: the kernel refused TUNSETOFFLOAD (Tun.offloadError
+   * says why), so every packet crosses the TUN one by one. Not a counter: set once per loop.
+   */
+  TUN_TSO_REFUSED,
+  /** TCP segments appended to the one before them of their flow, written to the TUN as one super-packet. */
+  TUN_COALESCED,
   END,
 }
 
@@ -199,6 +212,16 @@ export interface IoCounters {
   csumCompleted: number;
   /** IPv6 packets the kernel dropped in front of the packet sockets (their receive queues were full). */
   packetKernelDrops: number;
+  /** TCP super-packets read whole from the TUN (its TSO offload) and translated once. */
+  tunTsoIn: number;
+  /** TCP super-packets translated once and written whole to the TUN. */
+  tunTsoOut: number;
+  /** Super-packets the loop could not carry (more segments than an output batch holds, bad headers). */
+  tsoDropped: number;
+  /** Loops whose TUN runs without TSO because the kernel refused it (0 normally). */
+  tunTsoRefused: number;
+  /** TCP segments merged into the one before them of their flow before the TUN (the uplink delivered them without GRO). */
+  tunCoalesced: number;
 }
 
 /** All workers' counters summed. Keys `46` and `64` follow the project's direction names. */
@@ -251,6 +274,11 @@ export function readCounters(buffers: readonly SharedArrayBuffer[]): CounterSnap
       packetMalformed: t[IO_BASE + IoSlot.PACKET_MALFORMED],
       csumCompleted: t[IO_BASE + IoSlot.CSUM_COMPLETED],
       packetKernelDrops: t[IO_BASE + IoSlot.PACKET_KERNEL_DROPS],
+      tunTsoIn: t[IO_BASE + IoSlot.TUN_TSO_IN],
+      tunTsoOut: t[IO_BASE + IoSlot.TUN_TSO_OUT],
+      tsoDropped: t[IO_BASE + IoSlot.TSO_DROPPED],
+      tunTsoRefused: t[IO_BASE + IoSlot.TUN_TSO_REFUSED],
+      tunCoalesced: t[IO_BASE + IoSlot.TUN_COALESCED],
     },
   };
 }

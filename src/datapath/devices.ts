@@ -66,9 +66,11 @@ export function openDevices(
   try {
     const packetOptions = fanoutGroup === undefined ? d.packet : { ...d.packet, fanoutGroup };
     // Wrapping an adopted fd cannot fail: either all three are wrapped, or none is.
+    // With IFF_VNET_HDR and offloads (sys/tun.ts): TCP super-packets both ways. A flag of the
+    // device, so every loop's queue (and those opened ahead for a loop) is opened the same way.
     const tun = adopt
-      ? Tun.overFd(adopt.tun, d.tun.name, d.tun.batchSize)
-      : Tun.open(d.tun.name, { multiQueue: true, batchSize: d.tun.batchSize });
+      ? Tun.overFd(adopt.tun, d.tun.name, d.tun.batchSize, true)
+      : Tun.open(d.tun.name, { multiQueue: true, batchSize: d.tun.batchSize, vnet: true });
     opened.push(tun);
     const packet = adopt ? PacketSocket.overFd(adopt.packet, packetOptions) : PacketSocket.open(packetOptions);
     opened.push(packet);
@@ -91,6 +93,14 @@ export function openDevices(
     for (const o of opened) o.close();
     throw e;
   }
+}
+
+/**
+ * The loop options that follow from the TUN's offloads. A queue taken over from another thread
+ * reports none of its own (the offloads are the device's, set when it was opened): it asks again.
+ */
+export function offloadOptions(tun: Tun): { tunVnet: boolean; tunTso: boolean } {
+  return { tunVnet: tun.vnet, tunTso: tun.vnet && tun.tso };
 }
 
 /**
@@ -169,6 +179,9 @@ export interface Taken {
 export function takeQueued(fd: number, linkHeaderLen: number | undefined, paused: boolean, scratch: Uint8Array): Taken {
   const t: Taken = { neighbor: 0, neighborBytes: 0, paused: 0, pausedBytes: 0, input: false };
   const ip = VNET_HDR_LEN + (linkHeaderLen ?? 0);
+  // A TUN queue with virtio_net_hdr (sys/tun.ts) reads each packet behind one.
+  const flags = linkHeaderLen === undefined && paused ? native.tunGetFlags(fd) : -1;
+  const tunHeader = flags >= 0 && (flags & K.IFF_VNET_HDR) !== 0;
   for (;;) {
     if (linkHeaderLen === undefined) {
       // A TUN queue: nothing to peek at; taken only while paused.
@@ -176,7 +189,7 @@ export function takeQueued(fd: number, linkHeaderLen: number | undefined, paused
       const n = native.read(fd, scratch);
       if (n < 0) return { ...t, input: n !== -Errno.EAGAIN };
       t.paused++;
-      t.pausedBytes += n;
+      t.pausedBytes += tunHeader ? Math.max(0, n - VNET_HDR_LEN) : n;
       continue;
     }
     const n = native.recv(fd, scratch, K.MSG_PEEK | K.MSG_DONTWAIT);

@@ -6,7 +6,7 @@ import type { ClatdError } from '../core/errors.js';
 import type { Translator } from '../core/xlat/translator.js';
 import { type PollHandle, pollReadable } from '../sys/poll.js';
 import { CounterWriter, createCounterBuffer } from './counters.js';
-import { type OpenedDevices, openDevices } from './devices.js';
+import { type OpenedDevices, offloadOptions, openDevices } from './devices.js';
 import { DatapathLoop, type LoopIo, type Side } from './loop.js';
 import { DatapathError, type DatapathOptions } from './options.js';
 import { warmUp } from './warmup.js';
@@ -49,6 +49,7 @@ export function openInline(
     stride: o.stride,
     maxBatchesPerWake: o.maxBatchesPerWake,
     icmpErrorsPerSec: o.icmpErrorsPerSec,
+    ...(dev ? offloadOptions(dev.tun) : {}),
   });
   loop.paused = o.paused ?? false;
   const inline: InlineLoop = { loop, io, dev, polls: {} };

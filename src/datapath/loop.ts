@@ -9,12 +9,39 @@
  * The poll is level-triggered, so each wake-up does at most `maxBatchesPerWake` batches and returns:
  * the other direction gets its turn and the poll calls again while data remains.
  *
+ * With offloads (a `vnet` TUN, see sys/tun.ts) each input slot also has a virtio_net_hdr
+ * (core/vnet.ts). A TCP super-packet from the packet socket is translated once and written whole
+ * to the TUN with its own header (core/gso-xlat.ts): the kernel delivers it whole to the local
+ * socket, or segments it when it forwards it. One from the TUN is translated once too, but then
+ * segmented here: the raw socket refuses anything above the MTU (rawv6_send_hdrinc, EMSGSIZE), and
+ * the packet socket, which would take a GSO frame, sends past routing and netfilter (the NAT66 of
+ * address mode 5, and the host's firewall, must see what the CLAT sends). Partial checksums of
+ * other packets from the TUN are completed before translation, and consecutive TCP segments of one
+ * stream toward the TUN are coalesced into one super-packet (core/gro.ts).
+ *
  * Allocation: one arena holds the input batch and the output batch (so the translator copies with
  * `copyWithin`), and both handlers are bound once here. Nothing per packet or per batch, except
  * one clock reading per batch that generates ICMP errors (see #clock);
  * test/datapath/no-alloc.test.ts checks it.
  */
 import { createBatch, DEFAULT_STRIDE, Disposition, type PacketBatch } from '../core/batch.js';
+import { coalescable4, coalesce4 } from '../core/gro.js';
+import { GSO_TCP, gsoSplit, gsoSplitFront } from '../core/gso.js';
+import { completeChecksum, TCP_CSUM_OFFSET, translateSuper46, translateSuper64 } from '../core/gso-xlat.js';
+import {
+  createVnetHeaders,
+  VNET_F_NEEDS_CSUM,
+  VNET_GSO_ECN,
+  VNET_GSO_NONE,
+  VNET_GSO_TCPV4,
+  vnetClear,
+  vnetCsumOffset,
+  vnetCsumStart,
+  vnetFlags,
+  vnetGsoSize,
+  vnetGsoType,
+  vnetSet,
+} from '../core/vnet.js';
 import { Drop } from '../core/xlat/drop.js';
 import { ClosedError } from '../sys/errors.js';
 import type { PacketIo } from '../sys/io.js';
@@ -30,11 +57,14 @@ export const HEADROOM = 32;
  * IPv4 packet of 64 KiB fragmented for the 1280-byte IPv6 minimum MTU gives 54, plus an error).
  */
 export const OUTPUT_RESERVE = 64;
-// No input slots are kept free for GSO segments on purpose: a TCP super-packet the packet socket
-// finds no room to split goes on whole, one valid IPv4 packet of up to 64 KiB that the TUN
-// delivers to this host (translator-config.ts), and carrying it whole is what keeps the worker
-// path's TCP download fast (bench/README.md: forcing every split with 64 spare slots halved it).
-// A UDP super-packet without room is dropped and counted (gsoDropped).
+// No input slots are kept free for GSO segments on purpose. With the TUN's TSO, TCP super-packets
+// are not split at all (they go to the TUN whole, with a virtio_net_hdr). Without it, one the
+// packet socket finds no room to split goes on whole, one valid IPv4 packet of up to 64 KiB that
+// the TUN delivers to this host (translator-config.ts), which kept the TCP download fast before
+// the offloads (bench/README.md: forcing every split with 64 spare slots halved it). A UDP
+// super-packet without room is dropped and counted (gsoDropped).
+const IPV6_HLEN = 40;
+const IPV4_HLEN = 20;
 /** Default cap on batches per wake-up, so one busy direction cannot starve the other. */
 export const DEFAULT_MAX_BATCHES_PER_WAKE = 8;
 /**
@@ -73,6 +103,13 @@ export interface LoopOptions {
   icmpErrorBurst?: number;
   /** Milliseconds on a monotonic clock; tests pass their own. */
   now?: () => number;
+  /**
+   * The TUN reads and writes a virtio_net_hdr with each packet (`Tun.vnet`), so it takes TCP
+   * super-packets whole (the packet socket's are kept whole for it); `tunTso`: it also hands them
+   * over (`Tun.tso`, what the kernel granted).
+   */
+  tunVnet?: boolean;
+  tunTso?: boolean;
 }
 
 /**
@@ -162,6 +199,12 @@ export class DatapathLoop {
    */
   readonly #clock = new Float64Array(1);
   #clockRead = false;
+  /** Headers of the input slots, read along (undefined: no side gives any). */
+  readonly #inVnet: Uint8Array | undefined;
+  /** Headers of the output slots, written to a `vnet` TUN with them. */
+  readonly #outVnet: Uint8Array | undefined;
+  readonly #tunVnet: boolean;
+  readonly #keepSupers: boolean;
 
   constructor(translator: PacketTranslator, io: LoopIo, counters: CounterWriter, opts: LoopOptions = {}) {
     this.#translator = translator;
@@ -178,6 +221,12 @@ export class DatapathLoop {
     this.#in = createBatch(inCap, stride, arena, 0);
     this.#out = createBatch(outCap, stride, arena, inCap * stride);
     this.#flushAt = outCap - OUTPUT_RESERVE;
+    this.#tunVnet = opts.tunVnet === true;
+    // A TUN with virtio_net_hdr takes GSO packets from its writer whatever offloads it has.
+    this.#keepSupers = this.#tunVnet;
+    this.#inVnet = this.#tunVnet ? createVnetHeaders(inCap) : undefined;
+    this.#outVnet = this.#tunVnet ? createVnetHeaders(outCap) : undefined;
+    if (this.#tunVnet && opts.tunTso !== true) this.#c[IO_BASE + IoSlot.TUN_TSO_REFUSED] = 1;
     this.#maxBatches = opts.maxBatchesPerWake ?? DEFAULT_MAX_BATCHES_PER_WAKE;
     const rate = opts.icmpErrorsPerSec ?? DEFAULT_ICMP_ERRORS_PER_SEC;
     const burst = opts.icmpErrorBurst ?? DEFAULT_ICMP_ERROR_BURST;
@@ -258,7 +307,8 @@ export class DatapathLoop {
     this.#clockRead = false;
     let n: number;
     try {
-      n = src.read(inb, HEADROOM, limit);
+      // One call site, one arity: the packet socket gets the header array only to keep super-packets.
+      n = src.read(inb, HEADROOM, limit, v4 || this.#keepSupers ? this.#inVnet : undefined);
     } catch (e) {
       this.#readFailed(v4, e);
       return 0;
@@ -294,10 +344,24 @@ export class DatapathLoop {
         continue;
       }
       if (out.count > this.#flushAt) this.#flush(v4);
-      const before = out.count;
+      let before = out.count;
+      this.#superOut = -1;
       let d: Drop;
       try {
-        d = v4 ? t.translate4(data, off, len, out) : t.translate6(data, off, len, out);
+        const iv = this.#inVnet;
+        const gso = iv === undefined || (!v4 && !this.#keepSupers) ? VNET_GSO_NONE : vnetGsoType(iv, i);
+        if (gso !== VNET_GSO_NONE) {
+          d = v4 ? this.#super46(iv as Uint8Array, i, off, len) : this.#super64(iv as Uint8Array, i, off, len);
+          before = this.#superAt;
+        } else {
+          if (v4 && iv !== undefined && (vnetFlags(iv, i) & VNET_F_NEEDS_CSUM) !== 0) {
+            // Not a super-packet, checksum partial: completed, so the translator sees a whole packet.
+            const l4 = off + vnetCsumStart(iv, i);
+            const co = vnetCsumOffset(iv, i);
+            if (l4 + co + 2 <= off + len) completeChecksum(data, l4, co, off + len);
+          }
+          d = v4 ? t.translate4(data, off, len, out) : t.translate6(data, off, len, out);
+        }
       } catch (e) {
         // The translator never throws on packet input; if it does anyway, count it, never die.
         this.lastError = e;
@@ -309,11 +373,15 @@ export class DatapathLoop {
         c[base + Slot.DROPPED]++;
         c[base + Slot.DROP_BASE + d]++;
       }
+      const ov = this.#outVnet;
       for (let j = before; j < out.count; j++) {
+        // Every packet to a `vnet` TUN has a header: plain ones a cleared one.
+        if (ov !== undefined && j !== this.#superOut) vnetClear(ov, j);
         if (out.disp[j] === Disposition.Forward) {
-          this.#pendingForward++;
           c[base + Slot.PACKETS_OUT]++;
           c[base + Slot.BYTES_OUT] += out.lens[j];
+          if (!v4 && ov !== undefined && this.#coalesce(ov, j)) continue;
+          this.#pendingForward++;
         } else if (this.#perMs > 0 && isIcmpError(out.data, out.offs[j], out.lens[j]) && !this.#token(v4 ? 0 : 1)) {
           out.lens[j] = 0; // every write skips an empty slot
           c[base + Slot.ICMP_RATE_LIMITED]++;
@@ -327,6 +395,116 @@ export class DatapathLoop {
     c[base + Slot.BYTES_IN] += bytes;
     this.#flush(v4);
     return n;
+  }
+
+  /** The output slot (toward the TUN) that the next segment of its flow may be appended to, or -1. */
+  #groSlot = -1;
+
+  /**
+   * Appends the TCP segment in output slot `j` to the one before it of the same flow when it
+   * continues it (core/gro.ts), for a TUN with virtio_net_hdr: one write and one packet for the
+   * local stack instead of many, where the uplink delivered a stream without GRO. Only the last
+   * candidate is kept, so nothing is ever moved past a packet of its own flow. True when merged.
+   */
+  #coalesce(ov: Uint8Array, j: number): boolean {
+    const out = this.#out;
+    if (j === this.#superOut || !coalescable4(out, j)) {
+      this.#groSlot = -1;
+      return false;
+    }
+    const k = this.#groSlot;
+    if (k >= 0 && coalesce4(out, ov, k, j)) {
+      this.#c[IO_BASE + IoSlot.TUN_COALESCED]++;
+      return true;
+    }
+    this.#groSlot = j;
+    return false;
+  }
+
+  /** First output slot of the last super-packet's results (the caller counts from there). */
+  #superAt = 0;
+  /** The output slot that holds a super-packet for the TUN with its own header, or -1. */
+  #superOut = -1;
+
+  /**
+   * A TCP super-packet read from the TUN: translated once, then segmented in the output batch
+   * (the raw socket takes no GSO), flushing first when its segments would not fit.
+   */
+  #super46(iv: Uint8Array, i: number, off: number, len: number): Drop {
+    const c = this.#c;
+    const out = this.#out;
+    const data = this.#in.data;
+    const gsoSize = vnetGsoSize(iv, i);
+    const ihl = (data[off] & 15) * 4;
+    const th = len > ihl + 12 ? (data[off + ihl + 12] >> 4) * 4 : 0;
+    const payload = len - ihl - th;
+    const segs = gsoSize > 0 && payload > 0 ? Math.ceil(payload / gsoSize) : 0;
+    if ((vnetGsoType(iv, i) & ~VNET_GSO_ECN) !== VNET_GSO_TCPV4 || segs === 0) {
+      c[IO_BASE + IoSlot.TSO_DROPPED]++;
+      this.#superAt = out.count;
+      return Drop.D46_L4_TRUNCATED;
+    }
+    // Room for every segment and an ICMP error.
+    if (out.count + segs + 1 > out.capacity) this.#flush(true);
+    const before = out.count;
+    this.#superAt = before;
+    const d = translateSuper46(this.#translator, data, off, len, gsoSize, out);
+    if (d !== Drop.NONE) return d;
+    // More segments than the output batch holds (a small MSS): the front ones go out first, a
+    // batch at a time, while the rest waits in slot 0 (before is 0 after the flush above).
+    let left = segs;
+    while (left > out.capacity) {
+      const n = out.capacity - 1;
+      if (gsoSplitFront(out, before, IPV6_HLEN, gsoSize, before + 1, n) !== n) {
+        out.count = before;
+        c[IO_BASE + IoSlot.TSO_DROPPED]++;
+        return Drop.OUTPUT_FULL;
+      }
+      const rest = out.lens[before];
+      out.lens[before] = 0; // not written with them
+      out.count = before + 1 + n;
+      for (let j = before + 1; j < out.count; j++) c[DIR46 + Slot.BYTES_OUT] += out.lens[j];
+      c[DIR46 + Slot.PACKETS_OUT] += n;
+      this.#pendingForward += n;
+      this.#flush(true);
+      out.lens[before] = rest;
+      out.count = before + 1;
+      left -= n;
+    }
+    const made = gsoSplit(out, before, IPV6_HLEN, GSO_TCP, gsoSize, out.count);
+    if (made < 0) {
+      out.count = before;
+      c[IO_BASE + IoSlot.TSO_DROPPED]++;
+      return Drop.OUTPUT_FULL;
+    }
+    out.count += made;
+    c[IO_BASE + IoSlot.TUN_TSO_IN]++;
+    return Drop.NONE;
+  }
+
+  /** A TCP super-packet kept whole by the packet socket: translated once, to the TUN with its header. */
+  #super64(iv: Uint8Array, i: number, off: number, len: number): Drop {
+    const out = this.#out;
+    const before = out.count;
+    this.#superAt = before;
+    const gsoType = vnetGsoType(iv, i);
+    const gsoSize = vnetGsoSize(iv, i);
+    const d = translateSuper64(this.#translator, this.#in.data, off, len, gsoSize, out);
+    if (d !== Drop.NONE) return d;
+    const th = (out.data[out.offs[before] + IPV4_HLEN + 12] >> 4) * 4;
+    vnetSet(
+      this.#outVnet as Uint8Array,
+      before,
+      VNET_F_NEEDS_CSUM,
+      VNET_GSO_TCPV4 | (gsoType & VNET_GSO_ECN),
+      IPV4_HLEN + th,
+      gsoSize,
+      IPV4_HLEN,
+      TCP_CSUM_OFFSET,
+    );
+    this.#superOut = before;
+    this.#c[IO_BASE + IoSlot.TUN_TSO_OUT]++;
+    return Drop.NONE;
   }
 
   /** Takes one token from direction `dir`'s ICMP error bucket; false when it is empty. */
@@ -361,6 +539,7 @@ export class DatapathLoop {
       this.#write(to, back, Disposition.Back, v4 ? IoSlot.TUN_WRITE_FAILED : IoSlot.RAW_WRITE_FAILED);
     }
     out.count = 0;
+    this.#groSlot = -1;
     this.#pendingForward = 0;
     this.#pendingBack = 0;
   }
@@ -368,7 +547,7 @@ export class DatapathLoop {
   #write(to: PacketIo, want: number, disp: Disposition, failSlot: IoSlot): void {
     let accepted = 0;
     try {
-      accepted = to.write(this.#out, disp);
+      accepted = to === this.#tun ? to.write(this.#out, disp, this.#outVnet) : to.write(this.#out, disp);
     } catch (e) {
       this.lastError = e;
     }

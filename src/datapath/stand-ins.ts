@@ -5,6 +5,10 @@
  * ignores the destination addresses the raw socket's sendmmsg passes, so each class runs exactly
  * the code it runs on the uplink. Nothing leaves the process.
  *
+ * With `vnet`, the TUN stand-in is one with virtio_net_hdr and TSO, as the datapath opens its
+ * queues: every packet fed to it goes behind a header (all zeros: a whole packet), and the Tun
+ * object reports the offloads a kernel would have granted, so the loop takes the same branches.
+ *
  * Why not in-memory fakes: V8 optimises for the object shapes and the code paths it has seen. Over
  * fakes, the first real packets met new classes and untaken branches in the devices' own reads
  * and writes, threw the loop's optimised code away ("wrong map", "insufficient type feedback"),
@@ -12,14 +16,17 @@
  * started clatd cost about twice the CPU of one through a long-running one (bench/README.md).
  */
 import type { PacketBatch } from '../core/batch.js';
+import { createVnetHeaders } from '../core/vnet.js';
 import { K, native } from '../sys/addon.js';
 import { BatchBinding } from '../sys/binding.js';
 import { check } from '../sys/errors.js';
 import { PacketSocket, VNET_HDR_LEN } from '../sys/packet-socket.js';
 import { closeFd } from '../sys/poll.js';
 import { Raw6Socket } from '../sys/raw6.js';
-import { Tun } from '../sys/tun.js';
+import { TUN_OFFLOADS, Tun } from '../sys/tun.js';
 
+/** Most packets one feed of a `vnet` TUN stand-in may reach (slot index + 1). */
+const FEED_SLOTS = 1024;
 /** The name, index and empty filter the stand-ins carry (they appear in no message that is shown). */
 const NAME = 'warm-up';
 const IFINDEX = 1;
@@ -31,8 +38,10 @@ export class StandIns {
   /** The far ends: [TUN, packet socket, raw socket]. */
   readonly #peers: number[];
   readonly #stats = new Int32Array(2);
+  /** Zero headers for what is fed to a `vnet` TUN stand-in (up to {@link FEED_SLOTS} packets a batch). */
+  readonly #zeros: Uint8Array | null;
   /** The batches fed to the TUN's and the packet socket's peers, and the one drained into. */
-  readonly #feeds = [new BatchBinding('warm-up feed', [this.#stats]), new BatchBinding('warm-up feed', [this.#stats])];
+  readonly #feeds: BatchBinding[];
   readonly #drain = new BatchBinding('warm-up drain');
 
   private constructor(tun: Tun, packet: PacketSocket, raw: Raw6Socket, peers: number[]) {
@@ -40,10 +49,15 @@ export class StandIns {
     this.packet = packet;
     this.raw = raw;
     this.#peers = peers;
+    this.#zeros = tun.vnet ? createVnetHeaders(FEED_SLOTS) : null;
+    this.#feeds = [
+      new BatchBinding('warm-up feed', this.#zeros ? [this.#stats, this.#zeros] : [this.#stats]),
+      new BatchBinding('warm-up feed', [this.#stats]),
+    ];
   }
 
-  /** Opens three socket pairs; on failure closes what it opened and throws SysError. */
-  static open(batchSize: number): StandIns {
+  /** Opens three socket pairs (`vnet`: see the file comment); on failure closes what it opened and throws SysError. */
+  static open(batchSize: number, vnet = false): StandIns {
     const fds: number[] = [];
     try {
       const pair = new Int32Array(2);
@@ -63,8 +77,14 @@ export class StandIns {
       number,
       number,
     ];
+    const tun = Tun.overFd(tunFd, NAME, batchSize, vnet);
+    if (vnet) {
+      // What a kernel grants a real TUN (a socket pair refuses the ioctl).
+      tun.offloads = TUN_OFFLOADS[0] as number;
+      tun.offloadError = '';
+    }
     return new StandIns(
-      Tun.overFd(tunFd, NAME, batchSize),
+      tun,
       PacketSocket.overFd(packetFd, { ifname: NAME, ifindex: IFINDEX, filter: new Uint8Array(0), batchSize }),
       Raw6Socket.overFd(rawFd, { ifname: NAME, ifindex: IFINDEX, batchSize }),
       [tunPeer, packetPeer, rawPeer],
@@ -106,7 +126,16 @@ export class StandIns {
   }
 
   #feed(peer: number, b: PacketBatch, start: number, count: number): void {
-    native.writeBatch(this.#peers[peer] as number, (this.#feeds[peer] as BatchBinding).idFor(b), start, count, -1);
+    if (peer === 0 && this.#zeros !== null && start + count > FEED_SLOTS) throw new RangeError('feed batch too large');
+    const vnet = peer === 0 && this.#zeros !== null ? 1 : 0;
+    native.writeBatch(
+      this.#peers[peer] as number,
+      (this.#feeds[peer] as BatchBinding).idFor(b),
+      start,
+      count,
+      -1,
+      vnet,
+    );
   }
 }
 

@@ -30,7 +30,7 @@ import { Drop } from '../core/xlat/drop.js';
 import { Translator } from '../core/xlat/translator.js';
 import { PollSet } from '../sys/poll.js';
 import { CounterWriter, createCounterBuffer, DIR46, DIR64, Slot } from './counters.js';
-import { counterSync } from './devices.js';
+import { counterSync, offloadOptions } from './devices.js';
 import { DatapathLoop } from './loop.js';
 import { frame, StandIns } from './stand-ins.js';
 import { Waker } from './waker.js';
@@ -95,7 +95,8 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
   // A neighbor solicitation for the CLAT address (the socket's filter passes those for DAD).
   const clat6 = v6[0]?.slice(24, 40);
   if (clat6 !== undefined) frames.push(frame(buildDadSolicitation(clat6, new Uint8Array(6))));
-  const devices = StandIns.open(BATCH);
+  // As the worker's devices are: a TUN with virtio_net_hdr and TSO.
+  const devices = StandIns.open(BATCH, true);
   let polls: PollSet | undefined;
   try {
     const tunFeed = feed(v4);
@@ -111,7 +112,7 @@ export function warmUp(translator: Translator, config: TranslatorConfig, rounds 
     // that had only ever seen the first was thrown away at the swap ("code dependencies").
     const translators = [translator, new Translator(config)];
     const loops = [0, 1].map(() => {
-      const loop = new DatapathLoop(translator, io, counters, { stride: STRIDE });
+      const loop = new DatapathLoop(translator, io, counters, { stride: STRIDE, ...offloadOptions(devices.tun) });
       // The worker sets both hooks after construction, so the warm-up does too: the counter hook
       // from the same function as the worker's (a closure per loop, as each worker has its own;
       // with one closure seen, V8 compiles a call of exactly that one, and the worker's would

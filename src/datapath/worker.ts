@@ -26,7 +26,7 @@ import { Errno, sysError } from '../sys/errors.js';
 import { drainEventFd } from '../sys/eventfd.js';
 import { PollSet } from '../sys/poll.js';
 import { CounterWriter } from './counters.js';
-import { closeFds, type OpenedDevices, openDevices } from './devices.js';
+import { closeFds, type OpenedDevices, offloadOptions, openDevices } from './devices.js';
 import { DatapathLoop, type Side } from './loop.js';
 import { type Command, errorData, type Report, TURN_MS, type WorkerInit } from './protocol.js';
 import { CONTROL, ENDLESS, FOR_WORKER, PACKET, TUN, Waker } from './waker.js';
@@ -65,6 +65,7 @@ try {
       stride: init.stride,
       maxBatchesPerWake: init.maxBatchesPerWake,
       icmpErrorsPerSec: init.icmpErrorsPerSec,
+      ...offloadOptions(dev.tun),
     });
     loop.paused = init.paused;
     loop.beforePublish = dev.syncCounters;

@@ -25,6 +25,12 @@ export const CONSTANT_NAMES = [
   'IFF_MULTI_QUEUE',
   'IFF_TUN_EXCL',
   'IFF_VNET_HDR',
+  'TUN_F_CSUM',
+  'TUN_F_TSO4',
+  'TUN_F_TSO6',
+  'TUN_F_TSO_ECN',
+  'TUN_F_USO4',
+  'TUN_F_USO6',
   'IFNAMSIZ',
   'AF_INET6',
   'AF_PACKET',
@@ -120,6 +126,10 @@ export interface NativeAddon {
   tunSetPersist(fd: number, on: number): number;
   /** TUNSETQUEUE: attach (1) or detach (0) this queue of a multi-queue TUN. */
   tunSetQueue(fd: number, attach: number): number;
+  /** TUNSETOFFLOAD with TUN_F_* `flags` (device-wide); 0 or -errno. */
+  tunSetOffload(fd: number, flags: number): number;
+  /** TUNGETIFF: the device's IFF_* flags (a multi-queue device keeps its first queue's), or -errno. */
+  tunGetFlags(fd: number): number;
   /** socket(2), always with SOCK_NONBLOCK | SOCK_CLOEXEC added. */
   socket(domain: number, type: number, protocol: number): number;
   /** socketpair(2) into `fds[0]`, `fds[1]`, both non-blocking and close-on-exec; 0 or -errno. */
@@ -207,7 +217,7 @@ export interface NativeAddon {
    * ending errno counts the rest of the batch too); returns packets written, or -errno when none
    * was and one failed.
    */
-  writeBatch(fd: number, id: number, start: number, count: number, wantDisp: number): number;
+  writeBatch(fd: number, id: number, start: number, count: number, wantDisp: number, vnetHdr?: number): number;
   /** sendmmsg(2) of the same selection as writeBatch; packet i goes to names[i*nameLen, +nameLen). */
   sendBatch(fd: number, id: number, start: number, count: number, wantDisp: number, nameLen: number): number;
   /**

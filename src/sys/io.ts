@@ -16,13 +16,16 @@ export interface PacketIo {
    * place). Sets `offs`/`lens`, advances `count`, and returns how many packets it read: 0 means
    * nothing is ready now.
    * Transient errors are counted by the implementation and give 0; a closed device throws `ClosedError`.
+   * `vnet` (core/vnet.ts, a header per slot of `into`): where a device with offloads (a `vnet` TUN,
+   * a packet socket keeping TCP super-packets) puts each packet's virtio_net_hdr; others ignore it.
    */
-  read(into: PacketBatch, headroom: number, limit?: number): number;
+  read(into: PacketBatch, headroom: number, limit?: number, vnet?: Uint8Array): number;
   /**
    * Writes the packets of `from` whose `disp` equals `disp` (all packets when `disp` is undefined)
-   * and returns how many the kernel accepted.
+   * and returns how many the kernel accepted. `vnet`: the header of each slot, for a device that
+   * takes one (a `vnet` TUN); others ignore it.
    */
-  write(from: PacketBatch, disp?: number): number;
+  write(from: PacketBatch, disp?: number, vnet?: Uint8Array): number;
   /** Idempotent. */
   close(): void;
 }

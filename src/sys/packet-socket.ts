@@ -16,11 +16,15 @@
  * GSO/GRO super-packets (gso_type != NONE; GRO on a real uplink, TSO or UDP_SEGMENT senders on
  * veth) are split back into MSS/gso_size packets here (by core/gso.ts, into the batch's free
  * slots). Android passes them on whole, which gives an IPv4 packet above the MTU (refused when
- * forwarded with DF) and, for UDP, merged datagrams.
+ * forwarded with DF) and, for UDP, merged datagrams. Except when the caller passes a header array
+ * to `read` (its TUN has virtio_net_hdr): a TCP super-packet without extension headers is then left whole,
+ * checksum partial, its virtio_net_hdr in the array, to be translated once and written to the TUN
+ * as one super-packet (core/gso-xlat.ts).
  */
 import type { PacketBatch } from '../core/batch.js';
 import { finish, sum16 } from '../core/checksum.js';
 import { GSO_BAD, GSO_TCP, GSO_UDP, gsoSplit } from '../core/gso.js';
+import { vnetClear, vnetSet } from '../core/vnet.js';
 import { K, native } from './addon.js';
 import { BatchBinding } from './binding.js';
 import { ClosedError, check, isClosedErrno } from './errors.js';
@@ -71,6 +75,8 @@ export interface PacketSocketCounters {
   gsoWhole: number;
   /** Super-packets dropped: UDP ones without room to split (merging datagrams is not an option), or bad headers. */
   gsoDropped: number;
+  /** TCP super-packets left whole for the caller, who takes them with their header (a TUN with virtio_net_hdr). */
+  gsoKept: number;
   /** Failed reads other than EAGAIN (ENETDOWN while the link is down, ...). */
   readErrors: number;
   lastErrno: number;
@@ -92,6 +98,7 @@ export class PacketSocket implements PacketIo {
     gsoPackets: 0,
     gsoWhole: 0,
     gsoDropped: 0,
+    gsoKept: 0,
     readErrors: 0,
     lastErrno: 0,
     kernelDrops: 0,
@@ -162,10 +169,14 @@ export class PacketSocket implements PacketIo {
    * Reads up to `batchSize` packets. Each is left as a bare IPv6 packet at `offs[i]` (the vnet and
    * link headers stripped; it starts at least `headroom` bytes into its slot), with its checksum
    * complete. Packets that cannot be used get `lens[i] = 0` (skip) and are counted as malformed.
+   * With `vnet`, TCP super-packets stay whole with their checksum partial, their header in slot i
+   * of `vnet` (every other slot's is cleared): see the file comment.
    */
-  read(into: PacketBatch, headroom: number, limit: number = this.batchSize): number {
+  read(into: PacketBatch, headroom: number, limit?: number, vnet?: Uint8Array): number {
     const fd = this.#live();
-    const max = Math.min(limit, this.batchSize, into.capacity - into.count);
+    // No default parameter: its load of batchSize, on a branch the loop never takes, was code the
+    // warm-up could leave without feedback (a deoptimisation at the worker's first packet).
+    const max = Math.min(limit === undefined ? into.capacity : limit, this.batchSize, into.capacity - into.count);
     if (max <= 0) return 0;
     const strip = VNET_HDR_LEN + this.linkHeaderLen;
     const at = headroom > strip ? headroom - strip : 0;
@@ -203,6 +214,30 @@ export class PacketSocket implements PacketIo {
       }
       into.offs[i] = p + strip;
       into.lens[i] = len - strip;
+      if (vnet !== undefined) {
+        // Whole: TCP right behind the IPv6 header (no extension headers), checksum partial.
+        if (
+          (gsoType & ~GSO_ECN) === GSO_TCPV6 &&
+          needsCsum &&
+          l4 === p + strip + IPV6_HLEN &&
+          d[p + strip + 6] === GSO_TCP
+        ) {
+          vnetSet(
+            vnet,
+            i,
+            d[p],
+            gsoType,
+            (d[p + 2] | (d[p + 3] << 8)) - this.linkHeaderLen,
+            d[p + 4] | (d[p + 5] << 8),
+            IPV6_HLEN,
+            csumOffset,
+          );
+          this.counters.gsoKept++;
+          this.counters.gsoPackets++;
+          continue;
+        }
+        vnetClear(vnet, i);
+      }
       if (gsoType !== GSO_NONE) {
         // A super-packet (GRO, or TSO/UDP_SEGMENT over veth) is split back into the packets it was
         // made of: whole, it would be one IPv4 packet above the MTU (and, for UDP, merged datagrams).
@@ -234,6 +269,7 @@ export class PacketSocket implements PacketIo {
         this.counters.csumCompleted++;
       }
     }
+    if (vnet !== undefined) for (let k = start + n; k < start + n + extra; k++) vnetClear(vnet, k);
     into.count += n + extra;
     return n + extra;
   }

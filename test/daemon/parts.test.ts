@@ -5,6 +5,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { formatStatus } from '../../src/cli/status.js';
 import { pseudoSum6, sum16 } from '../../src/core/checksum.js';
 import { ControlServer, request } from '../../src/daemon/control.js';
 import { emptyCounters, type StatusSnapshot } from '../../src/daemon/daemon.js';
@@ -109,7 +110,7 @@ function snapshot(): StatusSnapshot {
     icmpRateLimited: 1,
     offloaded: 5,
   };
-  counters.io = { tunWriteFailed: 3, csumCompleted: 4 };
+  counters.io = { tunWriteFailed: 3, csumCompleted: 4, tunTsoIn: 6, tunTsoOut: 7 };
   return {
     state: 'running',
     reason: null,
@@ -190,6 +191,9 @@ describe('metrics', () => {
     assert.match(t, /^clatd_io_errors_total\{kind="tun_write"\} 3$/m);
     assert.match(t, /^clatd_io_errors_total\{kind="tun_read"\} 0$/m);
     assert.match(t, /^clatd_checksums_completed_total 4$/m);
+    assert.match(t, /^clatd_tso_superpackets_total\{direction="in"\} 6$/m);
+    assert.match(t, /^clatd_tso_superpackets_total\{direction="out"\} 7$/m);
+    assert.match(t, /^clatd_tun_tso_refused 0$/m);
     assert.doesNotMatch(t, /io_events|csumCompleted/);
     assert.match(t, /^clatd_state\{state="running"\} 1$/m);
     assert.match(t, /^clatd_state\{state="paused"\} 0$/m);
@@ -218,6 +222,15 @@ describe('metrics', () => {
     assert.match(r, /^clatd_nd_responder_total\{kind="nud"\} 2$/m);
     assert.match(r, /^clatd_nd_responder_total\{kind="defended"\} 1$/m);
     assert.match(r, /^clatd_nd_responder_ignored_total\{reason="before-dad"\} 3$/m);
+  });
+
+  test('status text: the worker path super-packets, and a TUN without TSO said in words', () => {
+    const s = snapshot();
+    assert.match(formatStatus(s), /super-packets +6 read whole from the TUN, 7 written whole to it/);
+    assert.doesNotMatch(formatStatus(s), /refused the TUN/);
+    s.counters.io = { tunTsoRefused: 1 };
+    assert.match(formatStatus(s), /the kernel refused the TUN its segmentation offload/);
+    assert.doesNotMatch(formatStatus(s), /super-packets/);
   });
 
   test('process metrics under the names every Prometheus client uses', () => {

@@ -2,13 +2,24 @@
  * "No allocation per packet" for the whole DatapathLoop, not only the translator: reads from the
  * in-memory PacketIo (with GSO super-packets split on read, as the packet socket does), 4→6
  * fragmentation, hairpinning, generated ICMP errors and their rate limit, Neighbor Discovery
- * skipped, the writes, the counter sync and the counter publication after every wake-up. After a
+ * skipped, the writes, the counter sync and the counter publication after every wake-up; and with
+ * the TUN's offloads, TCP super-packets translated once both ways (segmented for the raw socket,
+ * whole to the TUN with a virtio_net_hdr) and partial checksums completed. After a
  * warm-up, many wake-ups must neither start a garbage collection nor grow the young generation by
  * more than a few kilobytes (see test/core/xlat/no-alloc.test.ts for the technique).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { finish, sum16 } from '../../src/core/checksum.js';
 import { GSO_TCP, GSO_UDP } from '../../src/core/gso.js';
+import {
+  VNET_F_NEEDS_CSUM,
+  VNET_GSO_TCPV4,
+  VNET_GSO_TCPV6,
+  vnetCsumOffset,
+  vnetCsumStart,
+  vnetFlags,
+} from '../../src/core/vnet.js';
 import { Drop, dropName } from '../../src/core/xlat/drop.js';
 import { Translator } from '../../src/core/xlat/translator.js';
 import { CounterWriter, createCounterBuffer, readCounters } from '../../src/datapath/counters.js';
@@ -78,8 +89,99 @@ function inputs(expired: number): { v4: ReplayPacket[]; v6: ReplayPacket[] } {
   };
 }
 
+/**
+ * `p` as a sender with checksum offload leaves it (CHECKSUM_PARTIAL): the L4 checksum field at
+ * `l4 + field` holds the folded, not complemented, pseudo-header sum.
+ */
+function partial(p: Uint8Array, l4: number, field: number): Uint8Array {
+  const v6 = p[0] >>> 4 === 6;
+  const l4len = p.length - l4;
+  const sum = v6 ? sum16(p, 8, 32, p[6] + l4len) : sum16(p, 12, 8, p[9] + l4len);
+  const folded = ~finish(sum) & 0xffff;
+  p[l4 + field] = folded >>> 8;
+  p[l4 + field + 1] = folded & 0xff;
+  return p;
+}
+
+/** Inputs as a TUN and a packet socket with offloads hand them over (see ReplayPacket.vnet). */
+function offloadInputs(): { v4: ReplayPacket[]; v6: ReplayPacket[] } {
+  const csum = (csumStart: number, csumOffset: number) => ({
+    flags: VNET_F_NEEDS_CSUM,
+    gsoType: 0,
+    hdrLen: 0,
+    gsoSize: 0,
+    csumStart,
+    csumOffset,
+  });
+  const tso = (gsoType: number, l4: number, gsoSize: number) => ({
+    flags: VNET_F_NEEDS_CSUM,
+    gsoType,
+    hdrLen: l4 + 20,
+    gsoSize,
+    csumStart: l4,
+    csumOffset: 16,
+  });
+  const tcp4 = { proto: PROTO_TCP, sport: 40001, dport: 80 };
+  const tcp6 = { proto: PROTO_TCP, sport: 80, dport: 40001 };
+  const udp4 = { proto: PROTO_UDP, sport: 40000, dport: 9 };
+  return {
+    v4: [
+      // TSO: four segments of 1400, the last shorter.
+      {
+        bytes: partial(ipv4Packet({ src: CLAT4, dst: SERVER4 }, { ...tcp4, payload: fill(4 * 1400 - 300, 2) }), 20, 16),
+        vnet: tso(VNET_GSO_TCPV4, 20, 1400),
+      },
+      // A small MSS: 175 segments, more than an output batch holds.
+      {
+        bytes: partial(ipv4Packet({ src: CLAT4, dst: SERVER4 }, { ...tcp4, payload: fill(175 * 40, 4) }), 20, 16),
+        vnet: tso(VNET_GSO_TCPV4, 20, 40),
+      },
+      {
+        bytes: partial(ipv4Packet({ src: CLAT4, dst: SERVER4 }, { ...udp4, payload: fill(36, 1) }), 20, 6),
+        vnet: csum(20, 6),
+      },
+      { bytes: ipv4Packet({ src: CLAT4, dst: SERVER4 }, { ...udp4, payload: fill(20, 3) }) },
+    ],
+    v6: [
+      {
+        bytes: partial(ipv6Packet({ src: SERVER6, dst: CLAT6 }, { ...tcp6, payload: fill(3 * 1400 - 100, 6) }), 40, 16),
+        vnet: tso(VNET_GSO_TCPV6, 40, 1400),
+      },
+      {
+        bytes: ipv6Packet(
+          { src: SERVER6, dst: CLAT6 },
+          { proto: PROTO_UDP, sport: 9, dport: 40000, payload: fill(16, 1) },
+        ),
+      },
+      // A stream's segments one by one (an uplink without GRO): coalesced into one for the TUN.
+      { bytes: tcpSegment6(1000, 0x10, 1200) },
+      { bytes: tcpSegment6(2200, 0x10, 1200) },
+      { bytes: tcpSegment6(3400, 0x18, 700) },
+    ],
+  };
+}
+
+/** An IPv6 TCP segment from the server with sequence number `seq`, `flags` and `n` bytes of payload. */
+function tcpSegment6(seq: number, flags: number, n: number): Uint8Array {
+  const p = ipv6Packet(
+    { src: SERVER6, dst: CLAT6 },
+    { proto: PROTO_TCP, sport: 80, dport: 40002, payload: fill(n, 5) },
+  );
+  p[44] = seq >>> 24;
+  p[45] = (seq >>> 16) & 0xff;
+  p[46] = (seq >>> 8) & 0xff;
+  p[47] = seq & 0xff;
+  p[53] = flags;
+  p[56] = 0;
+  p[57] = 0;
+  const c = finish(sum16(p, 40, p.length - 40, sum16(p, 8, 32, 6 + p.length - 40)));
+  p[56] = c >>> 8;
+  p[57] = c & 0xff;
+  return p;
+}
+
 /** A loop over replaying fakes, with the worker's counter sync over stand-ins of the system layer's counters. */
-function setup(expired: number) {
+function setup(expired: number, offloads = false) {
   const translator = new Translator({
     pool6: '64:ff9b::/96',
     wkpGlobalOnly: false,
@@ -88,12 +190,16 @@ function setup(expired: number) {
     eam: [{ v4: `${CLAT4}/32`, v6: `${CLAT6}/128` }],
     hairpin: true,
   });
-  const { v4, v6 } = inputs(expired);
+  const { v4, v6 } = offloads ? offloadInputs() : inputs(expired);
   const tun = new ReplayPacketIo(v4);
   const packet = new ReplayPacketIo(v6);
   const raw = new ReplayPacketIo([]);
   const buf = createCounterBuffer();
-  const loop = new DatapathLoop(translator, { tun, packet, raw }, new CounterWriter(buf), { stride: 8192 });
+  const loop = new DatapathLoop(translator, { tun, packet, raw }, new CounterWriter(buf), {
+    stride: 8192,
+    tunVnet: offloads,
+    tunTso: offloads,
+  });
   const sysTun = { errors: { readErrors: 0, writeErrors: 0, lastErrno: 0 } } as unknown as Tun;
   const sysPacket = {
     counters: { readErrors: 0, malformed: 0, csumCompleted: 0, kernelDrops: 0 },
@@ -168,4 +274,52 @@ test('with ICMP errors: one clock reading per batch that has them, not one per e
   // 2 × EXPIRED × 16 bytes per round, four times as much.
   const perBatch = rounds * 2 * 16;
   assert.ok(grown < perBatch + 16 * 1024, `young generation grew by ${grown} bytes over ${rounds} rounds`);
+});
+
+test('with offloads: super-packets translated once both ways, partial checksums completed, all valid', () => {
+  const { tun, raw, buf, round } = setup(0, true);
+  const problems: string[] = [];
+  const check = (
+    data: Uint8Array,
+    off: number,
+    len: number,
+    _disp: number,
+    vnet: Uint8Array | undefined,
+    i: number,
+  ) => {
+    const p = data.slice(off, off + len);
+    if (vnet !== undefined && (vnetFlags(vnet, i) & VNET_F_NEEDS_CSUM) !== 0) {
+      // What the kernel does with it: the checksum completed from csum_start over the pseudo-header sum.
+      const l4 = vnetCsumStart(vnet, i);
+      const field = l4 + vnetCsumOffset(vnet, i);
+      const c = finish(sum16(p, l4, p.length - l4)) || 0xffff;
+      p[field] = c >>> 8;
+      p[field + 1] = c & 0xff;
+    }
+    problems.push(...checksumProblems(p));
+  };
+  tun.check = raw.check = check;
+  for (let k = 0; k < 2; k++) round(k);
+  assert.deepEqual(problems, []);
+  const c = readCounters([buf]);
+  assert.equal(c.io.tunTsoIn, 4, 'the TUN super-packets read whole, twice');
+  assert.equal(c.io.tunTsoOut, 2, 'the packet socket super-packet written whole, twice');
+  assert.equal(c.io.tunCoalesced, 2 * 2, 'three segments written as one, twice');
+  // The super-packet and the coalesced segments, each round.
+  assert.equal(tun.superWritten, 2 * 2);
+  // Per round: 4 segments, 175 small ones, the UDP packet with the partial checksum and the plain one.
+  assert.equal(raw.written, 2 * (4 + 175 + 2));
+  assert.equal(c['46'].packetsOut, raw.written);
+  assert.equal(c['46'].dropped + c['64'].dropped, 0);
+});
+
+test('with offloads: the loop allocates nothing per packet or wake-up', async () => {
+  const { round } = setup(0, true);
+  for (let k = 0; k < WARMUP; k++) round(k);
+  // An empty young generation first, so that no scavenge of earlier garbage falls into the measurement.
+  fullGc();
+  for (let k = 0; k < 2000; k++) round(k);
+  const { gcs, grown } = await measureAllocation(MEASURED, round);
+  assert.equal(gcs, 0, `${gcs} garbage collection(s) during ${MEASURED} rounds`);
+  assert.ok(grown < 16 * 1024, `young generation grew by ${grown} bytes over ${MEASURED} rounds`);
 });

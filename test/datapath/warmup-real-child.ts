@@ -10,7 +10,7 @@ import { createBatch } from '../../src/core/batch.js';
 import type { TranslatorConfig } from '../../src/core/xlat/config.js';
 import { Translator } from '../../src/core/xlat/translator.js';
 import { CounterWriter, createCounterBuffer, DIR46, DIR64, Slot } from '../../src/datapath/counters.js';
-import { counterSync } from '../../src/datapath/devices.js';
+import { counterSync, offloadOptions } from '../../src/datapath/devices.js';
 import { DatapathLoop } from '../../src/datapath/loop.js';
 import { frame, StandIns } from '../../src/datapath/stand-ins.js';
 import { QUIET, Waker } from '../../src/datapath/waker.js';
@@ -55,7 +55,7 @@ const notOptimised = Object.keys(entries).filter((k) => (status(entries[k]) & (1
 console.log(`--- not optimised: [${notOptimised.join(', ')}]`);
 
 // As worker.ts and devices.ts do it.
-const dev = StandIns.open(64);
+const dev = StandIns.open(64, true);
 const io = { tun: dev.tun, packet: dev.packet, raw: dev.raw };
 function sideClosed(): void {}
 const counters = new CounterWriter(createCounterBuffer());
@@ -63,6 +63,7 @@ const loop = new DatapathLoop(translator, io, counters, {
   stride: 65536 + 256,
   maxBatchesPerWake: 8,
   icmpErrorsPerSec: 1000,
+  ...offloadOptions(dev.tun),
 });
 loop.paused = true; // the daemon starts the workers paused while DAD runs…
 loop.beforePublish = counterSync(dev.tun, dev.packet);

@@ -5,6 +5,7 @@
  */
 import type { PacketBatch } from '../../src/core/batch.js';
 import { GSO_NO_ROOM, GSO_TCP, gsoSplit } from '../../src/core/gso.js';
+import { vnetClear, vnetSet } from '../../src/core/vnet.js';
 import { ClosedError } from '../../src/sys/errors.js';
 import type { PacketIo } from '../../src/sys/io.js';
 
@@ -125,6 +126,11 @@ export class FakePacketIo implements PacketIo {
 export interface ReplayPacket {
   bytes: Uint8Array;
   gso?: { proto: number; l4: number; size: number };
+  /**
+   * The virtio_net_hdr a device with offloads hands over with it (a `vnet` TUN, a packet socket
+   * keeping TCP super-packets): given to a read with a header array, the packet stays whole.
+   */
+  vnet?: { flags: number; gsoType: number; hdrLen: number; gsoSize: number; csumStart: number; csumOffset: number };
 }
 
 /**
@@ -140,8 +146,12 @@ export class ReplayPacketIo implements PacketIo {
   available = 0;
   written = 0;
   writtenBytes = 0;
-  /** Called for each written packet when set (a correctness pass before measuring). */
-  check: ((data: Uint8Array, off: number, len: number, disp: number) => void) | undefined = undefined;
+  /** Written packets that went with a GSO virtio_net_hdr (whole super-packets). */
+  superWritten = 0;
+  /** Called for each written packet when set (a correctness pass before measuring); `vnet`, `i`: its header, if any. */
+  check:
+    | ((data: Uint8Array, off: number, len: number, disp: number, vnet: Uint8Array | undefined, i: number) => void)
+    | undefined = undefined;
   readonly #packets: readonly ReplayPacket[];
   #next = 0;
 
@@ -154,7 +164,7 @@ export class ReplayPacketIo implements PacketIo {
    * Like PacketSocket.read: up to `batchSize` packets, then each super-packet split into the free
    * slots after them; a TCP one without room is left whole, a UDP one dropped (length 0).
    */
-  read(into: PacketBatch, headroom: number, limit: number = this.batchSize): number {
+  read(into: PacketBatch, headroom: number, limit: number = this.batchSize, vnet?: Uint8Array): number {
     const max = Math.min(limit, this.batchSize, into.capacity - into.count);
     const start = into.count;
     const first = this.#next;
@@ -173,22 +183,33 @@ export class ReplayPacketIo implements PacketIo {
     }
     let extra = 0;
     for (let i = 0; i < n; i++) {
-      const g = (this.#packets[(first + i) % this.#packets.length] as ReplayPacket).gso;
+      const p = this.#packets[(first + i) % this.#packets.length] as ReplayPacket;
+      if (vnet !== undefined) {
+        const h = p.vnet;
+        if (h !== undefined) {
+          vnetSet(vnet, start + i, h.flags, h.gsoType, h.hdrLen, h.gsoSize, h.csumStart, h.csumOffset);
+          continue;
+        }
+        vnetClear(vnet, start + i);
+      }
+      const g = p.gso;
       if (g === undefined) continue;
       const made = gsoSplit(into, start + i, g.l4, g.proto, g.size, start + n + extra);
       if (made >= 0) extra += made;
       else if (made !== GSO_NO_ROOM || g.proto !== GSO_TCP) into.lens[start + i] = 0;
     }
+    if (vnet !== undefined) for (let k = start + n; k < start + n + extra; k++) vnetClear(vnet, k);
     into.count += n + extra;
     return n + extra;
   }
 
-  write(from: PacketBatch, disp?: number): number {
+  write(from: PacketBatch, disp?: number, vnet?: Uint8Array): number {
     let done = 0;
     for (let i = 0; i < from.count; i++) {
       const len = from.lens[i];
       if (len === 0 || (disp !== undefined && from.disp[i] !== disp)) continue;
-      this.check?.(from.data, from.offs[i], len, from.disp[i]);
+      if (vnet !== undefined) this.superWritten += vnet[i * 10 + 1] !== 0 ? 1 : 0;
+      this.check?.(from.data, from.offs[i], len, from.disp[i], vnet, i);
       this.writtenBytes += len;
       done++;
     }

@@ -30,6 +30,44 @@ function echoReply(d: Uint8Array, p: number): void {
 }
 
 describe('Tun', { skip: NEED_ROOT }, () => {
+  test('vnet: offloads granted, the header stripped on read and written on write; later queues follow the device', async () => {
+    await withNetns(async (ns) => {
+      const tun = ns.enter(() => Tun.open('v4-vnet', { multiQueue: true, vnet: true }));
+      // A queue asking for no header still gets the device's: the first queue's flags stay.
+      const plain = ns.enter(() => Tun.open('v4-vnet', { multiQueue: true }));
+      try {
+        assert.equal(tun.vnet, true);
+        assert.equal(tun.offloadError, '', 'the kernel takes checksum and TSO offloads');
+        assert.ok(tun.tso);
+        assert.equal(plain.vnet, true, 'a multi-queue TUN keeps its first queue flags');
+        ns.sh(TUN_SETUP('v4-vnet'));
+        const batch = createBatch(8, 2048);
+        const vnet = new Uint8Array(8 * 10).fill(0xee);
+        const ping = ns.spawn('ping', ['-n', '-c', '2', '-i', '0.2', '-W', '2', '198.51.100.7']);
+        let replied = 0;
+        await until('2 echo requests', () => {
+          batch.count = 0;
+          let n = 0;
+          for (const q of [tun, plain]) n += q.read(batch, 20, 8, vnet);
+          for (let i = 0; i < n; i++) {
+            const p = batch.offs[i];
+            assert.equal(p, i * 2048 + 20, 'the packet at the headroom, its header in front of it');
+            assert.equal(batch.data[p] >> 4, 4);
+            assert.deepEqual([...vnet.subarray(i * 10, i * 10 + 10)], new Array(10).fill(0), 'ICMP: no offload');
+            echoReply(batch.data, p);
+          }
+          if (n > 0) replied += tun.write(batch, undefined, vnet);
+          return replied >= 2;
+        });
+        assert.equal(await exited(ping), 0, 'ping got its replies through the headers');
+        assert.equal(tun.errors.writeErrors, 0);
+      } finally {
+        plain.close();
+        tun.close();
+      }
+    }, 'xo-vnet');
+  });
+
   test('reads a ping in a batch and writes the echo reply back: ping succeeds', async () => {
     await withNetns(async (ns) => {
       const tun = ns.enter(() => Tun.open('v4-test'));

@@ -26,7 +26,9 @@ export class SystemIpv4 implements Ipv4Side {
     // running process. Opening it would attach a queue to that process's device.
     if (rtnl.findLink(name)) throw new TunInUseError(name);
     // Multi-queue, so datapath workers can attach queues of their own; this one keeps the device.
-    this.tun = Tun.open(name, { multiQueue: true });
+    // With virtio_net_hdr and offloads (sys/tun.ts): a device keeps its first queue's flags, and
+    // the workers' queues carry TCP super-packets.
+    this.tun = Tun.open(name, { multiQueue: true, vnet: true });
     this.queues = [this.tun];
     try {
       setIpv6Disabled(name);
