@@ -10,7 +10,7 @@ import { PacketSocket, type PacketSocketOptions, VNET_HDR_LEN } from '../sys/pac
 import { type Raw6Options, Raw6Socket } from '../sys/raw6.js';
 import { Tun } from '../sys/tun.js';
 import { IO_BASE, IoSlot } from './counters.js';
-import type { LoopIo } from './loop.js';
+import type { LoopIo } from './loop-io.js';
 
 /** The datapath's devices, as data. */
 export interface DatapathDevices {

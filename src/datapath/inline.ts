@@ -7,7 +7,8 @@ import type { Translator } from '../core/xlat/translator.js';
 import { type PollHandle, pollReadable } from '../sys/poll.js';
 import { CounterWriter, createCounterBuffer } from './counters.js';
 import { type OpenedDevices, offloadOptions, openDevices } from './devices.js';
-import { DatapathLoop, type LoopIo, type Side } from './loop.js';
+import { DatapathLoop, type Side } from './loop.js';
+import type { LoopIo } from './loop-io.js';
 import { DatapathError, type DatapathOptions } from './options.js';
 import { warmUp } from './warmup.js';
 

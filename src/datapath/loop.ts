@@ -21,7 +21,7 @@
  *
  * Allocation: one arena holds the input batch and the output batch (so the translator copies with
  * `copyWithin`), and both handlers are bound once here. Nothing per packet or per batch, except
- * one clock reading per batch that generates ICMP errors (see #clock);
+ * one clock reading per batch that generates ICMP errors (icmp-budget.ts);
  * test/datapath/no-alloc.test.ts checks it.
  */
 import { createBatch, DEFAULT_STRIDE, Disposition, type PacketBatch } from '../core/batch.js';
@@ -46,6 +46,10 @@ import { Drop } from '../core/xlat/drop.js';
 import { ClosedError } from '../sys/errors.js';
 import type { PacketIo } from '../sys/io.js';
 import { type CounterWriter, DIR46, DIR64, IO_BASE, IoSlot, Slot } from './counters.js';
+import { DEFAULT_ICMP_ERROR_BURST, DEFAULT_ICMP_ERRORS_PER_SEC, IcmpErrorBudget, isIcmpError } from './icmp-budget.js';
+import type { LoopIo, LoopOptions, PacketTranslator } from './loop-io.js';
+
+export { DEFAULT_ICMP_ERROR_BURST, DEFAULT_ICMP_ERRORS_PER_SEC };
 
 /**
  * Bytes kept free in front of each packet read: IPv6 is 20 bytes longer than IPv4 (28 with a
@@ -68,51 +72,6 @@ const IPV4_HLEN = 20;
 /** Default cap on batches per wake-up, so one busy direction cannot starve the other. */
 export const DEFAULT_MAX_BATCHES_PER_WAKE = 8;
 /**
- * Default limit on the ICMP errors one loop generates, per direction: the token bucket of Linux's
- * own ICMP output (net.ipv4.icmp_msgs_per_sec 1000, icmp_msgs_burst 50).
- */
-export const DEFAULT_ICMP_ERRORS_PER_SEC = 1000;
-export const DEFAULT_ICMP_ERROR_BURST = 50;
-
-/** What the loop needs of a translator: `Translator` from src/core/xlat/translator.ts. */
-export interface PacketTranslator {
-  translate4(data: Uint8Array, off: number, len: number, out: PacketBatch): Drop;
-  translate6(data: Uint8Array, off: number, len: number, out: PacketBatch): Drop;
-}
-
-export interface LoopIo {
-  /** The TUN queue: IPv4 in, translated 64 packets and 46 ICMP errors out. */
-  tun: PacketIo;
-  /** The packet socket on the uplink: IPv6 in (receive only). */
-  packet: PacketIo;
-  /** The raw IPv6 socket on the uplink: translated 46 packets and 64 ICMP errors out (send only). */
-  raw: PacketIo;
-}
-
-export interface LoopOptions {
-  /** Slot size of the batches; must hold the largest packet any side delivers plus {@link HEADROOM}. */
-  stride?: number;
-  maxBatchesPerWake?: number;
-  /**
-   * Most ICMP errors the translator may send per second and direction (RFC 4443 §2.4(f): an IPv6
-   * node MUST limit the errors it originates); the excess is discarded and counted
-   * (`icmpRateLimited`). 0 turns the limit off.
-   */
-  icmpErrorsPerSec?: number;
-  /** Errors allowed in a burst above the rate (the bucket's size). */
-  icmpErrorBurst?: number;
-  /** Milliseconds on a monotonic clock; tests pass their own. */
-  now?: () => number;
-  /**
-   * The TUN reads and writes a virtio_net_hdr with each packet (`Tun.vnet`), so it takes TCP
-   * super-packets whole (the packet socket's are kept whole for it); `tunTso`: it also hands them
-   * over (`Tun.tso`, what the kernel granted).
-   */
-  tunVnet?: boolean;
-  tunTso?: boolean;
-}
-
-/**
  * An ICMPv6 Neighbor Solicitation or Advertisement (RFC 4861 §4.3, §4.4; never with extension
  * headers). The packet socket's filter passes those for the CLAT address so DAD can see them; the
  * kernel answers them (anycast), and the translator must not count them as drops.
@@ -121,14 +80,6 @@ function isNeighborDiscovery(d: Uint8Array, off: number, len: number): boolean {
   if (len < 41 || d[off + 6] !== 58) return false;
   const type = d[off + 40];
   return type === 135 || type === 136;
-}
-
-/** A generated ICMP error (not a hairpinned packet, which is also sent Back): ICMPv4, or ICMPv6 type < 128. */
-function isIcmpError(d: Uint8Array, off: number, len: number): boolean {
-  if (len < 1) return false;
-  const v = d[off] >>> 4;
-  if (v === 4) return len >= 20 && d[off + 9] === 1;
-  return len >= 41 && d[off + 6] === 58 && d[off + 40] < 128;
 }
 
 /** Consecutive failed reads after which a side is given up. */
@@ -186,19 +137,7 @@ export class DatapathLoop {
   #pendingBack = 0;
   #tunFailures = 0;
   #packetFailures = 0;
-  /** ICMP error token buckets, [46, 64]: tokens left and when they were last topped up. */
-  readonly #tokens = new Float64Array(2);
-  readonly #toppedAt = new Float64Array(2);
-  readonly #perMs: number;
-  readonly #burst: number;
-  readonly #now: () => number;
-  /**
-   * The clock as read for the current batch, and whether it was. A clock reading allocates its
-   * result (performance.now and Date.now return a fresh heap number): read once per batch that
-   * generates an ICMP error, not once per error. A batch takes microseconds, so this is as exact.
-   */
-  readonly #clock = new Float64Array(1);
-  #clockRead = false;
+  readonly #icmpBudget: IcmpErrorBudget;
   /** Headers of the input slots, read along (undefined: no side gives any). */
   readonly #inVnet: Uint8Array | undefined;
   /** Headers of the output slots, written to a `vnet` TUN with them. */
@@ -228,15 +167,11 @@ export class DatapathLoop {
     this.#outVnet = this.#tunVnet ? createVnetHeaders(outCap) : undefined;
     if (this.#tunVnet && opts.tunTso !== true) this.#c[IO_BASE + IoSlot.TUN_TSO_REFUSED] = 1;
     this.#maxBatches = opts.maxBatchesPerWake ?? DEFAULT_MAX_BATCHES_PER_WAKE;
-    const rate = opts.icmpErrorsPerSec ?? DEFAULT_ICMP_ERRORS_PER_SEC;
-    const burst = opts.icmpErrorBurst ?? DEFAULT_ICMP_ERROR_BURST;
-    if (!(rate >= 0) || !(burst >= 1)) throw new RangeError(`bad ICMP error limit: ${rate}/s, burst ${burst}`);
-    this.#perMs = rate / 1000;
-    this.#burst = burst;
-    this.#now = opts.now ?? (() => performance.now());
-    const t = this.#now();
-    this.#tokens.fill(burst);
-    this.#toppedAt.fill(t);
+    this.#icmpBudget = new IcmpErrorBudget(
+      opts.icmpErrorsPerSec ?? DEFAULT_ICMP_ERRORS_PER_SEC,
+      opts.icmpErrorBurst ?? DEFAULT_ICMP_ERROR_BURST,
+      opts.now ?? (() => performance.now()),
+    );
     this.tunReadable = () => this.#drain(true);
     this.packetReadable = () => this.#drain(false);
   }
@@ -304,7 +239,7 @@ export class DatapathLoop {
     const src = v4 ? this.#tun : this.#packet;
     const inb = this.#in;
     inb.count = 0;
-    this.#clockRead = false;
+    this.#icmpBudget.newBatch();
     let n: number;
     try {
       // One call site, one arity: the packet socket gets the header array only to keep super-packets.
@@ -382,7 +317,11 @@ export class DatapathLoop {
           c[base + Slot.BYTES_OUT] += out.lens[j];
           if (!v4 && ov !== undefined && this.#coalesce(ov, j)) continue;
           this.#pendingForward++;
-        } else if (this.#perMs > 0 && isIcmpError(out.data, out.offs[j], out.lens[j]) && !this.#token(v4 ? 0 : 1)) {
+        } else if (
+          this.#icmpBudget.limited &&
+          isIcmpError(out.data, out.offs[j], out.lens[j]) &&
+          !this.#icmpBudget.take(v4 ? 0 : 1)
+        ) {
           out.lens[j] = 0; // every write skips an empty slot
           c[base + Slot.ICMP_RATE_LIMITED]++;
         } else {
@@ -505,23 +444,6 @@ export class DatapathLoop {
     this.#superOut = before;
     this.#c[IO_BASE + IoSlot.TUN_TSO_OUT]++;
     return Drop.NONE;
-  }
-
-  /** Takes one token from direction `dir`'s ICMP error bucket; false when it is empty. */
-  #token(dir: number): boolean {
-    if (!this.#clockRead) {
-      this.#clock[0] = this.#now();
-      this.#clockRead = true;
-    }
-    const now = this.#clock[0];
-    const tokens = Math.min(this.#burst, this.#tokens[dir] + (now - this.#toppedAt[dir]) * this.#perMs);
-    this.#toppedAt[dir] = now;
-    if (tokens < 1) {
-      this.#tokens[dir] = tokens;
-      return false;
-    }
-    this.#tokens[dir] = tokens - 1;
-    return true;
   }
 
   /** Writes the output batch: Forward out of the other side, Back out of the input side. */

@@ -2,7 +2,8 @@
 import { ClatdError } from '../core/errors.js';
 import type { TranslatorConfig } from '../core/xlat/config.js';
 import type { DatapathDevices } from './devices.js';
-import type { LoopIo, Side } from './loop.js';
+import type { Side } from './loop.js';
+import type { LoopIo } from './loop-io.js';
 
 /** The datapath could not start, or a worker refused a command. */
 export class DatapathError extends ClatdError {

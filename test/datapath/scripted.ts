@@ -5,7 +5,7 @@
  */
 import { copyBytes, type PacketBatch } from '../../src/core/batch.js';
 import { Drop } from '../../src/core/xlat/drop.js';
-import type { PacketTranslator } from '../../src/datapath/loop.js';
+import type { PacketTranslator } from '../../src/datapath/loop-io.js';
 
 export const enum Act {
   /** Copy the packet out as Forward (prefixed with 0xF0 so outputs are recognisable). */
