@@ -201,7 +201,7 @@ export function isAnycastRefused(e: unknown): boolean {
 export interface UplinkSide {
   /** How the CLAT address is announced (fixed for the side's life: another way needs a new side). */
   readonly announce: Announce;
-  /** The nftables table (family inet) holding the drop rule. */
+  /** The nftables table (family ip6) holding the drop rule. */
   readonly table: string;
   /**
    * Points the BPF filter, the anycast membership and the nft rule at a new address / prefix. It

@@ -159,12 +159,12 @@ export class ClatSides {
     const by = this.#filterLostBy;
     if (await up.filterIntact()) {
       this.#filterLostBy = undefined;
-      this.log.debug('nft', `${by} changed nft table inet ${up.table}; clatd's filter is intact`);
+      this.log.debug('nft', `${by} changed nft table ip6 ${up.table}; clatd's filter is intact`);
       return;
     }
     await up.restoreFilter();
     this.#filterLostBy = undefined;
-    this.change('nft-restored', `nft table inet ${up.table} was deleted by ${by}; restored`);
+    this.change('nft-restored', `nft table ip6 ${up.table} was deleted by ${by}; restored`);
   }
 
   /** Takes down both sides (uplink first), then gives back a taken address; returns what failed, in words. */

@@ -19,8 +19,9 @@ import { attrStr, type NlMessage, parseAttrs, view } from './rtnetlink/wire.js';
 export const NETLINK_NETFILTER = 12;
 export const NFNLGRP_NFTABLES = 7;
 export const NFNL_SUBSYS_NFTABLES = 10;
+/** The LAN tables (nft-lan.ts) and an earlier version's uplink table are `inet`. */
 export const NFPROTO_INET = 1;
-/** Address mode 5's NAT table is an `ip6` table of the same name (nft.ts). */
+/** The uplink's table (nft.ts) is `ip6`. */
 export const NFPROTO_IPV6 = 10;
 export const NFT_MSG_DELTABLE = 2;
 export const NFT_MSG_DELCHAIN = 5;
@@ -46,7 +47,7 @@ const DELETED: Record<number, 'table' | 'chain' | 'rule'> = {
 };
 
 export type NftEvent =
-  /** A committed transaction deleted these objects of the `inet` table `table`. */
+  /** A committed transaction deleted these objects of the `ip6` or `inet` table `table`. */
   | {
       readonly kind: 'deleted';
       readonly table: string;
@@ -59,7 +60,7 @@ export type NftEvent =
   | { readonly kind: 'overrun' };
 
 /**
- * Turns the messages of NFNLGRP_NFTABLES into {@link NftEvent}s: deletions in `inet` (and `ip6`)
+ * Turns the messages of NFNLGRP_NFTABLES into {@link NftEvent}s: deletions in `ip6` and `inet`
  * tables whose name starts with `prefix`, one event per table and transaction, delivered at its NEWGEN.
  */
 export class NftDeletionDecoder {
@@ -95,9 +96,10 @@ export class NftDeletionDecoder {
 }
 
 /**
- * Watches nftables on this thread's event loop for deletions in the `inet` tables named
- * `prefix`…; `onError` gets a failed receive or poll (the monitor has stopped then). Throws
- * NetlinkError when the socket cannot be opened (no nf_tables in this kernel). Close it when done.
+ * Watches nftables on this thread's event loop for deletions in the `ip6` and `inet` tables
+ * named `prefix`…; `onError` gets a failed receive or poll (the monitor has stopped then).
+ * Throws NetlinkError when the socket cannot be opened (no nf_tables in this kernel). Close it
+ * when done.
  */
 export function openNftMonitor(
   prefix: string,

@@ -5,14 +5,16 @@
  * prerouting rule at priority raw drops that copy, except Neighbor Solicitations and Advertisements,
  * which the kernel must still see to answer NS for the anycast address (RFC 4861 §7.2.4).
  *
- * Table: `inet clatd-<uplink>` (sanitised), tagged with a comment; every change is one `nft -f -`
- * transaction, so the filter never exists half-written.
+ * Table: `ip6 clatd-<uplink>` (sanitised), tagged with a comment; every change is one `nft -f -`
+ * transaction, so the filter never exists half-written. The family is `ip6`, not `inet`: an inet
+ * base chain runs for every IPv4 packet too, only to find rules that can only match IPv6. The
+ * destination is matched before the interface because it is what rejects nearly every packet.
+ * Earlier versions used an `inet` table of the same name; installing or deleting removes that too.
  *
- * Address mode 5 (the host's own address, daemon/system/shared.ts) adds, in the same transaction,
- * an `ip6` table of the same name (nft's `dup` exists only there): a masquerade of the CLAT's
- * private address on the uplink, and after the de-NAT of what comes back, a `dup` of it into
- * clatd's veth pair and a drop of the original; the inet table also drops the kernel's copy
- * arriving on the pair. Deleting the table of an uplink deletes both.
+ * Address mode 5 (the host's own address, daemon/system/shared.ts) adds chains to the same table
+ * (nft's `dup` exists only in ip6 and netdev): a masquerade of the CLAT's private address on the
+ * uplink, and after the de-NAT of what comes back, a `dup` of it into clatd's veth pair and a drop
+ * of the original; the prerouting chain also drops the kernel's copy arriving on the pair.
  */
 import { spawnSync } from 'node:child_process';
 import { formatIPv6, parseIPv6 } from '../core/addr/ipv6.js';
@@ -53,7 +55,8 @@ function checkUplink(uplink: string): void {
 
 /** The rules of the chain, as nft statements (without the `add rule` prefix). */
 function rules(uplink: string, addr: string): string[] {
-  const match = `iifname "${uplink}" ip6 daddr ${addr}`;
+  // The address first: it rejects almost every packet after one payload compare.
+  const match = `ip6 daddr ${addr} iifname "${uplink}"`;
   // Counters cost little and tell an operator (and the tests) that the filter is doing its job.
   return [`${match} icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } counter accept`, `${match} counter drop`];
 }
@@ -68,18 +71,28 @@ function canonical(clatAddr: string): string {
 
 /** The whole ruleset text for an uplink and CLAT address (exported for tests and logs). */
 export function clatRuleset(uplink: string, clatAddr: string): string {
+  return tableText(uplink, canonical(clatAddr), [], []);
+}
+
+/**
+ * The table, replacing one of the same name (and an earlier version's inet one) atomically:
+ * "add" then "delete" then define. `extraRules` go at the end of the prerouting chain,
+ * `extraChains` (lines) after it.
+ */
+function tableText(uplink: string, addr: string, extraRules: string[], extraChains: string[]): string {
   const table = clatTableName(uplink);
-  const addr = canonical(clatAddr);
   return [
-    // "add" then "delete" then define: replaces a leftover table of the same name atomically.
     `add table inet ${table}`,
     `delete table inet ${table}`,
-    `table inet ${table} {`,
+    `add table ip6 ${table}`,
+    `delete table ip6 ${table}`,
+    `table ip6 ${table} {`,
     `  comment "${TABLE_COMMENT} on ${uplink}"`,
     `  chain ${CHAIN} {`,
     '    type filter hook prerouting priority raw; policy accept;',
-    ...rules(uplink, addr).map((r) => `    ${r}`),
+    ...[...rules(uplink, addr), ...extraRules].map((r) => `    ${r}`),
     '  }',
+    ...extraChains,
     '}',
     '',
   ].join('\n');
@@ -92,39 +105,32 @@ export interface SharedPairNames {
 }
 
 /**
- * Address mode 5's ruleset: the inet table of {@link clatRuleset} with the kernel's copy on the
- * pair dropped too, and the ip6 table with the NAT and the `dup` (see the header).
+ * Address mode 5's ruleset: the table of {@link clatRuleset} with the kernel's copy on the pair
+ * dropped too, and the chains of the NAT and the `dup` (see the header).
  */
 export function sharedRuleset(uplink: string, clatAddr: string, pair: SharedPairNames): string {
-  const table = clatTableName(uplink);
   const addr = canonical(clatAddr);
   checkUplink(pair.tx);
   checkUplink(pair.rx);
-  const inet = clatRuleset(uplink, clatAddr).replace(
-    '  }\n}\n',
-    `    iifname "${pair.rx}" ip6 daddr ${addr} counter drop\n  }\n}\n`,
+  return tableText(
+    uplink,
+    addr,
+    [`ip6 daddr ${addr} iifname "${pair.rx}" counter drop`],
+    [
+      // After conntrack's de-NAT (dstnat, -100): the destination is the CLAT's private address now.
+      '  chain shared-in {',
+      '    type filter hook prerouting priority 0; policy accept;',
+      `    ip6 daddr ${addr} iifname "${uplink}" counter dup to ${addr} device "${pair.tx}" drop`,
+      '  }',
+      '  chain shared-out {',
+      '    type nat hook postrouting priority srcnat; policy accept;',
+      `    oifname "${uplink}" ip6 saddr ${addr} counter masquerade`,
+      '  }',
+    ],
   );
-  return [
-    inet.trimEnd(),
-    `add table ip6 ${table}`,
-    `delete table ip6 ${table}`,
-    `table ip6 ${table} {`,
-    `  comment "clatd: address mode 5 on ${uplink}, the host's address shared (NAT66)"`,
-    // After conntrack's de-NAT (dstnat, -100): the destination is the CLAT's private address now.
-    '  chain shared-in {',
-    '    type filter hook prerouting priority 0; policy accept;',
-    `    iifname "${uplink}" ip6 daddr ${addr} counter dup to ${addr} device "${pair.tx}" drop`,
-    '  }',
-    '  chain shared-out {',
-    '    type nat hook postrouting priority srcnat; policy accept;',
-    `    oifname "${uplink}" ip6 saddr ${addr} counter masquerade`,
-    '  }',
-    '}',
-    '',
-  ].join('\n');
 }
 
-/** Creates (or atomically replaces) address mode 5's tables for `uplink` and `clatAddr`. */
+/** Creates (or atomically replaces) address mode 5's table for `uplink` and `clatAddr`. */
 export function installSharedFilter(
   uplink: string,
   clatAddr: string,
@@ -190,8 +196,8 @@ export function updateClatFilter(uplink: string, clatAddr: string, opts: NftOpti
   const table = clatTableName(uplink);
   const addr = canonical(clatAddr);
   const script = [
-    `flush chain inet ${table} ${CHAIN}`,
-    ...rules(uplink, addr).map((r) => `add rule inet ${table} ${CHAIN} ${r}`),
+    `flush chain ip6 ${table} ${CHAIN}`,
+    ...rules(uplink, addr).map((r) => `add rule ip6 ${table} ${CHAIN} ${r}`),
     '',
   ].join('\n');
   runNft(['-f', '-'], script, `nft update ${table} to ${clatAddr}`, opts);
@@ -207,11 +213,11 @@ export function deleteClatTable(table: string, opts: NftOptions = {}): void {
   if (!table.startsWith(TABLE_PREFIX) || !/^[A-Za-z0-9_.-]+$/.test(table))
     throw new NftError(`nft: "${table}" is not a clatd table name`);
   // "add" first makes the delete succeed whether or not the table exists, in one transaction;
-  // the ip6 table of the same name is address mode 5's.
+  // the inet table of the same name is an earlier version's.
   runNft(
     ['-f', '-'],
     `add table inet ${table}\ndelete table inet ${table}\nadd table ip6 ${table}\ndelete table ip6 ${table}\n`,
-    `nft delete table inet ${table}`,
+    `nft delete table ip6 ${table}`,
     opts,
   );
 }
@@ -222,9 +228,12 @@ export function deleteClatTable(table: string, opts: NftOptions = {}): void {
  * `false`; other failures throw.
  */
 export function clatFilterIntact(uplink: string, clatAddr: string, opts: NftOptions = {}): boolean {
-  const addr = JSON.stringify(canonical(clatAddr));
-  const items = listTable('inet', clatTableName(uplink), opts);
-  if (!items) return false;
+  const items = listTable('ip6', clatTableName(uplink), opts);
+  return items !== undefined && filterIntact(items, JSON.stringify(canonical(clatAddr)));
+}
+
+/** Whether the table's `items` hold the prerouting chain with the ND accept before the drop on `addr` (JSON). */
+function filterIntact(items: NftJsonItem[], addr: string): boolean {
   if (!items.some((i) => i.chain?.name === CHAIN && i.chain.hook === 'prerouting')) return false;
   // The verdicts of the chain's rules on our address, in order.
   const verdicts = items
@@ -237,14 +246,13 @@ export function clatFilterIntact(uplink: string, clatAddr: string, opts: NftOpti
 }
 
 /**
- * Address mode 5: the inet filter intact (as {@link clatFilterIntact}), and the ip6 table holding
- * both the `dup` and the masquerade for `clatAddr`.
+ * Address mode 5: the filter intact (as {@link clatFilterIntact}), and the table holding both the
+ * `dup` and the masquerade for `clatAddr`.
  */
 export function sharedFilterIntact(uplink: string, clatAddr: string, opts: NftOptions = {}): boolean {
-  if (!clatFilterIntact(uplink, clatAddr, opts)) return false;
   const addr = JSON.stringify(canonical(clatAddr));
   const items = listTable('ip6', clatTableName(uplink), opts);
-  if (!items) return false;
+  if (!items || !filterIntact(items, addr)) return false;
   const exprs = items.filter((i) => i.rule).map((i) => JSON.stringify(i.rule?.expr));
   const has = (verdict: string) => exprs.some((e) => e.includes(`"right":${addr}`) && e.includes(verdict));
   return has('"dup"') && has('"masquerade"');
@@ -276,12 +284,27 @@ export function listTable(family: 'inet' | 'ip6', table: string, opts: NftOption
   }
 }
 
-/** Names of the `inet` tables whose names start with `clatd-`: leftovers after a crash, or live ones. */
-export function listClatTables(opts: NftOptions = {}): string[] {
-  const names: string[] = [];
-  for (const item of listJson(['list', 'tables', 'inet'], 'nft list tables', opts)) {
+/** A clatd table as listed: its family and name. */
+export interface ClatTable {
+  readonly family: 'ip6' | 'inet';
+  readonly name: string;
+}
+
+/**
+ * The clatd tables (`ip6`, and an earlier version's `inet` ones of the same names; not the LAN
+ * tables of nft-lan.ts): leftovers after a crash, or live ones.
+ */
+export function findClatTables(opts: NftOptions = {}): ClatTable[] {
+  const found: ClatTable[] = [];
+  for (const item of listJson(['list', 'tables'], 'nft list tables', opts)) {
     const t = item.table;
-    if (t?.family === 'inet' && t.name?.startsWith(TABLE_PREFIX)) names.push(t.name);
+    if ((t?.family === 'ip6' || t?.family === 'inet') && t.name?.startsWith(TABLE_PREFIX) && !t.name.includes('/'))
+      found.push({ family: t.family, name: t.name });
   }
-  return names;
+  return found;
+}
+
+/** Names of the clatd tables ({@link findClatTables}), each once. */
+export function listClatTables(opts: NftOptions = {}): string[] {
+  return [...new Set(findClatTables(opts).map((t) => t.name))];
 }

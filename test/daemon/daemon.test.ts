@@ -591,7 +591,7 @@ describe('daemon stop', () => {
 
   test('leftovers of an earlier instance are removed and logged at start', async () => {
     const w = world({ pref64: '64:ff9b::/96' });
-    w.plumbing.leftovers = ['link v4-eth0', 'nft table inet clatd-eth0'];
+    w.plumbing.leftovers = ['link v4-eth0', 'nft table ip6 clatd-eth0'];
     await w.daemon.start();
     await flush(w.daemon);
     assert.equal(w.lines.filter((l) => / recovery: removed leftover/.test(l)).length, 2);
@@ -744,7 +744,7 @@ describe('datapath failures', () => {
     await flush(w.daemon);
     assert.deepEqual(w.plumbing.ops, ['restoreFilter']);
     assert.ok(
-      w.lines.some((l) => / warn +change: nft table inet clatd-eth0 was deleted by nft \(pid 78\); restored/.test(l)),
+      w.lines.some((l) => / warn +change: nft table ip6 clatd-eth0 was deleted by nft \(pid 78\); restored/.test(l)),
     );
     // Events lost: any table may be gone, so ours is put back.
     w.net.emit({ type: 'nft', table: undefined, by: 'someone (nftables events were lost)' });
@@ -765,9 +765,7 @@ describe('datapath failures', () => {
     w.net.emit({ type: 'nft', table: 'clatd-eth0', by: 'nft (pid 80)' });
     await flush(w.daemon);
     assert.equal(w.plumbing.ops.filter((o) => o === 'restoreFilter').length, 4);
-    assert.ok(
-      w.lines.some((l) => /nft \(pid 80\) changed nft table inet clatd-eth0; clatd's filter is intact/.test(l)),
-    );
+    assert.ok(w.lines.some((l) => /nft \(pid 80\) changed nft table ip6 clatd-eth0; clatd's filter is intact/.test(l)));
     assert.equal(w.daemon.state, 'running');
     await w.daemon.stop();
   });

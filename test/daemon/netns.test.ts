@@ -235,9 +235,9 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       assert.ok(!c.lines.some(restored), 'clatd’s own nft runs are not taken for someone else’s');
       p.a.exec('nft', 'flush', 'ruleset');
       const l = await c.waitFor(restored);
-      assert.match(String(l.msg), /^nft table inet clatd-veth-a was deleted by nft \(pid \d+\); restored$/);
+      assert.match(String(l.msg), /^nft table ip6 clatd-veth-a was deleted by nft \(pid \d+\); restored$/);
       assert.match(
-        p.a.exec('nft', 'list', 'table', 'inet', 'clatd-veth-a'),
+        p.a.exec('nft', 'list', 'table', 'ip6', 'clatd-veth-a'),
         /ip6 daddr 2001:db8:1:.* counter packets \d+ bytes \d+ drop/,
       );
       assertPings(p.a);
@@ -254,7 +254,7 @@ describe('clatd run in namespaces', { skip: NEED_ROOT }, () => {
       await kill9(first);
       assert.notDeepEqual(leftovers(p.a), [], 'SIGKILL leaves the nft table at least');
       const second = await startRunning(p.a, ['--pref64', PREFIX, '--control', sock, '--dad', 'off']);
-      assert.ok(second.lines.some((l) => l.event === 'recovery' && /nft table inet clatd-veth-a/.test(String(l.msg))));
+      assert.ok(second.lines.some((l) => l.event === 'recovery' && /nft table ip6 clatd-veth-a/.test(String(l.msg))));
       assertPings(p.a);
       await stopLeavesNothing(p.a, second);
     });

@@ -52,10 +52,10 @@ const gen = (pid: number, proc: string) =>
 describe('nftables event decoder', () => {
   test('deletions in clatd tables are gathered per transaction and named with its process', () => {
     const d = new NftDeletionDecoder('clatd-');
-    assert.deepEqual(d.feed(message(NFT_MSG_DELRULE, NFPROTO_INET, attr(1, 'clatd-eth0'))), []);
-    assert.deepEqual(d.feed(message(NFT_MSG_DELCHAIN, NFPROTO_INET, attr(1, 'clatd-eth0'), attr(3, 'prerouting'))), []);
-    assert.deepEqual(d.feed(message(NFT_MSG_DELTABLE, NFPROTO_INET, attr(1, 'clatd-eth0'))), []);
-    assert.deepEqual(d.feed(message(NFT_MSG_DELTABLE, NFPROTO_INET, attr(1, 'clatd-wlan0'))), []);
+    assert.deepEqual(d.feed(message(NFT_MSG_DELRULE, NFPROTO_IPV6, attr(1, 'clatd-eth0'))), []);
+    assert.deepEqual(d.feed(message(NFT_MSG_DELCHAIN, NFPROTO_IPV6, attr(1, 'clatd-eth0'), attr(3, 'prerouting'))), []);
+    assert.deepEqual(d.feed(message(NFT_MSG_DELTABLE, NFPROTO_IPV6, attr(1, 'clatd-eth0'))), []);
+    assert.deepEqual(d.feed(message(NFT_MSG_DELTABLE, NFPROTO_IPV6, attr(1, 'clatd-wlan0'))), []);
     assert.deepEqual(d.feed(gen(4242, 'nft')), [
       { kind: 'deleted', table: 'clatd-eth0', objects: ['rule', 'chain', 'table'], pid: 4242, proc: 'nft' },
       { kind: 'deleted', table: 'clatd-wlan0', objects: ['table'], pid: 4242, proc: 'nft' },
@@ -63,9 +63,9 @@ describe('nftables event decoder', () => {
     assert.deepEqual(d.feed(gen(4243, 'nft')), [], 'a transaction without deletions in clatd tables');
   });
 
-  test("address mode 5's ip6 table of the same name is reported too", () => {
+  test("an inet table (the LAN's, or an earlier version's uplink table) is reported too", () => {
     const d = new NftDeletionDecoder('clatd-');
-    d.feed(message(NFT_MSG_DELTABLE, NFPROTO_IPV6, attr(1, 'clatd-eth0')));
+    d.feed(message(NFT_MSG_DELTABLE, NFPROTO_INET, attr(1, 'clatd-eth0')));
     assert.deepEqual(d.feed(gen(7, 'nft')), [
       { kind: 'deleted', table: 'clatd-eth0', objects: ['table'], pid: 7, proc: 'nft' },
     ]);

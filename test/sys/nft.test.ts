@@ -10,11 +10,13 @@ import {
   clatRuleset,
   clatTableName,
   deleteClatTable,
+  findClatTables,
   installClatFilter,
   installSharedFilter,
   listClatTables,
   NftError,
   removeClatFilter,
+  sharedFilterIntact,
   sharedRuleset,
   updateClatFilter,
 } from '../../src/sys/nft.js';
@@ -37,10 +39,13 @@ describe('nft ruleset (pure)', () => {
   test('one transaction: replace the table, raw-priority prerouting chain, ND accepted before the drop', () => {
     const text = clatRuleset('eth0', '2001:DB8:0:0::C1A7');
     const lines = text.split('\n').map((l) => l.trim());
-    assert.deepEqual(lines.slice(0, 3), [
+    // An earlier version's inet table of the same name goes in the same transaction.
+    assert.deepEqual(lines.slice(0, 5), [
       'add table inet clatd-eth0',
       'delete table inet clatd-eth0',
-      'table inet clatd-eth0 {',
+      'add table ip6 clatd-eth0',
+      'delete table ip6 clatd-eth0',
+      'table ip6 clatd-eth0 {',
     ]);
     assert.ok(lines.some((l) => l.startsWith('comment "clatd:')));
     assert.ok(lines.includes('type filter hook prerouting priority raw; policy accept;'));
@@ -49,21 +54,23 @@ describe('nft ruleset (pure)', () => {
     assert.ok(accept > 0 && drop > accept, 'the ND accept rule must come before the drop');
     assert.match(
       lines[accept],
-      /^iifname "eth0" ip6 daddr 2001:db8::c1a7 icmpv6 type \{ nd-neighbor-solicit, nd-neighbor-advert \}/,
+      /^ip6 daddr 2001:db8::c1a7 iifname "eth0" icmpv6 type \{ nd-neighbor-solicit, nd-neighbor-advert \}/,
     );
-    assert.equal(lines[drop], 'iifname "eth0" ip6 daddr 2001:db8::c1a7 counter drop');
+    assert.equal(lines[drop], 'ip6 daddr 2001:db8::c1a7 iifname "eth0" counter drop');
   });
 
-  test('address mode 5: the inet filter plus the pair, and an ip6 table with the dup after de-NAT and the masquerade', () => {
+  test('address mode 5: one ip6 table, the filter plus the pair, the dup after de-NAT and the masquerade', () => {
     const text = sharedRuleset('eth0', '2001:DB8:FE::5', { tx: 'x6-eth0', rx: 'r6-eth0' });
     const lines = text.split('\n').map((l) => l.trim());
     assert.ok(text.startsWith(clatRuleset('eth0', '2001:db8:fe::5').replace('  }\n}\n', '')));
-    assert.ok(lines.includes('iifname "r6-eth0" ip6 daddr 2001:db8:fe::5 counter drop'));
-    const ip6 = lines.indexOf('table ip6 clatd-eth0 {');
-    assert.deepEqual(lines.slice(ip6 - 2, ip6), ['add table ip6 clatd-eth0', 'delete table ip6 clatd-eth0']);
+    assert.equal(lines.filter((l) => l.startsWith('table ')).length, 1, 'one table');
+    assert.ok(lines.includes('ip6 daddr 2001:db8:fe::5 iifname "r6-eth0" counter drop'));
+    assert.ok(
+      lines.indexOf('ip6 daddr 2001:db8:fe::5 iifname "r6-eth0" counter drop') < lines.indexOf('chain shared-in {'),
+    );
     assert.ok(lines.includes('type filter hook prerouting priority 0; policy accept;'));
     assert.ok(
-      lines.includes('iifname "eth0" ip6 daddr 2001:db8:fe::5 counter dup to 2001:db8:fe::5 device "x6-eth0" drop'),
+      lines.includes('ip6 daddr 2001:db8:fe::5 iifname "eth0" counter dup to 2001:db8:fe::5 device "x6-eth0" drop'),
     );
     assert.ok(lines.includes('type nat hook postrouting priority srcnat; policy accept;'));
     assert.ok(lines.includes('oifname "eth0" ip6 saddr 2001:db8:fe::5 counter masquerade'));
@@ -89,7 +96,7 @@ describe('nft ruleset (pure)', () => {
 
 /** Packet and byte counters of the rule ending in `verdict` in the table's text listing. */
 function counter(ns: Netns, table: string, verdict: 'accept' | 'drop'): number {
-  const text = ns.exec('nft', 'list', 'table', 'inet', table);
+  const text = ns.exec('nft', 'list', 'table', 'ip6', table);
   const m = new RegExp(`counter packets (\\d+) bytes \\d+ ${verdict}`).exec(text);
   assert.ok(m, `no ${verdict} counter in:\n${text}`);
   return Number(m[1]);
@@ -101,25 +108,26 @@ describe('nft in a network namespace', { skip: NEED_ROOT }, () => {
       const table = ns.enter(() => installClatFilter('eth0', '2001:db8::c1a7'));
       assert.equal(table, 'clatd-eth0');
       const listed = ns.exec('nft', 'list', 'ruleset');
-      assert.match(listed, /table inet clatd-eth0 \{/);
+      assert.match(listed, /table ip6 clatd-eth0 \{/);
+      assert.doesNotMatch(listed, /table inet/);
       assert.match(listed, /comment "clatd: /);
       assert.match(listed, /type filter hook prerouting priority raw; policy accept;/);
       assert.match(
         listed,
-        /iifname "eth0" ip6 daddr 2001:db8::c1a7 icmpv6 type \{ nd-neighbor-solicit, nd-neighbor-advert \} counter packets 0 bytes 0 accept/,
+        /ip6 daddr 2001:db8::c1a7 iifname "eth0" icmpv6 type \{ nd-neighbor-solicit, nd-neighbor-advert \} counter packets 0 bytes 0 accept/,
       );
-      assert.match(listed, /iifname "eth0" ip6 daddr 2001:db8::c1a7 counter packets 0 bytes 0 drop/);
+      assert.match(listed, /ip6 daddr 2001:db8::c1a7 iifname "eth0" counter packets 0 bytes 0 drop/);
       // Installing again replaces (no duplicate rules), and another uplink gets its own table.
       ns.enter(() => installClatFilter('eth0', '2001:db8::c1a7'));
       ns.enter(() => installClatFilter('wlan0', '2001:db8:1::c1a7'));
       assert.equal(
-        ns.exec('nft', 'list', 'table', 'inet', 'clatd-eth0').match(/counter packets \d+ bytes \d+ drop/g)?.length,
+        ns.exec('nft', 'list', 'table', 'ip6', 'clatd-eth0').match(/counter packets \d+ bytes \d+ drop/g)?.length,
         1,
       );
       assert.deepEqual(ns.enter(() => listClatTables()).sort(), ['clatd-eth0', 'clatd-wlan0']);
 
       ns.enter(() => updateClatFilter('eth0', '2001:db8::beef'));
-      const updated = ns.exec('nft', 'list', 'table', 'inet', 'clatd-eth0');
+      const updated = ns.exec('nft', 'list', 'table', 'ip6', 'clatd-eth0');
       assert.ok(!updated.includes('c1a7'));
       assert.equal(updated.match(/daddr 2001:db8::beef/g)?.length, 2);
       assert.match(updated, /comment "clatd: /, 'the update keeps the table and its comment');
@@ -145,16 +153,40 @@ describe('nft in a network namespace', { skip: NEED_ROOT }, () => {
       );
       assert.doesNotMatch(ns.exec('nft', 'list', 'ruleset'), /clatd/);
 
-      // Address mode 5's tables load as one, and removing the uplink's table removes both.
+      // Address mode 5's chains load into the same table, and removing it removes them all.
       ns.exec('ip', 'link', 'add', 'x6-eth0', 'type', 'veth', 'peer', 'name', 'r6-eth0');
       ns.enter(() => installSharedFilter('eth0', '2001:db8:fe::5', { tx: 'x6-eth0', rx: 'r6-eth0' }));
       assert.match(ns.exec('nft', 'list', 'table', 'ip6', 'clatd-eth0'), /masquerade/);
       assert.equal(
-        ns.enter(() => clatFilterIntact('eth0', '2001:db8:fe::5')),
+        ns.enter(() => sharedFilterIntact('eth0', '2001:db8:fe::5')),
         true,
       );
       ns.enter(() => removeClatFilter('eth0'));
       assert.doesNotMatch(ns.exec('nft', 'list', 'ruleset'), /clatd/);
+
+      // An earlier version's inet table: listed, replaced by an install, and removed with the ip6 one.
+      ns.exec('nft', 'add', 'table', 'inet', 'clatd-eth0');
+      ns.exec('nft', 'add', 'table', 'inet', 'clatd-eth0/lan');
+      assert.deepEqual(
+        ns.enter(() => findClatTables()),
+        [{ family: 'inet', name: 'clatd-eth0' }],
+      );
+      ns.enter(() => installClatFilter('eth0', '2001:db8::c1a7'));
+      assert.deepEqual(
+        ns.enter(() => findClatTables()),
+        [{ family: 'ip6', name: 'clatd-eth0' }],
+      );
+      ns.exec('nft', 'add', 'table', 'inet', 'clatd-eth0');
+      assert.deepEqual(
+        ns.enter(() => listClatTables()),
+        ['clatd-eth0'],
+      );
+      ns.enter(() => deleteClatTable('clatd-eth0'));
+      assert.deepEqual(
+        ns.enter(() => findClatTables()),
+        [],
+      );
+      assert.match(ns.exec('nft', 'list', 'tables'), /table inet clatd-eth0\/lan/, 'the LAN table is left alone');
     }, 'nft');
   });
 
@@ -165,12 +197,12 @@ describe('nft in a network namespace', { skip: NEED_ROOT }, () => {
       ns.enter(() => installClatFilter('eth0', '2001:db8::c1a7'));
       assert.equal(intact(), true);
       assert.equal(intact('2001:db8::beef'), false, 'a filter for another address');
-      ns.exec('nft', 'flush', 'chain', 'inet', 'clatd-eth0', 'prerouting');
+      ns.exec('nft', 'flush', 'chain', 'ip6', 'clatd-eth0', 'prerouting');
       assert.equal(intact(), false, 'flushed chain');
-      ns.exec('nft', 'add', 'rule', 'inet', 'clatd-eth0', 'prerouting', 'ip6', 'daddr', '2001:db8::c1a7', 'drop');
+      ns.exec('nft', 'add', 'rule', 'ip6', 'clatd-eth0', 'prerouting', 'ip6', 'daddr', '2001:db8::c1a7', 'drop');
       assert.equal(intact(), false, 'the drop rule alone');
       ns.enter(() => installClatFilter('eth0', '2001:db8::c1a7'));
-      ns.exec('nft', 'delete', 'chain', 'inet', 'clatd-eth0', 'prerouting');
+      ns.exec('nft', 'delete', 'chain', 'ip6', 'clatd-eth0', 'prerouting');
       assert.equal(intact(), false, 'chain deleted');
       ns.exec('nft', 'flush', 'ruleset');
       assert.equal(intact(), false, 'flush ruleset');

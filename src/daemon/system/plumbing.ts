@@ -7,7 +7,7 @@
  */
 import type { Prefix6 } from '../../core/addr/prefix.js';
 import { OFFLOAD_TC_PRIO } from '../../offload/abi.js';
-import { clatTableName, listClatTables, removeClatFilter } from '../../sys/nft.js';
+import { clatTableName, findClatTables, removeClatFilter } from '../../sys/nft.js';
 import type { Rtnl } from '../../sys/rtnetlink/index.js';
 import { ipv6Conf } from '../../sys/sysctl.js';
 import type {
@@ -109,13 +109,14 @@ export class SystemPlumbing implements PlumbingPort {
     // and its host settings are not leftovers.
     if (this.rtnl.findLink(name)) throw new TunInUseError(name);
     const table = clatTableName(uplink);
-    // Address mode 5's veth pair is not tied to the process either; where it is left, so may be
-    // the ip6 table beside the inet one (removeClatFilter takes both).
+    // Address mode 5's veth pair is not tied to the process either. The table is ip6; an inet
+    // one of the same name is an earlier version's (removeClatFilter takes both).
     const pair = removeSharedPair(this.rtnl, uplink);
     if (pair) removed.push(`veth pair ${sharedPairNames(uplink).tx}`);
-    if (listClatTables().includes(table) || pair) {
+    const tables = findClatTables().filter((t) => t.name === table);
+    if (tables.length > 0) {
       removeClatFilter(uplink);
-      removed.push(`nft table inet ${table}${pair ? ` (and ip6 ${table})` : ''}`);
+      removed.push(...tables.map((t) => `nft table ${t.family} ${t.name}`));
     }
     // The kernel fast path's classic tc filter (kernels without tcx) outlives a crash.
     if (this.rtnl.findLink(uplink) && this.rtnl.deleteBpfFilter(uplink, 'ingress', OFFLOAD_TC_PRIO)) {
